@@ -22,10 +22,13 @@ export type NatsTransportConnectOptions = NodeConnectionOptions & NatsTransportO
 /** Options of {@linkcode NatsTransport.fromConnection}. */
 export interface NatsTransportOptions {
   /**
-   * Drop messages published while the connection is down instead of letting nats.js
-   * buffer them and send them after the reconnect. Warp's protocol prefers a lost message
-   * to a late one (a late invalidation is harmless but useless; the staleness bound is
-   * kept by read-through, not by redelivery).
+   * Drop (and count) messages published while the connection is down instead of handing
+   * them to nats.js. Warp's protocol prefers a lost message to a late one: freshness is
+   * kept by read-through, not by redelivery. nats.js 3.4 buffers such messages but
+   * clears that buffer at the start of every reconnect attempt, so in practice they are
+   * lost either way (except one published while the successful attempt is dialling);
+   * dropping them here makes the loss certain and visible in
+   * {@linkcode NatsTransportStats.droppedWhileDisconnected}.
    * @default {true}
    */
   readonly dropWhileDisconnected?: boolean;
@@ -66,8 +69,8 @@ const CONNECT_DEFAULTS: NodeConnectionOptions = {
  *   {@linkcode NatsTransport.stats}. By default a publish while the connection is down is
  *   dropped (and counted) rather than buffered for after the reconnect. The transport
  *   learns of a disconnect from the client's status events, so a message published in
- *   the short window between the socket breaking and that event may still be buffered
- *   and sent late; the protocol tolerates late messages, it only does not want them.
+ *   the short window before that event is handed to nats.js, which loses it when it
+ *   reconnects (it clears its outbound buffer then).
  * - A handler that throws does not end its subscription; the error is counted.
  * - Echo is on: a node receives its own broadcasts, as {@linkcode Transport} requires.
  * - Subscriptions survive reconnects (the client re-subscribes); messages sent while
