@@ -1,0 +1,130 @@
+/**
+ * What a {@linkcode NodeCore} asks its driver to do, and what the driver reports back.
+ *
+ * @module
+ */
+
+import type { WarpError } from "./errors.ts";
+import type { Message, NodeId } from "./messages.ts";
+
+/**
+ * The coordinator record of a strong-distributed key (`strong/<key>`): who may cache it,
+ * and whether a write is in progress.
+ */
+export interface HolderRecord {
+  /** The node ids registered as holders; a writer must revoke each one. */
+  readonly holders: readonly NodeId[];
+  /** The writer holding the key's write slot (`nodeId/incarnation/writeId`), if any. */
+  readonly pending: string | undefined;
+  /** The version of the last write committed through this record, if known. */
+  readonly version: number | undefined;
+}
+
+/** An effect: something the driver must perform for the core. */
+export type Effect =
+  /** Publish `message` to every node (the sender included). */
+  | { readonly type: "broadcast"; readonly message: Message }
+  /** Send `message` to node `to`. */
+  | { readonly type: "send"; readonly to: NodeId; readonly message: Message }
+  /** Read `key` from the store; report with `onStoreRead(io, …)`. */
+  | { readonly type: "store-get"; readonly io: number; readonly key: string }
+  /**
+   * Write `payload` (what the caller passed to `set`) under `key`, conditionally on
+   * `expectedVersion` when given; report with `onStoreWrite(io, …)`. A `payload` of
+   * `undefined` means delete.
+   */
+  | {
+    readonly type: "store-write";
+    readonly io: number;
+    readonly key: string;
+    readonly payload: unknown;
+    readonly expectedVersion: number | undefined;
+  }
+  /** Read coordinator key `key`; report with `onCoordRead(io, …)`. */
+  | { readonly type: "coord-get"; readonly io: number; readonly key: string }
+  /**
+   * Create (`revision` undefined) or compare-and-set (at `revision`) coordinator key `key`
+   * to `record`; report with `onCoordWrite(io, …)`.
+   */
+  | {
+    readonly type: "coord-put";
+    readonly io: number;
+    readonly key: string;
+    readonly record: HolderRecord;
+    readonly revision: number | undefined;
+  }
+  /** Caller operation `op` succeeded. */
+  | { readonly type: "resolve"; readonly op: number; readonly result: OpResult }
+  /** Caller operation `op` failed. */
+  | { readonly type: "reject"; readonly op: number; readonly error: WarpError };
+
+/** The result of a caller operation. */
+export interface OpResult {
+  /** Whether the key has a value (reads); true for sets, false for deletes. */
+  readonly found: boolean;
+  /** The value read (reads) or written (sets); `undefined` otherwise. */
+  readonly value: unknown;
+  /** The store version read or written; 0 for an `invalidate`. */
+  readonly version: number;
+  /** Where a read was answered from. */
+  readonly source: "l1" | "store" | "none";
+}
+
+/** A store read as reported by the driver: the decoded value and its encoded size. */
+export type StoreReadResult =
+  | {
+    readonly ok: true;
+    readonly found: boolean;
+    readonly value: unknown;
+    readonly version: number;
+    readonly sizeBytes: number;
+  }
+  | { readonly ok: false; readonly error: WarpError };
+
+/** A store write as reported by the driver. */
+export type StoreWriteResult =
+  | { readonly ok: true; readonly version: number }
+  | { readonly ok: false; readonly error: WarpError };
+
+/** A coordinator read as reported by the driver (`record` undefined: key absent). */
+export type CoordReadResult =
+  | {
+    readonly ok: true;
+    readonly record: HolderRecord | undefined;
+    readonly revision: number;
+  }
+  | { readonly ok: false; readonly error: WarpError };
+
+/** A coordinator write as reported by the driver; a lost compare-and-set is `conflict`. */
+export type CoordWriteResult =
+  | { readonly ok: true; readonly revision: number }
+  | { readonly ok: false; readonly conflict: boolean; readonly error: WarpError };
+
+/**
+ * Checks that `value` is a well-formed {@linkcode HolderRecord} (coordinator content is
+ * outside input); returns it or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { validateHolderRecord } from "./effects.ts";
+ * console.log(validateHolderRecord({ holders: ["a"], pending: undefined, version: 3 }) !== undefined);
+ * ```
+ */
+export function validateHolderRecord(value: unknown): HolderRecord | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const r = value as Record<string, unknown>;
+  if (!Array.isArray(r.holders) || r.holders.length > 4096) return undefined;
+  if (!r.holders.every((h) => typeof h === "string")) return undefined;
+  if (r.pending !== undefined && r.pending !== null && typeof r.pending !== "string") {
+    return undefined;
+  }
+  if (
+    r.version !== undefined && r.version !== null &&
+    !(typeof r.version === "number" && Number.isSafeInteger(r.version) && r.version >= 0)
+  ) return undefined;
+  return {
+    holders: r.holders as string[],
+    pending: (r.pending ?? undefined) as string | undefined,
+    version: (r.version ?? undefined) as number | undefined,
+  };
+}

@@ -1,0 +1,176 @@
+/**
+ * The L1 cache: a bounded map from key to {@linkcode Entry}, evicting least recently used
+ * entries when it holds more than `entriesMax` entries or `bytesMax` approximate bytes.
+ *
+ * The LRU list is intrusive (the entries are its links) so that a hit costs one `Map.get`
+ * and a few pointer writes, and allocates nothing.
+ *
+ * @module
+ */
+
+import { assert } from "./errors.ts";
+import type { KeyPolicy } from "./registry.ts";
+
+/** Approximate bytes an entry costs beyond its value and key. */
+export const ENTRY_OVERHEAD_BYTES = 96;
+
+/** One cached key. Owned by {@linkcode L1Cache}; treat as read-only outside it. */
+export interface Entry {
+  readonly key: string;
+  /** The decoded value; meaningless when `found` is false. */
+  value: unknown;
+  /** False for a cached absence (a deleted or never-written key). */
+  found: boolean;
+  /** The store's version of this value (0: never written). */
+  version: number;
+  /** Approximate bytes: value bytes + key + overhead. */
+  sizeBytes: number;
+  /** Local time from which this entry may no longer be served. */
+  freshUntilMs: number;
+  /** The policy of the key, resolved when the entry was installed. */
+  policy: KeyPolicy;
+  prev: Entry | undefined;
+  next: Entry | undefined;
+}
+
+/** Limits of an {@linkcode L1Cache}. */
+export interface L1Limits {
+  /** Most entries held. @default {10000} */
+  readonly entriesMax: number;
+  /** Most approximate bytes held. @default {67108864} (64 MiB) */
+  readonly bytesMax: number;
+}
+
+/**
+ * A bounded LRU map of entries.
+ *
+ * @example
+ * ```ts
+ * import { L1Cache } from "./l1.ts";
+ * import { Registry } from "./registry.ts";
+ * const registry = new Registry();
+ * registry.register("user:*", { mode: "strong-local" });
+ * const policy = registry.resolve("user:1");
+ * const l1 = new L1Cache({ entriesMax: 2, bytesMax: 1_000_000 });
+ * l1.install("user:1", { value: "ada", found: true, version: 1, sizeBytes: 3 }, 60_000, policy);
+ * console.log(l1.get("user:1")?.value); // "ada"
+ * ```
+ */
+export class L1Cache {
+  readonly #map = new Map<string, Entry>();
+  readonly #limits: L1Limits;
+  #head: Entry | undefined;
+  #tail: Entry | undefined;
+  #bytes = 0;
+  /** Entries evicted to respect the limits. */
+  evictions = 0;
+
+  /** Creates an empty cache with the given limits. */
+  constructor(limits: L1Limits) {
+    assert(limits.entriesMax >= 1 && limits.bytesMax >= 1, "L1 limits must be positive");
+    this.#limits = limits;
+  }
+
+  /** Number of entries held. */
+  get size(): number {
+    return this.#map.size;
+  }
+
+  /** Approximate bytes held. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** The entry of `key`, without touching recency. */
+  get(key: string): Entry | undefined {
+    return this.#map.get(key);
+  }
+
+  /** Marks `entry` most recently used. */
+  touch(entry: Entry): void {
+    if (this.#head === entry) return;
+    this.#unlink(entry);
+    this.#pushHead(entry);
+  }
+
+  /**
+   * Installs or replaces the entry of `key` and evicts to respect the limits. A value
+   * larger than `bytesMax` on its own is not cached; returns the entry, or `undefined`.
+   */
+  install(
+    key: string,
+    data: { value: unknown; found: boolean; version: number; sizeBytes: number },
+    freshUntilMs: number,
+    policy: KeyPolicy,
+  ): Entry | undefined {
+    const sizeBytes = data.sizeBytes + key.length * 2 + ENTRY_OVERHEAD_BYTES;
+    this.delete(key);
+    if (sizeBytes > this.#limits.bytesMax) return undefined;
+    const entry: Entry = {
+      key,
+      value: data.value,
+      found: data.found,
+      version: data.version,
+      sizeBytes,
+      freshUntilMs,
+      policy,
+      prev: undefined,
+      next: undefined,
+    };
+    this.#map.set(key, entry);
+    this.#pushHead(entry);
+    this.#bytes += sizeBytes;
+    while (this.#map.size > this.#limits.entriesMax || this.#bytes > this.#limits.bytesMax) {
+      const victim = this.#tail;
+      assert(victim !== undefined && victim !== entry, "L1 eviction found no victim");
+      this.delete(victim.key);
+      this.evictions++;
+    }
+    return entry;
+  }
+
+  /** Removes the entry of `key`; returns whether there was one. */
+  delete(key: string): boolean {
+    const entry = this.#map.get(key);
+    if (entry === undefined) return false;
+    this.#map.delete(key);
+    this.#unlink(entry);
+    this.#bytes -= entry.sizeBytes;
+    assert(this.#bytes >= 0, `L1 byte count went negative: ${this.#bytes}`);
+    return true;
+  }
+
+  /** Removes every entry for which `predicate` holds; returns how many. */
+  deleteWhere(predicate: (entry: Entry) => boolean): number {
+    let removed = 0;
+    for (const entry of [...this.#map.values()]) {
+      if (predicate(entry)) {
+        this.delete(entry.key);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /** Every entry, most recently used first. */
+  *entries(): IterableIterator<Entry> {
+    for (let e = this.#head; e !== undefined; e = e.next) yield e;
+  }
+
+  #pushHead(entry: Entry): void {
+    entry.prev = undefined;
+    entry.next = this.#head;
+    if (this.#head !== undefined) this.#head.prev = entry;
+    this.#head = entry;
+    if (this.#tail === undefined) this.#tail = entry;
+  }
+
+  #unlink(entry: Entry): void {
+    if (entry.prev !== undefined) entry.prev.next = entry.next;
+    else if (this.#head === entry) this.#head = entry.next;
+    if (entry.next !== undefined) entry.next.prev = entry.prev;
+    else if (this.#tail === entry) this.#tail = entry.prev;
+    entry.prev = undefined;
+    entry.next = undefined;
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The messages Warp nodes exchange over the bus, and their validation.
+ *
+ * Every message names its sender (`from`, a node id) and the sender's incarnation
+ * (`inc`, new at every start, so a restarted node is a new peer). Broadcast messages
+ * (`inv`, `drop`, `hb`) carry a per-incarnation sequence number `seq`, starting at 1 and
+ * growing by one per broadcast, so a receiver detects lost messages as gaps.
+ *
+ * @module
+ */
+
+/** A node's id: 1 to 64 characters of `[A-Za-z0-9_-]`. */
+export type NodeId = string;
+
+/** An eventual-distributed write or delete of `key` reached the store at `version`. */
+export interface InvalidateMessage {
+  readonly t: "inv";
+  readonly from: NodeId;
+  readonly inc: number;
+  readonly seq: number;
+  readonly key: string;
+  readonly version: number;
+}
+
+/** Drop `key` from every L1 whatever its version (the user's `invalidate`). */
+export interface DropMessage {
+  readonly t: "drop";
+  readonly from: NodeId;
+  readonly inc: number;
+  readonly seq: number;
+  readonly key: string;
+}
+
+/** Liveness and the sender's last used broadcast sequence number. */
+export interface HeartbeatMessage {
+  readonly t: "hb";
+  readonly from: NodeId;
+  readonly inc: number;
+  readonly seq: number;
+}
+
+/** A strong writer asks a holder of `key` to stop serving it and answer with `ack`. */
+export interface RevokeMessage {
+  readonly t: "revoke";
+  readonly from: NodeId;
+  readonly inc: number;
+  /** The writer's id for this revocation, echoed in the ack. */
+  readonly id: number;
+  readonly key: string;
+}
+
+/** A holder confirms it no longer serves `key` and will not cache it until told. */
+export interface AckMessage {
+  readonly t: "ack";
+  readonly from: NodeId;
+  readonly inc: number;
+  readonly id: number;
+  readonly key: string;
+}
+
+/** Every message of the protocol, tagged by `t`. */
+export type Message =
+  | InvalidateMessage
+  | DropMessage
+  | HeartbeatMessage
+  | RevokeMessage
+  | AckMessage;
+
+/** The longest key Warp accepts, in UTF-16 code units. */
+export const KEY_LENGTH_MAX = 1024;
+
+const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Whether `value` is a valid node id. */
+export function isNodeId(value: unknown): value is NodeId {
+  return typeof value === "string" && NODE_ID_PATTERN.test(value);
+}
+
+/** Whether `value` is a valid key: a non-empty string of at most {@linkcode KEY_LENGTH_MAX}. */
+export function isKey(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0 && value.length <= KEY_LENGTH_MAX;
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+/**
+ * Checks that `value` is a well-formed {@linkcode Message}; returns it, or `undefined` when
+ * it is not. Never throws: bus input is untrusted.
+ *
+ * @example
+ * ```ts
+ * import { validateMessage } from "./messages.ts";
+ * const ok = validateMessage({ t: "hb", from: "a", inc: 1, seq: 0 });
+ * const bad = validateMessage({ t: "hb", from: "a b", inc: 1, seq: -1 });
+ * console.log(ok !== undefined, bad === undefined); // true true
+ * ```
+ */
+export function validateMessage(value: unknown): Message | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const m = value as Record<string, unknown>;
+  if (!isNodeId(m.from) || !isCount(m.inc)) return undefined;
+  switch (m.t) {
+    case "inv":
+      return isCount(m.seq) && m.seq > 0 && isKey(m.key) && isCount(m.version) && m.version > 0
+        ? m as unknown as InvalidateMessage
+        : undefined;
+    case "drop":
+      return isCount(m.seq) && m.seq > 0 && isKey(m.key) ? m as unknown as DropMessage : undefined;
+    case "hb":
+      return isCount(m.seq) ? m as unknown as HeartbeatMessage : undefined;
+    case "revoke":
+    case "ack":
+      return isCount(m.id) && isKey(m.key) ? m as unknown as RevokeMessage | AckMessage : undefined;
+    default:
+      return undefined;
+  }
+}

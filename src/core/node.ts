@@ -1,0 +1,1231 @@
+/**
+ * The pure state machine of one Warp node.
+ *
+ * @module
+ */
+
+import { assert, WarpError } from "./errors.ts";
+import type {
+  CoordReadResult,
+  CoordWriteResult,
+  Effect,
+  HolderRecord,
+  OpResult,
+  StoreReadResult,
+  StoreWriteResult,
+} from "./effects.ts";
+import { L1Cache } from "./l1.ts";
+import type { Entry } from "./l1.ts";
+import { isNodeId, validateMessage } from "./messages.ts";
+import type { Message, NodeId } from "./messages.ts";
+import { Registry } from "./registry.ts";
+import type { KeyOptions, KeyPolicy } from "./registry.ts";
+import { TimerHeap } from "./timers.ts";
+
+/** Configuration of a {@linkcode NodeCore}. */
+export interface NodeConfig {
+  /** This node's id, unique in the cluster: 1 to 64 of `[A-Za-z0-9_-]`. */
+  readonly nodeId: NodeId;
+  /** A number new at every start of the node (a restart is a new incarnation). */
+  readonly incarnation: number;
+  /** Most L1 entries. @default {10000} */
+  readonly entriesMax?: number;
+  /** Most approximate L1 bytes. @default {67108864} */
+  readonly bytesMax?: number;
+  /**
+   * The bound on clock drift, in parts per million, that every node's clock keeps
+   * relative to true time. Every guarantee assumes it. @default {500}
+   */
+  readonly maxDriftPpm?: number;
+  /** How often the node broadcasts a heartbeat. @default {250} */
+  readonly heartbeatIntervalMs?: number;
+  /**
+   * How long a gap in a peer's sequence numbers may stay open (messages reordered)
+   * before the node flushes its eventual-distributed entries. @default {500}
+   */
+  readonly gapTimeoutMs?: number;
+  /** Most caller operations in flight. @default {10000} */
+  readonly opsMax?: number;
+  /** Most callers waiting on one key's fill. @default {1000} */
+  readonly waitersMax?: number;
+  /** Most peers tracked; the least recently heard is forgotten beyond. @default {1024} */
+  readonly peersMax?: number;
+}
+
+/** Counters of a node, for monitoring and for the simulator's reports. */
+export interface NodeStats {
+  hits: number;
+  misses: number;
+  storeReads: number;
+  storeWrites: number;
+  /** Fill results discarded because they were older than a version already seen. */
+  staleFillsDiscarded: number;
+  /** Fill results not cached because an invalidation, drop, revoke or flush raced them. */
+  fillsNotCached: number;
+  invalidationsApplied: number;
+  messagesReceived: number;
+  /** Bus messages dropped as malformed or foreign. */
+  messagesDropped: number;
+  gapsDetected: number;
+  flushes: number;
+  revokesSent: number;
+  acksReceived: number;
+  /** Strong writes that completed by waiting out a silent holder's lease. */
+  leaseWaits: number;
+  coordinatorCalls: number;
+}
+
+const DRIFT_PPM_MAX = 100_000;
+const FILL_ATTEMPTS_MAX = 4;
+const AHEAD_MAX = 256;
+const PEER_FORGET_MS = 600_000;
+const MARGIN_MS = 1;
+const CONTENTION_BACKOFF_MS = 20;
+
+/** The coordinator key of a strong-distributed key's holder record. */
+export function holderRecordKey(key: string): string {
+  return `strong/${key}`;
+}
+
+interface Fill {
+  readonly key: string;
+  readonly policy: KeyPolicy;
+  readonly waiters: number[];
+  /** Local time the current store read was issued. */
+  askMs: number;
+  /** Strong: local time the holder registration was confirmed (issued). */
+  leaseAskMs: number;
+  /** The oldest version this fill may return. */
+  minVersion: number;
+  /** Whether the result may be cached (no revoke, drop or pending write raced it). */
+  cacheable: boolean;
+  readonly flushEpoch: number;
+  attempts: number;
+}
+
+interface ReadOp {
+  readonly kind: "read";
+  readonly key: string;
+  readonly timer: number;
+}
+
+interface WriteOp {
+  readonly kind: "write";
+  readonly key: string;
+  readonly timer: number;
+  /** Set once the op has been answered; a late store answer still takes effect. */
+  answered: boolean;
+}
+
+type Op = ReadOp | WriteOp;
+
+/** What a caller writes: the decoded value for L1 and the payload for the store. */
+export interface WriteInput {
+  /** The value L1 will serve (the driver's decoded copy). Ignored for a delete. */
+  readonly value: unknown;
+  /** What the store receives (for example the encoded bytes); `undefined`: delete. */
+  readonly payload: unknown;
+  /** The encoded size in bytes, for the L1 byte bound. */
+  readonly sizeBytes: number;
+}
+
+interface StrongWrite {
+  readonly op: number;
+  readonly id: number;
+  readonly key: string;
+  readonly policy: KeyPolicy;
+  readonly input: WriteInput;
+  readonly deadlineMs: number;
+  phase: "read" | "claim" | "revoke" | "store" | "release" | "done";
+  revision: number;
+  record: HolderRecord | undefined;
+  awaiting: Set<NodeId>;
+  timer: number;
+  retransmitTimer: number;
+  /** The contended record seen: its revision and when this node first saw it. */
+  observed: { revision: number; sinceMs: number } | undefined;
+  storeAttempts: number;
+}
+
+interface Peer {
+  inc: number;
+  contiguous: number;
+  highest: number;
+  readonly ahead: Set<number>;
+  gapSinceMs: number | undefined;
+  lastHeardMs: number;
+}
+
+/**
+ * The pure, I/O-free state machine of one Warp node: L1 cache, the three consistency
+ * modes, single-flight fills, the invalidation and heartbeat protocol, and the strong
+ * write protocol against the coordinator.
+ *
+ * **Driver contract.** A driver (the in-process runtime, the NATS runtime, the
+ * simulator) owns the clock, the store, the coordinator and the bus:
+ * 1. Every input carries `nowMs`, the node's own monotonic clock in milliseconds.
+ * 2. After every call, take the effects with {@linkcode NodeCore.takeEffects} and perform
+ *    them in order: `broadcast`/`send` on the bus; `store-*` and `coord-*` asynchronously,
+ *    reporting each outcome exactly once with the matching `on…` method and the `io`
+ *    id; `resolve`/`reject` answer the caller's operation `op`.
+ * 3. Call {@linkcode NodeCore.tick} at or after {@linkcode NodeCore.nextDeadlineMs}; an
+ *    early or spurious tick is harmless.
+ * 4. Feed every bus message to {@linkcode NodeCore.onMessage}; it validates and drops
+ *    malformed ones.
+ * 5. On a hot read, call {@linkcode NodeCore.hit} first: it answers from L1 with no
+ *    effect and no allocation, or returns `undefined`; then call `get`.
+ * If a method throws an `InvariantError`, the node is broken: stop using it.
+ *
+ * @example A strong-local key, driven by hand
+ * ```ts
+ * import { NodeCore } from "./node.ts";
+ * const node = new NodeCore({ nodeId: "a", incarnation: 1 });
+ * node.register("user:*", { mode: "strong-local" });
+ * node.set(1, "user:1", { value: "ada", payload: "ada", sizeBytes: 3 }, 0);
+ * const [write] = node.takeEffects();
+ * if (write?.type !== "store-write") throw new Error("expected a store write");
+ * node.onStoreWrite(write.io, { ok: true, version: 1 }, 5);
+ * console.log(node.takeEffects()[0]?.type); // "resolve"
+ * console.log(node.hit("user:1", 6)?.value); // "ada"
+ * ```
+ */
+export class NodeCore {
+  /** This node's id. */
+  readonly nodeId: NodeId;
+  /** This node's incarnation. */
+  readonly incarnation: number;
+  /** Counters. */
+  readonly stats: NodeStats = {
+    hits: 0,
+    misses: 0,
+    storeReads: 0,
+    storeWrites: 0,
+    staleFillsDiscarded: 0,
+    fillsNotCached: 0,
+    invalidationsApplied: 0,
+    messagesReceived: 0,
+    messagesDropped: 0,
+    gapsDetected: 0,
+    flushes: 0,
+    revokesSent: 0,
+    acksReceived: 0,
+    leaseWaits: 0,
+    coordinatorCalls: 0,
+  };
+
+  readonly #registry = new Registry();
+  readonly #l1: L1Cache;
+  readonly #timers = new TimerHeap();
+  readonly #timerActions = new Map<number, () => void>();
+  readonly #drift: number;
+  readonly #heartbeatIntervalMs: number;
+  readonly #gapTimeoutMs: number;
+  readonly #opsMax: number;
+  readonly #waitersMax: number;
+  readonly #peersMax: number;
+
+  #effects: Effect[] = [];
+  #now = -Infinity;
+  #closed = false;
+  #nextId = 1;
+  /** Last broadcast sequence number used. */
+  #seq = 0;
+  #flushEpoch = 0;
+  #heartbeatTimer = 0;
+
+  readonly #ops = new Map<number, Op>();
+  readonly #fills = new Map<string, Fill>();
+  readonly #strongChains = new Map<string, StrongWrite[]>();
+  readonly #strongById = new Map<number, StrongWrite>();
+  readonly #peers = new Map<NodeId, Peer>();
+  readonly #storeReads = new Map<number, (r: StoreReadResult) => void>();
+  readonly #storeWrites = new Map<number, (r: StoreWriteResult) => void>();
+  readonly #coordReads = new Map<number, (r: CoordReadResult) => void>();
+  readonly #coordWrites = new Map<number, (r: CoordWriteResult) => void>();
+
+  /** Creates a node; validates the configuration (TypeError/RangeError on misuse). */
+  constructor(config: NodeConfig) {
+    if (!isNodeId(config.nodeId)) {
+      throw new TypeError(`Invalid nodeId, expected 1 to 64 of [A-Za-z0-9_-]: ${config.nodeId}`);
+    }
+    if (!Number.isSafeInteger(config.incarnation) || config.incarnation < 0) {
+      throw new RangeError(`Invalid incarnation: ${config.incarnation}`);
+    }
+    this.nodeId = config.nodeId;
+    this.incarnation = config.incarnation;
+    const driftPpm = positive("maxDriftPpm", config.maxDriftPpm, 500, 0);
+    if (driftPpm > DRIFT_PPM_MAX) {
+      throw new RangeError(`maxDriftPpm must be at most ${DRIFT_PPM_MAX}: ${driftPpm}`);
+    }
+    this.#drift = driftPpm / 1e6;
+    this.#l1 = new L1Cache({
+      entriesMax: positive("entriesMax", config.entriesMax, 10_000),
+      bytesMax: positive("bytesMax", config.bytesMax, 64 * 1024 * 1024),
+    });
+    this.#heartbeatIntervalMs = positive("heartbeatIntervalMs", config.heartbeatIntervalMs, 250);
+    this.#gapTimeoutMs = positive("gapTimeoutMs", config.gapTimeoutMs, 500);
+    this.#opsMax = positive("opsMax", config.opsMax, 10_000);
+    this.#waitersMax = positive("waitersMax", config.waitersMax, 1000);
+    this.#peersMax = positive("peersMax", config.peersMax, 1024);
+  }
+
+  // ---------------------------------------------------------------- registration
+
+  /** Registers an exact key or glob pattern; see {@linkcode Registry.register}. */
+  register(pattern: string, options: KeyOptions): KeyPolicy {
+    return this.#registry.register(pattern, options);
+  }
+
+  /** The policy of `key`, or `undefined` if unregistered. */
+  policyOf(key: string): KeyPolicy | undefined {
+    return this.#registry.find(key);
+  }
+
+  // ---------------------------------------------------------------- driver API
+
+  /** Takes the effects produced since the last call, in order. */
+  takeEffects(): Effect[] {
+    const effects = this.#effects;
+    if (effects.length === 0) return effects;
+    this.#effects = [];
+    return effects;
+  }
+
+  /** The earliest local time at which {@linkcode tick} has work, or `Infinity`. */
+  nextDeadlineMs(): number {
+    return this.#timers.nextDeadlineMs();
+  }
+
+  /** Runs every timer due at `nowMs`. */
+  tick(nowMs: number): void {
+    this.#advance(nowMs);
+    if (this.#heartbeatTimer === 0 && !this.#closed) this.#scheduleHeartbeat();
+    for (
+      let id = this.#timers.popDue(this.#now);
+      id !== undefined;
+      id = this.#timers.popDue(this.#now)
+    ) {
+      const action = this.#timerActions.get(id);
+      this.#timerActions.delete(id);
+      action?.();
+    }
+  }
+
+  /** Number of L1 entries. */
+  get l1Size(): number {
+    return this.#l1.size;
+  }
+
+  /** Approximate L1 bytes. */
+  get l1Bytes(): number {
+    return this.#l1.bytes;
+  }
+
+  /** The L1 entry of `key` whatever its freshness, for inspection (tests, validator). */
+  inspect(key: string): Entry | undefined {
+    return this.#l1.get(key);
+  }
+
+  /** Number of caller operations in flight. */
+  get opsInFlight(): number {
+    return this.#ops.size;
+  }
+
+  /**
+   * The hot read path: the entry of `key` if L1 may serve it at `nowMs` under its mode's
+   * rules, else `undefined`. No effects, no allocation.
+   */
+  hit(key: string, nowMs: number): Entry | undefined {
+    const entry = this.#l1.get(key);
+    if (entry === undefined || nowMs >= entry.freshUntilMs) return undefined;
+    this.#l1.touch(entry);
+    this.stats.hits++;
+    return entry;
+  }
+
+  /** Reads `key` as caller operation `op`: from L1 if it may serve it, else the store. */
+  get(op: number, key: string, nowMs: number): void {
+    this.#advance(nowMs);
+    const policy = this.#admit(op, key);
+    if (policy === undefined) return;
+    const entry = this.hit(key, this.#now);
+    if (entry !== undefined) {
+      this.#resolve(op, {
+        found: entry.found,
+        value: entry.value,
+        version: entry.version,
+        source: "l1",
+      });
+      return;
+    }
+    this.stats.misses++;
+    let fill = this.#fills.get(key);
+    if (fill !== undefined && fill.waiters.length >= this.#waitersMax) {
+      this.#reject(op, new WarpError("LIMIT_EXCEEDED", `Too many readers waiting on key: ${key}`));
+      return;
+    }
+    this.#ops.set(op, {
+      kind: "read",
+      key,
+      timer: this.#arm(this.#now + policy.readTimeoutMs, () => this.#timeoutRead(op)),
+    });
+    if (fill !== undefined) {
+      fill.waiters.push(op);
+      return;
+    }
+    fill = {
+      key,
+      policy,
+      waiters: [op],
+      askMs: this.#now,
+      leaseAskMs: this.#now,
+      minVersion: 0,
+      cacheable: true,
+      flushEpoch: this.#flushEpoch,
+      attempts: 0,
+    };
+    this.#fills.set(key, fill);
+    if (policy.mode === "strong-distributed") this.#strongFillRegister(fill);
+    else this.#fillRead(fill);
+  }
+
+  /** Writes `input` under `key` as caller operation `op`. */
+  set(op: number, key: string, input: WriteInput, nowMs: number): void {
+    this.#advance(nowMs);
+    const policy = this.#admit(op, key);
+    if (policy === undefined) return;
+    if (policy.mode === "strong-distributed") this.#strongWrite(op, key, policy, input);
+    else this.#localWrite(op, key, policy, input);
+  }
+
+  /** Deletes `key` from the store (a tombstone version) as caller operation `op`. */
+  delete(op: number, key: string, nowMs: number): void {
+    this.set(op, key, { value: undefined, payload: undefined, sizeBytes: 0 }, nowMs);
+  }
+
+  /**
+   * Drops `key` from L1 on every node, without touching the store, as caller operation
+   * `op`. Completes at once: the drop is best effort on other nodes.
+   */
+  invalidate(op: number, key: string, nowMs: number): void {
+    this.#advance(nowMs);
+    const policy = this.#admit(op, key);
+    if (policy === undefined) return;
+    this.#applyDrop(key);
+    if (policy.mode !== "strong-local") {
+      this.#broadcast({
+        t: "drop",
+        from: this.nodeId,
+        inc: this.incarnation,
+        seq: ++this.#seq,
+        key,
+      });
+    }
+    this.#resolve(op, { found: false, value: undefined, version: 0, source: "none" });
+  }
+
+  /** Closes the node: every operation in flight fails with `CLOSED`. */
+  close(nowMs: number): void {
+    this.#advance(nowMs);
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const op of [...this.#ops.keys()]) {
+      this.#reject(op, new WarpError("CLOSED", `Node closed: ${this.nodeId}`));
+    }
+    for (const id of this.#timerActions.keys()) this.#timers.cancel(id);
+    this.#timerActions.clear();
+  }
+
+  /** Whether {@linkcode close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  // ---------------------------------------------------------------- I/O results
+
+  /** Reports the outcome of a `store-get` effect. */
+  onStoreRead(io: number, result: StoreReadResult, nowMs: number): void {
+    this.#complete(this.#storeReads, io, result, nowMs);
+  }
+
+  /** Reports the outcome of a `store-write` effect. */
+  onStoreWrite(io: number, result: StoreWriteResult, nowMs: number): void {
+    this.#complete(this.#storeWrites, io, result, nowMs);
+  }
+
+  /** Reports the outcome of a `coord-get` effect. */
+  onCoordRead(io: number, result: CoordReadResult, nowMs: number): void {
+    this.#complete(this.#coordReads, io, result, nowMs);
+  }
+
+  /** Reports the outcome of a `coord-put` effect. */
+  onCoordWrite(io: number, result: CoordWriteResult, nowMs: number): void {
+    this.#complete(this.#coordWrites, io, result, nowMs);
+  }
+
+  /** Feeds a message from the bus; malformed or foreign messages are dropped and counted. */
+  onMessage(raw: unknown, nowMs: number): void {
+    this.#advance(nowMs);
+    const message = validateMessage(raw);
+    if (message === undefined || this.#closed) {
+      this.stats.messagesDropped++;
+      return;
+    }
+    this.stats.messagesReceived++;
+    switch (message.t) {
+      case "inv":
+        this.#track(message.from, message.inc, message.seq, false);
+        this.#applyInvalidation(message.key, message.version);
+        return;
+      case "drop":
+        this.#track(message.from, message.inc, message.seq, false);
+        this.#applyDrop(message.key);
+        return;
+      case "hb":
+        this.#track(message.from, message.inc, message.seq, true);
+        return;
+      case "revoke":
+        this.#applyDrop(message.key);
+        this.#send(message.from, {
+          t: "ack",
+          from: this.nodeId,
+          inc: this.incarnation,
+          id: message.id,
+          key: message.key,
+        });
+        return;
+      case "ack":
+        this.#onAck(message.from, message.id, message.key);
+        return;
+    }
+  }
+
+  // ---------------------------------------------------------------- internals: plumbing
+
+  #advance(nowMs: number): void {
+    if (typeof nowMs !== "number" || Number.isNaN(nowMs)) {
+      throw new TypeError(`Invalid nowMs: ${nowMs}`);
+    }
+    // A clock that went backwards is treated as standing still: time never rewinds here.
+    if (nowMs > this.#now) this.#now = nowMs;
+  }
+
+  #admit(op: number, key: string): KeyPolicy | undefined {
+    if (this.#ops.has(op)) throw new TypeError(`Operation id already in flight: ${op}`);
+    if (this.#closed) {
+      this.#reject(op, new WarpError("CLOSED", `Node closed: ${this.nodeId}`));
+      return undefined;
+    }
+    const policy = this.#registry.find(key);
+    if (policy === undefined) {
+      this.#reject(
+        op,
+        new WarpError("UNREGISTERED_KEY", `Key matches no registered key or pattern: ${key}`),
+      );
+      return undefined;
+    }
+    if (this.#ops.size >= this.#opsMax) {
+      this.#reject(
+        op,
+        new WarpError("LIMIT_EXCEEDED", `Too many operations in flight, at most ${this.#opsMax}`),
+      );
+      return undefined;
+    }
+    return policy;
+  }
+
+  #complete<R>(table: Map<number, (r: R) => void>, io: number, result: R, nowMs: number): void {
+    this.#advance(nowMs);
+    const handler = table.get(io);
+    if (handler === undefined) return; // unknown or duplicate report: ignore
+    table.delete(io);
+    if (!this.#closed) handler(result);
+  }
+
+  #arm(atMs: number, action: () => void): number {
+    const id = this.#nextId++;
+    this.#timerActions.set(id, action);
+    this.#timers.arm(id, atMs);
+    return id;
+  }
+
+  #disarm(id: number): void {
+    this.#timers.cancel(id);
+    this.#timerActions.delete(id);
+  }
+
+  #resolve(op: number, result: OpResult): void {
+    const pending = this.#ops.get(op);
+    if (pending !== undefined) {
+      this.#disarm(pending.timer);
+      this.#ops.delete(op);
+    }
+    this.#effects.push({ type: "resolve", op, result });
+  }
+
+  #reject(op: number, error: WarpError): void {
+    const pending = this.#ops.get(op);
+    if (pending !== undefined) {
+      this.#disarm(pending.timer);
+      this.#ops.delete(op);
+    }
+    this.#effects.push({ type: "reject", op, error });
+  }
+
+  /** Answers a write op unless it was already answered (timed out). */
+  #answerWrite(op: number, outcome: OpResult | WarpError): void {
+    const pending = this.#ops.get(op);
+    if (pending === undefined || pending.kind !== "write" || pending.answered) return;
+    if (outcome instanceof WarpError) this.#reject(op, outcome);
+    else this.#resolve(op, outcome);
+  }
+
+  #broadcast(message: Message): void {
+    this.#effects.push({ type: "broadcast", message });
+  }
+
+  #send(to: NodeId, message: Message): void {
+    this.#effects.push({ type: "send", to, message });
+  }
+
+  #storeGet(key: string, handler: (r: StoreReadResult) => void): void {
+    const io = this.#nextId++;
+    this.#storeReads.set(io, handler);
+    this.stats.storeReads++;
+    this.#effects.push({ type: "store-get", io, key });
+  }
+
+  #storeWrite(
+    key: string,
+    payload: unknown,
+    expectedVersion: number | undefined,
+    handler: (r: StoreWriteResult) => void,
+  ): void {
+    const io = this.#nextId++;
+    this.#storeWrites.set(io, handler);
+    this.stats.storeWrites++;
+    this.#effects.push({ type: "store-write", io, key, payload, expectedVersion });
+  }
+
+  #coordGet(key: string, handler: (r: CoordReadResult) => void): void {
+    const io = this.#nextId++;
+    this.#coordReads.set(io, handler);
+    this.stats.coordinatorCalls++;
+    this.#effects.push({ type: "coord-get", io, key: holderRecordKey(key) });
+  }
+
+  #coordPut(
+    key: string,
+    record: HolderRecord,
+    revision: number | undefined,
+    handler: (r: CoordWriteResult) => void,
+  ): void {
+    const io = this.#nextId++;
+    this.#coordWrites.set(io, handler);
+    this.stats.coordinatorCalls++;
+    this.#effects.push({ type: "coord-put", io, key: holderRecordKey(key), record, revision });
+  }
+
+  /** Local time until which an entry read (or written) at `askMs` may be served. */
+  #freshUntil(policy: KeyPolicy, askMs: number): number {
+    // A local duration d is at most d / (1 - drift) of true time: shorten by the drift bound.
+    switch (policy.mode) {
+      case "strong-local":
+        return askMs + policy.ttlMs;
+      case "eventual-distributed":
+        return askMs + Math.min(policy.ttlMs, policy.maxStalenessMs * (1 - this.#drift));
+      case "strong-distributed":
+        return askMs + Math.min(policy.ttlMs, policy.leaseMs * (1 - this.#drift));
+    }
+  }
+
+  /** Installs a value unless L1 holds a newer one; returns whether it was installed. */
+  #install(
+    key: string,
+    policy: KeyPolicy,
+    data: { value: unknown; found: boolean; version: number; sizeBytes: number },
+    askMs: number,
+  ): void {
+    const existing = this.#l1.get(key);
+    if (existing !== undefined && existing.version > data.version) return;
+    this.#l1.install(key, data, this.#freshUntil(policy, askMs), policy);
+  }
+
+  /** Records that version `version` of `key` exists: no fill may return anything older. */
+  #noteVersion(key: string, version: number): void {
+    const fill = this.#fills.get(key);
+    if (fill !== undefined && fill.minVersion < version) fill.minVersion = version;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  #timeoutRead(op: number): void {
+    const pending = this.#ops.get(op);
+    if (pending === undefined) return;
+    const fill = this.#fills.get(pending.key);
+    if (fill !== undefined) {
+      const i = fill.waiters.indexOf(op);
+      if (i >= 0) fill.waiters.splice(i, 1);
+    }
+    this.#ops.delete(op);
+    this.#effects.push({
+      type: "reject",
+      op,
+      error: new WarpError("TIMEOUT", `Read did not complete in time: ${pending.key}`),
+    });
+  }
+
+  #fillRead(fill: Fill): void {
+    fill.askMs = this.#now;
+    fill.attempts++;
+    this.#storeGet(fill.key, (result) => this.#onFillRead(fill, result));
+  }
+
+  #onFillRead(fill: Fill, result: StoreReadResult): void {
+    assert(this.#fills.get(fill.key) === fill, `Fill of ${fill.key} is not the current one`);
+    if (!result.ok) {
+      this.#endFill(
+        fill,
+        new WarpError("STORE_ERROR", `Store read failed: ${fill.key}`, { cause: result.error }),
+      );
+      return;
+    }
+    const { policy } = fill;
+    // E2: a value older than one this node applied or served since the fill began would
+    // take the node back in time. E3: a read slower than the staleness bound may be too old.
+    const tooOld = result.version < fill.minVersion;
+    const tooSlow = policy.mode === "eventual-distributed" &&
+      this.#now - fill.askMs >= policy.maxStalenessMs * (1 - this.#drift);
+    if (tooOld || tooSlow) {
+      if (tooOld) this.stats.staleFillsDiscarded++;
+      if (fill.attempts >= FILL_ATTEMPTS_MAX) {
+        this.#endFill(
+          fill,
+          new WarpError("STALE_READ", `Store kept returning values too old to serve: ${fill.key}`),
+        );
+      } else {
+        this.#fillRead(fill);
+      }
+      return;
+    }
+    const cacheable = fill.cacheable &&
+      (policy.mode !== "eventual-distributed" || fill.flushEpoch === this.#flushEpoch);
+    if (cacheable) {
+      const askMs = policy.mode === "strong-distributed" ? fill.leaseAskMs : fill.askMs;
+      this.#install(fill.key, policy, result, askMs);
+    } else {
+      this.stats.fillsNotCached++;
+    }
+    // Answer with the newest value this node knows: an entry installed meanwhile may be newer.
+    const entry = this.#l1.get(fill.key);
+    const answer = entry !== undefined && entry.version > result.version
+      ? { found: entry.found, value: entry.value, version: entry.version, source: "store" as const }
+      : {
+        found: result.found,
+        value: result.value,
+        version: result.version,
+        source: "store" as const,
+      };
+    this.#endFill(fill, answer);
+  }
+
+  #endFill(fill: Fill, outcome: OpResult | WarpError): void {
+    this.#fills.delete(fill.key);
+    for (const op of fill.waiters) {
+      if (outcome instanceof WarpError) this.#reject(op, outcome);
+      else this.#resolve(op, outcome);
+    }
+  }
+
+  /**
+   * strong-distributed miss: make sure this node is a registered holder with no write
+   * pending before reading the store, so that any writer either revokes this node or
+   * waits out its lease — which is measured from when the registration was *asked*.
+   */
+  #strongFillRegister(fill: Fill): void {
+    const askMs = this.#now;
+    this.#coordGet(fill.key, (read) => {
+      if (!read.ok || read.record?.pending !== undefined) {
+        fill.cacheable = false; // read through the store, linearizable, without caching
+        this.#fillRead(fill);
+        return;
+      }
+      const record = read.record;
+      if (record !== undefined && record.holders.includes(this.nodeId)) {
+        fill.leaseAskMs = askMs;
+        this.#fillRead(fill);
+        return;
+      }
+      const next: HolderRecord = {
+        holders: [...(record?.holders ?? []), this.nodeId],
+        pending: undefined,
+        version: record?.version,
+      };
+      const claimAskMs = this.#now;
+      this.#coordPut(fill.key, next, record === undefined ? undefined : read.revision, (put) => {
+        if (put.ok) fill.leaseAskMs = claimAskMs;
+        else fill.cacheable = false;
+        this.#fillRead(fill);
+      });
+    });
+  }
+
+  // ---------------------------------------------------------------- local & eventual writes
+
+  #localWrite(op: number, key: string, policy: KeyPolicy, input: WriteInput): void {
+    const timer = this.#arm(this.#now + policy.writeTimeoutMs, () => this.#timeoutWrite(op));
+    this.#ops.set(op, { kind: "write", key, timer, answered: false });
+    const askMs = this.#now;
+    const deleting = input.payload === undefined;
+    this.#storeWrite(key, input.payload, undefined, (result) => {
+      if (!result.ok) {
+        // A failed store write leaves L1 untouched.
+        this.#answerWrite(
+          op,
+          new WarpError("STORE_ERROR", `Store write failed: ${key}`, { cause: result.error }),
+        );
+        return;
+      }
+      const data = {
+        value: deleting ? undefined : input.value,
+        found: !deleting,
+        version: result.version,
+        sizeBytes: input.sizeBytes,
+      };
+      this.#install(key, policy, data, askMs);
+      this.#noteVersion(key, result.version);
+      if (policy.mode === "eventual-distributed") {
+        this.#broadcast({
+          t: "inv",
+          from: this.nodeId,
+          inc: this.incarnation,
+          seq: ++this.#seq,
+          key,
+          version: result.version,
+        });
+      }
+      this.#answerWrite(op, { ...data, source: "none" });
+    });
+  }
+
+  #timeoutWrite(op: number): void {
+    const pending = this.#ops.get(op);
+    if (pending === undefined || pending.kind !== "write") return;
+    this.#ops.delete(op);
+    pending.answered = true;
+    this.#effects.push({
+      type: "reject",
+      op,
+      error: new WarpError(
+        "TIMEOUT",
+        `Write did not complete in time, it may or may not have taken effect: ${pending.key}`,
+      ),
+    });
+  }
+
+  #applyInvalidation(key: string, version: number): void {
+    const entry = this.#l1.get(key);
+    if (entry !== undefined && entry.version < version) {
+      this.#l1.delete(key);
+      this.stats.invalidationsApplied++;
+    }
+    this.#noteVersion(key, version);
+  }
+
+  #applyDrop(key: string): void {
+    if (this.#l1.delete(key)) this.stats.invalidationsApplied++;
+    const fill = this.#fills.get(key);
+    if (fill !== undefined) fill.cacheable = false;
+  }
+
+  #flushDistributed(): void {
+    this.#l1.deleteWhere((e) => e.policy.mode === "eventual-distributed");
+    this.#flushEpoch++;
+    this.stats.flushes++;
+  }
+
+  // ---------------------------------------------------------------- heartbeats and gaps
+
+  #scheduleHeartbeat(): void {
+    this.#heartbeatTimer = this.#arm(this.#now + this.#heartbeatIntervalMs, () => {
+      this.#broadcast({ t: "hb", from: this.nodeId, inc: this.incarnation, seq: this.#seq });
+      this.#forgetSilentPeers();
+      this.#scheduleHeartbeat();
+    });
+  }
+
+  #forgetSilentPeers(): void {
+    for (const [id, peer] of this.#peers) {
+      if (this.#now - peer.lastHeardMs > PEER_FORGET_MS) this.#peers.delete(id);
+    }
+  }
+
+  /** Tracks a peer's broadcast sequence; a gap that stays open past the timeout flushes. */
+  #track(from: NodeId, inc: number, seq: number, heartbeat: boolean): void {
+    if (from === this.nodeId && inc === this.incarnation) return;
+    let peer = this.#peers.get(from);
+    if (peer === undefined || inc > peer.inc) {
+      if (peer === undefined && this.#peers.size >= this.#peersMax) this.#forgetOldestPeer();
+      // First word from this incarnation: its past is unknown and needs no replay, since
+      // no entry is ever served past the staleness bound. Track from here.
+      peer = {
+        inc,
+        contiguous: seq,
+        highest: seq,
+        ahead: new Set(),
+        gapSinceMs: undefined,
+        lastHeardMs: this.#now,
+      };
+      this.#peers.set(from, peer);
+      return;
+    }
+    if (inc < peer.inc) return; // an older incarnation's late message
+    peer.lastHeardMs = this.#now;
+    if (seq > peer.highest) peer.highest = seq;
+    if (!heartbeat && seq > peer.contiguous) {
+      if (seq === peer.contiguous + 1) {
+        peer.contiguous = seq;
+        while (peer.ahead.delete(peer.contiguous + 1)) peer.contiguous++;
+      } else {
+        peer.ahead.add(seq);
+      }
+    }
+    if (peer.contiguous >= peer.highest) {
+      peer.gapSinceMs = undefined;
+      return;
+    }
+    if (peer.ahead.size > AHEAD_MAX) {
+      this.#healGap(peer);
+      return;
+    }
+    if (peer.gapSinceMs === undefined) {
+      peer.gapSinceMs = this.#now;
+      this.stats.gapsDetected++;
+      const gapPeer = peer;
+      this.#arm(this.#now + this.#gapTimeoutMs, () => {
+        if (
+          gapPeer.gapSinceMs !== undefined && this.#now - gapPeer.gapSinceMs >= this.#gapTimeoutMs
+        ) {
+          this.#healGap(gapPeer);
+        }
+      });
+    }
+  }
+
+  /** Missed invalidations of unknown keys: drop every eventual entry, then go on. */
+  #healGap(peer: Peer): void {
+    this.#flushDistributed();
+    peer.contiguous = peer.highest;
+    peer.ahead.clear();
+    peer.gapSinceMs = undefined;
+  }
+
+  #forgetOldestPeer(): void {
+    let oldest: [NodeId, Peer] | undefined;
+    for (const entry of this.#peers) {
+      if (oldest === undefined || entry[1].lastHeardMs < oldest[1].lastHeardMs) oldest = entry;
+    }
+    if (oldest !== undefined) this.#peers.delete(oldest[0]);
+  }
+
+  // ---------------------------------------------------------------- strong writes
+
+  #strongWrite(op: number, key: string, policy: KeyPolicy, input: WriteInput): void {
+    const timer = this.#arm(this.#now + policy.writeTimeoutMs, () => this.#strongDeadline(write));
+    this.#ops.set(op, { kind: "write", key, timer, answered: false });
+    const write: StrongWrite = {
+      op,
+      id: this.#nextId++,
+      key,
+      policy,
+      input,
+      deadlineMs: this.#now + policy.writeTimeoutMs,
+      phase: "read",
+      revision: 0,
+      record: undefined,
+      awaiting: new Set(),
+      timer: 0,
+      retransmitTimer: 0,
+      observed: undefined,
+      storeAttempts: 0,
+    };
+    this.#strongById.set(write.id, write);
+    const chain = this.#strongChains.get(key);
+    if (chain !== undefined) {
+      chain.push(write); // one strong write per key per node at a time
+      return;
+    }
+    this.#strongChains.set(key, [write]);
+    this.#strongRead(write);
+  }
+
+  #pendingId(write: StrongWrite): string {
+    return `${this.nodeId}/${this.incarnation}/${write.id}`;
+  }
+
+  /** Phase 1: read the holder record; wait out (or take over) another writer's slot. */
+  #strongRead(write: StrongWrite): void {
+    write.phase = "read";
+    this.#coordGet(write.key, (read) => {
+      if (write.phase !== "read") return;
+      if (!read.ok) {
+        this.#strongFail(write, unavailable(write.key, read.error));
+        return;
+      }
+      const record = read.record;
+      if (record?.pending !== undefined && record.pending !== this.#pendingId(write)) {
+        // Another writer holds the slot. Take it over only once the record has stayed
+        // unchanged, on this node's clock, longer than any writer's deadline (padded).
+        const takeoverMs = write.policy.writeTimeoutMs * (1 + this.#drift) + MARGIN_MS;
+        if (write.observed?.revision !== read.revision) {
+          write.observed = { revision: read.revision, sinceMs: this.#now };
+        } else if (this.#now - write.observed.sinceMs >= takeoverMs) {
+          this.#strongClaim(write, record, read.revision);
+          return;
+        }
+        if (this.#now + CONTENTION_BACKOFF_MS >= write.deadlineMs) {
+          this.#strongFail(
+            write,
+            new WarpError("CONTENDED", `Another write of the key is in progress: ${write.key}`),
+          );
+          return;
+        }
+        write.timer = this.#arm(this.#now + CONTENTION_BACKOFF_MS, () => this.#strongRead(write));
+        return;
+      }
+      this.#strongClaim(write, record, record === undefined ? undefined : read.revision);
+    });
+  }
+
+  /** Phase 2: take the key's write slot; from now on no node can register as holder. */
+  #strongClaim(
+    write: StrongWrite,
+    record: HolderRecord | undefined,
+    revision: number | undefined,
+  ): void {
+    write.phase = "claim";
+    const claimed: HolderRecord = {
+      holders: record?.holders ?? [],
+      pending: this.#pendingId(write),
+      version: record?.version,
+    };
+    this.#coordPut(write.key, claimed, revision, (put) => {
+      if (write.phase !== "claim") {
+        // The write gave up (deadline) while the claim was in flight: give the slot back,
+        // keeping the holders, none of which was revoked.
+        if (put.ok) {
+          this.#coordPut(write.key, { ...claimed, pending: undefined }, put.revision, noop);
+        }
+        return;
+      }
+      if (!put.ok) {
+        if (put.conflict) this.#strongRead(write);
+        else this.#strongFail(write, unavailable(write.key, put.error));
+        return;
+      }
+      write.revision = put.revision;
+      write.record = claimed;
+      this.#strongRevoke(write);
+    });
+  }
+
+  /**
+   * Phase 3: every registered holder must acknowledge the revocation, or its lease must
+   * provably have run out: it asked for its lease before our claim, so it ends within
+   * `leaseMs` of true time after the claim; on our clock, `leaseMs * (1 + drift)`.
+   */
+  #strongRevoke(write: StrongWrite): void {
+    write.phase = "revoke";
+    this.#applyDrop(write.key);
+    for (const holder of write.record?.holders ?? []) {
+      if (holder !== this.nodeId) write.awaiting.add(holder);
+    }
+    if (write.awaiting.size === 0) {
+      this.#strongStore(write);
+      return;
+    }
+    write.timer = this.#arm(
+      this.#now + write.policy.leaseMs * (1 + this.#drift) + MARGIN_MS,
+      () => {
+        if (write.phase !== "revoke") return;
+        this.stats.leaseWaits++;
+        this.#strongStore(write);
+      },
+    );
+    this.#sendRevokes(write);
+  }
+
+  #sendRevokes(write: StrongWrite): void {
+    for (const holder of write.awaiting) {
+      this.stats.revokesSent++;
+      this.#send(holder, {
+        t: "revoke",
+        from: this.nodeId,
+        inc: this.incarnation,
+        id: write.id,
+        key: write.key,
+      });
+    }
+    // The bus may lose a revoke or its ack: ask again until answered or the lease is out.
+    write.retransmitTimer = this.#arm(this.#now + this.#heartbeatIntervalMs, () => {
+      if (write.phase === "revoke") this.#sendRevokes(write);
+    });
+  }
+
+  #onAck(from: NodeId, id: number, key: string): void {
+    const write = this.#strongById.get(id);
+    if (write === undefined || write.phase !== "revoke" || write.key !== key) return;
+    if (!write.awaiting.delete(from)) return;
+    this.stats.acksReceived++;
+    if (write.awaiting.size === 0) this.#strongStore(write);
+  }
+
+  /** Phase 4: the conditional store write; the condition fences out a taken-over writer. */
+  #strongStore(write: StrongWrite): void {
+    write.phase = "store";
+    this.#disarm(write.timer);
+    this.#disarm(write.retransmitTimer);
+    const known = write.record?.version;
+    if (known !== undefined && write.storeAttempts === 0) {
+      this.#strongStoreAt(write, known);
+      return;
+    }
+    this.#storeGet(write.key, (read) => {
+      if (write.phase !== "store") return;
+      if (!read.ok) {
+        this.#strongFail(
+          write,
+          new WarpError("STORE_ERROR", `Store read failed: ${write.key}`, { cause: read.error }),
+        );
+        return;
+      }
+      this.#strongStoreAt(write, read.version);
+    });
+  }
+
+  #strongStoreAt(write: StrongWrite, expectedVersion: number): void {
+    write.storeAttempts++;
+    const deleting = write.input.payload === undefined;
+    this.#storeWrite(write.key, write.input.payload, expectedVersion, (result) => {
+      if (write.phase !== "store") return;
+      if (result.ok) {
+        this.#strongCommitted(write, result.version, deleting);
+        return;
+      }
+      if (result.error.code !== "STORE_CONFLICT" || write.storeAttempts >= 3) {
+        this.#strongFail(
+          write,
+          new WarpError(
+            result.error.code === "STORE_CONFLICT" ? "STORE_CONFLICT" : "STORE_ERROR",
+            `Store write failed: ${write.key}`,
+            { cause: result.error },
+          ),
+        );
+        return;
+      }
+      // The version moved. Retry only while the slot is still ours: if another writer took
+      // it over, its write is newer and ours must not land after it.
+      this.#coordGet(write.key, (read) => {
+        if (write.phase !== "store") return;
+        if (
+          read.ok && read.revision === write.revision &&
+          read.record?.pending === this.#pendingId(write)
+        ) {
+          this.#strongStore(write);
+        } else {
+          this.#strongFail(
+            write,
+            new WarpError("CONTENDED", `Write slot was taken over: ${write.key}`),
+          );
+        }
+      });
+    });
+  }
+
+  /** Committed: answer the caller, then release the slot and become the only holder. */
+  #strongCommitted(write: StrongWrite, version: number, deleting: boolean): void {
+    this.#noteVersion(write.key, version);
+    const data = {
+      value: deleting ? undefined : write.input.value,
+      found: !deleting,
+      version,
+      sizeBytes: write.input.sizeBytes,
+    };
+    this.#answerWrite(write.op, { ...data, source: "none" });
+    write.phase = "release";
+    const askMs = this.#now;
+    const released: HolderRecord = { holders: [this.nodeId], pending: undefined, version };
+    this.#coordPut(write.key, released, write.revision, (put) => {
+      if (put.ok) this.#install(write.key, write.policy, data, askMs);
+      this.#strongFinish(write);
+    });
+  }
+
+  #strongFail(write: StrongWrite, error: WarpError): void {
+    const claimed = write.phase === "revoke" || write.phase === "store";
+    this.#answerWrite(write.op, error);
+    this.#disarm(write.timer);
+    this.#disarm(write.retransmitTimer);
+    if (!claimed) {
+      this.#strongFinish(write);
+      return;
+    }
+    // Give the slot back, keeping every holder not yet revoked (during phase 3 some may
+    // still serve). If the store write did land after all, its version is unknown here.
+    const holders = write.phase === "revoke" ? [...write.awaiting] : [];
+    write.phase = "release";
+    this.#coordPut(
+      write.key,
+      { holders, pending: undefined, version: undefined },
+      write.revision,
+      () => {
+        this.#strongFinish(write);
+      },
+    );
+  }
+
+  #strongDeadline(write: StrongWrite): void {
+    const pending = this.#ops.get(write.op);
+    if (pending === undefined || pending.kind !== "write" || pending.answered) return;
+    if (write.phase === "store" || write.phase === "release") {
+      this.#timeoutWrite(write.op); // in flight in the store: the outcome is unknown
+      return;
+    }
+    this.#strongFail(
+      write,
+      new WarpError(
+        "TIMEOUT",
+        `Strong write could not complete in time, it did not take effect: ${write.key}`,
+      ),
+    );
+  }
+
+  #strongFinish(write: StrongWrite): void {
+    write.phase = "done";
+    this.#strongById.delete(write.id);
+    const chain = this.#strongChains.get(write.key);
+    assert(chain?.[0] === write, `Strong write chain of ${write.key} lost its head`);
+    chain.shift();
+    const next = chain[0];
+    if (next === undefined) this.#strongChains.delete(write.key);
+    else this.#strongRead(next);
+  }
+}
+
+function noop(): void {}
+
+function unavailable(key: string, cause: WarpError): WarpError {
+  return new WarpError(
+    "COORDINATOR_UNAVAILABLE",
+    `Coordinator unreachable, strong write failed fast: ${key}`,
+    { cause },
+  );
+}
+
+function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
+    throw new RangeError(`${name} must be a number of at least ${min}: ${value}`);
+  }
+  return value;
+}
