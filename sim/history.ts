@@ -1,0 +1,90 @@
+/**
+ * The history format the checkers read: every client operation with its invoke and
+ * completion times (true time) and outcome. The simulator writes it; a runtime over real
+ * NATS can record one too; `deno task check-history FILE` checks a file of it.
+ *
+ * A history is JSON:
+ * ```json
+ * { "format": "warp-history/1",
+ *   "keys": { "ev:1": { "mode": "eventual-distributed", "maxStalenessMs": 500, "ttlMs": 60000 } },
+ *   "ops": [ { "id": 1, "process": "n1", "key": "ev:1", "kind": "write", "value": "n1-1",
+ *              "invokeMs": 10.5, "completeMs": 12, "outcome": "ok", "version": 1 } ],
+ *   "final": { "ev:1": { "version": 1, "value": "n1-1" } } }
+ * ```
+ *
+ * @module
+ */
+
+import type { ConsistencyMode } from "../src/core/registry.ts";
+
+/** The format tag of this version of the history format. */
+export const HISTORY_FORMAT = "warp-history/1";
+
+/** What a history says about a key: its mode and the bounds that apply to it. */
+export interface KeyInfo {
+  readonly mode: ConsistencyMode;
+  /** eventual-distributed: the staleness bound of E3. */
+  readonly maxStalenessMs?: number;
+  /** The key's TTL (SL2). */
+  readonly ttlMs?: number;
+}
+
+/**
+ * The outcome of an operation:
+ * - `ok`: it happened, with the recorded result;
+ * - `fail`: it certainly did not happen;
+ * - `unknown`: it may or may not have happened (a timeout, a crash); it stays open to the
+ *   end of the history.
+ */
+export type Outcome = "ok" | "fail" | "unknown";
+
+/** One client operation. */
+export interface HistoryOp {
+  /** Unique in the history. */
+  readonly id: number;
+  /** The node (process) the client called. */
+  readonly process: string;
+  readonly key: string;
+  /**
+   * `write` stores `value`; `delete` stores absence; `read` returns `value` (absent: `found`
+   * false); `invalidate` only drops caches and is ignored by the value checkers.
+   */
+  readonly kind: "read" | "write" | "delete" | "invalidate";
+  /** For a write, the value written (unique per write); for an ok read, the value read. */
+  readonly value?: unknown;
+  /** For an ok read: whether a value was found. */
+  readonly found?: boolean;
+  /** For an ok read or write: the store version read or written. */
+  readonly version?: number;
+  /** For an ok read: where it was answered from. */
+  readonly source?: "l1" | "store";
+  /** For an ok read from L1: how old the served value was on the node's own clock (SL2). */
+  readonly ageMs?: number;
+  /** True time of the call. */
+  readonly invokeMs: number;
+  /** True time of the answer; `null` if there was none (then the outcome is unknown). */
+  readonly completeMs: number | null;
+  readonly outcome: Outcome;
+  /** Marks the probe reads made after faults stopped (E4 convergence). */
+  readonly probe?: boolean;
+}
+
+/** A recorded history. */
+export interface History {
+  readonly format: typeof HISTORY_FORMAT;
+  readonly keys: Readonly<Record<string, KeyInfo>>;
+  readonly ops: readonly HistoryOp[];
+  /** The store's content at the end, if known: newest version and value per key. */
+  readonly final?: Readonly<Record<string, { readonly version: number; readonly value: unknown }>>;
+}
+
+/** One violation found by a checker. */
+export interface Violation {
+  /** The guarantee violated, as named in CONSISTENCY.md (E1, E2, E3, E4, S1, S2, SL1, SL2…). */
+  readonly guarantee: string;
+  readonly key: string;
+  /** The operations involved, offending one first. */
+  readonly ops: readonly number[];
+  /** What went wrong, in a sentence with the values. */
+  readonly message: string;
+}
