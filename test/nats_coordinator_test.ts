@@ -200,8 +200,6 @@ Deno.test("NatsKvCoordinator.watch() reports later writes and deletes, then stop
 
 Deno.test({
   name: "NatsKvCoordinator rejects with COORDINATOR_UNAVAILABLE when the server is gone",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const server = await PrivateNatsServer.start();
     let nc: NatsConnection | undefined;

@@ -160,8 +160,6 @@ Deno.test("NatsTransport.connect() rejects when no server listens", async () => 
 
 Deno.test({
   name: "NatsTransport.onStatus() reports a server crash and restart; pub/sub resumes",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const server = await PrivateNatsServer.start();
     let transport: NatsTransport | undefined;
