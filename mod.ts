@@ -1,0 +1,49 @@
+/**
+ * Warp keeps the in-memory caches of many instances of a service consistent with each
+ * other and with their primary store, with a consistency mode chosen per key:
+ *
+ * - `strong-local`: this node only, no network on write;
+ * - `eventual-distributed`: writes are local, invalidations spread, and no read lags a
+ *   completed write by more than `maxStalenessMs`, whatever the bus loses;
+ * - `strong-distributed`: a write completes only when no node can serve the old value.
+ *
+ * The guarantees are stated in `docs/guarantees.md` and checked by the simulator
+ * (`deno task sim`).
+ *
+ * @example Three nodes in one process
+ * ```ts
+ * import { InProcessBus, MemoryCoordinator, MemoryStore, Warp } from "@warp/warp";
+ * const store = new MemoryStore();
+ * const bus = new InProcessBus();
+ * const coordinator = new MemoryCoordinator();
+ * const nodes = [1, 2, 3].map(() => new Warp({ store, coordinator, transport: bus.connect() }));
+ * for (const node of nodes) node.register("user:*", { mode: "strong-distributed" });
+ * await nodes[0]!.set("user:1", { name: "Ada" });
+ * console.log(await nodes[2]!.get("user:1")); // { name: "Ada" }
+ * await Promise.all(nodes.map((node) => node.close()));
+ * ```
+ *
+ * @module
+ */
+
+export { Warp } from "./src/warp.ts";
+export type { ReadResult, WarpOptions, WarpStats } from "./src/warp.ts";
+export { InvariantError, WarpError } from "./src/core/errors.ts";
+export type { WarpErrorCode } from "./src/core/errors.ts";
+export type { ConsistencyMode, KeyOptions, KeyPolicy } from "./src/core/registry.ts";
+export type { Codec } from "./src/codec.ts";
+export { bytesCodec, jsonCodec, textCodec } from "./src/codec.ts";
+export type {
+  Store,
+  StoreKeyPage,
+  StoreListOptions,
+  StoreRecord,
+  StoreWriteOptions,
+} from "./src/store.ts";
+export { MemoryStore } from "./src/store/memory.ts";
+export type { MemoryStoreOptions } from "./src/store/memory.ts";
+export type { Coordinator, CoordinatorEntry } from "./src/coordinator.ts";
+export { MemoryCoordinator } from "./src/coordinator/memory.ts";
+export type { MemoryCoordinatorOptions } from "./src/coordinator/memory.ts";
+export type { Transport, TransportStatus, Unsubscribe } from "./src/transport.ts";
+export { InProcessBus, InProcessTransport } from "./src/transport/in_process.ts";
