@@ -20,8 +20,9 @@ export interface StoreRecord {
 /** Options of a conditional write. */
 export interface StoreWriteOptions {
   /**
-   * Write only if the key's current version is this one (0: only if never written or…
-   * deleted at version 0); otherwise reject with a `WarpError` of code `STORE_CONFLICT`.
+   * Write only if the key's current version is this one (0: only if never written; a
+   * deleted key is at its tombstone's version); otherwise reject with a `WarpError` of
+   * code `STORE_CONFLICT`.
    * @default {undefined} unconditional
    */
   readonly expectedVersion?: number;

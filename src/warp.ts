@@ -397,7 +397,7 @@ export class Warp<T = unknown> {
     const cached = this.#core.hit(key, this.#clock());
     if (cached?.found) return cached.value as T;
     const loading = this.#loading.get(key);
-    if (loading !== undefined) return loading;
+    if (loading !== undefined) return await loading;
     const promise = (async () => {
       const read = await this.read(key);
       if (read.found) return read.value as T;
@@ -406,7 +406,7 @@ export class Warp<T = unknown> {
       return value;
     })().finally(() => this.#loading.delete(key));
     this.#loading.set(key, promise);
-    return promise;
+    return await promise;
   }
 
   /**

@@ -50,6 +50,20 @@ export interface NodeConfig {
   readonly waitersMax?: number;
   /** Most peers tracked; the least recently heard is forgotten beyond. @default {1024} */
   readonly peersMax?: number;
+  /**
+   * Deliberately broken behaviour, for the simulator's canaries only: a run with a canary
+   * must be reported as a violation, which proves the checkers bite. Never set it in
+   * production. @default {undefined}
+   */
+  readonly canary?: Canary;
+}
+
+/** The deliberate bugs a simulator canary can switch on. */
+export interface Canary {
+  /** Install fill results even when they are older than a version already seen (E2). */
+  readonly skipFillCheck?: boolean;
+  /** Serve eventual entries for their whole TTL, ignoring maxStalenessMs (E3). */
+  readonly ignoreStalenessBound?: boolean;
 }
 
 /** Counters of a node, for monitoring and for the simulator's reports. */
@@ -223,6 +237,7 @@ export class NodeCore {
   readonly #opsMax: number;
   readonly #waitersMax: number;
   readonly #peersMax: number;
+  readonly #canary: Canary;
 
   #effects: Effect[] = [];
   #now = -Infinity;
@@ -267,6 +282,7 @@ export class NodeCore {
     this.#opsMax = positive("opsMax", config.opsMax, 10_000);
     this.#waitersMax = positive("waitersMax", config.waitersMax, 1000);
     this.#peersMax = positive("peersMax", config.peersMax, 1024);
+    this.#canary = config.canary ?? {};
   }
 
   // ---------------------------------------------------------------- registration
@@ -633,6 +649,7 @@ export class NodeCore {
       case "strong-local":
         return askMs + policy.ttlMs;
       case "eventual-distributed":
+        if (this.#canary.ignoreStalenessBound) return askMs + policy.ttlMs;
         return askMs + Math.min(policy.ttlMs, policy.maxStalenessMs * (1 - this.#drift));
       case "strong-distributed":
         return askMs + Math.min(policy.ttlMs, policy.leaseMs * (1 - this.#drift));
@@ -647,7 +664,9 @@ export class NodeCore {
     askMs: number,
   ): void {
     const existing = this.#l1.get(key);
-    if (existing !== undefined && existing.version > data.version) return;
+    if (existing !== undefined && existing.version > data.version && !this.#canary.skipFillCheck) {
+      return;
+    }
     this.#l1.install(key, data, this.#freshUntil(policy, askMs), policy);
   }
 
@@ -693,7 +712,7 @@ export class NodeCore {
     const { policy } = fill;
     // E2: a value older than one this node applied or served since the fill began would
     // take the node back in time. E3: a read slower than the staleness bound may be too old.
-    const tooOld = result.version < fill.minVersion;
+    const tooOld = result.version < fill.minVersion && !this.#canary.skipFillCheck;
     const tooSlow = policy.mode === "eventual-distributed" &&
       this.#now - fill.askMs >= policy.maxStalenessMs * (1 - this.#drift);
     if (tooOld || tooSlow) {
