@@ -1,0 +1,328 @@
+/**
+ * A linearizability checker in the style of Wing–Gong, Lowe and porcupine: a depth-first
+ * search over which pending operation takes effect next, memoised on (the set of
+ * operations already linearized, the model's state), run separately on each partition
+ * the model splits the history into (by key, for a key-value store).
+ *
+ * Operations whose outcome is `fail` certainly did not happen and are dropped. Operations
+ * whose outcome is `unknown` stay open to the end of the history: each may take effect at
+ * any point after its call, or never. A search that runs out of its step budget answers
+ * `unknown`, never `pass`.
+ *
+ * @module
+ */
+
+/**
+ * A sequential specification: what an operation does to a state, and which outputs are
+ * possible. The model must be deterministic: the state after an operation depends only
+ * on the state before it and its input (its output is then either possible or not).
+ */
+export interface Model<State, Input, Output> {
+  /** The state before any operation. */
+  init(): State;
+  /**
+   * The state after applying `input` to `state`, if it can answer `output`; `undefined`
+   * if that output is impossible from this state. `output` is `undefined` for an
+   * operation whose outcome is unknown: return the state the input leads to, whatever it
+   * answered. Must not modify `state`.
+   */
+  step(state: State, input: Input, output: Output | undefined): State | undefined;
+  /**
+   * A string equal for two states exactly when they are equal: memoisation uses it.
+   */
+  key(state: State): string;
+  /**
+   * Splits the operations into independent parts checked one by one (P-compositionality:
+   * a history is linearizable iff each part is). Default: one part.
+   */
+  partition?(
+    ops: readonly Operation<Input, Output>[],
+  ): readonly (readonly Operation<Input, Output>[])[];
+}
+
+/** One operation of a history, as the linearizability checker reads it. */
+export interface Operation<Input, Output> {
+  /** Unique among the operations checked together. */
+  readonly id: number;
+  readonly input: Input;
+  /** The answer, for an `ok` operation; ignored otherwise. */
+  readonly output?: Output;
+  /** True time of the call. */
+  readonly callMs: number;
+  /** True time of the answer; `null` (or anything, when the outcome is unknown) = never. */
+  readonly returnMs: number | null;
+  /**
+   * `ok`: it took effect between call and return with this output; `fail`: it certainly
+   * did not take effect (dropped); `unknown`: it took effect after its call, or never.
+   */
+  readonly outcome: "ok" | "fail" | "unknown";
+}
+
+/** The outcome of a check: `unknown` when the step budget ran out before an answer. */
+export type LinearizabilityStatus = "pass" | "fail" | "unknown";
+
+/** Why a partition is not linearizable, as far as the search got. */
+export interface Counterexample {
+  /** The longest sequence of operation ids the search could linearize, in order. */
+  readonly linearized: readonly number[];
+  /**
+   * The operation that had to take effect next (its return came) but could not, from the
+   * state after `linearized`.
+   */
+  readonly blocked: number;
+}
+
+/** The result of one partition. */
+export interface PartitionResult {
+  readonly status: LinearizabilityStatus;
+  /** The ids of the operations checked in this partition (`fail` ones dropped). */
+  readonly ops: readonly number[];
+  /** Model steps the search took. */
+  readonly steps: number;
+  /** For a failing partition. */
+  readonly counterexample?: Counterexample;
+}
+
+/** The result of {@linkcode checkLinearizability}. */
+export interface LinearizabilityResult {
+  /** `fail` if any partition fails, else `unknown` if any ran out of budget, else `pass`. */
+  readonly status: LinearizabilityStatus;
+  readonly partitions: readonly PartitionResult[];
+  /** Model steps taken in all partitions. */
+  readonly steps: number;
+}
+
+/** Options of {@linkcode checkLinearizability}. */
+export interface LinearizabilityOptions {
+  /**
+   * The most model steps the search may take per partition before it answers `unknown`.
+   * @default {100000}
+   */
+  readonly stepsMax?: number;
+}
+
+/** The default step budget of a partition. */
+export const STEPS_MAX_DEFAULT = 100_000;
+
+/**
+ * Checks that a history is linearizable with respect to a model.
+ *
+ * @example A stale read after a write completed is not linearizable
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkLinearizability } from "./linearizability.ts";
+ * import { registerModel, type RegisterInput } from "./models.ts";
+ *
+ * const result = checkLinearizability(registerModel(), [
+ *   { id: 1, input: { kind: "write", value: "a" }, callMs: 0, returnMs: 10, outcome: "ok" },
+ *   { id: 2, input: { kind: "read" } as RegisterInput, output: null, callMs: 20, returnMs: 30, outcome: "ok" },
+ * ]);
+ * assert.equal(result.status, "fail");
+ * assert.deepEqual(result.partitions[0]?.counterexample, { linearized: [1], blocked: 2 });
+ * ```
+ */
+export function checkLinearizability<State, Input, Output>(
+  model: Model<State, Input, Output>,
+  ops: readonly Operation<Input, Output>[],
+  options: LinearizabilityOptions = {},
+): LinearizabilityResult {
+  const stepsMax = options.stepsMax ?? STEPS_MAX_DEFAULT;
+  if (!Number.isSafeInteger(stepsMax) || stepsMax < 1) {
+    throw new RangeError(`Invalid stepsMax, expected a positive integer: ${stepsMax}`);
+  }
+  validateOperations(ops);
+  const happened = ops.filter((op) => op.outcome !== "fail");
+  const parts = model.partition ? model.partition(happened) : [happened];
+  const partitions = parts.map((part) => checkPartition(model, part, stepsMax));
+  let status: LinearizabilityStatus = "pass";
+  let steps = 0;
+  for (const partition of partitions) {
+    steps += partition.steps;
+    if (partition.status === "fail") status = "fail";
+    else if (partition.status === "unknown" && status === "pass") status = "unknown";
+  }
+  return { status, partitions, steps };
+}
+
+function validateOperations(ops: readonly Operation<unknown, unknown>[]): void {
+  if (!Array.isArray(ops)) throw new TypeError(`Invalid operations, expected an array: ${ops}`);
+  const ids = new Set<number>();
+  for (const op of ops) {
+    if (ids.has(op.id)) throw new TypeError(`Duplicate operation id: ${op.id}`);
+    ids.add(op.id);
+    if (!Number.isFinite(op.callMs)) {
+      throw new TypeError(`Invalid callMs of operation ${op.id}: ${op.callMs}`);
+    }
+    if (op.outcome === "ok") {
+      if (typeof op.returnMs !== "number" || !(op.returnMs >= op.callMs)) {
+        throw new RangeError(
+          `Operation ${op.id} is ok but returns before its call or never: ${op.returnMs}`,
+        );
+      }
+    } else if (op.outcome !== "unknown" && op.outcome !== "fail") {
+      throw new TypeError(`Invalid outcome of operation ${op.id}: ${op.outcome}`);
+    }
+  }
+}
+
+/** A call or a return of operation `op`, placed at `timeMs`. */
+interface Event {
+  readonly op: number;
+  readonly isReturn: boolean;
+  readonly timeMs: number;
+}
+
+/**
+ * The search over one partition. Entries `0..n-1` are the calls of the operations,
+ * `n..2n-1` their returns, `2n` the list head; `next`/`prev` make a doubly linked list in
+ * time order from which a linearized operation's call and return are lifted out, and put
+ * back in reverse order when the search backtracks.
+ */
+function checkPartition<State, Input, Output>(
+  model: Model<State, Input, Output>,
+  ops: readonly Operation<Input, Output>[],
+  stepsMax: number,
+): PartitionResult {
+  const n = ops.length;
+  const ids = ops.map((op) => op.id);
+  const head = 2 * n;
+  const next = new Int32Array(2 * n + 1);
+  const prev = new Int32Array(2 * n + 1);
+  buildList(ops, next, prev);
+
+  const lift = (i: number): void => {
+    next[prev[i]!] = next[i]!;
+    if (next[i] !== -1) prev[next[i]!] = prev[i]!;
+    const r = n + i;
+    next[prev[r]!] = next[r]!;
+    if (next[r] !== -1) prev[next[r]!] = prev[r]!;
+  };
+  const unlift = (i: number): void => {
+    const r = n + i;
+    next[prev[r]!] = r;
+    if (next[r] !== -1) prev[next[r]!] = r;
+    next[prev[i]!] = i;
+    if (next[i] !== -1) prev[next[i]!] = i;
+  };
+
+  const linearized = new Uint32Array(Math.ceil(n / 32));
+  const zobrist = zobristTable(n);
+  let hashLow = 0;
+  let hashHigh = 0;
+  const flip = (i: number): void => {
+    linearized[i >>> 5]! ^= 1 << (i & 31);
+    hashLow ^= zobrist[2 * i]!;
+    hashHigh ^= zobrist[2 * i + 1]!;
+  };
+  const seen = new Map<string, Uint32Array[]>();
+  const visit = (stateKey: string): boolean => {
+    const cacheKey = `${hashLow}:${hashHigh}:${stateKey}`;
+    const sets = seen.get(cacheKey);
+    if (sets === undefined) {
+      seen.set(cacheKey, [linearized.slice()]);
+      return true;
+    }
+    if (sets.some((set) => sameBits(set, linearized))) return false;
+    sets.push(linearized.slice());
+    return true;
+  };
+
+  const stackOps = new Int32Array(n);
+  const stackStates: State[] = [];
+  let depth = 0;
+  let state = model.init();
+  let steps = 0;
+  let best: Counterexample | undefined;
+  let entry = next[head]!;
+  while (entry !== -1) {
+    if (entry < n) {
+      if (steps === stepsMax) return { status: "unknown", ops: ids, steps };
+      steps++;
+      const op = ops[entry]!;
+      const after = model.step(state, op.input, op.outcome === "ok" ? op.output : undefined);
+      if (after !== undefined) {
+        flip(entry);
+        if (visit(model.key(after))) {
+          stackOps[depth] = entry;
+          stackStates[depth] = state;
+          depth++;
+          state = after;
+          lift(entry);
+          entry = next[head]!;
+          continue;
+        }
+        flip(entry);
+      }
+      entry = next[entry]!;
+      continue;
+    }
+    const op = entry - n;
+    // Returns at +∞ sort last: reaching one means every ok operation is linearized, and
+    // the unknown ones still pending may simply never have happened.
+    if (ops[op]!.outcome !== "ok") break;
+    if (best === undefined || depth > best.linearized.length) {
+      best = {
+        linearized: Array.from(stackOps.subarray(0, depth), (i) => ids[i]!),
+        blocked: ids[op]!,
+      };
+    }
+    if (depth === 0) return { status: "fail", ops: ids, steps, counterexample: best };
+    depth--;
+    const undone = stackOps[depth]!;
+    state = stackStates[depth]!;
+    flip(undone);
+    unlift(undone);
+    entry = next[undone]!;
+  }
+  return { status: "pass", ops: ids, steps };
+}
+
+/**
+ * Links calls and returns in time order; at equal times calls come first, so operations
+ * that touch at an instant count as concurrent (the checker never reports a violation
+ * that depends on how a tie is broken).
+ */
+function buildList(
+  ops: readonly Operation<unknown, unknown>[],
+  next: Int32Array,
+  prev: Int32Array,
+): void {
+  const n = ops.length;
+  const events: Event[] = [];
+  ops.forEach((op, i) => {
+    events.push({ op: i, isReturn: false, timeMs: op.callMs });
+    const returnMs = op.outcome === "ok" ? op.returnMs! : Infinity;
+    events.push({ op: i, isReturn: true, timeMs: returnMs });
+  });
+  events.sort((a, b) =>
+    // Infinity - Infinity is NaN, which falls through like 0.
+    (a.timeMs - b.timeMs) || Number(a.isReturn) - Number(b.isReturn) || a.op - b.op
+  );
+  let last = 2 * n;
+  prev[last] = -1;
+  for (const event of events) {
+    const e = event.isReturn ? n + event.op : event.op;
+    next[last] = e;
+    prev[e] = last;
+    last = e;
+  }
+  next[last] = -1;
+}
+
+function sameBits(a: Uint32Array, b: Uint32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Two pseudo-random 32-bit words per operation, the same on every run (deterministic). */
+function zobristTable(n: number): Int32Array {
+  const table = new Int32Array(2 * n);
+  let seed = 0x9e3779b9;
+  for (let i = 0; i < table.length; i++) {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    table[i] = t ^ (t >>> 14);
+  }
+  return table;
+}
