@@ -1,0 +1,128 @@
+/**
+ * S1 and SL1: the operations of one key, as a register over values (a delete writes
+ * absence), checked with the linearizability search.
+ *
+ * @module
+ */
+
+import type { HistoryOp, Violation } from "../history.ts";
+import {
+  checkLinearizability,
+  type LinearizabilityStatus,
+  type Operation,
+} from "./linearizability.ts";
+import { type RegisterInput, registerModel } from "./models.ts";
+import { showValue, valueKey } from "./_value.ts";
+import { describeOp, readFound, type Report } from "./_version_checks.ts";
+
+/** Values are interned to small integers so the search compares and hashes them cheaply. */
+type Token = number | null;
+
+const model = registerModel<number>();
+
+/** The outcome of checking one key. */
+export interface KeyLinearizability {
+  readonly status: LinearizabilityStatus;
+  readonly steps: number;
+}
+
+/**
+ * Checks that `ops` (all of one key) are linearizable. Reads whose outcome is not ok say
+ * nothing and are left out; so are unknown writes whose value no read returned, since a
+ * write nobody saw can always be taken as never having happened.
+ */
+export function checkKeyLinearizable(
+  guarantee: "S1" | "SL1",
+  key: string,
+  ops: readonly HistoryOp[],
+  stepsMax: number,
+  report: Report,
+): KeyLinearizability {
+  const tokens = new Map<string, number>();
+  const tokenOf = (value: unknown): number => {
+    const k = valueKey(value);
+    let token = tokens.get(k);
+    if (token === undefined) {
+      token = tokens.size;
+      tokens.set(k, token);
+    }
+    return token;
+  };
+  const read = new Set<number>();
+  for (const op of ops) {
+    if (op.kind === "read" && op.outcome === "ok" && readFound(op)) read.add(tokenOf(op.value));
+  }
+  const byId = new Map<number, HistoryOp>();
+  const operations: Operation<RegisterInput<number>, Token>[] = [];
+  for (const op of ops) {
+    if (op.outcome === "fail" || op.kind === "invalidate") continue;
+    const returnMs = op.outcome === "ok" ? op.completeMs : null;
+    if (op.kind === "read") {
+      if (op.outcome !== "ok") continue;
+      const output = readFound(op) ? tokenOf(op.value) : null;
+      operations.push({
+        id: op.id,
+        input: { kind: "read" },
+        output,
+        callMs: op.invokeMs,
+        returnMs,
+        outcome: "ok",
+      });
+    } else {
+      const value = op.kind === "write" ? tokenOf(op.value) : null;
+      if (op.outcome === "unknown" && (value === null ? !hasAbsentRead(ops) : !read.has(value))) {
+        continue;
+      }
+      operations.push({
+        id: op.id,
+        input: { kind: "write", value },
+        callMs: op.invokeMs,
+        returnMs,
+        outcome: op.outcome,
+      });
+    }
+    byId.set(op.id, op);
+  }
+  const result = checkLinearizability(model, operations, { stepsMax });
+  const partition = result.partitions[0];
+  if (result.status === "fail" && partition?.counterexample !== undefined) {
+    report(counterexampleViolation(guarantee, key, partition.counterexample, byId));
+  }
+  return { status: result.status, steps: result.steps };
+}
+
+function hasAbsentRead(ops: readonly HistoryOp[]): boolean {
+  return ops.some((op) => op.kind === "read" && op.outcome === "ok" && !readFound(op));
+}
+
+function counterexampleViolation(
+  guarantee: "S1" | "SL1",
+  key: string,
+  counterexample: { readonly linearized: readonly number[]; readonly blocked: number },
+  byId: ReadonlyMap<number, HistoryOp>,
+): Violation {
+  const blocked = byId.get(counterexample.blocked)!;
+  let state: unknown = null;
+  for (const id of counterexample.linearized) {
+    const op = byId.get(id)!;
+    if (op.kind === "write") state = op.value;
+    else if (op.kind === "delete") state = null;
+  }
+  const answered = blocked.kind === "read"
+    ? ` (returned ${readFound(blocked) ? showValue(blocked.value) : "nothing"})`
+    : "";
+  const shown = counterexample.linearized.slice(-5);
+  const prefix = counterexample.linearized.length === 0
+    ? "at the start, when the key is absent"
+    : `after ${counterexample.linearized.length > 5 ? "…, " : ""}${
+      shown.join(", ")
+    }, which leave ` +
+      (state === null ? "the key absent" : showValue(state));
+  return {
+    guarantee,
+    key,
+    ops: [blocked.id, ...shown.toReversed()],
+    message: `Ops of ${key} are not linearizable: ${describeOp(blocked)}${answered} cannot ` +
+      `take effect ${prefix}`,
+  };
+}

@@ -1,0 +1,349 @@
+import assert from "node:assert/strict";
+import type { History, HistoryOp, KeyInfo } from "../history.ts";
+import { checkHistory, type Guarantee, GUARANTEES } from "./consistency.ts";
+
+type OpFields = Omit<HistoryOp, "id" | "process" | "key" | "outcome"> & {
+  outcome?: HistoryOp["outcome"];
+};
+
+function history(
+  keys: Record<string, KeyInfo>,
+  ops: readonly (Partial<HistoryOp> & OpFields & { id: number })[],
+  final?: History["final"],
+): History {
+  const key = Object.keys(keys)[0]!;
+  return {
+    format: "warp-history/1",
+    keys,
+    ops: ops.map((op) => ({ process: "n1", key, outcome: "ok", ...op }) as HistoryOp),
+    ...(final === undefined ? {} : { final }),
+  };
+}
+
+const eventual = { k: { mode: "eventual-distributed", maxStalenessMs: 100 } } as const;
+const strong = { k: { mode: "strong-distributed" } } as const;
+const local = { k: { mode: "strong-local", ttlMs: 1000 } } as const;
+
+function w(id: number, value: string, version: number, invokeMs: number, completeMs: number) {
+  return { id, kind: "write", value, version, invokeMs, completeMs } as const;
+}
+
+function r(
+  id: number,
+  value: string | null,
+  version: number,
+  invokeMs: number,
+  completeMs: number,
+) {
+  return value === null
+    ? { id, kind: "read", found: false, version, invokeMs, completeMs } as const
+    : { id, kind: "read", value, found: true, version, invokeMs, completeMs } as const;
+}
+
+/** Asserts the only violations are of `guarantee` on key `k` with these op lists. */
+function assertViolations(h: History, guarantee: Guarantee, ops: readonly number[][]): void {
+  const result = checkHistory(h);
+  assert.deepEqual(
+    result.violations.map((v) => [v.guarantee, v.key, v.ops]),
+    ops.map((o) => [guarantee, "k", o]),
+    JSON.stringify(result.violations, null, 1),
+  );
+  assert.equal(result.results[guarantee], "fail");
+  for (const g of GUARANTEES) if (g !== guarantee) assert.notEqual(result.results[g], "fail", g);
+  for (const v of result.violations) assert.match(v.message, /^[A-Z].* k\b/);
+}
+
+function assertPasses(h: History, guarantee: Guarantee): void {
+  const result = checkHistory(h);
+  assert.deepEqual(result.violations, []);
+  assert.equal(result.results[guarantee], "pass");
+}
+
+Deno.test("checkHistory() E1 passes reads of written or unknown-outcome values and absence", () => {
+  assertPasses(
+    history(eventual, [
+      r(1, null, 0, 0, 1),
+      w(2, "a", 1, 2, 3),
+      { ...w(3, "b", 2, 4, 5), outcome: "unknown", completeMs: null, version: undefined },
+      r(4, "a", 1, 6, 7),
+      { ...r(5, "b", 2, 6, 7), version: undefined },
+    ] as never),
+    "E1",
+  );
+});
+
+Deno.test("checkHistory() E1 fails reads of a value never written, of a failed write, at a wrong version", () => {
+  assertViolations(
+    history(eventual, [
+      w(1, "a", 1, 0, 1),
+      { id: 2, kind: "write", value: "b", invokeMs: 2, completeMs: 3, outcome: "fail" },
+      r(3, "x", 1, 4, 5),
+      r(4, "b", 1, 4, 5),
+      r(5, "a", 7, 4, 5),
+    ]),
+    "E1",
+    [[3], [4, 2], [5, 1]],
+  );
+});
+
+Deno.test("checkHistory() E2 passes a node that reads newer versions, or older ones of concurrent ops", () => {
+  assertPasses(
+    history(eventual, [
+      w(1, "a", 1, 0, 1),
+      r(2, "a", 1, 2, 3),
+      { ...w(3, "b", 2, 4, 10), process: "n2" },
+      r(4, "b", 2, 11, 12),
+      w(5, "c", 3, 20, 30),
+      r(6, "b", 2, 25, 26), // concurrent with write 5 on the same node
+    ]),
+    "E2",
+  );
+});
+
+Deno.test("checkHistory() E2 fails a node that serves an older version after a newer one", () => {
+  const writes = [w(1, "a", 1, 0, 1), { ...w(2, "b", 2, 2, 3), process: "n2" }];
+  // After its own read of version 2.
+  assertViolations(
+    history(eventual, [...writes, r(3, "b", 2, 4, 5), r(4, "a", 1, 6, 7)]),
+    "E2",
+    [[4, 3]],
+  );
+  // After its own write, even if the write went through a delete (tombstone version).
+  assertViolations(
+    history(eventual, [
+      ...writes,
+      { id: 3, kind: "delete", version: 3, invokeMs: 4, completeMs: 5 },
+      r(4, "b", 2, 6, 7),
+      { ...r(5, "a", 1, 6, 7), process: "n2" },
+    ]),
+    "E2",
+    [[4, 3], [5, 2]],
+  );
+});
+
+Deno.test("checkHistory() E3 passes reads at most maxStalenessMs behind", () => {
+  assertPasses(
+    history(eventual, [
+      w(1, "a", 1, 0, 10),
+      w(2, "b", 2, 20, 30),
+      { ...r(3, "a", 1, 120, 130), process: "n2" }, // write 2 completed 100 ms before: allowed
+      { ...r(4, "b", 2, 500, 510), process: "n3" },
+    ]),
+    "E3",
+  );
+});
+
+Deno.test("checkHistory() E3 fails a read more than maxStalenessMs behind a completed write", () => {
+  assertViolations(
+    history(eventual, [
+      w(1, "a", 1, 0, 10),
+      w(2, "b", 2, 20, 30),
+      { ...r(3, "a", 1, 125, 131), process: "n2" },
+      { ...r(4, null, 0, 200, 201), process: "n3" },
+    ]),
+    "E3",
+    [[3, 2], [4, 2]],
+  );
+});
+
+Deno.test("checkHistory() E4 passes probes that read the final version, skips without final", () => {
+  const ops = [
+    w(1, "a", 1, 0, 10),
+    { ...r(2, "a", 1, 1000, 1001), probe: true },
+    { ...r(3, "a", 1, 1000, 1001), probe: true, process: "n2" },
+  ];
+  assertPasses(history(eventual, ops, { k: { version: 1, value: "a" } }), "E4");
+  assert.equal(checkHistory(history(eventual, ops)).results.E4, "skipped");
+});
+
+Deno.test("checkHistory() E4 fails a probe that read an older version than the final one", () => {
+  assertViolations(
+    history(eventual, [
+      w(1, "a", 1, 0, 10),
+      // A write whose answer was lost, but which reached the store.
+      {
+        id: 2,
+        kind: "write",
+        value: "b",
+        invokeMs: 20,
+        completeMs: null,
+        outcome: "unknown",
+        process: "n2",
+      },
+      { ...r(3, "a", 1, 1000, 1001), probe: true },
+      { ...r(4, "b", 2, 1000, 1001), probe: true, process: "n2" },
+    ], { k: { version: 2, value: "b" } }),
+    "E4",
+    [[3]],
+  );
+});
+
+Deno.test("checkHistory() S1 and S2 pass a linearizable strong history", () => {
+  const h = history(strong, [
+    w(1, "a", 1, 0, 10),
+    { ...r(2, null, 0, 5, 6), process: "n2" }, // concurrent with the write
+    { ...r(3, "a", 1, 7, 8), process: "n3" },
+    { ...r(4, "a", 1, 11, 12), process: "n2" },
+    { id: 5, kind: "delete", version: 2, invokeMs: 20, completeMs: 30 },
+    { ...r(6, null, 2, 31, 32), process: "n3" },
+  ]);
+  assertPasses(h, "S1");
+  assertPasses(h, "S2");
+});
+
+Deno.test("checkHistory() S2 fails a read older than an acknowledged write or an earlier read", () => {
+  const h = history(strong, [
+    w(1, "a", 1, 0, 10),
+    { ...w(2, "b", 2, 12, 40), process: "n2" },
+    { ...r(3, "b", 2, 15, 20), process: "n3" }, // the new value, while the write runs
+    { ...r(4, "a", 1, 21, 22), process: "n4" }, // then the old one: stale after read 3
+    { ...r(5, "a", 1, 41, 42), process: "n4" }, // stale after write 2 completed
+  ]);
+  const result = checkHistory(h);
+  assert.deepEqual(
+    result.violations.filter((v) => v.guarantee === "S2").map((v) => v.ops),
+    [[4, 3], [5, 3]],
+  );
+  assert.equal(result.results.S1, "fail");
+});
+
+Deno.test("checkHistory() S1 fails writes seen in different orders, which S2 cannot see", () => {
+  // No version was recorded for the reads, as a system without versions would.
+  const h = history(strong, [
+    { id: 1, kind: "write", value: "a", invokeMs: 0, completeMs: 100 },
+    { id: 2, kind: "write", value: "b", invokeMs: 0, completeMs: 100, process: "n2" },
+    { id: 3, kind: "read", value: "a", found: true, invokeMs: 10, completeMs: 20, process: "n3" },
+    { id: 4, kind: "read", value: "b", found: true, invokeMs: 30, completeMs: 40, process: "n3" },
+    { id: 5, kind: "read", value: "b", found: true, invokeMs: 10, completeMs: 20, process: "n4" },
+    { id: 6, kind: "read", value: "a", found: true, invokeMs: 30, completeMs: 40, process: "n4" },
+  ]);
+  const result = checkHistory(h);
+  assert.equal(result.results.S1, "fail");
+  assert.equal(result.results.S2, "skipped");
+  assert.equal(result.violations.length, 1);
+  assert.equal(result.violations[0]?.guarantee, "S1");
+  assert.equal(result.violations[0]?.key, "k");
+  assert.match(result.violations[0]!.message, /^Ops of k are not linearizable: read \d on n\d/);
+});
+
+Deno.test("checkHistory() S1 lets an unknown write take effect late and reports unknown on budget", () => {
+  const h = history(strong, [
+    w(1, "a", 1, 0, 10),
+    { id: 2, kind: "write", value: "b", invokeMs: 20, completeMs: null, outcome: "unknown" },
+    { ...r(3, "a", 1, 30, 31), process: "n2" },
+    { ...r(4, "b", 2, 40, 41), process: "n2" },
+  ]);
+  assertPasses(h, "S1");
+  const ops: HistoryOp[] = [];
+  for (let i = 0; i < 6; i++) {
+    ops.push({
+      id: i,
+      process: `n${i}`,
+      key: "k",
+      kind: "write",
+      value: `v${i}`,
+      invokeMs: 0,
+      completeMs: 100,
+      outcome: "ok",
+    });
+    ops.push({
+      id: 10 + i,
+      process: `n${i}`,
+      key: "k",
+      kind: "read",
+      value: `v${(i * 5) % 6}`,
+      found: true,
+      invokeMs: 0,
+      completeMs: 100,
+      outcome: "ok",
+    });
+  }
+  ops.push({
+    id: 99,
+    process: "n0",
+    key: "k",
+    kind: "read",
+    found: false,
+    invokeMs: 0,
+    completeMs: 100,
+    outcome: "ok",
+  });
+  const result = checkHistory({ format: "warp-history/1", keys: strong, ops }, { stepsMax: 10 });
+  assert.equal(result.results.S1, "unknown");
+  assert.deepEqual(result.violations, []);
+  assert.deepEqual(result.stats.unknownKeys, [{ guarantee: "S1", key: "k" }]);
+});
+
+Deno.test("checkHistory() SL1 checks a single-writer key on its writer node only", () => {
+  const ops = [
+    w(1, "a", 1, 0, 10),
+    r(2, "a", 1, 11, 12),
+    { ...r(3, null, 0, 11, 12), process: "n2" }, // another node: SL1 promises nothing there
+  ];
+  assertPasses(history(local, ops), "SL1");
+  assertViolations(history(local, [...ops, r(4, null, 0, 13, 14)]), "SL1", [[4, 2, 1]]);
+  const twoWriters = checkHistory(
+    history(local, [...ops, { ...w(5, "b", 2, 20, 21), process: "n2" }, r(4, null, 0, 30, 31)]),
+  );
+  assert.equal(twoWriters.results.SL1, "skipped");
+  assert.equal(twoWriters.stats.sl1SkippedKeys, 1);
+});
+
+Deno.test("checkHistory() SL2 fails an L1 read served at or past the TTL", () => {
+  const ops = [w(1, "a", 1, 0, 10), { ...r(2, "a", 1, 11, 12), source: "l1", ageMs: 999 }];
+  assertPasses(history(local, ops as never), "SL2");
+  assertViolations(
+    history(local, [...ops, { ...r(3, "a", 1, 1011, 1012), source: "l1", ageMs: 1000 }] as never),
+    "SL2",
+    [[3]],
+  );
+});
+
+Deno.test("checkHistory() skips guarantees of modes with no ops and honours options", () => {
+  const h = history(eventual, [w(1, "a", 1, 0, 1), r(2, "x", 1, 2, 3), r(3, "y", 1, 2, 3)]);
+  const result = checkHistory(h, { violationsMax: 1, guarantees: ["E1", "E2"] });
+  assert.deepEqual(result.results, {
+    E1: "fail",
+    E2: "pass",
+    E3: "skipped",
+    E4: "skipped",
+    S1: "skipped",
+    S2: "skipped",
+    SL1: "skipped",
+    SL2: "skipped",
+  });
+  assert.equal(result.violations.length, 1);
+  assert.equal(result.stats.violations.E1, 2);
+  assert.throws(() => checkHistory(h, { stepsMax: 0 }), RangeError);
+  assert.throws(() => checkHistory(h, { guarantees: ["X1" as Guarantee] }), {
+    name: "TypeError",
+    message: "Unknown guarantee: X1",
+  });
+});
+
+Deno.test("checkHistory() rejects malformed histories with a TypeError naming the problem", () => {
+  const good = history(eventual, [w(1, "a", 1, 0, 1)]);
+  const cases: [unknown, RegExp][] = [
+    [null, /^Invalid history, expected an object: null$/],
+    [{ ...good, format: "warp-history/2" }, /^Invalid history format.*"warp-history\/2"$/],
+    [{ ...good, keys: { k: { mode: "fast" } } }, /^Invalid mode of key k: "fast"$/],
+    [
+      { ...good, ops: [{ ...good.ops[0], key: "other" }] },
+      /key is not described in keys: "other"$/,
+    ],
+    [{ ...good, ops: [good.ops[0], good.ops[0]] }, /^Duplicate op id: 1$/],
+    [
+      { ...good, ops: [{ ...good.ops[0], completeMs: -1 }] },
+      /^Invalid op 1, completes before it is invoked: -1$/,
+    ],
+    [
+      { ...good, ops: [{ ...good.ops[0], completeMs: null }] },
+      /outcome ok needs a completeMs: null$/,
+    ],
+    [{ ...good, ops: [{ ...good.ops[0], kind: "append" }] }, /unknown kind: "append"$/],
+    [{ ...good, final: { k: { value: 1 } } }, /^Invalid final entry of key k/],
+  ];
+  for (const [input, message] of cases) {
+    assert.throws(() => checkHistory(input as History), { name: "TypeError", message });
+  }
+});

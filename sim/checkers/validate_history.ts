@@ -1,0 +1,151 @@
+/**
+ * Validation of a history read from anywhere (a file, another system's recorder) before
+ * the checkers trust it.
+ *
+ * @module
+ */
+
+import { type History, HISTORY_FORMAT } from "../history.ts";
+import { showValue } from "./_value.ts";
+
+const MODES: ReadonlySet<unknown> = new Set([
+  "strong-local",
+  "eventual-distributed",
+  "strong-distributed",
+]);
+const KINDS: ReadonlySet<unknown> = new Set(["read", "write", "delete", "invalidate"]);
+const OUTCOMES: ReadonlySet<unknown> = new Set(["ok", "fail", "unknown"]);
+const SOURCES: ReadonlySet<unknown> = new Set(["l1", "store"]);
+
+/**
+ * Checks that a value is a well-formed {@linkcode History} and returns it typed. Besides
+ * the types it checks that op ids are unique, every op's key is described in `keys`, an
+ * op completes no earlier than it is invoked, an `ok` op has a completion time, a
+ * write records its value and an `ok` read that found a value records it.
+ *
+ * @throws {TypeError} naming the first problem found and the offending value.
+ *
+ * @example Parsing a history file
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { validateHistory } from "./validate_history.ts";
+ *
+ * const history = validateHistory(JSON.parse(
+ *   '{"format":"warp-history/1","keys":{"k":{"mode":"strong-distributed"}},"ops":[]}',
+ * ));
+ * assert.equal(history.ops.length, 0);
+ * assert.throws(() => validateHistory({ format: "other" }), TypeError);
+ * ```
+ */
+export function validateHistory(value: unknown): History {
+  if (!isRecord(value)) throw new TypeError(`Invalid history, expected an object: ${show(value)}`);
+  if (value.format !== HISTORY_FORMAT) {
+    throw new TypeError(
+      `Invalid history format, expected "${HISTORY_FORMAT}": ${show(value.format)}`,
+    );
+  }
+  const keys = value.keys;
+  if (!isRecord(keys)) {
+    throw new TypeError(`Invalid history keys, expected an object: ${show(keys)}`);
+  }
+  for (const [key, info] of Object.entries(keys)) validateKeyInfo(key, info);
+  if (!Array.isArray(value.ops)) {
+    throw new TypeError(`Invalid history ops, expected an array: ${show(value.ops)}`);
+  }
+  const ids = new Set<number>();
+  value.ops.forEach((op: unknown, index: number) => {
+    validateOp(op, index, keys);
+    const id = (op as { id: number }).id;
+    if (ids.has(id)) throw new TypeError(`Duplicate op id: ${id}`);
+    ids.add(id);
+  });
+  if (value.final !== undefined) validateFinal(value.final);
+  return value as unknown as History;
+}
+
+function validateKeyInfo(key: string, info: unknown): void {
+  if (!isRecord(info)) {
+    throw new TypeError(`Invalid info of key ${key}, expected an object: ${show(info)}`);
+  }
+  if (!MODES.has(info.mode)) throw new TypeError(`Invalid mode of key ${key}: ${show(info.mode)}`);
+  for (const name of ["maxStalenessMs", "ttlMs"] as const) {
+    const bound = info[name];
+    if (
+      bound !== undefined && !(typeof bound === "number" && Number.isFinite(bound) && bound >= 0)
+    ) {
+      throw new TypeError(`Invalid ${name} of key ${key}, expected a number >= 0: ${show(bound)}`);
+    }
+  }
+}
+
+function validateOp(op: unknown, index: number, keys: Record<string, unknown>): void {
+  if (!isRecord(op)) {
+    throw new TypeError(`Invalid op at index ${index}, expected an object: ${show(op)}`);
+  }
+  if (!isFiniteNumber(op.id)) {
+    throw new TypeError(`Invalid id of op at index ${index}: ${show(op.id)}`);
+  }
+  const fail = (problem: string, got: unknown): never => {
+    throw new TypeError(`Invalid op ${op.id}, ${problem}: ${show(got)}`);
+  };
+  if (typeof op.process !== "string") fail("process must be a string", op.process);
+  if (typeof op.key !== "string") fail("key must be a string", op.key);
+  if (!Object.hasOwn(keys, op.key as string)) fail("key is not described in keys", op.key);
+  if (!KINDS.has(op.kind)) fail("unknown kind", op.kind);
+  if (!OUTCOMES.has(op.outcome)) fail("unknown outcome", op.outcome);
+  if (!isFiniteNumber(op.invokeMs)) fail("invokeMs must be a finite number", op.invokeMs);
+  if (op.completeMs !== null) {
+    if (!isFiniteNumber(op.completeMs)) {
+      fail("completeMs must be a finite number or null", op.completeMs);
+    }
+    if ((op.completeMs as number) < (op.invokeMs as number)) {
+      fail("completes before it is invoked", op.completeMs);
+    }
+  } else if (op.outcome !== "unknown") {
+    fail(`outcome ${op.outcome} needs a completeMs`, op.completeMs);
+  }
+  if (op.version !== undefined && !isFiniteNumber(op.version)) {
+    fail("version must be a number", op.version);
+  }
+  if (op.found !== undefined && typeof op.found !== "boolean") {
+    fail("found must be a boolean", op.found);
+  }
+  if (op.source !== undefined && !SOURCES.has(op.source)) fail("unknown source", op.source);
+  if (op.ageMs !== undefined && !isFiniteNumber(op.ageMs)) {
+    fail("ageMs must be a finite number", op.ageMs);
+  }
+  if (op.probe !== undefined && typeof op.probe !== "boolean") {
+    fail("probe must be a boolean", op.probe);
+  }
+  if (op.kind === "write" && op.value === undefined) {
+    fail("a write must record its value", op.value);
+  }
+  if (op.outcome === "ok" && op.kind === "read" && op.found === true && op.value === undefined) {
+    fail("a read that found a value must record it", op.value);
+  }
+}
+
+function validateFinal(final: unknown): void {
+  if (!isRecord(final)) {
+    throw new TypeError(`Invalid history final, expected an object: ${show(final)}`);
+  }
+  for (const [key, entry] of Object.entries(final)) {
+    if (!isRecord(entry) || !isFiniteNumber(entry.version)) {
+      throw new TypeError(
+        `Invalid final entry of key ${key}, expected { version, value }: ${show(entry)}`,
+      );
+    }
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isFiniteNumber(value: unknown): value is number {
+  return typeof value === "number" && Number.isFinite(value);
+}
+
+function show(value: unknown): string {
+  return showValue(value);
+}
