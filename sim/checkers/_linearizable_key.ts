@@ -112,12 +112,12 @@ function counterexampleViolation(
     ? ` (returned ${readFound(blocked) ? showValue(blocked.value) : "nothing"})`
     : "";
   const shown = counterexample.linearized.slice(-5);
-  const prefix = counterexample.linearized.length === 0
+  const count = counterexample.linearized.length;
+  const left = state === null ? "the key absent" : showValue(state);
+  const prefix = count === 0
     ? "at the start, when the key is absent"
-    : `after ${counterexample.linearized.length > 5 ? "…, " : ""}${
-      shown.join(", ")
-    }, which leave ` +
-      (state === null ? "the key absent" : showValue(state));
+    : `after ${count === 1 ? "op" : "ops"} ${count > 5 ? "…, " : ""}${shown.join(", ")}, ` +
+      `which ${count === 1 ? "leaves" : "leave"} ${left}`;
   return {
     guarantee,
     key,
