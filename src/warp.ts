@@ -176,6 +176,7 @@ export class Warp<T = unknown> {
   #nextOp = 1;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAtMs = Infinity;
+  #timerRefd = false;
   #malformed = 0;
   #failure: Error | undefined;
   #closing: Promise<void> | undefined;
@@ -539,17 +540,29 @@ export class Warp<T = unknown> {
     }
   }
 
+  /**
+   * Arms the timer for the core's next deadline. While a caller waits on an operation the
+   * timer keeps the process alive (a strong write may be waiting out a lease); otherwise
+   * it does not, so an idle node never holds a script open.
+   */
   #schedule(): void {
     const deadline = this.#core.nextDeadlineMs();
-    if (this.#core.closed || deadline >= this.#timerAtMs) return;
+    if (this.#core.closed) return;
+    const refNeeded = this.#pending.size > 0;
+    if (deadline >= this.#timerAtMs && refNeeded === this.#timerRefd) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timerAtMs = deadline;
+    this.#timerRefd = refNeeded;
+    if (deadline === Infinity) {
+      this.#timer = undefined;
+      return;
+    }
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       this.#timerAtMs = Infinity;
       this.#step(() => this.#core.tick(this.#clock()));
     }, Math.max(0, deadline - this.#clock()));
-    unrefTimer(this.#timer);
+    if (!refNeeded) unrefTimer(this.#timer);
   }
 
   #onBusData(data: Uint8Array): void {

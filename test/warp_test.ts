@@ -168,12 +168,11 @@ Deno.test("Warp.get() on an eventual-distributed key discards a slow fill that r
   }
 });
 
-// BUG (reported, not fixed here): a read that starts after a strong write resolved joins a
+// Regression test for a bug found by review (now fixed): a read that starts after a strong write resolved joins a
 // fill whose store read was issued before the write, and returns the old value: S1/S2.
 Deno.test({
   name:
     "Warp.get() on a strong-distributed key started after a write resolved never returns the old value",
-  ignore: true,
   fn: async () => {
     const cluster = new Cluster({ storeOf: (i, s) => i === 1 ? new GatedStore(s) : s });
     const [a, b] = cluster.nodes as [Warp, Warp, Warp];
@@ -217,12 +216,11 @@ Deno.test("Warp.get() on a strong-distributed key does not cache a slow fill tha
   }
 });
 
-// BUG (reported, not fixed here): an eventual write whose store acknowledgement arrives
+// Regression test for a bug found by review (now fixed): an eventual write whose store acknowledgement arrives
 // after the invalidation of a newer version installs its older value: E2.
 Deno.test({
   name:
     "Warp.set() on an eventual-distributed key does not install its value over a newer version it already heard of",
-  ignore: true,
   fn: async () => {
     const cluster = new Cluster({ storeOf: (i, s) => i === 0 ? new GatedStore(s) : s });
     const [a, b, c] = cluster.nodes as [Warp, Warp, Warp];
@@ -359,14 +357,13 @@ Deno.test("Warp.set() on a strong-distributed key fails with TIMEOUT when a sile
   }
 });
 
-// BUG (reported, not fixed here): Warp unrefs its timer while a write waits on it, so
+// Regression test for a bug found by review (now fixed): Warp unrefs its timer while a write waits on it, so
 // nothing keeps the event loop alive during a lease wait: `deno test` fails this test with
 // "Promise resolution is still pending but the event loop has already resolved", and a
 // script that does not await at top level exits before the write completes.
 Deno.test({
   name:
     "Warp.set() on a strong-distributed key keeps the event loop alive while it waits out a lease",
-  ignore: true,
   fn: async () => {
     const cluster = new Cluster();
     const [a, b] = cluster.nodes as [Warp, Warp, Warp];
@@ -455,10 +452,9 @@ Deno.test("Warp.set() on a strong-distributed key that the store fails installs 
   }
 });
 
-// BUG (reported, not fixed here): the cause is a second WarpError wrapping the store's error.
+// Regression test for a bug found by review (now fixed): the cause is a second WarpError wrapping the store's error.
 Deno.test({
   name: "Warp.set() that the store fails rejects with STORE_ERROR whose cause is the store's error",
-  ignore: true,
   fn: async () => {
     const cluster = new Cluster();
     const [a] = cluster.nodes as [Warp, Warp, Warp];
@@ -684,10 +680,9 @@ Deno.test("Warp.close() fails the operations in flight with CLOSED", async () =>
   await cluster.close();
 });
 
-// BUG (reported, not fixed here): get() answers from L1 before checking that the node is open.
+// Regression test for a bug found by review (now fixed): get() answers from L1 before checking that the node is open.
 Deno.test({
   name: "Warp.get() after close() rejects with CLOSED even for a key cached in L1",
-  ignore: true,
   fn: async () => {
     const cluster = new Cluster();
     const [a] = cluster.nodes as [Warp, Warp, Warp];

@@ -115,12 +115,15 @@ interface Fill {
   cacheable: boolean;
   readonly flushEpoch: number;
   attempts: number;
+  /** Whether the store read has been issued (joiners after that get an older read). */
+  readIssued: boolean;
 }
 
 interface ReadOp {
   readonly kind: "read";
   readonly key: string;
   readonly timer: number;
+  fill: Fill | undefined;
 }
 
 interface WriteOp {
@@ -250,6 +253,8 @@ export class NodeCore {
 
   readonly #ops = new Map<number, Op>();
   readonly #fills = new Map<string, Fill>();
+  /** Keys with local or eventual writes in flight: how many, and the newest version seen. */
+  readonly #writeFloors = new Map<string, { count: number; floor: number }>();
   readonly #strongChains = new Map<string, StrongWrite[]>();
   readonly #strongById = new Map<number, StrongWrite>();
   readonly #peers = new Map<NodeId, Peer>();
@@ -353,7 +358,7 @@ export class NodeCore {
    */
   hit(key: string, nowMs: number): Entry | undefined {
     const entry = this.#l1.get(key);
-    if (entry === undefined || nowMs >= entry.freshUntilMs) return undefined;
+    if (entry === undefined || nowMs >= entry.freshUntilMs || this.#closed) return undefined;
     this.#l1.touch(entry);
     this.stats.hits++;
     return entry;
@@ -376,15 +381,18 @@ export class NodeCore {
     }
     this.stats.misses++;
     let fill = this.#fills.get(key);
+    if (fill !== undefined && !this.#joinable(fill)) fill = undefined; // superseded below
     if (fill !== undefined && fill.waiters.length >= this.#waitersMax) {
       this.#reject(op, new WarpError("LIMIT_EXCEEDED", `Too many readers waiting on key: ${key}`));
       return;
     }
-    this.#ops.set(op, {
+    const readOp: ReadOp = {
       kind: "read",
       key,
       timer: this.#arm(this.#now + policy.readTimeoutMs, () => this.#timeoutRead(op)),
-    });
+      fill,
+    };
+    this.#ops.set(op, readOp);
     if (fill !== undefined) {
       fill.waiters.push(op);
       return;
@@ -399,7 +407,9 @@ export class NodeCore {
       cacheable: true,
       flushEpoch: this.#flushEpoch,
       attempts: 0,
+      readIssued: false,
     };
+    readOp.fill = fill;
     this.#fills.set(key, fill);
     if (policy.mode === "strong-distributed") this.#strongFillRegister(fill);
     else this.#fillRead(fill);
@@ -674,14 +684,16 @@ export class NodeCore {
   #noteVersion(key: string, version: number): void {
     const fill = this.#fills.get(key);
     if (fill !== undefined && fill.minVersion < version) fill.minVersion = version;
+    const writes = this.#writeFloors.get(key);
+    if (writes !== undefined && writes.floor < version) writes.floor = version;
   }
 
   // ---------------------------------------------------------------- reads
 
   #timeoutRead(op: number): void {
     const pending = this.#ops.get(op);
-    if (pending === undefined) return;
-    const fill = this.#fills.get(pending.key);
+    if (pending === undefined || pending.kind !== "read") return;
+    const fill = pending.fill;
     if (fill !== undefined) {
       const i = fill.waiters.indexOf(op);
       if (i >= 0) fill.waiters.splice(i, 1);
@@ -694,18 +706,34 @@ export class NodeCore {
     });
   }
 
+  /**
+   * Whether a reader invoked now may share `fill`'s answer. The answer comes from a store
+   * read issued before this reader was invoked; for a strong key that is linearizable only
+   * if no write can have committed since: the fill was not revoked and its lease still
+   * runs (a writer must revoke this node or wait out that lease before committing).
+   * Seed 30 of the simulator found the read that broke S2 without this rule.
+   */
+  #joinable(fill: Fill): boolean {
+    if (fill.policy.mode !== "strong-distributed" || !fill.readIssued) return true;
+    return fill.cacheable && this.#now < fill.leaseAskMs + fill.policy.leaseMs * (1 - this.#drift);
+  }
+
   #fillRead(fill: Fill): void {
     fill.askMs = this.#now;
     fill.attempts++;
+    fill.readIssued = true;
     this.#storeGet(fill.key, (result) => this.#onFillRead(fill, result));
   }
 
   #onFillRead(fill: Fill, result: StoreReadResult): void {
-    assert(this.#fills.get(fill.key) === fill, `Fill of ${fill.key} is not the current one`);
+    // A superseded fill still answers its own readers, but never installs.
+    if (this.#fills.get(fill.key) !== fill) fill.cacheable = false;
     if (!result.ok) {
       this.#endFill(
         fill,
-        new WarpError("STORE_ERROR", `Store read failed: ${fill.key}`, { cause: result.error }),
+        new WarpError("STORE_ERROR", `Store read failed: ${fill.key}`, {
+          cause: result.error.cause ?? result.error,
+        }),
       );
       return;
     }
@@ -749,8 +777,9 @@ export class NodeCore {
   }
 
   #endFill(fill: Fill, outcome: OpResult | WarpError): void {
-    this.#fills.delete(fill.key);
+    if (this.#fills.get(fill.key) === fill) this.#fills.delete(fill.key);
     for (const op of fill.waiters) {
+      if (!this.#ops.has(op)) continue; // timed out meanwhile
       if (outcome instanceof WarpError) this.#reject(op, outcome);
       else this.#resolve(op, outcome);
     }
@@ -796,12 +825,21 @@ export class NodeCore {
     this.#ops.set(op, { kind: "write", key, timer, answered: false });
     const askMs = this.#now;
     const deleting = input.payload === undefined;
+    const floors = this.#writeFloors.get(key) ?? { count: 0, floor: 0 };
+    floors.count++;
+    this.#writeFloors.set(key, floors);
     this.#storeWrite(key, input.payload, undefined, (result) => {
+      // A newer version seen while this write was in flight (an invalidation, another
+      // write) means installing ours would take the node back in time (E2).
+      const seenNewer = result.ok && floors.floor > result.version;
+      if (--floors.count === 0) this.#writeFloors.delete(key);
       if (!result.ok) {
         // A failed store write leaves L1 untouched.
         this.#answerWrite(
           op,
-          new WarpError("STORE_ERROR", `Store write failed: ${key}`, { cause: result.error }),
+          new WarpError("STORE_ERROR", `Store write failed: ${key}`, {
+            cause: result.error.cause ?? result.error,
+          }),
         );
         return;
       }
@@ -811,7 +849,7 @@ export class NodeCore {
         version: result.version,
         sizeBytes: input.sizeBytes,
       };
-      this.#install(key, policy, data, askMs);
+      if (!seenNewer) this.#install(key, policy, data, askMs);
       this.#noteVersion(key, result.version);
       if (policy.mode === "eventual-distributed") {
         this.#broadcast({
@@ -1114,7 +1152,9 @@ export class NodeCore {
       if (!read.ok) {
         this.#strongFail(
           write,
-          new WarpError("STORE_ERROR", `Store read failed: ${write.key}`, { cause: read.error }),
+          new WarpError("STORE_ERROR", `Store read failed: ${write.key}`, {
+            cause: read.error.cause ?? read.error,
+          }),
         );
         return;
       }
@@ -1137,7 +1177,7 @@ export class NodeCore {
           new WarpError(
             result.error.code === "STORE_CONFLICT" ? "STORE_CONFLICT" : "STORE_ERROR",
             `Store write failed: ${write.key}`,
-            { cause: result.error },
+            { cause: result.error.cause ?? result.error },
           ),
         );
         return;
