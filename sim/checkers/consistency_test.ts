@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import type { History, HistoryOp, KeyInfo } from "../history.ts";
+import fc from "fast-check";
 import { checkHistory, type Guarantee, GUARANTEES } from "./consistency.ts";
+import { syntheticHistory } from "./_synthetic.ts";
 
 type OpFields = Omit<HistoryOp, "id" | "process" | "key" | "outcome"> & {
   outcome?: HistoryOp["outcome"];
@@ -346,4 +348,35 @@ Deno.test("checkHistory() rejects malformed histories with a TypeError naming th
   for (const [input, message] of cases) {
     assert.throws(() => checkHistory(input as History), { name: "TypeError", message });
   }
+});
+
+Deno.test("checkHistory() finds nothing in histories of a correct store", () => {
+  for (let seed = 1; seed <= 40; seed++) {
+    const h = syntheticHistory({ seed, ops: 400 });
+    const result = checkHistory(h);
+    assert.deepEqual(result.violations, [], `seed ${seed}`);
+    for (const g of GUARANTEES) assert.equal(result.results[g], "pass", `seed ${seed} ${g}`);
+  }
+});
+
+Deno.test("checkHistory() finds a read made stale or invalid in a correct store's history", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 1000 }), fc.nat(), (seed, pick) => {
+      const h = syntheticHistory({ seed, ops: 200 });
+      const reads = h.ops.filter((op) =>
+        op.kind === "read" && op.found === true && op.version! > 0 && !op.probe
+      );
+      fc.pre(reads.length > 0);
+      const victim = reads[pick % reads.length]!;
+      const broken = h.ops.map((op) =>
+        op === victim ? { ...op, value: "never written", version: op.version! + 1000 } : op
+      );
+      const result = checkHistory({ ...h, ops: broken });
+      assert.ok(
+        result.violations.some((v) => v.ops[0] === victim.id && v.key === victim.key),
+        JSON.stringify(victim),
+      );
+    }),
+    { numRuns: 100 },
+  );
 });

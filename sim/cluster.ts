@@ -1,0 +1,1017 @@
+/**
+ * The deterministic simulated cluster: N nodes running the production {@linkcode NodeCore}
+ * on one thread, over virtual true time, with a simulated linearizable store and
+ * coordinator and a simulated network — and every fault of CONSISTENCY.md.
+ *
+ * One root seed derives independent streams (workload, network, faults, store, each
+ * node), so a run replays bit for bit from its seed and options.
+ *
+ * @module
+ */
+
+import { NodeCore } from "../src/core/node.ts";
+import type { Canary } from "../src/core/node.ts";
+import type { Effect, HolderRecord, OpResult } from "../src/core/effects.ts";
+import type { WarpError } from "../src/core/errors.ts";
+import type { Message } from "../src/core/messages.ts";
+import type { ConsistencyMode } from "../src/core/registry.ts";
+import { deriveSeed, Prng } from "./prng.ts";
+import { CALM, drawMix, drawSchedule } from "./faults.ts";
+import type { Fault, FaultMix, FaultPreset } from "./faults.ts";
+import { HISTORY_FORMAT } from "./history.ts";
+import type { History, HistoryOp, KeyInfo, Outcome } from "./history.ts";
+
+/** The canaries: runs that break an assumption on purpose and must be caught. */
+export type CanaryName =
+  | "drift-beyond-bound"
+  | "ignore-invalidations"
+  | "skip-fill-check"
+  | "no-staleness-bound";
+
+/** The canary names, for the CLI and tests. */
+export const CANARIES: readonly CanaryName[] = [
+  "drift-beyond-bound",
+  "ignore-invalidations",
+  "skip-fill-check",
+  "no-staleness-bound",
+];
+
+/** Timing options of the keys every simulated node registers. */
+export interface SimPolicy {
+  readonly ttlMs: number;
+  readonly maxStalenessMs: number;
+  readonly leaseMs: number;
+  readonly writeTimeoutMs: number;
+  readonly readTimeoutMs: number;
+}
+
+/** Options of a simulated run. */
+export interface SimOptions {
+  /** The root seed (a 32-bit integer). */
+  readonly seed: number;
+  /** Number of nodes. @default {5} */
+  readonly nodes?: number;
+  /** The modes whose keys the workload uses. @default {all three} */
+  readonly modes?: readonly ConsistencyMode[];
+  /** Hot keys per mode: few keys, much contention. @default {3} */
+  readonly keysPerMode?: number;
+  /** Length of the safety phase, under faults, in simulated ms. @default {2000} */
+  readonly safetyMs?: number;
+  /** Length of the liveness phase, faults off, in simulated ms. @default {1000} */
+  readonly livenessMs?: number;
+  /** Client operations per simulated second per node. @default {200} */
+  readonly opsPerSecondPerNode?: number;
+  /** Share of client operations that are reads; the rest are writes, deletes, invalidates. @default {0.75} */
+  readonly readShare?: number;
+  /** Most client operations in flight per node. @default {4} */
+  readonly inflightPerNode?: number;
+  /** A fault preset drawn from the seed, or an explicit mix and schedule. @default {"swarm"} */
+  readonly faults?: FaultPreset | { readonly mix: FaultMix; readonly schedule: readonly Fault[] };
+  /** The drift bound every node assumes, ppm. @default {500} */
+  readonly maxDriftPpm?: number;
+  /** Key timings. */
+  readonly policy?: Partial<SimPolicy>;
+  /** Heartbeat interval of the nodes. @default {50} */
+  readonly heartbeatIntervalMs?: number;
+  /** Gap timeout of the nodes. @default {100} */
+  readonly gapTimeoutMs?: number;
+  /** Break an assumption on purpose. @default {undefined} */
+  readonly canary?: CanaryName;
+  /** Record a trace of every message and operation for timelines and diagrams. @default {false} */
+  readonly trace?: boolean;
+}
+
+/** One traced event, for timelines and the space-time diagram. */
+export type TraceEvent =
+  | {
+    readonly t: number;
+    readonly type: "send";
+    readonly from: number;
+    readonly to: number;
+    readonly msg: string;
+    readonly deliverAt: number | null;
+    readonly why?: string;
+  }
+  | {
+    readonly t: number;
+    readonly type: "op";
+    readonly node: number;
+    readonly op: number;
+    readonly text: string;
+  }
+  | { readonly t: number; readonly type: "fault"; readonly text: string };
+
+/** Reads per mode and phase, split by where they were answered. */
+export type HitCounts = Record<string, { l1: number; store: number }>;
+
+/** What a run measured besides its history. */
+export interface SimStats {
+  /** Events processed by the loop. */
+  events: number;
+  /** Simulated time covered, ms. */
+  simMs: number;
+  /** Client operations issued. */
+  ops: number;
+  /** Messages sent, lost (any cause), duplicated. */
+  messages: { sent: number; lost: number; duplicated: number };
+  /** Reads answered from L1 and from the store, per `mode/phase`. */
+  hits: HitCounts;
+  /**
+   * Polaris-style: for each probe offset X (ms), how many ok distributed writes had no
+   * node still able to serve an older version X ms after the write completed.
+   */
+  polaris: { offsetsMs: number[]; consistent: number[]; writes: number };
+  /** Sum of the nodes' counters at the end. */
+  node: Record<string, number>;
+}
+
+/** The outcome of a simulated run (before checking). */
+export interface SimRun {
+  readonly seed: number;
+  readonly options: SimOptions;
+  readonly mix: FaultMix;
+  readonly schedule: readonly Fault[];
+  readonly history: History;
+  readonly stats: SimStats;
+  /** A hash of every processed event: equal for equal runs. */
+  readonly traceHash: string;
+  readonly trace: readonly TraceEvent[] | undefined;
+}
+
+const POLARIS_OFFSETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
+const COORD_LATENCY_MEAN_MS = 0.3;
+const COORD_TIMEOUT_MS = 50;
+const DEFAULT_POLICY: SimPolicy = {
+  ttlMs: 5000,
+  maxStalenessMs: 300,
+  leaseMs: 300,
+  writeTimeoutMs: 1500,
+  readTimeoutMs: 1500,
+};
+
+interface Event {
+  readonly at: number;
+  readonly seq: number;
+  readonly run: () => void;
+}
+
+interface SimNode {
+  readonly index: number;
+  readonly id: string;
+  readonly prng: Prng;
+  core: NodeCore | undefined;
+  incarnation: number;
+  readonly offsetMs: number;
+  readonly drift: number;
+  stepMs: number;
+  pausedUntil: number;
+  tickAt: number;
+  inflight: number;
+  readonly ops: Map<number, HistoryOpDraft>;
+  /** Local time each key's L1 value was asked (for SL2 ages): key → local ms. */
+  readonly askedAt: Map<string, number>;
+}
+
+interface HistoryOpDraft {
+  id: number;
+  process: string;
+  key: string;
+  kind: HistoryOp["kind"];
+  value?: unknown;
+  found?: boolean;
+  version?: number;
+  source?: "l1" | "store";
+  ageMs?: number;
+  invokeMs: number;
+  completeMs: number | null;
+  outcome: Outcome;
+  probe?: boolean;
+}
+
+interface StoreCell {
+  value: unknown;
+  found: boolean;
+  version: number;
+}
+
+/** Error codes after which a write certainly did not happen; others leave it unknown. */
+const DEFINITE_FAILURES = new Set([
+  "UNREGISTERED_KEY",
+  "COORDINATOR_UNAVAILABLE",
+  "CONTENDED",
+  "LIMIT_EXCEEDED",
+  "STORE_CONFLICT",
+]);
+
+/**
+ * A simulated cluster. Create it with options, {@linkcode SimCluster.run} it once.
+ *
+ * @example
+ * ```ts
+ * import { SimCluster } from "./cluster.ts";
+ * const run = new SimCluster({ seed: 7, nodes: 3, safetyMs: 300, livenessMs: 300 }).run();
+ * console.log(run.history.ops.length > 0); // true
+ * ```
+ */
+export class SimCluster {
+  readonly #options: SimOptions;
+  readonly #policy: SimPolicy;
+  readonly #nodes: SimNode[] = [];
+  readonly #heap: Event[] = [];
+  readonly #mix: FaultMix;
+  readonly #schedule: readonly Fault[];
+  readonly #net: Prng;
+  readonly #storePrng: Prng;
+  readonly #workload: Prng;
+  readonly #store = new Map<string, StoreCell>();
+  readonly #coord = new Map<string, { record: HolderRecord; revision: number }>();
+  #coordRevision = 0;
+  readonly #keys: string[] = [];
+  readonly #keyInfo: Record<string, KeyInfo> = {};
+  readonly #ops: HistoryOpDraft[] = [];
+  readonly #trace: TraceEvent[] | undefined;
+  readonly #stats: SimStats;
+  readonly #blocked: Int32Array;
+  readonly #clog: Float64Array;
+  readonly #busDown: Int32Array;
+  readonly #coordDown: Int32Array;
+  readonly #n: number;
+  readonly #safetyMs: number;
+  readonly #endMs: number;
+  #now = 0;
+  #seq = 0;
+  #nextOp = 1;
+  #hash = 0x811c9dc5;
+  #faultsOn = true;
+  #issuing = true;
+
+  /** Prepares a run; nothing happens until {@linkcode run}. */
+  constructor(options: SimOptions) {
+    if (!Number.isInteger(options.seed)) throw new TypeError(`Invalid seed: ${options.seed}`);
+    this.#options = options;
+    this.#n = options.nodes ?? 5;
+    if (!Number.isInteger(this.#n) || this.#n < 1 || this.#n > 64) {
+      throw new RangeError(`nodes must be 1 to 64: ${this.#n}`);
+    }
+    this.#policy = { ...DEFAULT_POLICY, ...options.policy };
+    this.#safetyMs = options.safetyMs ?? 2000;
+    this.#endMs = this.#safetyMs + (options.livenessMs ?? 1000);
+    const seed = options.seed >>> 0;
+    this.#net = new Prng(deriveSeed(seed, "network"));
+    this.#storePrng = new Prng(deriveSeed(seed, "store"));
+    this.#workload = new Prng(deriveSeed(seed, "workload"));
+    const faultPrng = new Prng(deriveSeed(seed, "faults"));
+    const faults = options.faults ?? "swarm";
+    if (typeof faults === "string") {
+      this.#mix = drawMix(faultPrng, faults);
+      this.#schedule = drawSchedule(faultPrng, faults, this.#n, this.#safetyMs);
+    } else {
+      this.#mix = faults.mix;
+      this.#schedule = faults.schedule;
+    }
+    const canaried = this.#canaryFaults(options.canary);
+    if (canaried !== undefined) this.#schedule = [...this.#schedule, ...canaried];
+    this.#trace = options.trace ? [] : undefined;
+    this.#blocked = new Int32Array(this.#n * this.#n);
+    this.#clog = new Float64Array(this.#n * this.#n);
+    this.#busDown = new Int32Array(this.#n);
+    this.#coordDown = new Int32Array(this.#n);
+    this.#stats = {
+      events: 0,
+      simMs: 0,
+      ops: 0,
+      messages: { sent: 0, lost: 0, duplicated: 0 },
+      hits: {},
+      polaris: {
+        offsetsMs: POLARIS_OFFSETS_MS,
+        consistent: POLARIS_OFFSETS_MS.map(() => 0),
+        writes: 0,
+      },
+      node: {},
+    };
+    this.#defineKeys(
+      options.modes ?? ["strong-local", "eventual-distributed", "strong-distributed"],
+      options.keysPerMode ?? 3,
+    );
+    const maxDrift = (options.maxDriftPpm ?? 500) / 1e6;
+    for (let i = 0; i < this.#n; i++) {
+      const prng = new Prng(deriveSeed(seed, `node-${i}`));
+      let drift = this.#mix.drift ? prng.range(-maxDrift, maxDrift) : 0;
+      if (options.canary === "drift-beyond-bound" && i === 0) drift = -0.5; // 500 000 ppm slow
+      this.#nodes.push({
+        index: i,
+        id: `n${i}`,
+        prng,
+        core: undefined,
+        incarnation: 0,
+        offsetMs: prng.range(0, this.#mix.clockOffsetMaxMs),
+        drift,
+        stepMs: 0,
+        pausedUntil: 0,
+        tickAt: Infinity,
+        inflight: 0,
+        ops: new Map(),
+        askedAt: new Map(),
+      });
+    }
+  }
+
+  /** Runs the whole scenario: safety phase, liveness phase, quiescence, probes. */
+  run(): SimRun {
+    for (const node of this.#nodes) this.#start(node);
+    for (const fault of this.#schedule) this.#at(fault.atMs, () => this.#inject(fault));
+    for (const node of this.#nodes) this.#scheduleClient(node);
+    this.#at(this.#safetyMs, () => this.#heal());
+    this.#at(this.#endMs, () => {
+      this.#issuing = false;
+    });
+    // After writes stop and the longest protocol timer has run out, every node must serve
+    // the newest version of every key (E4).
+    const p = this.#policy;
+    const settleMs = Math.max(p.maxStalenessMs, p.writeTimeoutMs, p.leaseMs * 2) + 50;
+    const probeAt = this.#endMs + settleMs;
+    this.#at(probeAt, () => this.#probe());
+    const horizon = probeAt + Math.max(p.readTimeoutMs, p.writeTimeoutMs) + 100;
+    this.#loop(horizon);
+    return this.#result(horizon);
+  }
+
+  // ------------------------------------------------------------------ event loop
+
+  #at(at: number, run: () => void): void {
+    const event: Event = { at: Math.max(at, this.#now), seq: this.#seq++, run };
+    const h = this.#heap;
+    let i = h.length;
+    h.push(event);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = h[parent]!;
+      if (p.at < event.at || (p.at === event.at && p.seq < event.seq)) break;
+      h[i] = p;
+      i = parent;
+    }
+    h[i] = event;
+  }
+
+  #pop(): Event | undefined {
+    const h = this.#heap;
+    const top = h[0];
+    const last = h.pop();
+    if (top === undefined || last === undefined || h.length === 0) return top;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = last;
+      let mi = -1;
+      const left = h[l], right = h[r];
+      if (left !== undefined && (left.at < m.at || (left.at === m.at && left.seq < m.seq))) {
+        m = left;
+        mi = l;
+      }
+      if (right !== undefined && (right.at < m.at || (right.at === m.at && right.seq < m.seq))) {
+        m = right;
+        mi = r;
+      }
+      if (mi < 0) break;
+      h[i] = m;
+      i = mi;
+    }
+    h[i] = last;
+    return top;
+  }
+
+  #loop(horizon: number): void {
+    for (let e = this.#pop(); e !== undefined && e.at <= horizon; e = this.#pop()) {
+      this.#now = e.at;
+      this.#stats.events++;
+      this.#hash = Math.imul(this.#hash ^ (e.seq & 0xffff), 16777619) >>> 0;
+      this.#hash = Math.imul(this.#hash ^ ((e.at * 1000) | 0), 16777619) >>> 0;
+      e.run();
+    }
+  }
+
+  // ------------------------------------------------------------------ nodes and clocks
+
+  #local(node: SimNode): number {
+    return node.offsetMs + (1 + node.drift) * this.#now + node.stepMs;
+  }
+
+  #toTrue(node: SimNode, localMs: number): number {
+    return (localMs - node.offsetMs - node.stepMs) / (1 + node.drift);
+  }
+
+  #start(node: SimNode): void {
+    node.incarnation++;
+    const core = new NodeCore({
+      nodeId: node.id,
+      incarnation: node.incarnation,
+      maxDriftPpm: this.#options.maxDriftPpm ?? 500,
+      heartbeatIntervalMs: this.#options.heartbeatIntervalMs ?? 50,
+      gapTimeoutMs: this.#options.gapTimeoutMs ?? 100,
+      entriesMax: 1000,
+      ...(node.index === 0 && this.#coreCanary()),
+    });
+    const p = this.#policy;
+    const timing = {
+      ttlMs: p.ttlMs,
+      writeTimeoutMs: p.writeTimeoutMs,
+      readTimeoutMs: p.readTimeoutMs,
+    };
+    core.register("lc:*", { mode: "strong-local", ...timing });
+    core.register("ev:*", {
+      mode: "eventual-distributed",
+      maxStalenessMs: p.maxStalenessMs,
+      ...timing,
+    });
+    core.register("st:*", { mode: "strong-distributed", leaseMs: p.leaseMs, ...timing });
+    node.core = core;
+    node.tickAt = Infinity;
+    node.askedAt.clear();
+    this.#step(node, () => core.tick(this.#local(node)));
+  }
+
+  /** Runs `input` on the node now, or when its pause ends; then performs the effects. */
+  #deliver(node: SimNode, input: (core: NodeCore) => void): void {
+    const core = node.core;
+    if (core === undefined) return;
+    if (node.pausedUntil > this.#now) {
+      this.#at(node.pausedUntil, () => {
+        if (node.core === core) this.#deliver(node, input);
+      });
+      return;
+    }
+    this.#step(node, () => input(core));
+  }
+
+  #step(node: SimNode, input: () => void): void {
+    const core = node.core!;
+    input();
+    for (const effect of core.takeEffects()) this.#perform(node, core, effect);
+    const deadline = core.nextDeadlineMs();
+    if (deadline === Infinity) return;
+    const jitter = this.#mix.timerJitterMs > 0 ? node.prng.range(0, this.#mix.timerJitterMs) : 0;
+    // Wake at the true time the node's clock reads `deadline`, a hair later for rounding.
+    const at = Math.max(this.#now, this.#toTrue(node, deadline) + 1e-6 + jitter);
+    if (at >= node.tickAt) return;
+    node.tickAt = at;
+    this.#at(at, () => {
+      if (node.core !== core || node.tickAt !== at) return;
+      node.tickAt = Infinity;
+      this.#deliver(node, (c) => c.tick(this.#local(node)));
+    });
+  }
+
+  #perform(node: SimNode, core: NodeCore, effect: Effect): void {
+    switch (effect.type) {
+      case "broadcast":
+        for (const target of this.#nodes) this.#send(node.index, target.index, effect.message);
+        return;
+      case "send": {
+        const target = this.#nodes.find((n) => n.id === effect.to);
+        if (target !== undefined) this.#send(node.index, target.index, effect.message);
+        return;
+      }
+      case "store-get":
+        this.#storeCall(node, core, () => {
+          const cell = this.#store.get(effect.key);
+          return {
+            ok: true as const,
+            found: cell?.found ?? false,
+            value: cell?.value,
+            version: cell?.version ?? 0,
+            sizeBytes: 16,
+          };
+        }, (result) => core.onStoreRead(effect.io, result, this.#local(node)));
+        if (effect.key.startsWith("lc:")) node.askedAt.set(effect.key, this.#local(node));
+        return;
+      case "store-write":
+        this.#storeCall(node, core, () => {
+          const cell = this.#store.get(effect.key);
+          const current = cell?.version ?? 0;
+          if (effect.expectedVersion !== undefined && effect.expectedVersion !== current) {
+            return {
+              ok: false as const,
+              error: {
+                code: "STORE_CONFLICT",
+                message: `Version moved: ${effect.key}`,
+              } as WarpError,
+            };
+          }
+          const version = current + 1;
+          this.#store.set(effect.key, {
+            value: effect.payload,
+            found: effect.payload !== undefined,
+            version,
+          });
+          return { ok: true as const, version };
+        }, (result) => core.onStoreWrite(effect.io, result, this.#local(node)));
+        if (effect.key.startsWith("lc:")) node.askedAt.set(effect.key, this.#local(node));
+        return;
+      case "coord-get":
+        this.#coordCall(node, core, () => {
+          const cell = this.#coord.get(effect.key);
+          return { ok: true as const, record: cell?.record, revision: cell?.revision ?? 0 };
+        }, (result) => core.onCoordRead(effect.io, result, this.#local(node)));
+        return;
+      case "coord-put":
+        this.#coordCall(node, core, () => {
+          const cell = this.#coord.get(effect.key);
+          const matches = effect.revision === undefined
+            ? cell === undefined
+            : cell?.revision === effect.revision;
+          if (!matches) {
+            return {
+              ok: false as const,
+              conflict: true,
+              error: { code: "CONTENDED", message: "Revision moved" } as WarpError,
+            };
+          }
+          const revision = ++this.#coordRevision;
+          this.#coord.set(effect.key, { record: effect.record, revision });
+          return { ok: true as const, revision };
+        }, (result) => core.onCoordWrite(effect.io, result, this.#local(node)));
+        return;
+      case "resolve":
+        this.#complete(node, effect.op, effect.result);
+        return;
+      case "reject":
+        this.#fail(node, effect.op, effect.error);
+        return;
+    }
+  }
+
+  /** A store call: takes effect after the request latency, answers after the reply's. */
+  #storeCall<R>(
+    node: SimNode,
+    core: NodeCore,
+    apply: () => R,
+    answer: (r: R | { ok: false; error: WarpError }) => void,
+  ): void {
+    const prng = this.#storePrng;
+    const mean = this.#mix.storeLatencyMeanMs;
+    const failBefore = this.#faultsOn && prng.chance(this.#mix.storeErrorRate / 2);
+    const failAfter = this.#faultsOn && prng.chance(this.#mix.storeErrorRate / 2);
+    const there = prng.exp(mean), back = prng.exp(mean);
+    const storeError = {
+      ok: false as const,
+      error: { code: "STORE_ERROR", message: "Simulated store failure" } as WarpError,
+    };
+    this.#at(this.#now + there, () => {
+      const result = failBefore ? storeError : apply();
+      this.#at(this.#now + back, () => {
+        if (node.core === core) this.#deliver(node, () => answer(failAfter ? storeError : result));
+      });
+    });
+  }
+
+  /** A coordinator call; from a node that cannot reach it, it times out. */
+  #coordCall<R>(
+    node: SimNode,
+    core: NodeCore,
+    apply: () => R,
+    answer: (r: R | { ok: false; conflict: false; error: WarpError }) => void,
+  ): void {
+    const unreachable = {
+      ok: false as const,
+      conflict: false as const,
+      error: {
+        code: "COORDINATOR_UNAVAILABLE",
+        message: "Simulated coordinator outage",
+      } as WarpError,
+    };
+    const there = this.#net.exp(COORD_LATENCY_MEAN_MS), back = this.#net.exp(COORD_LATENCY_MEAN_MS);
+    const sentAt = this.#now;
+    const timeout = () => {
+      this.#at(sentAt + COORD_TIMEOUT_MS, () => {
+        if (node.core === core) this.#deliver(node, () => answer(unreachable));
+      });
+    };
+    if (this.#coordDown[node.index]! > 0) {
+      timeout();
+      return;
+    }
+    this.#at(this.#now + there, () => {
+      if (this.#coordDown[node.index]! > 0) {
+        timeout();
+        return;
+      }
+      const result = apply(); // it took effect; the reply may still be lost
+      this.#at(this.#now + back, () => {
+        if (this.#coordDown[node.index]! > 0) timeout();
+        else if (node.core === core) this.#deliver(node, () => answer(result));
+      });
+    });
+  }
+
+  // ------------------------------------------------------------------ network
+
+  #linkUp(from: number, to: number): boolean {
+    return this.#blocked[from * this.#n + to] === 0 && this.#busDown[from] === 0 &&
+      this.#busDown[to] === 0;
+  }
+
+  #send(from: number, to: number, message: Message): void {
+    const stats = this.#stats.messages;
+    stats.sent++;
+    const copies = this.#faultsOn && this.#net.chance(this.#mix.dupRate) ? 2 : 1;
+    if (copies === 2) stats.duplicated++;
+    for (let c = 0; c < copies; c++) {
+      let why: string | undefined;
+      if (!this.#linkUp(from, to)) why = "partition or bus outage";
+      else if (this.#faultsOn && this.#net.chance(this.#mix.lossRate)) why = "lost";
+      let delay = this.#net.exp(this.#mix.delayMeanMs) + this.#clog[from * this.#n + to]!;
+      if (this.#faultsOn && this.#net.chance(this.#mix.tailRate)) {
+        delay += this.#net.exp(this.#mix.tailMeanMs);
+      }
+      if (from === to) delay = 0.01;
+      const deliverAt = this.#now + delay;
+      if (why !== undefined) {
+        stats.lost++;
+        this.#traceSend(from, to, message, null, why);
+        continue;
+      }
+      this.#traceSend(from, to, message, deliverAt);
+      this.#at(deliverAt, () => {
+        if (!this.#linkUp(from, to)) {
+          stats.lost++; // in flight when the link went down: lost, as NATS loses it
+          return;
+        }
+        this.#receive(this.#nodes[to]!, from, message);
+      });
+    }
+  }
+
+  #receive(node: SimNode, from: number, message: Message): void {
+    if (this.#options.canary === "ignore-invalidations" && node.index === 0 && from !== 0) {
+      // A broken node: it drops invalidations but acknowledges revocations it never applied.
+      if (message.t === "revoke") {
+        this.#send(0, from, {
+          t: "ack",
+          from: node.id,
+          inc: node.incarnation,
+          id: message.id,
+          key: message.key,
+        });
+      }
+      if (message.t === "revoke" || message.t === "inv" || message.t === "drop") return;
+    }
+    this.#deliver(node, (core) => core.onMessage(message, this.#local(node)));
+  }
+
+  #traceSend(
+    from: number,
+    to: number,
+    message: Message,
+    deliverAt: number | null,
+    why?: string,
+  ): void {
+    if (this.#trace === undefined || message.t === "hb") return;
+    const key = "key" in message ? ` ${message.key}` : "";
+    const version = message.t === "inv" ? ` v${message.version}` : "";
+    this.#trace.push({
+      t: this.#now,
+      type: "send",
+      from,
+      to,
+      msg: `${message.t}${key}${version}`,
+      deliverAt,
+      ...(why !== undefined && { why }),
+    });
+  }
+
+  // ------------------------------------------------------------------ faults
+
+  #inject(fault: Fault): void {
+    if (!this.#faultsOn) return;
+    this.#traceFault(describeFault(fault));
+    const end = (fn: () => void, durationMs: number) =>
+      this.#at(Math.min(this.#now + durationMs, this.#safetyMs), fn);
+    switch (fault.kind) {
+      case "partition":
+        for (const [a, b] of fault.links) this.#blocked[a * this.#n + b]!++;
+        end(() => {
+          for (const [a, b] of fault.links) this.#blocked[a * this.#n + b]!--;
+        }, fault.durationMs);
+        return;
+      case "clog":
+        this.#clog[fault.from * this.#n + fault.to]! += fault.extraMs;
+        end(() => {
+          this.#clog[fault.from * this.#n + fault.to]! -= fault.extraMs;
+        }, fault.durationMs);
+        return;
+      case "bus-outage":
+        this.#busDown[fault.node]!++;
+        end(() => this.#busDown[fault.node]!--, fault.durationMs);
+        return;
+      case "coord-outage":
+        this.#coordDown[fault.node]!++;
+        end(() => this.#coordDown[fault.node]!--, fault.durationMs);
+        return;
+      case "crash":
+        this.#crash(this.#nodes[fault.node]!);
+        end(() => this.#restart(this.#nodes[fault.node]!), fault.downMs);
+        return;
+      case "pause": {
+        const node = this.#nodes[fault.node]!;
+        node.pausedUntil = Math.max(
+          node.pausedUntil,
+          Math.min(this.#now + fault.durationMs, this.#safetyMs),
+        );
+        return;
+      }
+      case "clock-step": {
+        const node = this.#nodes[fault.node]!;
+        node.stepMs += fault.stepMs; // forward only: the runtime's clock is monotonic
+        if (node.core !== undefined) this.#deliver(node, (c) => c.tick(this.#local(node)));
+        return;
+      }
+    }
+  }
+
+  #crash(node: SimNode): void {
+    if (node.core === undefined) return;
+    node.core = undefined;
+    node.inflight = 0;
+    node.ops.clear(); // their outcome stays unknown
+  }
+
+  #restart(node: SimNode): void {
+    if (node.core === undefined) {
+      this.#traceFault(`restart ${node.id}`);
+      this.#start(node);
+    }
+  }
+
+  /** End of the safety phase: every fault stops, every node runs. */
+  #heal(): void {
+    this.#faultsOn = false;
+    this.#blocked.fill(0);
+    this.#clog.fill(0);
+    this.#busDown.fill(0);
+    this.#coordDown.fill(0);
+    for (const node of this.#nodes) {
+      node.pausedUntil = Math.min(node.pausedUntil, this.#now);
+      this.#restart(node);
+    }
+    this.#traceFault("heal: faults off, liveness phase");
+  }
+
+  #traceFault(text: string): void {
+    this.#trace?.push({ t: this.#now, type: "fault", text });
+  }
+
+  #canaryFaults(canary: CanaryName | undefined): Fault[] | undefined {
+    const s = this.#options.safetyMs ?? 2000;
+    switch (canary) {
+      case "drift-beyond-bound":
+      case "ignore-invalidations":
+        // Node 0 is cut off from the bus for a while: writers must wait out its leases.
+        return [{ kind: "bus-outage", atMs: s * 0.2, node: 0, durationMs: s * 0.5 }];
+      case "no-staleness-bound":
+        return [{ kind: "bus-outage", atMs: s * 0.2, node: 0, durationMs: s * 0.6 }];
+      default:
+        return undefined;
+    }
+  }
+
+  #coreCanary(): { canary: Canary } | undefined {
+    switch (this.#options.canary) {
+      case "skip-fill-check":
+        return { canary: { skipFillCheck: true } };
+      case "no-staleness-bound":
+        return { canary: { ignoreStalenessBound: true } };
+      default:
+        return undefined;
+    }
+  }
+
+  // ------------------------------------------------------------------ workload
+
+  #defineKeys(modes: readonly ConsistencyMode[], perMode: number): void {
+    const p = this.#policy;
+    for (const mode of modes) {
+      for (let k = 0; k < perMode; k++) {
+        if (mode === "strong-local") {
+          for (let i = 0; i < this.#n; i++) this.#addKey(`lc:n${i}:${k}`, { mode, ttlMs: p.ttlMs });
+        } else if (mode === "eventual-distributed") {
+          this.#addKey(`ev:${k}`, { mode, ttlMs: p.ttlMs, maxStalenessMs: p.maxStalenessMs });
+        } else {
+          this.#addKey(`st:${k}`, { mode, ttlMs: p.ttlMs });
+        }
+      }
+    }
+  }
+
+  #addKey(key: string, info: KeyInfo): void {
+    this.#keys.push(key);
+    this.#keyInfo[key] = info;
+  }
+
+  #scheduleClient(node: SimNode): void {
+    const rate = this.#options.opsPerSecondPerNode ?? 200;
+    if (rate <= 0) return;
+    const next = this.#now + this.#workload.exp(1000 / rate);
+    if (next >= this.#endMs) return;
+    this.#at(next, () => {
+      this.#clientOp(node);
+      this.#scheduleClient(node);
+    });
+  }
+
+  #clientOp(node: SimNode): void {
+    const w = this.#workload;
+    // Draw the operation whatever the node's state, so faults do not shift the workload.
+    const key = w.pick(this.#keys);
+    const roll = w.float();
+    if (!this.#issuing || node.core === undefined || node.pausedUntil > this.#now) return;
+    if (node.inflight >= (this.#options.inflightPerNode ?? 4)) return;
+    if (key.startsWith("lc:") && !key.startsWith(`lc:${node.id}:`)) {
+      this.#issue(node, `lc:${node.id}:${key.slice(key.lastIndexOf(":") + 1)}`, roll);
+      return;
+    }
+    this.#issue(node, key, roll);
+  }
+
+  #issue(node: SimNode, key: string, roll: number, probe = false): void {
+    const core = node.core!;
+    const id = this.#nextOp++;
+    const reads = this.#options.readShare ?? 0.75;
+    const rest = (roll - reads) / (1 - reads); // of the rest: 80% write, 12% delete, 8% invalidate
+    const kind: HistoryOp["kind"] = roll < reads
+      ? "read"
+      : rest < 0.8
+      ? "write"
+      : rest < 0.92
+      ? "delete"
+      : "invalidate";
+    const draft: HistoryOpDraft = {
+      id,
+      process: node.id,
+      key,
+      kind,
+      invokeMs: this.#now,
+      completeMs: null,
+      outcome: "unknown",
+    };
+    if (probe) draft.probe = true;
+    if (kind === "write") draft.value = `${node.id}-${id}`;
+    this.#ops.push(draft);
+    this.#stats.ops++;
+    node.ops.set(id, draft);
+    node.inflight++;
+    this.#trace?.push({
+      t: this.#now,
+      type: "op",
+      node: node.index,
+      op: id,
+      text: `invoke ${kind} ${key}${kind === "write" ? ` = ${draft.value}` : ""}`,
+    });
+    const local = this.#local(node);
+    this.#step(node, () => {
+      switch (kind) {
+        case "read":
+          return core.get(id, key, local);
+        case "write":
+          return core.set(
+            id,
+            key,
+            { value: draft.value, payload: draft.value, sizeBytes: 16 },
+            local,
+          );
+        case "delete":
+          return core.delete(id, key, local);
+        case "invalidate":
+          return core.invalidate(id, key, local);
+      }
+    });
+  }
+
+  #complete(node: SimNode, op: number, result: OpResult): void {
+    const draft = node.ops.get(op);
+    if (draft === undefined) return;
+    node.ops.delete(op);
+    node.inflight--;
+    draft.completeMs = this.#now;
+    draft.outcome = "ok";
+    draft.version = result.version;
+    if (draft.kind === "read") {
+      draft.found = result.found;
+      draft.value = result.found ? result.value : undefined;
+      draft.source = result.source === "l1" ? "l1" : "store";
+      if (draft.source === "l1" && draft.key.startsWith("lc:")) {
+        const askedAt = node.askedAt.get(draft.key);
+        if (askedAt !== undefined) draft.ageMs = this.#local(node) - askedAt;
+      }
+      const mode = this.#keyInfo[draft.key]!.mode;
+      const phase = draft.invokeMs < this.#safetyMs ? "safety" : "liveness";
+      const bucket = (this.#stats.hits[`${mode}/${phase}`] ??= { l1: 0, store: 0 });
+      bucket[draft.source]++;
+    } else if (draft.kind !== "invalidate" && !draft.key.startsWith("lc:")) {
+      this.#polaris(draft.key, result.version);
+    }
+    this.#trace?.push({
+      t: this.#now,
+      type: "op",
+      node: node.index,
+      op,
+      text: `ok ${draft.kind} ${draft.key} v${result.version}${
+        draft.kind === "read" ? ` = ${String(draft.value)} from ${draft.source}` : ""
+      }`,
+    });
+  }
+
+  #fail(node: SimNode, op: number, error: WarpError): void {
+    const draft = node.ops.get(op);
+    if (draft === undefined) return;
+    node.ops.delete(op);
+    node.inflight--;
+    draft.completeMs = this.#now;
+    draft.outcome = draft.kind === "read" || DEFINITE_FAILURES.has(error.code) ? "fail" : "unknown";
+    if (draft.outcome === "unknown") draft.completeMs = null;
+    this.#trace?.push({
+      t: this.#now,
+      type: "op",
+      node: node.index,
+      op,
+      text: `${error.code} ${draft.kind} ${draft.key}`,
+    });
+  }
+
+  /** Probes, after a write of `key` at `version`, whether any node could still serve older. */
+  #polaris(key: string, version: number): void {
+    const polaris = this.#stats.polaris;
+    polaris.writes++;
+    POLARIS_OFFSETS_MS.forEach((offset, i) => {
+      this.#at(this.#now + offset, () => {
+        const stale = this.#nodes.some((node) => {
+          const entry = node.core?.inspect(key);
+          return entry !== undefined && entry.version < version &&
+            this.#local(node) < entry.freshUntilMs;
+        });
+        if (!stale) polaris.consistent[i]!++;
+      });
+    });
+  }
+
+  #probe(): void {
+    this.#trace?.push({ t: this.#now, type: "fault", text: "probe: every node reads every key" });
+    for (const node of this.#nodes) {
+      for (const key of this.#keys) {
+        if (key.startsWith("lc:") && !key.startsWith(`lc:${node.id}:`)) continue;
+        if (node.core === undefined) continue;
+        this.#issue(node, key, 0, true);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ result
+
+  #result(horizon: number): SimRun {
+    this.#stats.simMs = horizon;
+    const sums: Record<string, number> = {};
+    for (const node of this.#nodes) {
+      for (const [k, v] of Object.entries(node.core?.stats ?? {})) sums[k] = (sums[k] ?? 0) + v;
+    }
+    this.#stats.node = sums;
+    const final: Record<string, { version: number; value: unknown }> = {};
+    for (const key of this.#keys) {
+      const cell = this.#store.get(key);
+      final[key] = { version: cell?.version ?? 0, value: cell?.found ? cell.value : null };
+    }
+    const ops: HistoryOp[] = this.#ops.map((d) => ({ ...d }));
+    return {
+      seed: this.#options.seed,
+      options: this.#options,
+      mix: this.#mix,
+      schedule: this.#schedule,
+      history: { format: HISTORY_FORMAT, keys: this.#keyInfo, ops, final },
+      stats: this.#stats,
+      traceHash: (this.#hash >>> 0).toString(16).padStart(8, "0"),
+      trace: this.#trace,
+    };
+  }
+}
+
+/** A fault in words, for timelines. */
+export function describeFault(fault: Fault): string {
+  switch (fault.kind) {
+    case "partition":
+      return `partition (${fault.label}) for ${fault.durationMs.toFixed(0)} ms`;
+    case "clog":
+      return `clog n${fault.from}→n${fault.to} +${fault.extraMs.toFixed(0)} ms for ${
+        fault.durationMs.toFixed(0)
+      } ms`;
+    case "crash":
+      return `crash n${fault.node} for ${fault.downMs.toFixed(0)} ms`;
+    case "pause":
+      return `pause n${fault.node} for ${fault.durationMs.toFixed(0)} ms`;
+    case "clock-step":
+      return `clock of n${fault.node} jumps +${fault.stepMs.toFixed(0)} ms`;
+    case "bus-outage":
+      return `bus outage at n${fault.node} for ${fault.durationMs.toFixed(0)} ms`;
+    case "coord-outage":
+      return `coordinator unreachable from n${fault.node} for ${fault.durationMs.toFixed(0)} ms`;
+  }
+}
+
+export { CALM };

@@ -1,0 +1,329 @@
+/**
+ * Fault mixes and schedules for the simulator. A mix says how hostile the network, store
+ * and clocks are; a schedule lists discrete faults (partitions, crashes, pauses, clock
+ * steps, outages) at true times. Swarm testing draws a mix per seed, each kind possibly
+ * off, and a schedule from it.
+ *
+ * @module
+ */
+
+import type { Prng } from "./prng.ts";
+
+/** Continuous fault rates of a run. Any rate may be zero. */
+export interface FaultMix {
+  /** Probability that a message is lost (0–0.3). */
+  readonly lossRate: number;
+  /** Probability that a message is delivered twice (0–0.5). */
+  readonly dupRate: number;
+  /** Mean of the usual one-way delay, ms. */
+  readonly delayMeanMs: number;
+  /** Probability that a message takes the heavy tail (reordering). */
+  readonly tailRate: number;
+  /** Mean of the heavy-tail delay, ms. */
+  readonly tailMeanMs: number;
+  /** Mean store latency each way, ms. */
+  readonly storeLatencyMeanMs: number;
+  /** Probability that a store call fails (before or after taking effect). */
+  readonly storeErrorRate: number;
+  /** Timer jitter: a timer fires up to this late, ms. */
+  readonly timerJitterMs: number;
+  /** Largest clock offset between nodes, ms (offsets may be anything; safety needs none). */
+  readonly clockOffsetMaxMs: number;
+  /** Whether clocks drift (within the bound). */
+  readonly drift: boolean;
+}
+
+/** A discrete fault at a true time. Every fault ends before the safety phase does. */
+export type Fault =
+  /** Messages on the listed directed links are lost while it lasts. */
+  | {
+    readonly kind: "partition";
+    readonly atMs: number;
+    readonly durationMs: number;
+    readonly links: readonly (readonly [number, number])[];
+    readonly label: string;
+  }
+  /** Extra delay on a directed link while it lasts. */
+  | {
+    readonly kind: "clog";
+    readonly atMs: number;
+    readonly durationMs: number;
+    readonly from: number;
+    readonly to: number;
+    readonly extraMs: number;
+  }
+  /** The node crashes (L1 and in-flight work lost) and restarts `downMs` later. */
+  | {
+    readonly kind: "crash";
+    readonly atMs: number;
+    readonly node: number;
+    readonly downMs: number;
+  }
+  /** The node stops running (a GC pause, SIGSTOP); its clock goes on. */
+  | {
+    readonly kind: "pause";
+    readonly atMs: number;
+    readonly node: number;
+    readonly durationMs: number;
+  }
+  /** The node's clock jumps forward. */
+  | {
+    readonly kind: "clock-step";
+    readonly atMs: number;
+    readonly node: number;
+    readonly stepMs: number;
+  }
+  /** The node loses the bus: everything it sends or would receive meanwhile is lost. */
+  | {
+    readonly kind: "bus-outage";
+    readonly atMs: number;
+    readonly node: number;
+    readonly durationMs: number;
+  }
+  /** The node cannot reach the coordinator. */
+  | {
+    readonly kind: "coord-outage";
+    readonly atMs: number;
+    readonly node: number;
+    readonly durationMs: number;
+  };
+
+/** The fault presets of `deno task sim --faults`. */
+export type FaultPreset = "none" | "swarm" | "network" | "crash" | "partition" | "clock";
+
+/** A mix with nothing hostile in it. */
+export const CALM: FaultMix = {
+  lossRate: 0,
+  dupRate: 0,
+  delayMeanMs: 0.3,
+  tailRate: 0,
+  tailMeanMs: 0,
+  storeLatencyMeanMs: 0.5,
+  storeErrorRate: 0,
+  timerJitterMs: 0,
+  clockOffsetMaxMs: 0,
+  drift: false,
+};
+
+/** Draws a swarm mix: each kind of fault on or off, with its own rate. */
+export function drawMix(prng: Prng, preset: FaultPreset): FaultMix {
+  if (preset === "none") return CALM;
+  const on = (p: number) => preset === "swarm" ? prng.chance(p) : true;
+  const net = preset === "swarm" || preset === "network";
+  const clock = preset === "swarm" || preset === "clock";
+  return {
+    lossRate: net && on(0.6) ? prng.range(0, 0.3) : 0,
+    dupRate: net && on(0.4) ? prng.range(0, 0.5) : 0,
+    delayMeanMs: prng.range(0.1, 2),
+    tailRate: net && on(0.5) ? prng.range(0, 0.2) : 0,
+    tailMeanMs: prng.range(5, 150),
+    storeLatencyMeanMs: prng.range(0.2, 5),
+    storeErrorRate: preset === "swarm" && on(0.3) ? prng.range(0, 0.05) : 0,
+    timerJitterMs: on(0.5) ? prng.range(0, 5) : 0,
+    clockOffsetMaxMs: clock && on(0.7) ? prng.range(0, 100_000) : 0,
+    drift: clock ? on(0.8) : false,
+  };
+}
+
+/** How many of each discrete fault a schedule draws. */
+function counts(prng: Prng, preset: FaultPreset): Record<Fault["kind"], number> {
+  const n = (max: number, p = 0.6) => (prng.chance(p) ? prng.int(1, max) : 0);
+  switch (preset) {
+    case "none":
+    case "network":
+      return {
+        partition: 0,
+        clog: preset === "network" ? n(3) : 0,
+        crash: 0,
+        pause: 0,
+        "clock-step": 0,
+        "bus-outage": 0,
+        "coord-outage": 0,
+      };
+    case "crash":
+      return {
+        partition: 0,
+        clog: 0,
+        crash: n(3, 1),
+        pause: n(3, 1),
+        "clock-step": 0,
+        "bus-outage": 0,
+        "coord-outage": 0,
+      };
+    case "partition":
+      return {
+        partition: n(4, 1),
+        clog: n(2),
+        crash: 0,
+        pause: 0,
+        "clock-step": 0,
+        "bus-outage": n(2),
+        "coord-outage": n(2),
+      };
+    case "clock":
+      return {
+        partition: 0,
+        clog: 0,
+        crash: 0,
+        pause: n(2),
+        "clock-step": n(4, 1),
+        "bus-outage": 0,
+        "coord-outage": 0,
+      };
+    case "swarm":
+      return {
+        partition: n(3),
+        clog: n(3),
+        crash: n(2),
+        pause: n(2),
+        "clock-step": n(2),
+        "bus-outage": n(2),
+        "coord-outage": n(2),
+      };
+  }
+}
+
+/** Directed links between two groups of nodes, both ways unless `oneWay`. */
+function cut(a: readonly number[], b: readonly number[], oneWay = false): [number, number][] {
+  const links: [number, number][] = [];
+  for (const x of a) {
+    for (const y of b) {
+      links.push([x, y]);
+      if (!oneWay) links.push([y, x]);
+    }
+  }
+  return links;
+}
+
+function shuffled(prng: Prng, n: number): number[] {
+  const items = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = prng.int(0, i);
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
+}
+
+/** The partitions a schedule may draw: isolate one, split, one-way, overlapping, swizzle. */
+function drawPartition(prng: Prng, nodes: number, atMs: number, durationMs: number): Fault[] {
+  const order = shuffled(prng, nodes);
+  const kind = prng.pick(["isolate", "split", "one-way", "overlap", "swizzle"] as const);
+  const majority = Math.floor(nodes / 2) + 1;
+  const partition = (
+    links: [number, number][],
+    label: string,
+    at = atMs,
+    d = durationMs,
+  ): Fault => ({
+    kind: "partition",
+    atMs: at,
+    durationMs: d,
+    links,
+    label,
+  });
+  switch (kind) {
+    case "isolate":
+      return [partition(cut([order[0]!], order.slice(1)), `isolate n${order[0]}`)];
+    case "split":
+      return [partition(cut(order.slice(0, majority), order.slice(majority)), "majority/minority")];
+    case "one-way":
+      return [partition(cut([order[0]!], order.slice(1), true), `one-way from n${order[0]}`)];
+    case "overlap": {
+      // Two majorities that share a bridge node: each side hears the bridge, not the other.
+      if (nodes < 3) return [];
+      const bridge = order[0]!;
+      const rest = order.slice(1);
+      const half = Math.ceil(rest.length / 2);
+      return [
+        partition(
+          cut(rest.slice(0, half), rest.slice(half)),
+          `overlapping majorities via n${bridge}`,
+        ),
+      ];
+    }
+    case "swizzle": {
+      // Cut nodes off one by one, then heal them in a random order.
+      const healOrder = shuffled(prng, nodes);
+      const step = durationMs / (2 * nodes);
+      return order.map((node, i) => {
+        const start = atMs + i * step;
+        const end = atMs + durationMs / 2 + healOrder.indexOf(node) * step;
+        return partition(
+          cut([node], order.filter((x) => x !== node)),
+          `swizzle n${node}`,
+          start,
+          Math.max(1, end - start),
+        );
+      });
+    }
+  }
+}
+
+/**
+ * Draws a schedule of discrete faults, all ending before `safetyMs`.
+ *
+ * @example
+ * ```ts
+ * import { drawSchedule } from "./faults.ts";
+ * import { Prng } from "./prng.ts";
+ * const faults = drawSchedule(new Prng(1), "partition", 5, 2000);
+ * console.log(faults.every((f) => f.atMs < 2000)); // true
+ * ```
+ */
+export function drawSchedule(
+  prng: Prng,
+  preset: FaultPreset,
+  nodes: number,
+  safetyMs: number,
+): Fault[] {
+  const faults: Fault[] = [];
+  const c = counts(prng, preset);
+  const window = (maxMs: number) => {
+    const durationMs = prng.range(10, Math.min(maxMs, safetyMs * 0.6));
+    const atMs = prng.range(0, safetyMs - durationMs - 1);
+    return { atMs, durationMs };
+  };
+  for (let i = 0; i < c.partition; i++) {
+    const w = window(safetyMs / 2);
+    faults.push(...drawPartition(prng, nodes, w.atMs, w.durationMs));
+  }
+  for (let i = 0; i < c.clog; i++) {
+    const w = window(safetyMs / 3);
+    const from = prng.int(0, nodes - 1);
+    faults.push({
+      kind: "clog",
+      ...w,
+      from,
+      to: (from + prng.int(1, nodes - 1)) % nodes,
+      extraMs: prng.range(5, 300),
+    });
+  }
+  for (let i = 0; i < c.crash; i++) {
+    const w = window(safetyMs / 3);
+    faults.push({
+      kind: "crash",
+      atMs: w.atMs,
+      node: prng.int(0, nodes - 1),
+      downMs: w.durationMs,
+    });
+  }
+  for (let i = 0; i < c.pause; i++) {
+    const w = window(safetyMs / 3);
+    faults.push({ kind: "pause", ...w, node: prng.int(0, nodes - 1) });
+  }
+  for (let i = 0; i < c["clock-step"]; i++) {
+    faults.push({
+      kind: "clock-step",
+      atMs: prng.range(0, safetyMs),
+      node: prng.int(0, nodes - 1),
+      stepMs: prng.range(1, 5000),
+    });
+  }
+  for (let i = 0; i < c["bus-outage"]; i++) {
+    faults.push({ kind: "bus-outage", ...window(safetyMs / 3), node: prng.int(0, nodes - 1) });
+  }
+  for (let i = 0; i < c["coord-outage"]; i++) {
+    faults.push({ kind: "coord-outage", ...window(safetyMs / 3), node: prng.int(0, nodes - 1) });
+  }
+  return faults.sort((a, b) => a.atMs - b.atMs);
+}

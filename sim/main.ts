@@ -1,0 +1,349 @@
+/**
+ * `deno task sim`: fuzz Warp for consistency violations in a simulated cluster.
+ *
+ * Runs seeds (each its own fault mix and schedule), checks every history against
+ * CONSISTENCY.md, and on the first violation shrinks it, prints it as a timeline, writes a
+ * space-time diagram, prints the command that replays it, and exits 1.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { mkdirSync, writeFileSync } from "node:fs";
+import process from "node:process";
+import type { ConsistencyMode } from "../src/core/registry.ts";
+import { CANARIES } from "./cluster.ts";
+import type { CanaryName, SimStats } from "./cluster.ts";
+import type { FaultPreset } from "./faults.ts";
+import { describeFault } from "./cluster.ts";
+import { formatPath, FULL_PATH, parsePath, runSeed, shrinkSeed } from "./runner.ts";
+import type { SeedOptions, SeedReport } from "./runner.ts";
+import { hitLines, polarisLines, relevantEvents, spaceTimeHtml, timeline } from "./report.ts";
+
+const HELP = `Usage: deno task sim [options]
+
+Fuzzes Warp's consistency guarantees in a deterministic simulated cluster.
+
+  --seed N          first seed (default: drawn from the clock and printed)
+  --seeds N         run N seeds                        (default: run for --duration)
+  --duration S      run for S seconds of wall time      (default: 60)
+  --nodes N         nodes per cluster                   (default: 5)
+  --modes LIST      local,eventual,strong               (default: all)
+  --faults PRESET   swarm|none|network|crash|partition|clock (default: swarm)
+  --canary NAME     break an assumption on purpose: ${CANARIES.join("|")}
+  --path P          with --seed: replay a shrunk run (as printed on a violation)
+  --replay          run only --seed (and --path) with a full trace and timeline
+  --safety-ms MS    safety phase length (default 2000); --liveness-ms MS (default 1000)
+  --rate N          client ops per second per node (default 200)
+  --read-share F    share of reads in the workload (default 0.75)
+  --out DIR         where diagrams go (default: reports/sim)
+  --verbose         a line per seed
+  --json            print the summary as JSON
+  --help            this text
+`;
+
+const MODE_NAMES: Record<string, ConsistencyMode> = {
+  local: "strong-local",
+  eventual: "eventual-distributed",
+  strong: "strong-distributed",
+  "strong-local": "strong-local",
+  "eventual-distributed": "eventual-distributed",
+  "strong-distributed": "strong-distributed",
+};
+const PRESETS: readonly FaultPreset[] = ["swarm", "none", "network", "crash", "partition", "clock"];
+
+function fail(message: string): never {
+  console.error(`sim: ${message}\n\n${HELP}`);
+  process.exit(2);
+}
+
+function positiveNumber(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) fail(`--${name} must be a positive number: ${text}`);
+  return value;
+}
+
+const { values } = (() => {
+  try {
+    return parseArgs({
+      args: Deno.args,
+      options: {
+        seed: { type: "string" },
+        seeds: { type: "string" },
+        duration: { type: "string" },
+        nodes: { type: "string" },
+        modes: { type: "string" },
+        faults: { type: "string" },
+        canary: { type: "string" },
+        path: { type: "string" },
+        replay: { type: "boolean" },
+        "safety-ms": { type: "string" },
+        "liveness-ms": { type: "string" },
+        rate: { type: "string" },
+        "read-share": { type: "string" },
+        out: { type: "string" },
+        verbose: { type: "boolean" },
+        json: { type: "boolean" },
+        help: { type: "boolean" },
+      },
+      strict: true,
+    });
+  } catch (error) {
+    fail((error as Error).message);
+  }
+})();
+
+if (values.help) {
+  console.log(HELP);
+  process.exit(0);
+}
+
+const modes = (values.modes ?? "local,eventual,strong").split(",").map((m) =>
+  MODE_NAMES[m.trim()] ?? fail(`unknown mode: ${m}`)
+);
+const preset = (values.faults ?? "swarm") as FaultPreset;
+if (!PRESETS.includes(preset)) fail(`unknown fault preset: ${values.faults}`);
+const canary = values.canary as CanaryName | undefined;
+if (canary !== undefined && !CANARIES.includes(canary)) fail(`unknown canary: ${canary}`);
+const firstSeed = values.seed !== undefined ? Number(values.seed) : (Date.now() * 2654435761) >>> 0;
+if (!Number.isInteger(firstSeed) || firstSeed < 0 || firstSeed > 0xffffffff) {
+  fail(`--seed must be a 32-bit integer: ${values.seed}`);
+}
+const seedsMax = values.seeds !== undefined ? positiveNumber("seeds", values.seeds, 1) : Infinity;
+const durationMs = values.seeds !== undefined && values.duration === undefined
+  ? Infinity
+  : positiveNumber("duration", values.duration, 60) * 1000;
+const readShare = values["read-share"] !== undefined ? Number(values["read-share"]) : 0.75;
+if (!(readShare >= 0 && readShare < 1)) {
+  fail(`--read-share must be in [0, 1): ${values["read-share"]}`);
+}
+const base: Omit<SeedOptions, "seed"> = {
+  nodes: positiveNumber("nodes", values.nodes, 5),
+  modes,
+  faults: preset,
+  safetyMs: positiveNumber("safety-ms", values["safety-ms"], 2000),
+  livenessMs: positiveNumber("liveness-ms", values["liveness-ms"], 1000),
+  opsPerSecondPerNode: positiveNumber("rate", values.rate, 200),
+  readShare,
+  ...(canary !== undefined && { canary }),
+};
+const path = values.path !== undefined
+  ? (() => {
+    try {
+      return parsePath(values.path!);
+    } catch (error) {
+      fail((error as Error).message);
+    }
+  })()
+  : FULL_PATH;
+const outDir = values.out ?? "reports/sim";
+
+function replayCommand(seed: number, runPath = path): string {
+  const p = formatPath(runPath);
+  return [
+    "npx -y deno@2 task sim --replay",
+    `--seed ${seed}`,
+    p !== "" ? `--path "${p}"` : "",
+    `--nodes ${base.nodes}`,
+    `--modes ${values.modes ?? "local,eventual,strong"}`,
+    `--faults ${preset}`,
+    `--safety-ms ${base.safetyMs} --liveness-ms ${base.livenessMs}`,
+    `--rate ${base.opsPerSecondPerNode} --read-share ${readShare}`,
+    canary !== undefined ? `--canary ${canary}` : "",
+  ].filter((s) => s !== "").join(" ");
+}
+
+/** Prints a violation as a readable counterexample and writes its diagram. */
+function explain(report: SeedReport): void {
+  const seed = report.run.seed;
+  const traced = runSeed({ ...base, seed, trace: true }, report.path);
+  const violation = traced.violations[0] ?? report.violations[0]!;
+  const ops = traced.run.history.ops;
+  const offending = new Set(violation.ops);
+  console.log(
+    `\nVIOLATION of ${violation.guarantee} on ${violation.key} (seed ${seed}${
+      formatPath(report.path) ? `, path ${formatPath(report.path)}` : ""
+    })`,
+  );
+  console.log(`  ${violation.message}`);
+  console.log(`\nFaults left after shrinking (${traced.run.schedule.length}):`);
+  for (const fault of traced.run.schedule) {
+    console.log(`  at ${fault.atMs.toFixed(1)} ms: ${describeFault(fault)}`);
+  }
+  const mix = traced.run.mix;
+  console.log(
+    `  loss ${(mix.lossRate * 100).toFixed(1)}%, dup ${(mix.dupRate * 100).toFixed(1)}%, tail ${
+      (mix.tailRate * 100).toFixed(1)
+    }%, store errors ${(mix.storeErrorRate * 100).toFixed(1)}%`,
+  );
+  console.log(`\nOperations involved:`);
+  for (const op of ops.filter((o) => offending.has(o.id))) {
+    console.log(
+      `  op ${op.id} on ${op.process}: ${op.kind} ${op.key} → ${op.outcome}, version ${
+        op.version ?? "?"
+      }${op.kind === "read" ? `, value ${JSON.stringify(op.value)} from ${op.source}` : ""}, [${
+        op.invokeMs.toFixed(3)
+      }, ${op.completeMs?.toFixed(3) ?? "∞"}]`,
+    );
+  }
+  const events = relevantEvents(traced.run.trace ?? [], ops, violation);
+  console.log(`\nTimeline of ${violation.key} (true time, ms; >> marks the offending operations):`);
+  console.log(timeline(events.slice(-200), offending));
+  mkdirSync(outDir, { recursive: true });
+  const file = `${outDir}/violation-${seed}.html`;
+  writeFileSync(
+    file,
+    spaceTimeHtml(
+      `Warp simulator: ${violation.guarantee} violation, seed ${seed}`,
+      base.nodes!,
+      events,
+      ops,
+      violation,
+    ),
+  );
+  console.log(`\nSpace-time diagram: ${file}`);
+  console.log(`Replay: ${replayCommand(seed, report.path)}`);
+}
+
+interface Totals {
+  seeds: number;
+  events: number;
+  simMs: number;
+  ops: number;
+  wallMs: number;
+  results: Record<string, Record<string, number>>;
+  stats: SimStats | undefined;
+}
+
+function accumulate(totals: Totals, report: SeedReport): void {
+  totals.seeds++;
+  totals.events += report.run.stats.events;
+  totals.simMs += report.run.stats.simMs;
+  totals.ops += report.run.stats.ops;
+  totals.wallMs += report.wallMs;
+  for (const [guarantee, status] of Object.entries(report.results)) {
+    const row = (totals.results[guarantee] ??= {});
+    row[status] = (row[status] ?? 0) + 1;
+  }
+  const s = report.run.stats;
+  if (totals.stats === undefined) {
+    totals.stats = structuredClone(s);
+    return;
+  }
+  for (const [name, h] of Object.entries(s.hits)) {
+    const t = (totals.stats.hits[name] ??= { l1: 0, store: 0 });
+    t.l1 += h.l1;
+    t.store += h.store;
+  }
+  totals.stats.polaris.writes += s.polaris.writes;
+  s.polaris.consistent.forEach((c, i) => totals.stats!.polaris.consistent[i]! += c);
+}
+
+function summary(totals: Totals, violations: number, wallMs: number): void {
+  if (values.json) {
+    console.log(JSON.stringify({ firstSeed, ...totals, violations, wallMs }, null, 2));
+    return;
+  }
+  const perSecond = (n: number) => (n / (wallMs / 1000)).toFixed(0);
+  console.log(`\n  seeds run         ${totals.seeds} (first seed ${firstSeed})`);
+  console.log(`  violations        ${violations}`);
+  console.log(`  client ops        ${totals.ops}`);
+  console.log(`  events            ${totals.events} (${perSecond(totals.events)} events/s)`);
+  console.log(`  seeds/s           ${perSecond(totals.seeds)}`);
+  console.log(
+    `  simulated time    ${(totals.simMs / 1000).toFixed(1)} s (${
+      (totals.simMs / wallMs).toFixed(0)
+    }× real time)`,
+  );
+  console.log(
+    `\n  guarantee  ${["pass", "fail", "unknown", "skipped"].map((s) => s.padStart(8)).join("")}`,
+  );
+  for (const [guarantee, row] of Object.entries(totals.results).sort()) {
+    console.log(
+      `  ${guarantee.padEnd(9)}  ${
+        ["pass", "fail", "unknown", "skipped"].map((s) => String(row[s] ?? 0).padStart(8)).join("")
+      }`,
+    );
+  }
+  if (totals.stats !== undefined) {
+    console.log(`\n  L1 hit ratio per mode and phase:`);
+    for (const line of hitLines(totals.stats)) console.log(`    ${line}`);
+    console.log(`\n  Every node consistent after a distributed write (Polaris):`);
+    for (const line of polarisLines(totals.stats)) console.log(`    ${line}`);
+  }
+}
+
+function main(): number {
+  const started = performance.now();
+  const totals: Totals = {
+    seeds: 0,
+    events: 0,
+    simMs: 0,
+    ops: 0,
+    wallMs: 0,
+    results: {},
+    stats: undefined,
+  };
+  const interactive = Deno.stdout.isTerminal();
+  if (values.replay) {
+    const report = runSeed({ ...base, seed: firstSeed, trace: true }, path);
+    accumulate(totals, report);
+    console.log(
+      `replayed seed ${firstSeed}: trace hash ${report.run.traceHash}, ${report.violations.length} violation(s)`,
+    );
+    if (report.violations.length > 0) explain(report);
+    summary(totals, report.violations.length, performance.now() - started);
+    return report.violations.length > 0 ? 1 : 0;
+  }
+  if (!values.json) {
+    console.log(
+      `Warp simulator: ${base.nodes} nodes, modes ${modes.join(", ")}, faults ${preset}${
+        canary ? `, canary ${canary}` : ""
+      }, first seed ${firstSeed}`,
+    );
+  }
+  let lastPrint = 0;
+  for (let i = 0; i < seedsMax && performance.now() - started < durationMs; i++) {
+    const seed = (firstSeed + i) >>> 0;
+    const report = runSeed({ ...base, seed }, path);
+    accumulate(totals, report);
+    if (values.verbose) {
+      console.log(
+        `seed ${seed}: ${report.run.stats.events} events, ${report.run.history.ops.length} ops, ${report.violations.length} violation(s), hash ${report.run.traceHash}`,
+      );
+    }
+    const now = performance.now();
+    if (
+      !values.json && !values.verbose &&
+      (interactive ? now - lastPrint > 200 : now - lastPrint > 10_000)
+    ) {
+      lastPrint = now;
+      const elapsed = (now - started) / 1000;
+      const line = `  ${totals.seeds} seeds, ${(totals.seeds / elapsed).toFixed(0)} seeds/s, ${
+        (totals.events / elapsed / 1e6).toFixed(2)
+      } M events/s, 0 violations`;
+      if (interactive) Deno.stdout.writeSync(new TextEncoder().encode(`\r${line}`));
+      else console.log(line);
+    }
+    if (report.violations.length > 0) {
+      if (interactive) console.log();
+      console.log(
+        `seed ${seed} violates ${report.violations.map((v) => v.guarantee).join(", ")}; shrinking…`,
+      );
+      const shrunk = shrinkSeed({ ...base, seed }, report);
+      explain(shrunk);
+      summary(totals, report.violations.length, performance.now() - started);
+      return 1;
+    }
+  }
+  if (interactive && !values.json) console.log();
+  summary(totals, 0, performance.now() - started);
+  if (totals.seeds === 0) {
+    console.error("sim: no seed ran");
+    return 1;
+  }
+  return 0;
+}
+
+process.exit(main());

@@ -1,0 +1,167 @@
+/**
+ * Runs simulated seeds, checks their histories, and shrinks a failing run to a minimal
+ * fault schedule that still fails. A run is named by its seed and a **path**: which faults
+ * of the seed's schedule were dropped and which rates were zeroed, so
+ * `--seed S --path P` replays a shrunk counterexample bit for bit.
+ *
+ * @module
+ */
+
+import { SimCluster } from "./cluster.ts";
+import type { SimOptions, SimRun } from "./cluster.ts";
+import { drawMix, drawSchedule } from "./faults.ts";
+import type { Fault, FaultMix, FaultPreset } from "./faults.ts";
+import { deriveSeed, Prng } from "./prng.ts";
+import { checkHistory } from "./checkers/consistency.ts";
+import type { Violation } from "./history.ts";
+
+/** Which parts of a seed's faults a run leaves out. */
+export interface RunPath {
+  /** Indices of the seed's scheduled faults that are dropped. */
+  readonly droppedFaults: readonly number[];
+  /** Rates of the seed's fault mix set to zero. */
+  readonly zeroedRates: readonly (keyof FaultMix)[];
+}
+
+/** The empty path: the seed's faults as drawn. */
+export const FULL_PATH: RunPath = { droppedFaults: [], zeroedRates: [] };
+
+const RATES: readonly (keyof FaultMix)[] = [
+  "lossRate",
+  "dupRate",
+  "tailRate",
+  "storeErrorRate",
+  "timerJitterMs",
+  "clockOffsetMaxMs",
+];
+
+/** A checked run. */
+export interface SeedReport {
+  readonly run: SimRun;
+  readonly path: RunPath;
+  readonly violations: readonly Violation[];
+  /** Each guarantee's status: pass, fail, unknown (search budget ran out) or skipped. */
+  readonly results: Readonly<Record<string, string>>;
+  readonly wallMs: number;
+}
+
+/** Formats a path for the command line (`f:1,3;r:lossRate`); `""` for the full path. */
+export function formatPath(path: RunPath): string {
+  const parts: string[] = [];
+  if (path.droppedFaults.length > 0) parts.push(`f:${path.droppedFaults.join(",")}`);
+  if (path.zeroedRates.length > 0) parts.push(`r:${path.zeroedRates.join(",")}`);
+  return parts.join(";");
+}
+
+/**
+ * Parses a path written by {@linkcode formatPath}; throws a TypeError naming a bad part.
+ *
+ * @example
+ * ```ts
+ * import { parsePath } from "./runner.ts";
+ * console.log(parsePath("f:1,3;r:lossRate").droppedFaults); // [1, 3]
+ * ```
+ */
+export function parsePath(text: string): RunPath {
+  const droppedFaults: number[] = [];
+  const zeroedRates: (keyof FaultMix)[] = [];
+  for (const part of text.split(";").filter((p) => p !== "")) {
+    const [tag, list = ""] = part.split(":");
+    for (const item of list.split(",").filter((i) => i !== "")) {
+      if (tag === "f" && /^\d+$/.test(item)) droppedFaults.push(Number(item));
+      else if (tag === "r" && (RATES as readonly string[]).includes(item)) {
+        zeroedRates.push(item as keyof FaultMix);
+      } else throw new TypeError(`Invalid path part: ${part}`);
+    }
+  }
+  return { droppedFaults, zeroedRates };
+}
+
+/** The seed's fault mix and schedule as drawn by a preset, before any path applies. */
+export function drawFaults(
+  seed: number,
+  preset: FaultPreset,
+  nodes: number,
+  safetyMs: number,
+): { mix: FaultMix; schedule: Fault[] } {
+  const prng = new Prng(deriveSeed(seed >>> 0, "faults"));
+  const mix = drawMix(prng, preset);
+  return { mix, schedule: drawSchedule(prng, preset, nodes, safetyMs) };
+}
+
+/** Options of {@linkcode runSeed}: the simulation's, with a preset for the faults. */
+export type SeedOptions = Omit<SimOptions, "faults"> & { readonly faults?: FaultPreset };
+
+/**
+ * Runs one seed along a path and checks its history.
+ *
+ * @example
+ * ```ts
+ * import { runSeed } from "./runner.ts";
+ * const report = runSeed({ seed: 3, nodes: 3, safetyMs: 300, livenessMs: 300 });
+ * console.log(report.violations.length); // 0
+ * ```
+ */
+export function runSeed(options: SeedOptions, path: RunPath = FULL_PATH): SeedReport {
+  const started = performance.now();
+  const drawn = drawFaults(
+    options.seed,
+    options.faults ?? "swarm",
+    options.nodes ?? 5,
+    options.safetyMs ?? 2000,
+  );
+  const mix = { ...drawn.mix };
+  for (const rate of path.zeroedRates) (mix as Record<string, unknown>)[rate] = 0;
+  const dropped = new Set(path.droppedFaults);
+  const schedule = drawn.schedule.filter((_, i) => !dropped.has(i));
+  const run = new SimCluster({ ...options, faults: { mix, schedule } }).run();
+  const checked = checkHistory(run.history);
+  return {
+    run,
+    path,
+    violations: checked.violations,
+    results: checked.results,
+    wallMs: performance.now() - started,
+  };
+}
+
+/**
+ * Shrinks a failing seed: drops each fault and zeroes each rate in turn, keeping every
+ * change after which some violation remains, until no single change keeps it failing.
+ * Returns the smallest failing report found.
+ */
+export function shrinkSeed(options: SeedOptions, failing: SeedReport, budget = 200): SeedReport {
+  let best = failing;
+  let tries = 0;
+  let changed = true;
+  const total = best.run.schedule.length + best.path.droppedFaults.length;
+  while (changed && tries < budget) {
+    changed = false;
+    for (let i = 0; i < total && tries < budget; i++) {
+      if (best.path.droppedFaults.includes(i)) continue;
+      const path = {
+        ...best.path,
+        droppedFaults: [...best.path.droppedFaults, i].sort((a, b) => a - b),
+      };
+      tries++;
+      const report = runSeed(options, path);
+      if (report.violations.length > 0) {
+        best = report;
+        changed = true;
+      }
+    }
+    for (const rate of RATES) {
+      if (tries >= budget || best.path.zeroedRates.includes(rate) || best.run.mix[rate] === 0) {
+        continue;
+      }
+      const path = { ...best.path, zeroedRates: [...best.path.zeroedRates, rate] };
+      tries++;
+      const report = runSeed(options, path);
+      if (report.violations.length > 0) {
+        best = report;
+        changed = true;
+      }
+    }
+  }
+  return best;
+}
