@@ -24,6 +24,7 @@ import type { History, HistoryOp, KeyInfo, Outcome } from "./history.ts";
 /** The canaries: runs that break an assumption on purpose and must be caught. */
 export type CanaryName =
   | "drift-beyond-bound"
+  | "clock-step"
   | "ignore-invalidations"
   | "skip-fill-check"
   | "no-staleness-bound";
@@ -31,6 +32,7 @@ export type CanaryName =
 /** The canary names, for the CLI and tests. */
 export const CANARIES: readonly CanaryName[] = [
   "drift-beyond-bound",
+  "clock-step",
   "ignore-invalidations",
   "skip-fill-check",
   "no-staleness-bound",
@@ -75,10 +77,23 @@ export interface SimOptions {
   readonly heartbeatIntervalMs?: number;
   /** Gap timeout of the nodes. @default {100} */
   readonly gapTimeoutMs?: number;
+  /**
+   * Explicit client operations (fast-check exploration), issued in addition to the random
+   * workload; set `opsPerSecondPerNode` to 0 for these alone. @default {[]}
+   */
+  readonly clientOps?: readonly ScriptedOp[];
   /** Break an assumption on purpose. @default {undefined} */
   readonly canary?: CanaryName;
   /** Record a trace of every message and operation for timelines and diagrams. @default {false} */
   readonly trace?: boolean;
+}
+
+/** A client operation at a given true time, on a node, for scripted runs. */
+export interface ScriptedOp {
+  readonly atMs: number;
+  readonly node: number;
+  readonly key: string;
+  readonly kind: "read" | "write" | "delete" | "invalidate";
 }
 
 /** One traced event, for timelines and the space-time diagram. */
@@ -321,6 +336,17 @@ export class SimCluster {
     for (const node of this.#nodes) this.#start(node);
     for (const fault of this.#schedule) this.#at(fault.atMs, () => this.#inject(fault));
     for (const node of this.#nodes) this.#scheduleClient(node);
+    for (const op of this.#options.clientOps ?? []) {
+      const node = this.#nodes[op.node];
+      if (node === undefined || !this.#keyInfo[op.key]) {
+        throw new RangeError(`Scripted op names an unknown node or key: ${JSON.stringify(op)}`);
+      }
+      this.#at(op.atMs, () => {
+        if (this.#issuing && node.core !== undefined && node.pausedUntil <= this.#now) {
+          this.#issue(node, op.key, 0, false, op.kind);
+        }
+      });
+    }
     this.#at(this.#safetyMs, () => this.#heal());
     this.#at(this.#endMs, () => {
       this.#issuing = false;
@@ -720,6 +746,13 @@ export class SimCluster {
         return;
       }
       case "clock-step": {
+        // A clock that jumps is an unbounded rate, beyond the drift bound every lease needs;
+        // Warp's runtime measures durations on a monotonic clock, which never steps. Steps
+        // run only as the "clock-step" canary, which must be caught.
+        if (this.#options.canary !== "clock-step") {
+          this.#traceFault("(clock step skipped: outside the drift assumption)");
+          return;
+        }
         const node = this.#nodes[fault.node]!;
         node.stepMs += fault.stepMs; // forward only: the runtime's clock is monotonic
         if (node.core !== undefined) this.#deliver(node, (c) => c.tick(this.#local(node)));
@@ -769,6 +802,22 @@ export class SimCluster {
         return [{ kind: "bus-outage", atMs: s * 0.2, node: 0, durationMs: s * 0.5 }];
       case "no-staleness-bound":
         return [{ kind: "bus-outage", atMs: s * 0.2, node: 0, durationMs: s * 0.6 }];
+      case "clock-step": {
+        // While node 0 cannot hear revocations, the other nodes' clocks keep jumping ahead:
+        // a writer waiting out node 0's lease believes it has run out too early.
+        const faults: Fault[] = [{
+          kind: "bus-outage",
+          atMs: s * 0.2,
+          node: 0,
+          durationMs: s * 0.5,
+        }];
+        for (let t = s * 0.2; t < s * 0.7; t += 20) {
+          for (let node = 1; node < this.#n; node++) {
+            faults.push({ kind: "clock-step", atMs: t, node, stepMs: this.#policy.leaseMs / 4 });
+          }
+        }
+        return faults;
+      }
       default:
         return undefined;
     }
@@ -832,18 +881,19 @@ export class SimCluster {
     this.#issue(node, key, roll);
   }
 
-  #issue(node: SimNode, key: string, roll: number, probe = false): void {
+  #issue(
+    node: SimNode,
+    key: string,
+    roll: number,
+    probe = false,
+    forced?: HistoryOp["kind"],
+  ): void {
     const core = node.core!;
     const id = this.#nextOp++;
-    const reads = this.#options.readShare ?? 0.75;
+    const reads = forced !== undefined ? 0.5 : this.#options.readShare ?? 0.75;
     const rest = (roll - reads) / (1 - reads); // of the rest: 80% write, 12% delete, 8% invalidate
-    const kind: HistoryOp["kind"] = roll < reads
-      ? "read"
-      : rest < 0.8
-      ? "write"
-      : rest < 0.92
-      ? "delete"
-      : "invalidate";
+    const kind: HistoryOp["kind"] = forced ??
+      (roll < reads ? "read" : rest < 0.8 ? "write" : rest < 0.92 ? "delete" : "invalidate");
     const draft: HistoryOpDraft = {
       id,
       process: node.id,
@@ -965,6 +1015,11 @@ export class SimCluster {
   }
 
   // ------------------------------------------------------------------ result
+
+  /** The run so far, after {@linkcode run} threw (an invariant broke in a node). */
+  partial(): SimRun {
+    return this.#result(this.#now);
+  }
 
   #result(horizon: number): SimRun {
     this.#stats.simMs = horizon;

@@ -8,6 +8,7 @@
  */
 
 import { SimCluster } from "./cluster.ts";
+import { InvariantError } from "../src/core/errors.ts";
 import type { SimOptions, SimRun } from "./cluster.ts";
 import { drawMix, drawSchedule } from "./faults.ts";
 import type { Fault, FaultMix, FaultPreset } from "./faults.ts";
@@ -114,13 +115,29 @@ export function runSeed(options: SeedOptions, path: RunPath = FULL_PATH): SeedRe
   for (const rate of path.zeroedRates) (mix as Record<string, unknown>)[rate] = 0;
   const dropped = new Set(path.droppedFaults);
   const schedule = drawn.schedule.filter((_, i) => !dropped.has(i));
-  const run = new SimCluster({ ...options, faults: { mix, schedule } }).run();
+  const cluster = new SimCluster({ ...options, faults: { mix, schedule } });
+  let run: SimRun;
+  try {
+    run = cluster.run();
+  } catch (error) {
+    // A broken invariant is a bug like any violation: report it, shrink it, replay it.
+    if (!(error instanceof InvariantError)) throw error;
+    run = cluster.partial();
+    const violation = { guarantee: "invariant", key: "", ops: [], message: error.message };
+    return {
+      run,
+      path,
+      violations: [violation],
+      results: { invariant: "fail" },
+      wallMs: performance.now() - started,
+    };
+  }
   const checked = checkHistory(run.history);
   return {
     run,
     path,
     violations: checked.violations,
-    results: checked.results,
+    results: { invariant: "pass", ...checked.results },
     wallMs: performance.now() - started,
   };
 }

@@ -28,8 +28,11 @@ export interface KeyLinearizability {
 
 /**
  * Checks that `ops` (all of one key) are linearizable. Reads whose outcome is not ok say
- * nothing and are left out; so are unknown writes whose value no read returned, since a
- * write nobody saw can always be taken as never having happened.
+ * nothing and are left out. An unknown write whose value no read returned is left out
+ * too: a write nobody saw can always be taken as never having happened. An unknown write
+ * whose value was read, and that is the only write of that value, certainly happened
+ * before the first such read completed: it is checked as an ok op that returned then.
+ * Both keep the search from carrying open ops to the end of the history.
  */
 export function checkKeyLinearizable(
   guarantee: "S1" | "SL1",
@@ -48,38 +51,41 @@ export function checkKeyLinearizable(
     }
     return token;
   };
-  const read = new Set<number>();
+  /** Per value read: the earliest completion of a read of it. */
+  const firstReadMs = new Map<Token, number>();
+  /** Per value: how many writes (not certainly failed) wrote it. */
+  const writers = new Map<number, number>();
   for (const op of ops) {
-    if (op.kind === "read" && op.outcome === "ok" && readFound(op)) read.add(tokenOf(op.value));
+    if (op.kind === "read" && op.outcome === "ok") {
+      const token = readFound(op) ? tokenOf(op.value) : null;
+      firstReadMs.set(token, Math.min(firstReadMs.get(token) ?? Infinity, op.completeMs!));
+    } else if (op.kind === "write" && op.outcome !== "fail") {
+      const token = tokenOf(op.value);
+      writers.set(token, (writers.get(token) ?? 0) + 1);
+    }
   }
   const byId = new Map<number, HistoryOp>();
   const operations: Operation<RegisterInput<number>, Token>[] = [];
   for (const op of ops) {
     if (op.outcome === "fail" || op.kind === "invalidate") continue;
-    const returnMs = op.outcome === "ok" ? op.completeMs : null;
     if (op.kind === "read") {
       if (op.outcome !== "ok") continue;
       const output = readFound(op) ? tokenOf(op.value) : null;
-      operations.push({
-        id: op.id,
-        input: { kind: "read" },
-        output,
-        callMs: op.invokeMs,
-        returnMs,
-        outcome: "ok",
-      });
+      const { id, invokeMs: callMs, completeMs: returnMs } = op;
+      operations.push({ id, input: { kind: "read" }, output, callMs, returnMs, outcome: "ok" });
     } else {
       const value = op.kind === "write" ? tokenOf(op.value) : null;
-      if (op.outcome === "unknown" && (value === null ? !hasAbsentRead(ops) : !read.has(value))) {
-        continue;
+      const input = { kind: "write", value } as const;
+      let returnMs = op.outcome === "ok" ? op.completeMs : null;
+      if (op.outcome === "unknown") {
+        const seenMs = firstReadMs.get(value);
+        if (seenMs === undefined) continue;
+        if (value !== null && writers.get(value) === 1 && seenMs >= op.invokeMs) {
+          returnMs = seenMs;
+        }
       }
-      operations.push({
-        id: op.id,
-        input: { kind: "write", value },
-        callMs: op.invokeMs,
-        returnMs,
-        outcome: op.outcome,
-      });
+      const outcome = returnMs === null ? "unknown" : "ok";
+      operations.push({ id: op.id, input, callMs: op.invokeMs, returnMs, outcome });
     }
     byId.set(op.id, op);
   }
@@ -89,10 +95,6 @@ export function checkKeyLinearizable(
     report(counterexampleViolation(guarantee, key, partition.counterexample, byId));
   }
   return { status: result.status, steps: result.steps };
-}
-
-function hasAbsentRead(ops: readonly HistoryOp[]): boolean {
-  return ops.some((op) => op.kind === "read" && op.outcome === "ok" && !readFound(op));
 }
 
 function counterexampleViolation(

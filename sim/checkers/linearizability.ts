@@ -32,6 +32,13 @@ export interface Model<State, Input, Output> {
    */
   key(state: State): string;
   /**
+   * Whether an operation with this output never changes the state, from any state where
+   * it is possible (a read; a compare-and-set that answered "not swapped"). The search
+   * takes such an operation as soon as it is possible instead of branching on it, which
+   * keeps histories with many concurrent reads fast. Default: no operation is.
+   */
+  readOnly?(input: Input, output: Output | undefined): boolean;
+  /**
    * Splits the operations into independent parts checked one by one (P-compositionality:
    * a history is linearizable iff each part is). Default: one part.
    */
@@ -228,27 +235,104 @@ function checkPartition<State, Input, Output>(
   };
 
   const stackOps = new Int32Array(n);
+  const stackForced = new Uint8Array(n);
   const stackStates: State[] = [];
   let depth = 0;
   let state = model.init();
   let steps = 0;
   let best: Counterexample | undefined;
+  const apply = (i: number): State | undefined => {
+    steps++;
+    const op = ops[i]!;
+    return model.step(state, op.input, op.outcome === "ok" ? op.output : undefined);
+  };
+  const push = (i: number, after: State, forced: boolean): void => {
+    stackOps[depth] = i;
+    stackForced[depth] = forced ? 1 : 0;
+    stackStates[depth] = state;
+    depth++;
+    state = after;
+    lift(i);
+  };
+  /**
+   * Undoes the last choice and returns the entry to try next at that node, or -1 when no
+   * choice is left. A node whose choice was forced has no other: undo further.
+   */
+  const backtrack = (): number => {
+    while (depth > 0) {
+      depth--;
+      const undone = stackOps[depth]!;
+      state = stackStates[depth]!;
+      flip(undone);
+      unlift(undone);
+      if (stackForced[depth] === 0) return next[undone]!;
+    }
+    return -1;
+  };
+  const failed = (): PartitionResult => ({
+    status: "fail",
+    ops: ids,
+    steps,
+    counterexample: best ?? { linearized: [], blocked: ids[0]! },
+  });
+
+  const readOnly = Uint8Array.from(
+    ops,
+    (op) => model.readOnly?.(op.input, op.outcome === "ok" ? op.output : undefined) ? 1 : 0,
+  );
+  /**
+   * A read-only operation that is possible now may take effect at once: any linearization
+   * from here can be reordered to start with it, since it changes no state anywhere. So
+   * the search commits to one, when there is one, and branches only on the others.
+   */
+  const commitReadOnly = (): "none" | "committed" | "dead" | "budget" => {
+    for (let i = next[head]!; i !== -1 && i < n; i = next[i]!) {
+      if (readOnly[i] === 0) continue;
+      if (steps === stepsMax) return "budget";
+      const after = apply(i);
+      if (after === undefined) continue;
+      flip(i);
+      if (!visit(model.key(after))) {
+        flip(i);
+        return "dead";
+      }
+      push(i, after, true);
+      return "committed";
+    }
+    return "none";
+  };
+
   let entry = next[head]!;
+  let fresh = true;
   while (entry !== -1) {
+    if (fresh) {
+      const still = commitReadOnly();
+      if (still === "budget") return { status: "unknown", ops: ids, steps };
+      if (still === "committed") {
+        entry = next[head]!;
+        continue;
+      }
+      fresh = false;
+      if (still === "dead") {
+        entry = backtrack();
+        if (entry === -1) return failed();
+        continue;
+      }
+    }
     if (entry < n) {
+      if (readOnly[entry] === 1) {
+        // Not possible here, or it would have been committed to.
+        entry = next[entry]!;
+        continue;
+      }
       if (steps === stepsMax) return { status: "unknown", ops: ids, steps };
-      steps++;
-      const op = ops[entry]!;
-      const after = model.step(state, op.input, op.outcome === "ok" ? op.output : undefined);
+      const after = apply(entry);
       if (after !== undefined) {
         flip(entry);
         if (visit(model.key(after))) {
-          stackOps[depth] = entry;
-          stackStates[depth] = state;
-          depth++;
-          state = after;
-          lift(entry);
+          push(entry, after, false);
           entry = next[head]!;
+          fresh = true;
           continue;
         }
         flip(entry);
@@ -266,13 +350,8 @@ function checkPartition<State, Input, Output>(
         blocked: ids[op]!,
       };
     }
-    if (depth === 0) return { status: "fail", ops: ids, steps, counterexample: best };
-    depth--;
-    const undone = stackOps[depth]!;
-    state = stackStates[depth]!;
-    flip(undone);
-    unlift(undone);
-    entry = next[undone]!;
+    entry = backtrack();
+    if (entry === -1) return failed();
   }
   return { status: "pass", ops: ids, steps };
 }

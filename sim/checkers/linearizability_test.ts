@@ -124,6 +124,16 @@ Deno.test("checkLinearizability() fails a read of a failed write's value", () =>
   assert.deepEqual(result.partitions[0]?.ops, [2]);
 });
 
+Deno.test("checkLinearizability() does not take a write that changes nothing now as read-only", () => {
+  // Deleting an absent key changes nothing at the start, but here it must follow the write.
+  const result = checkLinearizability(register, [
+    write(1, null, 0, 10),
+    write(2, "a", 0, 10),
+    read(3, null, 20, 21),
+  ]);
+  assert.equal(result.status, "pass");
+});
+
 Deno.test("checkLinearizability() counts ops touching at an instant as concurrent", () => {
   const result = checkLinearizability(register, [write(1, "a", 0, 10), read(2, null, 10, 20)]);
   assert.equal(result.status, "pass");
@@ -216,6 +226,7 @@ Deno.test("kvModel() checks each key on its own and reports the failing one", ()
 const executedHistory = fc.array(
   fc.record({
     isWrite: fc.boolean(),
+    isDelete: fc.boolean(),
     before: fc.integer({ min: 0, max: 60 }),
     after: fc.integer({ min: 0, max: 60 }),
     outcome: fc.constantFrom("ok", "ok", "ok", "unknown-applied", "unknown-lost", "fail"),
@@ -229,7 +240,7 @@ const executedHistory = fc.array(
     const callMs = atMs - step.before;
     const returnMs = atMs + step.after;
     if (step.isWrite) {
-      const written = `w${i}`;
+      const written = step.isDelete ? null : `w${i}`;
       if (step.outcome === "ok" || step.outcome === "unknown-applied") value = written;
       const outcome = step.outcome === "ok" ? "ok" : step.outcome === "fail" ? "fail" : "unknown";
       ops.push(write(i, written, callMs, outcome === "ok" ? returnMs : null, outcome));

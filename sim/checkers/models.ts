@@ -38,6 +38,7 @@ export function registerModel<V = unknown>(): Model<V | null, RegisterInput<V>, 
       if (input.kind === "write") return input.value;
       return output === undefined || sameValue(output, state) ? state : undefined;
     },
+    readOnly: (input) => input.kind === "read",
     key: valueKey,
   };
 }
@@ -87,6 +88,8 @@ export function casRegisterModel<V = unknown>(): Model<
         }
       }
     },
+    readOnly: (input, output) =>
+      input.kind === "read" || (input.kind === "cas" && output === false),
     key: valueKey,
   };
 }
@@ -131,6 +134,7 @@ export function kvModel<V = unknown>(): Model<KvState<V>, KvInput<V>, V | null> 
       if (output === undefined) return state;
       return sameValue(output, state.get(input.key) ?? null) ? state : undefined;
     },
+    readOnly: (input) => input.kind === "read",
     key(state) {
       const keys = [...state.keys()].sort();
       return JSON.stringify(keys.map((k) => [k, valueKey(state.get(k))]));

@@ -162,6 +162,8 @@ interface StrongWrite {
   /** The contended record seen: its revision and when this node first saw it. */
   observed: { revision: number; sinceMs: number } | undefined;
   storeAttempts: number;
+  /** Set when a revoke or drop of the key arrives while the release is in flight. */
+  revokedDuringRelease: boolean;
 }
 
 interface Peer {
@@ -893,6 +895,10 @@ export class NodeCore {
     if (this.#l1.delete(key)) this.stats.invalidationsApplied++;
     const fill = this.#fills.get(key);
     if (fill !== undefined) fill.cacheable = false;
+    // Our own release may have landed and a newer writer revoked us before its answer came
+    // back: the value it would install is already superseded (simulator seed 50005).
+    const write = this.#strongChains.get(key)?.[0];
+    if (write !== undefined && write.phase === "release") write.revokedDuringRelease = true;
   }
 
   #flushDistributed(): void {
@@ -1005,6 +1011,7 @@ export class NodeCore {
       retransmitTimer: 0,
       observed: undefined,
       storeAttempts: 0,
+      revokedDuringRelease: false,
     };
     this.#strongById.set(write.id, write);
     const chain = this.#strongChains.get(key);
@@ -1215,7 +1222,9 @@ export class NodeCore {
     const askMs = this.#now;
     const released: HolderRecord = { holders: [this.nodeId], pending: undefined, version };
     this.#coordPut(write.key, released, write.revision, (put) => {
-      if (put.ok) this.#install(write.key, write.policy, data, askMs);
+      if (put.ok && !write.revokedDuringRelease) {
+        this.#install(write.key, write.policy, data, askMs);
+      }
       this.#strongFinish(write);
     });
   }
@@ -1263,8 +1272,11 @@ export class NodeCore {
     write.phase = "done";
     this.#strongById.delete(write.id);
     const chain = this.#strongChains.get(write.key);
-    assert(chain?.[0] === write, `Strong write chain of ${write.key} lost its head`);
-    chain.shift();
+    const index = chain?.indexOf(write) ?? -1;
+    assert(chain !== undefined && index >= 0, `Strong write of ${write.key} is not in its chain`);
+    chain.splice(index, 1);
+    // A queued write can fail (its deadline) before its turn: then the head runs on.
+    if (index > 0) return;
     const next = chain[0];
     if (next === undefined) this.#strongChains.delete(write.key);
     else this.#strongRead(next);

@@ -1,0 +1,20 @@
+import { checkHistory } from "./consistency.ts";
+import { syntheticHistory } from "./_synthetic.ts";
+
+const typical = syntheticHistory({ seed: 1, ops: 5000 });
+const contended = syntheticHistory({ seed: 2, ops: 5000, keysPerMode: 1, durationMaxMs: 20 });
+
+Deno.bench("checkHistory() on 5000 ops, 12 keys, ops up to 5 ms", () => {
+  checkHistory(typical);
+});
+
+Deno.bench(
+  "checkHistory() on 5000 ops, 3 keys, ops up to 20 ms (~13 open per key: S1 unknown)",
+  () => {
+    checkHistory(contended);
+  },
+);
+
+Deno.bench("checkHistory() on 5000 ops without the linearizability searches", () => {
+  checkHistory(typical, { guarantees: ["E1", "E2", "E3", "E4", "S2", "SL2"] });
+});

@@ -1,0 +1,31 @@
+/**
+ * Warp's deterministic simulator and consistency checkers, for fuzzing Warp (or your
+ * configuration of it) and for checking histories recorded from any system.
+ *
+ * @example Run and check one seed
+ * ```ts
+ * import { runSeed } from "@warp/warp/sim";
+ * const report = runSeed({ seed: 1, nodes: 3, safetyMs: 300, livenessMs: 300 });
+ * console.log(report.violations.length); // 0
+ * ```
+ *
+ * @module
+ */
+
+export { CANARIES, describeFault, SimCluster } from "./cluster.ts";
+export type {
+  CanaryName,
+  ScriptedOp,
+  SimOptions,
+  SimPolicy,
+  SimRun,
+  SimStats,
+  TraceEvent,
+} from "./cluster.ts";
+export { CALM, drawMix, drawSchedule } from "./faults.ts";
+export type { Fault, FaultMix, FaultPreset } from "./faults.ts";
+export { formatPath, FULL_PATH, parsePath, runSeed, shrinkSeed } from "./runner.ts";
+export type { RunPath, SeedOptions, SeedReport } from "./runner.ts";
+export { HISTORY_FORMAT } from "./history.ts";
+export type { History, HistoryOp, KeyInfo, Outcome, Violation } from "./history.ts";
+export * from "./checkers/mod.ts";

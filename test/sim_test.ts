@@ -1,0 +1,240 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { CANARIES, parsePath, runSeed, SimCluster } from "../sim/mod.ts";
+import type { Fault, ScriptedOp } from "../sim/mod.ts";
+import { CALM } from "../sim/faults.ts";
+import { checkHistory } from "../sim/checkers/consistency.ts";
+
+const SHORT = { nodes: 4, safetyMs: 800, livenessMs: 400 } as const;
+
+/**
+ * Every violation the simulator found in the core, pinned: seed, path and options replay
+ * the schedule that broke it. Each must stay fixed.
+ */
+const REGRESSIONS = [
+  {
+    // A read that joined a strong fill in flight got a value read before a write that had
+    // completed before the read began (S2).
+    name: "strong read joining a stale fill",
+    seed: 30,
+    path: "f:3,4;r:clockOffsetMaxMs",
+    options: {},
+  },
+  {
+    // A strong write queued behind another on the same node timed out before its turn and
+    // broke the write chain (an InvariantError).
+    name: "queued strong write timing out",
+    seed: 121,
+    path: "",
+    options: { nodes: 4, safetyMs: 800, livenessMs: 400 },
+  },
+  {
+    // A writer's release landed, a newer writer revoked it before the release's answer came
+    // back, and the late answer installed the superseded value for a whole lease (S2).
+    name: "install after release racing a revoke",
+    seed: 50005,
+    path: "f:3,4,5,6,7,8,9,10",
+    options: { faults: "partition" },
+  },
+] as const;
+
+for (const r of REGRESSIONS) {
+  Deno.test(`simulator regression seed ${r.seed} (${r.name}) stays fixed`, () => {
+    const report = runSeed({ seed: r.seed, ...r.options }, parsePath(r.path));
+    assert.deepEqual(report.violations.filter((v) => v.guarantee !== "S1"), []);
+    assert.ok(report.run.history.ops.length > 500);
+  });
+}
+
+Deno.test("simulator finds no violation in a sweep of swarm seeds", () => {
+  for (let seed = 100; seed < 130; seed++) {
+    const report = runSeed({ seed, ...SHORT });
+    assert.deepEqual(report.violations, [], `seed ${seed}`);
+    assert.equal(report.results.S1 === "fail", false);
+  }
+});
+
+Deno.test("simulator replays a seed bit for bit (same trace hash and history)", () => {
+  for (const seed of [5, 77, 4242]) {
+    const a = new SimCluster({ seed, ...SHORT }).run();
+    const b = new SimCluster({ seed, ...SHORT }).run();
+    assert.equal(a.traceHash, b.traceHash);
+    assert.deepEqual(a.history, b.history);
+    const other = new SimCluster({ seed: seed + 1, ...SHORT }).run();
+    assert.notEqual(a.traceHash, other.traceHash);
+  }
+});
+
+Deno.test("simulator keeps the workload when the faults change (independent streams)", () => {
+  const calm = new SimCluster({ seed: 9, ...SHORT, faults: "none" }).run();
+  const hostile = new SimCluster({ seed: 9, ...SHORT, faults: "partition" }).run();
+  const invocations = (run: typeof calm) =>
+    run.history.ops.filter((o) => !o.probe).slice(0, 50).map((o) =>
+      `${o.invokeMs}:${o.process}:${o.key}`
+    );
+  // The first operations are drawn identically; faults only change what happens to them.
+  assert.deepEqual(invocations(calm).slice(0, 10), invocations(hostile).slice(0, 10));
+});
+
+for (const canary of CANARIES) {
+  Deno.test(`simulator canary ${canary} is reported as a violation`, () => {
+    let caught: string[] = [];
+    for (let seed = 1; seed <= 10 && caught.length === 0; seed++) {
+      caught = runSeed({ seed, canary }).violations.map((v) => v.guarantee);
+    }
+    assert.ok(caught.length > 0, `canary ${canary} went unnoticed in 10 seeds`);
+  });
+}
+
+Deno.test("simulator serves most reads from L1 in every mode when healthy and read-heavy", () => {
+  // Fault-free, 98% reads, leases and staleness bound of 1 s on a 3 s run: a node refills a
+  // hot key at most once per bound, so anything below 80% means the protocol stopped caching.
+  const report = runSeed({
+    seed: 11,
+    nodes: 5,
+    faults: "none",
+    readShare: 0.98,
+    opsPerSecondPerNode: 400,
+    safetyMs: 1500,
+    livenessMs: 1500,
+    policy: { maxStalenessMs: 1000, leaseMs: 1000 },
+  });
+  assert.deepEqual(report.violations, []);
+  for (const mode of ["strong-local", "eventual-distributed", "strong-distributed"]) {
+    for (const phase of ["safety", "liveness"]) {
+      const h = report.run.stats.hits[`${mode}/${phase}`]!;
+      const ratio = h.l1 / (h.l1 + h.store);
+      assert.ok(ratio >= 0.8, `${mode}/${phase}: ${(ratio * 100).toFixed(1)}% from L1`);
+    }
+  }
+});
+
+Deno.test("simulator reports every node consistent within maxStaleness of a write", () => {
+  const report = runSeed({ seed: 12, ...SHORT });
+  const { offsetsMs, consistent, writes } = report.run.stats.polaris;
+  assert.ok(writes > 0);
+  const at500 = consistent[offsetsMs.indexOf(500)]!;
+  assert.equal(at500, writes, "the 300 ms staleness bound caps propagation");
+});
+
+// ------------------------------------------------------------------ fast-check exploration
+
+const KEYS = ["ev:0", "ev:1", "st:0", "st:1", "lc:n0:0"];
+const NODES = 3;
+
+type Step = { op: ScriptedOp } | { fault: Fault };
+
+const step = (at: fc.Arbitrary<number>, keys: readonly string[] = KEYS): fc.Arbitrary<Step> =>
+  fc.oneof(
+    {
+      weight: 6,
+      arbitrary: fc.record({
+        atMs: at,
+        node: fc.nat(NODES - 1),
+        key: fc.constantFrom(...keys),
+        kind: fc.constantFrom("read", "read", "write", "delete", "invalidate" as const),
+      }).map((op) => ({ op: op as ScriptedOp })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        atMs: at,
+        node: fc.nat(NODES - 1),
+        durationMs: fc.integer({ min: 1, max: 400 }),
+      }).map(({ atMs, node, durationMs }) => ({
+        fault: {
+          kind: "partition",
+          atMs,
+          durationMs,
+          links: Array.from({ length: NODES }, (_, i) => i).filter((i) => i !== node).flatMap((i) =>
+            [[node, i], [i, node]] as [number, number][]
+          ),
+          label: `isolate n${node}`,
+        } as Fault,
+      })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        atMs: at,
+        node: fc.nat(NODES - 1),
+        downMs: fc.integer({ min: 1, max: 300 }),
+      }).map((f) => ({ fault: { kind: "crash", ...f } as Fault })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        atMs: at,
+        node: fc.nat(NODES - 1),
+        durationMs: fc.integer({ min: 1, max: 600 }),
+      }).map((f) => ({ fault: { kind: "pause", ...f } as Fault })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        atMs: at,
+        node: fc.nat(NODES - 1),
+        durationMs: fc.integer({ min: 1, max: 400 }),
+      }).map((f) => ({ fault: { kind: "bus-outage", ...f } as Fault })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        atMs: at,
+        node: fc.nat(NODES - 1),
+        durationMs: fc.integer({ min: 1, max: 400 }),
+      }).map((f) => ({ fault: { kind: "coord-outage", ...f } as Fault })),
+    },
+  );
+
+/** Runs a schedule of client and fault operations; returns the guarantees it violated. */
+function explore(
+  steps: readonly Step[],
+  lossRate: number,
+  canary?: "ignore-invalidations",
+): string[] {
+  const run = new SimCluster({
+    seed: 1,
+    nodes: NODES,
+    safetyMs: 1000,
+    livenessMs: 200,
+    opsPerSecondPerNode: 0,
+    clientOps: steps.flatMap((s) => ("op" in s ? [s.op] : [])),
+    faults: {
+      mix: { ...CALM, lossRate },
+      schedule: steps.flatMap((s) => ("fault" in s ? [s.fault] : [])),
+    },
+    ...(canary !== undefined && { canary }),
+  }).run();
+  return checkHistory(run.history).violations.map((v) => `${v.guarantee} ${v.key}: ${v.message}`);
+}
+
+Deno.test("fast-check: no schedule of client operations and faults violates the contract", () => {
+  fc.assert(
+    fc.property(
+      fc.array(step(fc.integer({ min: 0, max: 990 })), { maxLength: 60 }),
+      fc.constantFrom(0, 0.1, 0.3),
+      (steps, loss) => {
+        assert.deepEqual(explore(steps, loss), []);
+      },
+    ),
+    { numRuns: 60 },
+  );
+});
+
+Deno.test("fast-check: shrinks a canary's violation to a small schedule", () => {
+  // A node that acknowledges revocations without applying them must be caught, and
+  // fast-check must shrink the schedule that shows it to a handful of operations.
+  const result = fc.check(
+    fc.property(
+      fc.array(step(fc.integer({ min: 0, max: 990 }), ["st:0"]), { minLength: 5, maxLength: 80 }),
+      (steps) => {
+        assert.deepEqual(explore(steps, 0, "ignore-invalidations"), []);
+      },
+    ),
+    { numRuns: 200, seed: 4 },
+  );
+  assert.ok(result.failed, "the canary was not caught");
+  const [shrunk] = result.counterexample!;
+  assert.ok(shrunk.length <= 10, `shrunk to ${shrunk.length} steps`);
+});
