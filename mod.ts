@@ -47,3 +47,4 @@ export { MemoryCoordinator } from "./src/coordinator/memory.ts";
 export type { MemoryCoordinatorOptions } from "./src/coordinator/memory.ts";
 export type { Transport, TransportStatus, Unsubscribe } from "./src/transport.ts";
 export { InProcessBus, InProcessTransport } from "./src/transport/in_process.ts";
+export { decodeMessage, encodeMessage, MESSAGE_BYTES_MAX } from "./src/wire.ts";

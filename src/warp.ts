@@ -40,7 +40,11 @@ export interface WarpOptions<T> {
   readonly codec?: Codec<T>;
   /** This node's id, unique in the cluster. @default {a random id} */
   readonly nodeId?: string;
-  /** Subject prefix on the bus; clusters with different prefixes never meet. @default {"warp"} */
+  /**
+   * Namespace of this cluster on the bus and in the coordinator: clusters with different
+   * prefixes never see each other's messages or records. (The store is shared data: keys
+   * in it are not prefixed.) @default {"warp"}
+   */
   readonly prefix?: string;
   /** Most L1 entries. @default {10000} */
   readonly entriesMax?: number;
@@ -56,6 +60,10 @@ export interface WarpOptions<T> {
   readonly ioTimeoutMs?: number;
   /** Most callers waiting on one key's fill. @default {1000} */
   readonly waitersMax?: number;
+  /** Most operations in flight on this node. @default {10000} */
+  readonly opsMax?: number;
+  /** Most peers tracked for sequence gaps. @default {1024} */
+  readonly peersMax?: number;
   /** The node's monotonic clock in ms, for tests. @default {performance.now} */
   readonly clock?: () => number;
 }
@@ -78,6 +86,8 @@ export interface WarpStats extends NodeStats {
   readonly entries: number;
   /** Approximate L1 bytes held. */
   readonly bytes: number;
+  /** L1 entries evicted to respect `entriesMax` and `bytesMax`. */
+  readonly evictions: number;
   /** Bus messages that did not decode (malformed, foreign, oversized). */
   readonly malformedMessages: number;
 }
@@ -169,6 +179,7 @@ export class Warp<T = unknown> {
   readonly #clock: () => number;
   readonly #ioTimeoutMs: number;
   readonly #allSubject: string;
+  readonly #coordPrefix: string;
   readonly #nodeSubjectPrefix: string;
   readonly #pending = new Map<number, Pending>();
   readonly #loading = new Map<string, Promise<T>>();
@@ -209,7 +220,8 @@ export class Warp<T = unknown> {
     }
     this.#core = new NodeCore({
       nodeId,
-      incarnation: Math.floor(Math.random() * 2 ** 48),
+      // New at every start and, with the clock's help, larger than the previous one.
+      incarnation: Date.now() * 1000 + Math.floor(Math.random() * 1000),
       ...(options.entriesMax !== undefined && { entriesMax: options.entriesMax }),
       ...(options.bytesMax !== undefined && { bytesMax: options.bytesMax }),
       ...(options.maxDriftPpm !== undefined && { maxDriftPpm: options.maxDriftPpm }),
@@ -217,7 +229,10 @@ export class Warp<T = unknown> {
         { heartbeatIntervalMs: options.heartbeatIntervalMs }),
       ...(options.gapTimeoutMs !== undefined && { gapTimeoutMs: options.gapTimeoutMs }),
       ...(options.waitersMax !== undefined && { waitersMax: options.waitersMax }),
+      ...(options.opsMax !== undefined && { opsMax: options.opsMax }),
+      ...(options.peersMax !== undefined && { peersMax: options.peersMax }),
     });
+    this.#coordPrefix = `${prefix}/`;
     this.#allSubject = `${prefix}.all`;
     this.#nodeSubjectPrefix = `${prefix}.node.`;
     if (transport !== undefined) {
@@ -472,6 +487,7 @@ export class Warp<T = unknown> {
       ...this.#core.stats,
       entries: this.#core.l1Size,
       bytes: this.#core.l1Bytes,
+      evictions: this.#core.l1Evictions,
       malformedMessages: this.#malformed,
     };
   }
@@ -534,6 +550,11 @@ export class Warp<T = unknown> {
 
   #fail(error: Error): void {
     this.#failure = error;
+    try {
+      this.#core.close(this.#clock()); // a closed core serves nothing from L1
+    } catch {
+      // the core is broken; it is not used again
+    }
     for (const [op, pending] of this.#pending) {
       this.#pending.delete(op);
       pending.reject(new WarpError("CLOSED", `Node failed: ${error.message}`, { cause: error }));
@@ -667,7 +688,11 @@ export class Warp<T = unknown> {
 
   #coordGet(io: number, key: string): void {
     const coordinator = this.#coordinator!;
-    withTimeout(coordinator.get(key), this.#ioTimeoutMs, `Coordinator read of ${key}`).then(
+    withTimeout(
+      coordinator.get(this.#coordPrefix + key),
+      this.#ioTimeoutMs,
+      `Coordinator read of ${key}`,
+    ).then(
       (entry) => {
         let record: HolderRecord | undefined;
         if (entry !== undefined) {
@@ -703,8 +728,8 @@ export class Warp<T = unknown> {
     const coordinator = this.#coordinator!;
     const bytes = textEncoder.encode(JSON.stringify(record));
     const write = revision === undefined
-      ? coordinator.create(key, bytes)
-      : coordinator.update(key, bytes, revision);
+      ? coordinator.create(this.#coordPrefix + key, bytes)
+      : coordinator.update(this.#coordPrefix + key, bytes, revision);
     withTimeout(write, this.#ioTimeoutMs, `Coordinator write of ${key}`).then(
       (newRevision) =>
         this.#step(() =>

@@ -257,3 +257,15 @@ Deno.test("fast-check: shrinks a canary's violation to a small schedule", () => 
   const shrunk = build(result.counterexample![0]);
   assert.ok(shrunk.length <= 10, `shrunk to ${shrunk.length} steps`);
 });
+
+Deno.test("sim/ imports the core and no network client", async () => {
+  for await (const entry of Deno.readDir(new URL("../sim/", import.meta.url))) {
+    if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
+    const text = await Deno.readTextFile(new URL(`../sim/${entry.name}`, import.meta.url));
+    for (const [, spec] of text.matchAll(/^(?:import|export|\})[^\n]*from "([^"]+)"/gm)) {
+      const ok = spec!.startsWith(".") && !/src\/(nats|store\/postgres|transport)/.test(spec!) ||
+        ["fast-check", "node:util", "node:fs", "node:process"].includes(spec!);
+      assert.ok(ok, `sim/${entry.name} imports ${spec}`);
+    }
+  }
+});

@@ -95,10 +95,28 @@ const AHEAD_MAX = 256;
 const PEER_FORGET_MS = 600_000;
 const MARGIN_MS = 1;
 const CONTENTION_BACKOFF_MS = 20;
+const CONTENDED_MAX = 10_000;
 
 /** The coordinator key of a strong-distributed key's holder record. */
 export function holderRecordKey(key: string): string {
-  return `strong/${key}`;
+  // Coordinators limit key length (NATS KV: 1024). Long keys share records by hash: a
+  // collision only makes two keys contend for one write slot, never breaks safety.
+  return key.length <= HOLDER_KEY_INLINE_MAX ? `strong/${key}` : `strong#${hash53(key)}`;
+}
+
+const HOLDER_KEY_INLINE_MAX = 512;
+
+/** A 53-bit string hash (cyrb53), pure and fast. */
+function hash53(text: string): string {
+  let h1 = 0xdeadbeef, h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36);
 }
 
 interface Fill {
@@ -159,8 +177,6 @@ interface StrongWrite {
   awaiting: Set<NodeId>;
   timer: number;
   retransmitTimer: number;
-  /** The contended record seen: its revision and when this node first saw it. */
-  observed: { revision: number; sinceMs: number } | undefined;
   storeAttempts: number;
   /** Set when a revoke or drop of the key arrives while the release is in flight. */
   revokedDuringRelease: boolean;
@@ -187,8 +203,9 @@ interface Peer {
  *    them in order: `broadcast`/`send` on the bus; `store-*` and `coord-*` asynchronously,
  *    reporting each outcome exactly once with the matching `on…` method and the `io`
  *    id; `resolve`/`reject` answer the caller's operation `op`.
- * 3. Call {@linkcode NodeCore.tick} at or after {@linkcode NodeCore.nextDeadlineMs}; an
- *    early or spurious tick is harmless.
+ * 3. Call {@linkcode NodeCore.tick} once right after creation (it starts the heartbeat),
+ *    then at or after {@linkcode NodeCore.nextDeadlineMs}; an early or spurious tick is
+ *    harmless.
  * 4. Feed every bus message to {@linkcode NodeCore.onMessage}; it validates and drops
  *    malformed ones.
  * 5. On a hot read, call {@linkcode NodeCore.hit} first: it answers from L1 with no
@@ -259,6 +276,8 @@ export class NodeCore {
   readonly #writeFloors = new Map<string, { count: number; floor: number }>();
   readonly #strongChains = new Map<string, StrongWrite[]>();
   readonly #strongById = new Map<number, StrongWrite>();
+  /** Keys whose write slot another writer holds: the record's revision and when first seen. */
+  readonly #contended = new Map<string, { revision: number; sinceMs: number }>();
   readonly #peers = new Map<NodeId, Peer>();
   readonly #storeReads = new Map<number, (r: StoreReadResult) => void>();
   readonly #storeWrites = new Map<number, (r: StoreWriteResult) => void>();
@@ -337,6 +356,11 @@ export class NodeCore {
   /** Number of L1 entries. */
   get l1Size(): number {
     return this.#l1.size;
+  }
+
+  /** L1 entries evicted to respect the bounds. */
+  get l1Evictions(): number {
+    return this.#l1.evictions;
   }
 
   /** Approximate L1 bytes. */
@@ -876,7 +900,7 @@ export class NodeCore {
       type: "reject",
       op,
       error: new WarpError(
-        "TIMEOUT",
+        "OUTCOME_UNKNOWN",
         `Write did not complete in time, it may or may not have taken effect: ${pending.key}`,
       ),
     });
@@ -927,7 +951,7 @@ export class NodeCore {
   #track(from: NodeId, inc: number, seq: number, heartbeat: boolean): void {
     if (from === this.nodeId && inc === this.incarnation) return;
     let peer = this.#peers.get(from);
-    if (peer === undefined || inc > peer.inc) {
+    if (peer === undefined || inc !== peer.inc) {
       if (peer === undefined && this.#peers.size >= this.#peersMax) this.#forgetOldestPeer();
       // First word from this incarnation: its past is unknown and needs no replay, since
       // no entry is ever served past the staleness bound. Track from here.
@@ -942,7 +966,6 @@ export class NodeCore {
       this.#peers.set(from, peer);
       return;
     }
-    if (inc < peer.inc) return; // an older incarnation's late message
     peer.lastHeardMs = this.#now;
     if (seq > peer.highest) peer.highest = seq;
     if (!heartbeat && seq > peer.contiguous) {
@@ -1009,7 +1032,6 @@ export class NodeCore {
       awaiting: new Set(),
       timer: 0,
       retransmitTimer: 0,
-      observed: undefined,
       storeAttempts: 0,
       revokedDuringRelease: false,
     };
@@ -1038,12 +1060,19 @@ export class NodeCore {
       }
       const record = read.record;
       if (record?.pending !== undefined && record.pending !== this.#pendingId(write)) {
-        // Another writer holds the slot. Take it over only once the record has stayed
-        // unchanged, on this node's clock, longer than any writer's deadline (padded).
-        const takeoverMs = write.policy.writeTimeoutMs * (1 + this.#drift) + MARGIN_MS;
-        if (write.observed?.revision !== read.revision) {
-          write.observed = { revision: read.revision, sinceMs: this.#now };
-        } else if (this.#now - write.observed.sinceMs >= takeoverMs) {
+        // Another writer holds the slot. Taking it over is always safe — the conditional
+        // store write fences out the old writer — but taking it from a live writer makes
+        // that writer fail, so wait until the record has stayed unchanged, on this node's
+        // clock, for half a write deadline (a live writer releases well within it). The
+        // observation outlives this write, so a dead writer's slot is freed for the next.
+        const takeoverMs = (write.policy.writeTimeoutMs / 2) * (1 + this.#drift) + MARGIN_MS;
+        let seen = this.#contended.get(write.key);
+        if (seen?.revision !== read.revision) {
+          if (this.#contended.size >= CONTENDED_MAX) this.#contended.clear();
+          seen = { revision: read.revision, sinceMs: this.#now };
+          this.#contended.set(write.key, seen);
+        } else if (this.#now - seen.sinceMs >= takeoverMs) {
+          this.#contended.delete(write.key);
           this.#strongClaim(write, record, read.revision);
           return;
         }

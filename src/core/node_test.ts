@@ -393,3 +393,48 @@ Deno.test("NodeCore L1 respects entry and byte bounds under any sequence of writ
     ),
   );
 });
+
+Deno.test("NodeCore frees a dead writer's slot: a later write takes it over", () => {
+  const a = new NodeCore({ nodeId: "a", incarnation: 1 });
+  a.register("st", { mode: "strong-distributed", leaseMs: 100, writeTimeoutMs: 1000 });
+  const stuck: HolderRecord = { holders: [], pending: "dead/1/7", version: 3 };
+  // First write: sees the dead writer's slot, backs off until its deadline.
+  a.set(1, "st", value("v"), 0);
+  let now = 0;
+  let claimed: EffectOf<"coord-put"> | undefined;
+  for (let op = 1; op <= 2 && claimed === undefined; op++) {
+    if (op === 2) a.set(2, "st", value("v"), now);
+    for (let i = 0; i < 200 && claimed === undefined; i++) {
+      for (const e of a.takeEffects()) {
+        if (e.type === "coord-get") {
+          a.onCoordRead(e.io, { ok: true, record: stuck, revision: 9 }, now);
+        }
+        if (e.type === "coord-put") claimed = e;
+      }
+      now += 10;
+      a.tick(now);
+    }
+  }
+  assert.ok(claimed !== undefined, "no write ever took the slot over");
+  assert.equal(claimed.revision, 9);
+  // Half a write deadline (500 ms, padded) after the record was first seen unchanged.
+  assert.ok(now >= 500 && now < 1100, `took over at ${now} ms`);
+});
+
+Deno.test("NodeCore tracks a restarted peer even when its incarnation is lower", () => {
+  const n = node("a", { gapTimeoutMs: 50 });
+  write(n, 1, "ev:k", "v", 1, 0);
+  n.onMessage({ t: "hb", from: "b", inc: 9, seq: 40 }, 0);
+  n.onMessage({ t: "hb", from: "b", inc: 3, seq: 0 }, 1); // b restarted, clock went back
+  n.onMessage({ t: "hb", from: "b", inc: 3, seq: 2 }, 2); // its seq 1 and 2 were lost
+  n.tick(60);
+  assert.equal(n.stats.flushes, 1);
+});
+
+Deno.test("holderRecordKey() keeps coordinator keys short for long keys", async () => {
+  const { holderRecordKey } = await import("./node.ts");
+  const long = "k".repeat(1024);
+  assert.ok(holderRecordKey(long).length < 40);
+  assert.notEqual(holderRecordKey(long), holderRecordKey("k".repeat(1023) + "j"));
+  assert.equal(holderRecordKey("user:1"), "strong/user:1");
+});

@@ -31,7 +31,9 @@ export interface NatsKvCoordinatorOptions {
   readonly replicas?: number;
   /**
    * How long one KV request may take before it fails with `COORDINATOR_UNAVAILABLE`.
-   * @default {5000}
+   * Well below Warp's operation deadlines (5 s by default), so that an unreachable
+   * coordinator fails a strong write fast and lets a strong read fall back to the store.
+   * @default {1000}
    */
   readonly timeoutMs?: number;
   /**
@@ -114,7 +116,7 @@ export class NatsKvCoordinator implements Coordinator {
     nc: NatsConnection,
     options: NatsKvCoordinatorOptions = {},
   ): Promise<NatsKvCoordinator> {
-    const { bucket = "warp", replicas = 1, timeoutMs = 5000, watchersMax = 10_000 } = options;
+    const { bucket = "warp", replicas = 1, timeoutMs = 1000, watchersMax = 10_000 } = options;
     if (nc === null || typeof nc !== "object" || typeof nc.publish !== "function") {
       throw new TypeError(`Invalid connection: ${describe(nc)}`);
     }
