@@ -30,7 +30,9 @@ export type WarpErrorCode =
   /** The node is closed or has failed. */
   | "CLOSED"
   /** The outcome of a write is unknown: it may or may not have taken effect. */
-  | "OUTCOME_UNKNOWN";
+  | "OUTCOME_UNKNOWN"
+  /** A lock operation by a caller that does not (or no longer) hold the lock. */
+  | "LOCK_NOT_HELD";
 
 /**
  * The error for every expected failure of a Warp operation.

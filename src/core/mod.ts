@@ -22,3 +22,4 @@ export * from "./registry.ts";
 export * from "./l1.ts";
 export * from "./timers.ts";
 export * from "./node.ts";
+export * from "./lock.ts";
