@@ -13,7 +13,7 @@
  * Usage, from the repository root:
  *
  * ```sh
- * npx -y deno@2 run --allow-read --allow-write=dist --allow-run=npm,node test/node/build.ts
+ * npx -y deno@2 run --allow-read --allow-write=dist --allow-run test/node/build.ts
  * ```
  *
  * @module
