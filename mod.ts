@@ -48,3 +48,5 @@ export type { MemoryCoordinatorOptions } from "./src/coordinator/memory.ts";
 export type { Transport, TransportStatus, Unsubscribe } from "./src/transport.ts";
 export { InProcessBus, InProcessTransport } from "./src/transport/in_process.ts";
 export { decodeMessage, encodeMessage, MESSAGE_BYTES_MAX } from "./src/wire.ts";
+export { Fence, Locks } from "./src/locks.ts";
+export type { LockHandle, LockOptions, LocksOptions } from "./src/locks.ts";

@@ -32,4 +32,12 @@ export interface Coordinator {
   update(key: string, value: Uint8Array, revision: number): Promise<number>;
   /** Deletes a key, if given only at `revision`. */
   delete(key: string, revision?: number): Promise<void>;
+  /**
+   * Calls `listener` on every later change of `key` (`undefined`: deleted) until the
+   * returned function is called. Optional: without it, lock waiters poll.
+   */
+  watch?(
+    key: string,
+    listener: (entry: CoordinatorEntry | undefined) => void,
+  ): (() => void) | Promise<() => void>;
 }
