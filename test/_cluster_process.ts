@@ -1,0 +1,475 @@
+/**
+ * Test program: one Warp node in its own process, over real NATS (transport and JetStream
+ * KV coordinator) and PostgreSQL, driven through JSON lines. The harness
+ * (`test/_process_cluster.ts`) and the NATS benchmark spawn several of these.
+ *
+ * ```sh
+ * deno run --allow-net=127.0.0.1 --allow-env --allow-sys test/_cluster_process.ts \
+ *   --node n1 --nats 127.0.0.1:4222 --bucket warp_x --pg postgres://postgres@127.0.0.1:5432/test \
+ *   --table warp_x --prefix warp.x [--staleness-ms 1000] [--lease-ms 1000] [--write-timeout-ms 5000]
+ * ```
+ *
+ * Keys: `ev:*` eventual-distributed (`--staleness-ms`), `st:*` strong-distributed
+ * (`--lease-ms`, `--write-timeout-ms`), `sl:*` strong-local.
+ *
+ * **stdin**, one command per line, answered in any order (commands run concurrently):
+ * `{"id": 1, "op": "get"|"set"|"delete"|"invalidate", "key": "ev:1", "value": "v"}`,
+ * `{"id": 2, "op": "stats"}`, `{"id": 3, "op": "exit"}`, `{"id": 4, "op": "workload",
+ * "durationMs": 5000, ...}` (see {@linkcode WorkloadCommand}), and for the benchmark
+ * `peek`, `watch`, `rawsub`, `rawpub`, `rawreply`, `baseline`.
+ *
+ * **stdout**, one JSON record per line:
+ * - `{"type": "ready", "node": "n1"}` once connected;
+ * - `{"type": "result", "id": 1, ...}` the answer to command 1; for an operation it holds
+ *   an {@linkcode OpRecord};
+ * - `{"type": "invoke", "n": 7, ...}` before a workload operation is started (written
+ *   synchronously, so a SIGKILL cannot lose an operation that may have reached the store)
+ *   and `{"type": "complete", "n": 7, ...}` when it ends;
+ * - `{"type": "event", ...}` what a benchmark command observed.
+ *
+ * Times are epoch milliseconds, `performance.timeOrigin + performance.now()`: monotonic
+ * within the process and comparable across processes on one machine.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import postgres from "postgres";
+import { Warp, WarpError } from "../mod.ts";
+import type { Transport, TransportStatus, Unsubscribe } from "../mod.ts";
+import { NatsKvCoordinator, NatsTransport } from "../src/nats/mod.ts";
+import { PostgresStore } from "../src/store/postgres.ts";
+import { Prng } from "../sim/prng.ts";
+
+/** The kinds of operation a node records, as in the history format. */
+export type OpKind = "read" | "write" | "delete" | "invalidate";
+
+/** What a node records about one operation (the history op without its global id). */
+export interface OpRecord {
+  readonly process: string;
+  readonly key: string;
+  readonly kind: OpKind;
+  readonly value?: unknown;
+  readonly found?: boolean;
+  readonly version?: number;
+  readonly source?: "l1" | "store";
+  readonly invokeMs: number;
+  readonly completeMs: number | null;
+  readonly outcome: "ok" | "fail" | "unknown";
+  /** The error's code and message, when the operation failed. */
+  readonly error?: string;
+}
+
+/** The `workload` command: random operations on a few keys of each mode until `durationMs`. */
+export interface WorkloadCommand {
+  readonly id: number;
+  readonly op: "workload";
+  readonly durationMs: number;
+  /** Keys per mode: `ev:0..`, `st:0..`, and this node's own `sl:<node>:0..`. @default {3} */
+  readonly keys?: number;
+  /** Operations in flight at once. @default {3} */
+  readonly concurrency?: number;
+  /** Most random pause between one worker's operations. @default {5} */
+  readonly thinkMs?: number;
+  /** Share of reads; the rest is 80% writes, 12% deletes, 8% invalidations. @default {0.6} */
+  readonly readShare?: number;
+  /** Seed of the operation mix. @default {1} */
+  readonly seed?: number;
+  /** Modes to use. @default {["ev", "st", "sl"]} */
+  readonly modes?: readonly ("ev" | "st" | "sl")[];
+}
+
+/** The current time in epoch milliseconds, comparable across processes. */
+export function epochMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
+ * Error codes after which a write certainly did not happen (as in the simulator); any
+ * other failure of a write leaves its outcome unknown. A read that fails did nothing.
+ */
+const DEFINITE_FAILURES: ReadonlySet<string> = new Set([
+  "UNREGISTERED_KEY",
+  "COORDINATOR_UNAVAILABLE",
+  "CONTENDED",
+  "LIMIT_EXCEEDED",
+  "STORE_CONFLICT",
+]);
+
+/** Whether a failed operation certainly did not happen. */
+export function failureOutcome(kind: OpKind, error: unknown): "fail" | "unknown" {
+  if (kind === "read") return "fail";
+  // Argument errors (TypeError, RangeError) are thrown before anything happens.
+  if (!(error instanceof WarpError)) return "fail";
+  return DEFINITE_FAILURES.has(error.code) ? "fail" : "unknown";
+}
+
+const encoder = new TextEncoder();
+
+/** Writes a record synchronously, whole, so it is out before the next step begins. */
+function emit(record: Record<string, unknown>): void {
+  const bytes = encoder.encode(JSON.stringify(record) + "\n");
+  let written = 0;
+  while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+}
+
+/**
+ * A transport that tells a listener after each delivered bus message, so a benchmark can
+ * see the instant an invalidation took an entry out of L1 without polling.
+ */
+class ObservedTransport implements Transport {
+  readonly #inner: NatsTransport;
+  readonly #afterDelivery: () => void;
+
+  constructor(inner: NatsTransport, afterDelivery: () => void) {
+    this.#inner = inner;
+    this.#afterDelivery = afterDelivery;
+  }
+
+  publish(subject: string, data: Uint8Array): void {
+    this.#inner.publish(subject, data);
+  }
+
+  subscribe(subject: string, handler: (data: Uint8Array) => void): Unsubscribe {
+    return this.#inner.subscribe(subject, (data) => {
+      handler(data);
+      this.#afterDelivery();
+    });
+  }
+
+  onStatus(listener: (status: TransportStatus) => void): void {
+    this.#inner.onStatus(listener);
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+}
+
+function parseOptions() {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      node: { type: "string" },
+      nats: { type: "string" },
+      bucket: { type: "string" },
+      pg: { type: "string" },
+      table: { type: "string" },
+      prefix: { type: "string" },
+      "staleness-ms": { type: "string", default: "1000" },
+      "lease-ms": { type: "string", default: "1000" },
+      "write-timeout-ms": { type: "string", default: "5000" },
+      "heartbeat-ms": { type: "string", default: "100" },
+      "gap-timeout-ms": { type: "string", default: "200" },
+      "io-timeout-ms": { type: "string", default: "2000" },
+      "coordinator-timeout-ms": { type: "string", default: "1000" },
+    },
+  });
+  const required = (name: "node" | "nats" | "bucket" | "pg" | "table" | "prefix"): string => {
+    const value = values[name] ?? Deno.env.get(`WARP_NODE_${name.toUpperCase()}`);
+    if (value === undefined) throw new TypeError(`Missing option: --${name}`);
+    return value;
+  };
+  const ms = (name: keyof typeof values): number => {
+    const value = Number(values[name]);
+    if (!(value > 0)) throw new RangeError(`Invalid --${name}: ${values[name]}`);
+    return value;
+  };
+  return {
+    node: required("node"),
+    nats: required("nats"),
+    bucket: required("bucket"),
+    pg: required("pg"),
+    table: required("table"),
+    prefix: required("prefix"),
+    stalenessMs: ms("staleness-ms"),
+    leaseMs: ms("lease-ms"),
+    writeTimeoutMs: ms("write-timeout-ms"),
+    heartbeatMs: ms("heartbeat-ms"),
+    gapTimeoutMs: ms("gap-timeout-ms"),
+    ioTimeoutMs: ms("io-timeout-ms"),
+    coordinatorTimeoutMs: ms("coordinator-timeout-ms"),
+  };
+}
+
+type Command = { readonly id: number; readonly op: string } & Record<string, unknown>;
+
+/** One node process: its connections, its Warp, and what the benchmark commands watch. */
+class NodeProcess {
+  readonly options: ReturnType<typeof parseOptions>;
+  readonly transport: NatsTransport;
+  readonly coordinator: NatsKvCoordinator;
+  readonly sql: postgres.Sql;
+  readonly store: PostgresStore;
+  readonly warp: Warp<unknown>;
+  readonly #watched = new Set<string>();
+  #nextOp = 1;
+
+  static async start(options: ReturnType<typeof parseOptions>): Promise<NodeProcess> {
+    const transport = await NatsTransport.connect({
+      servers: options.nats,
+      name: `warp-${options.node}`,
+    });
+    const coordinator = await NatsKvCoordinator.create(transport.connection, {
+      bucket: options.bucket,
+      timeoutMs: options.coordinatorTimeoutMs,
+    });
+    const sql = postgres(options.pg, { onnotice: () => {}, max: 4 });
+    const store = await PostgresStore.connect({ sql, table: options.table });
+    return new NodeProcess(options, transport, coordinator, sql, store);
+  }
+
+  private constructor(
+    options: ReturnType<typeof parseOptions>,
+    transport: NatsTransport,
+    coordinator: NatsKvCoordinator,
+    sql: postgres.Sql,
+    store: PostgresStore,
+  ) {
+    this.options = options;
+    this.transport = transport;
+    this.coordinator = coordinator;
+    this.sql = sql;
+    this.store = store;
+    this.warp = new Warp<unknown>({
+      store,
+      coordinator,
+      transport: new ObservedTransport(transport, () => this.#checkWatched()),
+      nodeId: options.node,
+      prefix: options.prefix,
+      heartbeatIntervalMs: options.heartbeatMs,
+      gapTimeoutMs: options.gapTimeoutMs,
+      ioTimeoutMs: options.ioTimeoutMs,
+    });
+    this.warp.register("ev:*", {
+      mode: "eventual-distributed",
+      maxStalenessMs: options.stalenessMs,
+    });
+    this.warp.register("st:*", {
+      mode: "strong-distributed",
+      leaseMs: options.leaseMs,
+      writeTimeoutMs: options.writeTimeoutMs,
+    });
+    this.warp.register("sl:*", { mode: "strong-local" });
+  }
+
+  /** Runs one operation and records it; never rejects. */
+  async operate(kind: OpKind, key: string, value?: unknown): Promise<OpRecord> {
+    const base = { process: this.options.node, key, kind, ...(kind === "write" && { value }) };
+    const invokeMs = epochMs();
+    try {
+      switch (kind) {
+        case "read": {
+          const read = await this.warp.read(key);
+          return {
+            ...base,
+            invokeMs,
+            completeMs: epochMs(),
+            outcome: "ok",
+            found: read.found,
+            ...(read.found && { value: read.value }),
+            version: read.version,
+            source: read.source,
+          };
+        }
+        case "write": {
+          const version = await this.warp.set(key, value);
+          return { ...base, invokeMs, completeMs: epochMs(), outcome: "ok", version };
+        }
+        case "delete": {
+          const version = await this.warp.delete(key);
+          return { ...base, invokeMs, completeMs: epochMs(), outcome: "ok", version };
+        }
+        case "invalidate":
+          await this.warp.invalidate(key);
+          return { ...base, invokeMs, completeMs: epochMs(), outcome: "ok" };
+      }
+    } catch (error) {
+      const completeMs = epochMs();
+      const outcome = failureOutcome(kind, error);
+      const text = error instanceof WarpError ? `${error.code}: ${error.message}` : String(error);
+      // As in the simulator, an unknown outcome stays open to the end of the history.
+      return {
+        ...base,
+        invokeMs,
+        completeMs: outcome === "unknown" ? null : completeMs,
+        outcome,
+        error: text,
+      };
+    }
+  }
+
+  async handle(command: Command): Promise<void> {
+    const { id, op } = command;
+    const key = command.key as string;
+    switch (op) {
+      case "get":
+      case "set":
+      case "delete":
+      case "invalidate": {
+        const kind: OpKind = op === "get" ? "read" : op === "set" ? "write" : op;
+        emit({ type: "result", id, ...(await this.operate(kind, key, command.value)) });
+        return;
+      }
+      case "workload":
+        emit({
+          type: "result",
+          id,
+          ops: await this.workload(command as unknown as WorkloadCommand),
+        });
+        return;
+      case "stats":
+        emit({ type: "result", id, warp: this.warp.stats, transport: this.transport.stats });
+        return;
+      case "peek":
+        emit({ type: "result", id, cached: this.warp.peek(key) !== undefined, atMs: epochMs() });
+        return;
+      case "watch":
+        // Reports (an event) the first delivery after which `key` is no longer in L1.
+        this.#watched.add(key);
+        emit({ type: "result", id });
+        return;
+      case "rawsub": {
+        const subject = command.subject as string;
+        this.transport.connection.subscribe(subject, {
+          callback: () => emit({ type: "event", event: "raw", subject, atMs: epochMs() }),
+        });
+        await this.transport.connection.flush();
+        emit({ type: "result", id });
+        return;
+      }
+      case "rawpub":
+        this.transport.connection.publish(command.subject as string, new Uint8Array(64));
+        emit({ type: "result", id, atMs: epochMs() });
+        return;
+      case "rawreply": {
+        this.transport.connection.subscribe(command.subject as string, {
+          callback: (_error, msg) => {
+            msg.respond(new Uint8Array(16));
+          },
+        });
+        await this.transport.connection.flush();
+        emit({ type: "result", id });
+        return;
+      }
+      case "baseline":
+        emit({ type: "result", id, ...(await this.baseline(command)) });
+        return;
+      case "exit":
+        await this.close();
+        emit({ type: "result", id });
+        Deno.exit(0);
+        break;
+      default:
+        emit({ type: "result", id, error: `Unknown op: ${op}` });
+    }
+  }
+
+  /** A raw NATS request/reply round trip, then a raw Postgres write of one row. */
+  async baseline(command: Command): Promise<Record<string, number>> {
+    const sql = this.sql;
+    const start = epochMs();
+    await this.transport.connection.request(command.subject as string, new Uint8Array(64), {
+      timeout: 2000,
+    });
+    const replied = epochMs();
+    await sql`
+      UPDATE ${sql(this.options.table)}
+      SET value = ${encoder.encode(JSON.stringify(`raw-${start}`))}, version = version + 1
+      WHERE key = ${command.key as string}`;
+    const end = epochMs();
+    return { totalMs: end - start, requestMs: replied - start, storeMs: end - replied };
+  }
+
+  /** Random operations from `concurrency` workers, each streamed as invoke then complete. */
+  async workload(command: WorkloadCommand): Promise<number> {
+    const node = this.options.node;
+    const prng = new Prng(command.seed ?? 1);
+    const keysPerMode = command.keys ?? 3;
+    const modes = command.modes ?? ["ev", "st", "sl"];
+    const keys = modes.flatMap((mode) =>
+      Array.from(
+        { length: keysPerMode },
+        (_, i) => mode === "sl" ? `sl:${node}:${i}` : `${mode}:${i}`,
+      )
+    );
+    const readShare = command.readShare ?? 0.6;
+    const thinkMs = command.thinkMs ?? 5;
+    const endMs = epochMs() + command.durationMs;
+    let ops = 0;
+    const worker = async () => {
+      while (epochMs() < endMs) {
+        const key = prng.pick(keys);
+        const roll = prng.float();
+        const rest = (roll - readShare) / (1 - readShare);
+        const kind: OpKind = roll < readShare
+          ? "read"
+          : rest < 0.8
+          ? "write"
+          : rest < 0.92
+          ? "delete"
+          : "invalidate";
+        const n = this.#nextOp++;
+        const value = kind === "write" ? `${node}-${n}` : undefined;
+        emit({ type: "invoke", n, key, kind, invokeMs: epochMs(), ...(value && { value }) });
+        const record = await this.operate(kind, key, value);
+        emit({ type: "complete", n, ...record });
+        ops++;
+        if (thinkMs > 0) {
+          await new Promise((resolve) => setTimeout(resolve, prng.float() * thinkMs));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: command.concurrency ?? 3 }, worker));
+    return ops;
+  }
+
+  #checkWatched(): void {
+    if (this.#watched.size === 0) return;
+    for (const key of this.#watched) {
+      if (this.warp.peek(key) !== undefined) continue;
+      this.#watched.delete(key);
+      emit({ type: "event", event: "evicted", key, atMs: epochMs() });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.warp.close();
+    await this.coordinator.close();
+    await this.transport.close();
+    await this.store.close();
+    await this.sql.end({ timeout: 1 });
+  }
+}
+
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let buffer = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    buffer += chunk;
+    let newline: number;
+    while ((newline = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, newline).trim();
+      buffer = buffer.slice(newline + 1);
+      if (line.length > 0) yield line;
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const node = await NodeProcess.start(parseOptions());
+  emit({ type: "ready", node: node.options.node });
+  const running = new Set<Promise<void>>();
+  for await (const line of lines(Deno.stdin.readable)) {
+    const command = JSON.parse(line) as Command;
+    const done = node.handle(command).catch((error) => {
+      emit({ type: "result", id: command.id, error: String(error?.stack ?? error) });
+    });
+    running.add(done);
+    done.finally(() => running.delete(done));
+  }
+  // stdin closed: the harness is gone or done; finish what runs and leave.
+  await Promise.allSettled(running);
+  await node.close();
+}
+
+if (import.meta.main) await main();

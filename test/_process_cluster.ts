@@ -1,0 +1,710 @@
+/**
+ * Test helper: a cluster of Warp nodes, each in its own process
+ * (`test/_cluster_process.ts`), over real NATS and PostgreSQL. It sends commands, records
+ * every operation into a {@linkcode History} the simulator's checkers read, can SIGKILL a
+ * node, and can run a node's NATS connection through a {@linkcode TcpProxy} to cut it.
+ * Every cluster uses its own table, KV bucket and subject prefix; `close` removes them.
+ *
+ * @module
+ */
+
+import postgres from "postgres";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { WarpStats } from "../mod.ts";
+import { NatsKvCoordinator } from "../src/nats/coordinator.ts";
+import type { NatsTransportStats } from "../src/nats/transport.ts";
+import { PostgresStore } from "../src/store/postgres.ts";
+import { type History, HISTORY_FORMAT, type HistoryOp, type KeyInfo } from "../sim/history.ts";
+import { epochMs, type OpKind, type OpRecord } from "./_cluster_process.ts";
+
+/** The shared NATS server of the test suite. */
+export const NATS_URL = Deno.env.get("WARP_TEST_NATS_URL") ?? "127.0.0.1:4222";
+/** The shared PostgreSQL database of the test suite. */
+export const PG_URL = Deno.env.get("WARP_TEST_PG_URL") ?? "postgres://postgres@127.0.0.1:5432/test";
+/** TTL of every key (the default of `register`). */
+export const TTL_MS = 60_000;
+
+const NODE_PROGRAM = new URL("./_cluster_process.ts", import.meta.url).pathname;
+const REPO_ROOT = new URL("../", import.meta.url).pathname;
+const READY_TIMEOUT_MS = 30_000;
+const COMMAND_TIMEOUT_MS = 60_000;
+const EXIT_TIMEOUT_MS = 5_000;
+const STDERR_LINES_MAX = 40;
+
+/** Options of {@linkcode ProcessCluster.start}. */
+export interface ProcessClusterOptions {
+  /** Node processes, named n1, n2, ... @default {3} */
+  readonly size?: number;
+  /** The NATS server of the nodes and of the KV bucket. @default {NATS_URL} */
+  readonly natsUrl?: string;
+  /** Put a {@linkcode TcpProxy} between each node and NATS. @default {false} */
+  readonly proxied?: boolean;
+  /** PostgreSQL connection URL. @default {PG_URL} */
+  readonly pgUrl?: string;
+  /** maxStalenessMs of `ev:*`. @default {1000} */
+  readonly stalenessMs?: number;
+  /** leaseMs of `st:*`. @default {1000} */
+  readonly leaseMs?: number;
+  /** writeTimeoutMs of `st:*`. @default {5000} */
+  readonly writeTimeoutMs?: number;
+}
+
+/** One node process. */
+export interface ClusterNode {
+  /** The node id, `n1`, `n2`, ... */
+  readonly id: string;
+  readonly child: Deno.ChildProcess;
+  /** The proxy between it and NATS, if the cluster is proxied. */
+  readonly proxy: TcpProxy | undefined;
+  /** Whether it runs (not killed, not exited). */
+  alive: boolean;
+  /** Whether the cluster killed it (as opposed to it exiting on its own). */
+  killed: boolean;
+  /** The last lines it wrote to stderr, for failure messages. */
+  readonly stderrTail: string[];
+}
+
+/** A record a node wrote on stdout. */
+type NodeRecord = { readonly type: string } & Record<string, unknown>;
+
+interface PendingCommand {
+  resolve(record: NodeRecord): void;
+  reject(error: Error): void;
+}
+
+/** A history op while it is being recorded. */
+type DraftOp = { -readonly [K in keyof HistoryOp]: HistoryOp[K] } & { error?: string };
+
+const encoder = new TextEncoder();
+
+/** The history mode of a key, from its prefix. */
+function keyInfo(key: string, stalenessMs: number): KeyInfo {
+  if (key.startsWith("ev:")) {
+    return { mode: "eventual-distributed", maxStalenessMs: stalenessMs, ttlMs: TTL_MS };
+  }
+  if (key.startsWith("st:")) return { mode: "strong-distributed", ttlMs: TTL_MS };
+  if (key.startsWith("sl:")) return { mode: "strong-local", ttlMs: TTL_MS };
+  throw new TypeError(`Key of no registered mode: ${key}`);
+}
+
+/** A name unique to this run, valid as a table, bucket and subject token. */
+function uniqueName(): string {
+  return `warp_pc_${Date.now().toString(36)}_${Math.floor(Math.random() * 2 ** 32).toString(36)}`;
+}
+
+/**
+ * Three (or `size`) Warp node processes sharing a NATS server, a KV bucket and a
+ * PostgreSQL table, with every operation recorded for the checkers.
+ */
+export class ProcessCluster {
+  readonly nodes: ClusterNode[] = [];
+  readonly table: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly stalenessMs: number;
+  readonly #options: ProcessClusterOptions;
+  readonly #sql: postgres.Sql;
+  readonly #nc: NatsConnection;
+  readonly #ops: DraftOp[] = [];
+  readonly #pending = new Map<string, Map<number, PendingCommand>>();
+  readonly #workloadOps = new Map<string, Map<number, DraftOp>>();
+  readonly #events = new Map<string, NodeRecord[]>();
+  readonly #eventWaiters = new Map<string, (() => void)[]>();
+  readonly #readers: Promise<void>[] = [];
+  readonly #writers = new Map<string, WritableStreamDefaultWriter<Uint8Array>>();
+  #nextCommand = 1;
+  #nextOp = 1;
+  #closed = false;
+
+  /**
+   * Creates the table and bucket, spawns the nodes and waits until each is connected.
+   * Rejects (after cleaning up) if NATS or PostgreSQL cannot be reached.
+   */
+  static async start(options: ProcessClusterOptions = {}): Promise<ProcessCluster> {
+    const name = uniqueName();
+    const natsUrl = options.natsUrl ?? NATS_URL;
+    const sql = postgres(options.pgUrl ?? PG_URL, { onnotice: () => {}, max: 2 });
+    let nc: NatsConnection | undefined;
+    try {
+      nc = await connect({ servers: natsUrl, name: "warp-harness" });
+      const store = await PostgresStore.connect({ sql, table: name, createTable: true });
+      await store.close();
+      await NatsKvCoordinator.create(nc, { bucket: name });
+    } catch (error) {
+      await nc?.close();
+      await sql.end({ timeout: 1 });
+      throw error;
+    }
+    const cluster = new ProcessCluster(name, options, sql, nc);
+    try {
+      await Promise.all(
+        Array.from({ length: options.size ?? 3 }, (_, i) => cluster.#spawn(`n${i + 1}`, natsUrl)),
+      );
+    } catch (error) {
+      await cluster.close();
+      throw error;
+    }
+    return cluster;
+  }
+
+  private constructor(
+    name: string,
+    options: ProcessClusterOptions,
+    sql: postgres.Sql,
+    nc: NatsConnection,
+  ) {
+    this.table = name;
+    this.bucket = name;
+    this.prefix = `warp.${name}`;
+    this.stalenessMs = options.stalenessMs ?? 1000;
+    this.#options = options;
+    this.#sql = sql;
+    this.#nc = nc;
+  }
+
+  async #spawn(id: string, natsUrl: string): Promise<void> {
+    const proxy = this.#options.proxied ? await TcpProxy.start(natsUrl) : undefined;
+    const options = this.#options;
+    const command = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-net=127.0.0.1",
+        "--allow-env",
+        "--allow-sys",
+        NODE_PROGRAM,
+        `--node=${id}`,
+        `--nats=${proxy?.url ?? natsUrl}`,
+        `--bucket=${this.bucket}`,
+        `--pg=${options.pgUrl ?? PG_URL}`,
+        `--table=${this.table}`,
+        `--prefix=${this.prefix}`,
+        `--staleness-ms=${this.stalenessMs}`,
+        `--lease-ms=${options.leaseMs ?? 1000}`,
+        `--write-timeout-ms=${options.writeTimeoutMs ?? 5000}`,
+      ],
+      cwd: REPO_ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const child = command.spawn();
+    const node: ClusterNode = { id, child, proxy, alive: true, killed: false, stderrTail: [] };
+    this.nodes.push(node);
+    this.nodes.sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
+    this.#pending.set(id, new Map());
+    this.#workloadOps.set(id, new Map());
+    this.#events.set(id, []);
+    let ready!: () => void;
+    const isReady = new Promise<void>((resolve) => ready = resolve);
+    this.#readers.push(this.#readStderr(node));
+    // Every record the node wrote is handled before it counts as exited.
+    const stdoutDone = this.#readStdout(node, ready);
+    this.#readers.push(stdoutDone);
+    stdoutDone.then(() => child.status).then(() => this.#exited(node));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`Node ${id} was not ready in ${READY_TIMEOUT_MS} ms`)),
+        READY_TIMEOUT_MS,
+      );
+    });
+    const died = child.status.then((status) => {
+      throw new Error(
+        `Node ${id} exited with code ${status.code} before it was ready:\n${
+          node.stderrTail.join("\n")
+        }`,
+      );
+    });
+    try {
+      await Promise.race([isReady, timeout, died]);
+    } finally {
+      clearTimeout(timer);
+      died.catch(() => {});
+    }
+  }
+
+  /** The node with this id (`n1`...) or index (0...). */
+  node(which: string | number): ClusterNode {
+    const node = typeof which === "number"
+      ? this.nodes[which]
+      : this.nodes.find((n) => n.id === which);
+    if (node === undefined) throw new RangeError(`No such node: ${which}`);
+    return node;
+  }
+
+  /** Sends a command to a node and resolves to its `result` record. */
+  command(which: string | number, command: Record<string, unknown>): Promise<NodeRecord> {
+    const node = this.node(which);
+    if (!node.alive) return Promise.reject(new Error(`Node ${node.id} is not running`));
+    const id = this.#nextCommand++;
+    const pending = this.#pending.get(node.id)!;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const result = new Promise<NodeRecord>((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`Node ${node.id} did not answer ${JSON.stringify(command)}`));
+      }, COMMAND_TIMEOUT_MS);
+    }).finally(() => clearTimeout(timer));
+    this.#send(node, { ...command, id }).catch((error) => {
+      pending.get(id)?.reject(error);
+      pending.delete(id);
+    });
+    return result;
+  }
+
+  async #send(node: ClusterNode, command: Record<string, unknown>): Promise<void> {
+    // One writer for the node's lifetime: a stream queues concurrent writes in order.
+    let writer = this.#writers.get(node.id);
+    if (writer === undefined) {
+      writer = node.child.stdin.getWriter();
+      this.#writers.set(node.id, writer);
+    }
+    await writer.write(encoder.encode(JSON.stringify(command) + "\n"));
+  }
+
+  /**
+   * Runs one operation on a node and records it in the history. If the node dies first,
+   * the op stays in the history as unknown, invoked when it was sent.
+   */
+  async operate(
+    which: string | number,
+    kind: OpKind,
+    key: string,
+    value?: unknown,
+    probe = false,
+  ): Promise<HistoryOp> {
+    const node = this.node(which);
+    const draft: DraftOp = {
+      ...(probe && { probe }),
+      id: this.#nextOp++,
+      process: node.id,
+      key,
+      kind,
+      ...(kind === "write" && { value }),
+      invokeMs: epochMs(),
+      completeMs: null,
+      outcome: "unknown",
+    };
+    this.#ops.push(draft);
+    const op = kind === "read" ? "get" : kind === "write" ? "set" : kind;
+    let record: NodeRecord;
+    try {
+      record = await this.command(node.id, { op, key, value });
+    } catch (error) {
+      if (node.alive) throw error;
+      return { ...draft };
+    }
+    Object.assign(draft, pickOp(record as unknown as OpRecord));
+    return { ...draft };
+  }
+
+  /** Reads a key on a node (recorded). */
+  get(which: string | number, key: string): Promise<HistoryOp> {
+    return this.operate(which, "read", key);
+  }
+
+  /** A convergence probe (E4): a read made after faults and writes stopped. */
+  probe(which: string | number, key: string): Promise<HistoryOp> {
+    return this.operate(which, "read", key, undefined, true);
+  }
+
+  /** Writes a key on a node (recorded); the value should be unique in the history. */
+  set(which: string | number, key: string, value: unknown): Promise<HistoryOp> {
+    return this.operate(which, "write", key, value);
+  }
+
+  /**
+   * Runs a node's random workload for `durationMs` (see `WorkloadCommand`); its
+   * operations are recorded as they are invoked. Resolves to how many completed, or to
+   * `undefined` if the node was killed first.
+   */
+  async workload(
+    which: string | number,
+    options: Record<string, unknown> & { durationMs: number },
+  ): Promise<number | undefined> {
+    const node = this.node(which);
+    try {
+      const record = await this.command(node.id, { op: "workload", ...options });
+      return record.ops as number;
+    } catch (error) {
+      if (node.alive) throw error;
+      return undefined;
+    }
+  }
+
+  /** The node's workload operations invoked and not yet answered. */
+  inFlight(which: string | number): HistoryOp[] {
+    return [...this.#workloadOps.get(this.node(which).id)!.values()].map((draft) => ({ ...draft }));
+  }
+
+  /** Resolves to the next event (benchmark observation) of a node that `match`es. */
+  async event(
+    which: string | number,
+    match: (event: NodeRecord) => boolean,
+    timeoutMs = 5000,
+  ): Promise<NodeRecord> {
+    const node = this.node(which);
+    const queue = this.#events.get(node.id)!;
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      const index = queue.findIndex(match);
+      if (index >= 0) return queue.splice(index, 1)[0]!;
+      const left = deadline - Date.now();
+      if (left <= 0 || !node.alive) throw new Error(`No event from ${node.id} in ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        const waiters = this.#eventWaiters.get(node.id) ?? [];
+        waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        this.#eventWaiters.set(node.id, waiters);
+      });
+    }
+  }
+
+  /** Kills a node with SIGKILL; its operations in flight stay unknown, never completed. */
+  async kill(which: string | number): Promise<void> {
+    const node = this.node(which);
+    if (!node.alive) return;
+    node.alive = false;
+    node.killed = true;
+    try {
+      node.child.kill("SIGKILL");
+    } catch {
+      // Already exited.
+    }
+    await node.child.status;
+  }
+
+  /** Stops (SIGSTOP) or continues (SIGCONT) a node: a pause longer than its leases. */
+  signal(which: string | number, signal: "SIGSTOP" | "SIGCONT"): void {
+    const node = this.node(which);
+    if (node.alive) node.child.kill(signal);
+  }
+
+  /** A node's counters: `warp` (Warp's stats) and `transport` (NatsTransport's). */
+  async stats(
+    which: string | number,
+  ): Promise<{ warp: WarpStats; transport: NatsTransportStats }> {
+    const record = await this.command(which, { op: "stats" });
+    return { warp: record.warp as WarpStats, transport: record.transport as NatsTransportStats };
+  }
+
+  /** The recorded history, with `final` read from the table. */
+  async history(): Promise<History> {
+    const ops = this.#ops.map((draft) => {
+      const { error: _error, ...op } = draft;
+      return op as HistoryOp;
+    });
+    const keys: Record<string, KeyInfo> = {};
+    for (const op of ops) keys[op.key] ??= keyInfo(op.key, this.stalenessMs);
+    const final: Record<string, { version: number; value: unknown }> = {};
+    for (const key of Object.keys(keys)) final[key] = { version: 0, value: null };
+    const sql = this.#sql;
+    const rows = await sql`SELECT key, value, version FROM ${sql(this.table)}`;
+    const decoder = new TextDecoder();
+    for (const row of rows) {
+      if (!Object.hasOwn(keys, row.key)) continue;
+      final[row.key] = {
+        version: Number(row.version),
+        value: row.value === null ? null : JSON.parse(decoder.decode(row.value)),
+      };
+    }
+    return { format: HISTORY_FORMAT, keys, ops, final };
+  }
+
+  /** Operations that failed or have an unknown outcome, with their errors, for messages. */
+  failures(): {
+    id: number;
+    process: string;
+    kind: string;
+    key: string;
+    outcome: string;
+    invokeMs: number;
+    error: string;
+  }[] {
+    return this.#ops.filter((op) => op.outcome !== "ok").map((op) => ({
+      id: op.id,
+      process: op.process,
+      kind: op.kind,
+      key: op.key,
+      outcome: op.outcome,
+      invokeMs: op.invokeMs,
+      error: op.error ?? "no answer (killed)",
+    }));
+  }
+
+  /**
+   * Stops every node (an `exit` command, then SIGKILL), the proxies, and removes the
+   * table and the bucket. Safe to call twice; never throws for a cleanup step that fails.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all(this.nodes.map(async (node) => {
+      if (node.alive) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timeout = new Promise((resolve) => timer = setTimeout(resolve, EXIT_TIMEOUT_MS));
+        await Promise.race([this.command(node.id, { op: "exit" }).catch(() => {}), timeout]);
+        clearTimeout(timer);
+      }
+      if (node.alive) {
+        try {
+          node.child.kill("SIGKILL");
+        } catch {
+          // Already exited.
+        }
+      }
+      await node.child.status;
+      node.alive = false;
+      const writer = this.#writers.get(node.id);
+      await (writer ?? node.child.stdin).close().catch(() => {});
+      await node.proxy?.close();
+    }));
+    await Promise.allSettled(this.#readers);
+    const sql = this.#sql;
+    await sql`DROP TABLE IF EXISTS ${sql(this.table)}`.catch(() => {});
+    await sql.end({ timeout: 1 });
+    try {
+      const coordinator = await NatsKvCoordinator.create(this.#nc, {
+        bucket: this.bucket,
+        timeoutMs: 2000,
+      });
+      await coordinator.destroy();
+    } catch {
+      // The server is gone (a private one, stopped by its test): so is the bucket.
+    }
+    await this.#nc.close();
+  }
+
+  async #readStdout(node: ClusterNode, ready: () => void): Promise<void> {
+    for await (const line of lines(node.child.stdout)) {
+      let record: NodeRecord;
+      try {
+        record = JSON.parse(line);
+      } catch {
+        node.stderrTail.push(`stdout: ${line}`);
+        continue;
+      }
+      this.#onRecord(node, record, ready);
+    }
+  }
+
+  async #readStderr(node: ClusterNode): Promise<void> {
+    for await (const line of lines(node.child.stderr)) {
+      node.stderrTail.push(line);
+      if (node.stderrTail.length > STDERR_LINES_MAX) node.stderrTail.shift();
+    }
+  }
+
+  #onRecord(node: ClusterNode, record: NodeRecord, ready: () => void): void {
+    switch (record.type) {
+      case "ready":
+        ready();
+        return;
+      case "result": {
+        const pending = this.#pending.get(node.id)!;
+        const id = record.id as number;
+        const waiter = pending.get(id);
+        if (waiter === undefined) return;
+        pending.delete(id);
+        if (typeof record.error === "string" && record.process === undefined) {
+          waiter.reject(new Error(`Node ${node.id}: ${record.error}`));
+        } else {
+          waiter.resolve(record);
+        }
+        return;
+      }
+      case "invoke": {
+        const draft: DraftOp = {
+          id: this.#nextOp++,
+          process: node.id,
+          key: record.key as string,
+          kind: record.kind as OpKind,
+          ...(record.value !== undefined && { value: record.value }),
+          invokeMs: record.invokeMs as number,
+          completeMs: null,
+          outcome: "unknown",
+        };
+        this.#ops.push(draft);
+        this.#workloadOps.get(node.id)!.set(record.n as number, draft);
+        return;
+      }
+      case "complete": {
+        const drafts = this.#workloadOps.get(node.id)!;
+        const draft = drafts.get(record.n as number);
+        if (draft === undefined) return;
+        drafts.delete(record.n as number);
+        Object.assign(draft, pickOp(record as unknown as OpRecord));
+        return;
+      }
+      case "event": {
+        this.#events.get(node.id)!.push(record);
+        const waiters = this.#eventWaiters.get(node.id) ?? [];
+        this.#eventWaiters.set(node.id, []);
+        for (const wake of waiters) wake();
+        return;
+      }
+    }
+  }
+
+  #exited(node: ClusterNode): void {
+    node.alive = false;
+    const pending = this.#pending.get(node.id)!;
+    for (const [id, waiter] of pending) {
+      pending.delete(id);
+      waiter.reject(
+        new Error(`Node ${node.id} exited:\n${node.stderrTail.join("\n")}`),
+      );
+    }
+    for (const wake of this.#eventWaiters.get(node.id) ?? []) wake();
+  }
+}
+
+/** The history fields of a node's op record (its own invoke time replaces the send time). */
+function pickOp(record: OpRecord): Partial<DraftOp> {
+  const op: Partial<DraftOp> = {
+    invokeMs: record.invokeMs,
+    completeMs: record.completeMs,
+    outcome: record.outcome,
+  };
+  if (record.version !== undefined && record.outcome === "ok" && record.kind !== "invalidate") {
+    op.version = record.version;
+  }
+  if (record.kind === "read" && record.outcome === "ok") {
+    op.found = record.found!;
+    if (record.found) op.value = record.value;
+    op.source = record.source!;
+  }
+  if (record.error !== undefined) op.error = record.error;
+  return op;
+}
+
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let buffer = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    buffer += chunk;
+    let newline: number;
+    while ((newline = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, newline).trim();
+      buffer = buffer.slice(newline + 1);
+      if (line.length > 0) yield line;
+    }
+  }
+}
+
+/**
+ * A TCP proxy in front of one server, to cut one client's connection while the others
+ * go on. {@linkcode TcpProxy.blackhole} keeps the connections open but drops every byte
+ * both ways (a partition the client does not notice until its requests time out);
+ * {@linkcode TcpProxy.restore} then resets those connections (their streams lost bytes)
+ * and forwards again, so the client reconnects.
+ */
+export class TcpProxy {
+  readonly port: number;
+  readonly #target: { hostname: string; port: number };
+  readonly #listener: Deno.Listener;
+  readonly #connections = new Set<Deno.Conn>();
+  readonly #accepting: Promise<void>;
+  #dropping = false;
+
+  /** Listens on a free port of 127.0.0.1 and forwards to `target` (`host:port`). */
+  static start(target: string): Promise<TcpProxy> {
+    const [hostname, port] = target.replace(/^nats:\/\//, "").split(":");
+    return Promise.resolve(new TcpProxy({ hostname: hostname!, port: Number(port ?? 4222) }));
+  }
+
+  private constructor(target: { hostname: string; port: number }) {
+    this.#target = target;
+    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.port = (this.#listener.addr as Deno.NetAddr).port;
+    this.#accepting = this.#accept();
+  }
+
+  /** The proxy's address, for a client's `servers`. */
+  get url(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  /** Drops every byte in both directions from now on, keeping the connections open. */
+  blackhole(): void {
+    this.#dropping = true;
+  }
+
+  /** Resets every connection and forwards again; the client reconnects. */
+  restore(): void {
+    this.#dropping = false;
+    this.#closeConnections();
+  }
+
+  /** Stops listening and closes every connection. */
+  async close(): Promise<void> {
+    try {
+      this.#listener.close();
+    } catch {
+      // Already closed.
+    }
+    this.#closeConnections();
+    await this.#accepting;
+  }
+
+  #closeConnections(): void {
+    for (const conn of this.#connections) {
+      try {
+        conn.close();
+      } catch {
+        // Already closed by the other side.
+      }
+    }
+    this.#connections.clear();
+  }
+
+  async #accept(): Promise<void> {
+    try {
+      for await (const client of this.#listener) {
+        let server: Deno.Conn;
+        try {
+          server = await Deno.connect(this.#target);
+        } catch {
+          client.close();
+          continue;
+        }
+        this.#connections.add(client);
+        this.#connections.add(server);
+        const pair = [client, server] as const;
+        const done = () => {
+          for (const conn of pair) {
+            if (this.#connections.delete(conn)) {
+              try {
+                conn.close();
+              } catch {
+                // Already closed.
+              }
+            }
+          }
+        };
+        this.#pump(client, server).finally(done);
+        this.#pump(server, client).finally(done);
+      }
+    } catch {
+      // The listener was closed.
+    }
+  }
+
+  async #pump(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      while (true) {
+        const read = await from.read(buffer);
+        if (read === null) return;
+        if (this.#dropping) continue;
+        let written = 0;
+        while (written < read) written += await to.write(buffer.subarray(written, read));
+      }
+    } catch {
+      // One side closed: the pair ends.
+    }
+  }
+}

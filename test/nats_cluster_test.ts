@@ -1,0 +1,355 @@
+/**
+ * The real runtime over NATS: three Warp nodes in three separate processes, sharing a
+ * nats-server (bus and JetStream KV coordinator) and a PostgreSQL table. Operations are
+ * recorded into a history and checked by the simulator's checkers, with faults injected
+ * while every node writes: the NATS server killed and restarted, a node SIGKILLed, one
+ * node's connection cut. These tests need NATS and PostgreSQL and fail without them.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { checkHistory, GUARANTEES } from "../sim/checkers/consistency.ts";
+import type { CheckHistoryResult } from "../sim/checkers/consistency.ts";
+import type { History, HistoryOp } from "../sim/history.ts";
+import { PrivateNatsServer } from "./_nats_server.ts";
+import { ProcessCluster, type ProcessClusterOptions } from "./_process_cluster.ts";
+
+const STALENESS_MS = 1000;
+const LEASE_MS = 1000;
+
+async function withCluster(
+  options: ProcessClusterOptions,
+  fn: (cluster: ProcessCluster) => Promise<void>,
+): Promise<void> {
+  const cluster = await ProcessCluster.start({
+    stalenessMs: STALENESS_MS,
+    leaseMs: LEASE_MS,
+    writeTimeoutMs: 5000,
+    ...options,
+  });
+  try {
+    await fn(cluster);
+  } finally {
+    await cluster.close();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Reads `key` on a node until `accept` holds, or fails after `timeoutMs`. */
+async function readUntil(
+  cluster: ProcessCluster,
+  node: number,
+  key: string,
+  accept: (op: HistoryOp) => boolean,
+  timeoutMs: number,
+): Promise<HistoryOp> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const read = await cluster.get(node, key);
+    if (read.outcome === "ok" && accept(read)) return read;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `Node ${node} never read what was expected of ${key}: ${JSON.stringify(read)}`,
+      );
+    }
+    await sleep(20);
+  }
+}
+
+function assertOk(op: HistoryOp): asserts op is HistoryOp & { version: number } {
+  assert.equal(op.outcome, "ok", `op failed: ${JSON.stringify(op)}`);
+  assert.equal(typeof op.version, "number");
+}
+
+Deno.test("three processes: a write on one node is seen by the others, per mode", async () => {
+  await withCluster({}, async (cluster) => {
+    // strong-distributed: every node caches the key, then a write on n1 is visible on
+    // n2 and n3 the moment set returns, and their next reads are L1 hits again.
+    const first = await cluster.set(0, "st:a", "one");
+    assertOk(first);
+    for (const node of [0, 1, 2]) assertOk(await cluster.get(node, "st:a"));
+    const cached = await cluster.get(1, "st:a");
+    assert.equal(cached.source, "l1", "a fresh strong key is an L1 hit");
+    const second = await cluster.set(0, "st:a", "two");
+    assertOk(second);
+    for (const node of [1, 2]) {
+      const read = await cluster.get(node, "st:a");
+      assert.equal(read.value, "two", `node ${node} read ${JSON.stringify(read)}`);
+      assert.equal(read.version, second.version);
+    }
+
+    // eventual-distributed: others drop their entry on the invalidation, and in any case
+    // serve the new version within maxStalenessMs.
+    assertOk(await cluster.set(0, "ev:a", "one"));
+    for (const node of [1, 2]) assertOk(await cluster.get(node, "ev:a"));
+    const written = await cluster.set(0, "ev:a", "two");
+    assertOk(written);
+    for (const node of [1, 2]) {
+      const read = await readUntil(
+        cluster,
+        node,
+        "ev:a",
+        (op) => op.version === written.version,
+        STALENESS_MS,
+      );
+      assert.equal(read.value, "two");
+      assert.ok(read.completeMs! - written.completeMs! <= STALENESS_MS + 50);
+    }
+
+    // strong-local: the writer reads its own write at once (from L1); another node that
+    // has no entry reads the store's value.
+    const local = await cluster.set(2, "sl:a", "mine");
+    assertOk(local);
+    const own = await cluster.get(2, "sl:a");
+    assert.deepEqual([own.value, own.version, own.source], ["mine", local.version, "l1"]);
+    const other = await cluster.get(0, "sl:a");
+    assert.deepEqual([other.value, other.version, other.source], ["mine", local.version, "store"]);
+
+    const result = checkHistory(await cluster.history());
+    assert.deepEqual(result.violations, []);
+  });
+});
+
+// ------------------------------------------------------------------ faults under load
+
+/** How long every node runs its random workload in a fault test. */
+const LOAD_MS = 8000;
+/** When the fault starts, after the load started. */
+const FAULT_AT_MS = 2500;
+
+/**
+ * Problems with what the store holds at the end: an acknowledged write lost (its version
+ * above the final one), or a final value that no write produced at the final version.
+ */
+function lostWrites(history: History): string[] {
+  const problems: string[] = [];
+  const byKey = Map.groupBy(
+    history.ops.filter((op) =>
+      (op.kind === "write" || op.kind === "delete") && op.outcome !== "fail"
+    ),
+    (op) => op.key,
+  );
+  for (const [key, writes] of byKey) {
+    const final = history.final?.[key];
+    if (final === undefined) {
+      problems.push(`${key}: no final state`);
+      continue;
+    }
+    for (const op of writes) {
+      if (op.outcome === "ok" && op.version! > final.version) {
+        problems.push(
+          `${key}: ok ${op.kind} ${op.id} at version ${op.version} is above the final ${final.version}`,
+        );
+      }
+    }
+    if (final.version === 0) {
+      if (writes.some((op) => op.outcome === "ok")) problems.push(`${key}: ok writes, no row`);
+      continue;
+    }
+    // The op that wrote the final state: values are unique per write; a delete leaves null.
+    const authors = writes.filter((op) =>
+      final.value === null ? op.kind === "delete" : op.kind === "write" && op.value === final.value
+    );
+    const exact = authors.filter((op) => op.outcome === "ok" && op.version === final.version);
+    const open = authors.filter((op) => op.outcome === "unknown");
+    if (exact.length === 0 && open.length === 0) {
+      problems.push(
+        `${key}: final ${JSON.stringify(final)} was written by no ok op at that version ` +
+          `and by no op of unknown outcome (candidates ${authors.map((op) => op.id).join(", ")})`,
+      );
+    }
+  }
+  return problems;
+}
+
+function summarize(name: string, history: History, result: CheckHistoryResult): string {
+  const count = (predicate: (op: HistoryOp) => boolean) => history.ops.filter(predicate).length;
+  const outcomes = ["ok", "fail", "unknown"].map((outcome) =>
+    `${outcome} ${count((op) => op.outcome === outcome)}`
+  );
+  const guarantees = GUARANTEES.map((g) =>
+    `${g} ${result.results[g]} (${result.stats.checked[g]} checked, ${
+      result.stats.violations[g]
+    } violations)`
+  );
+  return [
+    `${name}: ${history.ops.length} ops (${outcomes.join(", ")}), ${result.stats.keys} keys`,
+    `  ${guarantees.join("; ")}`,
+  ].join("\n");
+}
+
+/** Error codes of the ops that did not succeed, counted, for the summary. */
+function failureCodes(cluster: ProcessCluster): string {
+  const counts = new Map<string, number>();
+  for (const failure of cluster.failures()) {
+    const code = `${failure.kind} ${failure.outcome} ${failure.error.split(":")[0]}`;
+    counts.set(code, (counts.get(code) ?? 0) + 1);
+  }
+  return [...counts].map(([code, n]) => `${code} x${n}`).join(", ") || "none";
+}
+
+/**
+ * Runs the random workload on every node for {@linkcode LOAD_MS}, calls `fault` at
+ * {@linkcode FAULT_AT_MS}, waits for the load to end and for maxStalenessMs, probes every
+ * eventual key on every live node, then checks the history: no violation of any
+ * guarantee (S1 may be unknown when its search runs out of budget, never fail), and no
+ * acknowledged write lost.
+ */
+async function runUnderFault(
+  name: string,
+  cluster: ProcessCluster,
+  fault: () => Promise<void>,
+): Promise<{ history: History; result: CheckHistoryResult }> {
+  const loads = cluster.nodes.map((_, i) =>
+    cluster.workload(i, { durationMs: LOAD_MS, seed: 1000 + i, concurrency: 3, thinkMs: 5 })
+  );
+  await sleep(FAULT_AT_MS);
+  await fault();
+  const completed = await Promise.all(loads);
+  await sleep(STALENESS_MS + 200);
+  const live = cluster.nodes.filter((node) => node.alive);
+  const evKeys = [0, 1, 2].map((i) => `ev:${i}`);
+  await Promise.all(live.flatMap((node) => evKeys.map((key) => cluster.probe(node.id, key))));
+
+  const history = await cluster.history();
+  const result = checkHistory(history);
+  console.log(summarize(name, history, result));
+  console.log(`  not ok: ${failureCodes(cluster)}; completed per node: ${completed.join(", ")}`);
+  for (const node of cluster.nodes) {
+    assert.ok(node.alive || node.killed, `node ${node.id} died:\n${node.stderrTail.join("\n")}`);
+  }
+  assert.deepEqual(
+    result.violations.map((v) => `${v.guarantee} ${v.key}: ${v.message}`),
+    [],
+    "no guarantee is violated",
+  );
+  for (const guarantee of ["E1", "E2", "E3", "E4", "S2", "SL1"] as const) {
+    assert.equal(result.results[guarantee], "pass", `${guarantee} is checked and passes`);
+  }
+  assert.notEqual(result.results.S1, "fail");
+  assert.notEqual(result.results.S1, "skipped");
+  assert.deepEqual(lostWrites(history), [], "no acknowledged write is lost");
+  return { history, result };
+}
+
+/** Ok writes of `prefix` keys per node that were invoked after `afterMs`. */
+function okWritesAfter(history: History, prefix: string, afterMs: number): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const op of history.ops) {
+    if (op.kind !== "write" || op.outcome !== "ok" || !op.key.startsWith(prefix)) continue;
+    if (op.invokeMs <= afterMs) continue;
+    counts.set(op.process, (counts.get(op.process) ?? 0) + 1);
+  }
+  return counts;
+}
+
+Deno.test("three processes under load: the NATS server killed and restarted", async () => {
+  const server = await PrivateNatsServer.start();
+  try {
+    await withCluster({ natsUrl: server.url }, async (cluster) => {
+      let restartedMs = 0;
+      const { history } = await runUnderFault("nats-server restart", cluster, async () => {
+        await server.kill();
+        await sleep(1500);
+        await server.restart();
+        restartedMs = performance.timeOrigin + performance.now();
+      });
+      // Once the server is back every node writes again (eventual and strong-local keys,
+      // whose writes need no coordinator record left behind by the outage).
+      const recovered = okWritesAfter(history, "ev:", restartedMs + 1000);
+      for (const node of cluster.nodes) {
+        assert.ok((recovered.get(node.id) ?? 0) > 0, `${node.id} writes again after the restart`);
+      }
+    });
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("three processes under load: one node SIGKILLed in the middle of its writes", async () => {
+  await withCluster({}, async (cluster) => {
+    let killedMs = 0;
+    const { history } = await runUnderFault("node SIGKILL", cluster, async () => {
+      // Kill n3 the moment one of its strong writes is in flight (they take a few ms).
+      const deadline = Date.now() + 2000;
+      while (!cluster.inFlight(2).some((op) => op.kind === "write" && op.key.startsWith("st:"))) {
+        if (Date.now() > deadline) throw new Error("n3 started no strong write");
+        await sleep(1);
+      }
+      killedMs = performance.timeOrigin + performance.now();
+      await cluster.kill(2);
+    });
+    const cut = history.ops.filter((op) => op.process === "n3" && op.completeMs === null);
+    assert.ok(cut.length > 0, "the kill left operations of n3 without an answer");
+    const recovered = okWritesAfter(history, "ev:", killedMs + 500);
+    for (const id of ["n1", "n2"]) assert.ok((recovered.get(id) ?? 0) > 0, `${id} goes on`);
+  });
+});
+
+Deno.test("three processes under load: one node's NATS connection cut, the others go on", async () => {
+  await withCluster({ proxied: true }, async (cluster) => {
+    let restoredMs = 0;
+    const { history } = await runUnderFault("connection cut", cluster, async () => {
+      const proxy = cluster.node(1).proxy!;
+      // n2 holds a lease on st:cut (no workload touches it) when it is cut off: a write
+      // of st:cut on n1 cannot revoke it, so it waits the lease out (S3) and succeeds.
+      assertOk(await cluster.get(1, "st:cut"));
+      const startMs = Date.now();
+      proxy.blackhole();
+      assertOk(await cluster.set(0, "st:cut", "while-cut"));
+      assert.ok(Date.now() - startMs >= LEASE_MS, "the write waited out n2's lease");
+      // Cut off, n2 cannot reach the coordinator: it reads the store, never its stale entry.
+      const read = await cluster.get(1, "st:cut");
+      assert.deepEqual([read.outcome, read.value, read.source], ["ok", "while-cut", "store"]);
+      await sleep(3000 - (Date.now() - startMs));
+      proxy.restore();
+      restoredMs = performance.timeOrigin + performance.now();
+    });
+    assert.ok((await cluster.stats(0)).warp.leaseWaits > 0);
+    const recovered = okWritesAfter(history, "st:", restoredMs + 1000);
+    for (const node of cluster.nodes) {
+      assert.ok((recovered.get(node.id) ?? 0) > 0, `${node.id} writes strong keys again`);
+    }
+  });
+});
+
+Deno.test("a strong key whose writer was SIGKILLed after claiming it can be written again", async () => {
+  const writeTimeoutMs = 2000;
+  await withCluster({ writeTimeoutMs }, async (cluster) => {
+    assertOk(await cluster.set(0, "st:x", "before"));
+    assertOk(await cluster.get(2, "st:x")); // n3 holds a lease on st:x
+    // n3 pauses, so n1's write claims the slot and then waits out n3's lease; n1 dies
+    // in that wait, leaving the slot claimed by a writer that will never release it.
+    cluster.signal(2, "SIGSTOP");
+    const orphan = cluster.set(0, "st:x", "orphan");
+    await sleep(LEASE_MS / 2);
+    await cluster.kill(0);
+    assert.equal((await orphan).outcome, "unknown");
+    cluster.signal(2, "SIGCONT");
+    // protocol.md: another writer takes the slot over once the record has stayed
+    // unchanged for writeTimeoutMs * (1 + drift). A caller that retries must get there.
+    const deadline = Date.now() + 4 * writeTimeoutMs;
+    let attempt = 0;
+    let written: HistoryOp | undefined;
+    while (Date.now() < deadline) {
+      const op = await cluster.set(1, "st:x", `after-${attempt++}`);
+      if (op.outcome === "ok") {
+        written = op;
+        break;
+      }
+    }
+    const errors = cluster.failures().filter((f) => f.process === "n2").map((f) => f.error);
+    assert.ok(
+      written !== undefined,
+      `n2 could never write st:x after its writer died (${attempt} attempts): ${errors.join("; ")}`,
+    );
+    const read = await cluster.get(2, "st:x");
+    assert.equal(read.value, written.value);
+    const result = checkHistory(await cluster.history());
+    assert.deepEqual(result.violations, []);
+  });
+});
