@@ -255,7 +255,9 @@ export class LockCore {
         () => this.#giveUp(waiter, new WarpError("TIMEOUT", `Lock not acquired in time: ${name}`)),
       );
     }
-    this.#attempt(waiter);
+    // Optimistically create the record: a free lock costs one coordinator write. A
+    // conflict (held) or an unknown outcome falls back to reading the record.
+    this.#claim(waiter, undefined);
   }
 
   /** Extends grant `handle` as operation `op`; resolves with the extended grant. */

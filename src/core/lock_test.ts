@@ -14,13 +14,19 @@ function one<K extends LockEffect["type"]>(effects: LockEffect[], type: K): Of<K
   return found[0]!;
 }
 
+/** Answers the optimistic create of a held lock with a conflict. */
+function conflict(c: LockCore): void {
+  const create = one(c.takeEffects(), "coord-put");
+  assert.equal(create.revision, undefined, "the first attempt is a create");
+  c.onWrite(create.io, { ok: false, conflict: true, error: new Error("exists") as never }, 0);
+}
+
 /** A node whose lock core has 1000 ppm of drift bound. */
 const core = (id: string) => new LockCore({ nodeId: id, incarnation: 1, maxDriftPpm: 1000 });
 
 Deno.test("LockCore grants a free lock with the create's revision as token, belief from send time", () => {
   const a = core("a");
-  a.acquire(1, "jobs", { ttlMs: 1000, timeoutMs: 0 }, 100);
-  a.onRead(one(a.takeEffects(), "coord-get").io, { ok: true, record: undefined, revision: 0 }, 101);
+  a.acquire(1, "jobs", { ttlMs: 1000, timeoutMs: 0 }, 101);
   const create = one(a.takeEffects(), "coord-put");
   assert.equal(create.revision, undefined);
   a.onWrite(create.io, { ok: true, revision: 42 }, 130);
@@ -38,6 +44,7 @@ Deno.test("LockCore grants a free lock with the create's revision as token, beli
 Deno.test("LockCore tryAcquire of a held lock rejects with CONTENDED", () => {
   const b = core("b");
   b.acquire(1, "jobs", { ttlMs: 1000, timeoutMs: 0 }, 0);
+  conflict(b);
   b.onRead(one(b.takeEffects(), "coord-get").io, {
     ok: true,
     record: { holder: "a/1/1", ttlMs: 1000 },
@@ -49,6 +56,7 @@ Deno.test("LockCore tryAcquire of a held lock rejects with CONTENDED", () => {
 Deno.test("LockCore waiter takes over only after the holder's belief is provably over", () => {
   const b = core("b");
   b.acquire(1, "jobs", { ttlMs: 500, timeoutMs: 10_000 }, 0);
+  conflict(b);
   b.onRead(one(b.takeEffects(), "coord-get").io, {
     ok: true,
     record: { holder: "a/1/1", ttlMs: 1000 },
@@ -70,6 +78,7 @@ Deno.test("LockCore waiter takes over only after the holder's belief is provably
 Deno.test("LockCore waiter wakes on release through the watch, not by polling", () => {
   const b = core("b");
   b.acquire(1, "jobs", { ttlMs: 500, timeoutMs: 10_000 }, 0);
+  conflict(b);
   b.onRead(one(b.takeEffects(), "coord-get").io, {
     ok: true,
     record: { holder: "a/1/1", ttlMs: 60_000 },
@@ -85,7 +94,6 @@ Deno.test("LockCore waiter wakes on release through the watch, not by polling", 
 Deno.test("LockCore renewal restarts observers; a renewal that lost the race reports the lock lost", () => {
   const a = core("a");
   a.acquire(1, "jobs", { ttlMs: 1000, timeoutMs: 0 }, 0);
-  a.onRead(one(a.takeEffects(), "coord-get").io, { ok: true, record: undefined, revision: 0 }, 0);
   a.onWrite(one(a.takeEffects(), "coord-put").io, { ok: true, revision: 10 }, 0);
   const grant = one(a.takeEffects(), "resolve").grant!;
   a.renew(2, grant.handle, 500);
@@ -110,7 +118,6 @@ Deno.test("LockCore renewal restarts observers; a renewal that lost the race rep
 Deno.test("LockCore reports a lock lost when its belief runs out without renewal", () => {
   const a = core("a");
   a.acquire(1, "jobs", { ttlMs: 1000, timeoutMs: 0 }, 0);
-  a.onRead(one(a.takeEffects(), "coord-get").io, { ok: true, record: undefined, revision: 0 }, 0);
   a.onWrite(one(a.takeEffects(), "coord-put").io, { ok: true, revision: 10 }, 0);
   a.takeEffects();
   a.tick(a.nextDeadlineMs());
@@ -120,7 +127,6 @@ Deno.test("LockCore reports a lock lost when its belief runs out without renewal
 Deno.test("LockCore release is a delete at the holder's revision and ends the belief at once", () => {
   const a = core("a");
   a.acquire(1, "jobs", { ttlMs: 1000, timeoutMs: 0 }, 0);
-  a.onRead(one(a.takeEffects(), "coord-get").io, { ok: true, record: undefined, revision: 0 }, 0);
   a.onWrite(one(a.takeEffects(), "coord-put").io, { ok: true, revision: 10 }, 0);
   const grant = one(a.takeEffects(), "resolve").grant!;
   a.release(2, grant.handle, 5);
@@ -136,7 +142,6 @@ Deno.test("LockCore release is a delete at the holder's revision and ends the be
 Deno.test("LockCore finds its own create that landed when the answer was lost, believing from its send", () => {
   const a = core("a");
   a.acquire(1, "jobs", { ttlMs: 1000, timeoutMs: 5000 }, 0);
-  a.onRead(one(a.takeEffects(), "coord-get").io, { ok: true, record: undefined, revision: 0 }, 0);
   const create = one(a.takeEffects(), "coord-put");
   a.onWrite(create.io, { ok: false, conflict: false, error: new Error("timeout") as never }, 300);
   a.tick(400);
