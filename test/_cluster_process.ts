@@ -203,6 +203,7 @@ class NodeProcess {
   readonly store: PostgresStore;
   readonly warp: Warp<unknown>;
   readonly #watched = new Set<string>();
+  readonly #rawSubjects = new Set<string>();
   #nextOp = 1;
 
   static async start(options: ReturnType<typeof parseOptions>): Promise<NodeProcess> {
@@ -330,25 +331,40 @@ class NodeProcess {
         emit({ type: "result", id });
         return;
       case "rawsub": {
+        // Reports each delivery on `subject` with the sequence number it carries.
         const subject = command.subject as string;
-        this.transport.connection.subscribe(subject, {
-          callback: () => emit({ type: "event", event: "raw", subject, atMs: epochMs() }),
-        });
-        await this.transport.connection.flush();
+        if (!this.#rawSubjects.has(subject)) {
+          this.#rawSubjects.add(subject);
+          this.transport.connection.subscribe(subject, {
+            callback: (_error, msg) => {
+              const atMs = epochMs();
+              const seq = new DataView(msg.data.buffer, msg.data.byteOffset).getFloat64(0);
+              emit({ type: "event", event: "raw", subject, seq, atMs });
+            },
+          });
+          await this.transport.connection.flush();
+        }
         emit({ type: "result", id });
         return;
       }
-      case "rawpub":
-        this.transport.connection.publish(command.subject as string, new Uint8Array(64));
+      case "rawpub": {
+        const data = new Uint8Array(64);
+        new DataView(data.buffer).setFloat64(0, command.seq as number);
+        this.transport.connection.publish(command.subject as string, data);
         emit({ type: "result", id, atMs: epochMs() });
         return;
+      }
       case "rawreply": {
-        this.transport.connection.subscribe(command.subject as string, {
-          callback: (_error, msg) => {
-            msg.respond(new Uint8Array(16));
-          },
-        });
-        await this.transport.connection.flush();
+        const subject = command.subject as string;
+        if (!this.#rawSubjects.has(subject)) {
+          this.#rawSubjects.add(subject);
+          this.transport.connection.subscribe(subject, {
+            callback: (_error, msg) => {
+              msg.respond(new Uint8Array(16));
+            },
+          });
+          await this.transport.connection.flush();
+        }
         emit({ type: "result", id });
         return;
       }
@@ -365,7 +381,10 @@ class NodeProcess {
     }
   }
 
-  /** A raw NATS request/reply round trip, then a raw Postgres write of one row. */
+  /**
+   * A raw NATS request/reply round trip, then a raw Postgres write of one row (the
+   * baseline, `totalMs`); then, timed apart, a KV read and compare-and-set (`kvMs`).
+   */
   async baseline(command: Command): Promise<Record<string, number>> {
     const sql = this.sql;
     const start = epochMs();
@@ -378,7 +397,18 @@ class NodeProcess {
       SET value = ${encoder.encode(JSON.stringify(`raw-${start}`))}, version = version + 1
       WHERE key = ${command.key as string}`;
     const end = epochMs();
-    return { totalMs: end - start, requestMs: replied - start, storeMs: end - replied };
+    // What a strong write needs besides: reading its holder record and a compare-and-set.
+    const kvKey = `bench-raw/${this.options.node}`;
+    const entry = await this.coordinator.get(kvKey);
+    if (entry === undefined) await this.coordinator.create(kvKey, new Uint8Array(8));
+    else await this.coordinator.update(kvKey, new Uint8Array(8), entry.revision);
+    const kvEnd = epochMs();
+    return {
+      totalMs: end - start,
+      requestMs: replied - start,
+      storeMs: end - replied,
+      kvMs: kvEnd - end,
+    };
   }
 
   /** Random operations from `concurrency` workers, each streamed as invoke then complete. */
