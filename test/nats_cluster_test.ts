@@ -236,6 +236,22 @@ async function runUnderFault(
   return { history, result };
 }
 
+/**
+ * Asserts that every workload key of `mode` ("ev", "st") got an ok write invoked after
+ * `afterMs`, i.e. that the cluster recovered from the fault; prints how soon.
+ */
+function assertKeysRecovered(history: History, mode: string, afterMs: number): void {
+  const delays = [0, 1, 2].map((i) => {
+    const key = `${mode}:${i}`;
+    const first = history.ops.find((op) =>
+      op.key === key && op.kind === "write" && op.outcome === "ok" && op.invokeMs > afterMs
+    );
+    assert.ok(first !== undefined, `${key} was written again after the fault`);
+    return `${key} +${Math.round(first.invokeMs - afterMs)} ms`;
+  });
+  console.log(`  first ok write after the fault: ${delays.join(", ")}`);
+}
+
 /** Ok writes of `prefix` keys per node that were invoked after `afterMs`. */
 function okWritesAfter(history: History, prefix: string, afterMs: number): Map<string, number> {
   const counts = new Map<string, number>();
@@ -264,6 +280,7 @@ Deno.test("three processes under load: the NATS server killed and restarted", as
       for (const node of cluster.nodes) {
         assert.ok((recovered.get(node.id) ?? 0) > 0, `${node.id} writes again after the restart`);
       }
+      assertKeysRecovered(history, "st", restartedMs);
     });
   } finally {
     await server.stop();
@@ -287,6 +304,7 @@ Deno.test("three processes under load: one node SIGKILLed in the middle of its w
     assert.ok(cut.length > 0, "the kill left operations of n3 without an answer");
     const recovered = okWritesAfter(history, "ev:", killedMs + 500);
     for (const id of ["n1", "n2"]) assert.ok((recovered.get(id) ?? 0) > 0, `${id} goes on`);
+    assertKeysRecovered(history, "st", killedMs);
   });
 });
 
