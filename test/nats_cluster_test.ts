@@ -154,6 +154,11 @@ function lostWrites(history: History): string[] {
     const authors = writes.filter((op) =>
       final.value === null ? op.kind === "delete" : op.kind === "write" && op.value === final.value
     );
+    for (const op of writes) {
+      if (op.outcome === "ok" && op.version === final.version && !authors.includes(op)) {
+        problems.push(`${key}: ok ${op.kind} ${op.id} has the final version, not the final value`);
+      }
+    }
     const exact = authors.filter((op) => op.outcome === "ok" && op.version === final.version);
     const open = authors.filter((op) => op.outcome === "unknown");
     if (exact.length === 0 && open.length === 0) {
@@ -165,6 +170,32 @@ function lostWrites(history: History): string[] {
   }
   return problems;
 }
+
+Deno.test("lostWrites() reports a lost acknowledged write and a final value from nowhere", () => {
+  const write = (id: number, value: string, outcome: HistoryOp["outcome"], version?: number) => ({
+    id,
+    process: "n1",
+    key: "k",
+    kind: "write" as const,
+    value,
+    invokeMs: id,
+    completeMs: outcome === "unknown" ? null : id + 0.5,
+    outcome,
+    ...(version !== undefined && { version }),
+  });
+  const history = (final: { version: number; value: unknown }, ops: HistoryOp[]): History => ({
+    format: "warp-history/1",
+    keys: { k: { mode: "strong-distributed" } },
+    ops,
+    final: { k: final },
+  });
+  const ops = [write(1, "a", "ok", 1), write(2, "b", "ok", 2), write(3, "c", "unknown")];
+  assert.deepEqual(lostWrites(history({ version: 2, value: "b" }, ops)), []);
+  assert.deepEqual(lostWrites(history({ version: 3, value: "c" }, ops)), []);
+  assert.equal(lostWrites(history({ version: 1, value: "a" }, ops)).length, 1);
+  assert.equal(lostWrites(history({ version: 3, value: "x" }, ops)).length, 1);
+  assert.equal(lostWrites(history({ version: 2, value: "c" }, ops)).length, 1);
+});
 
 function summarize(name: string, history: History, result: CheckHistoryResult): string {
   const count = (predicate: (op: HistoryOp) => boolean) => history.ops.filter(predicate).length;
