@@ -6,7 +6,8 @@
  * ```sh
  * deno run --allow-net=127.0.0.1 --allow-env --allow-sys test/_cluster_process.ts \
  *   --node n1 --nats 127.0.0.1:4222 --bucket warp_x --pg postgres://postgres@127.0.0.1:5432/test \
- *   --table warp_x --prefix warp.x [--staleness-ms 1000] [--lease-ms 1000] [--write-timeout-ms 5000]
+ *   --table warp_x --prefix warp.x [--staleness-ms 1000] [--lease-ms 1000] [--write-timeout-ms 5000] \
+ *   [--heartbeat-ms 100] [--gap-timeout-ms 200] [--io-timeout-ms N] [--coordinator-timeout-ms N]
  * ```
  *
  * Keys: `ev:*` eventual-distributed (`--staleness-ms`), `st:*` strong-distributed
@@ -161,8 +162,9 @@ function parseOptions() {
       "write-timeout-ms": { type: "string", default: "5000" },
       "heartbeat-ms": { type: "string", default: "100" },
       "gap-timeout-ms": { type: "string", default: "200" },
-      "io-timeout-ms": { type: "string", default: "2000" },
-      "coordinator-timeout-ms": { type: "string", default: "1000" },
+      // Absent: Warp's and NatsKvCoordinator's own defaults.
+      "io-timeout-ms": { type: "string" },
+      "coordinator-timeout-ms": { type: "string" },
     },
   });
   const required = (name: "node" | "nats" | "bucket" | "pg" | "table" | "prefix"): string => {
@@ -187,8 +189,10 @@ function parseOptions() {
     writeTimeoutMs: ms("write-timeout-ms"),
     heartbeatMs: ms("heartbeat-ms"),
     gapTimeoutMs: ms("gap-timeout-ms"),
-    ioTimeoutMs: ms("io-timeout-ms"),
-    coordinatorTimeoutMs: ms("coordinator-timeout-ms"),
+    ioTimeoutMs: values["io-timeout-ms"] === undefined ? undefined : ms("io-timeout-ms"),
+    coordinatorTimeoutMs: values["coordinator-timeout-ms"] === undefined
+      ? undefined
+      : ms("coordinator-timeout-ms"),
   };
 }
 
@@ -213,7 +217,8 @@ class NodeProcess {
     });
     const coordinator = await NatsKvCoordinator.create(transport.connection, {
       bucket: options.bucket,
-      timeoutMs: options.coordinatorTimeoutMs,
+      ...(options.coordinatorTimeoutMs !== undefined &&
+        { timeoutMs: options.coordinatorTimeoutMs }),
     });
     const sql = postgres(options.pg, { onnotice: () => {}, max: 4 });
     const store = await PostgresStore.connect({ sql, table: options.table });
@@ -240,7 +245,7 @@ class NodeProcess {
       prefix: options.prefix,
       heartbeatIntervalMs: options.heartbeatMs,
       gapTimeoutMs: options.gapTimeoutMs,
-      ioTimeoutMs: options.ioTimeoutMs,
+      ...(options.ioTimeoutMs !== undefined && { ioTimeoutMs: options.ioTimeoutMs }),
     });
     this.warp.register("ev:*", {
       mode: "eventual-distributed",

@@ -47,6 +47,10 @@ export interface ProcessClusterOptions {
   readonly leaseMs?: number;
   /** writeTimeoutMs of `st:*`. @default {5000} */
   readonly writeTimeoutMs?: number;
+  /** Warp's `ioTimeoutMs`. @default {Warp's default} */
+  readonly ioTimeoutMs?: number | undefined;
+  /** NatsKvCoordinator's `timeoutMs`. @default {NatsKvCoordinator's default} */
+  readonly coordinatorTimeoutMs?: number | undefined;
 }
 
 /** One node process. */
@@ -181,6 +185,10 @@ export class ProcessCluster {
         `--staleness-ms=${this.stalenessMs}`,
         `--lease-ms=${options.leaseMs ?? 1000}`,
         `--write-timeout-ms=${options.writeTimeoutMs ?? 5000}`,
+        ...(options.ioTimeoutMs === undefined ? [] : [`--io-timeout-ms=${options.ioTimeoutMs}`]),
+        ...(options.coordinatorTimeoutMs === undefined
+          ? []
+          : [`--coordinator-timeout-ms=${options.coordinatorTimeoutMs}`]),
       ],
       cwd: REPO_ROOT,
       stdin: "piped",

@@ -26,6 +26,9 @@ async function withCluster(
     stalenessMs: STALENESS_MS,
     leaseMs: LEASE_MS,
     writeTimeoutMs: 5000,
+    // A coordinator call to a dead server gives up after 1 s, so faults stay short.
+    ioTimeoutMs: 2000,
+    coordinatorTimeoutMs: 1000,
     ...options,
   });
   try {
@@ -401,4 +404,40 @@ Deno.test("a strong key whose writer was SIGKILLed after claiming it can be writ
     const result = checkHistory(await cluster.history());
     assert.deepEqual(result.violations, []);
   });
+});
+
+/** How soon a node that knows its connection is down should give up on the coordinator. */
+const FAIL_FAST_MS = 250;
+
+Deno.test("a node whose NATS server is down fails strong writes fast and reads the store, with default timeouts", async () => {
+  const server = await PrivateNatsServer.start();
+  try {
+    // Warp's and NatsKvCoordinator's default timeouts, as a user gets them.
+    await withCluster(
+      { natsUrl: server.url, ioTimeoutMs: undefined, coordinatorTimeoutMs: undefined, size: 1 },
+      async (cluster) => {
+        assertOk(await cluster.set(0, "st:k", "before"));
+        await server.kill();
+        await sleep(200); // the client has seen the connection drop
+        // CONSISTENCY.md S4: a write whose node cannot reach the coordinator fails fast
+        // (COORDINATOR_UNAVAILABLE) instead of waiting; and a read of a strong key the node
+        // does not cache goes to the store. The client knows its connection is down.
+        const write = await cluster.set(0, "st:other", "during");
+        const writeError = cluster.failures().at(-1)?.error ?? "";
+        const read = await cluster.get(0, "st:cold");
+        const writeMs = Math.round((write.completeMs ?? Infinity) - write.invokeMs);
+        const readMs = Math.round((read.completeMs ?? Infinity) - read.invokeMs);
+        assert.equal(write.outcome, "fail", `the write failed definitely: ${writeError}`);
+        assert.match(writeError, /^COORDINATOR_UNAVAILABLE/);
+        assert.equal(read.outcome, "ok", "the read went to the store");
+        assert.ok(
+          writeMs < FAIL_FAST_MS && readMs < FAIL_FAST_MS,
+          `the write failed after ${writeMs} ms and the read answered after ${readMs} ms, ` +
+            `not within ${FAIL_FAST_MS} ms`,
+        );
+      },
+    );
+  } finally {
+    await server.stop();
+  }
 });
