@@ -219,8 +219,10 @@ Deno.test({
       let entry: CoordinatorEntry | undefined;
       const deadline = Date.now() + 10_000;
       while (entry === undefined) {
-        entry = await coordinator.get("k").catch((error) => {
+        entry = await coordinator.get("k").catch(async (error) => {
           if (Date.now() > deadline) throw error;
+          // While down, calls fail at once: back off so the client can reconnect.
+          await new Promise((resolve) => setTimeout(resolve, 50));
           return undefined;
         });
       }

@@ -96,6 +96,7 @@ export class NatsKvCoordinator implements Coordinator {
   readonly #bucket: string;
   readonly #watchersMax: number;
   readonly #stops = new Set<() => void>();
+  #connected = true;
 
   /**
    * Creates the bucket if it does not exist (history 1), or binds to it, and returns a
@@ -156,6 +157,32 @@ export class NatsKvCoordinator implements Coordinator {
     this.#kv = kv;
     this.#bucket = bucket;
     this.#watchersMax = watchersMax;
+    void this.#watchStatus();
+  }
+
+  /**
+   * Follows the connection's status: while the client knows it is disconnected, calls
+   * fail at once with COORDINATOR_UNAVAILABLE instead of waiting out `timeoutMs`, so a
+   * strong write fails fast (S4) and a strong read falls back to the store at once.
+   */
+  async #watchStatus(): Promise<void> {
+    try {
+      for await (const status of this.#nc.status()) {
+        if (status.type === "disconnect" || status.type === "close") this.#connected = false;
+        else if (status.type === "reconnect") this.#connected = true;
+      }
+    } catch {
+      // The status iterator ends with the connection.
+    }
+  }
+
+  #checkConnected(operation: string, key: string): void {
+    if (!this.#connected || this.#nc.isClosed()) {
+      throw new WarpError(
+        "COORDINATOR_UNAVAILABLE",
+        `NATS connection is down, coordinator ${operation} failed fast: ${key}`,
+      );
+    }
   }
 
   /** The KV bucket's name. */
@@ -179,6 +206,7 @@ export class NatsKvCoordinator implements Coordinator {
    */
   async get(key: string): Promise<CoordinatorEntry | undefined> {
     const kvKey = await this.#kvKey(key);
+    this.#checkConnected("get", key);
     try {
       const entry = await this.#kv.get(kvKey);
       if (entry === null || entry.operation !== "PUT") return undefined;
@@ -207,6 +235,7 @@ export class NatsKvCoordinator implements Coordinator {
   async create(key: string, value: Uint8Array): Promise<number> {
     const kvKey = await this.#kvKey(key);
     this.#validateValue(value);
+    this.#checkConnected("create", key);
     try {
       return checkRevision(await this.#kv.create(kvKey, value));
     } catch (error) {
@@ -236,6 +265,7 @@ export class NatsKvCoordinator implements Coordinator {
     this.#validateValue(value);
     validateRevision(revision);
     try {
+      this.#checkConnected("update", key);
       return checkRevision(await this.#kv.update(kvKey, value, revision));
     } catch (error) {
       throw toWarpError(error, "update", key, revision);
@@ -262,6 +292,7 @@ export class NatsKvCoordinator implements Coordinator {
     const kvKey = await this.#kvKey(key);
     if (revision !== undefined) validateRevision(revision);
     try {
+      this.#checkConnected("delete", key);
       await this.#kv.delete(kvKey, revision === undefined ? {} : { previousSeq: revision });
     } catch (error) {
       throw toWarpError(error, "delete", key, revision);
