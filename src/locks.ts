@@ -360,7 +360,7 @@ export class Locks {
         );
         return;
       case "coord-watch":
-        this.#watch(effect.io, key);
+        this.#watch(effect.io, key, effect.revision);
         return;
       case "coord-unwatch":
         this.#unwatch.get(effect.io)?.();
@@ -369,10 +369,20 @@ export class Locks {
     }
   }
 
-  /** Watches `key` for the core; without a coordinator watch, polls. */
-  #watch(io: number, key: string): void {
+  /**
+   * Watches `key` for the core from `revision` on; without a coordinator watch, polls. A
+   * change between the core's read and the watch starting is caught by one read after
+   * the watch is in place.
+   */
+  #watch(io: number, key: string, revision: number): void {
     const notify = (entry: CoordinatorEntry | undefined) => {
+      if (!this.#unwatch.has(io)) return;
       this.#step(() => this.#core.onWatch(io, readResult(entry), this.#clock()));
+    };
+    const catchUp = () => {
+      this.#coordinator.get(key).then((entry) => {
+        if ((entry?.revision ?? 0) !== revision) notify(entry);
+      }, () => {});
     };
     const watch = this.#coordinator.watch?.bind(this.#coordinator);
     if (watch === undefined) {
@@ -383,6 +393,7 @@ export class Locks {
     const stop = watch(key, notify);
     if (typeof stop === "function") {
       this.#unwatch.set(io, stop);
+      catchUp();
       return;
     }
     let cancelled = false;
@@ -390,8 +401,12 @@ export class Locks {
       cancelled = true;
     });
     stop.then((unwatch) => {
-      if (cancelled || this.#closed) unwatch();
-      else this.#unwatch.set(io, unwatch);
+      if (cancelled || this.#closed) {
+        unwatch();
+        return;
+      }
+      this.#unwatch.set(io, unwatch);
+      catchUp();
     }, () => {
       // The watch could not start: fall back to polling.
       const timer = setInterval(() => notify(undefined), this.#pollMs);

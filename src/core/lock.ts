@@ -56,8 +56,17 @@ export type LockEffect =
     readonly key: string;
     readonly revision: number;
   }
-  /** Report every later change of `key` with `onWatch(io, …)` until `coord-unwatch`. */
-  | { readonly type: "coord-watch"; readonly io: number; readonly key: string }
+  /**
+   * Report every change of `key` after `revision` with `onWatch(io, …)` until
+   * `coord-unwatch` — at once if the key has already moved past `revision` (it may change
+   * between our read and the watch starting).
+   */
+  | {
+    readonly type: "coord-watch";
+    readonly io: number;
+    readonly key: string;
+    readonly revision: number;
+  }
   | { readonly type: "coord-unwatch"; readonly io: number }
   | { readonly type: "resolve"; readonly op: number; readonly grant: LockGrant | undefined }
   | { readonly type: "reject"; readonly op: number; readonly error: WarpError }
@@ -106,6 +115,8 @@ interface Waiter {
   watchIo: number;
   timer: number;
   busy: boolean;
+  /** A change was reported while a call was in flight: its answer may be stale. */
+  changed: boolean;
   /** When our last claim write was sent: a grant discovered later believes from here. */
   claimSentMs: number | undefined;
 }
@@ -246,6 +257,7 @@ export class LockCore {
       watchIo: 0,
       timer: 0,
       busy: false,
+      changed: false,
       claimSentMs: undefined,
     };
     this.#waiters.set(waiter.handle, waiter);
@@ -380,12 +392,21 @@ export class LockCore {
 
   /** One try: read the record; create it, take it over, or wait for it. */
   #attempt(waiter: Waiter): void {
-    if (!this.#waiters.has(waiter.handle) || waiter.busy) return;
+    if (!this.#waiters.has(waiter.handle)) return;
+    if (waiter.busy) {
+      waiter.changed = true;
+      return;
+    }
     waiter.busy = true;
+    waiter.changed = false;
     const mine = this.#record(waiter.handle, waiter.ttlMs).holder;
     this.#read(lockKey(waiter.name), (read) => {
       waiter.busy = false;
       if (!this.#waiters.has(waiter.handle)) return;
+      if (waiter.changed) {
+        this.#attempt(waiter); // a change came in meanwhile: this answer may be older
+        return;
+      }
       if (!read.ok) {
         this.#retryOrFail(waiter, read.error);
         return;
@@ -428,7 +449,12 @@ export class LockCore {
         this.#timers.delete(waiter.timer);
         this.#attempt(waiter);
       });
-      this.#effects.push({ type: "coord-watch", io: waiter.watchIo, key: lockKey(waiter.name) });
+      this.#effects.push({
+        type: "coord-watch",
+        io: waiter.watchIo,
+        key: lockKey(waiter.name),
+        revision,
+      });
     }
     this.#timers.delete(waiter.timer);
     const seen = waiter.observed!;
@@ -443,7 +469,7 @@ export class LockCore {
   #claim(waiter: Waiter, revision: number | undefined): void {
     waiter.busy = true;
     const sentMs = this.#now;
-    waiter.claimSentMs = sentMs;
+    waiter.claimSentMs ??= sentMs;
     this.#put(lockKey(waiter.name), this.#record(waiter.handle, waiter.ttlMs), revision, (r) => {
       waiter.busy = false;
       if (!this.#waiters.has(waiter.handle)) {
