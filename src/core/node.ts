@@ -180,6 +180,8 @@ interface StrongWrite {
   storeAttempts: number;
   /** Set when a revoke or drop of the key arrives while the release is in flight. */
   revokedDuringRelease: boolean;
+  /** Whether the claim was tried from the cached record (a conflict then reads). */
+  optimistic: boolean;
 }
 
 interface Peer {
@@ -276,6 +278,8 @@ export class NodeCore {
   readonly #writeFloors = new Map<string, { count: number; floor: number }>();
   readonly #strongChains = new Map<string, StrongWrite[]>();
   readonly #strongById = new Map<number, StrongWrite>();
+  /** The holder record of a strong key as this node last saw it, for optimistic claims. */
+  readonly #records = new Map<string, { record: HolderRecord; revision: number }>();
   /** Keys whose write slot another writer holds: the record's revision and when first seen. */
   readonly #contended = new Map<string, { revision: number; sinceMs: number }>();
   readonly #peers = new Map<NodeId, Peer>();
@@ -819,6 +823,7 @@ export class NodeCore {
   #strongFillRegister(fill: Fill): void {
     const askMs = this.#now;
     this.#coordGet(fill.key, (read) => {
+      if (read.ok) this.#remember(fill.key, read.record, read.revision);
       if (!read.ok || read.record?.pending !== undefined) {
         fill.cacheable = false; // read through the store, linearizable, without caching
         this.#fillRead(fill);
@@ -837,8 +842,12 @@ export class NodeCore {
       };
       const claimAskMs = this.#now;
       this.#coordPut(fill.key, next, record === undefined ? undefined : read.revision, (put) => {
-        if (put.ok) fill.leaseAskMs = claimAskMs;
-        else fill.cacheable = false;
+        if (put.ok) {
+          fill.leaseAskMs = claimAskMs;
+          this.#remember(fill.key, next, put.revision);
+        } else {
+          fill.cacheable = false;
+        }
         this.#fillRead(fill);
       });
     });
@@ -1034,6 +1043,7 @@ export class NodeCore {
       retransmitTimer: 0,
       storeAttempts: 0,
       revokedDuringRelease: false,
+      optimistic: false,
     };
     this.#strongById.set(write.id, write);
     const chain = this.#strongChains.get(key);
@@ -1045,6 +1055,15 @@ export class NodeCore {
     this.#strongRead(write);
   }
 
+  #remember(key: string, record: HolderRecord | undefined, revision: number): void {
+    if (record === undefined) {
+      this.#records.delete(key);
+      return;
+    }
+    if (this.#records.size >= CONTENDED_MAX && !this.#records.has(key)) this.#records.clear();
+    this.#records.set(key, { record, revision });
+  }
+
   #pendingId(write: StrongWrite): string {
     return `${this.nodeId}/${this.incarnation}/${write.id}`;
   }
@@ -1052,6 +1071,15 @@ export class NodeCore {
   /** Phase 1: read the holder record; wait out (or take over) another writer's slot. */
   #strongRead(write: StrongWrite): void {
     write.phase = "read";
+    const known = this.#records.get(write.key);
+    if (!write.optimistic && known !== undefined && known.record.pending === undefined) {
+      // Claim at the revision last seen: uncontended writes skip a coordinator read. A
+      // conflict sends us back here to read the record.
+      write.optimistic = true;
+      this.#strongClaim(write, known.record, known.revision);
+      return;
+    }
+    write.optimistic = true;
     this.#coordGet(write.key, (read) => {
       if (write.phase !== "read") return;
       if (!read.ok) {
@@ -1059,6 +1087,7 @@ export class NodeCore {
         return;
       }
       const record = read.record;
+      this.#remember(write.key, record, read.revision);
       if (record?.pending !== undefined && record.pending !== this.#pendingId(write)) {
         // Another writer holds the slot. Taking it over is always safe — the conditional
         // store write fences out the old writer — but taking it from a live writer makes
@@ -1112,12 +1141,14 @@ export class NodeCore {
         return;
       }
       if (!put.ok) {
+        this.#records.delete(write.key);
         if (put.conflict) this.#strongRead(write);
         else this.#strongFail(write, unavailable(write.key, put.error));
         return;
       }
       write.revision = put.revision;
       write.record = claimed;
+      this.#remember(write.key, claimed, put.revision);
       this.#strongRevoke(write);
     });
   }
@@ -1249,8 +1280,17 @@ export class NodeCore {
     this.#answerWrite(write.op, { ...data, source: "none" });
     write.phase = "release";
     const askMs = this.#now;
-    const released: HolderRecord = { holders: [this.nodeId], pending: undefined, version };
+    // Holders that acknowledged stay registered (they may cache again without a
+    // coordinator write, and the record stays stable for the next optimistic claim); the
+    // silent ones whose lease was waited out are dropped. A superset of the nodes that may
+    // cache is always safe.
+    const kept = (write.record?.holders ?? []).filter((h) =>
+      h !== this.nodeId && !write.awaiting.has(h)
+    );
+    const released: HolderRecord = { holders: [this.nodeId, ...kept], pending: undefined, version };
     this.#coordPut(write.key, released, write.revision, (put) => {
+      if (put.ok) this.#remember(write.key, released, put.revision);
+      else this.#records.delete(write.key);
       if (put.ok && !write.revokedDuringRelease) {
         this.#install(write.key, write.policy, data, askMs);
       }

@@ -293,7 +293,8 @@ Deno.test("NodeCore strong write revokes holders, waits for acks, then writes th
   const effects = a.takeEffects();
   assert.equal(only(effects, "resolve").result.version, 2);
   const release = only(effects, "coord-put");
-  assert.deepEqual(release.record, { holders: ["a"], pending: undefined, version: 2 });
+  // b acknowledged: it stays registered, so it may cache again with one coordinator read.
+  assert.deepEqual(release.record, { holders: ["a", "b"], pending: undefined, version: 2 });
   assert.equal(release.revision, 6);
   a.onCoordWrite(release.io, { ok: true, revision: 7 }, 107);
   assert.equal(a.hit("st:k", 108)?.value, "v2");
@@ -437,4 +438,39 @@ Deno.test("holderRecordKey() keeps coordinator keys short for long keys", async 
   assert.ok(holderRecordKey(long).length < 40);
   assert.notEqual(holderRecordKey(long), holderRecordKey("k".repeat(1023) + "j"));
   assert.equal(holderRecordKey("user:1"), "strong/user:1");
+});
+
+Deno.test("NodeCore strong write drops a silent holder from the record at release", () => {
+  const a = node("a");
+  a.set(1, "st:k", value("v2"), 0);
+  const get = only(a.takeEffects(), "coord-get");
+  a.onCoordRead(get.io, {
+    ok: true,
+    record: { holders: ["b", "c"], pending: undefined, version: 1 },
+    revision: 5,
+  }, 0);
+  a.onCoordWrite(only(a.takeEffects(), "coord-put").io, { ok: true, revision: 6 }, 0);
+  const revokes = a.takeEffects().filter((e) => e.type === "send");
+  const toB = revokes.find((e) => e.type === "send" && e.to === "b")!;
+  if (toB.type !== "send" || toB.message.t !== "revoke") throw new Error("no revoke to b");
+  a.onMessage({ t: "ack", from: "b", inc: 1, id: toB.message.id, key: "st:k" }, 1);
+  a.tick(1200); // c never answers: its lease is waited out
+  const write = only(a.takeEffects(), "store-write");
+  a.onStoreWrite(write.io, { ok: true, version: 2 }, 1201);
+  const release = only(a.takeEffects(), "coord-put");
+  assert.deepEqual(release.record.holders, ["a", "b"]);
+});
+
+Deno.test("NodeCore strong write claims at the record it last saw, reading only on conflict", () => {
+  const a = node("a");
+  strongFill(a, 1, "st:k", undefined, 0, 0, "v1", 1);
+  a.set(2, "st:k", value("v2"), 10);
+  const claim = only(a.takeEffects(), "coord-put");
+  assert.equal(claim.revision, 1, "no read: the claim uses the registration's revision");
+  a.onCoordWrite(claim.io, {
+    ok: false,
+    conflict: true,
+    error: new WarpError("CONTENDED", "moved"),
+  }, 11);
+  only(a.takeEffects(), "coord-get");
 });
