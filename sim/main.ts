@@ -19,11 +19,14 @@ import { describeFault } from "./cluster.ts";
 import { formatPath, FULL_PATH, parsePath, runSeed, shrinkSeed } from "./runner.ts";
 import type { SeedOptions, SeedReport } from "./runner.ts";
 import { hitLines, polarisLines, relevantEvents, spaceTimeHtml, timeline } from "./report.ts";
+import { LOCK_CANARIES, runLockSeed } from "./lock_cluster.ts";
+import type { LockCanaryName } from "./lock_cluster.ts";
 
 const HELP = `Usage: deno task sim [options]
 
 Fuzzes Warp's consistency guarantees in a deterministic simulated cluster.
 
+  --scenario NAME   cache (default: the three consistency modes) or locks (L1–L4)
   --seed N          first seed (default: drawn from the clock and printed)
   --seeds N         run N seeds                        (default: run for --duration)
   --duration S      run for S seconds of wall time      (default: 60)
@@ -31,6 +34,7 @@ Fuzzes Warp's consistency guarantees in a deterministic simulated cluster.
   --modes LIST      local,eventual,strong               (default: all)
   --faults PRESET   swarm|none|network|crash|partition|clock (default: swarm)
   --canary NAME     break an assumption on purpose: ${CANARIES.join("|")}
+                    (locks: ${LOCK_CANARIES.join("|")})
   --path P          with --seed: replay a shrunk run (as printed on a violation)
   --replay          run only --seed (and --path) with a full trace and timeline
   --safety-ms MS    safety phase length (default 2000); --liveness-ms MS (default 1000)
@@ -69,6 +73,7 @@ const { values } = (() => {
     return parseArgs({
       args: Deno.args,
       options: {
+        scenario: { type: "string" },
         seed: { type: "string" },
         seeds: { type: "string" },
         duration: { type: "string" },
@@ -104,8 +109,11 @@ const modes = (values.modes ?? "local,eventual,strong").split(",").map((m) =>
 );
 const preset = (values.faults ?? "swarm") as FaultPreset;
 if (!PRESETS.includes(preset)) fail(`unknown fault preset: ${values.faults}`);
+const scenario = values.scenario ?? "cache";
+if (scenario !== "cache" && scenario !== "locks") fail(`unknown scenario: ${scenario}`);
 const canary = values.canary as CanaryName | undefined;
-if (canary !== undefined && !CANARIES.includes(canary)) fail(`unknown canary: ${canary}`);
+const canaries: readonly string[] = scenario === "locks" ? LOCK_CANARIES : CANARIES;
+if (canary !== undefined && !canaries.includes(canary)) fail(`unknown canary: ${canary}`);
 const firstSeed = values.seed !== undefined ? Number(values.seed) : (Date.now() * 2654435761) >>> 0;
 if (!Number.isInteger(firstSeed) || firstSeed < 0 || firstSeed > 0xffffffff) {
   fail(`--seed must be a 32-bit integer: ${values.seed}`);
@@ -274,7 +282,73 @@ function summary(totals: Totals, violations: number, wallMs: number): void {
   }
 }
 
+/** The lock scenario: seeds of the lock simulator, checked against L1–L4. */
+function mainLocks(): number {
+  const started = performance.now();
+  const results: Record<string, Record<string, number>> = {};
+  let seeds = 0, events = 0, grants = 0, worstL3 = 0, boundL3 = 0;
+  console.log(
+    `Warp lock simulator: ${base.nodes} nodes, faults swarm${
+      canary ? `, canary ${canary}` : ""
+    }, first seed ${firstSeed}`,
+  );
+  for (let i = 0; i < seedsMax && performance.now() - started < durationMs; i++) {
+    const seed = (firstSeed + i) >>> 0;
+    const report = runLockSeed({
+      seed,
+      nodes: base.nodes!,
+      ...(canary !== undefined && { canary: canary as unknown as LockCanaryName }),
+    });
+    seeds++;
+    events += report.stats.events;
+    grants += report.stats.grants;
+    if (report.l3.worstDelayMs > worstL3) worstL3 = report.l3.worstDelayMs;
+    boundL3 = report.l3.boundMs;
+    for (const [g, status] of Object.entries(report.results)) {
+      const row = (results[g] ??= {});
+      row[status] = (row[status] ?? 0) + 1;
+    }
+    if (values.verbose) {
+      console.log(
+        `seed ${seed}: ${report.stats.grants} grants, ${report.violations.length} violation(s), hash ${report.traceHash}`,
+      );
+    }
+    if (report.violations.length > 0) {
+      for (const v of report.violations.slice(0, 5)) {
+        console.log(`VIOLATION of ${v.guarantee} on ${v.key}: ${v.message}`);
+      }
+      console.log(
+        `Replay: npx -y deno@2 task sim --scenario locks --seed ${seed} --seeds 1 --nodes ${base.nodes}${
+          canary ? ` --canary ${canary}` : ""
+        } --verbose`,
+      );
+      return 1;
+    }
+  }
+  const wall = (performance.now() - started) / 1000;
+  console.log(`\n  seeds run         ${seeds} (first seed ${firstSeed})`);
+  console.log(`  grants            ${grants}`);
+  console.log(
+    `  events            ${events} (${(events / wall).toFixed(0)} events/s), ${
+      (seeds / wall).toFixed(0)
+    } seeds/s`,
+  );
+  console.log(`  worst L3 takeover ${worstL3.toFixed(1)} ms (bound ${boundL3.toFixed(1)} ms)`);
+  console.log(
+    `\n  guarantee  ${["pass", "fail", "unknown", "skipped"].map((s) => s.padStart(8)).join("")}`,
+  );
+  for (const [g, row] of Object.entries(results).sort()) {
+    console.log(
+      `  ${g.padEnd(9)}  ${
+        ["pass", "fail", "unknown", "skipped"].map((s) => String(row[s] ?? 0).padStart(8)).join("")
+      }`,
+    );
+  }
+  return seeds === 0 ? 1 : 0;
+}
+
 function main(): number {
+  if (scenario === "locks") return mainLocks();
   const started = performance.now();
   const totals: Totals = {
     seeds: 0,

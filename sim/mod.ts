@@ -29,3 +29,6 @@ export type { RunPath, SeedOptions, SeedReport } from "./runner.ts";
 export { HISTORY_FORMAT } from "./history.ts";
 export type { History, HistoryOp, KeyInfo, Outcome, Violation } from "./history.ts";
 export * from "./checkers/mod.ts";
+export { LOCK_CANARIES, LockSimCluster, runLockSeed } from "./lock_cluster.ts";
+export type { LockCanaryName, LockSeedReport, LockSimOptions } from "./lock_cluster.ts";
+export { checkLockHistory, LOCK_GUARANTEES } from "./checkers/locks.ts";
