@@ -16,6 +16,7 @@ import type { WarpError } from "../src/core/errors.ts";
 import type { Message } from "../src/core/messages.ts";
 import type { ConsistencyMode } from "../src/core/registry.ts";
 import { deriveSeed, Prng } from "./prng.ts";
+import { EventQueue } from "./_event_queue.ts";
 import { CALM, drawMix, drawSchedule } from "./faults.ts";
 import type { Fault, FaultMix, FaultPreset } from "./faults.ts";
 import { HISTORY_FORMAT } from "./history.ts";
@@ -164,12 +165,6 @@ const DEFAULT_POLICY: SimPolicy = {
   readTimeoutMs: 1500,
 };
 
-interface Event {
-  readonly at: number;
-  readonly seq: number;
-  readonly run: () => void;
-}
-
 interface SimNode {
   readonly index: number;
   readonly id: string;
@@ -232,7 +227,7 @@ export class SimCluster {
   readonly #options: SimOptions;
   readonly #policy: SimPolicy;
   readonly #nodes: SimNode[] = [];
-  readonly #heap: Event[] = [];
+  readonly #queue = new EventQueue();
   readonly #mix: FaultMix;
   readonly #schedule: readonly Fault[];
   readonly #net: Prng;
@@ -253,10 +248,7 @@ export class SimCluster {
   readonly #n: number;
   readonly #safetyMs: number;
   readonly #endMs: number;
-  #now = 0;
-  #seq = 0;
   #nextOp = 1;
-  #hash = 0x811c9dc5;
   #faultsOn = true;
   #issuing = true;
 
@@ -358,62 +350,19 @@ export class SimCluster {
     const probeAt = this.#endMs + settleMs;
     this.#at(probeAt, () => this.#probe());
     const horizon = probeAt + Math.max(p.readTimeoutMs, p.writeTimeoutMs) + 100;
-    this.#loop(horizon);
+    this.#queue.runUntil(horizon);
     return this.#result(horizon);
   }
 
   // ------------------------------------------------------------------ event loop
 
   #at(at: number, run: () => void): void {
-    const event: Event = { at: Math.max(at, this.#now), seq: this.#seq++, run };
-    const h = this.#heap;
-    let i = h.length;
-    h.push(event);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      const p = h[parent]!;
-      if (p.at < event.at || (p.at === event.at && p.seq < event.seq)) break;
-      h[i] = p;
-      i = parent;
-    }
-    h[i] = event;
+    this.#queue.at(at, run);
   }
 
-  #pop(): Event | undefined {
-    const h = this.#heap;
-    const top = h[0];
-    const last = h.pop();
-    if (top === undefined || last === undefined || h.length === 0) return top;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1, r = l + 1;
-      let m = last;
-      let mi = -1;
-      const left = h[l], right = h[r];
-      if (left !== undefined && (left.at < m.at || (left.at === m.at && left.seq < m.seq))) {
-        m = left;
-        mi = l;
-      }
-      if (right !== undefined && (right.at < m.at || (right.at === m.at && right.seq < m.seq))) {
-        m = right;
-        mi = r;
-      }
-      if (mi < 0) break;
-      h[i] = m;
-      i = mi;
-    }
-    h[i] = last;
-    return top;
-  }
-
-  #loop(horizon: number): void {
-    for (let e = this.#pop(); e !== undefined && e.at <= horizon; e = this.#pop()) {
-      this.#now = e.at;
-      this.#stats.events++;
-      this.#hash = Math.imul(this.#hash ^ (e.seq & 0xffff), 16777619) >>> 0;
-      this.#hash = Math.imul(this.#hash ^ ((e.at * 1000) | 0), 16777619) >>> 0;
-      e.run();
-    }
+  /** The current true time. */
+  get #now(): number {
+    return this.#queue.now;
   }
 
   // ------------------------------------------------------------------ nodes and clocks
@@ -1022,6 +971,7 @@ export class SimCluster {
   }
 
   #result(horizon: number): SimRun {
+    this.#stats.events = this.#queue.events;
     this.#stats.simMs = horizon;
     const sums: Record<string, number> = {};
     for (const node of this.#nodes) {
@@ -1041,7 +991,7 @@ export class SimCluster {
       schedule: this.#schedule,
       history: { format: HISTORY_FORMAT, keys: this.#keyInfo, ops, final },
       stats: this.#stats,
-      traceHash: (this.#hash >>> 0).toString(16).padStart(8, "0"),
+      traceHash: this.#queue.hash,
       trace: this.#trace,
     };
   }

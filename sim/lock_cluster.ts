@@ -41,6 +41,7 @@ import { Fence, LockCore } from "../src/core/lock.ts";
 import type { LockEffect, LockGrant, LockRecord } from "../src/core/lock.ts";
 import { InvariantError, WarpError } from "../src/core/errors.ts";
 import { deriveSeed, Prng } from "./prng.ts";
+import { EventQueue } from "./_event_queue.ts";
 import { checkLockHistory, LOCK_HISTORY_FORMAT, lockL3BoundMs } from "./checkers/locks.ts";
 import type {
   LockAcquireRecord,
@@ -180,12 +181,6 @@ const CORE_RETRY_MS = 50;
 /** Crashes of holders in the liveness phase. */
 const LIVENESS_CRASHES = 3;
 
-interface Event {
-  readonly at: number;
-  readonly seq: number;
-  readonly run: () => void;
-}
-
 interface Holding {
   readonly record: Draft<LockGrantRecord>;
   readonly handle: number;
@@ -252,7 +247,7 @@ export class LockSimCluster {
   readonly #net: Prng;
   readonly #faultPrng: Prng;
   readonly #nodes: LockNode[] = [];
-  readonly #heap: Event[] = [];
+  readonly #queue = new EventQueue();
   readonly #cells = new Map<string, { record: LockRecord; revision: number }>();
   #revision = 0;
   readonly #watches = new Map<string, Watch>();
@@ -284,10 +279,7 @@ export class LockSimCluster {
   #currentOp: number | undefined;
   /** Crash the next node whose renewal succeeds (liveness worst case for L3). */
   #crashAfterRenewal = false;
-  #now = 0;
-  #seq = 0;
   #nextOp = 1;
-  #hash = 0x811c9dc5;
   #faultsOn = true;
   #issuing = true;
 
@@ -373,7 +365,7 @@ export class LockSimCluster {
       this.#issuing = false;
     });
     const horizon = this.#endMs + 4 * this.#ttlMs;
-    this.#loop(horizon);
+    this.#queue.runUntil(horizon);
     return this.#result(horizon);
   }
 
@@ -385,55 +377,12 @@ export class LockSimCluster {
   // ------------------------------------------------------------------ event loop
 
   #at(at: number, run: () => void): void {
-    const event: Event = { at: Math.max(at, this.#now), seq: this.#seq++, run };
-    const h = this.#heap;
-    let i = h.length;
-    h.push(event);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      const p = h[parent]!;
-      if (p.at < event.at || (p.at === event.at && p.seq < event.seq)) break;
-      h[i] = p;
-      i = parent;
-    }
-    h[i] = event;
+    this.#queue.at(at, run);
   }
 
-  #pop(): Event | undefined {
-    const h = this.#heap;
-    const top = h[0];
-    const last = h.pop();
-    if (top === undefined || last === undefined || h.length === 0) return top;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1, r = l + 1;
-      let m = last;
-      let mi = -1;
-      const left = h[l], right = h[r];
-      if (left !== undefined && (left.at < m.at || (left.at === m.at && left.seq < m.seq))) {
-        m = left;
-        mi = l;
-      }
-      if (right !== undefined && (right.at < m.at || (right.at === m.at && right.seq < m.seq))) {
-        m = right;
-        mi = r;
-      }
-      if (mi < 0) break;
-      h[i] = m;
-      i = mi;
-    }
-    h[i] = last;
-    return top;
-  }
-
-  #loop(horizon: number): void {
-    for (let e = this.#pop(); e !== undefined && e.at <= horizon; e = this.#pop()) {
-      this.#now = e.at;
-      this.#stats.events++;
-      this.#hash = Math.imul(this.#hash ^ (e.seq & 0xffff), 16777619) >>> 0;
-      this.#hash = Math.imul(this.#hash ^ ((e.at * 1000) | 0), 16777619) >>> 0;
-      e.run();
-    }
+  /** The current true time. */
+  get #now(): number {
+    return this.#queue.now;
   }
 
   // ------------------------------------------------------------------ nodes and clocks
@@ -1022,6 +971,7 @@ export class LockSimCluster {
   // ------------------------------------------------------------------ result
 
   #result(horizon: number): { history: LockHistory; stats: LockSimStats; traceHash: string } {
+    this.#stats.events = this.#queue.events;
     this.#stats.simMs = horizon;
     const history: LockHistory = {
       format: LOCK_HISTORY_FORMAT,
@@ -1040,7 +990,7 @@ export class LockSimCluster {
     return {
       history,
       stats: { ...this.#stats },
-      traceHash: (this.#hash >>> 0).toString(16).padStart(8, "0"),
+      traceHash: this.#queue.hash,
     };
   }
 }
