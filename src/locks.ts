@@ -10,6 +10,7 @@ import { InvariantError, WarpError } from "./core/errors.ts";
 import { LockCore } from "./core/lock.ts";
 import type { LockEffect, LockGrant, LockReadResult, LockWriteResult } from "./core/lock.ts";
 import { isKey, isNodeId, KEY_LENGTH_MAX } from "./core/messages.ts";
+import { WakeTimer, withTimeout } from "./_wake_timer.ts";
 
 export { Fence } from "./core/lock.ts";
 
@@ -130,9 +131,7 @@ export class Locks {
   readonly #controllers = new Map<number, AbortController>();
   readonly #unwatch = new Map<number, () => void>();
   #nextOp = 1;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerAtMs = Infinity;
-  #timerRefd = false;
+  readonly #timer: WakeTimer;
   #closed = false;
 
   /** Creates the lock client of a node. */
@@ -145,6 +144,10 @@ export class Locks {
     this.#coordinator = options.coordinator;
     this.#prefix = `${options.prefix ?? "warp"}/`;
     this.#clock = options.clock ?? (() => performance.now());
+    this.#timer = new WakeTimer(
+      this.#clock,
+      () => this.#step(() => this.#core.tick(this.#clock())),
+    );
     this.#pollMs = checkMs("pollMs", options.pollMs ?? 100, 1);
     this.#ioTimeoutMs = checkMs("ioTimeoutMs", options.ioTimeoutMs ?? 5000, 1);
     this.#core = new LockCore({
@@ -206,7 +209,7 @@ export class Locks {
   /** Stops every wait and watch. Held locks are not released: they expire. */
   close(): void {
     this.#closed = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer.cancel();
     for (const unwatch of this.#unwatch.values()) unwatch();
     this.#unwatch.clear();
     for (const [op, pending] of this.#pending) {
@@ -281,21 +284,7 @@ export class Locks {
     if (this.#closed) return;
     input();
     for (const effect of this.#core.takeEffects()) this.#perform(effect);
-    const deadline = this.#core.nextDeadlineMs();
-    // Keep the process alive only while a caller waits on a lock operation.
-    const refNeeded = this.#pending.size > 0;
-    if (deadline >= this.#timerAtMs && refNeeded === this.#timerRefd) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAtMs = deadline;
-    this.#timerRefd = refNeeded;
-    if (deadline === Infinity) return;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#timerAtMs = Infinity;
-      this.#step(() => this.#core.tick(this.#clock()));
-    }, Math.max(0, deadline - this.#clock()));
-    if (!refNeeded) unref(this.#timer);
+    this.#timer.schedule(this.#core.nextDeadlineMs(), this.#pending.size > 0);
   }
 
   #perform(effect: LockEffect): void {
@@ -421,20 +410,9 @@ export class Locks {
     ok: (value: R) => void,
     fail: (error: WarpError) => void,
   ): void {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new WarpError(
-              "COORDINATOR_UNAVAILABLE",
-              `${what} took longer than ${this.#ioTimeoutMs} ms`,
-            ),
-          ),
-        this.#ioTimeoutMs,
-      );
-    });
-    Promise.race([promise, timeout]).finally(() => clearTimeout(timer)).then(
+    const timeout = () =>
+      new WarpError("COORDINATOR_UNAVAILABLE", `${what} took longer than ${this.#ioTimeoutMs} ms`);
+    withTimeout(promise, this.#ioTimeoutMs, timeout).then(
       (value) => this.#guard(() => ok(value)),
       (error) => this.#guard(() => fail(asCoordError(error, what))),
     );
@@ -465,10 +443,4 @@ function readResult(entry: CoordinatorEntry | undefined): LockReadResult {
 
 function writeFailure(error: WarpError): LockWriteResult {
   return { ok: false, conflict: error.code === "CONTENDED", error };
-}
-
-function unref(timer: ReturnType<typeof setTimeout>): void {
-  const deno = (globalThis as { Deno?: { unrefTimer(id: number): void } }).Deno;
-  if (deno !== undefined && typeof timer === "number") deno.unrefTimer(timer);
-  else (timer as unknown as { unref?: () => void }).unref?.();
 }

@@ -21,6 +21,7 @@ import type { KeyOptions, KeyPolicy } from "./core/registry.ts";
 import type { Store } from "./store.ts";
 import type { Transport, Unsubscribe } from "./transport.ts";
 import { decodeMessage, encodeMessage } from "./wire.ts";
+import { WakeTimer, withTimeout } from "./_wake_timer.ts";
 
 /** Options of a {@linkcode Warp} node. */
 export interface WarpOptions<T> {
@@ -127,21 +128,8 @@ function asWarpError(
   });
 }
 
-function withTimeout<R>(promise: Promise<R>, ms: number, what: string): Promise<R> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new WarpError("TIMEOUT", `${what} took longer than ${ms} ms`)),
-      ms,
-    );
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
-  const deno = (globalThis as { Deno?: { unrefTimer(id: number): void } }).Deno;
-  if (deno !== undefined && typeof timer === "number") deno.unrefTimer(timer);
-  else (timer as unknown as { unref?: () => void }).unref?.();
+function timeoutAfter(ms: number, what: string): () => Error {
+  return () => new WarpError("TIMEOUT", `${what} took longer than ${ms} ms`);
 }
 
 /**
@@ -185,9 +173,7 @@ export class Warp<T = unknown> {
   readonly #loading = new Map<string, Promise<T>>();
   readonly #unsubscribes: Unsubscribe[] = [];
   #nextOp = 1;
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerAtMs = Infinity;
-  #timerRefd = false;
+  readonly #timer: WakeTimer;
   #malformed = 0;
   #failure: Error | undefined;
   #closing: Promise<void> | undefined;
@@ -214,6 +200,10 @@ export class Warp<T = unknown> {
       (transport === undefined ? new MemoryCoordinator() : undefined);
     this.#codec = options.codec ?? (jsonCodec as Codec<T>);
     this.#clock = options.clock ?? (() => performance.now());
+    this.#timer = new WakeTimer(
+      this.#clock,
+      () => this.#step(() => this.#core.tick(this.#clock())),
+    );
     this.#ioTimeoutMs = options.ioTimeoutMs ?? 10_000;
     if (!(this.#ioTimeoutMs > 0)) {
       throw new RangeError(`ioTimeoutMs must be positive: ${this.#ioTimeoutMs}`);
@@ -511,8 +501,7 @@ export class Warp<T = unknown> {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       for (const unsubscribe of this.#unsubscribes) unsubscribe();
-      if (this.#timer !== undefined) clearTimeout(this.#timer);
-      this.#timer = undefined;
+      this.#timer.cancel();
       this.#step(() => this.#core.close(this.#clock()));
       await Promise.resolve();
     })();
@@ -567,23 +556,8 @@ export class Warp<T = unknown> {
    * it does not, so an idle node never holds a script open.
    */
   #schedule(): void {
-    const deadline = this.#core.nextDeadlineMs();
     if (this.#core.closed) return;
-    const refNeeded = this.#pending.size > 0;
-    if (deadline >= this.#timerAtMs && refNeeded === this.#timerRefd) return;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#timerAtMs = deadline;
-    this.#timerRefd = refNeeded;
-    if (deadline === Infinity) {
-      this.#timer = undefined;
-      return;
-    }
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#timerAtMs = Infinity;
-      this.#step(() => this.#core.tick(this.#clock()));
-    }, Math.max(0, deadline - this.#clock()));
-    if (!refNeeded) unrefTimer(this.#timer);
+    this.#timer.schedule(this.#core.nextDeadlineMs(), this.#pending.size > 0);
   }
 
   #onBusData(data: Uint8Array): void {
@@ -636,7 +610,11 @@ export class Warp<T = unknown> {
   }
 
   #storeGet(io: number, key: string): void {
-    withTimeout(this.#store.get(key), this.#ioTimeoutMs, `Store read of ${key}`).then(
+    withTimeout(
+      this.#store.get(key),
+      this.#ioTimeoutMs,
+      timeoutAfter(this.#ioTimeoutMs, `Store read of ${key}`),
+    ).then(
       (record) => {
         let value: unknown;
         try {
@@ -676,14 +654,17 @@ export class Warp<T = unknown> {
     const write = payload === undefined
       ? this.#store.delete(key, options)
       : this.#store.set(key, payload, options);
-    withTimeout(write, this.#ioTimeoutMs, `Store write of ${key}`).then(
-      (version) =>
-        this.#step(() => this.#core.onStoreWrite(io, { ok: true, version }, this.#clock())),
-      (error) => {
-        const failure = asWarpError(error, "STORE_ERROR", `Store write of ${key} failed`);
-        this.#step(() => this.#core.onStoreWrite(io, { ok: false, error: failure }, this.#clock()));
-      },
-    );
+    withTimeout(write, this.#ioTimeoutMs, timeoutAfter(this.#ioTimeoutMs, `Store write of ${key}`))
+      .then(
+        (version) =>
+          this.#step(() => this.#core.onStoreWrite(io, { ok: true, version }, this.#clock())),
+        (error) => {
+          const failure = asWarpError(error, "STORE_ERROR", `Store write of ${key} failed`);
+          this.#step(() =>
+            this.#core.onStoreWrite(io, { ok: false, error: failure }, this.#clock())
+          );
+        },
+      );
   }
 
   #coordGet(io: number, key: string): void {
@@ -691,7 +672,7 @@ export class Warp<T = unknown> {
     withTimeout(
       coordinator.get(this.#coordPrefix + key),
       this.#ioTimeoutMs,
-      `Coordinator read of ${key}`,
+      timeoutAfter(this.#ioTimeoutMs, `Coordinator read of ${key}`),
     ).then(
       (entry) => {
         let record: HolderRecord | undefined;
@@ -730,7 +711,11 @@ export class Warp<T = unknown> {
     const write = revision === undefined
       ? coordinator.create(this.#coordPrefix + key, bytes)
       : coordinator.update(this.#coordPrefix + key, bytes, revision);
-    withTimeout(write, this.#ioTimeoutMs, `Coordinator write of ${key}`).then(
+    withTimeout(
+      write,
+      this.#ioTimeoutMs,
+      timeoutAfter(this.#ioTimeoutMs, `Coordinator write of ${key}`),
+    ).then(
       (newRevision) =>
         this.#step(() =>
           this.#core.onCoordWrite(io, { ok: true, revision: newRevision }, this.#clock())

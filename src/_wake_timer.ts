@@ -1,0 +1,66 @@
+/**
+ * Private helpers the runtimes share: the timer that wakes a core at its next deadline,
+ * and a deadline on a promise.
+ *
+ * @module
+ */
+
+/**
+ * Wakes a core at its next deadline. While a caller waits on an operation the timer keeps
+ * the process alive (a write may be waiting out a lease); otherwise it does not, so an idle
+ * node never holds a script open.
+ */
+export class WakeTimer {
+  readonly #clock: () => number;
+  readonly #wake: () => void;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #atMs = Infinity;
+  #refd = false;
+
+  /** Creates a timer that calls `wake` at deadlines read on `clock`. */
+  constructor(clock: () => number, wake: () => void) {
+    this.#clock = clock;
+    this.#wake = wake;
+  }
+
+  /** Arms the timer for `deadlineMs` unless an earlier wake is armed the same way. */
+  schedule(deadlineMs: number, keepAlive: boolean): void {
+    if (deadlineMs >= this.#atMs && keepAlive === this.#refd) return;
+    this.cancel();
+    this.#atMs = deadlineMs;
+    this.#refd = keepAlive;
+    if (deadlineMs === Infinity) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#atMs = Infinity;
+      this.#wake();
+    }, Math.max(0, deadlineMs - this.#clock()));
+    if (!keepAlive) unrefTimer(this.#timer);
+  }
+
+  /** Disarms the timer. */
+  cancel(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#atMs = Infinity;
+  }
+}
+
+/** Rejects with `onTimeout()` if `promise` has not settled within `ms`. */
+export function withTimeout<R>(
+  promise: Promise<R>,
+  ms: number,
+  onTimeout: () => Error,
+): Promise<R> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
+  const deno = (globalThis as { Deno?: { unrefTimer(id: number): void } }).Deno;
+  if (deno !== undefined && typeof timer === "number") deno.unrefTimer(timer);
+  else (timer as unknown as { unref?: () => void }).unref?.();
+}
