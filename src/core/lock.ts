@@ -159,10 +159,7 @@ export function validateLockRecord(value: unknown): LockRecord | undefined {
  * import { LockCore } from "./lock.ts";
  * const locks = new LockCore({ nodeId: "a", incarnation: 1 });
  * locks.acquire(1, "jobs", { ttlMs: 1000, timeoutMs: 0 }, 0);
- * const [get] = locks.takeEffects();
- * if (get?.type !== "coord-get") throw new Error("expected a read");
- * locks.onRead(get.io, { ok: true, record: undefined, revision: 0 }, 1);
- * const [create] = locks.takeEffects();
+ * const [create] = locks.takeEffects(); // a free lock costs one create
  * if (create?.type !== "coord-put") throw new Error("expected a create");
  * locks.onWrite(create.io, { ok: true, revision: 41 }, 2);
  * const [granted] = locks.takeEffects();

@@ -962,8 +962,10 @@ export class NodeCore {
     let peer = this.#peers.get(from);
     if (peer === undefined || inc !== peer.inc) {
       if (peer === undefined && this.#peers.size >= this.#peersMax) this.#forgetOldestPeer();
-      // First word from this incarnation: its past is unknown and needs no replay, since
-      // no entry is ever served past the staleness bound. Track from here.
+      // First word from this incarnation. Broadcasts it made before this one may have been
+      // missed (a subscription becomes active a moment after it is made; a partition), and
+      // which keys they named is unknown: flush once, then track from here. A node that has
+      // just started has an empty L1, so this costs nothing there.
       peer = {
         inc,
         contiguous: seq,
@@ -973,6 +975,10 @@ export class NodeCore {
         lastHeardMs: this.#now,
       };
       this.#peers.set(from, peer);
+      if ((heartbeat ? seq : seq - 1) > 0) {
+        this.stats.gapsDetected++;
+        this.#flushDistributed();
+      }
       return;
     }
     peer.lastHeardMs = this.#now;

@@ -140,8 +140,8 @@ Deno.test("NodeCore flushes eventual entries when a sequence gap stays open past
   const n = node("a", { gapTimeoutMs: 100 });
   write(n, 1, "ev:k", "v", 1, 0);
   write(n, 2, "local:k", "l", 1, 0);
-  n.onMessage({ t: "hb", from: "b", inc: 7, seq: 3 }, 10); // first word: baseline 3
-  n.onMessage({ t: "inv", from: "b", inc: 7, seq: 5, key: "other", version: 1 }, 20); // 4 missing
+  n.onMessage({ t: "hb", from: "b", inc: 7, seq: 0 }, 10); // first word: nothing missed
+  n.onMessage({ t: "inv", from: "b", inc: 7, seq: 2, key: "other", version: 1 }, 20); // 1 missing
   n.tick(119);
   assert.equal(n.stats.flushes, 0);
   assert.equal(n.hit("ev:k", 119)?.value, "v");
@@ -425,7 +425,7 @@ Deno.test("NodeCore frees a dead writer's slot: a later write takes it over", ()
 Deno.test("NodeCore tracks a restarted peer even when its incarnation is lower", () => {
   const n = node("a", { gapTimeoutMs: 50 });
   write(n, 1, "ev:k", "v", 1, 0);
-  n.onMessage({ t: "hb", from: "b", inc: 9, seq: 40 }, 0);
+  n.onMessage({ t: "hb", from: "b", inc: 9, seq: 0 }, 0);
   n.onMessage({ t: "hb", from: "b", inc: 3, seq: 0 }, 1); // b restarted, clock went back
   n.onMessage({ t: "hb", from: "b", inc: 3, seq: 2 }, 2); // its seq 1 and 2 were lost
   n.tick(60);
@@ -473,4 +473,16 @@ Deno.test("NodeCore strong write claims at the record it last saw, reading only 
     error: new WarpError("CONTENDED", "moved"),
   }, 11);
   only(a.takeEffects(), "coord-get");
+});
+
+Deno.test("NodeCore flushes once when it first hears a peer that has broadcast before", () => {
+  const n = node();
+  write(n, 1, "ev:k", "v", 1, 0);
+  n.onMessage({ t: "hb", from: "fresh", inc: 5, seq: 0 }, 1); // nothing missed
+  assert.equal(n.hit("ev:k", 2)?.value, "v");
+  n.onMessage({ t: "inv", from: "late", inc: 5, seq: 1, key: "other", version: 1 }, 3); // its first
+  assert.equal(n.hit("ev:k", 4)?.value, "v");
+  n.onMessage({ t: "hb", from: "old", inc: 9, seq: 7 }, 5); // seven broadcasts we never saw
+  assert.equal(n.hit("ev:k", 6), undefined);
+  assert.equal(n.stats.flushes, 1);
 });
