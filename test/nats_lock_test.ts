@@ -1,0 +1,388 @@
+/**
+ * Locks across real processes over the shared NATS JetStream KV, guarding a counter in
+ * PostgreSQL with a fence that lives in the database (`test/_lock_process.ts`). Checks
+ * L1 (grant intervals never overlap), L2 (tokens grow; a stale token is refused by the
+ * fenced UPDATE) and L3 (a SIGKILLed holder's lock passes on within the bound).
+ *
+ * Needs NATS with JetStream on 127.0.0.1:4222 and PostgreSQL on 127.0.0.1:5432
+ * (`WARP_TEST_NATS_URL`, `WARP_TEST_PG_URL`): if either is unreachable the tests fail.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { NatsKvCoordinator } from "../src/nats/coordinator.ts";
+import { createCounterTable, fencedIncrement } from "./_lock_process.ts";
+
+const NATS_URL = Deno.env.get("WARP_TEST_NATS_URL") ?? "127.0.0.1:4222";
+const PG_URL = Deno.env.get("WARP_TEST_PG_URL") ?? "postgres://postgres@127.0.0.1:5432/test";
+const PROGRAM = new URL("./_lock_process.ts", import.meta.url).pathname;
+const REPO_ROOT = new URL("../", import.meta.url).pathname;
+const READY_TIMEOUT_MS = 30_000;
+const EVENT_TIMEOUT_MS = 30_000;
+const STDERR_LINES_MAX = 40;
+/** The drift bound `Locks` assumes by default (500 ppm). */
+const MAX_DRIFT = 500e-6;
+
+/** A record a lock process wrote on stdout. */
+type LockRecord = { readonly type: string } & Record<string, unknown>;
+
+/** The grant, increment and release of one iteration, as one process reported them. */
+interface Tenure {
+  readonly node: string;
+  readonly token: number;
+  readonly invokeMs: number;
+  readonly grantMs: number;
+  readonly releaseMs: number;
+  readonly accepted: boolean;
+  readonly value: number | null;
+}
+
+const encoder = new TextEncoder();
+
+/** A name unique to this run, valid as a table and a bucket name. */
+function uniqueName(): string {
+  return `warp_lock_${Date.now().toString(36)}_${Math.floor(Math.random() * 2 ** 32).toString(36)}`;
+}
+
+/** One `test/_lock_process.ts` child, its records, and the means to kill it. */
+class LockChild {
+  readonly node: string;
+  readonly records: LockRecord[] = [];
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #readers: Promise<void>[];
+  readonly #stderrTail: string[] = [];
+  #wake: (() => void)[] = [];
+  #nextId = 1;
+  #exited = false;
+
+  /** Spawns the process and waits until it is connected to NATS and PostgreSQL. */
+  static async spawn(node: string, bucket: string, table: string): Promise<LockChild> {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-net=127.0.0.1",
+        "--allow-env",
+        "--allow-sys",
+        PROGRAM,
+        `--node=${node}`,
+        `--nats=${NATS_URL}`,
+        `--bucket=${bucket}`,
+        `--pg=${PG_URL}`,
+        `--table=${table}`,
+      ],
+      cwd: REPO_ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const process = new LockChild(node, child);
+    try {
+      await process.next((r) => r.type === "ready", READY_TIMEOUT_MS);
+    } catch (error) {
+      await process.close();
+      throw error;
+    }
+    return process;
+  }
+
+  private constructor(node: string, child: Deno.ChildProcess) {
+    this.node = node;
+    this.#child = child;
+    this.#writer = child.stdin.getWriter();
+    this.#readers = [this.#readStdout(), this.#readStderr()];
+  }
+
+  /** Sends a command; resolves to its `result` record, rejects if that holds an error. */
+  async command(command: Record<string, unknown>): Promise<LockRecord> {
+    const id = this.#nextId++;
+    await this.#writer.write(encoder.encode(JSON.stringify({ ...command, id }) + "\n"));
+    const result = await this.next((r) => r.type === "result" && r.id === id, EVENT_TIMEOUT_MS);
+    if (result.error !== undefined) throw new Error(`${this.node}: ${String(result.error)}`);
+    return result;
+  }
+
+  /** The first record (already written or still to come) that matches. */
+  next(match: (record: LockRecord) => boolean, timeoutMs: number): Promise<LockRecord> {
+    return this.#until(() => this.records.find(match), timeoutMs);
+  }
+
+  /** The `index`-th record (from 0) of one type, already written or still to come. */
+  nth(type: string, index: number, timeoutMs: number): Promise<LockRecord> {
+    return this.#until(() => this.of(type)[index], timeoutMs);
+  }
+
+  async #until(find: () => LockRecord | undefined, timeoutMs: number): Promise<LockRecord> {
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      const found = find();
+      if (found !== undefined) return found;
+      if (this.#exited) throw new Error(`${this.node} exited:\n${this.#stderrTail.join("\n")}`);
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new Error(`${this.node} timed out:\n${this.#stderrTail.join("\n")}`);
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#wake.push(resolve);
+        timer = setTimeout(resolve, left);
+      });
+      clearTimeout(timer);
+    }
+  }
+
+  /** The records of one type. */
+  of(type: string): LockRecord[] {
+    return this.records.filter((r) => r.type === type);
+  }
+
+  /** SIGKILLs the process and waits for it to be gone. */
+  async kill(): Promise<void> {
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // Already exited.
+    }
+    await this.#child.status;
+  }
+
+  /** Asks the process to exit (SIGKILL if it does not), then frees every stream. */
+  async close(): Promise<void> {
+    if (!this.#exited) {
+      await Promise.race([
+        this.command({ op: "exit" }).catch(() => {}),
+        new Promise((resolve) => setTimeout(resolve, 2000)),
+      ]);
+    }
+    await this.#writer.close().catch(() => {});
+    await this.kill();
+    await Promise.all(this.#readers);
+  }
+
+  async #readStdout(): Promise<void> {
+    let buffer = "";
+    for await (const chunk of this.#child.stdout.pipeThrough(new TextDecoderStream())) {
+      buffer += chunk;
+      let newline: number;
+      while ((newline = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, newline).trim();
+        buffer = buffer.slice(newline + 1);
+        if (line.length > 0) this.records.push(JSON.parse(line));
+      }
+      this.#notify();
+    }
+    this.#exited = true;
+    this.#notify();
+  }
+
+  async #readStderr(): Promise<void> {
+    for await (const chunk of this.#child.stderr.pipeThrough(new TextDecoderStream())) {
+      this.#stderrTail.push(...chunk.split("\n").filter((line) => line.length > 0));
+      this.#stderrTail.splice(0, Math.max(0, this.#stderrTail.length - STDERR_LINES_MAX));
+    }
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = [];
+    for (const resolve of wake) resolve();
+  }
+}
+
+/** A fresh bucket and counter table; removed, and everything closed, after `fn`. */
+async function withCounter(
+  fn: (names: { bucket: string; table: string }, sql: postgres.Sql) => Promise<void>,
+): Promise<void> {
+  const name = uniqueName();
+  const sql = postgres(PG_URL, { onnotice: () => {}, max: 2 });
+  let nc: NatsConnection | undefined;
+  let coordinator: NatsKvCoordinator | undefined;
+  try {
+    nc = await connect({ servers: NATS_URL, name: "warp-lock-test" });
+    coordinator = await NatsKvCoordinator.create(nc, { bucket: name });
+    await createCounterTable(sql, name);
+    await fn({ bucket: name, table: name }, sql);
+  } finally {
+    await coordinator?.destroy().catch(() => {});
+    await nc?.close();
+    await sql`DROP TABLE IF EXISTS ${sql(name)}`.catch(() => {});
+    await sql.end({ timeout: 1 });
+  }
+}
+
+/** Spawns processes `nodes`, runs `fn`, and closes every one of them whatever happens. */
+async function withProcesses(
+  nodes: string[],
+  names: { bucket: string; table: string },
+  fn: (processes: LockChild[]) => Promise<void>,
+): Promise<void> {
+  const spawned = await Promise.allSettled(
+    nodes.map((node) => LockChild.spawn(node, names.bucket, names.table)),
+  );
+  const processes = spawned.flatMap((s) => s.status === "fulfilled" ? [s.value] : []);
+  try {
+    for (const s of spawned) if (s.status === "rejected") throw s.reason;
+    await fn(processes);
+  } finally {
+    await Promise.all(processes.map((p) => p.close()));
+  }
+}
+
+/** The tenures a process reported, matched up by iteration. */
+function tenures(process: LockChild): Tenure[] {
+  const increments = process.of("increment");
+  const releases = process.of("release");
+  return process.of("grant").map((grant) => {
+    const increment = increments.find((r) => r.i === grant.i)!;
+    const release = releases.find((r) => r.i === grant.i)!;
+    assert.ok(increment !== undefined && release !== undefined, `${process.node} ${grant.i}`);
+    return {
+      node: process.node,
+      token: grant.token as number,
+      invokeMs: grant.invokeMs as number,
+      grantMs: grant.grantMs as number,
+      releaseMs: release.releaseMs as number,
+      accepted: increment.accepted as boolean,
+      value: increment.value as number | null,
+    };
+  });
+}
+
+async function counterRow(sql: postgres.Sql, table: string) {
+  const [row] = await sql<{ value: number; token: string }[]>`
+    SELECT value, token FROM ${sql(table)} WHERE id = 1`;
+  return { value: row!.value, token: Number(row!.token) };
+}
+
+Deno.test("Locks over NATS: three processes contending never overlap, fenced increments all count", async () => {
+  const ITERATIONS = 30;
+  await withCounter(async (names, sql) => {
+    await withProcesses(["a", "b", "c"], names, async (processes) => {
+      await Promise.all(
+        processes.map((p) =>
+          p.command({
+            op: "run",
+            iterations: ITERATIONS,
+            ttlMs: 5000,
+            timeoutMs: 30_000,
+            thinkMs: 3,
+          })
+        ),
+      );
+      const all = processes.flatMap(tenures).sort((x, y) => x.grantMs - y.grantMs);
+      const total = ITERATIONS * processes.length;
+      assert.equal(all.length, total);
+
+      // No lost or doubled increment: every one accepted, each value seen once, all counted.
+      const accepted = all.filter((t) => t.accepted);
+      assert.equal(accepted.length, total, "a fenced increment was rejected under a correct lock");
+      const row = await counterRow(sql, names.table);
+      assert.equal(row.value, accepted.length);
+      assert.deepEqual(
+        accepted.map((t) => t.value).sort((x, y) => x! - y!),
+        Array.from({ length: total }, (_, i) => i + 1),
+      );
+
+      // L2: in grant order, tokens strictly increase; the row keeps the last one.
+      for (let i = 1; i < all.length; i++) {
+        assert.ok(all[i]!.token > all[i - 1]!.token, `token ${i}: ${JSON.stringify(all)}`);
+      }
+      assert.equal(row.token, all.at(-1)!.token);
+      // The fence admitted them in token order: each value is one more than the last.
+      all.forEach((t, i) => assert.equal(t.value, i + 1, `value of grant ${i}`));
+
+      // L1: each tenure (grant → release) ends before the next begins.
+      let gapMinMs = Infinity;
+      for (let i = 1; i < all.length; i++) {
+        const previous = all[i - 1]!, current = all[i]!;
+        assert.ok(previous.grantMs < previous.releaseMs);
+        assert.ok(
+          previous.releaseMs < current.grantMs,
+          `overlap: ${JSON.stringify(previous)} and ${JSON.stringify(current)}`,
+        );
+        gapMinMs = Math.min(gapMinMs, current.grantMs - previous.releaseMs);
+      }
+      // They did contend: a grant while another process held the lock, more than once.
+      const waited = all.filter((t, i) =>
+        i > 0 && t.node !== all[i - 1]!.node && t.invokeMs < all[i - 1]!.releaseMs
+      ).length;
+      const handoffs = all.filter((t, i) =>
+        i > 0 && t.node !== all[i - 1]!.node
+      ).length;
+      assert.ok(waited >= 5, `only ${waited} grants came after a wait`);
+      console.log(
+        `${total} grants, ${handoffs} handoffs between processes, ${waited} after a wait; ` +
+          `smallest release → next grant gap ${gapMinMs.toFixed(3)} ms`,
+      );
+    });
+  });
+});
+
+Deno.test("Locks over NATS: a SIGKILLed holder's lock passes to a waiter within ttl × (1 + drift) + slack, and its stale token is fenced off", async () => {
+  const TTL_MS = 1000;
+  const ROUNDS = 3;
+  // What the takeover may take beyond ttl × (1 + drift): the waiter's first sight of the
+  // holder's record (a failed create and a read, about 1 ms), the takeover's
+  // compare-and-set (under 1 ms), the core's 1 ms margin, and a late timer or process
+  // scheduling on a loaded 2-core machine (tens of ms at worst seen). 500 ms is far above
+  // all of that and still catches a waiter that waits out a second TTL.
+  const SLACK_MS = 500;
+  await withCounter(async (names, sql) => {
+    const holders = Array.from({ length: ROUNDS }, (_, i) => `holder${i + 1}`);
+    await withProcesses(["waiter", ...holders], names, async ([waiter, ...victims]) => {
+      const delays: number[] = [], lags: number[] = [];
+      let expectedValue = 0;
+      for (const [round, victim] of victims.entries()) {
+        // The victim takes the lock, increments once with its token, and goes silent.
+        const held = await victim!.command({
+          op: "hold",
+          ttlMs: TTL_MS,
+          timeoutMs: 5000,
+          increment: true,
+        });
+        const victimGrant = await victim!.next((r) => r.type === "grant", 1000);
+        assert.equal(held.value, ++expectedValue);
+
+        // The waiter is waiting when the holder dies.
+        const waiting = waiter!.command({
+          op: "run",
+          iterations: 1,
+          ttlMs: 5000,
+          timeoutMs: 20_000,
+        });
+        const acquiring = await waiter!.nth("acquiring", round, 5000);
+        await victim!.kill();
+        await waiting;
+        const grant = waiter!.of("grant")[round]!;
+        const increment = waiter!.of("increment")[round]!;
+
+        const victimToken = victimGrant.token as number, token = grant.token as number;
+        assert.ok(token > victimToken, `token ${token} after ${victimToken}`);
+        // L1: the victim's belief, which began before its grant was reported, was over.
+        const victimGrantMs = victimGrant.grantMs as number, grantMs = grant.grantMs as number;
+        assert.ok(grantMs > victimGrantMs + TTL_MS * (1 - MAX_DRIFT), `taken over early`);
+        // L3: within the bound.
+        const delayMs = grantMs - (victimGrantMs + TTL_MS);
+        delays.push(delayMs);
+        lags.push((acquiring.invokeMs as number) - victimGrantMs);
+        assert.ok(delayMs <= TTL_MS * MAX_DRIFT + SLACK_MS, `takeover ${delayMs} ms late`);
+
+        // L2: the waiter's increment counts; the dead holder's token is now refused.
+        assert.equal(increment.accepted, true);
+        assert.equal(increment.value, ++expectedValue);
+        assert.equal(await fencedIncrement(sql, names.table, victimToken), undefined);
+        assert.deepEqual(await counterRow(sql, names.table), { value: expectedValue, token });
+      }
+      console.log(
+        `takeover delays after grant + ttl (${TTL_MS} ms): ${
+          delays.map((d) => d.toFixed(1)).join(", ")
+        } ms (bound ${(TTL_MS * MAX_DRIFT + SLACK_MS).toFixed(1)} ms); the waiter began ${
+          lags.map((d) => d.toFixed(1)).join(", ")
+        } ms after the grant`,
+      );
+    });
+  });
+});
