@@ -40,6 +40,7 @@ import { Warp, WarpError } from "../mod.ts";
 import type { Transport, TransportStatus, Unsubscribe } from "../mod.ts";
 import { NatsKvCoordinator, NatsTransport } from "../src/nats/mod.ts";
 import { PostgresStore } from "../src/store/postgres.ts";
+import { lines } from "./_lines.ts";
 import { Prng } from "../sim/prng.ts";
 
 /** The kinds of operation a node records, as in the history format. */
@@ -474,19 +475,6 @@ class NodeProcess {
     await this.transport.close();
     await this.store.close();
     await this.sql.end({ timeout: 1 });
-  }
-}
-
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let buffer = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    buffer += chunk;
-    let newline: number;
-    while ((newline = buffer.indexOf("\n")) >= 0) {
-      const line = buffer.slice(0, newline).trim();
-      buffer = buffer.slice(newline + 1);
-      if (line.length > 0) yield line;
-    }
   }
 }
 

@@ -44,6 +44,7 @@ import { parseArgs } from "node:util";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { Locks, WarpError } from "../mod.ts";
+import { lines } from "./_lines.ts";
 import { NatsKvCoordinator } from "../src/nats/coordinator.ts";
 
 /** The name of the lock every process contends for. */
@@ -248,19 +249,6 @@ class LockProcess {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let buffer = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    buffer += chunk;
-    let newline: number;
-    while ((newline = buffer.indexOf("\n")) >= 0) {
-      const line = buffer.slice(0, newline).trim();
-      buffer = buffer.slice(newline + 1);
-      if (line.length > 0) yield line;
-    }
-  }
 }
 
 async function main(): Promise<void> {

@@ -15,6 +15,7 @@ import { NatsKvCoordinator } from "../src/nats/coordinator.ts";
 import type { NatsTransportStats } from "../src/nats/transport.ts";
 import { PostgresStore } from "../src/store/postgres.ts";
 import { type History, HISTORY_FORMAT, type HistoryOp, type KeyInfo } from "../sim/history.ts";
+import { lines } from "./_lines.ts";
 import { epochMs, type OpKind, type OpRecord } from "./_cluster_process.ts";
 
 /** The shared NATS server of the test suite. */
@@ -588,19 +589,6 @@ function pickOp(record: OpRecord): Partial<DraftOp> {
   }
   if (record.error !== undefined) op.error = record.error;
   return op;
-}
-
-async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let buffer = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    buffer += chunk;
-    let newline: number;
-    while ((newline = buffer.indexOf("\n")) >= 0) {
-      const line = buffer.slice(0, newline).trim();
-      buffer = buffer.slice(newline + 1);
-      if (line.length > 0) yield line;
-    }
-  }
 }
 
 /**
