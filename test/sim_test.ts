@@ -36,6 +36,14 @@ const REGRESSIONS = [
     path: "f:3,4,5,6,7,8,9,10",
     options: { faults: "partition" },
   },
+  {
+    // A fill answered v4 without caching it (a drop raced it); the node's own write of v3,
+    // committed earlier but answered later, then installed v3: E2.
+    name: "older write installing after an uncached newer answer",
+    seed: 702025,
+    path: "f:0,1,2,3,4,5,6,7,8,9,10,11",
+    options: {},
+  },
 ] as const;
 
 for (const r of REGRESSIONS) {

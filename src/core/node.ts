@@ -708,6 +708,7 @@ export class NodeCore {
       return;
     }
     this.#l1.install(key, data, this.#freshUntil(policy, askMs), policy);
+    this.#noteVersion(key, data.version);
   }
 
   /** Records that version `version` of `key` exists: no fill may return anything older. */
@@ -803,6 +804,10 @@ export class NodeCore {
         version: result.version,
         source: "store" as const,
       };
+    // E2 covers what a node *answered*, cached or not: writes in flight must not install
+    // anything older than this (simulator seed 702025: an uncached answer, then an older
+    // write's late install).
+    this.#noteVersion(fill.key, answer.version);
     this.#endFill(fill, answer);
   }
 
