@@ -13,8 +13,7 @@ import { Kvm } from "@nats-io/kv";
 import { Locks } from "../src/locks.ts";
 import { NatsKvCoordinator } from "../src/nats/coordinator.ts";
 
-// A script, not a Deno.bench file: `deno bench bench/` imports it and must not run it.
-if (import.meta.main) {
+async function main(): Promise<void> {
   const rounds = Number(Deno.args[0] ?? 2000);
   const servers = Deno.env.get("WARP_TEST_NATS_URL") ?? "127.0.0.1:4222";
   const nc = await connect({ servers });
@@ -59,3 +58,6 @@ if (import.meta.main) {
   row("baseline: raw KV create + delete", base);
   row("Locks acquire + release", warp);
 }
+
+// A script, not a Deno.bench file: `deno bench bench/` imports it and must not run it.
+if (import.meta.main) await main();

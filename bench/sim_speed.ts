@@ -10,8 +10,7 @@
 
 import { runSeed } from "../sim/runner.ts";
 
-// A script, not a Deno.bench file: `deno bench bench/` imports it and must not run it.
-if (import.meta.main) {
+function main(): void {
   const seeds = Number(Deno.args[0] ?? 200);
 
   function baselineLoop(events: number): number {
@@ -110,3 +109,6 @@ if (import.meta.main) {
   row("simulated time per wall time", `${median(simXReal).toFixed(0)}×`, "");
   row("seeds per second", `${median(seedsPerSec).toFixed(0)}`, "");
 }
+
+// A script, not a Deno.bench file: `deno bench bench/` imports it and must not run it.
+if (import.meta.main) main();
