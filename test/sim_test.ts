@@ -44,6 +44,14 @@ const REGRESSIONS = [
     path: "f:0,1,2,3,4,5,6,7,8,9,10,11",
     options: {},
   },
+  {
+    // A flush voided a fill in flight; the node's own write installed v19; the fill then
+    // answered v20 uncached, and L1 kept serving v19: E2.
+    name: "L1 entry older than an uncached answer",
+    seed: 2015177,
+    path: "f:4,5;r:clockOffsetMaxMs",
+    options: {},
+  },
 ] as const;
 
 for (const r of REGRESSIONS) {

@@ -711,8 +711,16 @@ export class NodeCore {
     this.#noteVersion(key, data.version);
   }
 
-  /** Records that version `version` of `key` exists: no fill may return anything older. */
+  /**
+   * Records that version `version` of `key` exists and this node has seen it (applied,
+   * installed or answered it): no fill may return, no write may install, and L1 may not
+   * keep, anything older (E2; simulator seeds 702025 and 2015177).
+   */
   #noteVersion(key: string, version: number): void {
+    const entry = this.#l1.get(key);
+    if (entry !== undefined && entry.version < version && !this.#canary.skipFillCheck) {
+      this.#l1.delete(key);
+    }
     const fill = this.#fills.get(key);
     if (fill !== undefined && fill.minVersion < version) fill.minVersion = version;
     const writes = this.#writeFloors.get(key);
@@ -922,10 +930,7 @@ export class NodeCore {
 
   #applyInvalidation(key: string, version: number): void {
     const entry = this.#l1.get(key);
-    if (entry !== undefined && entry.version < version) {
-      this.#l1.delete(key);
-      this.stats.invalidationsApplied++;
-    }
+    if (entry !== undefined && entry.version < version) this.stats.invalidationsApplied++;
     this.#noteVersion(key, version);
   }
 
