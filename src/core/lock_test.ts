@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Fence, LockCore } from "./lock.ts";
 import type { LockEffect } from "./lock.ts";
+import { WarpError } from "./errors.ts";
 
 type Of<K extends LockEffect["type"]> = Extract<LockEffect, { type: K }>;
 
@@ -162,4 +163,46 @@ Deno.test("Fence admits tokens in order and refuses a stale holder's", () => {
   assert.ok(fence.admit(8));
   assert.ok(!fence.admit(5));
   assert.equal(fence.highest, 8);
+});
+
+Deno.test("LockCore grant found by a read believes from the claim that may have landed, not a later one", () => {
+  // Node a (clock = true time). Its create A, sent at 0, times out but lands later (rev 9,
+  // at 102); the retry read was applied before A landed and answers late, so a sends a
+  // second create B at 110, which conflicts; the next read finds a's own record.
+  const a = new LockCore({ nodeId: "a", incarnation: 1, maxDriftPpm: 1000 });
+  a.acquire(1, "jobs", { ttlMs: 1000, timeoutMs: 5000 }, 0);
+  const createA = one(a.takeEffects(), "coord-put");
+  const unavailable = new WarpError("COORDINATOR_UNAVAILABLE", "timeout");
+  const moved = new WarpError("CONTENDED", "moved");
+  a.onWrite(createA.io, { ok: false, conflict: false, error: unavailable }, 50);
+  a.tick(a.nextDeadlineMs());
+  a.onRead(one(a.takeEffects(), "coord-get").io, { ok: true, record: undefined, revision: 0 }, 110);
+  const createB = one(a.takeEffects(), "coord-put");
+  a.onWrite(createB.io, { ok: false, conflict: true, error: moved }, 111);
+  a.onRead(
+    one(a.takeEffects(), "coord-get").io,
+    { ok: true, record: createA.record, revision: 9 },
+    112,
+  );
+  const grant = one(a.takeEffects(), "resolve").grant!;
+  // Node b (clock = true time) reads revision 9 at 103, right after A landed, and takes
+  // over as soon as the protocol allows.
+  const b = new LockCore({ nodeId: "b", incarnation: 1, maxDriftPpm: 1000 });
+  b.acquire(1, "jobs", { ttlMs: 1000, timeoutMs: 5000 }, 102);
+  b.onWrite(one(b.takeEffects(), "coord-put").io, { ok: false, conflict: true, error: moved }, 102);
+  b.onRead(
+    one(b.takeEffects(), "coord-get").io,
+    { ok: true, record: createA.record, revision: 9 },
+    103,
+  );
+  b.takeEffects();
+  const takeoverAt = b.nextDeadlineMs();
+  b.tick(takeoverAt);
+  b.onWrite(one(b.takeEffects(), "coord-put").io, { ok: true, revision: 10 }, takeoverAt + 1);
+  assert.ok(one(b.takeEffects(), "resolve").grant !== undefined);
+  assert.ok(
+    !a.holds(grant.handle, takeoverAt + 1),
+    `a believes until ${grant.heldUntilMs} while b was granted at ${takeoverAt + 1}`,
+  );
+  assert.ok(grant.heldUntilMs <= 0 + 1000 * (1 - 0.001), "belief from create A's send (0)");
 });
