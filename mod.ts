@@ -27,7 +27,13 @@
  */
 
 export { Warp } from "./src/warp.ts";
-export type { ReadResult, WarpOptions, WarpStats } from "./src/warp.ts";
+export type {
+  GrantLeaseOptions,
+  ReadResult,
+  SetOptions,
+  WarpOptions,
+  WarpStats,
+} from "./src/warp.ts";
 export { InvariantError, WarpError } from "./src/core/errors.ts";
 export type { WarpErrorCode } from "./src/core/errors.ts";
 export type { ConsistencyMode, KeyOptions, KeyPolicy } from "./src/core/registry.ts";
@@ -42,7 +48,7 @@ export type {
 } from "./src/store.ts";
 export { MemoryStore } from "./src/store/memory.ts";
 export type { MemoryStoreOptions } from "./src/store/memory.ts";
-export type { Coordinator, CoordinatorEntry } from "./src/coordinator.ts";
+export type { Coordinator, CoordinatorCallOptions, CoordinatorEntry } from "./src/coordinator.ts";
 export { MemoryCoordinator } from "./src/coordinator/memory.ts";
 export type { MemoryCoordinatorOptions } from "./src/coordinator/memory.ts";
 export type { Transport, TransportStatus, Unsubscribe } from "./src/transport.ts";

@@ -12,6 +12,8 @@
 import { NodeCore } from "../src/core/node.ts";
 import type { Canary } from "../src/core/node.ts";
 import type { Effect, HolderRecord, OpResult } from "../src/core/effects.ts";
+import { makeLeaseId } from "../src/core/leases.ts";
+import type { LeaseRecord } from "../src/core/leases.ts";
 import type { WarpError } from "../src/core/errors.ts";
 import type { Message } from "../src/core/messages.ts";
 import type { ConsistencyMode } from "../src/core/registry.ts";
@@ -20,7 +22,7 @@ import { EventQueue } from "./_event_queue.ts";
 import { CALM, drawMix, drawSchedule } from "./faults.ts";
 import type { Fault, FaultMix, FaultPreset } from "./faults.ts";
 import { HISTORY_FORMAT } from "./history.ts";
-import type { History, HistoryOp, KeyInfo, Outcome } from "./history.ts";
+import type { History, HistoryOp, KeyInfo, LeaseOp, LeaseRecordLog, Outcome } from "./history.ts";
 
 /** The canaries: runs that break an assumption on purpose and must be caught. */
 export type CanaryName =
@@ -28,7 +30,9 @@ export type CanaryName =
   | "clock-step"
   | "ignore-invalidations"
   | "skip-fill-check"
-  | "no-staleness-bound";
+  | "no-staleness-bound"
+  | "revoke-without-wait"
+  | "lease-ttl-ignored";
 
 /** The canary names, for the CLI and tests. */
 export const CANARIES: readonly CanaryName[] = [
@@ -37,7 +41,12 @@ export const CANARIES: readonly CanaryName[] = [
   "ignore-invalidations",
   "skip-fill-check",
   "no-staleness-bound",
+  "revoke-without-wait",
+  "lease-ttl-ignored",
 ];
+
+/** The canaries that break a lease assumption; they turn leases on. */
+export const LEASE_CANARIES: readonly CanaryName[] = ["revoke-without-wait", "lease-ttl-ignored"];
 
 /** Timing options of the keys every simulated node registers. */
 export interface SimPolicy {
@@ -87,6 +96,12 @@ export interface SimOptions {
   readonly canary?: CanaryName;
   /** Record a trace of every message and operation for timelines and diagrams. @default {false} */
   readonly trace?: boolean;
+  /**
+   * Add keys whose writes attach leases, and lease operations (grant, keep-alive,
+   * revoke) to the workload, checked by G1–G3. A lease canary turns it on.
+   * @default {false}
+   */
+  readonly leases?: boolean;
 }
 
 /** A client operation at a given true time, on a node, for scripted runs. */
@@ -157,6 +172,12 @@ export interface SimRun {
 const POLARIS_OFFSETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
 const COORD_LATENCY_MEAN_MS = 0.3;
 const COORD_TIMEOUT_MS = 50;
+/** The nodes' leaseCheckMs in the simulation. */
+const SIM_LEASE_CHECK_MS = 100;
+/** The TTL of simulated leases: the shortest allowed, so leases lapse within a run. */
+const SIM_LEASE_TTL_MS = 1000;
+/** Leases granted most recently: keep-alives and attaching writes pick among them. */
+const LEASE_WINDOW = 4;
 const DEFAULT_POLICY: SimPolicy = {
   ttlMs: 5000,
   maxStalenessMs: 300,
@@ -178,6 +199,7 @@ interface SimNode {
   tickAt: number;
   inflight: number;
   readonly ops: Map<number, HistoryOpDraft>;
+  readonly leaseOps: Map<number, LeaseOpDraft>;
   /** Local time each key's L1 value was asked (for SL2 ages): key → local ms. */
   readonly askedAt: Map<string, number>;
 }
@@ -196,6 +218,25 @@ interface HistoryOpDraft {
   completeMs: number | null;
   outcome: Outcome;
   probe?: boolean;
+  leases?: string[];
+}
+
+interface LeaseOpDraft {
+  id: number;
+  process: string;
+  kind: LeaseOp["kind"];
+  lease: string;
+  invokeMs: number;
+  completeMs: number | null;
+  outcome: Outcome;
+  error?: string;
+}
+
+interface CoordCell {
+  record: HolderRecord | LeaseRecord;
+  revision: number;
+  /** True time the coordinator forgets the record (records written with a TTL). */
+  expiresAt: number;
 }
 
 interface StoreCell {
@@ -234,7 +275,15 @@ export class SimCluster {
   readonly #storePrng: Prng;
   readonly #workload: Prng;
   readonly #store = new Map<string, StoreCell>();
-  readonly #coord = new Map<string, { record: HolderRecord; revision: number }>();
+  readonly #coord = new Map<string, CoordCell>();
+  readonly #leasing: boolean;
+  readonly #leasePool: string[] = [];
+  readonly #leaseOps: LeaseOpDraft[] = [];
+  readonly #leaseLog = new Map<
+    string,
+    { ttlMs: number; activeWritesMs: number[]; revokedAtMs: number | null }
+  >();
+  #leaseSeq = 0;
   #coordRevision = 0;
   readonly #keys: string[] = [];
   readonly #keyInfo: Record<string, KeyInfo> = {};
@@ -279,6 +328,8 @@ export class SimCluster {
     const canaried = this.#canaryFaults(options.canary);
     if (canaried !== undefined) this.#schedule = [...this.#schedule, ...canaried];
     this.#trace = options.trace ? [] : undefined;
+    this.#leasing = options.leases === true ||
+      (options.canary !== undefined && LEASE_CANARIES.includes(options.canary));
     this.#blocked = new Int32Array(this.#n * this.#n);
     this.#clog = new Float64Array(this.#n * this.#n);
     this.#busDown = new Int32Array(this.#n);
@@ -318,6 +369,7 @@ export class SimCluster {
         tickAt: Infinity,
         inflight: 0,
         ops: new Map(),
+        leaseOps: new Map(),
         askedAt: new Map(),
       });
     }
@@ -384,7 +436,11 @@ export class SimCluster {
       heartbeatIntervalMs: this.#options.heartbeatIntervalMs ?? 50,
       gapTimeoutMs: this.#options.gapTimeoutMs ?? 100,
       entriesMax: 1000,
-      ...(node.index === 0 && this.#coreCanary()),
+      leaseCheckMs: SIM_LEASE_CHECK_MS,
+      leaseTimeoutMs: this.#policy.writeTimeoutMs,
+      // revoke-without-wait breaks every node: any revocation must be caught, not node 0's.
+      ...((node.index === 0 || this.#options.canary === "revoke-without-wait") &&
+        this.#coreCanary()),
     });
     const p = this.#policy;
     const timing = {
@@ -399,6 +455,12 @@ export class SimCluster {
       ...timing,
     });
     core.register("st:*", { mode: "strong-distributed", leaseMs: p.leaseMs, ...timing });
+    core.register("lev:*", {
+      mode: "eventual-distributed",
+      maxStalenessMs: p.maxStalenessMs,
+      ...timing,
+    });
+    core.register("lst:*", { mode: "strong-distributed", leaseMs: p.leaseMs, ...timing });
     node.core = core;
     node.tickAt = Infinity;
     node.askedAt.clear();
@@ -449,6 +511,18 @@ export class SimCluster {
       case "store-get":
         this.#storeCall(node, core, () => {
           const cell = this.#store.get(effect.key);
+          const leased = cell?.value as { v: unknown; leases: string[] } | undefined;
+          if (cell?.found && typeof leased === "object" && leased !== null) {
+            // A value written with leases: the store record carries them.
+            return {
+              ok: true as const,
+              found: true,
+              value: leased.v,
+              version: cell.version,
+              sizeBytes: 16,
+              leases: leased.leases,
+            };
+          }
           return {
             ok: true as const,
             found: cell?.found ?? false,
@@ -484,13 +558,13 @@ export class SimCluster {
         return;
       case "coord-get":
         this.#coordCall(node, core, () => {
-          const cell = this.#coord.get(effect.key);
+          const cell = this.#coordCell(effect.key);
           return { ok: true as const, record: cell?.record, revision: cell?.revision ?? 0 };
         }, (result) => core.onCoordRead(effect.io, result, this.#local(node)));
         return;
       case "coord-put":
         this.#coordCall(node, core, () => {
-          const cell = this.#coord.get(effect.key);
+          const cell = this.#coordCell(effect.key);
           const matches = effect.revision === undefined
             ? cell === undefined
             : cell?.revision === effect.revision;
@@ -502,17 +576,42 @@ export class SimCluster {
             };
           }
           const revision = ++this.#coordRevision;
-          this.#coord.set(effect.key, { record: effect.record, revision });
+          const expiresAt = effect.ttlMs === undefined ? Infinity : this.#now + effect.ttlMs;
+          this.#coord.set(effect.key, { record: effect.record, revision, expiresAt });
+          if (effect.key.startsWith("lease/") && "lease" in effect.record) {
+            this.#logLeaseWrite(effect.key.slice("lease/".length), effect.record);
+          }
           return { ok: true as const, revision };
         }, (result) => core.onCoordWrite(effect.io, result, this.#local(node)));
         return;
       case "resolve":
-        this.#complete(node, effect.op, effect.result);
+        if (node.leaseOps.has(effect.op)) this.#leaseDone(node, effect.op, undefined);
+        else this.#complete(node, effect.op, effect.result);
         return;
       case "reject":
-        this.#fail(node, effect.op, effect.error);
+        if (node.leaseOps.has(effect.op)) this.#leaseDone(node, effect.op, effect.error);
+        else this.#fail(node, effect.op, effect.error);
         return;
     }
+  }
+
+  /** A coordinator record, or `undefined` once the coordinator has forgotten it (TTL). */
+  #coordCell(key: string): CoordCell | undefined {
+    const cell = this.#coord.get(key);
+    if (cell === undefined || this.#now < cell.expiresAt) return cell;
+    if (this.#options.canary === "lease-ttl-ignored") return cell; // a coordinator that never forgets
+    this.#coord.delete(key);
+    return undefined;
+  }
+
+  #logLeaseWrite(id: string, record: LeaseRecord): void {
+    let log = this.#leaseLog.get(id);
+    if (log === undefined) {
+      log = { ttlMs: SIM_LEASE_TTL_MS, activeWritesMs: [], revokedAtMs: null };
+      this.#leaseLog.set(id, log);
+    }
+    if (record.lease === "active") log.activeWritesMs.push(this.#now);
+    else log.revokedAtMs ??= this.#now;
   }
 
   /** A store call: takes effect after the request latency, answers after the reply's. */
@@ -715,6 +814,7 @@ export class SimCluster {
     node.core = undefined;
     node.inflight = 0;
     node.ops.clear(); // their outcome stays unknown
+    node.leaseOps.clear();
   }
 
   #restart(node: SimNode): void {
@@ -747,6 +847,7 @@ export class SimCluster {
     switch (canary) {
       case "drift-beyond-bound":
       case "ignore-invalidations":
+      case "revoke-without-wait":
         // Node 0 is cut off from the bus for a while: writers must wait out its leases.
         return [{ kind: "bus-outage", atMs: s * 0.2, node: 0, durationMs: s * 0.5 }];
       case "no-staleness-bound":
@@ -778,6 +879,8 @@ export class SimCluster {
         return { canary: { skipFillCheck: true } };
       case "no-staleness-bound":
         return { canary: { ignoreStalenessBound: true } };
+      case "revoke-without-wait":
+        return { canary: { revokeWithoutWait: true } };
       default:
         return undefined;
     }
@@ -787,6 +890,17 @@ export class SimCluster {
 
   #defineKeys(modes: readonly ConsistencyMode[], perMode: number): void {
     const p = this.#policy;
+    if (this.#leasing) {
+      for (let k = 0; k < 2; k++) {
+        this.#addKey(`lev:${k}`, {
+          mode: "eventual-distributed",
+          ttlMs: p.ttlMs,
+          maxStalenessMs: p.maxStalenessMs,
+          leased: true,
+        });
+        this.#addKey(`lst:${k}`, { mode: "strong-distributed", ttlMs: p.ttlMs, leased: true });
+      }
+    }
     for (const mode of modes) {
       for (let k = 0; k < perMode; k++) {
         if (mode === "strong-local") {
@@ -821,8 +935,13 @@ export class SimCluster {
     // Draw the operation whatever the node's state, so faults do not shift the workload.
     const key = w.pick(this.#keys);
     const roll = w.float();
+    const leaseRoll = this.#leasing ? w.float() : 1;
     if (!this.#issuing || node.core === undefined || node.pausedUntil > this.#now) return;
     if (node.inflight >= (this.#options.inflightPerNode ?? 4)) return;
+    if (leaseRoll < 0.1) {
+      this.#issueLeaseOp(node, leaseRoll / 0.1);
+      return;
+    }
     if (key.startsWith("lc:") && !key.startsWith(`lc:${node.id}:`)) {
       this.#issue(node, `lc:${node.id}:${key.slice(key.lastIndexOf(":") + 1)}`, roll);
       return;
@@ -854,6 +973,16 @@ export class SimCluster {
     };
     if (probe) draft.probe = true;
     if (kind === "write") draft.value = `${node.id}-${id}`;
+    let payload: unknown = draft.value;
+    if (kind === "write" && this.#keyInfo[key]?.leased && this.#leasePool.length > 0) {
+      // Most writes of a leased key attach one of the newest leases.
+      const window = this.#leasePool.slice(-LEASE_WINDOW);
+      if (this.#workload.float() < 0.8) {
+        const lease = this.#workload.pick(window);
+        draft.leases = [lease];
+        payload = { v: draft.value, leases: [lease] };
+      }
+    }
     this.#ops.push(draft);
     this.#stats.ops++;
     node.ops.set(id, draft);
@@ -874,7 +1003,12 @@ export class SimCluster {
           return core.set(
             id,
             key,
-            { value: draft.value, payload: draft.value, sizeBytes: 16 },
+            {
+              value: draft.value,
+              payload,
+              sizeBytes: 16,
+              ...(draft.leases !== undefined && { leases: draft.leases }),
+            },
             local,
           );
         case "delete":
@@ -901,9 +1035,10 @@ export class SimCluster {
         const askedAt = node.askedAt.get(draft.key);
         if (askedAt !== undefined) draft.ageMs = this.#local(node) - askedAt;
       }
-      const mode = this.#keyInfo[draft.key]!.mode;
+      const info = this.#keyInfo[draft.key]!;
       const phase = draft.invokeMs < this.#safetyMs ? "safety" : "liveness";
-      const bucket = (this.#stats.hits[`${mode}/${phase}`] ??= { l1: 0, store: 0 });
+      const name = `${info.mode}${info.leased ? "+leases" : ""}/${phase}`;
+      const bucket = (this.#stats.hits[name] ??= { l1: 0, store: 0 });
       bucket[draft.source]++;
     } else if (draft.kind !== "invalidate" && !draft.key.startsWith("lc:")) {
       this.#polaris(draft.key, result.version);
@@ -933,6 +1068,70 @@ export class SimCluster {
       node: node.index,
       op,
       text: `${error.code} ${draft.kind} ${draft.key}`,
+    });
+  }
+
+  /** A lease operation: grant a new lease, or keep alive or revoke a known one. */
+  #issueLeaseOp(node: SimNode, roll: number): void {
+    const core = node.core!;
+    const w = this.#workload;
+    let kind: LeaseOp["kind"] = roll < 0.3 ? "grant" : roll < 0.8 ? "keepalive" : "revoke";
+    if (this.#leasePool.length === 0) kind = "grant";
+    const lease = kind === "grant"
+      ? makeLeaseId(SIM_LEASE_TTL_MS, `s${String(++this.#leaseSeq).padStart(7, "0")}`)
+      : kind === "keepalive"
+      ? w.pick(this.#leasePool.slice(-LEASE_WINDOW))
+      : w.pick(this.#leasePool);
+    const id = this.#nextOp++;
+    const draft: LeaseOpDraft = {
+      id,
+      process: node.id,
+      kind,
+      lease,
+      invokeMs: this.#now,
+      completeMs: null,
+      outcome: "unknown",
+    };
+    this.#leaseOps.push(draft);
+    this.#stats.ops++;
+    node.leaseOps.set(id, draft);
+    node.inflight++;
+    this.#trace?.push({
+      t: this.#now,
+      type: "op",
+      node: node.index,
+      op: id,
+      text: `invoke ${kind} lease ${lease}`,
+    });
+    const local = this.#local(node);
+    this.#step(node, () => {
+      if (kind === "grant") core.grantLease(id, lease, local);
+      else if (kind === "keepalive") core.keepAliveLease(id, lease, local);
+      else core.revokeLease(id, lease, local);
+    });
+  }
+
+  #leaseDone(node: SimNode, op: number, error: WarpError | undefined): void {
+    const draft = node.leaseOps.get(op)!;
+    node.leaseOps.delete(op);
+    node.inflight--;
+    draft.completeMs = this.#now;
+    if (error === undefined) {
+      draft.outcome = "ok";
+      if (draft.kind === "grant") this.#leasePool.push(draft.lease);
+    } else {
+      draft.error = error.code;
+      // A lease write whose answer did not come may still have landed.
+      const maybe = error.code === "OUTCOME_UNKNOWN" || error.code === "COORDINATOR_UNAVAILABLE";
+      draft.outcome = maybe ? "unknown" : "fail";
+      if (maybe) draft.completeMs = null;
+    }
+    this.#trace?.push({
+      t: this.#now,
+      type: "op",
+      node: node.index,
+      op,
+      text: `${error?.code ?? "ok"} ${draft.kind} lease ${draft.lease}`,
     });
   }
 
@@ -989,7 +1188,26 @@ export class SimCluster {
       options: this.#options,
       mix: this.#mix,
       schedule: this.#schedule,
-      history: { format: HISTORY_FORMAT, keys: this.#keyInfo, ops, final },
+      history: {
+        format: HISTORY_FORMAT,
+        keys: this.#keyInfo,
+        ops,
+        final,
+        ...(this.#leasing && {
+          leases: {
+            leaseCheckMs: SIM_LEASE_CHECK_MS,
+            maxDriftPpm: this.#options.maxDriftPpm ?? 500,
+            ops: this.#leaseOps.map((d) => ({ ...d })),
+            records: Object.fromEntries(
+              [...this.#leaseLog].map(([id, log]): [string, LeaseRecordLog] => [id, {
+                ttlMs: log.ttlMs,
+                activeWritesMs: [...log.activeWritesMs],
+                revokedAtMs: log.revokedAtMs,
+              }]),
+            ),
+          },
+        }),
+      },
       stats: this.#stats,
       traceHash: this.#queue.hash,
       trace: this.#trace,

@@ -27,6 +27,11 @@ export interface KeyInfo {
   readonly maxStalenessMs?: number;
   /** The key's TTL (SL2). */
   readonly ttlMs?: number;
+  /**
+   * The key's writes attach values to leases: it is checked by G1–G3, not by the value
+   * guarantees (a revoked lease makes its values read as absent, which those do not model).
+   */
+  readonly leased?: boolean;
 }
 
 /**
@@ -67,6 +72,40 @@ export interface HistoryOp {
   readonly outcome: Outcome;
   /** Marks the probe reads made after faults stopped (E4 convergence). */
   readonly probe?: boolean;
+  /** For a write: the leases it attached its value to. */
+  readonly leases?: readonly string[];
+}
+
+/** A client's lease operation. */
+export interface LeaseOp {
+  readonly id: number;
+  readonly process: string;
+  readonly kind: "grant" | "keepalive" | "revoke";
+  readonly lease: string;
+  readonly invokeMs: number;
+  readonly completeMs: number | null;
+  readonly outcome: Outcome;
+  /** The error code of a failed op. */
+  readonly error?: string;
+}
+
+/** What the coordinator did with one lease's record, in true time (the simulator knows). */
+export interface LeaseRecordLog {
+  readonly ttlMs: number;
+  /** True times the record was written active (grant, keep-alives). */
+  readonly activeWritesMs: readonly number[];
+  /** True time the record was written revoked, if it was. */
+  readonly revokedAtMs: number | null;
+}
+
+/** The lease part of a history (G1–G3). */
+export interface LeaseHistory {
+  /** The nodes' `leaseCheckMs`. */
+  readonly leaseCheckMs: number;
+  /** The drift bound the nodes assume, ppm. */
+  readonly maxDriftPpm: number;
+  readonly ops: readonly LeaseOp[];
+  readonly records: Readonly<Record<string, LeaseRecordLog>>;
 }
 
 /** A recorded history. */
@@ -76,6 +115,8 @@ export interface History {
   readonly ops: readonly HistoryOp[];
   /** The store's content at the end, if known: newest version and value per key. */
   readonly final?: Readonly<Record<string, { readonly version: number; readonly value: unknown }>>;
+  /** Lease operations and the coordinator's lease records, if the run used leases. */
+  readonly leases?: LeaseHistory;
 }
 
 /** One violation found by a checker. */

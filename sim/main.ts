@@ -26,7 +26,9 @@ const HELP = `Usage: deno task sim [options]
 
 Fuzzes Warp's consistency guarantees in a deterministic simulated cluster.
 
-  --scenario NAME   cache (default: the three consistency modes) or locks (L1–L4)
+  --scenario NAME   cache (default: the three consistency modes and leases, E1–E4, S1–S2,
+                    SL1–SL2, G1–G3) or locks (L1–L4)
+  --no-leases       cache scenario without leased keys and lease operations
   --seed N          first seed (default: drawn from the clock and printed)
   --seeds N         run N seeds                        (default: run for --duration)
   --duration S      run for S seconds of wall time      (default: 60)
@@ -74,6 +76,7 @@ const { values } = (() => {
       args: Deno.args,
       options: {
         scenario: { type: "string" },
+        "no-leases": { type: "boolean" },
         seed: { type: "string" },
         seeds: { type: "string" },
         duration: { type: "string" },
@@ -134,6 +137,7 @@ const base: Omit<SeedOptions, "seed"> = {
   livenessMs: positiveNumber("liveness-ms", values["liveness-ms"], 1000),
   opsPerSecondPerNode: positiveNumber("rate", values.rate, 200),
   readShare,
+  leases: values["no-leases"] !== true,
   ...(canary !== undefined && { canary }),
 };
 const path = values.path !== undefined
@@ -159,6 +163,7 @@ function replayCommand(seed: number, runPath = path): string {
     `--safety-ms ${base.safetyMs} --liveness-ms ${base.livenessMs}`,
     `--rate ${base.opsPerSecondPerNode} --read-share ${readShare}`,
     canary !== undefined ? `--canary ${canary}` : "",
+    values["no-leases"] ? "--no-leases" : "",
   ].filter((s) => s !== "").join(" ");
 }
 

@@ -16,6 +16,18 @@ export interface CoordinatorEntry {
   readonly revision: number;
 }
 
+/** Options of a coordinator read or write. */
+export interface CoordinatorCallOptions {
+  /**
+   * The key lives among the records the coordinator forgets `ttlMs` after their last
+   * write, measured on the coordinator's own clock (lease records). Records of each TTL,
+   * and those without one, are separate key spaces. An implementation that cannot expire
+   * records must reject such a call rather than ignore the TTL.
+   * @default {undefined} never expires
+   */
+  readonly ttlMs?: number;
+}
+
 /**
  * A linearizable compare-and-set register service.
  *
@@ -24,12 +36,17 @@ export interface CoordinatorEntry {
  * failure to reach the service rejects with code `COORDINATOR_UNAVAILABLE`.
  */
 export interface Coordinator {
-  /** Reads a key; `undefined` if absent. */
-  get(key: string): Promise<CoordinatorEntry | undefined>;
+  /** Reads a key; `undefined` if absent (or expired). */
+  get(key: string, options?: CoordinatorCallOptions): Promise<CoordinatorEntry | undefined>;
   /** Creates a key that must not exist; returns its revision. */
-  create(key: string, value: Uint8Array): Promise<number>;
+  create(key: string, value: Uint8Array, options?: CoordinatorCallOptions): Promise<number>;
   /** Replaces a key whose revision is `revision`; returns the new revision. */
-  update(key: string, value: Uint8Array, revision: number): Promise<number>;
+  update(
+    key: string,
+    value: Uint8Array,
+    revision: number,
+    options?: CoordinatorCallOptions,
+  ): Promise<number>;
   /** Deletes a key, if given only at `revision`. */
   delete(key: string, revision?: number): Promise<void>;
   /**

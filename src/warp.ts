@@ -13,6 +13,9 @@ import type { Coordinator } from "./coordinator.ts";
 import { MemoryCoordinator } from "./coordinator/memory.ts";
 import type { Effect, HolderRecord, OpResult } from "./core/effects.ts";
 import { validateHolderRecord } from "./core/effects.ts";
+import { isLeaseId, leaseListProblem, makeLeaseId, validateLeaseRecord } from "./core/leases.ts";
+import type { LeaseRecord } from "./core/leases.ts";
+import { openEnvelope, sealEnvelope } from "./_lease_envelope.ts";
 import { InvariantError, WarpError } from "./core/errors.ts";
 import { isKey, isNodeId, KEY_LENGTH_MAX } from "./core/messages.ts";
 import { NodeCore } from "./core/node.ts";
@@ -67,6 +70,33 @@ export interface WarpOptions<T> {
   readonly peersMax?: number;
   /** The node's monotonic clock in ms, for tests. @default {performance.now} */
   readonly clock?: () => number;
+  /**
+   * How long a check of a lease lets this node serve the values attached to it, and how
+   * long `revokeLease` waits after its coordinator write (see `docs/leases.md`): shorter
+   * means faster revocations and more coordinator reads. @default {1000}
+   */
+  readonly leaseCheckMs?: number;
+  /** Deadline of `grantLease`, `keepAlive` and the coordinator part of `revokeLease`. @default {5000} */
+  readonly leaseTimeoutMs?: number;
+}
+
+/** Options of {@linkcode Warp.set}. */
+export interface SetOptions {
+  /**
+   * Attach the value to this lease (or these, at most 16): once one of them is revoked or
+   * expires, the value reads as absent on every node. A revoked or expired lease rejects
+   * the write with `LEASE_REVOKED` / `LEASE_EXPIRED`. @default {undefined}
+   */
+  readonly lease?: string | readonly string[];
+}
+
+/** Options of {@linkcode Warp.grantLease}. */
+export interface GrantLeaseOptions {
+  /**
+   * The lease expires this long after its grant or last keep-alive, measured by the
+   * coordinator: 1000 ms to 30 days, whole milliseconds.
+   */
+  readonly ttlMs: number;
 }
 
 /** A read's full answer. */
@@ -115,6 +145,25 @@ function checkKey(key: unknown): asserts key is string {
       }`,
     );
   }
+}
+
+function checkLease(lease: unknown): asserts lease is string {
+  if (!isLeaseId(lease)) {
+    throw new TypeError(`Invalid lease id (grantLease makes them): ${String(lease)}`);
+  }
+}
+
+function leaseOption(options: SetOptions | undefined): readonly string[] {
+  if (options === undefined) return [];
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`Invalid set options: ${String(options)}`);
+  }
+  const lease = options.lease;
+  if (lease === undefined) return [];
+  const leases = typeof lease === "string" ? [lease] : lease;
+  const problem = leaseListProblem(leases);
+  if (problem !== undefined) throw new TypeError(`Invalid lease option: ${problem}`);
+  return [...leases];
 }
 
 function asWarpError(
@@ -221,6 +270,8 @@ export class Warp<T = unknown> {
       ...(options.waitersMax !== undefined && { waitersMax: options.waitersMax }),
       ...(options.opsMax !== undefined && { opsMax: options.opsMax }),
       ...(options.peersMax !== undefined && { peersMax: options.peersMax }),
+      ...(options.leaseCheckMs !== undefined && { leaseCheckMs: options.leaseCheckMs }),
+      ...(options.leaseTimeoutMs !== undefined && { leaseTimeoutMs: options.leaseTimeoutMs }),
     });
     this.#coordPrefix = `${prefix}/`;
     this.#allSubject = `${prefix}.all`;
@@ -330,14 +381,160 @@ export class Warp<T = unknown> {
    * await warp.close();
    * ```
    */
-  async set(key: string, value: T): Promise<number> {
+  async set(key: string, value: T, options?: SetOptions): Promise<number> {
     checkKey(key);
-    const payload = this.#codec.encode(value);
+    const leases = leaseOption(options);
+    if (leases.length > 0) this.#needCoordinator("attach a value to a lease");
+    const encoded = this.#codec.encode(value);
     // L1 keeps its own decoded copy, so the caller mutating `value` later changes nothing.
-    const copy = this.#codec.decode(payload);
-    const input = { value: copy, payload, sizeBytes: payload.byteLength };
+    const copy = this.#codec.decode(encoded);
+    const input = {
+      value: copy,
+      payload: sealEnvelope(encoded, leases),
+      sizeBytes: encoded.byteLength,
+      ...(leases.length > 0 && { leases }),
+    };
     const result = await this.#run((op, now) => this.#core.set(op, key, input, now));
     return result.version;
+  }
+
+  /**
+   * Grants a lease: a group of keys (attach them with `set(key, value, { lease })` or
+   * {@linkcode Warp.attachKey}) that one {@linkcode Warp.revokeLease} invalidates on every
+   * node. Unless kept alive with {@linkcode Warp.keepAlive}, it expires `ttlMs` after the
+   * grant, cluster-wide. Resolves to the lease id. Needs the cluster's coordinator.
+   *
+   * @example A user's sessions, dropped everywhere at logout
+   * ```ts
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const warp = new Warp({ store: new MemoryStore(), leaseCheckMs: 50 });
+   * warp.register("session:*", { mode: "eventual-distributed" });
+   * const lease = await warp.grantLease({ ttlMs: 60_000 });
+   * await warp.set("session:a", { user: 1 }, { lease });
+   * await warp.set("session:b", { user: 1 }, { lease });
+   * await warp.revokeLease(lease);
+   * console.log(await warp.get("session:a"), await warp.get("session:b")); // undefined undefined
+   * await warp.close();
+   * ```
+   */
+  async grantLease(options: GrantLeaseOptions): Promise<string> {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(`Invalid grantLease options: ${String(options)}`);
+    }
+    this.#needCoordinator("grant a lease");
+    const random = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(12))))
+      .replaceAll("+", "-").replaceAll("/", "_");
+    const id = makeLeaseId(options.ttlMs, random); // RangeError on a bad TTL
+    await this.#run((op, now) => this.#core.grantLease(op, id, now));
+    return id;
+  }
+
+  /**
+   * Restarts a lease's TTL. Rejects with `LEASE_REVOKED` or `LEASE_EXPIRED` if it is dead
+   * (G3): a dead lease stays dead.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const warp = new Warp({ store: new MemoryStore() });
+   * const lease = await warp.grantLease({ ttlMs: 5_000 });
+   * await warp.keepAlive(lease);
+   * await warp.close();
+   * ```
+   */
+  async keepAlive(lease: string): Promise<void> {
+    checkLease(lease);
+    this.#needCoordinator("keep a lease alive");
+    await this.#run((op, now) => this.#core.keepAliveLease(op, lease, now));
+  }
+
+  /**
+   * Revokes a lease. When it resolves, no node serves a value attached to it, from L1 or
+   * the store (G1); reads of those keys return absent until they are written again.
+   * Takes about `leaseCheckMs` (default 1 s): the time every node's last check of the
+   * lease needs to run out. Revoking a dead lease succeeds.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const warp = new Warp({ store: new MemoryStore(), leaseCheckMs: 50 });
+   * warp.register("cart:*", { mode: "strong-local" });
+   * const lease = await warp.grantLease({ ttlMs: 60_000 });
+   * await warp.set("cart:1", ["apple"], { lease });
+   * await warp.revokeLease(lease);
+   * console.log(await warp.get("cart:1")); // undefined
+   * await warp.close();
+   * ```
+   */
+  async revokeLease(lease: string): Promise<void> {
+    checkLease(lease);
+    this.#needCoordinator("revoke a lease");
+    await this.#run((op, now) => this.#core.revokeLease(op, lease, now));
+  }
+
+  /**
+   * Attaches the current value of `key` to `lease` as well (a new version, same value),
+   * keeping the leases it had. Rejects with `NOT_FOUND` if the key has no value, with
+   * `LEASE_REVOKED` / `LEASE_EXPIRED` if the lease (or one the value already has) is dead,
+   * and with `STORE_CONFLICT` if the key kept changing under it. Resolves to the new
+   * version.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const warp = new Warp({ store: new MemoryStore(), leaseCheckMs: 50 });
+   * warp.register("doc:*", { mode: "eventual-distributed" });
+   * await warp.set("doc:1", "draft");
+   * const lease = await warp.grantLease({ ttlMs: 60_000 });
+   * await warp.attachKey("doc:1", lease);
+   * await warp.revokeLease(lease);
+   * console.log(await warp.get("doc:1")); // undefined
+   * await warp.close();
+   * ```
+   */
+  async attachKey(key: string, lease: string): Promise<number> {
+    checkKey(key);
+    checkLease(lease);
+    this.#needCoordinator("attach a key to a lease");
+    for (let attempt = 1;; attempt++) {
+      const record = await withTimeout(
+        this.#store.get(key),
+        this.#ioTimeoutMs,
+        timeoutAfter(this.#ioTimeoutMs, `Store read of ${key}`),
+      ).catch((error) => {
+        throw asWarpError(error, "STORE_ERROR", `Store read of ${key} failed`);
+      });
+      const opened = record.value === undefined ? undefined : openEnvelope(record.value);
+      if (record.value !== undefined && opened === undefined) {
+        throw new WarpError("STORE_ERROR", `Stored value has a malformed lease envelope: ${key}`);
+      }
+      if (opened === undefined) {
+        throw new WarpError("NOT_FOUND", `Key has no value to attach to a lease: ${key}`);
+      }
+      if (opened.leases.includes(lease)) return record.version;
+      const leases = [...opened.leases, lease];
+      const input = {
+        value: this.#codec.decode(opened.value),
+        payload: sealEnvelope(opened.value, leases),
+        sizeBytes: opened.value.byteLength,
+        leases,
+        expectedVersion: record.version,
+      };
+      try {
+        const result = await this.#run((op, now) => this.#core.set(op, key, input, now));
+        return result.version;
+      } catch (error) {
+        if (!(error instanceof WarpError) || error.code !== "STORE_CONFLICT" || attempt >= 5) {
+          throw error;
+        }
+      }
+    }
+  }
+
+  #needCoordinator(what: string): void {
+    if (this.#coordinator === undefined) {
+      throw new TypeError(`Cannot ${what} without a coordinator shared by the cluster`);
+    }
   }
 
   /**
@@ -601,10 +798,10 @@ export class Warp<T = unknown> {
         );
         return;
       case "coord-get":
-        this.#coordGet(effect.io, effect.key);
+        this.#coordGet(effect.io, effect.key, effect.kind, effect.ttlMs);
         return;
       case "coord-put":
-        this.#coordPut(effect.io, effect.key, effect.record, effect.revision);
+        this.#coordPut(effect.io, effect.key, effect.record, effect.revision, effect.ttlMs);
         return;
     }
   }
@@ -617,8 +814,14 @@ export class Warp<T = unknown> {
     ).then(
       (record) => {
         let value: unknown;
+        let leases: string[] = [];
         try {
-          value = record.value === undefined ? undefined : this.#codec.decode(record.value);
+          if (record.value !== undefined) {
+            const opened = openEnvelope(record.value);
+            if (opened === undefined) throw new Error("malformed lease envelope");
+            leases = opened.leases;
+            value = this.#codec.decode(opened.value);
+          }
         } catch (error) {
           const failure = new WarpError("STORE_ERROR", `Stored value does not decode: ${key}`, {
             cause: error,
@@ -634,6 +837,7 @@ export class Warp<T = unknown> {
           value,
           version: record.version,
           sizeBytes: record.value?.byteLength ?? 0,
+          ...(leases.length > 0 && { leases }),
         };
         this.#step(() => this.#core.onStoreRead(io, result, this.#clock()));
       },
@@ -667,18 +871,20 @@ export class Warp<T = unknown> {
       );
   }
 
-  #coordGet(io: number, key: string): void {
+  #coordGet(io: number, key: string, kind: "holder" | "lease", ttlMs: number | undefined): void {
     const coordinator = this.#coordinator!;
+    const options = ttlMs === undefined ? undefined : { ttlMs };
     withTimeout(
-      coordinator.get(this.#coordPrefix + key),
+      coordinator.get(this.#coordPrefix + key, options),
       this.#ioTimeoutMs,
       timeoutAfter(this.#ioTimeoutMs, `Coordinator read of ${key}`),
     ).then(
       (entry) => {
-        let record: HolderRecord | undefined;
+        let record: HolderRecord | LeaseRecord | undefined;
         if (entry !== undefined) {
           try {
-            record = validateHolderRecord(JSON.parse(textDecoder.decode(entry.value)));
+            const parsed = JSON.parse(textDecoder.decode(entry.value));
+            record = kind === "lease" ? validateLeaseRecord(parsed) : validateHolderRecord(parsed);
           } catch {
             record = undefined;
           }
@@ -705,12 +911,19 @@ export class Warp<T = unknown> {
     );
   }
 
-  #coordPut(io: number, key: string, record: HolderRecord, revision: number | undefined): void {
+  #coordPut(
+    io: number,
+    key: string,
+    record: HolderRecord | LeaseRecord,
+    revision: number | undefined,
+    ttlMs: number | undefined,
+  ): void {
     const coordinator = this.#coordinator!;
     const bytes = textEncoder.encode(JSON.stringify(record));
+    const options = ttlMs === undefined ? undefined : { ttlMs };
     const write = revision === undefined
-      ? coordinator.create(this.#coordPrefix + key, bytes)
-      : coordinator.update(this.#coordPrefix + key, bytes, revision);
+      ? coordinator.create(this.#coordPrefix + key, bytes, options)
+      : coordinator.update(this.#coordPrefix + key, bytes, revision, options);
     withTimeout(
       write,
       this.#ioTimeoutMs,

@@ -10,6 +10,7 @@
  * type 3 hb:     seq
  * type 4 revoke: id, key
  * type 5 ack:    id, key
+ * type 6 lrev:   lease (a varint byte length then ASCII)
  * ```
  *
  * Numbers (`inc`, `seq`, `version`, `id`) are unsigned LEB128 varints of at most 8 bytes
@@ -35,7 +36,7 @@ export const WIRE_VERSION = 1;
  */
 export const MESSAGE_BYTES_MAX = 8192;
 
-const TYPE_CODES = { inv: 1, drop: 2, hb: 3, revoke: 4, ack: 5 } as const;
+const TYPE_CODES = { inv: 1, drop: 2, hb: 3, revoke: 4, ack: 5, lrev: 6 } as const;
 const VARINT_BYTES_MAX = 8;
 const HEADER_BYTES = 3;
 const ASCII_FAST_BYTES_MAX = 64;
@@ -91,6 +92,9 @@ export function encodeMessage(message: Message): Uint8Array {
       at = writeVarint(out, at, message.id);
       at = writeKey(out, at, message.key);
       break;
+    case "lrev":
+      at = writeKey(out, at, message.lease); // ASCII: its UTF-8 is itself
+      break;
   }
   return out.slice(0, at);
 }
@@ -142,6 +146,9 @@ export function decodeMessage(bytes: Uint8Array): Message | undefined {
       message = { t, from, inc, id, key: reader.key() };
       break;
     }
+    case TYPE_CODES.lrev:
+      message = { t: "lrev", from, inc, lease: reader.key() };
+      break;
     default:
       return undefined;
   }

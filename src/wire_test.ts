@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { KEY_LENGTH_MAX, type Message, validateMessage } from "./core/messages.ts";
+import { LEASE_TTL_MAX_MS, LEASE_TTL_MIN_MS, makeLeaseId } from "./core/leases.ts";
 import {
   decodeMessage,
   encodeMessage,
@@ -30,6 +31,14 @@ const messageArbitraries: Record<Message["t"], fc.Arbitrary<Message>> = {
   hb: fc.record({ t: fc.constant("hb"), ...header, seq: count }),
   revoke: fc.record({ t: fc.constant("revoke"), ...header, id: count, key }),
   ack: fc.record({ t: fc.constant("ack"), ...header, id: count, key }),
+  lrev: fc.record({
+    t: fc.constant("lrev"),
+    ...header,
+    lease: fc.tuple(
+      fc.integer({ min: LEASE_TTL_MIN_MS, max: LEASE_TTL_MAX_MS }),
+      fc.stringMatching(/^[A-Za-z0-9_-]{8,64}$/),
+    ).map(([ttl, suffix]) => makeLeaseId(ttl, suffix)),
+  }),
 };
 const message: fc.Arbitrary<Message> = fc.oneof(...Object.values(messageArbitraries));
 

@@ -30,9 +30,22 @@ import {
   type Report,
 } from "./_version_checks.ts";
 import { validateHistory } from "./validate_history.ts";
+import { checkLeases, LEASE_GUARANTEES } from "./leases.ts";
 
 /** The guarantees {@linkcode checkHistory} checks, in the order it reports them. */
-export const GUARANTEES = ["E1", "E2", "E3", "E4", "S1", "S2", "SL1", "SL2"] as const;
+export const GUARANTEES = [
+  "E1",
+  "E2",
+  "E3",
+  "E4",
+  "S1",
+  "S2",
+  "SL1",
+  "SL2",
+  "G1",
+  "G2",
+  "G3",
+] as const;
 
 /** A guarantee of CONSISTENCY.md that {@linkcode checkHistory} checks. */
 export type Guarantee = typeof GUARANTEES[number];
@@ -82,7 +95,7 @@ export interface CheckHistoryResult {
 
 const VIOLATIONS_MAX_DEFAULT = 100;
 
-const MODE_OF: Readonly<Record<Guarantee, KeyInfo["mode"]>> = {
+const MODE_OF: Readonly<Partial<Record<Guarantee, KeyInfo["mode"]>>> = {
   E1: "eventual-distributed",
   E2: "eventual-distributed",
   E3: "eventual-distributed",
@@ -153,6 +166,7 @@ export function checkHistory(
       found[guarantee]++;
       if (found[guarantee] <= violationsMax) violations.push(violation);
     };
+    if (MODE_OF[guarantee] === undefined) continue; // G1–G3: below
     for (const key of keys) {
       const info = history.keys[key]!;
       if (info.mode !== MODE_OF[guarantee]) continue;
@@ -193,6 +207,19 @@ export function checkHistory(
     }
   }
 
+  if (LEASE_GUARANTEES.some((g) => selected.has(g))) {
+    const leaseResult = checkLeases(history);
+    for (const guarantee of LEASE_GUARANTEES) {
+      if (!selected.has(guarantee)) continue;
+      checked[guarantee] = leaseResult.checked[guarantee];
+      for (const violation of leaseResult.violations) {
+        if (violation.guarantee !== guarantee) continue;
+        found[guarantee]++;
+        if (found[guarantee] <= violationsMax) violations.push(violation);
+      }
+    }
+  }
+
   const results = perGuarantee<GuaranteeStatus>("skipped");
   for (const guarantee of GUARANTEES) {
     if (!selected.has(guarantee) || checked[guarantee] === 0) continue;
@@ -225,7 +252,7 @@ function perGuarantee<T>(initial: T): Record<Guarantee, T> {
 function groupByKey(history: History): Map<string, HistoryOp[]> {
   const byKey = new Map<string, HistoryOp[]>();
   for (const op of history.ops) {
-    if (op.kind === "invalidate") continue;
+    if (op.kind === "invalidate" || history.keys[op.key]?.leased) continue;
     const ops = byKey.get(op.key);
     if (ops === undefined) byKey.set(op.key, [op]);
     else ops.push(op);

@@ -6,7 +6,7 @@
 
 import { describe } from "../_describe.ts";
 import { WarpError } from "../core/errors.ts";
-import type { Coordinator, CoordinatorEntry } from "../coordinator.ts";
+import type { Coordinator, CoordinatorCallOptions, CoordinatorEntry } from "../coordinator.ts";
 
 /** Options of {@linkcode MemoryCoordinator}. */
 export interface MemoryCoordinatorOptions {
@@ -27,6 +27,11 @@ export interface MemoryCoordinatorOptions {
    * @default {10000}
    */
   readonly watchersMax?: number;
+  /**
+   * The coordinator's clock in milliseconds, which times out records written with a TTL.
+   * @default {performance.now}
+   */
+  readonly clock?: () => number;
 }
 
 /** Called with a key's new entry after each write of it, or `undefined` when it is deleted. */
@@ -68,6 +73,9 @@ export class MemoryCoordinator implements Coordinator {
   unavailable = false;
 
   readonly #entries = new Map<string, CoordinatorEntry>();
+  /** When records written with a TTL are forgotten, by their internal key. */
+  readonly #expiries = new Map<string, number>();
+  readonly #clock: () => number;
   readonly #watchers = new Map<string, Set<CoordinatorWatchListener>>();
   readonly #latencyMs: number;
   readonly #keysMax: number;
@@ -90,6 +98,7 @@ export class MemoryCoordinator implements Coordinator {
     this.#latencyMs = latencyMs;
     this.#keysMax = keysMax;
     this.#watchersMax = watchersMax;
+    this.#clock = options.clock ?? (() => performance.now());
   }
 
   /**
@@ -103,10 +112,14 @@ export class MemoryCoordinator implements Coordinator {
    * console.log(await coordinator.get("k")); // { value: Uint8Array(1) [ 7 ], revision: 1 }
    * ```
    */
-  async get(key: string): Promise<CoordinatorEntry | undefined> {
+  async get(
+    key: string,
+    options?: CoordinatorCallOptions,
+  ): Promise<CoordinatorEntry | undefined> {
     validateKey(key);
+    key = this.#space(key, options);
     await this.#begin();
-    const entry = this.#entries.get(key);
+    const entry = this.#live(key);
     return entry === undefined
       ? undefined
       : { value: entry.value.slice(), revision: entry.revision };
@@ -124,18 +137,20 @@ export class MemoryCoordinator implements Coordinator {
    * console.log(await coordinator.create("b", new Uint8Array())); // 2
    * ```
    */
-  async create(key: string, value: Uint8Array): Promise<number> {
+  async create(key: string, value: Uint8Array, options?: CoordinatorCallOptions): Promise<number> {
     validateKey(key);
     validateValue(value);
+    const ttlMs = options?.ttlMs;
+    key = this.#space(key, options);
     const copy = value.slice();
     await this.#begin();
-    if (this.#entries.has(key)) {
+    if (this.#live(key) !== undefined) {
       throw new WarpError("CONTENDED", `Key already exists: ${describe(key)}`);
     }
     if (this.#entries.size >= this.#keysMax) {
       throw new WarpError("LIMIT_EXCEEDED", `Coordinator is full: ${this.#keysMax} keys`);
     }
-    return this.#put(key, copy);
+    return this.#put(key, copy, ttlMs);
   }
 
   /**
@@ -150,14 +165,21 @@ export class MemoryCoordinator implements Coordinator {
    * console.log(await coordinator.update("k", new Uint8Array([2]), revision)); // 2
    * ```
    */
-  async update(key: string, value: Uint8Array, revision: number): Promise<number> {
+  async update(
+    key: string,
+    value: Uint8Array,
+    revision: number,
+    options?: CoordinatorCallOptions,
+  ): Promise<number> {
     validateKey(key);
     validateValue(value);
     validateRevision(revision);
+    const ttlMs = options?.ttlMs;
+    key = this.#space(key, options);
     const copy = value.slice();
     await this.#begin();
     this.#checkRevision(key, revision);
-    return this.#put(key, copy);
+    return this.#put(key, copy, ttlMs);
   }
 
   /**
@@ -252,8 +274,26 @@ export class MemoryCoordinator implements Coordinator {
     }
   }
 
+  /** The internal key: records of each TTL live in their own key space. */
+  #space(key: string, options: CoordinatorCallOptions | undefined): string {
+    const ttlMs = options?.ttlMs;
+    if (ttlMs === undefined) return key;
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError(`Invalid ttlMs: ${ttlMs}`);
+    return `\u0000ttl:${ttlMs}\u0000${key}`;
+  }
+
+  /** The entry of an internal key, forgetting it first if its TTL ran out. */
+  #live(key: string): CoordinatorEntry | undefined {
+    const expiresAt = this.#expiries.get(key);
+    if (expiresAt !== undefined && this.#clock() >= expiresAt) {
+      this.#expiries.delete(key);
+      this.#entries.delete(key); // like a KV max-age expiry: no watch event
+    }
+    return this.#entries.get(key);
+  }
+
   #checkRevision(key: string, revision: number): void {
-    const actual = this.#entries.get(key)?.revision;
+    const actual = this.#live(key)?.revision;
     if (actual !== revision) {
       throw new WarpError(
         "CONTENDED",
@@ -264,9 +304,10 @@ export class MemoryCoordinator implements Coordinator {
     }
   }
 
-  #put(key: string, value: Uint8Array): number {
+  #put(key: string, value: Uint8Array, ttlMs?: number): number {
     const entry = { value, revision: ++this.#revision };
     this.#entries.set(key, entry);
+    if (ttlMs !== undefined) this.#expiries.set(key, this.#clock() + ttlMs);
     this.#notify(key, entry);
     return entry.revision;
   }

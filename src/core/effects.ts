@@ -5,6 +5,7 @@
  */
 
 import type { WarpError } from "./errors.ts";
+import type { LeaseRecord } from "./leases.ts";
 import type { Message, NodeId } from "./messages.ts";
 
 /**
@@ -40,18 +41,31 @@ export type Effect =
     readonly payload: unknown;
     readonly expectedVersion: number | undefined;
   }
-  /** Read coordinator key `key`; report with `onCoordRead(io, …)`. */
-  | { readonly type: "coord-get"; readonly io: number; readonly key: string }
+  /**
+   * Read coordinator key `key`, which holds a record of kind `kind` (decode and validate
+   * it as such); report with `onCoordRead(io, …)`. With `ttlMs`, the key lives among the
+   * records that expire `ttlMs` after their last write (see `coord-put`).
+   */
+  | {
+    readonly type: "coord-get";
+    readonly io: number;
+    readonly key: string;
+    readonly kind: "holder" | "lease";
+    readonly ttlMs?: number;
+  }
   /**
    * Create (`revision` undefined) or compare-and-set (at `revision`) coordinator key `key`
-   * to `record`; report with `onCoordWrite(io, …)`.
+   * to `record`; report with `onCoordWrite(io, …)`. With `ttlMs`, the coordinator forgets
+   * the record `ttlMs` after this write, on its own clock, unless it is written again
+   * (lease records).
    */
   | {
     readonly type: "coord-put";
     readonly io: number;
     readonly key: string;
-    readonly record: HolderRecord;
+    readonly record: HolderRecord | LeaseRecord;
     readonly revision: number | undefined;
+    readonly ttlMs?: number;
   }
   /** Caller operation `op` succeeded. */
   | { readonly type: "resolve"; readonly op: number; readonly result: OpResult }
@@ -78,6 +92,8 @@ export type StoreReadResult =
     readonly value: unknown;
     readonly version: number;
     readonly sizeBytes: number;
+    /** The leases the stored value is attached to, if any. */
+    readonly leases?: readonly string[];
   }
   | { readonly ok: false; readonly error: WarpError };
 
@@ -90,7 +106,8 @@ export type StoreWriteResult =
 export type CoordReadResult =
   | {
     readonly ok: true;
-    readonly record: HolderRecord | undefined;
+    /** A record of the kind the `coord-get` named. */
+    readonly record: HolderRecord | LeaseRecord | undefined;
     readonly revision: number;
   }
   | { readonly ok: false; readonly error: WarpError };

@@ -32,7 +32,13 @@ export type WarpErrorCode =
   /** The outcome of a write is unknown: it may or may not have taken effect. */
   | "OUTCOME_UNKNOWN"
   /** A lock operation by a caller that does not (or no longer) hold the lock. */
-  | "LOCK_NOT_HELD";
+  | "LOCK_NOT_HELD"
+  /** The lease was revoked: it can no longer be attached to or kept alive (G3). */
+  | "LEASE_REVOKED"
+  /** The lease expired (not kept alive within its TTL) or was never granted (G3). */
+  | "LEASE_EXPIRED"
+  /** The key has no value (`attachKey`). */
+  | "NOT_FOUND";
 
 /**
  * The error for every expected failure of a Warp operation.

@@ -29,6 +29,8 @@ export interface Entry {
   freshUntilMs: number;
   /** The policy of the key, resolved when the entry was installed. */
   policy: KeyPolicy;
+  /** The leases the value is attached to: served only while each is known active. */
+  leases: readonly string[] | undefined;
   prev: Entry | undefined;
   next: Entry | undefined;
 }
@@ -99,7 +101,13 @@ export class L1Cache {
    */
   install(
     key: string,
-    data: { value: unknown; found: boolean; version: number; sizeBytes: number },
+    data: {
+      value: unknown;
+      found: boolean;
+      version: number;
+      sizeBytes: number;
+      leases?: readonly string[] | undefined;
+    },
     freshUntilMs: number,
     policy: KeyPolicy,
   ): Entry | undefined {
@@ -114,6 +122,9 @@ export class L1Cache {
       sizeBytes,
       freshUntilMs,
       policy,
+      leases: data.found && data.leases !== undefined && data.leases.length > 0
+        ? data.leases
+        : undefined,
       prev: undefined,
       next: undefined,
     };

@@ -9,6 +9,8 @@
  * @module
  */
 
+import { isLeaseId } from "./leases.ts";
+
 /** A node's id: 1 to 64 characters of `[A-Za-z0-9_-]`. */
 export type NodeId = string;
 
@@ -58,13 +60,25 @@ export interface AckMessage {
   readonly key: string;
 }
 
+/**
+ * Lease `lease` was revoked in the coordinator: stop serving values attached to it. Best
+ * effort and only a speed-up: the revocation is safe without it (see `leases.ts`).
+ */
+export interface LeaseRevokedMessage {
+  readonly t: "lrev";
+  readonly from: NodeId;
+  readonly inc: number;
+  readonly lease: string;
+}
+
 /** Every message of the protocol, tagged by `t`. */
 export type Message =
   | InvalidateMessage
   | DropMessage
   | HeartbeatMessage
   | RevokeMessage
-  | AckMessage;
+  | AckMessage
+  | LeaseRevokedMessage;
 
 /** The longest key Warp accepts, in UTF-16 code units. */
 export const KEY_LENGTH_MAX = 1024;
@@ -113,6 +127,8 @@ export function validateMessage(value: unknown): Message | undefined {
     case "revoke":
     case "ack":
       return isCount(m.id) && isKey(m.key) ? m as unknown as RevokeMessage | AckMessage : undefined;
+    case "lrev":
+      return isLeaseId(m.lease) ? m as unknown as LeaseRevokedMessage : undefined;
     default:
       return undefined;
   }

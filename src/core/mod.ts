@@ -23,3 +23,4 @@ export * from "./l1.ts";
 export * from "./timers.ts";
 export * from "./node.ts";
 export * from "./lock.ts";
+export * from "./leases.ts";

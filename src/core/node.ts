@@ -15,6 +15,8 @@ import type {
   StoreWriteResult,
 } from "./effects.ts";
 import { L1Cache } from "./l1.ts";
+import { isLeaseId, leaseListProblem, leaseRecordKey, leaseTtlMs } from "./leases.ts";
+import type { LeaseKnowledge, LeaseRecord } from "./leases.ts";
 import type { Entry } from "./l1.ts";
 import { isNodeId, validateMessage } from "./messages.ts";
 import type { Message, NodeId } from "./messages.ts";
@@ -51,6 +53,18 @@ export interface NodeConfig {
   /** Most peers tracked; the least recently heard is forgotten beyond. @default {1024} */
   readonly peersMax?: number;
   /**
+   * How long a check of a lease (a coordinator read that found it active) lets this node
+   * serve the values attached to it; also how long `revokeLease` waits after its
+   * coordinator write, so that no node still trusts an older check. Shorter: faster
+   * revocations, more coordinator reads (about one per lease in use per node per
+   * `leaseCheckMs`). @default {1000}
+   */
+  readonly leaseCheckMs?: number;
+  /** Deadline of `grantLease`, `keepAliveLease` and the coordinator part of `revokeLease`. @default {5000} */
+  readonly leaseTimeoutMs?: number;
+  /** Most leases this node remembers the state of. @default {100000} */
+  readonly leasesMax?: number;
+  /**
    * Deliberately broken behaviour, for the simulator's canaries only: a run with a canary
    * must be reported as a violation, which proves the checkers bite. Never set it in
    * production. @default {undefined}
@@ -64,6 +78,8 @@ export interface Canary {
   readonly skipFillCheck?: boolean;
   /** Serve eventual entries for their whole TTL, ignoring maxStalenessMs (E3). */
   readonly ignoreStalenessBound?: boolean;
+  /** Complete `revokeLease` right after its coordinator write, without waiting (G1). */
+  readonly revokeWithoutWait?: boolean;
 }
 
 /** Counters of a node, for monitoring and for the simulator's reports. */
@@ -87,6 +103,10 @@ export interface NodeStats {
   /** Strong writes that completed by waiting out a silent holder's lease. */
   leaseWaits: number;
   coordinatorCalls: number;
+  /** Coordinator reads of lease records. */
+  leaseChecks: number;
+  /** Reads that found a value attached to a revoked or expired lease (served as absent). */
+  leaseDeadValues: number;
 }
 
 const DRIFT_PPM_MAX = 100_000;
@@ -94,6 +114,10 @@ const FILL_ATTEMPTS_MAX = 4;
 const AHEAD_MAX = 256;
 const PEER_FORGET_MS = 600_000;
 const MARGIN_MS = 1;
+/** Lease checks one read or write makes before it gives up on a slow coordinator. */
+const LEASE_ROUNDS_MAX = 3;
+/** Lease write attempts (keep-alive, revoke) before contention is reported. */
+const LEASE_CAS_ATTEMPTS_MAX = 8;
 const CONTENTION_BACKOFF_MS = 20;
 const CONTENDED_MAX = 10_000;
 
@@ -135,6 +159,8 @@ interface Fill {
   attempts: number;
   /** Whether the store read has been issued (joiners after that get an older read). */
   readIssued: boolean;
+  /** Lease checks made for this fill's answer. */
+  leaseRounds: number;
 }
 
 interface ReadOp {
@@ -162,6 +188,16 @@ export interface WriteInput {
   readonly payload: unknown;
   /** The encoded size in bytes, for the L1 byte bound. */
   readonly sizeBytes: number;
+  /**
+   * Leases to attach the value to (ids from `makeLeaseId`; the payload must carry them to
+   * the store). Ignored for a delete. @default {undefined}
+   */
+  readonly leases?: readonly string[];
+  /**
+   * Write only if the store's version of the key is this one, else reject with
+   * `STORE_CONFLICT`. @default {undefined} unconditional
+   */
+  readonly expectedVersion?: number;
 }
 
 interface StrongWrite {
@@ -249,6 +285,8 @@ export class NodeCore {
     acksReceived: 0,
     leaseWaits: 0,
     coordinatorCalls: 0,
+    leaseChecks: 0,
+    leaseDeadValues: 0,
   };
 
   readonly #registry = new Registry();
@@ -262,6 +300,11 @@ export class NodeCore {
   readonly #waitersMax: number;
   readonly #peersMax: number;
   readonly #canary: Canary;
+  readonly #leaseCheckMs: number;
+  readonly #leaseTimeoutMs: number;
+  readonly #leasesMax: number;
+  /** What this node knows of each lease it has met. */
+  readonly #leases = new Map<string, LeaseKnowledge>();
 
   #effects: Effect[] = [];
   #now = -Infinity;
@@ -313,6 +356,9 @@ export class NodeCore {
     this.#waitersMax = positive("waitersMax", config.waitersMax, 1000);
     this.#peersMax = positive("peersMax", config.peersMax, 1024);
     this.#canary = config.canary ?? {};
+    this.#leaseCheckMs = positive("leaseCheckMs", config.leaseCheckMs, 1000);
+    this.#leaseTimeoutMs = positive("leaseTimeoutMs", config.leaseTimeoutMs, 5000);
+    this.#leasesMax = positive("leasesMax", config.leasesMax, 100_000);
   }
 
   // ---------------------------------------------------------------- registration
@@ -389,6 +435,7 @@ export class NodeCore {
   hit(key: string, nowMs: number): Entry | undefined {
     const entry = this.#l1.get(key);
     if (entry === undefined || nowMs >= entry.freshUntilMs || this.#closed) return undefined;
+    if (entry.leases !== undefined && !this.#leasesServable(entry.leases, nowMs)) return undefined;
     this.#l1.touch(entry);
     this.stats.hits++;
     return entry;
@@ -410,19 +457,52 @@ export class NodeCore {
       return;
     }
     this.stats.misses++;
+    const readOp: ReadOp = {
+      kind: "read",
+      key,
+      timer: this.#arm(this.#now + policy.readTimeoutMs, () => this.#timeoutRead(op)),
+      fill: undefined,
+    };
+    this.#ops.set(op, readOp);
+    this.#readMiss(op, readOp, policy, 0);
+  }
+
+  /**
+   * A read L1 could not answer at once. A fresh entry whose leases are not known active
+   * waits for their check; one attached to a dead lease is dropped; then the store.
+   */
+  #readMiss(op: number, readOp: ReadOp, policy: KeyPolicy, leaseRounds: number): void {
+    const key = readOp.key;
+    const entry = this.#l1.get(key);
+    if (entry?.leases !== undefined && this.#now < entry.freshUntilMs) {
+      const verdict = this.#leaseVerdict(entry.leases);
+      if (verdict === "unknown" && leaseRounds < LEASE_ROUNDS_MAX) {
+        this.#ensureLeases(entry.leases, () => {
+          if (this.#ops.get(op) !== readOp) return; // timed out meanwhile
+          const served = this.hit(key, this.#now);
+          if (served === undefined) {
+            this.#readMiss(op, readOp, policy, leaseRounds + 1);
+            return;
+          }
+          this.#resolve(op, {
+            found: served.found,
+            value: served.value,
+            version: served.version,
+            source: "l1",
+          });
+        });
+        return;
+      }
+      // Dead, or uncheckable: the store decides (its answer goes through the same rule).
+      this.#l1.delete(key);
+    }
     let fill = this.#fills.get(key);
     if (fill !== undefined && !this.#joinable(fill)) fill = undefined; // superseded below
     if (fill !== undefined && fill.waiters.length >= this.#waitersMax) {
       this.#reject(op, new WarpError("LIMIT_EXCEEDED", `Too many readers waiting on key: ${key}`));
       return;
     }
-    const readOp: ReadOp = {
-      kind: "read",
-      key,
-      timer: this.#arm(this.#now + policy.readTimeoutMs, () => this.#timeoutRead(op)),
-      fill,
-    };
-    this.#ops.set(op, readOp);
+    readOp.fill = fill;
     if (fill !== undefined) {
       fill.waiters.push(op);
       return;
@@ -438,6 +518,7 @@ export class NodeCore {
       flushEpoch: this.#flushEpoch,
       attempts: 0,
       readIssued: false,
+      leaseRounds: 0,
     };
     readOp.fill = fill;
     this.#fills.set(key, fill);
@@ -445,13 +526,328 @@ export class NodeCore {
     else this.#fillRead(fill);
   }
 
-  /** Writes `input` under `key` as caller operation `op`. */
+  /**
+   * Writes `input` under `key` as caller operation `op`. With `input.leases`, each lease is
+   * checked active first (a dead one rejects with `LEASE_REVOKED` or `LEASE_EXPIRED`, G3)
+   * and the value is attached to them.
+   */
   set(op: number, key: string, input: WriteInput, nowMs: number): void {
     this.#advance(nowMs);
+    if (input.leases !== undefined) {
+      const problem = leaseListProblem(input.leases);
+      if (problem !== undefined) {
+        throw new TypeError(`Invalid leases of a write of ${key}: ${problem}`);
+      }
+    }
+    if (
+      input.expectedVersion !== undefined &&
+      (!Number.isSafeInteger(input.expectedVersion) || input.expectedVersion < 0)
+    ) {
+      throw new TypeError(`Invalid expectedVersion of a write of ${key}: ${input.expectedVersion}`);
+    }
     const policy = this.#admit(op, key);
     if (policy === undefined) return;
+    const leases = input.payload === undefined ? undefined : input.leases;
+    if (leases === undefined || leases.length === 0) {
+      this.#dispatchWrite(op, key, policy, input);
+      return;
+    }
+    // Hold the op while the leases are checked; the write proper re-registers it.
+    const checking: WriteOp = {
+      kind: "write",
+      key,
+      timer: this.#arm(this.#now + policy.writeTimeoutMs, () => {
+        this.#reject(op, new WarpError("TIMEOUT", `Lease check of a write timed out: ${key}`));
+      }),
+      answered: false,
+    };
+    this.#ops.set(op, checking);
+    this.#ensureLeases(leases, () => {
+      if (this.#ops.get(op) !== checking) return;
+      const error = this.#leaseError(leases, `Cannot attach ${key}`);
+      if (error !== undefined) {
+        this.#reject(op, error);
+        return;
+      }
+      this.#disarm(checking.timer);
+      this.#ops.delete(op);
+      this.#dispatchWrite(op, key, policy, input);
+    });
+  }
+
+  #dispatchWrite(op: number, key: string, policy: KeyPolicy, input: WriteInput): void {
     if (policy.mode === "strong-distributed") this.#strongWrite(op, key, policy, input);
     else this.#localWrite(op, key, policy, input);
+  }
+
+  // ---------------------------------------------------------------- leases
+
+  /**
+   * Grants lease `id` (made by `makeLeaseId`, the TTL inside it) as caller operation `op`:
+   * creates its coordinator record, which the coordinator forgets `ttl` after its last
+   * write. Resolves with `value` the id and `version` the record's revision.
+   */
+  grantLease(op: number, id: string, nowMs: number): void {
+    this.#advance(nowMs);
+    const ttlMs = this.#admitLease(op, id);
+    if (ttlMs === undefined) return;
+    const askMs = this.#now;
+    this.#coordPutRaw(leaseRecordKey(id), { lease: "active" }, undefined, ttlMs, (put) => {
+      if (put.ok) {
+        this.#learnLease(id, "active", askMs);
+        this.#answerWrite(op, { found: true, value: id, version: put.revision, source: "none" });
+      } else if (put.conflict) {
+        this.#answerWrite(op, new WarpError("CONTENDED", `Lease id already in use: ${id}`));
+      } else {
+        this.#answerWrite(op, leaseUnavailable(id, put.error));
+      }
+    });
+  }
+
+  /**
+   * Keeps lease `id` alive as caller operation `op`: rewrites its record, which restarts
+   * its TTL. A revoked or expired lease rejects with `LEASE_REVOKED` / `LEASE_EXPIRED` (G3).
+   */
+  keepAliveLease(op: number, id: string, nowMs: number): void {
+    this.#advance(nowMs);
+    const ttlMs = this.#admitLease(op, id);
+    if (ttlMs === undefined) return;
+    const attempt = (n: number): void => {
+      const askMs = this.#now;
+      this.#coordGetRaw(leaseRecordKey(id), "lease", ttlMs, (read) => {
+        if (!read.ok) {
+          this.#answerWrite(op, leaseUnavailable(id, read.error));
+          return;
+        }
+        const record = read.record as LeaseRecord | undefined;
+        if (record === undefined || record.lease === "revoked") {
+          this.#learnLease(id, record === undefined ? "expired" : "revoked", askMs);
+          this.#answerWrite(op, this.#leaseError([id], "Cannot keep alive")!);
+          return;
+        }
+        this.#coordPutRaw(leaseRecordKey(id), record, read.revision, ttlMs, (put) => {
+          if (put.ok) {
+            this.#learnLease(id, "active", askMs);
+            this.#answerWrite(op, {
+              found: true,
+              value: id,
+              version: put.revision,
+              source: "none",
+            });
+          } else if (put.conflict && n < LEASE_CAS_ATTEMPTS_MAX) {
+            attempt(n + 1);
+          } else {
+            this.#answerWrite(op, leaseUnavailable(id, put.error));
+          }
+        });
+      });
+    };
+    attempt(1);
+  }
+
+  /**
+   * Revokes lease `id` as caller operation `op`: writes its record as revoked, tells every
+   * node (best effort), then waits `leaseCheckMs × (1 + drift)` so that no node can still
+   * trust a check made before the write. When it resolves, no node serves a value attached
+   * to the lease (G1). Revoking a revoked or expired lease succeeds.
+   */
+  revokeLease(op: number, id: string, nowMs: number): void {
+    this.#advance(nowMs);
+    const ttlMs = this.#admitLease(op, id, this.#leaseCheckMs * (1 + this.#drift) + MARGIN_MS);
+    if (ttlMs === undefined) return;
+    const finish = (revision: number): void => {
+      this.#learnLease(id, "revoked", this.#now);
+      this.#broadcast({ t: "lrev", from: this.nodeId, inc: this.incarnation, lease: id });
+      const done = () =>
+        this.#answerWrite(op, { found: false, value: id, version: revision, source: "none" });
+      if (this.#canary.revokeWithoutWait) done();
+      else this.#arm(this.#now + this.#leaseCheckMs * (1 + this.#drift) + MARGIN_MS, done);
+    };
+    const attempt = (n: number): void => {
+      this.#coordGetRaw(leaseRecordKey(id), "lease", ttlMs, (read) => {
+        if (!read.ok) {
+          this.#answerWrite(op, leaseUnavailable(id, read.error));
+          return;
+        }
+        const record = read.record as LeaseRecord | undefined;
+        if (record === undefined || record.lease === "revoked") {
+          finish(read.revision); // dead already; still wait out checks made before
+          return;
+        }
+        this.#coordPutRaw(leaseRecordKey(id), { lease: "revoked" }, read.revision, ttlMs, (put) => {
+          if (put.ok) finish(put.revision);
+          else if (put.conflict && n < LEASE_CAS_ATTEMPTS_MAX) attempt(n + 1);
+          else this.#answerWrite(op, leaseUnavailable(id, put.error));
+        });
+      });
+    };
+    attempt(1);
+  }
+
+  /** What this node knows of lease `id`, for inspection (tests, the simulator). */
+  leaseState(id: string, nowMs: number): "unknown" | "active" | "revoked" | "expired" {
+    const known = this.#leases.get(id);
+    if (known === undefined) return "unknown";
+    if (known.state === "active" && nowMs >= known.validUntilMs) return "unknown";
+    return known.state;
+  }
+
+  #admitLease(op: number, id: string, extraMs = 0): number | undefined {
+    if (this.#ops.has(op)) throw new TypeError(`Operation id already in flight: ${op}`);
+    const ttlMs = isLeaseId(id) ? leaseTtlMs(id) : undefined;
+    if (ttlMs === undefined) throw new TypeError(`Invalid lease id: ${id}`);
+    if (this.#closed) {
+      this.#reject(op, new WarpError("CLOSED", `Node closed: ${this.nodeId}`));
+      return undefined;
+    }
+    if (this.#ops.size >= this.#opsMax) {
+      this.#reject(
+        op,
+        new WarpError("LIMIT_EXCEEDED", `Too many operations in flight, at most ${this.#opsMax}`),
+      );
+      return undefined;
+    }
+    const timer = this.#arm(
+      this.#now + this.#leaseTimeoutMs + extraMs,
+      () => this.#timeoutWrite(op),
+    );
+    this.#ops.set(op, { kind: "write", key: leaseRecordKey(id), timer, answered: false });
+    return ttlMs;
+  }
+
+  /** Whether every lease in `ids` is known active at `nowMs`; marks them used. */
+  #leasesServable(ids: readonly string[], nowMs: number): boolean {
+    for (let i = 0; i < ids.length; i++) {
+      const known = this.#leases.get(ids[i]!);
+      if (known === undefined || known.state !== "active" || nowMs >= known.validUntilMs) {
+        return false;
+      }
+      known.used = true;
+    }
+    return true;
+  }
+
+  /** `dead` if any lease is revoked or expired, `active` if all are known active, else `unknown`. */
+  #leaseVerdict(ids: readonly string[]): "active" | "dead" | "unknown" {
+    let verdict: "active" | "unknown" = "active";
+    for (const id of ids) {
+      const known = this.#leases.get(id);
+      if (known?.state === "revoked" || known?.state === "expired") return "dead";
+      if (known?.state !== "active" || this.#now >= known.validUntilMs) verdict = "unknown";
+    }
+    return verdict;
+  }
+
+  /** The G3 error for a write or keep-alive naming `ids`, or `undefined` if all are active. */
+  #leaseError(ids: readonly string[], what: string): WarpError | undefined {
+    for (const id of ids) {
+      const known = this.#leases.get(id);
+      if (known?.state === "revoked") {
+        return new WarpError("LEASE_REVOKED", `${what}: lease was revoked: ${id}`);
+      }
+      if (known?.state === "expired") {
+        return new WarpError(
+          "LEASE_EXPIRED",
+          `${what}: lease expired (not kept alive within its TTL) or was never granted: ${id}`,
+        );
+      }
+    }
+    if (this.#leaseVerdict(ids) === "unknown") {
+      return new WarpError(
+        "COORDINATOR_UNAVAILABLE",
+        `${what}: the lease could not be checked in the coordinator: ${ids.join(", ")}`,
+      );
+    }
+    return undefined;
+  }
+
+  /** Checks every lease of `ids` not known active now, then calls `then` (whatever came back). */
+  #ensureLeases(ids: readonly string[], then: () => void): void {
+    let outstanding = 1;
+    const done = () => {
+      if (--outstanding === 0) then();
+    };
+    for (const id of ids) {
+      const known = this.#leases.get(id);
+      if (known?.state === "revoked" || known?.state === "expired") continue;
+      if (known?.state === "active" && this.#now < known.validUntilMs) continue;
+      outstanding++;
+      this.#checkLease(id, done);
+    }
+    done();
+  }
+
+  /** One coordinator read of a lease's record, shared by every caller waiting on it. */
+  #checkLease(id: string, then: () => void): void {
+    const known = this.#knowLease(id);
+    if (known.waiting !== undefined) {
+      known.waiting.push(then);
+      return;
+    }
+    known.waiting = [then];
+    known.used = false;
+    const askMs = this.#now;
+    this.stats.leaseChecks++;
+    this.#coordGetRaw(leaseRecordKey(id), "lease", leaseTtlMs(id)!, (read) => {
+      const waiting = known.waiting ?? [];
+      known.waiting = undefined;
+      if (read.ok) {
+        const record = read.record as LeaseRecord | undefined;
+        this.#learnLease(
+          id,
+          record === undefined ? "expired" : record.lease === "revoked" ? "revoked" : "active",
+          askMs,
+        );
+      }
+      for (const callback of waiting) callback();
+    });
+  }
+
+  #knowLease(id: string): LeaseKnowledge {
+    let known = this.#leases.get(id);
+    if (known === undefined) {
+      if (this.#leases.size >= this.#leasesMax) this.#forgetLeases();
+      known = { state: "unknown", validUntilMs: -Infinity, waiting: undefined, used: false };
+      this.#leases.set(id, known);
+    }
+    return known;
+  }
+
+  /** Forgets the oldest tenth of the lease table (none with a check in flight). */
+  #forgetLeases(): void {
+    let toForget = Math.max(1, Math.floor(this.#leasesMax / 10));
+    for (const [id, known] of this.#leases) {
+      if (toForget === 0) break;
+      if (known.waiting !== undefined) continue;
+      this.#leases.delete(id);
+      toForget--;
+    }
+  }
+
+  /**
+   * Records what a coordinator answer asked at `askMs` said of lease `id`. Death is final
+   * (ids are never reused): a late `active` answer never revives a lease.
+   */
+  #learnLease(id: string, state: "active" | "revoked" | "expired", askMs: number): void {
+    const known = this.#knowLease(id);
+    if (known.state === "revoked" || known.state === "expired") return;
+    known.state = state;
+    if (state !== "active") {
+      known.validUntilMs = -Infinity;
+      return;
+    }
+    // The record was active at some instant after askMs: trust it for leaseCheckMs of true
+    // time from then, that is, leaseCheckMs × (1 − drift) on this clock.
+    const until = askMs + this.#leaseCheckMs * (1 - this.#drift);
+    if (until <= known.validUntilMs) return;
+    known.validUntilMs = until;
+    // A lease in use is checked again before its check runs out, so hot keys stay hits.
+    const refreshAt = askMs + this.#leaseCheckMs * (1 - this.#drift) * 0.75;
+    this.#arm(refreshAt, () => {
+      if (known.used && known.state === "active" && known.waiting === undefined) {
+        this.#checkLease(id, noop);
+      }
+    });
   }
 
   /** Deletes `key` from the store (a tombstone version) as caller operation `op`. */
@@ -552,6 +948,9 @@ export class NodeCore {
         return;
       case "ack":
         this.#onAck(message.from, message.id, message.key);
+        return;
+      case "lrev":
+        this.#learnLease(message.lease, "revoked", this.#now);
         return;
     }
   }
@@ -663,11 +1062,37 @@ export class NodeCore {
     this.#effects.push({ type: "store-write", io, key, payload, expectedVersion });
   }
 
-  #coordGet(key: string, handler: (r: CoordReadResult) => void): void {
+  #coordGet(key: string, handler: (r: HolderReadResult) => void): void {
+    const io = this.#nextId++;
+    // The driver decodes by the effect's kind: a "holder" read carries a holder record.
+    this.#coordReads.set(io, handler as (r: CoordReadResult) => void);
+    this.stats.coordinatorCalls++;
+    this.#effects.push({ type: "coord-get", io, key: holderRecordKey(key), kind: "holder" });
+  }
+
+  #coordGetRaw(
+    key: string,
+    kind: "holder" | "lease",
+    ttlMs: number,
+    handler: (r: CoordReadResult) => void,
+  ): void {
     const io = this.#nextId++;
     this.#coordReads.set(io, handler);
     this.stats.coordinatorCalls++;
-    this.#effects.push({ type: "coord-get", io, key: holderRecordKey(key) });
+    this.#effects.push({ type: "coord-get", io, key, kind, ttlMs });
+  }
+
+  #coordPutRaw(
+    key: string,
+    record: LeaseRecord,
+    revision: number | undefined,
+    ttlMs: number,
+    handler: (r: CoordWriteResult) => void,
+  ): void {
+    const io = this.#nextId++;
+    this.#coordWrites.set(io, handler);
+    this.stats.coordinatorCalls++;
+    this.#effects.push({ type: "coord-put", io, key, record, revision, ttlMs });
   }
 
   #coordPut(
@@ -700,7 +1125,13 @@ export class NodeCore {
   #install(
     key: string,
     policy: KeyPolicy,
-    data: { value: unknown; found: boolean; version: number; sizeBytes: number },
+    data: {
+      value: unknown;
+      found: boolean;
+      version: number;
+      sizeBytes: number;
+      leases?: readonly string[] | undefined;
+    },
     askMs: number,
   ): void {
     const existing = this.#l1.get(key);
@@ -779,7 +1210,13 @@ export class NodeCore {
     const { policy } = fill;
     // E2: a value older than one this node applied or served since the fill began would
     // take the node back in time. E3: a read slower than the staleness bound may be too old.
-    const tooOld = result.version < fill.minVersion && !this.#canary.skipFillCheck;
+    // An entry newer than the answer that cannot be served now (its leases unchecked) must
+    // not be passed over for an older answer either: read again.
+    const newer = this.#l1.get(fill.key);
+    const tooOld = (result.version < fill.minVersion ||
+      (newer !== undefined && newer.version > result.version && newer.leases !== undefined &&
+        !this.#leasesServable(newer.leases, this.#now))) &&
+      !this.#canary.skipFillCheck;
     const tooSlow = policy.mode === "eventual-distributed" &&
       this.#now - fill.askMs >= policy.maxStalenessMs * (1 - this.#drift);
     if (tooOld || tooSlow) {
@@ -793,6 +1230,35 @@ export class NodeCore {
         this.#fillRead(fill);
       }
       return;
+    }
+    if (result.leases !== undefined && result.leases.length > 0) {
+      const verdict = this.#leaseVerdict(result.leases);
+      if (verdict === "unknown") {
+        if (fill.leaseRounds >= LEASE_ROUNDS_MAX) {
+          this.#endFill(
+            fill,
+            new WarpError(
+              "COORDINATOR_UNAVAILABLE",
+              `The leases of ${fill.key} could not be checked: ${result.leases.join(", ")}`,
+            ),
+          );
+          return;
+        }
+        fill.leaseRounds++;
+        this.#ensureLeases(result.leases, () => this.#onFillRead(fill, result));
+        return;
+      }
+      if (verdict === "dead") {
+        // A value attached to a revoked or expired lease reads as absent (G1, G2).
+        this.stats.leaseDeadValues++;
+        result = {
+          ok: true,
+          found: false,
+          value: undefined,
+          version: result.version,
+          sizeBytes: 0,
+        };
+      }
     }
     const cacheable = fill.cacheable &&
       (policy.mode !== "eventual-distributed" || fill.flushEpoch === this.#flushEpoch);
@@ -876,18 +1342,23 @@ export class NodeCore {
     const floors = this.#writeFloors.get(key) ?? { count: 0, floor: 0 };
     floors.count++;
     this.#writeFloors.set(key, floors);
-    this.#storeWrite(key, input.payload, undefined, (result) => {
+    this.#storeWrite(key, input.payload, input.expectedVersion, (result) => {
       // A newer version seen while this write was in flight (an invalidation, another
       // write) means installing ours would take the node back in time (E2).
       const seenNewer = result.ok && floors.floor > result.version;
       if (--floors.count === 0) this.#writeFloors.delete(key);
       if (!result.ok) {
         // A failed store write leaves L1 untouched.
+        const conflict = result.error.code === "STORE_CONFLICT";
         this.#answerWrite(
           op,
-          new WarpError("STORE_ERROR", `Store write failed: ${key}`, {
-            cause: result.error.cause ?? result.error,
-          }),
+          new WarpError(
+            conflict ? "STORE_CONFLICT" : "STORE_ERROR",
+            conflict
+              ? `Store version is not ${input.expectedVersion}: ${key}`
+              : `Store write failed: ${key}`,
+            { cause: result.error.cause ?? result.error },
+          ),
         );
         return;
       }
@@ -896,6 +1367,7 @@ export class NodeCore {
         found: !deleting,
         version: result.version,
         sizeBytes: input.sizeBytes,
+        leases: deleting ? undefined : input.leases,
       };
       if (!seenNewer) this.#install(key, policy, data, askMs);
       this.#noteVersion(key, result.version);
@@ -1225,7 +1697,7 @@ export class NodeCore {
     write.phase = "store";
     this.#disarm(write.timer);
     this.#disarm(write.retransmitTimer);
-    const known = write.record?.version;
+    const known = write.input.expectedVersion ?? write.record?.version;
     if (known !== undefined && write.storeAttempts === 0) {
       this.#strongStoreAt(write, known);
       return;
@@ -1254,7 +1726,10 @@ export class NodeCore {
         this.#strongCommitted(write, result.version, deleting);
         return;
       }
-      if (result.error.code !== "STORE_CONFLICT" || write.storeAttempts >= 3) {
+      if (
+        result.error.code !== "STORE_CONFLICT" || write.storeAttempts >= 3 ||
+        write.input.expectedVersion !== undefined
+      ) {
         this.#strongFail(
           write,
           new WarpError(
@@ -1292,6 +1767,7 @@ export class NodeCore {
       found: !deleting,
       version,
       sizeBytes: write.input.sizeBytes,
+      leases: deleting ? undefined : write.input.leases,
     };
     this.#answerWrite(write.op, { ...data, source: "none" });
     write.phase = "release";
@@ -1369,6 +1845,17 @@ export class NodeCore {
 }
 
 function noop(): void {}
+
+/** A coordinator read of a holder record. */
+type HolderReadResult =
+  | { readonly ok: true; readonly record: HolderRecord | undefined; readonly revision: number }
+  | { readonly ok: false; readonly error: WarpError };
+
+function leaseUnavailable(id: string, cause: WarpError): WarpError {
+  return new WarpError("COORDINATOR_UNAVAILABLE", `Coordinator unreachable: lease ${id}`, {
+    cause,
+  });
+}
 
 function unavailable(key: string, cause: WarpError): WarpError {
   return new WarpError(

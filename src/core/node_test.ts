@@ -250,7 +250,7 @@ function strongFill(
   assert.equal(get.key, `strong/${key}`);
   n.onCoordRead(get.io, { ok: true, record, revision }, now);
   const put = only(n.takeEffects(), "coord-put");
-  assert.ok(put.record.holders.includes(n.nodeId));
+  assert.ok((put.record as HolderRecord).holders.includes(n.nodeId));
   n.onCoordWrite(put.io, { ok: true, revision: revision + 1 }, now);
   const storeGet = only(n.takeEffects(), "store-get");
   n.onStoreRead(storeGet.io, read(v, version), now);
@@ -277,7 +277,7 @@ Deno.test("NodeCore strong write revokes holders, waits for acks, then writes th
   }, 101);
   const claim = only(a.takeEffects(), "coord-put");
   assert.equal(claim.revision, 5);
-  assert.ok(claim.record.pending?.startsWith("a/1/"));
+  assert.ok((claim.record as HolderRecord).pending?.startsWith("a/1/"));
   a.onCoordWrite(claim.io, { ok: true, revision: 6 }, 102);
   const revoke = only(a.takeEffects(), "send");
   assert.equal(revoke.to, "b");
@@ -349,11 +349,11 @@ Deno.test("NodeCore strong write times out before its store write and gives the 
   none(effects, "store-write");
   const release = only(effects, "coord-put");
   assert.deepEqual(
-    [...release.record.holders].sort(),
+    [...(release.record as HolderRecord).holders].sort(),
     ["b", "c"],
     "unrevoked holders stay registered",
   );
-  assert.equal(release.record.pending, undefined);
+  assert.equal((release.record as HolderRecord).pending, undefined);
 });
 
 Deno.test("NodeCore strong read does not cache while a write holds the slot", () => {
@@ -458,7 +458,7 @@ Deno.test("NodeCore strong write drops a silent holder from the record at releas
   const write = only(a.takeEffects(), "store-write");
   a.onStoreWrite(write.io, { ok: true, version: 2 }, 1201);
   const release = only(a.takeEffects(), "coord-put");
-  assert.deepEqual(release.record.holders, ["a", "b"]);
+  assert.deepEqual((release.record as HolderRecord).holders, ["a", "b"]);
 });
 
 Deno.test("NodeCore strong write claims at the record it last saw, reading only on conflict", () => {

@@ -10,7 +10,7 @@ import { type KV, Kvm, KvWatchInclude } from "@nats-io/kv";
 import { describe } from "../_describe.ts";
 import { assert, WarpError } from "../core/errors.ts";
 import { KEY_LENGTH_MAX } from "../core/messages.ts";
-import type { Coordinator, CoordinatorEntry } from "../coordinator.ts";
+import type { Coordinator, CoordinatorCallOptions, CoordinatorEntry } from "../coordinator.ts";
 import { escapeKvKey } from "./_kv_key.ts";
 
 /** Called by {@linkcode NatsKvCoordinator.watch} with the new entry, or `undefined` on a delete. */
@@ -44,6 +44,8 @@ export interface NatsKvCoordinatorOptions {
 }
 
 const BUCKET_PATTERN = /^[-\w]{1,64}$/;
+/** The shortest TTL JetStream accepts as a bucket's max age. */
+const TTL_MIN_MS = 100;
 
 /**
  * A {@linkcode Coordinator} over a NATS JetStream KV bucket: a real compare-and-set,
@@ -95,6 +97,10 @@ export class NatsKvCoordinator implements Coordinator {
   readonly #kv: KV;
   readonly #bucket: string;
   readonly #watchersMax: number;
+  readonly #replicas: number;
+  readonly #timeoutMs: number;
+  /** The buckets of records with a TTL (`<bucket>-ttl<ms>`, max age = the TTL), by TTL. */
+  readonly #ttlBuckets = new Map<number, Promise<KV>>();
   readonly #stops = new Set<() => void>();
   #connected = true;
 
@@ -149,15 +155,70 @@ export class NatsKvCoordinator implements Coordinator {
         { cause: error },
       );
     }
-    return new NatsKvCoordinator(nc, kv, bucket, watchersMax);
+    return new NatsKvCoordinator(nc, kv, bucket, watchersMax, replicas, timeoutMs);
   }
 
-  private constructor(nc: NatsConnection, kv: KV, bucket: string, watchersMax: number) {
+  private constructor(
+    nc: NatsConnection,
+    kv: KV,
+    bucket: string,
+    watchersMax: number,
+    replicas: number,
+    timeoutMs: number,
+  ) {
     this.#nc = nc;
     this.#kv = kv;
     this.#bucket = bucket;
     this.#watchersMax = watchersMax;
+    this.#replicas = replicas;
+    this.#timeoutMs = timeoutMs;
     void this.#watchStatus();
+  }
+
+  /**
+   * The bucket of a call: the main one, or for a TTL the bucket `<bucket>-ttl<ms>` whose
+   * max age is that TTL — NATS 2.9 has no per-key TTL, but it does expire a bucket's
+   * messages by age, within a few milliseconds. Created on first use; one that exists
+   * with another max age is refused rather than trusted.
+   */
+  #bucketOf(options: CoordinatorCallOptions | undefined): KV | Promise<KV> {
+    const ttlMs = options?.ttlMs;
+    if (ttlMs === undefined) return this.#kv;
+    if (!Number.isSafeInteger(ttlMs) || ttlMs < TTL_MIN_MS) {
+      throw new RangeError(
+        `Invalid ttlMs, expected an integer of at least ${TTL_MIN_MS}: ${ttlMs}`,
+      );
+    }
+    let bucket = this.#ttlBuckets.get(ttlMs);
+    if (bucket === undefined) {
+      const name = `${this.#bucket}-ttl${ttlMs}`;
+      bucket = (async () => {
+        try {
+          const kvm = new Kvm(jetstream(this.#nc, { timeout: this.#timeoutMs }));
+          const kv = await kvm.create(name, {
+            history: 1,
+            replicas: this.#replicas,
+            timeout: this.#timeoutMs,
+            allow_direct: false,
+            ttl: ttlMs,
+          });
+          const status = await kv.status();
+          if (status.ttl !== ttlMs) {
+            throw new Error(`bucket ${name} exists with max age ${status.ttl} ms, not ${ttlMs}`);
+          }
+          return kv;
+        } catch (error) {
+          this.#ttlBuckets.delete(ttlMs); // try again on the next call
+          throw new WarpError(
+            "COORDINATOR_UNAVAILABLE",
+            `Coordinator could not open bucket: ${name}`,
+            { cause: error },
+          );
+        }
+      })();
+      this.#ttlBuckets.set(ttlMs, bucket);
+    }
+    return bucket;
   }
 
   /**
@@ -204,11 +265,15 @@ export class NatsKvCoordinator implements Coordinator {
    * await nc.close();
    * ```
    */
-  async get(key: string): Promise<CoordinatorEntry | undefined> {
+  async get(
+    key: string,
+    options?: CoordinatorCallOptions,
+  ): Promise<CoordinatorEntry | undefined> {
     const kvKey = await this.#kvKey(key);
     this.#checkConnected("get", key);
+    const kv = await this.#bucketOf(options);
     try {
-      const entry = await this.#kv.get(kvKey);
+      const entry = await kv.get(kvKey);
       if (entry === null || entry.operation !== "PUT") return undefined;
       return { value: new Uint8Array(entry.value), revision: entry.revision };
     } catch (error) {
@@ -232,12 +297,13 @@ export class NatsKvCoordinator implements Coordinator {
    * await nc.close();
    * ```
    */
-  async create(key: string, value: Uint8Array): Promise<number> {
+  async create(key: string, value: Uint8Array, options?: CoordinatorCallOptions): Promise<number> {
     const kvKey = await this.#kvKey(key);
     this.#validateValue(value);
     this.#checkConnected("create", key);
+    const kv = await this.#bucketOf(options);
     try {
-      return checkRevision(await this.#kv.create(kvKey, value));
+      return checkRevision(await kv.create(kvKey, value));
     } catch (error) {
       throw toWarpError(error, "create", key);
     }
@@ -260,13 +326,19 @@ export class NatsKvCoordinator implements Coordinator {
    * await nc.close();
    * ```
    */
-  async update(key: string, value: Uint8Array, revision: number): Promise<number> {
+  async update(
+    key: string,
+    value: Uint8Array,
+    revision: number,
+    options?: CoordinatorCallOptions,
+  ): Promise<number> {
     const kvKey = await this.#kvKey(key);
     this.#validateValue(value);
     validateRevision(revision);
+    this.#checkConnected("update", key);
+    const kv = await this.#bucketOf(options);
     try {
-      this.#checkConnected("update", key);
-      return checkRevision(await this.#kv.update(kvKey, value, revision));
+      return checkRevision(await kv.update(kvKey, value, revision));
     } catch (error) {
       throw toWarpError(error, "update", key, revision);
     }
