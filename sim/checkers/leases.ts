@@ -36,14 +36,15 @@ export interface LeaseCheckResult {
 
 /**
  * When the coordinator forgot a lease record: the first active write not followed by
- * another within the TTL, plus the TTL. `Infinity` if it never lapsed.
+ * another within the TTL, plus the TTL (possibly after the end of the run). `Infinity`
+ * if the lease was never written active.
  */
-export function leaseExpiryMs(log: LeaseRecordLog, horizonMs = Infinity): number {
+export function leaseExpiryMs(log: LeaseRecordLog): number {
   const writes = [...log.activeWritesMs].sort((a, b) => a - b);
   for (let i = 0; i < writes.length; i++) {
     const lapse = writes[i]! + log.ttlMs;
     const next = writes[i + 1];
-    if (next === undefined || next > lapse) return lapse <= horizonMs ? lapse : Infinity;
+    if (next === undefined || next > lapse) return lapse;
   }
   return Infinity;
 }
@@ -79,7 +80,6 @@ export function checkLeases(history: History): LeaseCheckResult {
   const leases: LeaseHistory | undefined = history.leases;
   if (leases === undefined) return { checked, violations };
   const slackMs = leases.leaseCheckMs * (1 + leases.maxDriftPpm / 1e6) + 1;
-  const end = Math.max(0, ...history.ops.map((op) => op.completeMs ?? op.invokeMs));
 
   const leasesOfValue = new Map<unknown, readonly string[]>();
   for (const op of history.ops) {
@@ -99,7 +99,7 @@ export function checkLeases(history: History): LeaseCheckResult {
   const deathMs = (lease: string): number => {
     const log = leases.records[lease];
     if (log === undefined) return Infinity;
-    if (!expiry.has(lease)) expiry.set(lease, leaseExpiryMs(log, end));
+    if (!expiry.has(lease)) expiry.set(lease, leaseExpiryMs(log));
     return Math.min(expiry.get(lease)!, log.revokedAtMs ?? Infinity);
   };
 
@@ -124,7 +124,7 @@ export function checkLeases(history: History): LeaseCheckResult {
       }
       const log = leases.records[lease];
       if (log === undefined) continue;
-      const lapse = expiry.get(lease) ?? leaseExpiryMs(log, end);
+      const lapse = expiry.get(lease) ?? leaseExpiryMs(log);
       expiry.set(lease, lapse);
       if (op.completeMs > lapse + slackMs) {
         violations.push({

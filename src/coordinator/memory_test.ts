@@ -203,3 +203,24 @@ Deno.test("MemoryCoordinator behaves like a map of compare-and-set registers", a
     }
   }));
 });
+
+Deno.test("MemoryCoordinator forgets a record written with a TTL, in its own key space", async () => {
+  let now = 0;
+  const coordinator = new MemoryCoordinator({ clock: () => now });
+  const bytes = new Uint8Array([1]);
+  const first = await coordinator.create("lease/x", bytes, { ttlMs: 100 });
+  // The same key without a TTL, or with another, is another record.
+  assert.equal(await coordinator.get("lease/x"), undefined);
+  assert.equal(await coordinator.get("lease/x", { ttlMs: 200 }), undefined);
+  now = 90;
+  const second = await coordinator.update("lease/x", bytes, first, { ttlMs: 100 });
+  now = 189; // 99 ms after the last write: still there
+  assert.equal((await coordinator.get("lease/x", { ttlMs: 100 }))?.revision, second);
+  now = 190;
+  assert.equal(await coordinator.get("lease/x", { ttlMs: 100 }), undefined);
+  await assert.rejects(coordinator.update("lease/x", bytes, second, { ttlMs: 100 }), {
+    code: "CONTENDED",
+  });
+  assert.ok((await coordinator.create("lease/x", bytes, { ttlMs: 100 })) > second);
+  await assert.rejects(coordinator.get("k", { ttlMs: 0 }), RangeError);
+});
