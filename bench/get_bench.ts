@@ -8,6 +8,8 @@
  *   cache-manager v7 (default Keyv memory store).
  * - "get (L1 hit, sync)": the floor is lru-cache's `get`; then `warp.peek(key)` per mode
  *   and a bare `Map.get` for reference.
+ * - In both groups, an eventual-distributed key attached to a lease: the cost of the
+ *   lease lookup on a hit.
  *
  * Reads cycle over {@linkcode KEYS_COUNT} keys, so that no one hot map slot is measured.
  * Before any timing, every fixture checks that its reads are L1 hits with no store read.
@@ -66,7 +68,7 @@ const MODES: readonly ConsistencyMode[] = [
   "strong-distributed",
 ];
 
-async function warpNode(mode: ConsistencyMode): Promise<Warp> {
+async function warpNode(mode: ConsistencyMode, leased = false): Promise<Warp> {
   const store = new MemoryStore();
   const bus = new InProcessBus();
   const transport = mode === "strong-local" ? undefined : bus.connect();
@@ -74,14 +76,17 @@ async function warpNode(mode: ConsistencyMode): Promise<Warp> {
     store,
     coordinator: new MemoryCoordinator(),
     ...(transport !== undefined && { transport }),
+    // One lease check lasts the whole run: the hit pays only for looking the lease up.
+    ...(leased && { leaseCheckMs: HOUR_MS }),
   });
   closers.push(async () => {
     await warp.close();
     await transport?.close();
   });
   warp.register("user:*", { mode, ttlMs: HOUR_MS, maxStalenessMs: HOUR_MS, leaseMs: HOUR_MS });
+  const lease = leased ? await warp.grantLease({ ttlMs: HOUR_MS }) : undefined;
   for (const [i, key] of keys.entries()) {
-    await warp.set(key, values[i]);
+    await warp.set(key, values[i], lease === undefined ? undefined : { lease });
     await warp.get(key);
   }
   // A hit is counted in stats.hits and reads nothing from the store.
@@ -94,8 +99,10 @@ async function warpNode(mode: ConsistencyMode): Promise<Warp> {
   return warp;
 }
 
-const warps = new Map<ConsistencyMode, Warp>();
+const warps = new Map<string, Warp>();
 for (const mode of MODES) warps.set(mode, await warpNode(mode));
+// A value attached to a lease is also checked against what the node knows of the lease.
+warps.set("eventual-distributed + lease", await warpNode("eventual-distributed", true));
 
 // Memory driver only: no L2, no bus. Serialized, as it stores by default; unserialized,
 // as Warp keeps decoded values.
