@@ -45,6 +45,7 @@ export const GUARANTEES = [
   "G1",
   "G2",
   "G3",
+  "GV",
 ] as const;
 
 /** A guarantee of CONSISTENCY.md that {@linkcode checkHistory} checks. */
@@ -248,16 +249,46 @@ function perGuarantee<T>(initial: T): Record<Guarantee, T> {
   return Object.fromEntries(GUARANTEES.map((g) => [g, initial])) as Record<Guarantee, T>;
 }
 
-/** The value-carrying ops of each key (invalidations only drop caches), in history order. */
+/**
+ * The value-carrying ops of each key (invalidations only drop caches), in history order.
+ * On a leased key, a read that found the value of version v dead (its lease revoked or
+ * expired: absent, at version v) is checked as a read of version v — whether the lease
+ * really was dead is G1–G3's and GV's business (`leases.ts`). A dead read of a version no
+ * ok write recorded (the write's outcome was unknown) is left out.
+ */
 function groupByKey(history: History): Map<string, HistoryOp[]> {
   const byKey = new Map<string, HistoryOp[]>();
   for (const op of history.ops) {
-    if (op.kind === "invalidate" || history.keys[op.key]?.leased) continue;
+    if (op.kind === "invalidate") continue;
     const ops = byKey.get(op.key);
     if (ops === undefined) byKey.set(op.key, [op]);
     else ops.push(op);
   }
+  for (const [key, ops] of byKey) {
+    if (history.keys[key]?.leased) byKey.set(key, asVersionReads(ops));
+  }
   return byKey;
+}
+
+function asVersionReads(ops: readonly HistoryOp[]): HistoryOp[] {
+  const written = new Map<number, HistoryOp>();
+  let unknownWrites = false;
+  for (const op of ops) {
+    if (op.kind !== "write") continue;
+    if (op.outcome === "ok" && op.version !== undefined) written.set(op.version, op);
+    else if (op.outcome === "unknown") unknownWrites = true;
+  }
+  const out: HistoryOp[] = [];
+  for (const op of ops) {
+    if (op.kind !== "read" || op.outcome !== "ok" || op.found !== false || !op.version) {
+      out.push(op);
+      continue;
+    }
+    const write = written.get(op.version);
+    if (write !== undefined) out.push({ ...op, found: true, value: write.value });
+    else if (!unknownWrites) out.push(op); // a delete's version, or a bug to report
+  }
+  return out;
 }
 
 /**

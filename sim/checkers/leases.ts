@@ -14,8 +14,12 @@
  *   `leaseCheckMs × (1 + drift) + 1 ms` after its death (a node may attach on the strength
  *   of a check that young, which orders the write before the death).
  *
+ * - **GV** (lease validity, the other side of G1/G2): a read that reports the value of
+ *   version v absent because of its leases completes after one of them died in the
+ *   coordinator (revoked or expired). Leases must not kill live values.
+ *
  * Values are mapped to their leases through the writes that wrote them (each write's
- * value is unique).
+ * value is unique), versions through the ok writes that recorded them.
  *
  * @module
  */
@@ -23,7 +27,7 @@
 import type { History, LeaseHistory, LeaseRecordLog, Violation } from "../history.ts";
 
 /** The lease guarantees. */
-export const LEASE_GUARANTEES = ["G1", "G2", "G3"] as const;
+export const LEASE_GUARANTEES = ["G1", "G2", "G3", "GV"] as const;
 
 /** A lease guarantee. */
 export type LeaseGuarantee = typeof LEASE_GUARANTEES[number];
@@ -75,7 +79,7 @@ export function leaseExpiryMs(log: LeaseRecordLog): number {
  * ```
  */
 export function checkLeases(history: History): LeaseCheckResult {
-  const checked: Record<LeaseGuarantee, number> = { G1: 0, G2: 0, G3: 0 };
+  const checked: Record<LeaseGuarantee, number> = { G1: 0, G2: 0, G3: 0, GV: 0 };
   const violations: Violation[] = [];
   const leases: LeaseHistory | undefined = history.leases;
   if (leases === undefined) return { checked, violations };
@@ -137,6 +141,30 @@ export function checkLeases(history: History): LeaseCheckResult {
             })`,
         });
       }
+    }
+  }
+
+  // GV: a value reported dead had a dead lease.
+  const writeAt = new Map<string, { leases: readonly string[]; id: number }>();
+  for (const op of history.ops) {
+    if (op.kind === "write" && op.outcome === "ok" && op.version !== undefined) {
+      writeAt.set(`${op.version}\u0000${op.key}`, { leases: op.leases ?? [], id: op.id });
+    }
+  }
+  for (const op of history.ops) {
+    if (op.kind !== "read" || op.outcome !== "ok" || op.found !== false || !op.version) continue;
+    if (!history.keys[op.key]?.leased || op.completeMs === null) continue;
+    const write = writeAt.get(`${op.version}\u0000${op.key}`);
+    if (write === undefined) continue; // a delete's version, or an unknown write's
+    checked.GV++;
+    if (!write.leases.some((lease) => deathMs(lease) < op.completeMs!)) {
+      violations.push({
+        guarantee: "GV",
+        key: op.key,
+        ops: [op.id, write.id],
+        message: `read at ${ms(op.completeMs)} found version ${op.version} absent, but ` +
+          `no lease of write ${write.id} (${write.leases.join(", ") || "none"}) was dead`,
+      });
     }
   }
 

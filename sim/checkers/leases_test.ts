@@ -102,13 +102,19 @@ Deno.test("G3: no keep-alive after death succeeds; attaching writes get the chec
   assert.equal(checkLeases(history([inWindow], [])).violations.length, 0);
 });
 
-Deno.test("checkHistory reports G1-G3 and leaves leased keys out of the value guarantees", () => {
+Deno.test("checkHistory reports G1-G3 and GV, and reads a dead value as its version", () => {
   const result = checkHistory(
     history([write, readAt(2, 300, false)], [revoke(100, 250)], [0], 150),
   );
   assert.equal(result.results.G1, "skipped"); // no read served an attached value
   assert.equal(result.results.G3, "pass");
-  assert.equal(result.results.S1, "skipped");
+  assert.equal(result.results.GV, "pass"); // absent at 300: the lease died at 150
+  // The dead read counts as a read of version 1 for the value guarantees.
+  assert.equal(result.results.S1, "pass");
+  assert.equal(result.results.S2, "pass");
   const bad = checkHistory(history([write, readAt(2, 300)], [revoke(100, 250)], [0], 150));
   assert.equal(bad.results.G1, "fail");
+  // Absent while the lease was alive: a live value lost.
+  const lost = checkHistory(history([write, readAt(2, 120, false)], [revoke(100, 250)], [0], 150));
+  assert.equal(lost.results.GV, "fail");
 });
