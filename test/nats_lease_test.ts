@@ -1,0 +1,589 @@
+/**
+ * Leases over real NATS and PostgreSQL: three Warp node processes
+ * (`test/_lease_process.ts`) sharing a JetStream KV coordinator, a bus prefix and a
+ * PostgreSQL table. Checks G1 (once `revokeLease` resolves, no node serves a value
+ * attached to the lease), G2 (a lease not kept alive is gone from every node within
+ * ttl × (1 + drift) + leaseCheckMs), G3 (a dead lease stays dead: keep-alive and writes
+ * with it reject), and the TTL buckets of `NatsKvCoordinator` those rest on.
+ *
+ * Needs NATS with JetStream on 127.0.0.1:4222 and PostgreSQL on 127.0.0.1:5432
+ * (`WARP_TEST_NATS_URL`, `WARP_TEST_PG_URL`): if either is unreachable the tests fail.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { NatsKvCoordinator } from "../src/nats/coordinator.ts";
+import { PostgresStore } from "../src/store/postgres.ts";
+import type { LeaseRead } from "./_lease_process.ts";
+
+const NATS_URL = Deno.env.get("WARP_TEST_NATS_URL") ?? "127.0.0.1:4222";
+const PG_URL = Deno.env.get("WARP_TEST_PG_URL") ?? "postgres://postgres@127.0.0.1:5432/test";
+const PROGRAM = new URL("./_lease_process.ts", import.meta.url).pathname;
+const REPO_ROOT = new URL("../", import.meta.url).pathname;
+const READY_TIMEOUT_MS = 30_000;
+const COMMAND_TIMEOUT_MS = 60_000;
+const STDERR_LINES_MAX = 40;
+/** Warp's default drift bound (500 ppm). */
+const MAX_DRIFT = 500e-6;
+/** The nodes' `leaseCheckMs`. */
+const LEASE_CHECK_MS = 200;
+/** Slack for scheduling, pipes and NATS on a loaded two-core machine. */
+const SLACK_MS = 300;
+
+/** A record a node process wrote on stdout. */
+type NodeRecord = { readonly type: string } & Record<string, unknown>;
+
+const encoder = new TextEncoder();
+const bytes = (text: string) => encoder.encode(text);
+
+/** A name unique to this run, valid as a table, bucket and subject token. */
+function uniqueName(): string {
+  return `warp_lt_${Date.now().toString(36)}_${Math.floor(Math.random() * 2 ** 32).toString(36)}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** One `test/_lease_process.ts` child. */
+class LeaseChild {
+  readonly node: string;
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #readers: Promise<void>[];
+  readonly #stderrTail: string[] = [];
+  readonly #waiting = new Map<number, (record: NodeRecord) => void>();
+  #ready: (() => void) | undefined;
+  #nextId = 1;
+  #exited = false;
+
+  /** Spawns the process and waits until it is connected to NATS and PostgreSQL. */
+  static async spawn(node: string, names: Names): Promise<LeaseChild> {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-net=127.0.0.1",
+        "--allow-env",
+        "--allow-sys",
+        PROGRAM,
+        `--node=${node}`,
+        `--nats=${NATS_URL}`,
+        `--bucket=${names.bucket}`,
+        `--pg=${PG_URL}`,
+        `--table=${names.table}`,
+        `--prefix=${names.prefix}`,
+        `--lease-check-ms=${LEASE_CHECK_MS}`,
+      ],
+      cwd: REPO_ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const process = new LeaseChild(node, child);
+    const ready = new Promise<void>((resolve) => process.#ready = resolve);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        ready,
+        child.status.then(() => {
+          throw new Error(`${node} exited before it was ready:\n${process.#stderrTail.join("\n")}`);
+        }),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`${node} was not ready in ${READY_TIMEOUT_MS} ms`)),
+            READY_TIMEOUT_MS,
+          );
+        }),
+      ]);
+    } catch (error) {
+      await process.close();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    return process;
+  }
+
+  private constructor(node: string, child: Deno.ChildProcess) {
+    this.node = node;
+    this.#child = child;
+    this.#writer = child.stdin.getWriter();
+    this.#readers = [this.#readStdout(), this.#readStderr()];
+  }
+
+  /** Sends a command; resolves to its `result` record, whether it failed or not. */
+  async attempt(command: Record<string, unknown>): Promise<NodeRecord> {
+    if (this.#exited) throw new Error(`${this.node} has exited:\n${this.#stderrTail.join("\n")}`);
+    const id = this.#nextId++;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const result = new Promise<NodeRecord>((resolve, reject) => {
+      this.#waiting.set(id, resolve);
+      timer = setTimeout(() => {
+        this.#waiting.delete(id);
+        reject(new Error(`${this.node} did not answer ${JSON.stringify(command)}`));
+      }, COMMAND_TIMEOUT_MS);
+    }).finally(() => clearTimeout(timer));
+    await this.#writer.write(encoder.encode(JSON.stringify({ ...command, id }) + "\n"));
+    return await result;
+  }
+
+  /** Sends a command; resolves to its `result` record, rejects if that holds an error. */
+  async command(command: Record<string, unknown>): Promise<NodeRecord> {
+    const result = await this.attempt(command);
+    if (result.error !== undefined) {
+      throw new Error(`${this.node} ${JSON.stringify(command)}: ${String(result.error)}`);
+    }
+    return result;
+  }
+
+  /** Reads a key; rejects if the read failed. */
+  async read(key: string): Promise<LeaseRead> {
+    return (await this.command({ op: "read", key })) as unknown as LeaseRead;
+  }
+
+  /** Asks the process to exit (SIGKILL if it does not), then frees every stream. */
+  async close(): Promise<void> {
+    if (!this.#exited) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.attempt({ op: "exit" }).catch(() => {}),
+        new Promise((resolve) => timer = setTimeout(resolve, 3000)),
+      ]);
+      clearTimeout(timer);
+    }
+    await this.#writer.close().catch(() => {});
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // Already exited.
+    }
+    await this.#child.status;
+    await Promise.all(this.#readers);
+  }
+
+  async #readStdout(): Promise<void> {
+    let buffer = "";
+    for await (const chunk of this.#child.stdout.pipeThrough(new TextDecoderStream())) {
+      buffer += chunk;
+      let newline: number;
+      while ((newline = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, newline).trim();
+        buffer = buffer.slice(newline + 1);
+        if (line.length === 0) continue;
+        const record = JSON.parse(line) as NodeRecord;
+        if (record.type === "ready") this.#ready?.();
+        if (record.type !== "result") continue;
+        const resolve = this.#waiting.get(record.id as number);
+        this.#waiting.delete(record.id as number);
+        resolve?.(record);
+      }
+    }
+    this.#exited = true;
+  }
+
+  async #readStderr(): Promise<void> {
+    for await (const chunk of this.#child.stderr.pipeThrough(new TextDecoderStream())) {
+      this.#stderrTail.push(...chunk.split("\n").filter((line) => line.length > 0));
+      this.#stderrTail.splice(0, Math.max(0, this.#stderrTail.length - STDERR_LINES_MAX));
+    }
+  }
+}
+
+/** The table, bucket and bus prefix of one cluster. */
+interface Names {
+  readonly table: string;
+  readonly bucket: string;
+  readonly prefix: string;
+}
+
+/**
+ * Deletes the KV buckets (streams `KV_<name>...`) whose name starts with `name`: the main
+ * bucket and the `-ttl<ms>` buckets the coordinator made beside it.
+ */
+async function deleteBuckets(nc: NatsConnection, name: string): Promise<string[]> {
+  const jsm = await jetstreamManager(nc);
+  const streams: string[] = [];
+  for await (const stream of jsm.streams.names()) {
+    if (stream.startsWith(`KV_${name}`)) streams.push(stream);
+  }
+  for (const stream of streams) await jsm.streams.delete(stream);
+  return streams;
+}
+
+/**
+ * Three node processes (`a`, `b`, `c`) on a fresh table, bucket and prefix; everything is
+ * closed and removed after `fn`, whatever happens.
+ */
+async function withLeaseCluster(
+  fn: (nodes: LeaseChild[], names: Names) => Promise<void>,
+): Promise<void> {
+  const name = uniqueName();
+  const names: Names = { table: name, bucket: name, prefix: `warp.${name}` };
+  const sql = postgres(PG_URL, { onnotice: () => {}, max: 2 });
+  let nc: NatsConnection | undefined;
+  let nodes: LeaseChild[] = [];
+  try {
+    nc = await connect({ servers: NATS_URL, name: "warp-lease-test" });
+    const store = await PostgresStore.connect({ sql, table: name, createTable: true });
+    await store.close();
+    await NatsKvCoordinator.create(nc, { bucket: name });
+    const spawned = await Promise.allSettled(
+      ["a", "b", "c"].map((node) => LeaseChild.spawn(node, names)),
+    );
+    nodes = spawned.flatMap((s) => s.status === "fulfilled" ? [s.value] : []);
+    for (const s of spawned) if (s.status === "rejected") throw s.reason;
+    await fn(nodes, names);
+  } finally {
+    await Promise.all(nodes.map((node) => node.close()));
+    if (nc !== undefined) {
+      await deleteBuckets(nc, name).catch(() => {});
+      await nc.close();
+    }
+    await sql`DROP TABLE IF EXISTS ${sql(name)}`.catch(() => {});
+    await sql.end({ timeout: 1 });
+  }
+}
+
+/** Asserts that a command's record failed with WarpError `code`. */
+function assertCode(record: NodeRecord, code: string, what: string): void {
+  assert.equal(record.code, code, `${what}: expected ${code}, got ${String(record.error)}`);
+}
+
+/** Reads failed in a read loop, as text. */
+function readErrors(reads: readonly LeaseRead[]): string[] {
+  return reads.filter((r) => r.error !== undefined).map((r) => `${r.key}: ${r.error}`);
+}
+
+Deno.test("leases over NATS: three processes, a revocation by another node hides every attached key on every node at once (G1, G3)", async () => {
+  await withLeaseCluster(async (nodes) => {
+    const [a, b, c] = nodes as [LeaseChild, LeaseChild, LeaseChild];
+    const lease = (await a.command({ op: "grant", ttlMs: 60_000 })).lease as string;
+    const other = (await a.command({ op: "grant", ttlMs: 60_000 })).lease as string;
+    const attached = ["ev:1", "ev:2", "st:1", "st:2"];
+    const controls = ["ev:ctl", "st:ctl"];
+    const ofOther = ["ev:other", "st:other"];
+    for (const key of attached) await a.command({ op: "set", key, value: `v-${key}`, lease });
+    await a.command({ op: "set", key: "sl:a", value: "v-sl:a", lease });
+    for (const key of controls) await a.command({ op: "set", key, value: `v-${key}` });
+    for (const key of ofOther) {
+      await a.command({ op: "set", key, value: `v-${key}`, lease: other });
+    }
+    const shared = [...attached, ...controls, ...ofOther];
+
+    // Every node reads every key: found; the second read comes from L1.
+    for (const node of nodes) {
+      const keys = node === a ? [...shared, "sl:a"] : shared;
+      for (const key of keys) {
+        const first = await node.read(key);
+        assert.deepEqual([first.found, first.value], [true, `v-${key}`], `${node.node} ${key}`);
+        const second = await node.read(key);
+        assert.deepEqual(
+          [second.found, second.value, second.source],
+          [true, `v-${key}`, "l1"],
+          `${node.node} ${key}: a second read is served from L1`,
+        );
+      }
+    }
+
+    // Every node keeps reading while b (not the granter) revokes the lease.
+    const loopKeys = [...attached, "ev:ctl", "st:ctl"];
+    const loops = nodes.map((node) =>
+      node.command({
+        op: "readLoop",
+        keys: node === a ? [...loopKeys, "sl:a"] : loopKeys,
+        durationMs: 1500 + LEASE_CHECK_MS,
+        pauseMs: 2,
+      })
+    );
+    await sleep(500);
+    const revoke = await b.command({ op: "revoke", lease });
+    const revokeMs = (revoke.completeMs as number) - (revoke.invokeMs as number);
+    // As soon as it resolved: absent everywhere, with no waiting.
+    const after = await Promise.all(nodes.map((node) => {
+      const keys = node === a ? [...attached, "sl:a"] : attached;
+      return Promise.all(keys.map((key) => node.read(key)));
+    }));
+    for (const [i, reads] of after.entries()) {
+      for (const read of reads) {
+        assert.equal(read.found, false, `${nodes[i]!.node} ${read.key} read right after revoke`);
+        assert.equal(read.value, undefined);
+      }
+    }
+    const loopReads = (await Promise.all(loops)).map((r) => r.reads as LeaseRead[]);
+
+    console.log(
+      `  revokeLease on b took ${revokeMs.toFixed(1)} ms (leaseCheckMs ${LEASE_CHECK_MS}); ` +
+        `reads right after it: ${after.flat().length} absent`,
+    );
+    // The design: revokeLease waits leaseCheckMs × (1 + drift) after its coordinator write.
+    assert.ok(revokeMs >= LEASE_CHECK_MS * (1 + MAX_DRIFT), `revokeLease took ${revokeMs} ms`);
+    assert.ok(revokeMs < 5000, `revokeLease took ${revokeMs} ms`);
+
+    // The concurrent reads: an attached key is found before the revocation began, never
+    // after it resolved; the control keys always.
+    const revokeInvokeMs = revoke.invokeMs as number;
+    const revokeCompleteMs = revoke.completeMs as number;
+    for (const [i, reads] of loopReads.entries()) {
+      const node = nodes[i]!.node;
+      assert.deepEqual(readErrors(reads), [], `${node}: no read failed`);
+      const leased = reads.filter((r) => r.key !== "ev:ctl" && r.key !== "st:ctl");
+      const before = leased.filter((r) => r.completeMs < revokeInvokeMs);
+      const later = leased.filter((r) => r.invokeMs > revokeCompleteMs);
+      assert.ok(before.length > 0 && later.length > 0, `${node} read before and after`);
+      const missing = before.filter((r) => !r.found).map((r) => r.key);
+      assert.deepEqual(missing, [], `${node}: attached keys found before the revocation`);
+      assert.ok(before.some((r) => r.source === "l1"), `${node} served attached keys from L1`);
+      const served = later.filter((r) => r.found).map((r) =>
+        `${r.key}@+${(r.invokeMs - revokeCompleteMs).toFixed(1)}ms (${r.source})`
+      );
+      assert.deepEqual(served, [], `${node} served an attached key after revokeLease resolved`);
+      const lostControls = reads.filter((r) => r.key.endsWith(":ctl") && !r.found);
+      assert.deepEqual(lostControls, [], `${node}: the unattached keys stay found`);
+      const lastFound = Math.max(...leased.filter((r) => r.found).map((r) => r.completeMs));
+      const firstAbsent = Math.min(...leased.filter((r) => !r.found).map((r) => r.invokeMs));
+      console.log(
+        `  ${node}: ${reads.length} reads; last attached found ${
+          (lastFound - revokeInvokeMs).toFixed(1)
+        } ms after revoke began, first absent ${
+          (firstAbsent - revokeInvokeMs).toFixed(1)
+        } ms after (revoke resolved at +${(revokeCompleteMs - revokeInvokeMs).toFixed(1)})`,
+      );
+    }
+
+    // Unattached keys and keys of another lease stay found on every node.
+    for (const node of nodes) {
+      for (const key of [...controls, ...ofOther]) {
+        const read = await node.read(key);
+        assert.deepEqual([read.found, read.value], [true, `v-${key}`], `${node.node} ${key}`);
+      }
+    }
+
+    // G3: the lease stays dead, on the node that never touched it and on the granter.
+    assertCode(
+      await c.attempt({ op: "set", key: "ev:3", value: "late", lease }),
+      "LEASE_REVOKED",
+      "set on c",
+    );
+    assertCode(await c.attempt({ op: "keepAlive", lease }), "LEASE_REVOKED", "keepAlive on c");
+    assertCode(await a.attempt({ op: "keepAlive", lease }), "LEASE_REVOKED", "keepAlive on a");
+    assertCode(
+      await a.attempt({ op: "set", key: "st:1", value: "late", lease }),
+      "LEASE_REVOKED",
+      "set on a",
+    );
+    for (const node of nodes) {
+      assert.equal(
+        (await node.read("ev:3")).found,
+        false,
+        `${node.node}: the refused write left nothing`,
+      );
+      assert.equal((await node.read("st:1")).found, false, `${node.node}: st:1 stays absent`);
+    }
+    // Revoking a dead lease succeeds.
+    await c.command({ op: "revoke", lease });
+    // A key written again without the lease is found again.
+    await c.command({ op: "set", key: "st:1", value: "again" });
+    for (const node of nodes) {
+      const read = await node.read("st:1");
+      assert.deepEqual([read.found, read.value], [true, "again"], `${node.node} st:1 rewritten`);
+    }
+    const stats = await Promise.all(nodes.map((node) => node.command({ op: "stats" })));
+    for (const [i, record] of stats.entries()) {
+      const warp = record.warp as { leaseDeadValues: number; leaseChecks: number };
+      assert.ok(warp.leaseChecks > 0, `${nodes[i]!.node} checked leases`);
+    }
+  });
+});
+
+Deno.test("leases over NATS: a lease kept alive outlives its TTL, then expires on every node within ttl × (1 + drift) + leaseCheckMs (G2, G3)", async () => {
+  await withLeaseCluster(async (nodes) => {
+    const [a, b, c] = nodes as [LeaseChild, LeaseChild, LeaseChild];
+    const ttlMs = 1000;
+    const grant = await a.command({ op: "grant", ttlMs });
+    const lease = grant.lease as string;
+    const keys = ["ev:1", "st:1"];
+    for (const key of keys) await a.command({ op: "set", key, value: `v-${key}`, lease });
+    await a.command({ op: "set", key: "ev:ctl", value: "ctl" });
+    for (const node of nodes) {
+      for (const key of keys) {
+        assert.equal((await node.read(key)).found, true, `${node.node} ${key}`);
+      }
+    }
+
+    // Keep-alives every 300 ms for 2.5 TTLs, from each node in turn, while every node reads.
+    const keepAliveForMs = 2500;
+    const expiryBoundMs = ttlMs * (1 + MAX_DRIFT) + LEASE_CHECK_MS + SLACK_MS;
+    const loops = nodes.map((node) =>
+      node.command({
+        op: "readLoop",
+        keys: [...keys, "ev:ctl"],
+        durationMs: keepAliveForMs + expiryBoundMs + 500,
+        pauseMs: 5,
+      })
+    );
+    const startMs = Date.now();
+    let lastKeepAlive: NodeRecord | undefined;
+    for (let i = 0; Date.now() - startMs < keepAliveForMs; i++) {
+      await sleep(Math.max(0, startMs + i * 300 - Date.now()));
+      lastKeepAlive = await nodes[i % 3]!.command({ op: "keepAlive", lease });
+    }
+    assert.ok(lastKeepAlive !== undefined);
+    const keptFromMs = grant.completeMs as number;
+    const lastWriteMs = lastKeepAlive.completeMs as number; // the record's last write is before
+    const aliveUntilMs = (lastKeepAlive.invokeMs as number) + ttlMs - SLACK_MS;
+    const loopReads = (await Promise.all(loops)).map((r) => r.reads as LeaseRead[]);
+
+    const lines: string[] = [];
+    for (const [i, reads] of loopReads.entries()) {
+      const node = nodes[i]!.node;
+      assert.deepEqual(readErrors(reads), [], `${node}: no read failed`);
+      const leased = reads.filter((r) => r.key !== "ev:ctl");
+      // While kept alive (up to the last keep-alive's start plus the TTL, minus slack),
+      // and well past the first TTL, the attached keys are found.
+      const alive = leased.filter((r) => r.completeMs < aliveUntilMs);
+      assert.ok(
+        alive.some((r) => r.invokeMs > keptFromMs + ttlMs + LEASE_CHECK_MS + SLACK_MS),
+        `${node} read while the lease was kept alive past its first TTL`,
+      );
+      const lost = alive.filter((r) => !r.found).map((r) =>
+        `${r.key}@+${(r.invokeMs - keptFromMs).toFixed(0)}ms`
+      );
+      assert.deepEqual(lost, [], `${node}: attached keys read as absent while kept alive`);
+      // After the bound: absent.
+      const late = leased.filter((r) => r.invokeMs > lastWriteMs + expiryBoundMs);
+      assert.ok(late.length > 0, `${node} read after the expiry bound`);
+      const served = late.filter((r) => r.found).map((r) =>
+        `${r.key}@+${(r.invokeMs - lastWriteMs).toFixed(0)}ms (${r.source})`
+      );
+      assert.deepEqual(served, [], `${node} served an attached key after the lease expired`);
+      assert.ok(reads.filter((r) => r.key === "ev:ctl").every((r) => r.found), `${node} ev:ctl`);
+      const lastFound = Math.max(...leased.filter((r) => r.found).map((r) => r.completeMs));
+      const firstAbsent = Math.min(...leased.filter((r) => !r.found).map((r) => r.invokeMs));
+      lines.push(
+        `${node}: last found +${(lastFound - lastWriteMs).toFixed(0)} ms, first absent +${
+          (firstAbsent - lastWriteMs).toFixed(0)
+        } ms`,
+      );
+    }
+    console.log(
+      `  after the last keep-alive resolved (ttl ${ttlMs}, leaseCheckMs ${LEASE_CHECK_MS}, ` +
+        `bound +${expiryBoundMs.toFixed(0)} ms): ${lines.join("; ")}`,
+    );
+
+    for (const node of nodes) {
+      for (const key of keys) {
+        assert.equal((await node.read(key)).found, false, `${node.node} ${key} after expiry`);
+      }
+    }
+    // G3: an expired lease stays dead.
+    assertCode(await b.attempt({ op: "keepAlive", lease }), "LEASE_EXPIRED", "keepAlive on b");
+    assertCode(await a.attempt({ op: "keepAlive", lease }), "LEASE_EXPIRED", "keepAlive on a");
+    assertCode(
+      await c.attempt({ op: "set", key: "ev:2", value: "late", lease }),
+      "LEASE_EXPIRED",
+      "set on c",
+    );
+    assertCode(
+      await a.attempt({ op: "set", key: "st:1", value: "late", lease }),
+      "LEASE_EXPIRED",
+      "set on a",
+    );
+    for (const node of nodes) {
+      assert.equal((await node.read("ev:2")).found, false);
+      assert.equal((await node.read("st:1")).found, false);
+    }
+  });
+});
+
+Deno.test("NatsKvCoordinator TTL records: expire after ttl, keep their own key space, refuse a bucket of another max age", async () => {
+  const name = uniqueName();
+  const nc = await connect({ servers: NATS_URL, name: "warp-lease-test" });
+  try {
+    const coordinator = await NatsKvCoordinator.create(nc, { bucket: name, timeoutMs: 2000 });
+    const ttlMs = 1000;
+    const ttl = { ttlMs };
+
+    // Separate key spaces: the same key with and without a TTL.
+    const first = await coordinator.create("lease/x", bytes("a"), ttl);
+    assert.equal(await coordinator.get("lease/x"), undefined, "no TTL: another key space");
+    const plain = await coordinator.create("lease/x", bytes("plain"));
+    assert.equal((await coordinator.get("lease/x", ttl))?.revision, first);
+    await assert.rejects(coordinator.create("lease/x", bytes("b"), ttl), { code: "CONTENDED" });
+
+    // An update restarts the age: past the first TTL the record is still there.
+    const createdMs = performance.now();
+    await sleep(600);
+    const updateInvokeMs = performance.now();
+    const second = await coordinator.update("lease/x", bytes("b"), first, ttl);
+    const updatedMs = performance.now();
+    assert.ok(second > first);
+    await sleep(Math.max(0, createdMs + ttlMs + 200 - performance.now()));
+    assert.equal(
+      (await coordinator.get("lease/x", ttl))?.revision,
+      second,
+      "an updated record outlives the first TTL",
+    );
+
+    // Then it vanishes about ttl after its last write.
+    let goneMs: number | undefined;
+    while (performance.now() - updatedMs < ttlMs + 5000) {
+      if (await coordinator.get("lease/x", ttl) === undefined) {
+        goneMs = performance.now();
+        break;
+      }
+      await sleep(5);
+    }
+    assert.ok(goneMs !== undefined, "the record expired");
+    console.log(
+      `  TTL record (ttl ${ttlMs} ms) seen gone ${(goneMs - updatedMs).toFixed(0)}–${
+        (goneMs - updateInvokeMs).toFixed(0)
+      } ms after its last write`,
+    );
+    assert.ok(goneMs - updateInvokeMs >= ttlMs * (1 - MAX_DRIFT), "not before its TTL");
+    assert.ok(goneMs - updatedMs < ttlMs + 2000, "within a generous bound of its TTL");
+    assert.deepEqual(
+      await coordinator.get("lease/x"),
+      { value: bytes("plain"), revision: plain },
+      "the record without a TTL stays",
+    );
+
+    // An expired record is absent: an update at its old revision conflicts, a create works.
+    await assert.rejects(
+      coordinator.update("lease/x", bytes("c"), second, ttl),
+      { name: "WarpError", code: "CONTENDED" },
+    );
+    const third = await coordinator.create("lease/x", bytes("c"), ttl);
+    assert.ok(third > second);
+    assert.deepEqual(await coordinator.get("lease/x", ttl), { value: bytes("c"), revision: third });
+
+    await assert.rejects(coordinator.get("lease/y", { ttlMs: 50 }), RangeError);
+    await assert.rejects(coordinator.create("lease/y", bytes("a"), { ttlMs: 1.5 }), RangeError);
+
+    // A TTL bucket that already exists with another max age is refused, never trusted.
+    const otherName = `${name}_b`;
+    const kvm = new Kvm(jetstream(nc));
+    const existing = await kvm.create(`${otherName}-ttl${ttlMs}`, { history: 1, ttl: 2 * ttlMs });
+    const other = await NatsKvCoordinator.create(nc, { bucket: otherName, timeoutMs: 2000 });
+    const refused = { name: "WarpError", code: "COORDINATOR_UNAVAILABLE" };
+    await assert.rejects(other.create("lease/x", bytes("a"), ttl), refused);
+    await assert.rejects(other.get("lease/x", ttl), refused, "refused again on the next call");
+    await assert.rejects(other.update("lease/x", bytes("a"), 1, ttl), refused);
+    assert.equal((await existing.status()).ttl, 2 * ttlMs, "the existing bucket is left as it was");
+    const written: string[] = [];
+    for await (const key of await existing.keys()) written.push(key);
+    assert.deepEqual(written, [], "and nothing was written to it");
+    // The same coordinator works with a TTL whose bucket it creates itself.
+    const revision = await other.create("lease/x", bytes("a"), { ttlMs: 2 * ttlMs });
+    assert.equal((await other.get("lease/x", { ttlMs: 2 * ttlMs }))?.revision, revision);
+    await other.close();
+    await coordinator.close();
+  } finally {
+    await deleteBuckets(nc, name);
+    await nc.close();
+  }
+});
