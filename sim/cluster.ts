@@ -32,7 +32,8 @@ export type CanaryName =
   | "skip-fill-check"
   | "no-staleness-bound"
   | "revoke-without-wait"
-  | "lease-ttl-ignored";
+  | "lease-ttl-ignored"
+  | "attach-unchecked";
 
 /** The canary names, for the CLI and tests. */
 export const CANARIES: readonly CanaryName[] = [
@@ -43,10 +44,15 @@ export const CANARIES: readonly CanaryName[] = [
   "no-staleness-bound",
   "revoke-without-wait",
   "lease-ttl-ignored",
+  "attach-unchecked",
 ];
 
 /** The canaries that break a lease assumption; they turn leases on. */
-export const LEASE_CANARIES: readonly CanaryName[] = ["revoke-without-wait", "lease-ttl-ignored"];
+export const LEASE_CANARIES: readonly CanaryName[] = [
+  "revoke-without-wait",
+  "lease-ttl-ignored",
+  "attach-unchecked",
+];
 
 /** Timing options of the keys every simulated node registers. */
 export interface SimPolicy {
@@ -438,8 +444,8 @@ export class SimCluster {
       entriesMax: 1000,
       leaseCheckMs: SIM_LEASE_CHECK_MS,
       leaseTimeoutMs: this.#policy.writeTimeoutMs,
-      // revoke-without-wait breaks every node: any revocation must be caught, not node 0's.
-      ...((node.index === 0 || this.#options.canary === "revoke-without-wait") &&
+      // The lease canaries break every node: any revocation or write must be caught.
+      ...((node.index === 0 || LEASE_CANARIES.includes(this.#options.canary!)) &&
         this.#coreCanary()),
     });
     const p = this.#policy;
@@ -881,6 +887,8 @@ export class SimCluster {
         return { canary: { ignoreStalenessBound: true } };
       case "revoke-without-wait":
         return { canary: { revokeWithoutWait: true } };
+      case "attach-unchecked":
+        return { canary: { attachUnchecked: true } };
       default:
         return undefined;
     }

@@ -11,6 +11,7 @@ const SHORT = { nodes: 4, safetyMs: 800, livenessMs: 400 } as const;
 const LEASE_CANARY_GUARANTEE: Partial<Record<string, string>> = {
   "revoke-without-wait": "G1",
   "lease-ttl-ignored": "G2",
+  "attach-unchecked": "G3",
 };
 
 /**

@@ -34,7 +34,16 @@ const LEASE_ID_PATTERN = /^([0-9a-z]{1,8})\.[A-Za-z0-9_-]{8,64}$/;
 export interface LeaseRecord {
   /** `active` until revoked; an expired lease has no record at all. */
   readonly lease: "active" | "revoked";
+  /**
+   * The granting node's `leaseCheckMs`. Every node trusts a check of this lease for at
+   * most this long, and a revocation waits at least this long, so nodes configured with
+   * different `leaseCheckMs` still agree. Absent in a record from an older writer.
+   */
+  readonly checkMs?: number;
 }
+
+/** The longest `leaseCheckMs` a lease record may carry: one hour. */
+export const LEASE_CHECK_MAX_MS = 3_600_000;
 
 /**
  * Whether `value` is a well-formed lease id (its TTL within bounds).
@@ -55,7 +64,7 @@ export function isLeaseId(value: unknown): value is LeaseId {
  * @example
  * ```ts
  * import { leaseTtlMs } from "./leases.ts";
- * console.log(leaseTtlMs("u0.abcdefgh")); // 1080000
+ * console.log(leaseTtlMs("u0.abcdefgh")); // 1080
  * ```
  */
 export function leaseTtlMs(id: string): number | undefined {
@@ -72,7 +81,7 @@ export function leaseTtlMs(id: string): number | undefined {
  * @example
  * ```ts
  * import { makeLeaseId } from "./leases.ts";
- * console.log(makeLeaseId(60_000, "abcdefgh")); // "1ahc.abcdefgh"
+ * console.log(makeLeaseId(60_000, "abcdefgh")); // "1aao.abcdefgh"
  * ```
  */
 export function makeLeaseId(ttlMs: number, random: string): LeaseId {
@@ -105,8 +114,14 @@ export function leaseRecordKey(id: LeaseId): string {
  */
 export function validateLeaseRecord(value: unknown): LeaseRecord | undefined {
   if (typeof value !== "object" || value === null) return undefined;
-  const state = (value as Record<string, unknown>).lease;
-  return state === "active" || state === "revoked" ? { lease: state } : undefined;
+  const { lease, checkMs } = value as Record<string, unknown>;
+  if (lease !== "active" && lease !== "revoked") return undefined;
+  if (checkMs === undefined || checkMs === null) return { lease };
+  if (
+    typeof checkMs !== "number" || !Number.isFinite(checkMs) || checkMs <= 0 ||
+    checkMs > LEASE_CHECK_MAX_MS
+  ) return undefined;
+  return { lease, checkMs };
 }
 
 /**

@@ -206,3 +206,28 @@ Deno.test("grantLease creates the record with the TTL of the id", () => {
   assert.equal(n.leaseState(LEASE, 1), "active");
   assert.equal(n.leaseState(LEASE, CHECK_MS), "unknown");
 });
+
+Deno.test("nodes with different leaseCheckMs agree through the record's checkMs", () => {
+  // A check of a record granted with checkMs 50 is trusted 50 ms here, not 100.
+  const n = node();
+  leasedWrite(n, 1, 0);
+  n.get(2, "ev:1", 150);
+  const get = only(n.takeEffects(), "coord-get");
+  n.onCoordRead(get.io, { ok: true, record: { lease: "active", checkMs: 50 }, revision: 3 }, 150);
+  assert.equal(only(n.takeEffects(), "resolve").result.source, "l1");
+  assert.equal(n.hit("ev:1", 150 + 50 * (1 - DRIFT) - 0.01)?.value, "v");
+  assert.equal(n.hit("ev:1", 150 + 50 * (1 - DRIFT)), undefined);
+  // Revoking a lease granted with checkMs 300 waits 300 ms, not this node's 100.
+  n.revokeLease(3, LEASE, 200);
+  const read = only(n.takeEffects(), "coord-get");
+  n.onCoordRead(read.io, { ok: true, record: { lease: "active", checkMs: 300 }, revision: 4 }, 200);
+  const put = only(n.takeEffects(), "coord-put");
+  assert.deepEqual(put.record, { lease: "revoked", checkMs: 300 });
+  n.onCoordWrite(put.io, { ok: true, revision: 5 }, 201);
+  n.takeEffects();
+  n.tick(201 + 300 * (1 + DRIFT));
+  assert.equal(n.takeEffects().filter((e) => e.type === "resolve").length, 0);
+  n.tick(201 + 300 * (1 + DRIFT) + 1);
+  assert.equal(only(n.takeEffects(), "resolve").op, 3);
+  assert.equal(validateLeaseRecord({ lease: "active", checkMs: -1 }), undefined);
+});

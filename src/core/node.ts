@@ -15,7 +15,13 @@ import type {
   StoreWriteResult,
 } from "./effects.ts";
 import { L1Cache } from "./l1.ts";
-import { isLeaseId, leaseListProblem, leaseRecordKey, leaseTtlMs } from "./leases.ts";
+import {
+  isLeaseId,
+  LEASE_CHECK_MAX_MS,
+  leaseListProblem,
+  leaseRecordKey,
+  leaseTtlMs,
+} from "./leases.ts";
 import type { LeaseKnowledge, LeaseRecord } from "./leases.ts";
 import type { Entry } from "./l1.ts";
 import { isNodeId, validateMessage } from "./messages.ts";
@@ -57,7 +63,9 @@ export interface NodeConfig {
    * serve the values attached to it; also how long `revokeLease` waits after its
    * coordinator write, so that no node still trusts an older check. Shorter: faster
    * revocations, more coordinator reads (about one per lease in use per node per
-   * `leaseCheckMs`). @default {1000}
+   * 0.75 × `leaseCheckMs`). A lease records its granter's value, and every node uses the
+   * smaller of its own and that one, and a revocation waits the larger, so nodes may
+   * differ safely. At most one hour. @default {1000}
    */
   readonly leaseCheckMs?: number;
   /** Deadline of `grantLease`, `keepAliveLease` and the coordinator part of `revokeLease`. @default {5000} */
@@ -80,6 +88,8 @@ export interface Canary {
   readonly ignoreStalenessBound?: boolean;
   /** Complete `revokeLease` right after its coordinator write, without waiting (G1). */
   readonly revokeWithoutWait?: boolean;
+  /** Attach values to leases without checking them first, dead ones too (G3). */
+  readonly attachUnchecked?: boolean;
 }
 
 /** Counters of a node, for monitoring and for the simulator's reports. */
@@ -357,6 +367,11 @@ export class NodeCore {
     this.#peersMax = positive("peersMax", config.peersMax, 1024);
     this.#canary = config.canary ?? {};
     this.#leaseCheckMs = positive("leaseCheckMs", config.leaseCheckMs, 1000);
+    if (this.#leaseCheckMs > LEASE_CHECK_MAX_MS) {
+      throw new RangeError(
+        `leaseCheckMs must be at most ${LEASE_CHECK_MAX_MS}: ${this.#leaseCheckMs}`,
+      );
+    }
     this.#leaseTimeoutMs = positive("leaseTimeoutMs", config.leaseTimeoutMs, 5000);
     this.#leasesMax = positive("leasesMax", config.leasesMax, 100_000);
   }
@@ -548,7 +563,7 @@ export class NodeCore {
     const policy = this.#admit(op, key);
     if (policy === undefined) return;
     const leases = input.payload === undefined ? undefined : input.leases;
-    if (leases === undefined || leases.length === 0) {
+    if (leases === undefined || leases.length === 0 || this.#canary.attachUnchecked) {
       this.#dispatchWrite(op, key, policy, input);
       return;
     }
@@ -592,9 +607,10 @@ export class NodeCore {
     const ttlMs = this.#admitLease(op, id);
     if (ttlMs === undefined) return;
     const askMs = this.#now;
-    this.#coordPutRaw(leaseRecordKey(id), { lease: "active" }, undefined, ttlMs, (put) => {
+    const record: LeaseRecord = { lease: "active", checkMs: this.#leaseCheckMs };
+    this.#coordPutRaw(leaseRecordKey(id), record, undefined, ttlMs, (put) => {
       if (put.ok) {
-        this.#learnLease(id, "active", askMs);
+        this.#learnLease(id, "active", askMs, record.checkMs);
         this.#answerWrite(op, { found: true, value: id, version: put.revision, source: "none" });
       } else if (put.conflict) {
         this.#answerWrite(op, new WarpError("CONTENDED", `Lease id already in use: ${id}`));
@@ -627,7 +643,7 @@ export class NodeCore {
         }
         this.#coordPutRaw(leaseRecordKey(id), record, read.revision, ttlMs, (put) => {
           if (put.ok) {
-            this.#learnLease(id, "active", askMs);
+            this.#learnLease(id, "active", askMs, record.checkMs);
             this.#answerWrite(op, {
               found: true,
               value: id,
@@ -637,7 +653,7 @@ export class NodeCore {
           } else if (put.conflict && n < LEASE_CAS_ATTEMPTS_MAX) {
             attempt(n + 1);
           } else {
-            this.#answerWrite(op, leaseUnavailable(id, put.error));
+            this.#answerWrite(op, leaseFailure(id, put));
           }
         });
       });
@@ -653,15 +669,23 @@ export class NodeCore {
    */
   revokeLease(op: number, id: string, nowMs: number): void {
     this.#advance(nowMs);
-    const ttlMs = this.#admitLease(op, id, this.#leaseCheckMs * (1 + this.#drift) + MARGIN_MS);
+    const ttlMs = this.#admitLease(op, id);
     if (ttlMs === undefined) return;
-    const finish = (revision: number): void => {
+    const finish = (revision: number, recordCheckMs: number | undefined): void => {
       this.#learnLease(id, "revoked", this.#now);
       this.#broadcast({ t: "lrev", from: this.nodeId, inc: this.incarnation, lease: id });
       const done = () =>
         this.#answerWrite(op, { found: false, value: id, version: revision, source: "none" });
-      if (this.#canary.revokeWithoutWait) done();
-      else this.#arm(this.#now + this.#leaseCheckMs * (1 + this.#drift) + MARGIN_MS, done);
+      if (this.#canary.revokeWithoutWait) {
+        done();
+        return;
+      }
+      // No node trusts a check for longer than the record's checkMs or its own: wait out
+      // the longest of those this node can know of.
+      const waitMs = Math.max(this.#leaseCheckMs, recordCheckMs ?? 0) * (1 + this.#drift) +
+        MARGIN_MS;
+      this.#extendLeaseOp(op, waitMs);
+      this.#arm(this.#now + waitMs, done);
     };
     const attempt = (n: number): void => {
       this.#coordGetRaw(leaseRecordKey(id), "lease", ttlMs, (read) => {
@@ -671,13 +695,18 @@ export class NodeCore {
         }
         const record = read.record as LeaseRecord | undefined;
         if (record === undefined || record.lease === "revoked") {
-          finish(read.revision); // dead already; still wait out checks made before
+          // Dead already; still wait out checks made before.
+          finish(read.revision, record?.checkMs);
           return;
         }
-        this.#coordPutRaw(leaseRecordKey(id), { lease: "revoked" }, read.revision, ttlMs, (put) => {
-          if (put.ok) finish(put.revision);
+        const revoked: LeaseRecord = {
+          lease: "revoked",
+          ...(record.checkMs !== undefined && { checkMs: record.checkMs }),
+        };
+        this.#coordPutRaw(leaseRecordKey(id), revoked, read.revision, ttlMs, (put) => {
+          if (put.ok) finish(put.revision, record.checkMs);
           else if (put.conflict && n < LEASE_CAS_ATTEMPTS_MAX) attempt(n + 1);
-          else this.#answerWrite(op, leaseUnavailable(id, put.error));
+          else this.#answerWrite(op, leaseFailure(id, put));
         });
       });
     };
@@ -692,7 +721,18 @@ export class NodeCore {
     return known.state;
   }
 
-  #admitLease(op: number, id: string, extraMs = 0): number | undefined {
+  /** Gives a lease op `extraMs` more before its deadline (a revocation's wait). */
+  #extendLeaseOp(op: number, extraMs: number): void {
+    const pending = this.#ops.get(op);
+    if (pending === undefined || pending.kind !== "write" || pending.answered) return;
+    this.#disarm(pending.timer);
+    this.#ops.set(op, {
+      ...pending,
+      timer: this.#arm(this.#now + extraMs + this.#leaseTimeoutMs, () => this.#timeoutWrite(op)),
+    });
+  }
+
+  #admitLease(op: number, id: string): number | undefined {
     if (this.#ops.has(op)) throw new TypeError(`Operation id already in flight: ${op}`);
     const ttlMs = isLeaseId(id) ? leaseTtlMs(id) : undefined;
     if (ttlMs === undefined) throw new TypeError(`Invalid lease id: ${id}`);
@@ -707,10 +747,7 @@ export class NodeCore {
       );
       return undefined;
     }
-    const timer = this.#arm(
-      this.#now + this.#leaseTimeoutMs + extraMs,
-      () => this.#timeoutWrite(op),
-    );
+    const timer = this.#arm(this.#now + this.#leaseTimeoutMs, () => this.#timeoutWrite(op));
     this.#ops.set(op, { kind: "write", key: leaseRecordKey(id), timer, answered: false });
     return ttlMs;
   }
@@ -797,6 +834,7 @@ export class NodeCore {
           id,
           record === undefined ? "expired" : record.lease === "revoked" ? "revoked" : "active",
           askMs,
+          record?.checkMs,
         );
       }
       for (const callback of waiting) callback();
@@ -828,7 +866,12 @@ export class NodeCore {
    * Records what a coordinator answer asked at `askMs` said of lease `id`. Death is final
    * (ids are never reused): a late `active` answer never revives a lease.
    */
-  #learnLease(id: string, state: "active" | "revoked" | "expired", askMs: number): void {
+  #learnLease(
+    id: string,
+    state: "active" | "revoked" | "expired",
+    askMs: number,
+    recordCheckMs?: number,
+  ): void {
     const known = this.#knowLease(id);
     if (known.state === "revoked" || known.state === "expired") return;
     known.state = state;
@@ -836,13 +879,14 @@ export class NodeCore {
       known.validUntilMs = -Infinity;
       return;
     }
-    // The record was active at some instant after askMs: trust it for leaseCheckMs of true
-    // time from then, that is, leaseCheckMs × (1 − drift) on this clock.
-    const until = askMs + this.#leaseCheckMs * (1 - this.#drift);
+    // The record was active at some instant after askMs: trust it for checkMs of true time
+    // from then, that is, checkMs × (1 − drift) on this clock.
+    const checkMs = Math.min(this.#leaseCheckMs, recordCheckMs ?? Infinity);
+    const until = askMs + checkMs * (1 - this.#drift);
     if (until <= known.validUntilMs) return;
     known.validUntilMs = until;
     // A lease in use is checked again before its check runs out, so hot keys stay hits.
-    const refreshAt = askMs + this.#leaseCheckMs * (1 - this.#drift) * 0.75;
+    const refreshAt = askMs + checkMs * (1 - this.#drift) * 0.75;
     this.#arm(refreshAt, () => {
       if (known.used && known.state === "active" && known.waiting === undefined) {
         this.#checkLease(id, noop);
@@ -1850,6 +1894,16 @@ function noop(): void {}
 type HolderReadResult =
   | { readonly ok: true; readonly record: HolderRecord | undefined; readonly revision: number }
   | { readonly ok: false; readonly error: WarpError };
+
+/** A lease write that failed: contention (after retries) or an unreachable coordinator. */
+function leaseFailure(id: string, put: { conflict: boolean; error: WarpError }): WarpError {
+  if (put.conflict) {
+    return new WarpError("CONTENDED", `Lease record kept changing under the write: ${id}`, {
+      cause: put.error,
+    });
+  }
+  return leaseUnavailable(id, put.error);
+}
 
 function leaseUnavailable(id: string, cause: WarpError): WarpError {
   return new WarpError("COORDINATOR_UNAVAILABLE", `Coordinator unreachable: lease ${id}`, {

@@ -5,7 +5,12 @@
  */
 
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstream, JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import {
+  jetstream,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstreamManager,
+} from "@nats-io/jetstream";
 import { type KV, Kvm, KvWatchInclude } from "@nats-io/kv";
 import { describe } from "../_describe.ts";
 import { assert, WarpError } from "../core/errors.ts";
@@ -460,7 +465,8 @@ export class NatsKvCoordinator implements Coordinator {
   }
 
   /**
-   * Deletes the whole bucket and everything in it (for tests and teardown).
+   * Deletes the whole bucket and everything in it, and its TTL buckets
+   * (`<bucket>-ttl<ms>`, lease records), for tests and teardown.
    *
    * @example
    * ```ts ignore
@@ -476,6 +482,12 @@ export class NatsKvCoordinator implements Coordinator {
     await this.close();
     try {
       await this.#kv.destroy();
+      const jsm = await jetstreamManager(this.#nc, { timeout: this.#timeoutMs });
+      const ttlStream = new RegExp(`^KV_${this.#bucket}-ttl\\d+$`);
+      for await (const name of jsm.streams.names()) {
+        if (ttlStream.test(name)) await jsm.streams.delete(name);
+      }
+      this.#ttlBuckets.clear();
     } catch (error) {
       throw toWarpError(error, "destroy bucket", this.#bucket);
     }
