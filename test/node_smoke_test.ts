@@ -15,7 +15,7 @@ import { buildNode, defaultPaths } from "./node/build.ts";
 /** Node's major version must be at least this: the package's `engines.node`. */
 const NODE_MAJOR_MIN = 20;
 /** Tests in `smoke.node.mjs`: a run that reports fewer ran the wrong file or none. */
-const SMOKE_TESTS_MIN = 5;
+const SMOKE_TESTS_MIN = 6;
 
 /** Reads a `# name N` counter from a TAP summary. */
 function tapCount(output: string, name: string): number | undefined {

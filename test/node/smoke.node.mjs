@@ -81,6 +81,30 @@ test("three in-process nodes: a strong write is visible everywhere, an eventual 
   }
 });
 
+test("three in-process nodes: revoking a lease on one drops its keys on all", async () => {
+  const { InProcessBus, MemoryCoordinator, MemoryStore, Warp } = warp;
+  const store = new MemoryStore();
+  const bus = new InProcessBus();
+  const coordinator = new MemoryCoordinator();
+  const nodes = [1, 2, 3].map(() =>
+    new Warp({ store, coordinator, transport: bus.connect(), leaseCheckMs: 50 })
+  );
+  // Warp unrefs its timer; under node --test a pending revocation must keep the loop alive.
+  const keepLoop = setInterval(() => {}, 10);
+  try {
+    for (const node of nodes) node.register("session:*", { mode: "eventual-distributed" });
+    const lease = await nodes[0].grantLease({ ttlMs: 60_000 });
+    await nodes[0].set("session:1", "alive", { lease });
+    for (const node of nodes) assert.equal(await node.get("session:1"), "alive");
+    await nodes[2].revokeLease(lease);
+    for (const node of nodes) assert.equal(await node.get("session:1"), undefined);
+    await assert.rejects(nodes[1].keepAlive(lease), { code: "LEASE_REVOKED" });
+  } finally {
+    clearInterval(keepLoop);
+    await Promise.all(nodes.map((node) => node.close()));
+  }
+});
+
 describe("two nodes over the real NATS", () => {
   const { MemoryStore, Warp } = warp;
   const { NatsKvCoordinator, NatsTransport } = nats;
