@@ -35,6 +35,17 @@ export interface Entry {
   next: Entry | undefined;
 }
 
+/** What {@linkcode L1Cache.install} caches for a key. */
+export interface EntryData {
+  readonly value: unknown;
+  readonly found: boolean;
+  readonly version: number;
+  /** The encoded size in bytes. */
+  readonly sizeBytes: number;
+  /** The leases the value is attached to, if any. */
+  readonly leases?: readonly string[] | undefined;
+}
+
 /** Limits of an {@linkcode L1Cache}. */
 export interface L1Limits {
   /** Most entries held. @default {10000} */
@@ -101,13 +112,7 @@ export class L1Cache {
    */
   install(
     key: string,
-    data: {
-      value: unknown;
-      found: boolean;
-      version: number;
-      sizeBytes: number;
-      leases?: readonly string[] | undefined;
-    },
+    data: EntryData,
     freshUntilMs: number,
     policy: KeyPolicy,
   ): Entry | undefined {

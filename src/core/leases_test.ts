@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { only } from "../../test/_effects.ts";
 import fc from "fast-check";
 import { NodeCore } from "./node.ts";
 import type { Effect } from "./effects.ts";
@@ -12,18 +13,6 @@ import {
   validateLeaseRecord,
 } from "./leases.ts";
 import { validateMessage } from "./messages.ts";
-
-type EffectOf<K extends Effect["type"]> = Extract<Effect, { type: K }>;
-
-function only<K extends Effect["type"]>(effects: Effect[], type: K): EffectOf<K> {
-  const found = effects.filter((e) => e.type === type) as EffectOf<K>[];
-  assert.equal(
-    found.length,
-    1,
-    `expected one ${type}: ${JSON.stringify(effects.map((e) => e.type))}`,
-  );
-  return found[0]!;
-}
 
 const LEASE = makeLeaseId(60_000, "abcdefgh");
 const CHECK_MS = 100;

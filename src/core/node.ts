@@ -23,7 +23,7 @@ import {
   leaseTtlMs,
 } from "./leases.ts";
 import type { LeaseKnowledge, LeaseRecord } from "./leases.ts";
-import type { Entry } from "./l1.ts";
+import type { Entry, EntryData } from "./l1.ts";
 import { isNodeId, validateMessage } from "./messages.ts";
 import type { Message, NodeId } from "./messages.ts";
 import { Registry } from "./registry.ts";
@@ -461,16 +461,7 @@ export class NodeCore {
     this.#advance(nowMs);
     const policy = this.#admit(op, key);
     if (policy === undefined) return;
-    const entry = this.hit(key, this.#now);
-    if (entry !== undefined) {
-      this.#resolve(op, {
-        found: entry.found,
-        value: entry.value,
-        version: entry.version,
-        source: "l1",
-      });
-      return;
-    }
+    if (this.#serveHit(op, key)) return;
     this.stats.misses++;
     const readOp: ReadOp = {
       kind: "read",
@@ -480,6 +471,19 @@ export class NodeCore {
     };
     this.#ops.set(op, readOp);
     this.#readMiss(op, readOp, policy, 0);
+  }
+
+  /** Answers read `op` from L1 if L1 may serve `key` now; returns whether it did. */
+  #serveHit(op: number, key: string): boolean {
+    const entry = this.hit(key, this.#now);
+    if (entry === undefined) return false;
+    this.#resolve(op, {
+      found: entry.found,
+      value: entry.value,
+      version: entry.version,
+      source: "l1",
+    });
+    return true;
   }
 
   /**
@@ -494,17 +498,7 @@ export class NodeCore {
       if (verdict === "unknown" && leaseRounds < LEASE_ROUNDS_MAX) {
         this.#ensureLeases(entry.leases, () => {
           if (this.#ops.get(op) !== readOp) return; // timed out meanwhile
-          const served = this.hit(key, this.#now);
-          if (served === undefined) {
-            this.#readMiss(op, readOp, policy, leaseRounds + 1);
-            return;
-          }
-          this.#resolve(op, {
-            found: served.found,
-            value: served.value,
-            version: served.version,
-            source: "l1",
-          });
+          if (!this.#serveHit(op, key)) this.#readMiss(op, readOp, policy, leaseRounds + 1);
         });
         return;
       }
@@ -1169,13 +1163,7 @@ export class NodeCore {
   #install(
     key: string,
     policy: KeyPolicy,
-    data: {
-      value: unknown;
-      found: boolean;
-      version: number;
-      sizeBytes: number;
-      leases?: readonly string[] | undefined;
-    },
+    data: EntryData,
     askMs: number,
   ): void {
     const existing = this.#l1.get(key);

@@ -1,21 +1,11 @@
 import assert from "node:assert/strict";
+import { only } from "../../test/_effects.ts";
 import fc from "fast-check";
 import { NodeCore } from "./node.ts";
 import type { Effect, HolderRecord } from "./effects.ts";
 import { WarpError } from "./errors.ts";
 
 type EffectOf<K extends Effect["type"]> = Extract<Effect, { type: K }>;
-
-/** Takes the node's effects and returns the only one of type `type` (asserting it). */
-function only<K extends Effect["type"]>(effects: Effect[], type: K): EffectOf<K> {
-  const found = effects.filter((e) => e.type === type) as EffectOf<K>[];
-  assert.equal(
-    found.length,
-    1,
-    `expected one ${type}, got ${JSON.stringify(effects.map((e) => e.type))}`,
-  );
-  return found[0]!;
-}
 
 function none(effects: Effect[], type: Effect["type"]): void {
   assert.equal(effects.filter((e) => e.type === type).length, 0, `unexpected ${type}`);
