@@ -992,16 +992,8 @@ export class SimCluster {
       }
     }
     this.#ops.push(draft);
-    this.#stats.ops++;
     node.ops.set(id, draft);
-    node.inflight++;
-    this.#trace?.push({
-      t: this.#now,
-      type: "op",
-      node: node.index,
-      op: id,
-      text: `invoke ${kind} ${key}${kind === "write" ? ` = ${draft.value}` : ""}`,
-    });
+    this.#invoked(node, id, `${kind} ${key}${kind === "write" ? ` = ${draft.value}` : ""}`);
     const local = this.#local(node);
     this.#step(node, () => {
       switch (kind) {
@@ -1101,21 +1093,26 @@ export class SimCluster {
       outcome: "unknown",
     };
     this.#leaseOps.push(draft);
-    this.#stats.ops++;
     node.leaseOps.set(id, draft);
+    this.#invoked(node, id, `${kind} lease ${lease}`);
+    const local = this.#local(node);
+    this.#step(node, () => {
+      if (kind === "grant") core.grantLease(id, lease, local);
+      else if (kind === "keepalive") core.keepAliveLease(id, lease, local);
+      else core.revokeLease(id, lease, local);
+    });
+  }
+
+  /** Counts client op `id` as in flight on `node`, and traces its invocation. */
+  #invoked(node: SimNode, id: number, what: string): void {
+    this.#stats.ops++;
     node.inflight++;
     this.#trace?.push({
       t: this.#now,
       type: "op",
       node: node.index,
       op: id,
-      text: `invoke ${kind} lease ${lease}`,
-    });
-    const local = this.#local(node);
-    this.#step(node, () => {
-      if (kind === "grant") core.grantLease(id, lease, local);
-      else if (kind === "keepalive") core.keepAliveLease(id, lease, local);
-      else core.revokeLease(id, lease, local);
+      text: `invoke ${what}`,
     });
   }
 

@@ -727,20 +727,9 @@ export class NodeCore {
   }
 
   #admitLease(op: number, id: string): number | undefined {
-    if (this.#ops.has(op)) throw new TypeError(`Operation id already in flight: ${op}`);
     const ttlMs = isLeaseId(id) ? leaseTtlMs(id) : undefined;
     if (ttlMs === undefined) throw new TypeError(`Invalid lease id: ${id}`);
-    if (this.#closed) {
-      this.#reject(op, new WarpError("CLOSED", `Node closed: ${this.nodeId}`));
-      return undefined;
-    }
-    if (this.#ops.size >= this.#opsMax) {
-      this.#reject(
-        op,
-        new WarpError("LIMIT_EXCEEDED", `Too many operations in flight, at most ${this.#opsMax}`),
-      );
-      return undefined;
-    }
+    if (!this.#mayStart(op)) return undefined;
     const timer = this.#arm(this.#now + this.#leaseTimeoutMs, () => this.#timeoutWrite(op));
     this.#ops.set(op, { kind: "write", key: leaseRecordKey(id), timer, answered: false });
     return ttlMs;
@@ -1004,27 +993,32 @@ export class NodeCore {
   }
 
   #admit(op: number, key: string): KeyPolicy | undefined {
-    if (this.#ops.has(op)) throw new TypeError(`Operation id already in flight: ${op}`);
-    if (this.#closed) {
-      this.#reject(op, new WarpError("CLOSED", `Node closed: ${this.nodeId}`));
-      return undefined;
-    }
+    if (!this.#mayStart(op)) return undefined;
     const policy = this.#registry.find(key);
     if (policy === undefined) {
       this.#reject(
         op,
         new WarpError("UNREGISTERED_KEY", `Key matches no registered key or pattern: ${key}`),
       );
-      return undefined;
+    }
+    return policy;
+  }
+
+  /** Whether caller operation `op` may start: else it is rejected (closed, over the limit). */
+  #mayStart(op: number): boolean {
+    if (this.#ops.has(op)) throw new TypeError(`Operation id already in flight: ${op}`);
+    if (this.#closed) {
+      this.#reject(op, new WarpError("CLOSED", `Node closed: ${this.nodeId}`));
+      return false;
     }
     if (this.#ops.size >= this.#opsMax) {
       this.#reject(
         op,
         new WarpError("LIMIT_EXCEEDED", `Too many operations in flight, at most ${this.#opsMax}`),
       );
-      return undefined;
+      return false;
     }
-    return policy;
+    return true;
   }
 
   #complete<R>(table: Map<number, (r: R) => void>, io: number, result: R, nowMs: number): void {
