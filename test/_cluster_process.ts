@@ -34,13 +34,12 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { Warp, WarpError } from "../mod.ts";
 import type { Transport, TransportStatus, Unsubscribe } from "../mod.ts";
 import { NatsKvCoordinator, NatsTransport } from "../src/nats/mod.ts";
 import { PostgresStore } from "../src/store/postgres.ts";
-import { lines } from "./_lines.ts";
+import { type Command, emit, epochMs, parseProgramOptions, serveCommands } from "./_child_io.ts";
 import { Prng } from "../sim/prng.ts";
 
 /** The kinds of operation a node records, as in the history format. */
@@ -81,11 +80,6 @@ export interface WorkloadCommand {
   readonly modes?: readonly ("ev" | "st" | "sl")[];
 }
 
-/** The current time in epoch milliseconds, comparable across processes. */
-export function epochMs(): number {
-  return performance.timeOrigin + performance.now();
-}
-
 /**
  * Error codes after which a write certainly did not happen (as in the simulator); any
  * other failure of a write leaves its outcome unknown. A read that fails did nothing.
@@ -107,13 +101,6 @@ export function failureOutcome(kind: OpKind, error: unknown): "fail" | "unknown"
 }
 
 const encoder = new TextEncoder();
-
-/** Writes a record synchronously, whole, so it is out before the next step begins. */
-function emit(record: Record<string, unknown>): void {
-  const bytes = encoder.encode(JSON.stringify(record) + "\n");
-  let written = 0;
-  while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
-}
 
 /**
  * A transport that tells a listener after each delivered bus message, so a benchmark can
@@ -148,56 +135,29 @@ class ObservedTransport implements Transport {
   }
 }
 
+/** The options of a cluster node: the common ones (or `WARP_NODE_*`) and its timings. */
 function parseOptions() {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      node: { type: "string" },
-      nats: { type: "string" },
-      bucket: { type: "string" },
-      pg: { type: "string" },
-      table: { type: "string" },
-      prefix: { type: "string" },
-      "staleness-ms": { type: "string", default: "1000" },
-      "lease-ms": { type: "string", default: "1000" },
-      "write-timeout-ms": { type: "string", default: "5000" },
-      "heartbeat-ms": { type: "string", default: "100" },
-      "gap-timeout-ms": { type: "string", default: "200" },
-      // Absent: Warp's and NatsKvCoordinator's own defaults.
-      "io-timeout-ms": { type: "string" },
-      "coordinator-timeout-ms": { type: "string" },
-    },
-  });
-  const required = (name: "node" | "nats" | "bucket" | "pg" | "table" | "prefix"): string => {
-    const value = values[name] ?? Deno.env.get(`WARP_NODE_${name.toUpperCase()}`);
-    if (value === undefined) throw new TypeError(`Missing option: --${name}`);
-    return value;
-  };
-  const ms = (name: keyof typeof values): number => {
-    const value = Number(values[name]);
-    if (!(value > 0)) throw new RangeError(`Invalid --${name}: ${values[name]}`);
-    return value;
-  };
+  const { options, ms } = parseProgramOptions({
+    "staleness-ms": 1000,
+    "lease-ms": 1000,
+    "write-timeout-ms": 5000,
+    "heartbeat-ms": 100,
+    "gap-timeout-ms": 200,
+    // Absent: Warp's and NatsKvCoordinator's own defaults.
+    "io-timeout-ms": undefined,
+    "coordinator-timeout-ms": undefined,
+  }, { env: "WARP_NODE" });
   return {
-    node: required("node"),
-    nats: required("nats"),
-    bucket: required("bucket"),
-    pg: required("pg"),
-    table: required("table"),
-    prefix: required("prefix"),
-    stalenessMs: ms("staleness-ms"),
-    leaseMs: ms("lease-ms"),
-    writeTimeoutMs: ms("write-timeout-ms"),
-    heartbeatMs: ms("heartbeat-ms"),
-    gapTimeoutMs: ms("gap-timeout-ms"),
-    ioTimeoutMs: values["io-timeout-ms"] === undefined ? undefined : ms("io-timeout-ms"),
-    coordinatorTimeoutMs: values["coordinator-timeout-ms"] === undefined
-      ? undefined
-      : ms("coordinator-timeout-ms"),
+    ...options,
+    stalenessMs: ms["staleness-ms"],
+    leaseMs: ms["lease-ms"],
+    writeTimeoutMs: ms["write-timeout-ms"],
+    heartbeatMs: ms["heartbeat-ms"],
+    gapTimeoutMs: ms["gap-timeout-ms"],
+    ioTimeoutMs: ms["io-timeout-ms"],
+    coordinatorTimeoutMs: ms["coordinator-timeout-ms"],
   };
 }
-
-type Command = { readonly id: number; readonly op: string } & Record<string, unknown>;
 
 /** One node process: its connections, its Warp, and what the benchmark commands watch. */
 class NodeProcess {
@@ -481,17 +441,11 @@ class NodeProcess {
 async function main(): Promise<void> {
   const node = await NodeProcess.start(parseOptions());
   emit({ type: "ready", node: node.options.node });
-  const running = new Set<Promise<void>>();
-  for await (const line of lines(Deno.stdin.readable)) {
-    const command = JSON.parse(line) as Command;
-    const done = node.handle(command).catch((error) => {
+  await serveCommands((command) =>
+    node.handle(command).catch((error) => {
       emit({ type: "result", id: command.id, error: String(error?.stack ?? error) });
-    });
-    running.add(done);
-    done.finally(() => running.delete(done));
-  }
-  // stdin closed: the harness is gone or done; finish what runs and leave.
-  await Promise.allSettled(running);
+    })
+  );
   await node.close();
 }
 

@@ -31,12 +31,11 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { Warp, WarpError } from "../mod.ts";
 import { NatsKvCoordinator, NatsTransport } from "../src/nats/mod.ts";
 import { PostgresStore } from "../src/store/postgres.ts";
-import { lines } from "./_lines.ts";
+import { type Command, emit, epochMs, parseProgramOptions, serveCommands } from "./_child_io.ts";
 
 /** One read as a node reports it. */
 export interface LeaseRead {
@@ -51,54 +50,15 @@ export interface LeaseRead {
   readonly error?: string;
 }
 
-/** The current time in epoch milliseconds, comparable across processes. */
-export function epochMs(): number {
-  return performance.timeOrigin + performance.now();
-}
-
-const encoder = new TextEncoder();
 const DURATION_MAX_MS = 120_000;
 
-/** Writes a record synchronously, whole. */
-function emit(record: Record<string, unknown>): void {
-  const bytes = encoder.encode(JSON.stringify(record) + "\n");
-  let written = 0;
-  while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
-}
-
+/** The options of a lease node: the common ones and `--lease-check-ms`. */
 function parseOptions() {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      node: { type: "string" },
-      nats: { type: "string" },
-      bucket: { type: "string" },
-      pg: { type: "string" },
-      table: { type: "string" },
-      prefix: { type: "string" },
-      "lease-check-ms": { type: "string", default: "200" },
-    },
-  });
-  const required = (name: "node" | "nats" | "bucket" | "pg" | "table" | "prefix"): string => {
-    const value = values[name];
-    if (value === undefined) throw new TypeError(`Missing option: --${name}`);
-    return value;
-  };
-  const leaseCheckMs = Number(values["lease-check-ms"]);
-  if (!(leaseCheckMs > 0)) throw new RangeError(`Invalid --lease-check-ms`);
-  return {
-    node: required("node"),
-    nats: required("nats"),
-    bucket: required("bucket"),
-    pg: required("pg"),
-    table: required("table"),
-    prefix: required("prefix"),
-    leaseCheckMs,
-  };
+  const { options, ms } = parseProgramOptions({ "lease-check-ms": 200 });
+  return { ...options, leaseCheckMs: ms["lease-check-ms"] };
 }
 
 type Options = ReturnType<typeof parseOptions>;
-type Command = { readonly id: number; readonly op: string } & Record<string, unknown>;
 
 function errorText(error: unknown): { code: string; error: string } {
   if (error instanceof WarpError) {
@@ -265,14 +225,7 @@ async function main(): Promise<void> {
   const options = parseOptions();
   const node = await LeaseNode.start(options);
   emit({ type: "ready", node: options.node });
-  const running = new Set<Promise<void>>();
-  for await (const line of lines(Deno.stdin.readable)) {
-    const done = node.handle(JSON.parse(line) as Command);
-    running.add(done);
-    done.finally(() => running.delete(done));
-  }
-  // stdin closed: the test is gone or done; finish what runs and leave.
-  await Promise.allSettled(running);
+  await serveCommands((command) => node.handle(command));
   await node.close();
 }
 

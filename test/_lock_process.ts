@@ -40,22 +40,23 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { Locks, WarpError } from "../mod.ts";
-import { lines } from "./_lines.ts";
 import { NatsKvCoordinator } from "../src/nats/coordinator.ts";
+import {
+  type Command,
+  emit,
+  epochMs,
+  parseProgramOptions,
+  type ProgramOptions,
+  serveCommands,
+} from "./_child_io.ts";
 
 /** The name of the lock every process contends for. */
 export const LOCK_NAME = "counter";
 
 const ITERATIONS_MAX = 10_000;
-
-/** The current time in epoch milliseconds, comparable across processes. */
-export function epochMs(): number {
-  return performance.timeOrigin + performance.now();
-}
 
 /** Creates the counter table with its one row: value 0, highest accepted token 0. */
 export async function createCounterTable(sql: postgres.Sql, table: string): Promise<void> {
@@ -89,44 +90,17 @@ export async function fencedIncrement(
   return rows[0]?.value;
 }
 
-const encoder = new TextEncoder();
-
-/** Writes a record synchronously, whole, so it is out before the next step begins. */
-function emit(record: Record<string, unknown>): void {
-  const bytes = encoder.encode(JSON.stringify(record) + "\n");
-  let written = 0;
-  while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
-}
-
-function parseOptions() {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      node: { type: "string" },
-      nats: { type: "string" },
-      bucket: { type: "string" },
-      pg: { type: "string" },
-      table: { type: "string" },
-      prefix: { type: "string" },
+/** Reads the options, with their `WARP_LOCK_*` variables and defaults. */
+function parseOptions(): ProgramOptions {
+  return parseProgramOptions({}, {
+    env: "WARP_LOCK",
+    defaults: {
+      nats: "127.0.0.1:4222",
+      pg: "postgres://postgres@127.0.0.1:5432/test",
+      prefix: "warp",
     },
-  });
-  const option = (name: keyof typeof values, fallback?: string): string => {
-    const value = values[name] ?? Deno.env.get(`WARP_LOCK_${name.toUpperCase()}`) ?? fallback;
-    if (value === undefined) throw new TypeError(`Missing option: --${name}`);
-    return value;
-  };
-  return {
-    node: option("node"),
-    nats: option("nats", "127.0.0.1:4222"),
-    bucket: option("bucket"),
-    pg: option("pg", "postgres://postgres@127.0.0.1:5432/test"),
-    table: option("table"),
-    prefix: option("prefix", "warp"),
-  };
+  }).options;
 }
-
-type Options = ReturnType<typeof parseOptions>;
-type Command = { readonly id: number; readonly op: string } & Record<string, unknown>;
 
 function count(command: Command, name: string, fallback: number, max: number): number {
   const value = command[name] ?? fallback;
@@ -138,13 +112,13 @@ function count(command: Command, name: string, fallback: number, max: number): n
 
 /** One contending process: its connections and its lock client. */
 class LockProcess {
-  readonly #options: Options;
+  readonly #options: ProgramOptions;
   readonly #nc: NatsConnection;
   readonly #coordinator: NatsKvCoordinator;
   readonly #locks: Locks;
   readonly #sql: postgres.Sql;
 
-  static async start(options: Options): Promise<LockProcess> {
+  static async start(options: ProgramOptions): Promise<LockProcess> {
     const nc = await connect({ servers: options.nats, name: `warp-lock-${options.node}` });
     const coordinator = await NatsKvCoordinator.create(nc, { bucket: options.bucket });
     const sql = postgres(options.pg, { onnotice: () => {}, max: 2 });
@@ -153,7 +127,7 @@ class LockProcess {
   }
 
   private constructor(
-    options: Options,
+    options: ProgramOptions,
     nc: NatsConnection,
     coordinator: NatsKvCoordinator,
     sql: postgres.Sql,
@@ -255,18 +229,12 @@ async function main(): Promise<void> {
   const options = parseOptions();
   const process = await LockProcess.start(options);
   emit({ type: "ready", node: options.node });
-  const running = new Set<Promise<void>>();
-  for await (const line of lines(Deno.stdin.readable)) {
-    const command = JSON.parse(line) as Command;
-    const done = process.handle(command).catch((error) => {
+  await serveCommands((command) =>
+    process.handle(command).catch((error) => {
       const text = error instanceof WarpError ? `${error.code}: ${error.message}` : String(error);
       emit({ type: "result", id: command.id, error: text });
-    });
-    running.add(done);
-    done.finally(() => running.delete(done));
-  }
-  // stdin closed: the test is gone or done; finish what runs and leave.
-  await Promise.allSettled(running);
+    })
+  );
   await process.close();
 }
 

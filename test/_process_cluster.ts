@@ -15,8 +15,9 @@ import { NatsKvCoordinator } from "../src/nats/coordinator.ts";
 import type { NatsTransportStats } from "../src/nats/transport.ts";
 import { PostgresStore } from "../src/store/postgres.ts";
 import { type History, HISTORY_FORMAT, type HistoryOp, type KeyInfo } from "../sim/history.ts";
-import { lines } from "./_lines.ts";
-import { epochMs, type OpKind, type OpRecord } from "./_cluster_process.ts";
+import type { OpKind, OpRecord } from "./_cluster_process.ts";
+import { epochMs } from "./_child_io.ts";
+import { type ChildRecord, JsonLinesChild } from "./_json_lines_child.ts";
 
 /** The shared NATS server of the test suite. */
 export const NATS_URL = Deno.env.get("WARP_TEST_NATS_URL") ?? "127.0.0.1:4222";
@@ -26,11 +27,6 @@ export const PG_URL = Deno.env.get("WARP_TEST_PG_URL") ?? "postgres://postgres@1
 export const TTL_MS = 60_000;
 
 const NODE_PROGRAM = new URL("./_cluster_process.ts", import.meta.url).pathname;
-const REPO_ROOT = new URL("../", import.meta.url).pathname;
-const READY_TIMEOUT_MS = 30_000;
-const COMMAND_TIMEOUT_MS = 60_000;
-const EXIT_TIMEOUT_MS = 5_000;
-const STDERR_LINES_MAX = 40;
 
 /** Options of {@linkcode ProcessCluster.start}. */
 export interface ProcessClusterOptions {
@@ -58,7 +54,8 @@ export interface ProcessClusterOptions {
 export interface ClusterNode {
   /** The node id, `n1`, `n2`, ... */
   readonly id: string;
-  readonly child: Deno.ChildProcess;
+  /** Its process, driven through JSON lines. */
+  readonly process: JsonLinesChild;
   /** The proxy between it and NATS, if the cluster is proxied. */
   readonly proxy: TcpProxy | undefined;
   /** Whether it runs (not killed, not exited). */
@@ -70,17 +67,10 @@ export interface ClusterNode {
 }
 
 /** A record a node wrote on stdout. */
-type NodeRecord = { readonly type: string } & Record<string, unknown>;
-
-interface PendingCommand {
-  resolve(record: NodeRecord): void;
-  reject(error: Error): void;
-}
+type NodeRecord = ChildRecord;
 
 /** A history op while it is being recorded. */
 type DraftOp = { -readonly [K in keyof HistoryOp]: HistoryOp[K] } & { error?: string };
-
-const encoder = new TextEncoder();
 
 /** The history mode of a key, from its prefix. */
 function keyInfo(key: string, stalenessMs: number): KeyInfo {
@@ -111,13 +101,8 @@ export class ProcessCluster {
   readonly #sql: postgres.Sql;
   readonly #nc: NatsConnection;
   readonly #ops: DraftOp[] = [];
-  readonly #pending = new Map<string, Map<number, PendingCommand>>();
   readonly #workloadOps = new Map<string, Map<number, DraftOp>>();
   readonly #events = new Map<string, NodeRecord[]>();
-  readonly #eventWaiters = new Map<string, (() => void)[]>();
-  readonly #readers: Promise<void>[] = [];
-  readonly #writers = new Map<string, WritableStreamDefaultWriter<Uint8Array>>();
-  #nextCommand = 1;
   #nextOp = 1;
   #closed = false;
 
@@ -141,13 +126,14 @@ export class ProcessCluster {
       throw error;
     }
     const cluster = new ProcessCluster(name, options, sql, nc);
-    try {
-      await Promise.all(
-        Array.from({ length: options.size ?? 3 }, (_, i) => cluster.#spawn(`n${i + 1}`, natsUrl)),
-      );
-    } catch (error) {
+    // Every spawn settles (a node that failed closed itself) before the others are closed.
+    const spawned = await Promise.allSettled(
+      Array.from({ length: options.size ?? 3 }, (_, i) => cluster.#spawn(`n${i + 1}`, natsUrl)),
+    );
+    const failed = spawned.find((s) => s.status === "rejected");
+    if (failed !== undefined) {
       await cluster.close();
-      throw error;
+      throw failed.reason;
     }
     return cluster;
   }
@@ -169,67 +155,53 @@ export class ProcessCluster {
 
   async #spawn(id: string, natsUrl: string): Promise<void> {
     const proxy = this.#options.proxied ? await TcpProxy.start(natsUrl) : undefined;
-    const options = this.#options;
-    const command = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net=127.0.0.1",
-        "--allow-env",
-        "--allow-sys",
-        NODE_PROGRAM,
-        `--node=${id}`,
-        `--nats=${proxy?.url ?? natsUrl}`,
-        `--bucket=${this.bucket}`,
-        `--pg=${options.pgUrl ?? PG_URL}`,
-        `--table=${this.table}`,
-        `--prefix=${this.prefix}`,
-        `--staleness-ms=${this.stalenessMs}`,
-        `--lease-ms=${options.leaseMs ?? 1000}`,
-        `--write-timeout-ms=${options.writeTimeoutMs ?? 5000}`,
-        ...(options.ioTimeoutMs === undefined ? [] : [`--io-timeout-ms=${options.ioTimeoutMs}`]),
-        ...(options.coordinatorTimeoutMs === undefined
-          ? []
-          : [`--coordinator-timeout-ms=${options.coordinatorTimeoutMs}`]),
-      ],
-      cwd: REPO_ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    });
-    const child = command.spawn();
-    const node: ClusterNode = { id, child, proxy, alive: true, killed: false, stderrTail: [] };
-    this.nodes.push(node);
-    this.nodes.sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
-    this.#pending.set(id, new Map());
     this.#workloadOps.set(id, new Map());
     this.#events.set(id, []);
-    let ready!: () => void;
-    const isReady = new Promise<void>((resolve) => ready = resolve);
-    this.#readers.push(this.#readStderr(node));
-    // Every record the node wrote is handled before it counts as exited.
-    const stdoutDone = this.#readStdout(node, ready);
-    this.#readers.push(stdoutDone);
-    stdoutDone.then(() => child.status).then(() => this.#exited(node));
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`Node ${id} was not ready in ${READY_TIMEOUT_MS} ms`)),
-        READY_TIMEOUT_MS,
-      );
-    });
-    const died = child.status.then((status) => {
-      throw new Error(
-        `Node ${id} exited with code ${status.code} before it was ready:\n${
-          node.stderrTail.join("\n")
-        }`,
-      );
-    });
+    let process: JsonLinesChild;
     try {
-      await Promise.race([isReady, timeout, died]);
-    } finally {
-      clearTimeout(timer);
-      died.catch(() => {});
+      process = await JsonLinesChild.spawn(NODE_PROGRAM, {
+        name: `Node ${id}`,
+        args: this.#args(id, proxy?.url ?? natsUrl),
+        onRecord: (record) => this.#onRecord(id, record),
+        onExit: () => {
+          const node = this.nodes.find((n) => n.id === id);
+          if (node !== undefined) node.alive = false;
+        },
+      });
+    } catch (error) {
+      await proxy?.close();
+      throw error;
     }
+    const node: ClusterNode = {
+      id,
+      process,
+      proxy,
+      alive: !process.exited,
+      killed: false,
+      stderrTail: process.stderrTail,
+    };
+    this.nodes.push(node);
+    this.nodes.sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
+  }
+
+  /** The arguments of node `id`'s program. */
+  #args(id: string, natsUrl: string): string[] {
+    const options = this.#options;
+    return [
+      `--node=${id}`,
+      `--nats=${natsUrl}`,
+      `--bucket=${this.bucket}`,
+      `--pg=${options.pgUrl ?? PG_URL}`,
+      `--table=${this.table}`,
+      `--prefix=${this.prefix}`,
+      `--staleness-ms=${this.stalenessMs}`,
+      `--lease-ms=${options.leaseMs ?? 1000}`,
+      `--write-timeout-ms=${options.writeTimeoutMs ?? 5000}`,
+      ...(options.ioTimeoutMs === undefined ? [] : [`--io-timeout-ms=${options.ioTimeoutMs}`]),
+      ...(options.coordinatorTimeoutMs === undefined
+        ? []
+        : [`--coordinator-timeout-ms=${options.coordinatorTimeoutMs}`]),
+    ];
   }
 
   /** The node with this id (`n1`...) or index (0...). */
@@ -245,31 +217,13 @@ export class ProcessCluster {
   command(which: string | number, command: Record<string, unknown>): Promise<NodeRecord> {
     const node = this.node(which);
     if (!node.alive) return Promise.reject(new Error(`Node ${node.id} is not running`));
-    const id = this.#nextCommand++;
-    const pending = this.#pending.get(node.id)!;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const result = new Promise<NodeRecord>((resolve, reject) => {
-      pending.set(id, { resolve, reject });
-      timer = setTimeout(() => {
-        pending.delete(id);
-        reject(new Error(`Node ${node.id} did not answer ${JSON.stringify(command)}`));
-      }, COMMAND_TIMEOUT_MS);
-    }).finally(() => clearTimeout(timer));
-    this.#send(node, { ...command, id }).catch((error) => {
-      pending.get(id)?.reject(error);
-      pending.delete(id);
+    return node.process.send(command).then((record) => {
+      // An operation's failure is its outcome; an error without one is the command's.
+      if (typeof record.error === "string" && record.process === undefined) {
+        throw new Error(`Node ${node.id}: ${record.error}`);
+      }
+      return record;
     });
-    return result;
-  }
-
-  async #send(node: ClusterNode, command: Record<string, unknown>): Promise<void> {
-    // One writer for the node's lifetime: a stream queues concurrent writes in order.
-    let writer = this.#writers.get(node.id);
-    if (writer === undefined) {
-      writer = node.child.stdin.getWriter();
-      this.#writers.set(node.id, writer);
-    }
-    await writer.write(encoder.encode(JSON.stringify(command) + "\n"));
   }
 
   /**
@@ -348,29 +302,21 @@ export class ProcessCluster {
   }
 
   /** Resolves to the next event (benchmark observation) of a node that `match`es. */
-  async event(
+  event(
     which: string | number,
     match: (event: NodeRecord) => boolean,
     timeoutMs = 5000,
   ): Promise<NodeRecord> {
     const node = this.node(which);
     const queue = this.#events.get(node.id)!;
-    const deadline = Date.now() + timeoutMs;
-    while (true) {
-      const index = queue.findIndex(match);
-      if (index >= 0) return queue.splice(index, 1)[0]!;
-      const left = deadline - Date.now();
-      if (left <= 0 || !node.alive) throw new Error(`No event from ${node.id} in ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        const waiters = this.#eventWaiters.get(node.id) ?? [];
-        waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-        this.#eventWaiters.set(node.id, waiters);
-      });
-    }
+    return node.process.until(
+      () => {
+        const index = queue.findIndex(match);
+        return index >= 0 ? queue.splice(index, 1)[0]! : undefined;
+      },
+      timeoutMs,
+      "event",
+    );
   }
 
   /** Kills a node with SIGKILL; its operations in flight stay unknown, never completed. */
@@ -379,18 +325,13 @@ export class ProcessCluster {
     if (!node.alive) return;
     node.alive = false;
     node.killed = true;
-    try {
-      node.child.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
-    await node.child.status;
+    await node.process.kill();
   }
 
   /** Stops (SIGSTOP) or continues (SIGCONT) a node: a pause longer than its leases. */
   signal(which: string | number, signal: "SIGSTOP" | "SIGCONT"): void {
     const node = this.node(which);
-    if (node.alive) node.child.kill(signal);
+    if (node.alive) node.process.signal(signal);
   }
 
   /** A node's counters: `warp` (Warp's stats) and `transport` (NatsTransport's). */
@@ -453,26 +394,10 @@ export class ProcessCluster {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.all(this.nodes.map(async (node) => {
-      if (node.alive) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const timeout = new Promise((resolve) => timer = setTimeout(resolve, EXIT_TIMEOUT_MS));
-        await Promise.race([this.command(node.id, { op: "exit" }).catch(() => {}), timeout]);
-        clearTimeout(timer);
-      }
-      if (node.alive) {
-        try {
-          node.child.kill("SIGKILL");
-        } catch {
-          // Already exited.
-        }
-      }
-      await node.child.status;
+      await node.process.close();
       node.alive = false;
-      const writer = this.#writers.get(node.id);
-      await (writer ?? node.child.stdin).close().catch(() => {});
       await node.proxy?.close();
     }));
-    await Promise.allSettled(this.#readers);
     const sql = this.#sql;
     await sql`DROP TABLE IF EXISTS ${sql(this.table)}`.catch(() => {});
     await sql.end({ timeout: 1 });
@@ -488,48 +413,12 @@ export class ProcessCluster {
     await this.#nc.close();
   }
 
-  async #readStdout(node: ClusterNode, ready: () => void): Promise<void> {
-    for await (const line of lines(node.child.stdout)) {
-      let record: NodeRecord;
-      try {
-        record = JSON.parse(line);
-      } catch {
-        node.stderrTail.push(`stdout: ${line}`);
-        continue;
-      }
-      this.#onRecord(node, record, ready);
-    }
-  }
-
-  async #readStderr(node: ClusterNode): Promise<void> {
-    for await (const line of lines(node.child.stderr)) {
-      node.stderrTail.push(line);
-      if (node.stderrTail.length > STDERR_LINES_MAX) node.stderrTail.shift();
-    }
-  }
-
-  #onRecord(node: ClusterNode, record: NodeRecord, ready: () => void): void {
+  #onRecord(id: string, record: NodeRecord): void {
     switch (record.type) {
-      case "ready":
-        ready();
-        return;
-      case "result": {
-        const pending = this.#pending.get(node.id)!;
-        const id = record.id as number;
-        const waiter = pending.get(id);
-        if (waiter === undefined) return;
-        pending.delete(id);
-        if (typeof record.error === "string" && record.process === undefined) {
-          waiter.reject(new Error(`Node ${node.id}: ${record.error}`));
-        } else {
-          waiter.resolve(record);
-        }
-        return;
-      }
       case "invoke": {
         const draft: DraftOp = {
           id: this.#nextOp++,
-          process: node.id,
+          process: id,
           key: record.key as string,
           kind: record.kind as OpKind,
           ...(record.value !== undefined && { value: record.value }),
@@ -538,37 +427,21 @@ export class ProcessCluster {
           outcome: "unknown",
         };
         this.#ops.push(draft);
-        this.#workloadOps.get(node.id)!.set(record.n as number, draft);
+        this.#workloadOps.get(id)!.set(record.n as number, draft);
         return;
       }
       case "complete": {
-        const drafts = this.#workloadOps.get(node.id)!;
+        const drafts = this.#workloadOps.get(id)!;
         const draft = drafts.get(record.n as number);
         if (draft === undefined) return;
         drafts.delete(record.n as number);
         Object.assign(draft, pickOp(record as unknown as OpRecord));
         return;
       }
-      case "event": {
-        this.#events.get(node.id)!.push(record);
-        const waiters = this.#eventWaiters.get(node.id) ?? [];
-        this.#eventWaiters.set(node.id, []);
-        for (const wake of waiters) wake();
+      case "event":
+        this.#events.get(id)!.push(record);
         return;
-      }
     }
-  }
-
-  #exited(node: ClusterNode): void {
-    node.alive = false;
-    const pending = this.#pending.get(node.id)!;
-    for (const [id, waiter] of pending) {
-      pending.delete(id);
-      waiter.reject(
-        new Error(`Node ${node.id} exited:\n${node.stderrTail.join("\n")}`),
-      );
-    }
-    for (const wake of this.#eventWaiters.get(node.id) ?? []) wake();
   }
 }
 

@@ -20,14 +20,12 @@ import { Kvm } from "@nats-io/kv";
 import { NatsKvCoordinator } from "../src/nats/coordinator.ts";
 import { PostgresStore } from "../src/store/postgres.ts";
 import type { LeaseRead } from "./_lease_process.ts";
+import { type ChildRecord, JsonLinesChild } from "./_json_lines_child.ts";
+import { NATS_URL, PG_URL } from "./_process_cluster.ts";
 
-const NATS_URL = Deno.env.get("WARP_TEST_NATS_URL") ?? "127.0.0.1:4222";
-const PG_URL = Deno.env.get("WARP_TEST_PG_URL") ?? "postgres://postgres@127.0.0.1:5432/test";
 const PROGRAM = new URL("./_lease_process.ts", import.meta.url).pathname;
-const REPO_ROOT = new URL("../", import.meta.url).pathname;
-const READY_TIMEOUT_MS = 30_000;
 const COMMAND_TIMEOUT_MS = 60_000;
-const STDERR_LINES_MAX = 40;
+const EXIT_TIMEOUT_MS = 3000;
 /** Warp's default drift bound (500 ppm). */
 const MAX_DRIFT = 500e-6;
 /** The nodes' `leaseCheckMs`. */
@@ -36,7 +34,7 @@ const LEASE_CHECK_MS = 200;
 const SLACK_MS = 300;
 
 /** A record a node process wrote on stdout. */
-type NodeRecord = { readonly type: string } & Record<string, unknown>;
+type NodeRecord = ChildRecord;
 
 const encoder = new TextEncoder();
 const bytes = (text: string) => encoder.encode(text);
@@ -53,24 +51,13 @@ function sleep(ms: number): Promise<void> {
 /** One `test/_lease_process.ts` child. */
 class LeaseChild {
   readonly node: string;
-  readonly #child: Deno.ChildProcess;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #readers: Promise<void>[];
-  readonly #stderrTail: string[] = [];
-  readonly #waiting = new Map<number, (record: NodeRecord) => void>();
-  #ready: (() => void) | undefined;
-  #nextId = 1;
-  #exited = false;
+  readonly #process: JsonLinesChild;
 
   /** Spawns the process and waits until it is connected to NATS and PostgreSQL. */
   static async spawn(node: string, names: Names): Promise<LeaseChild> {
-    const child = new Deno.Command(Deno.execPath(), {
+    const process = await JsonLinesChild.spawn(PROGRAM, {
+      name: node,
       args: [
-        "run",
-        "--allow-net=127.0.0.1",
-        "--allow-env",
-        "--allow-sys",
-        PROGRAM,
         `--node=${node}`,
         `--nats=${NATS_URL}`,
         `--bucket=${names.bucket}`,
@@ -79,57 +66,20 @@ class LeaseChild {
         `--prefix=${names.prefix}`,
         `--lease-check-ms=${LEASE_CHECK_MS}`,
       ],
-      cwd: REPO_ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const process = new LeaseChild(node, child);
-    const ready = new Promise<void>((resolve) => process.#ready = resolve);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await Promise.race([
-        ready,
-        child.status.then(() => {
-          throw new Error(`${node} exited before it was ready:\n${process.#stderrTail.join("\n")}`);
-        }),
-        new Promise((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`${node} was not ready in ${READY_TIMEOUT_MS} ms`)),
-            READY_TIMEOUT_MS,
-          );
-        }),
-      ]);
-    } catch (error) {
-      await process.close();
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
-    return process;
+      commandTimeoutMs: COMMAND_TIMEOUT_MS,
+      exitTimeoutMs: EXIT_TIMEOUT_MS,
+    });
+    return new LeaseChild(node, process);
   }
 
-  private constructor(node: string, child: Deno.ChildProcess) {
+  private constructor(node: string, process: JsonLinesChild) {
     this.node = node;
-    this.#child = child;
-    this.#writer = child.stdin.getWriter();
-    this.#readers = [this.#readStdout(), this.#readStderr()];
+    this.#process = process;
   }
 
   /** Sends a command; resolves to its `result` record, whether it failed or not. */
-  async attempt(command: Record<string, unknown>): Promise<NodeRecord> {
-    if (this.#exited) throw new Error(`${this.node} has exited:\n${this.#stderrTail.join("\n")}`);
-    const id = this.#nextId++;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const result = new Promise<NodeRecord>((resolve, reject) => {
-      this.#waiting.set(id, resolve);
-      timer = setTimeout(() => {
-        this.#waiting.delete(id);
-        reject(new Error(`${this.node} did not answer ${JSON.stringify(command)}`));
-      }, COMMAND_TIMEOUT_MS);
-    }).finally(() => clearTimeout(timer));
-    await this.#writer.write(encoder.encode(JSON.stringify({ ...command, id }) + "\n"));
-    return await result;
+  attempt(command: Record<string, unknown>): Promise<NodeRecord> {
+    return this.#process.send(command);
   }
 
   /** Sends a command; resolves to its `result` record, rejects if that holds an error. */
@@ -147,50 +97,8 @@ class LeaseChild {
   }
 
   /** Asks the process to exit (SIGKILL if it does not), then frees every stream. */
-  async close(): Promise<void> {
-    if (!this.#exited) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        this.attempt({ op: "exit" }).catch(() => {}),
-        new Promise((resolve) => timer = setTimeout(resolve, 3000)),
-      ]);
-      clearTimeout(timer);
-    }
-    await this.#writer.close().catch(() => {});
-    try {
-      this.#child.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
-    await this.#child.status;
-    await Promise.all(this.#readers);
-  }
-
-  async #readStdout(): Promise<void> {
-    let buffer = "";
-    for await (const chunk of this.#child.stdout.pipeThrough(new TextDecoderStream())) {
-      buffer += chunk;
-      let newline: number;
-      while ((newline = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, newline).trim();
-        buffer = buffer.slice(newline + 1);
-        if (line.length === 0) continue;
-        const record = JSON.parse(line) as NodeRecord;
-        if (record.type === "ready") this.#ready?.();
-        if (record.type !== "result") continue;
-        const resolve = this.#waiting.get(record.id as number);
-        this.#waiting.delete(record.id as number);
-        resolve?.(record);
-      }
-    }
-    this.#exited = true;
-  }
-
-  async #readStderr(): Promise<void> {
-    for await (const chunk of this.#child.stderr.pipeThrough(new TextDecoderStream())) {
-      this.#stderrTail.push(...chunk.split("\n").filter((line) => line.length > 0));
-      this.#stderrTail.splice(0, Math.max(0, this.#stderrTail.length - STDERR_LINES_MAX));
-    }
+  close(): Promise<void> {
+    return this.#process.close();
   }
 }
 

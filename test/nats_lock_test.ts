@@ -15,19 +15,17 @@ import postgres from "postgres";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { NatsKvCoordinator } from "../src/nats/coordinator.ts";
 import { createCounterTable, fencedIncrement } from "./_lock_process.ts";
+import { type ChildRecord, JsonLinesChild } from "./_json_lines_child.ts";
+import { NATS_URL, PG_URL } from "./_process_cluster.ts";
 
-const NATS_URL = Deno.env.get("WARP_TEST_NATS_URL") ?? "127.0.0.1:4222";
-const PG_URL = Deno.env.get("WARP_TEST_PG_URL") ?? "postgres://postgres@127.0.0.1:5432/test";
 const PROGRAM = new URL("./_lock_process.ts", import.meta.url).pathname;
-const REPO_ROOT = new URL("../", import.meta.url).pathname;
-const READY_TIMEOUT_MS = 30_000;
 const EVENT_TIMEOUT_MS = 30_000;
-const STDERR_LINES_MAX = 40;
+const EXIT_TIMEOUT_MS = 2000;
 /** The drift bound `Locks` assumes by default (500 ppm). */
 const MAX_DRIFT = 500e-6;
 
 /** A record a lock process wrote on stdout. */
-type LockRecord = { readonly type: string } & Record<string, unknown>;
+type LockRecord = ChildRecord;
 
 /** The grant, increment and release of one iteration, as one process reported them. */
 interface Tenure {
@@ -40,8 +38,6 @@ interface Tenure {
   readonly value: number | null;
 }
 
-const encoder = new TextEncoder();
-
 /** A name unique to this run, valid as a table and a bucket name. */
 function uniqueName(): string {
   return `warp_lock_${Date.now().toString(36)}_${Math.floor(Math.random() * 2 ** 32).toString(36)}`;
@@ -50,88 +46,49 @@ function uniqueName(): string {
 /** One `test/_lock_process.ts` child, its records, and the means to kill it. */
 class LockChild {
   readonly node: string;
-  readonly records: LockRecord[] = [];
-  readonly #child: Deno.ChildProcess;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #readers: Promise<void>[];
-  readonly #stderrTail: string[] = [];
-  #wake: (() => void)[] = [];
-  #nextId = 1;
-  #exited = false;
+  readonly records: LockRecord[];
+  readonly #process: JsonLinesChild;
 
   /** Spawns the process and waits until it is connected to NATS and PostgreSQL. */
   static async spawn(node: string, bucket: string, table: string): Promise<LockChild> {
-    const child = new Deno.Command(Deno.execPath(), {
+    const records: LockRecord[] = [];
+    const process = await JsonLinesChild.spawn(PROGRAM, {
+      name: node,
       args: [
-        "run",
-        "--allow-net=127.0.0.1",
-        "--allow-env",
-        "--allow-sys",
-        PROGRAM,
         `--node=${node}`,
         `--nats=${NATS_URL}`,
         `--bucket=${bucket}`,
         `--pg=${PG_URL}`,
         `--table=${table}`,
       ],
-      cwd: REPO_ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const process = new LockChild(node, child);
-    try {
-      await process.next((r) => r.type === "ready", READY_TIMEOUT_MS);
-    } catch (error) {
-      await process.close();
-      throw error;
-    }
-    return process;
+      onRecord: (record) => records.push(record),
+      commandTimeoutMs: EVENT_TIMEOUT_MS,
+      exitTimeoutMs: EXIT_TIMEOUT_MS,
+    });
+    return new LockChild(node, process, records);
   }
 
-  private constructor(node: string, child: Deno.ChildProcess) {
+  private constructor(node: string, process: JsonLinesChild, records: LockRecord[]) {
     this.node = node;
-    this.#child = child;
-    this.#writer = child.stdin.getWriter();
-    this.#readers = [this.#readStdout(), this.#readStderr()];
+    this.#process = process;
+    this.records = records;
   }
 
   /** Sends a command; resolves to its `result` record, rejects if that holds an error. */
   async command(command: Record<string, unknown>): Promise<LockRecord> {
-    const id = this.#nextId++;
-    await this.#writer.write(encoder.encode(JSON.stringify({ ...command, id }) + "\n"));
-    const result = await this.next((r) => r.type === "result" && r.id === id, EVENT_TIMEOUT_MS);
+    const result = await this.#process.send(command);
     if (result.error !== undefined) throw new Error(`${this.node}: ${String(result.error)}`);
     return result;
   }
 
   /** The first record (already written or still to come) that matches. */
   next(match: (record: LockRecord) => boolean, timeoutMs: number): Promise<LockRecord> {
-    return this.#until(() => this.records.find(match), timeoutMs);
+    return this.#process.until(() => this.records.find(match), timeoutMs);
   }
 
   /** The `index`-th record (from 0) of one type, already written or still to come. */
   nth(type: string, index: number, timeoutMs: number): Promise<LockRecord> {
-    return this.#until(() => this.of(type)[index], timeoutMs);
-  }
-
-  async #until(find: () => LockRecord | undefined, timeoutMs: number): Promise<LockRecord> {
-    const deadline = Date.now() + timeoutMs;
-    while (true) {
-      const found = find();
-      if (found !== undefined) return found;
-      if (this.#exited) throw new Error(`${this.node} exited:\n${this.#stderrTail.join("\n")}`);
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        throw new Error(`${this.node} timed out:\n${this.#stderrTail.join("\n")}`);
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => {
-        this.#wake.push(resolve);
-        timer = setTimeout(resolve, left);
-      });
-      clearTimeout(timer);
-    }
+    return this.#process.until(() => this.of(type)[index], timeoutMs);
   }
 
   /** The records of one type. */
@@ -140,55 +97,13 @@ class LockChild {
   }
 
   /** SIGKILLs the process and waits for it to be gone. */
-  async kill(): Promise<void> {
-    try {
-      this.#child.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
-    await this.#child.status;
+  kill(): Promise<void> {
+    return this.#process.kill();
   }
 
   /** Asks the process to exit (SIGKILL if it does not), then frees every stream. */
-  async close(): Promise<void> {
-    if (!this.#exited) {
-      await Promise.race([
-        this.command({ op: "exit" }).catch(() => {}),
-        new Promise((resolve) => setTimeout(resolve, 2000)),
-      ]);
-    }
-    await this.#writer.close().catch(() => {});
-    await this.kill();
-    await Promise.all(this.#readers);
-  }
-
-  async #readStdout(): Promise<void> {
-    let buffer = "";
-    for await (const chunk of this.#child.stdout.pipeThrough(new TextDecoderStream())) {
-      buffer += chunk;
-      let newline: number;
-      while ((newline = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, newline).trim();
-        buffer = buffer.slice(newline + 1);
-        if (line.length > 0) this.records.push(JSON.parse(line));
-      }
-      this.#notify();
-    }
-    this.#exited = true;
-    this.#notify();
-  }
-
-  async #readStderr(): Promise<void> {
-    for await (const chunk of this.#child.stderr.pipeThrough(new TextDecoderStream())) {
-      this.#stderrTail.push(...chunk.split("\n").filter((line) => line.length > 0));
-      this.#stderrTail.splice(0, Math.max(0, this.#stderrTail.length - STDERR_LINES_MAX));
-    }
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = [];
-    for (const resolve of wake) resolve();
+  close(): Promise<void> {
+    return this.#process.close();
   }
 }
 
