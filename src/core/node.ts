@@ -624,18 +624,13 @@ export class NodeCore {
     if (ttlMs === undefined) return;
     const attempt = (n: number): void => {
       const askMs = this.#now;
-      this.#coordGetRaw(leaseRecordKey(id), "lease", ttlMs, (read) => {
-        if (!read.ok) {
-          this.#answerWrite(op, leaseUnavailable(id, read.error));
-          return;
-        }
-        const record = read.record as LeaseRecord | undefined;
+      this.#readLeaseRecord(op, id, ttlMs, (record, revision) => {
         if (record === undefined || record.lease === "revoked") {
           this.#learnLease(id, record === undefined ? "expired" : "revoked", askMs);
           this.#answerWrite(op, this.#leaseError([id], "Cannot keep alive")!);
           return;
         }
-        this.#coordPutRaw(leaseRecordKey(id), record, read.revision, ttlMs, (put) => {
+        this.#coordPutRaw(leaseRecordKey(id), record, revision, ttlMs, (put) => {
           if (put.ok) {
             this.#learnLease(id, "active", askMs, record.checkMs);
             this.#answerWrite(op, {
@@ -682,22 +677,17 @@ export class NodeCore {
       this.#arm(this.#now + waitMs, done);
     };
     const attempt = (n: number): void => {
-      this.#coordGetRaw(leaseRecordKey(id), "lease", ttlMs, (read) => {
-        if (!read.ok) {
-          this.#answerWrite(op, leaseUnavailable(id, read.error));
-          return;
-        }
-        const record = read.record as LeaseRecord | undefined;
+      this.#readLeaseRecord(op, id, ttlMs, (record, revision) => {
         if (record === undefined || record.lease === "revoked") {
           // Dead already; still wait out checks made before.
-          finish(read.revision, record?.checkMs);
+          finish(revision, record?.checkMs);
           return;
         }
         const revoked: LeaseRecord = {
           lease: "revoked",
           ...(record.checkMs !== undefined && { checkMs: record.checkMs }),
         };
-        this.#coordPutRaw(leaseRecordKey(id), revoked, read.revision, ttlMs, (put) => {
+        this.#coordPutRaw(leaseRecordKey(id), revoked, revision, ttlMs, (put) => {
           if (put.ok) finish(put.revision, record.checkMs);
           else if (put.conflict && n < LEASE_CAS_ATTEMPTS_MAX) attempt(n + 1);
           else this.#answerWrite(op, leaseFailure(id, put));
@@ -713,6 +703,19 @@ export class NodeCore {
     if (known === undefined) return "unknown";
     if (known.state === "active" && nowMs >= known.validUntilMs) return "unknown";
     return known.state;
+  }
+
+  /** Reads lease `id`'s record for caller op `op`; an unreachable coordinator fails the op. */
+  #readLeaseRecord(
+    op: number,
+    id: string,
+    ttlMs: number,
+    then: (record: LeaseRecord | undefined, revision: number) => void,
+  ): void {
+    this.#coordGetRaw(leaseRecordKey(id), "lease", ttlMs, (read) => {
+      if (read.ok) then(read.record as LeaseRecord | undefined, read.revision);
+      else this.#answerWrite(op, leaseUnavailable(id, read.error));
+    });
   }
 
   /** Gives a lease op `extraMs` more before its deadline (a revocation's wait). */
