@@ -497,28 +497,18 @@ export class Warp<T = unknown> {
     checkLease(lease);
     this.#needCoordinator("attach a key to a lease");
     for (let attempt = 1;; attempt++) {
-      const record = await withTimeout(
-        this.#store.get(key),
-        this.#ioTimeoutMs,
-        timeoutAfter(this.#ioTimeoutMs, `Store read of ${key}`),
-      ).catch((error) => {
-        throw asWarpError(error, "STORE_ERROR", `Store read of ${key} failed`);
-      });
-      const opened = record.value === undefined ? undefined : openEnvelope(record.value);
-      if (record.value !== undefined && opened === undefined) {
-        throw new WarpError("STORE_ERROR", `Stored value has a malformed lease envelope: ${key}`);
-      }
-      if (opened === undefined) {
+      const stored = await this.#readStored(key);
+      if (stored.bytes === undefined) {
         throw new WarpError("NOT_FOUND", `Key has no value to attach to a lease: ${key}`);
       }
-      if (opened.leases.includes(lease)) return record.version;
-      const leases = [...opened.leases, lease];
+      if (stored.leases.includes(lease)) return stored.version;
+      const leases = [...stored.leases, lease];
       const input = {
-        value: this.#codec.decode(opened.value),
-        payload: sealEnvelope(opened.value, leases),
-        sizeBytes: opened.value.byteLength,
+        value: stored.value,
+        payload: sealEnvelope(stored.bytes, leases),
+        sizeBytes: stored.bytes.byteLength,
         leases,
-        expectedVersion: record.version,
+        expectedVersion: stored.version,
       };
       try {
         const result = await this.#run((op, now) => this.#core.set(op, key, input, now));
@@ -807,45 +797,53 @@ export class Warp<T = unknown> {
   }
 
   #storeGet(io: number, key: string): void {
-    withTimeout(
-      this.#store.get(key),
-      this.#ioTimeoutMs,
-      timeoutAfter(this.#ioTimeoutMs, `Store read of ${key}`),
-    ).then(
-      (record) => {
-        let value: unknown;
-        let leases: string[] = [];
-        try {
-          if (record.value !== undefined) {
-            const opened = openEnvelope(record.value);
-            if (opened === undefined) throw new Error("malformed lease envelope");
-            leases = opened.leases;
-            value = this.#codec.decode(opened.value);
-          }
-        } catch (error) {
-          const failure = new WarpError("STORE_ERROR", `Stored value does not decode: ${key}`, {
-            cause: error,
-          });
-          this.#step(() =>
-            this.#core.onStoreRead(io, { ok: false, error: failure }, this.#clock())
-          );
-          return;
-        }
+    this.#readStored(key).then(
+      (stored) => {
         const result = {
           ok: true as const,
-          found: record.value !== undefined,
-          value,
-          version: record.version,
-          sizeBytes: record.value?.byteLength ?? 0,
-          ...(leases.length > 0 && { leases }),
+          found: stored.bytes !== undefined,
+          value: stored.value,
+          version: stored.version,
+          sizeBytes: stored.bytes?.byteLength ?? 0,
+          ...(stored.leases.length > 0 && { leases: stored.leases }),
         };
         this.#step(() => this.#core.onStoreRead(io, result, this.#clock()));
       },
-      (error) => {
-        const failure = asWarpError(error, "STORE_ERROR", `Store read of ${key} failed`);
-        this.#step(() => this.#core.onStoreRead(io, { ok: false, error: failure }, this.#clock()));
+      (error: WarpError) => {
+        this.#step(() => this.#core.onStoreRead(io, { ok: false, error }, this.#clock()));
       },
     );
+  }
+
+  /**
+   * Reads `key` from the store within `ioTimeoutMs` and opens its lease envelope: the
+   * codec bytes (`undefined`: no value), their decoded value, and the leases. Rejects with
+   * a `WarpError`: `STORE_ERROR` for a failed read or a value that does not decode.
+   */
+  async #readStored(key: string): Promise<{
+    version: number;
+    bytes: Uint8Array | undefined;
+    value: unknown;
+    leases: string[];
+  }> {
+    const record = await withTimeout(
+      this.#store.get(key),
+      this.#ioTimeoutMs,
+      timeoutAfter(this.#ioTimeoutMs, `Store read of ${key}`),
+    ).catch((error) => {
+      throw asWarpError(error, "STORE_ERROR", `Store read of ${key} failed`);
+    });
+    if (record.value === undefined) {
+      return { version: record.version, bytes: undefined, value: undefined, leases: [] };
+    }
+    try {
+      const opened = openEnvelope(record.value);
+      if (opened === undefined) throw new Error("malformed lease envelope");
+      const value = this.#codec.decode(opened.value);
+      return { version: record.version, bytes: opened.value, value, leases: opened.leases };
+    } catch (error) {
+      throw new WarpError("STORE_ERROR", `Stored value does not decode: ${key}`, { cause: error });
+    }
   }
 
   #storeWrite(

@@ -100,12 +100,18 @@ export function checkLeases(history: History): LeaseCheckResult {
     }
   }
   const expiry = new Map<string, number>();
-  const deathMs = (lease: string): number => {
-    const log = leases.records[lease];
-    if (log === undefined) return Infinity;
-    if (!expiry.has(lease)) expiry.set(lease, leaseExpiryMs(log));
-    return Math.min(expiry.get(lease)!, log.revokedAtMs ?? Infinity);
+  /** When the coordinator forgot the lease (Infinity: unknown lease, or never). */
+  const expiryMs = (lease: string): number => {
+    let at = expiry.get(lease);
+    if (at === undefined) {
+      const log = leases.records[lease];
+      at = log === undefined ? Infinity : leaseExpiryMs(log);
+      expiry.set(lease, at);
+    }
+    return at;
   };
+  const deathMs = (lease: string): number =>
+    Math.min(expiryMs(lease), leases.records[lease]?.revokedAtMs ?? Infinity);
 
   // G1 and G2: what reads served.
   for (const op of history.ops) {
@@ -126,10 +132,7 @@ export function checkLeases(history: History): LeaseCheckResult {
             `${lease} whose revocation completed at ${ms(revoke.completeMs)}`,
         });
       }
-      const log = leases.records[lease];
-      if (log === undefined) continue;
-      const lapse = expiry.get(lease) ?? leaseExpiryMs(log);
-      expiry.set(lease, lapse);
+      const lapse = expiryMs(lease);
       if (op.completeMs > lapse + slackMs) {
         violations.push({
           guarantee: "G2",

@@ -750,13 +750,21 @@ export class NodeCore {
     return true;
   }
 
-  /** `dead` if any lease is revoked or expired, `active` if all are known active, else `unknown`. */
+  /** Lease `id` now: `active` (a check still trusted), `dead` (for good), or `unknown`. */
+  #leaseNow(id: string): "active" | "dead" | "unknown" {
+    const known = this.#leases.get(id);
+    if (known === undefined) return "unknown";
+    if (known.state === "revoked" || known.state === "expired") return "dead";
+    return known.state === "active" && this.#now < known.validUntilMs ? "active" : "unknown";
+  }
+
+  /** `dead` if any lease is dead, `active` if all are, else `unknown`. */
   #leaseVerdict(ids: readonly string[]): "active" | "dead" | "unknown" {
     let verdict: "active" | "unknown" = "active";
     for (const id of ids) {
-      const known = this.#leases.get(id);
-      if (known?.state === "revoked" || known?.state === "expired") return "dead";
-      if (known?.state !== "active" || this.#now >= known.validUntilMs) verdict = "unknown";
+      const now = this.#leaseNow(id);
+      if (now === "dead") return "dead";
+      if (now === "unknown") verdict = "unknown";
     }
     return verdict;
   }
@@ -764,11 +772,11 @@ export class NodeCore {
   /** The G3 error for a write or keep-alive naming `ids`, or `undefined` if all are active. */
   #leaseError(ids: readonly string[], what: string): WarpError | undefined {
     for (const id of ids) {
-      const known = this.#leases.get(id);
-      if (known?.state === "revoked") {
+      const state = this.#leases.get(id)?.state;
+      if (state === "revoked") {
         return new WarpError("LEASE_REVOKED", `${what}: lease was revoked: ${id}`);
       }
-      if (known?.state === "expired") {
+      if (state === "expired") {
         return new WarpError(
           "LEASE_EXPIRED",
           `${what}: lease expired (not kept alive within its TTL) or was never granted: ${id}`,
@@ -791,9 +799,7 @@ export class NodeCore {
       if (--outstanding === 0) then();
     };
     for (const id of ids) {
-      const known = this.#leases.get(id);
-      if (known?.state === "revoked" || known?.state === "expired") continue;
-      if (known?.state === "active" && this.#now < known.validUntilMs) continue;
+      if (this.#leaseNow(id) !== "unknown") continue;
       outstanding++;
       this.#checkLease(id, done);
     }
@@ -1239,13 +1245,7 @@ export class NodeCore {
     const { policy } = fill;
     // E2: a value older than one this node applied or served since the fill began would
     // take the node back in time. E3: a read slower than the staleness bound may be too old.
-    // An entry newer than the answer that cannot be served now (its leases unchecked) must
-    // not be passed over for an older answer either: read again.
-    const newer = this.#l1.get(fill.key);
-    const tooOld = (result.version < fill.minVersion ||
-      (newer !== undefined && newer.version > result.version && newer.leases !== undefined &&
-        !this.#leasesServable(newer.leases, this.#now))) &&
-      !this.#canary.skipFillCheck;
+    const tooOld = result.version < fill.minVersion && !this.#canary.skipFillCheck;
     const tooSlow = policy.mode === "eventual-distributed" &&
       this.#now - fill.askMs >= policy.maxStalenessMs * (1 - this.#drift);
     if (tooOld || tooSlow) {
