@@ -59,6 +59,15 @@ const REGRESSIONS = [
     path: "f:4,5;r:clockOffsetMaxMs",
     options: {},
   },
+  {
+    // A strong fill superseded by a newer one did not get its version floor raised when
+    // the node's own write committed v3 (attached to a lease revoked meanwhile); its
+    // older answer then fell back on the newer L1 entry, served without a lease check: G1.
+    name: "superseded fill answering with an unchecked leased entry",
+    seed: 9800857,
+    path: "f:2,3,4,5,6",
+    options: { faults: "partition", leases: true },
+  },
 ] as const;
 
 for (const r of REGRESSIONS) {

@@ -327,6 +327,11 @@ export class NodeCore {
 
   readonly #ops = new Map<number, Op>();
   readonly #fills = new Map<string, Fill>();
+  /**
+   * Fills replaced by a newer one (no longer joinable) that still answer their own
+   * readers: their version floors must rise like the current fill's (simulator seed 9800857).
+   */
+  readonly #supersededFills = new Map<string, Fill[]>();
   /** Keys with local or eventual writes in flight: how many, and the newest version seen. */
   readonly #writeFloors = new Map<string, { count: number; floor: number }>();
   readonly #strongChains = new Map<string, StrongWrite[]>();
@@ -530,6 +535,12 @@ export class NodeCore {
       leaseRounds: 0,
     };
     readOp.fill = fill;
+    const superseded = this.#fills.get(key);
+    if (superseded !== undefined) {
+      const list = this.#supersededFills.get(key);
+      if (list === undefined) this.#supersededFills.set(key, [superseded]);
+      else list.push(superseded);
+    }
     this.#fills.set(key, fill);
     if (policy.mode === "strong-distributed") this.#strongFillRegister(fill);
     else this.#fillRead(fill);
@@ -1189,6 +1200,9 @@ export class NodeCore {
     }
     const fill = this.#fills.get(key);
     if (fill !== undefined && fill.minVersion < version) fill.minVersion = version;
+    for (const old of this.#supersededFills.get(key) ?? []) {
+      if (old.minVersion < version) old.minVersion = version;
+    }
     const writes = this.#writeFloors.get(key);
     if (writes !== undefined && writes.floor < version) writes.floor = version;
   }
@@ -1315,7 +1329,14 @@ export class NodeCore {
   }
 
   #endFill(fill: Fill, outcome: OpResult | WarpError): void {
-    if (this.#fills.get(fill.key) === fill) this.#fills.delete(fill.key);
+    if (this.#fills.get(fill.key) === fill) {
+      this.#fills.delete(fill.key);
+    } else {
+      const list = this.#supersededFills.get(fill.key) ?? [];
+      const index = list.indexOf(fill);
+      if (index >= 0) list.splice(index, 1);
+      if (list.length === 0) this.#supersededFills.delete(fill.key);
+    }
     for (const op of fill.waiters) {
       if (!this.#ops.has(op)) continue; // timed out meanwhile
       if (outcome instanceof WarpError) this.#reject(op, outcome);
