@@ -68,6 +68,15 @@ const REGRESSIONS = [
     path: "f:2,3,4,5,6",
     options: { faults: "partition", leases: true },
   },
+  {
+    // A strong writer that did not know the version to write at (a new holder record) read
+    // it from the store only after a long pause, when two writers had taken its slot over
+    // and committed: it wrote at the then current version and landed after them (S1, S2).
+    name: "stalled strong writer reading its version after a takeover",
+    seed: 9905005,
+    path: "f:1;r:clockOffsetMaxMs",
+    options: { leases: true },
+  },
 ] as const;
 
 for (const r of REGRESSIONS) {

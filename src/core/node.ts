@@ -1752,6 +1752,11 @@ export class NodeCore {
       this.#strongStoreAt(write, known);
       return;
     }
+    // The version to write at is unknown (a new record, a failed writer's release) or has
+    // moved. Learn it from the store, then pin it in our record while the slot is provably
+    // still ours: a writer that takes the slot over later writes at that same version, so
+    // at most one of us can land. Reading it and writing at once would let a writer that
+    // stalls between the two land after its taker (simulator seed 9905005).
     this.#storeGet(write.key, (read) => {
       if (write.phase !== "store") return;
       if (!read.ok) {
@@ -1763,7 +1768,28 @@ export class NodeCore {
         );
         return;
       }
-      this.#strongStoreAt(write, read.version);
+      const pinned: HolderRecord = {
+        holders: write.record?.holders ?? [],
+        pending: this.#pendingId(write),
+        version: read.version,
+      };
+      this.#coordPut(write.key, pinned, write.revision, (put) => {
+        if (write.phase !== "store") return;
+        if (!put.ok) {
+          this.#records.delete(write.key);
+          this.#strongFail(
+            write,
+            put.conflict
+              ? new WarpError("CONTENDED", `Write slot was taken over: ${write.key}`)
+              : unavailable(write.key, put.error),
+          );
+          return;
+        }
+        write.revision = put.revision;
+        write.record = pinned;
+        this.#remember(write.key, pinned, put.revision);
+        this.#strongStoreAt(write, read.version);
+      });
     });
   }
 
@@ -1790,22 +1816,9 @@ export class NodeCore {
         );
         return;
       }
-      // The version moved. Retry only while the slot is still ours: if another writer took
-      // it over, its write is newer and ours must not land after it.
-      this.#coordGet(write.key, (read) => {
-        if (write.phase !== "store") return;
-        if (
-          read.ok && read.revision === write.revision &&
-          read.record?.pending === this.#pendingId(write)
-        ) {
-          this.#strongStore(write);
-        } else {
-          this.#strongFail(
-            write,
-            new WarpError("CONTENDED", `Write slot was taken over: ${write.key}`),
-          );
-        }
-      });
+      // The version moved: learn and pin it again, which fails if the slot was taken over
+      // (then the taker's write is newer, and ours must not land after it).
+      this.#strongStore(write);
     });
   }
 
