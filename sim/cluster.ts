@@ -11,7 +11,7 @@
 
 import { NodeCore } from "../src/core/node.ts";
 import type { Canary } from "../src/core/node.ts";
-import type { Effect, HolderRecord, OpResult } from "../src/core/effects.ts";
+import type { CoordRecord, Effect, OpResult } from "../src/core/effects.ts";
 import { makeLeaseId } from "../src/core/leases.ts";
 import type { LeaseRecord } from "../src/core/leases.ts";
 import type { WarpError } from "../src/core/errors.ts";
@@ -93,6 +93,8 @@ export interface SimOptions {
   readonly heartbeatIntervalMs?: number;
   /** Gap timeout of the nodes. @default {100} */
   readonly gapTimeoutMs?: number;
+  /** The nodes' `sessionMs`; 0 runs them without sessions (the age bound and cache leases). @default {200} */
+  readonly sessionMs?: number;
   /**
    * Explicit client operations (fast-check exploration), issued in addition to the random
    * workload; set `opsPerSecondPerNode` to 0 for these alone. @default {[]}
@@ -184,6 +186,8 @@ const SIM_LEASE_CHECK_MS = 100;
 const SIM_LEASE_TTL_MS = 1000;
 /** Leases granted most recently: keep-alives and attaching writes pick among them. */
 const LEASE_WINDOW = 4;
+/** The nodes' sessionMs unless the options say otherwise. */
+const DEFAULT_SESSION_MS = 200;
 const DEFAULT_POLICY: SimPolicy = {
   ttlMs: 5000,
   maxStalenessMs: 300,
@@ -239,7 +243,7 @@ interface LeaseOpDraft {
 }
 
 interface CoordCell {
-  record: HolderRecord | LeaseRecord;
+  record: CoordRecord;
   revision: number;
   /** True time the coordinator forgets the record (records written with a TTL). */
   expiresAt: number;
@@ -444,6 +448,7 @@ export class SimCluster {
       entriesMax: 1000,
       leaseCheckMs: SIM_LEASE_CHECK_MS,
       leaseTimeoutMs: this.#policy.writeTimeoutMs,
+      sessionMs: this.#options.sessionMs ?? DEFAULT_SESSION_MS,
       // The lease canaries break every node: any revocation or write must be caught.
       ...((node.index === 0 || LEASE_CANARIES.includes(this.#options.canary!)) &&
         this.#coreCanary()),
@@ -861,12 +866,11 @@ export class SimCluster {
       case "clock-step": {
         // While node 0 cannot hear revocations, the other nodes' clocks keep jumping ahead:
         // a writer waiting out node 0's lease believes it has run out too early.
-        const faults: Fault[] = [{
-          kind: "bus-outage",
-          atMs: s * 0.2,
-          node: 0,
-          durationMs: s * 0.5,
-        }];
+        // Node 0 also loses the coordinator, so a writer must wait out its session.
+        const faults: Fault[] = [
+          { kind: "bus-outage", atMs: s * 0.2, node: 0, durationMs: s * 0.5 },
+          { kind: "coord-outage", atMs: s * 0.2, node: 0, durationMs: s * 0.5 },
+        ];
         for (let t = s * 0.2; t < s * 0.7; t += 20) {
           for (let node = 1; node < this.#n; node++) {
             faults.push({ kind: "clock-step", atMs: t, node, stepMs: this.#policy.leaseMs / 4 });
@@ -1147,9 +1151,8 @@ export class SimCluster {
     POLARIS_OFFSETS_MS.forEach((offset, i) => {
       this.#at(this.#now + offset, () => {
         const stale = this.#nodes.some((node) => {
-          const entry = node.core?.inspect(key);
-          return entry !== undefined && entry.version < version &&
-            this.#local(node) < entry.freshUntilMs;
+          const entry = node.core?.servable(key, this.#local(node));
+          return entry !== undefined && entry.version < version;
         });
         if (!stale) polaris.consistent[i]!++;
       });
