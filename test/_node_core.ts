@@ -6,6 +6,7 @@
  */
 
 import type { Effect } from "../src/core/effects.ts";
+import type { Message } from "../src/core/messages.ts";
 import { NodeCore } from "../src/core/node.ts";
 import type { NodeConfig } from "../src/core/node.ts";
 import { only } from "./_effects.ts";
@@ -86,4 +87,26 @@ export function writeThrough(
   const w = only(n.takeEffects(), "store-write");
   n.onStoreWrite(w.io, { ok: true, version }, now);
   return n.takeEffects();
+}
+
+/**
+ * A heartbeat from `from` (incarnation `inc`) whose last broadcast was `seq`, at `round`,
+ * echoing `echo` (none by default).
+ *
+ * @example
+ * ```ts
+ * import { heartbeat, testNode } from "./_node_core.ts";
+ * const n = testNode();
+ * n.onMessage(heartbeat("b", 7, 0), 1);
+ * console.log(n.stats.messagesReceived); // 1
+ * ```
+ */
+export function heartbeat(
+  from: string,
+  inc: number,
+  seq: number,
+  round = 1,
+  echo: readonly (readonly [string, number, number])[] = [],
+): Message {
+  return { t: "hb", from, inc, seq, round, echo };
 }

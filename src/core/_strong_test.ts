@@ -87,6 +87,9 @@ Deno.test("NodeCore strong write waits out a silent holder's lease, padded by dr
   const claim = only(a.takeEffects(), "coord-put");
   a.onCoordWrite(claim.io, { ok: true, revision: 6 }, 10);
   only(a.takeEffects(), "send");
+  // b stays silent for two heartbeat intervals: a looks for b's session, finds none.
+  a.tick(510);
+  noSession(a, 511);
   // Lease 1000 ms * (1 + 0.001) + 1 ms margin after the claim completed at 10.
   a.tick(1010);
   none(a.takeEffects(), "store-write");
@@ -187,7 +190,9 @@ Deno.test("NodeCore strong write drops a silent holder from the record at releas
   const toB = revokes.find((e) => e.type === "send" && e.to === "b")!;
   if (toB.type !== "send" || toB.message.t !== "revoke") throw new Error("no revoke to b");
   a.onMessage({ t: "ack", from: "b", inc: 1, id: toB.message.id, key: "st:k" }, 1);
-  a.tick(1200); // c never answers: its lease is waited out
+  a.tick(500); // c never answers and holds no session: its lease is waited out
+  noSession(a, 501);
+  a.tick(1200);
   const write = only(a.takeEffects(), "store-write");
   a.onStoreWrite(write.io, { ok: true, version: 2 }, 1201);
   const release = only(a.takeEffects(), "coord-put");
@@ -215,3 +220,10 @@ Deno.test("holderRecordKey() keeps coordinator keys short for long keys", async 
   assert.notEqual(holderRecordKey(long), holderRecordKey("k".repeat(1023) + "j"));
   assert.equal(holderRecordKey("user:1"), "strong/user:1");
 });
+
+/** Answers the sessions-record read a writer makes for its silent holders: no sessions. */
+function noSession(n: NodeCore, nowMs: number): void {
+  const read = only(n.takeEffects(), "coord-get");
+  assert.equal(read.key, "sessions");
+  n.onCoordRead(read.io, { ok: true, record: undefined, revision: 0 }, nowMs);
+}
