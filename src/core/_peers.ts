@@ -178,8 +178,12 @@ export class Peers {
         echoed: 0,
         pending: undefined,
       };
+      // A known peer under a new incarnation restarted: what its old incarnation sent last
+      // may have been lost, and nothing will ever reveal that gap (the new one counts from
+      // 1). Flush then too (the simulator's EP check found it).
+      const restarted = this.#peers.has(from);
       this.#peers.set(from, peer);
-      if ((heartbeat ? seq : seq - 1) > 0) {
+      if ((heartbeat ? seq : seq - 1) > 0 || restarted) {
         k.stats.gapsDetected++;
         this.#settings.flusher.flush();
       }
