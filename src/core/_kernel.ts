@@ -284,7 +284,12 @@ export class NodeKernel {
   ): void {
     const io = this.#awaitIo(this.coordReads, handler);
     this.stats.coordinatorCalls++;
-    this.#effects.push({ type: "coord-get", io, key, kind, ...(ttlMs !== undefined && { ttlMs }) });
+    // Two literal shapes, not a spread: this runs for every coordinator call.
+    this.#effects.push(
+      ttlMs === undefined
+        ? { type: "coord-get", io, key, kind }
+        : { type: "coord-get", io, key, kind, ttlMs },
+    );
   }
 
   /** Creates (`revision` undefined) or compare-and-sets coordinator key `key`. */
@@ -297,14 +302,11 @@ export class NodeKernel {
   ): void {
     const io = this.#awaitIo(this.coordWrites, handler);
     this.stats.coordinatorCalls++;
-    this.#effects.push({
-      type: "coord-put",
-      io,
-      key,
-      record,
-      revision,
-      ...(ttlMs !== undefined && { ttlMs }),
-    });
+    this.#effects.push(
+      ttlMs === undefined
+        ? { type: "coord-put", io, key, record, revision }
+        : { type: "coord-put", io, key, record, revision, ttlMs },
+    );
   }
 
   /** Registers `handler` for the answer to a new I/O; returns the I/O's id. */

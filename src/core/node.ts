@@ -274,7 +274,7 @@ export class NodeCore {
       leases: this.#leases,
       holders: this.#strong,
       flushes: this.#eventual,
-      hit: (key, nowMs) => this.hit(key, nowMs),
+      hits: this,
     });
     this.#peers = new Peers(kernel, {
       heartbeatIntervalMs,
