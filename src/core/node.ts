@@ -90,6 +90,16 @@ export interface Canary {
   readonly revokeWithoutWait?: boolean;
   /** Attach values to leases without checking them first, dead ones too (G3). */
   readonly attachUnchecked?: boolean;
+  /**
+   * Answer a fill that found the key absent with the version after the store's (as if from
+   * the store's next revision): absence served at a version the store gave a value (E1s).
+   */
+  readonly absentVersionOffByOne?: boolean;
+  /**
+   * Never flush on a sequence gap left open past the gap timeout, nor on first contact with
+   * a peer incarnation that has broadcast before: lost invalidations heal only by age (EP).
+   */
+  readonly ignoreGaps?: boolean;
 }
 
 /** Counters of a node, for monitoring and for the simulator's reports. */
@@ -1313,7 +1323,7 @@ export class NodeCore {
     }
     // Answer with the newest value this node knows: an entry installed meanwhile may be newer.
     const entry = this.#l1.get(fill.key);
-    const answer = entry !== undefined && entry.version > result.version
+    let answer = entry !== undefined && entry.version > result.version
       ? { found: entry.found, value: entry.value, version: entry.version, source: "store" as const }
       : {
         found: result.found,
@@ -1324,6 +1334,9 @@ export class NodeCore {
     // E2 covers what a node *answered*, cached or not: writes in flight must not install
     // anything older than this (simulator seed 702025: an uncached answer, then an older
     // write's late install).
+    if (this.#canary.absentVersionOffByOne && !answer.found) {
+      answer = { ...answer, version: answer.version + 1 };
+    }
     this.#noteVersion(fill.key, answer.version);
     this.#endFill(fill, answer);
   }
@@ -1507,7 +1520,7 @@ export class NodeCore {
         lastHeardMs: this.#now,
       };
       this.#peers.set(from, peer);
-      if ((heartbeat ? seq : seq - 1) > 0) {
+      if ((heartbeat ? seq : seq - 1) > 0 && !this.#canary.ignoreGaps) {
         this.stats.gapsDetected++;
         this.#flushDistributed();
       }
@@ -1547,7 +1560,7 @@ export class NodeCore {
 
   /** Missed invalidations of unknown keys: drop every eventual entry, then go on. */
   #healGap(peer: Peer): void {
-    this.#flushDistributed();
+    if (!this.#canary.ignoreGaps) this.#flushDistributed();
     peer.contiguous = peer.highest;
     peer.ahead.clear();
     peer.gapSinceMs = undefined;
