@@ -196,6 +196,41 @@ Deno.test("simulator leaves every link up once a fault lasting past the safety p
   assert.equal(result.results.EP, "pass");
 });
 
+Deno.test("simulator EP reports a writer that crashes right after a lost invalidation (known gap)", () => {
+  // n1 caches ev:0; n0's write of it reaches n2 but not n1 (a one-way cut), then n0 crashes
+  // and restarts. Its new incarnation starts at sequence 0, so n1 sees no gap and first
+  // contact flushes nothing: n1 serves the old version until its staleness bound. Known gap
+  // in today's core, its fix (flush on a new incarnation of a known peer) left to the lead:
+  // once it lands, this run must pass and this test must say so.
+  const run = (crash: boolean) =>
+    new SimCluster({
+      seed: 1,
+      nodes: 3,
+      safetyMs: 1000,
+      livenessMs: 500,
+      opsPerSecondPerNode: 0,
+      policy: { maxStalenessMs: 1000 },
+      clientOps: [
+        { atMs: 850, node: 1, key: "ev:0", kind: "read" },
+        { atMs: 870, node: 0, key: "ev:0", kind: "write" },
+      ],
+      faults: {
+        mix: CALM,
+        schedule: [
+          { kind: "partition", atMs: 860, durationMs: 139, links: [[0, 1]], label: "n0 → n1" },
+          ...(crash ? [{ kind: "crash" as const, atMs: 900, node: 0, downMs: 50 }] : []),
+        ],
+      },
+    }).run();
+  const crashed = checkHistory(run(true).history).violations;
+  assert.deepEqual(crashed.map((v) => [v.guarantee, v.key]), [["EP", "ev:0"]]);
+  assert.match(crashed[0]!.message, /^At 1160 ms n1 held ready to serve version 0 of ev:0/);
+  // Without the crash, n0's next heartbeat shows n1 the gap and n1 flushes in time.
+  const alive = run(false);
+  assert.deepEqual(checkHistory(alive.history).violations, []);
+  assert.equal(alive.stats.propagation.healLatencyMs, 100);
+});
+
 Deno.test("simulator serves most reads from L1 in every mode when healthy and read-heavy", () => {
   // Fault-free, 98% reads, leases and staleness bound of 1 s on a 3 s run: a node refills a
   // hot key at most once per bound, so anything below 80% means the protocol stopped caching.
