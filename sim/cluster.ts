@@ -22,7 +22,16 @@ import { EventQueue } from "./_event_queue.ts";
 import { CALM, drawMix, drawSchedule } from "./faults.ts";
 import type { Fault, FaultMix, FaultPreset } from "./faults.ts";
 import { HISTORY_FORMAT } from "./history.ts";
-import type { History, HistoryOp, KeyInfo, LeaseOp, LeaseRecordLog, Outcome } from "./history.ts";
+import type {
+  History,
+  HistoryOp,
+  KeyInfo,
+  L1Sample,
+  LeaseOp,
+  LeaseRecordLog,
+  Outcome,
+  StoreLogEntry,
+} from "./history.ts";
 
 /** The canaries: runs that break an assumption on purpose and must be caught. */
 export type CanaryName =
@@ -33,7 +42,9 @@ export type CanaryName =
   | "no-staleness-bound"
   | "revoke-without-wait"
   | "lease-ttl-ignored"
-  | "attach-unchecked";
+  | "attach-unchecked"
+  | "absent-version-skew"
+  | "flush-rules-off";
 
 /** The canary names, for the CLI and tests. */
 export const CANARIES: readonly CanaryName[] = [
@@ -45,6 +56,8 @@ export const CANARIES: readonly CanaryName[] = [
   "revoke-without-wait",
   "lease-ttl-ignored",
   "attach-unchecked",
+  "absent-version-skew",
+  "flush-rules-off",
 ];
 
 /** The canaries that break a lease assumption; they turn leases on. */
@@ -160,6 +173,18 @@ export interface SimStats {
   polaris: { offsetsMs: number[]; consistent: number[]; writes: number };
   /** Sum of the nodes' counters at the end. */
   node: Record<string, number>;
+  /**
+   * EP, propagation once faults stop: the run's bounds; the Polaris probes of the eventual
+   * writes that completed in the fault-free phase; and how long after the faults stopped
+   * some node last held, ready to serve, an entry older than a write completed before
+   * (sampled every 10 ms; `null` if none was seen at all).
+   */
+  propagation: {
+    boundMs: number;
+    healBoundMs: number;
+    liveness: { offsetsMs: number[]; consistent: number[]; writes: number };
+    healLatencyMs: number | null;
+  };
 }
 
 /** The outcome of a simulated run (before checking). */
@@ -176,6 +201,13 @@ export interface SimRun {
 }
 
 const POLARIS_OFFSETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
+/**
+ * The fault-free delay bound of EP: delays are exponential, so 20 means are exceeded by one
+ * message in e^20 (about 5 × 10^8).
+ */
+const DELAY_MEANS_MAX = 20;
+/** How often the fault-free phase samples what every node could serve (EP). */
+const SAMPLE_EVERY_MS = 10;
 const COORD_LATENCY_MEAN_MS = 0.3;
 const COORD_TIMEOUT_MS = 50;
 /** The nodes' leaseCheckMs in the simulation. */
@@ -294,6 +326,10 @@ export class SimCluster {
   readonly #keys: string[] = [];
   readonly #keyInfo: Record<string, KeyInfo> = {};
   readonly #ops: HistoryOpDraft[] = [];
+  readonly #storeLog: StoreLogEntry[] = [];
+  readonly #l1Samples: L1Sample[] = [];
+  /** Per eventual key, the newest version of a write completed ok before the faults stopped. */
+  #preHealNewest: Map<string, number> | undefined;
   readonly #trace: TraceEvent[] | undefined;
   readonly #stats: SimStats;
   readonly #blocked: Int32Array;
@@ -315,7 +351,14 @@ export class SimCluster {
     if (!Number.isInteger(this.#n) || this.#n < 1 || this.#n > 64) {
       throw new RangeError(`nodes must be 1 to 64: ${this.#n}`);
     }
-    this.#policy = { ...DEFAULT_POLICY, ...options.policy };
+    this.#policy = {
+      ...DEFAULT_POLICY,
+      // Under the simulator's 300 ms, entries age out about as soon as EP's heal bound
+      // (~200 ms) ends: losing the flush rules shows only with a longer staleness bound,
+      // here the library's default.
+      ...(options.canary === "flush-rules-off" && { maxStalenessMs: 1000 }),
+      ...options.policy,
+    };
     this.#safetyMs = options.safetyMs ?? 2000;
     this.#endMs = this.#safetyMs + (options.livenessMs ?? 1000);
     const seed = options.seed >>> 0;
@@ -352,6 +395,15 @@ export class SimCluster {
         writes: 0,
       },
       node: {},
+      propagation: {
+        ...this.#propagationBounds(options),
+        liveness: {
+          offsetsMs: POLARIS_OFFSETS_MS,
+          consistent: POLARIS_OFFSETS_MS.map(() => 0),
+          writes: 0,
+        },
+        healLatencyMs: null,
+      },
     };
     this.#defineKeys(
       options.modes ?? ["strong-local", "eventual-distributed", "strong-distributed"],
@@ -398,6 +450,7 @@ export class SimCluster {
       });
     }
     this.#at(this.#safetyMs, () => this.#heal());
+    this.#at(this.#safetyMs + SAMPLE_EVERY_MS, () => this.#sampleFaultFree());
     this.#at(this.#endMs, () => {
       this.#issuing = false;
     });
@@ -444,9 +497,9 @@ export class SimCluster {
       entriesMax: 1000,
       leaseCheckMs: SIM_LEASE_CHECK_MS,
       leaseTimeoutMs: this.#policy.writeTimeoutMs,
-      // The lease canaries break every node: any revocation or write must be caught.
-      ...((node.index === 0 || LEASE_CANARIES.includes(this.#options.canary!)) &&
-        this.#coreCanary()),
+      // The lease canaries, and flush rules off, break every node.
+      ...((node.index === 0 || LEASE_CANARIES.includes(this.#options.canary!) ||
+        this.#options.canary === "flush-rules-off") && this.#coreCanary()),
     });
     const p = this.#policy;
     const timing = {
@@ -558,6 +611,7 @@ export class SimCluster {
             found: effect.payload !== undefined,
             version,
           });
+          this.#logStoreWrite(effect.key, version, effect.payload);
           return { ok: true as const, version };
         }, (result) => core.onStoreWrite(effect.io, result, this.#local(node)));
         if (effect.key.startsWith("lc:")) node.askedAt.set(effect.key, this.#local(node));
@@ -618,6 +672,22 @@ export class SimCluster {
     }
     if (record.lease === "active") log.activeWritesMs.push(this.#now);
     else log.revokedAtMs ??= this.#now;
+  }
+
+  /** Logs a write the store applied, with the value a read returns (E1s). */
+  #logStoreWrite(key: string, version: number, payload: unknown): void {
+    const entry: { -readonly [K in keyof StoreLogEntry]: StoreLogEntry[K] } = {
+      key,
+      version,
+      atMs: this.#now,
+    };
+    const leased = payload as { v: unknown; leases: string[] } | undefined;
+    if (payload === undefined) entry.deleted = true;
+    else if (typeof leased === "object" && leased !== null) {
+      entry.value = leased.v;
+      entry.leases = leased.leases;
+    } else entry.value = payload;
+    this.#storeLog.push(entry);
   }
 
   /** A store call: takes effect after the request latency, answers after the reply's. */
@@ -764,8 +834,12 @@ export class SimCluster {
   #inject(fault: Fault): void {
     if (!this.#faultsOn) return;
     this.#traceFault(describeFault(fault));
+    // A fault lasting to the end of the safety phase ends with the heal, which has already
+    // reset every counter: undoing it again would leave a link down in the fault-free phase.
     const end = (fn: () => void, durationMs: number) =>
-      this.#at(Math.min(this.#now + durationMs, this.#safetyMs), fn);
+      this.#at(Math.min(this.#now + durationMs, this.#safetyMs), () => {
+        if (this.#faultsOn) fn();
+      });
     switch (fault.kind) {
       case "partition":
         for (const [a, b] of fault.links) this.#blocked[a * this.#n + b]!++;
@@ -858,6 +932,15 @@ export class SimCluster {
         return [{ kind: "bus-outage", atMs: s * 0.2, node: 0, durationMs: s * 0.5 }];
       case "no-staleness-bound":
         return [{ kind: "bus-outage", atMs: s * 0.2, node: 0, durationMs: s * 0.6 }];
+      case "flush-rules-off":
+        // Every node misses every invalidation until just before the faults stop: the gaps
+        // they must notice and flush are still open when the fault-free phase begins.
+        return Array.from({ length: this.#n }, (_, node) => ({
+          kind: "bus-outage" as const,
+          atMs: s * 0.4,
+          node,
+          durationMs: s * 0.6 - 1,
+        }));
       case "clock-step": {
         // While node 0 cannot hear revocations, the other nodes' clocks keep jumping ahead:
         // a writer waiting out node 0's lease believes it has run out too early.
@@ -889,6 +972,10 @@ export class SimCluster {
         return { canary: { revokeWithoutWait: true } };
       case "attach-unchecked":
         return { canary: { attachUnchecked: true } };
+      case "absent-version-skew":
+        return { canary: { absentVersionOffByOne: true } };
+      case "flush-rules-off":
+        return { canary: { ignoreGaps: true } };
       default:
         return undefined;
     }
@@ -1140,10 +1227,18 @@ export class SimCluster {
     });
   }
 
-  /** Probes, after a write of `key` at `version`, whether any node could still serve older. */
+  /**
+   * Probes, after a write of `key` at `version`, whether any node could still serve older;
+   * an eventual write in the fault-free phase is also counted apart, and sampled at its
+   * EP deadline.
+   */
   #polaris(key: string, version: number): void {
-    const polaris = this.#stats.polaris;
-    polaris.writes++;
+    const counters = [this.#stats.polaris];
+    if (!this.#faultsOn && this.#keyInfo[key]!.mode === "eventual-distributed") {
+      counters.push(this.#stats.propagation.liveness);
+      this.#at(this.#now + this.#stats.propagation.boundMs, () => this.#sampleL1(key));
+    }
+    for (const counter of counters) counter.writes++;
     POLARIS_OFFSETS_MS.forEach((offset, i) => {
       this.#at(this.#now + offset, () => {
         const stale = this.#nodes.some((node) => {
@@ -1151,9 +1246,69 @@ export class SimCluster {
           return entry !== undefined && entry.version < version &&
             this.#local(node) < entry.freshUntilMs;
         });
-        if (!stale) polaris.consistent[i]!++;
+        if (!stale) { for (const counter of counters) counter.consistent[i]!++; }
       });
     });
+  }
+
+  /**
+   * EP's bounds for this run. A write completed in the fault-free phase: its invalidation
+   * is broadcast when it completes and arrives within the delay bound. A write completed
+   * before: the writer's next heartbeat (one interval and a timer's jitter on a clock that
+   * may run slow by the drift bound) arrives within the delay bound and opens a gap, whose
+   * timer flushes one gap timeout (and jitter) later. Each gets 1 ms of margin.
+   */
+  #propagationBounds(options: SimOptions): { boundMs: number; healBoundMs: number } {
+    const slow = 1 - (options.maxDriftPpm ?? 500) / 1e6;
+    const delayMs = DELAY_MEANS_MAX * this.#mix.delayMeanMs;
+    const timersMs = ((options.heartbeatIntervalMs ?? 50) + (options.gapTimeoutMs ?? 100)) / slow;
+    return {
+      boundMs: delayMs + 1,
+      healBoundMs: timersMs + 2 * this.#mix.timerJitterMs + delayMs + 1,
+    };
+  }
+
+  /**
+   * Records which nodes could serve an entry of `key` older than the store's newest version
+   * (EP samples); returns the oldest such version, `Infinity` if none.
+   */
+  #sampleL1(key: string): number {
+    const newest = this.#store.get(key)?.version ?? 0;
+    let oldest = Infinity;
+    for (const node of this.#nodes) {
+      const entry = node.core?.inspect(key);
+      if (entry === undefined || entry.version >= newest) continue;
+      if (this.#local(node) >= entry.freshUntilMs) continue;
+      this.#l1Samples.push({ atMs: this.#now, process: node.id, key, version: entry.version });
+      oldest = Math.min(oldest, entry.version);
+    }
+    return oldest;
+  }
+
+  /** Every 10 ms of the fault-free phase: samples every eventual key on every node (EP). */
+  #sampleFaultFree(): void {
+    if (this.#preHealNewest === undefined) {
+      this.#preHealNewest = new Map();
+      for (const op of this.#ops) {
+        if (op.outcome !== "ok" || (op.kind !== "write" && op.kind !== "delete")) continue;
+        if (op.completeMs! >= this.#safetyMs) continue;
+        if (this.#keyInfo[op.key]!.mode !== "eventual-distributed") continue;
+        this.#preHealNewest.set(
+          op.key,
+          Math.max(this.#preHealNewest.get(op.key) ?? 0, op.version!),
+        );
+      }
+    }
+    const propagation = this.#stats.propagation;
+    for (const [key, info] of Object.entries(this.#keyInfo)) {
+      if (info.mode !== "eventual-distributed") continue;
+      if (this.#sampleL1(key) < (this.#preHealNewest.get(key) ?? 0)) {
+        propagation.healLatencyMs = this.#now - this.#safetyMs;
+      }
+    }
+    if (this.#now + SAMPLE_EVERY_MS <= this.#endMs) {
+      this.#at(this.#now + SAMPLE_EVERY_MS, () => this.#sampleFaultFree());
+    }
   }
 
   #probe(): void {
@@ -1198,6 +1353,13 @@ export class SimCluster {
         keys: this.#keyInfo,
         ops,
         final,
+        storeLog: this.#storeLog,
+        propagation: {
+          fromMs: this.#safetyMs,
+          boundMs: this.#stats.propagation.boundMs,
+          healBoundMs: this.#stats.propagation.healBoundMs,
+          samples: this.#l1Samples,
+        },
         ...(this.#leasing && {
           leases: {
             leaseCheckMs: SIM_LEASE_CHECK_MS,

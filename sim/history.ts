@@ -9,8 +9,12 @@
  *   "keys": { "ev:1": { "mode": "eventual-distributed", "maxStalenessMs": 500, "ttlMs": 60000 } },
  *   "ops": [ { "id": 1, "process": "n1", "key": "ev:1", "kind": "write", "value": "n1-1",
  *              "invokeMs": 10.5, "completeMs": 12, "outcome": "ok", "version": 1 } ],
- *   "final": { "ev:1": { "version": 1, "value": "n1-1" } } }
+ *   "final": { "ev:1": { "version": 1, "value": "n1-1" } },
+ *   "storeLog": [ { "key": "ev:1", "version": 1, "value": "n1-1", "atMs": 11.2 } ] }
  * ```
+ *
+ * `final`, `leases`, `storeLog` and `propagation` are optional: a checker whose part is
+ * missing reports `skipped`.
  *
  * @module
  */
@@ -108,6 +112,58 @@ export interface LeaseHistory {
   readonly records: Readonly<Record<string, LeaseRecordLog>>;
 }
 
+/**
+ * One write the store applied, as the store itself saw it. The simulator logs every one; a
+ * real store can supply its log too (a KV bucket's history, a Postgres audit table). The
+ * store-log check (E1s) judges every ok read and write against it.
+ */
+export interface StoreLogEntry {
+  readonly key: string;
+  /** The version the store gave the write (at least 1; version 0 is "never written"). */
+  readonly version: number;
+  /** The value stored, as a read returns it; omitted for a deletion. */
+  readonly value?: unknown;
+  /** Whether the write was a deletion. @default {false} */
+  readonly deleted?: boolean;
+  /** The leases the value is attached to, if any: while one is dead it reads as absent. */
+  readonly leases?: readonly string[];
+  /** True time the store applied the write. */
+  readonly atMs: number;
+}
+
+/** A node held an L1 entry it could serve: one sample of a node's cache (EP). */
+export interface L1Sample {
+  /** True time of the sample. */
+  readonly atMs: number;
+  /** The node. */
+  readonly process: string;
+  readonly key: string;
+  /** The version of the entry the node could have served at `atMs`. */
+  readonly version: number;
+}
+
+/**
+ * The fault-free phase of a run and the propagation bounds the EP check holds it to: an
+ * invalidation of an eventual-distributed key reaches every node within the bound, meaning
+ * that from then on no node serves from L1, or holds ready to serve, an older version.
+ */
+export interface PropagationPhase {
+  /** True time the faults stopped; the phase lasts to the end of the history. */
+  readonly fromMs: number;
+  /** The bound for a write that completed ok in the phase, from its completion. */
+  readonly boundMs: number;
+  /**
+   * The bound for a write that completed ok before the phase (its invalidation may have
+   * been lost: a gap left open by the faults), from `fromMs`.
+   */
+  readonly healBoundMs: number;
+  /**
+   * Samples of L1 entries that nodes could serve (the simulator records those older than
+   * the store's newest version at the time); every L1 read in the history counts as one too.
+   */
+  readonly samples: readonly L1Sample[];
+}
+
 /** A recorded history. */
 export interface History {
   readonly format: typeof HISTORY_FORMAT;
@@ -117,6 +173,10 @@ export interface History {
   readonly final?: Readonly<Record<string, { readonly version: number; readonly value: unknown }>>;
   /** Lease operations and the coordinator's lease records, if the run used leases. */
   readonly leases?: LeaseHistory;
+  /** Every write the store applied, in the order it applied them, if known (E1s). */
+  readonly storeLog?: readonly StoreLogEntry[];
+  /** The fault-free phase and its propagation bounds, if the run had one (EP). */
+  readonly propagation?: PropagationPhase;
 }
 
 /** One violation found by a checker. */

@@ -18,7 +18,14 @@ import type { FaultPreset } from "./faults.ts";
 import { describeFault } from "./cluster.ts";
 import { formatPath, FULL_PATH, parsePath, runSeed, shrinkSeed } from "./runner.ts";
 import type { SeedOptions, SeedReport } from "./runner.ts";
-import { hitLines, polarisLines, relevantEvents, spaceTimeHtml, timeline } from "./report.ts";
+import {
+  hitLines,
+  polarisLines,
+  propagationLines,
+  relevantEvents,
+  spaceTimeHtml,
+  timeline,
+} from "./report.ts";
 import { LOCK_CANARIES, runLockSeed } from "./lock_cluster.ts";
 import type { LockCanaryName } from "./lock_cluster.ts";
 
@@ -227,6 +234,8 @@ interface Totals {
   wallMs: number;
   results: Record<string, Record<string, number>>;
   stats: SimStats | undefined;
+  /** Per seed that had any: how long stale entries outlived the faults (EP). */
+  healLatenciesMs: number[];
 }
 
 function accumulate(totals: Totals, report: SeedReport): void {
@@ -240,6 +249,9 @@ function accumulate(totals: Totals, report: SeedReport): void {
     row[status] = (row[status] ?? 0) + 1;
   }
   const s = report.run.stats;
+  if (s.propagation.healLatencyMs !== null) {
+    totals.healLatenciesMs.push(s.propagation.healLatencyMs);
+  }
   if (totals.stats === undefined) {
     totals.stats = structuredClone(s);
     return;
@@ -251,6 +263,11 @@ function accumulate(totals: Totals, report: SeedReport): void {
   }
   totals.stats.polaris.writes += s.polaris.writes;
   s.polaris.consistent.forEach((c, i) => totals.stats!.polaris.consistent[i]! += c);
+  const propagation = totals.stats.propagation;
+  propagation.boundMs = Math.max(propagation.boundMs, s.propagation.boundMs);
+  propagation.healBoundMs = Math.max(propagation.healBoundMs, s.propagation.healBoundMs);
+  propagation.liveness.writes += s.propagation.liveness.writes;
+  s.propagation.liveness.consistent.forEach((c, i) => propagation.liveness.consistent[i]! += c);
 }
 
 function summary(totals: Totals, violations: number, wallMs: number): void {
@@ -284,6 +301,10 @@ function summary(totals: Totals, violations: number, wallMs: number): void {
     for (const line of hitLines(totals.stats)) console.log(`    ${line}`);
     console.log(`\n  Every node consistent after a distributed write (Polaris):`);
     for (const line of polarisLines(totals.stats)) console.log(`    ${line}`);
+    console.log(`\n  Propagation once faults stop (EP):`);
+    for (const line of propagationLines(totals.stats, totals.healLatenciesMs)) {
+      console.log(`    ${line}`);
+    }
   }
 }
 
@@ -363,6 +384,7 @@ function main(): number {
     wallMs: 0,
     results: {},
     stats: undefined,
+    healLatenciesMs: [],
   };
   const interactive = Deno.stdout.isTerminal();
   if (values.replay) {

@@ -27,7 +27,16 @@ export type { Fault, FaultMix, FaultPreset } from "./faults.ts";
 export { formatPath, FULL_PATH, parsePath, runSeed, shrinkSeed } from "./runner.ts";
 export type { RunPath, SeedOptions, SeedReport } from "./runner.ts";
 export { HISTORY_FORMAT } from "./history.ts";
-export type { History, HistoryOp, KeyInfo, Outcome, Violation } from "./history.ts";
+export type {
+  History,
+  HistoryOp,
+  KeyInfo,
+  L1Sample,
+  Outcome,
+  PropagationPhase,
+  StoreLogEntry,
+  Violation,
+} from "./history.ts";
 export * from "./checkers/mod.ts";
 export { LOCK_CANARIES, LockSimCluster, runLockSeed } from "./lock_cluster.ts";
 export type { LockCanaryName, LockSeedReport, LockSimOptions } from "./lock_cluster.ts";

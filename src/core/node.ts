@@ -98,6 +98,16 @@ export interface Canary {
   readonly revokeWithoutWait?: boolean;
   /** Attach values to leases without checking them first, dead ones too (G3). */
   readonly attachUnchecked?: boolean;
+  /**
+   * Answer a fill that found the key absent with the version after the store's (as if from
+   * the store's next revision): absence served at a version the store gave a value (E1s).
+   */
+  readonly absentVersionOffByOne?: boolean;
+  /**
+   * Never flush on a sequence gap left open past the gap timeout, nor on first contact with
+   * a peer incarnation that has broadcast before: lost invalidations heal only by age (EP).
+   */
+  readonly ignoreGaps?: boolean;
 }
 
 /** Counters of a node, for monitoring and for the simulator's reports. */
