@@ -52,12 +52,23 @@ export class WakeTimer {
   }
 }
 
-/** Rejects with `onTimeout()` if `promise` has not settled within `ms`. */
+/**
+ * Calls `call` (one store, coordinator or bus call) and rejects with `onTimeout()` if its
+ * promise has not settled within `ms`. The one choke point of the runtimes' I/O: a call
+ * that throws instead of rejecting (an adapter's synchronous argument check) rejects
+ * here too, so it can never escape into a core step and strand an operation.
+ */
 export function withTimeout<R>(
-  promise: Promise<R>,
+  call: () => Promise<R>,
   ms: number,
   onTimeout: () => Error,
 ): Promise<R> {
+  let promise: Promise<R>;
+  try {
+    promise = call();
+  } catch (error) {
+    return Promise.reject(error);
+  }
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(onTimeout()), ms);

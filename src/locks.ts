@@ -349,7 +349,7 @@ export class Locks {
         return;
       case "coord-get":
         this.#io(
-          this.#coordinator.get(key),
+          () => this.#coordinator.get(key),
           `Lock read of ${describe(effect.key)}`,
           (entry) => {
             this.#step(() => this.#core.onRead(effect.io, readResult(entry), this.#clock()));
@@ -360,9 +360,10 @@ export class Locks {
         return;
       case "coord-put": {
         const bytes = textEncoder.encode(JSON.stringify(effect.record));
-        const write = effect.revision === undefined
-          ? this.#coordinator.create(key, bytes)
-          : this.#coordinator.update(key, bytes, effect.revision);
+        const write = () =>
+          effect.revision === undefined
+            ? this.#coordinator.create(key, bytes)
+            : this.#coordinator.update(key, bytes, effect.revision);
         this.#io(
           write,
           `Lock write of ${describe(effect.key)}`,
@@ -376,7 +377,7 @@ export class Locks {
       }
       case "coord-delete":
         this.#io(
-          this.#coordinator.delete(key, effect.revision),
+          () => this.#coordinator.delete(key, effect.revision),
           `Lock release of ${describe(effect.key)}`,
           () => {
             this.#step(() =>
@@ -408,17 +409,23 @@ export class Locks {
       this.#step(() => this.#core.onWatch(io, readResult(entry), this.#clock()));
     };
     const catchUp = () => {
-      this.#coordinator.get(key).then((entry) => {
+      // Through a promise, so that a coordinator throwing instead of rejecting is ignored too.
+      Promise.resolve().then(() => this.#coordinator.get(key)).then((entry) => {
         if ((entry?.revision ?? 0) !== revision) notify(entry);
       }, () => {});
     };
-    const watch = this.#coordinator.watch?.bind(this.#coordinator);
-    if (watch === undefined) {
+    const poll = () => {
       const timer = setInterval(() => notify(undefined), this.#pollMs);
       this.#unwatch.set(io, () => clearInterval(timer));
-      return;
+    };
+    const watch = this.#coordinator.watch?.bind(this.#coordinator);
+    if (watch === undefined) return poll();
+    let stop: ReturnType<typeof watch>;
+    try {
+      stop = watch(key, notify);
+    } catch {
+      return poll(); // the watch could not start
     }
-    const stop = watch(key, notify);
     if (typeof stop === "function") {
       this.#unwatch.set(io, stop);
       catchUp();
@@ -444,14 +451,14 @@ export class Locks {
   }
 
   #io<R>(
-    promise: Promise<R>,
+    call: () => Promise<R>,
     what: string,
     ok: (value: R) => void,
     fail: (error: WarpError) => void,
   ): void {
     const timeout = () =>
       new WarpError("COORDINATOR_UNAVAILABLE", `${what} took longer than ${this.#ioTimeoutMs} ms`);
-    withTimeout(promise, this.#ioTimeoutMs, timeout).then(
+    withTimeout(call, this.#ioTimeoutMs, timeout).then(
       (value) => this.#guard(() => ok(value)),
       (error) => this.#guard(() => fail(asCoordError(error, what))),
     );

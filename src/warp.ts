@@ -740,13 +740,13 @@ export class Warp<T = unknown> {
       list = [];
       let cursor: string | undefined;
       do {
-        const listing = this.#store.list({
+        const listOptions = {
           prefix,
           limit: Math.min(1000, limit - list.length),
           ...(cursor !== undefined && { cursor }),
-        });
+        };
         const page = await withTimeout(
-          listing,
+          () => this.#store.list(listOptions),
           this.#ioTimeoutMs,
           timeoutAfter(this.#ioTimeoutMs, `Store list of ${describe(prefix)}`),
         ).catch((error) => {
@@ -942,7 +942,7 @@ export class Warp<T = unknown> {
     leases: string[];
   }> {
     const record = await withTimeout(
-      this.#store.get(key),
+      () => this.#store.get(key),
       this.#ioTimeoutMs,
       timeoutAfter(this.#ioTimeoutMs, `Store read of ${describe(key)}`),
     ).catch((error) => {
@@ -970,9 +970,10 @@ export class Warp<T = unknown> {
     expectedVersion: number | undefined,
   ): void {
     const options = expectedVersion === undefined ? undefined : { expectedVersion };
-    const write = payload === undefined
-      ? this.#store.delete(key, options)
-      : this.#store.set(key, payload, options);
+    const write = () =>
+      payload === undefined
+        ? this.#store.delete(key, options)
+        : this.#store.set(key, payload, options);
     withTimeout(
       write,
       this.#ioTimeoutMs,
@@ -998,7 +999,7 @@ export class Warp<T = unknown> {
     const coordinator = this.#coordinator!;
     const options = ttlMs === undefined ? undefined : { ttlMs };
     withTimeout(
-      coordinator.get(this.#coordPrefix + key, options),
+      () => coordinator.get(this.#coordPrefix + key, options),
       this.#ioTimeoutMs,
       timeoutAfter(this.#ioTimeoutMs, `Coordinator read of ${describe(key)}`),
     ).then(
@@ -1044,9 +1045,10 @@ export class Warp<T = unknown> {
     const coordinator = this.#coordinator!;
     const bytes = textEncoder.encode(JSON.stringify(record));
     const options = ttlMs === undefined ? undefined : { ttlMs };
-    const write = revision === undefined
-      ? coordinator.create(this.#coordPrefix + key, bytes, options)
-      : coordinator.update(this.#coordPrefix + key, bytes, revision, options);
+    const write = () =>
+      revision === undefined
+        ? coordinator.create(this.#coordPrefix + key, bytes, options)
+        : coordinator.update(this.#coordPrefix + key, bytes, revision, options);
     withTimeout(
       write,
       this.#ioTimeoutMs,
