@@ -85,6 +85,10 @@ function formatMs(ms: number): string {
   return `${(ms * 1e6).toFixed(0)} ns`;
 }
 
+function formatRatio(ratio: number): string {
+  return ratio >= 1000 ? Math.round(ratio).toLocaleString("en") : ratio.toFixed(1);
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -107,8 +111,8 @@ async function main(): Promise<void> {
     }
     const regexText = regex === undefined ? `> ${cutoffMs} ms` : formatMs(regex.medianMs);
     const ratio = regex === undefined
-      ? `> ${Math.round(cutoffMs / glob.medianMs).toLocaleString("en")}×`
-      : `${(regex.medianMs / glob.medianMs).toFixed(1)}×`;
+      ? `> ${formatRatio(cutoffMs / glob.medianMs)}×`
+      : `${formatRatio(regex.medianMs / glob.medianMs)}×`;
     console.log(
       `| ${(c.pattern.length > 18 ? `${c.pattern.slice(0, 15)}…` : c.pattern).padEnd(18)} | ${
         String(c.key.length).padStart(10)
