@@ -90,6 +90,12 @@ export interface Canary {
   readonly revokeWithoutWait?: boolean;
   /** Attach values to leases without checking them first, dead ones too (G3). */
   readonly attachUnchecked?: boolean;
+  /** Serve eventual entries for `maxStalenessMs` on this clock, not `× (1 − drift)` (E3). */
+  readonly stalenessWithoutDrift?: boolean;
+  /** Wait out a silent holder for `leaseMs + margin`, not `leaseMs × (1 + drift)` (S1, S2). */
+  readonly leaseWaitWithoutDrift?: boolean;
+  /** Trust a lease check for the node's own `leaseCheckMs`, not the smaller with the record's (G1). */
+  readonly trustOwnLeaseCheck?: boolean;
 }
 
 /** Counters of a node, for monitoring and for the simulator's reports. */
@@ -884,7 +890,8 @@ export class NodeCore {
     }
     // The record was active at some instant after askMs: trust it for checkMs of true time
     // from then, that is, checkMs × (1 − drift) on this clock.
-    const checkMs = Math.min(this.#leaseCheckMs, recordCheckMs ?? Infinity);
+    let checkMs = Math.min(this.#leaseCheckMs, recordCheckMs ?? Infinity);
+    if (this.#canary.trustOwnLeaseCheck) checkMs = this.#leaseCheckMs;
     const until = askMs + checkMs * (1 - this.#drift);
     if (until <= known.validUntilMs) return;
     known.validUntilMs = until;
@@ -1167,6 +1174,9 @@ export class NodeCore {
         return askMs + policy.ttlMs;
       case "eventual-distributed":
         if (this.#canary.ignoreStalenessBound) return askMs + policy.ttlMs;
+        if (this.#canary.stalenessWithoutDrift) {
+          return askMs + Math.min(policy.ttlMs, policy.maxStalenessMs);
+        }
         return askMs + Math.min(policy.ttlMs, policy.maxStalenessMs * (1 - this.#drift));
       case "strong-distributed":
         return askMs + Math.min(policy.ttlMs, policy.leaseMs * (1 - this.#drift));
@@ -1706,8 +1716,9 @@ export class NodeCore {
       this.#strongStore(write);
       return;
     }
+    const drift = this.#canary.leaseWaitWithoutDrift ? 0 : this.#drift;
     write.timer = this.#arm(
-      this.#now + write.policy.leaseMs * (1 + this.#drift) + MARGIN_MS,
+      this.#now + write.policy.leaseMs * (1 + drift) + MARGIN_MS,
       () => {
         if (write.phase !== "revoke") return;
         this.stats.leaseWaits++;
