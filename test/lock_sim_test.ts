@@ -85,7 +85,7 @@ const REGRESSIONS = [
     // belief was measured from the later takeover's send instead of the create's.
     name: "grant found by a read believes from the latest claim, not the one that landed",
     seed: 793,
-    options: { nodes: 2, livenessMs: 4000 },
+    options: { nodes: 2, livenessMs: 4000, maxDriftPpm: 500 },
   },
   {
     // L3: the waiter's watch starts only after its read is answered; a takeover that landed
@@ -93,7 +93,7 @@ const REGRESSIONS = [
     // the old revision for a TTL, conflicted, and waited a second TTL.
     name: "change between a waiter's read and its watch missed: two TTLs of waiting",
     seed: 573,
-    options: { nodes: 2, livenessMs: 4000 },
+    options: { nodes: 2, livenessMs: 4000, maxDriftPpm: 500 },
   },
 ] as const;
 
