@@ -392,9 +392,13 @@ export class SimCluster {
     };
     this.#defineKeys();
     const maxDrift = this.#shape.maxDriftPpm / 1e6;
+    // Half the drifting clocks sit at the bound, fast or slow: the legal worst case, where a
+    // dropped drift factor shows (its own stream, so the classic draws stay as they were).
+    const extremes = new Prng(deriveSeed(seed, "drift-extremes"));
     for (let i = 0; i < this.#n; i++) {
       const prng = new Prng(deriveSeed(seed, `node-${i}`));
       let drift = this.#mix.drift ? prng.range(-maxDrift, maxDrift) : 0;
+      if (!options.classicSwarm && extremes.chance(0.5)) drift = Math.sign(drift) * maxDrift;
       if (options.canary === "drift-beyond-bound" && i === 0) drift = -0.5; // 500 000 ppm slow
       // The drift canaries need the legal worst case: the silent node's clock slowest,
       // the writers' fastest, each at the bound.
@@ -489,7 +493,7 @@ export class SimCluster {
     const maxDriftPpm = options.maxDriftPpm ?? drawDriftPpm(prng);
     const mixed = options.canary === "trust-own-lease-check" ||
       (options.nodeConfigs ?? (prng.chance(0.5) ? "mixed" : "default")) === "mixed";
-    return builtInShape(prng, {
+    const shape = builtInShape(prng, {
       nodes: this.#n,
       modes,
       keysPerMode: options.keysPerMode ?? 3,
@@ -501,6 +505,12 @@ export class SimCluster {
         { heartbeatIntervalMs: options.heartbeatIntervalMs }),
       ...(options.gapTimeoutMs !== undefined && { gapTimeoutMs: options.gapTimeoutMs }),
     });
+    if (options.canary !== "trust-own-lease-check") return shape;
+    // The broken node checks leases for longer than anyone else, as a mixed cluster may.
+    const nodes = [...shape.nodes];
+    const longest = Math.max(...nodes.slice(1).map((n) => n.leaseCheckMs ?? 1000));
+    nodes[0] = { ...nodes[0]!, leaseCheckMs: Math.min(4 * longest, 1000) };
+    return { ...shape, nodes };
   }
 
   #start(node: SimNode): void {
