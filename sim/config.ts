@@ -92,7 +92,15 @@ const CORE_OPTIONS = [
   "peersMax",
 ] as const satisfies readonly (keyof WarpConfig & keyof NodeConfig)[];
 
-/** The {@linkcode NodeCore} options of a configuration (what `new Warp` passes on). */
+/**
+ * The {@linkcode NodeCore} options of a configuration (what `new Warp` passes on).
+ *
+ * @example
+ * ```ts
+ * import { coreOptions } from "./config.ts";
+ * console.log(coreOptions({ leaseCheckMs: 200, ioTimeoutMs: 3000, keys: {} })); // { leaseCheckMs: 200 }
+ * ```
+ */
 export function coreOptions(config: WarpConfig): Partial<NodeConfig> {
   const options: Record<string, unknown> = {};
   for (const name of CORE_OPTIONS) {
@@ -299,7 +307,18 @@ export function userShape(
   };
 }
 
-/** A key's policy on each node: `undefined` where the node does not use it (strong-local). */
+/**
+ * A key's policy on each node: `undefined` where the node does not use it (strong-local).
+ *
+ * @example
+ * ```ts
+ * import { keyPolicies } from "./config.ts";
+ * import { Registry } from "../src/core/registry.ts";
+ * const registries = [new Registry(), new Registry()];
+ * for (const r of registries) r.register("lc:*", { mode: "strong-local" });
+ * console.log(keyPolicies(registries, { key: "lc:n1:0", owner: 1 })[0]); // undefined
+ * ```
+ */
 export function keyPolicies(
   registries: readonly Registry[],
   key: SimKey,
@@ -310,6 +329,17 @@ export function keyPolicies(
 /**
  * What the history says of a key: its mode and bounds, with the per-node figures where
  * nodes differ (E3 judges a read by its own node's staleness bound, SL2 by its TTL).
+ *
+ * @example
+ * ```ts
+ * import { keyInfo } from "./config.ts";
+ * import { resolvePolicy } from "../src/core/registry.ts";
+ * const info = keyInfo({ key: "ev:0" }, [
+ *   resolvePolicy("ev:*", { mode: "eventual-distributed", maxStalenessMs: 100 }),
+ *   resolvePolicy("ev:*", { mode: "eventual-distributed", maxStalenessMs: 300 }),
+ * ], ["n0", "n1"]);
+ * console.log(info.maxStalenessMs, info.byProcess?.n0?.maxStalenessMs); // 300 100
+ * ```
  */
 export function keyInfo(
   key: SimKey,
@@ -340,6 +370,15 @@ export function keyInfo(
 /**
  * How long the phases of a run must be for a configuration's timers to run out within
  * them: the defaults, or a few times the longest lease, staleness bound and check.
+ *
+ * @example
+ * ```ts
+ * import { phaseLengthsMs, userShape } from "./config.ts";
+ * const shape = userShape({ keys: { "s:*": { mode: "strong-distributed", leaseMs: 1500 } } }, {
+ *   nodes: 3, leasing: false,
+ * });
+ * console.log(phaseLengthsMs(shape)); // { safetyMs: 12000, livenessMs: 6000 }
+ * ```
  */
 export function phaseLengthsMs(shape: ClusterShape): { safetyMs: number; livenessMs: number } {
   const longest = longestTimerMs(shape, false);
@@ -353,6 +392,15 @@ export function phaseLengthsMs(shape: ClusterShape): { safetyMs: number; livenes
  * The longest protocol timer of the shape on any node, ms of its clock: staleness
  * bounds, leases (twice: a wait, then a registration's term), lease checks, gap timeouts
  * after a heartbeat, and with `deadlines` the write and read deadlines.
+ *
+ * @example
+ * ```ts
+ * import { longestTimerMs, userShape } from "./config.ts";
+ * const shape = userShape({ keys: { "e:*": { mode: "eventual-distributed" } } }, {
+ *   nodes: 1, leasing: false,
+ * });
+ * console.log(longestTimerMs(shape, false), longestTimerMs(shape, true)); // 1000 5000
+ * ```
  */
 export function longestTimerMs(shape: ClusterShape, deadlines: boolean): number {
   let longest = 0;
