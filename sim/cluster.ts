@@ -72,6 +72,17 @@ export const LEASE_CANARIES: readonly CanaryName[] = [
   "trust-own-lease-check",
 ];
 
+/** The canaries that switch on a deliberate bug in the core, and its flag. */
+const CORE_CANARY_FLAGS: Partial<Record<CanaryName, keyof Canary>> = {
+  "skip-fill-check": "skipFillCheck",
+  "no-staleness-bound": "ignoreStalenessBound",
+  "revoke-without-wait": "revokeWithoutWait",
+  "attach-unchecked": "attachUnchecked",
+  "staleness-without-drift": "stalenessWithoutDrift",
+  "lease-wait-without-drift": "leaseWaitWithoutDrift",
+  "trust-own-lease-check": "trustOwnLeaseCheck",
+};
+
 /** The core canaries set on every node (the others break node 0 only). */
 const EVERY_NODE_CANARIES: readonly CanaryName[] = [
   ...LEASE_CANARIES,
@@ -969,24 +980,8 @@ export class SimCluster {
   }
 
   #coreCanary(): { canary: Canary } | undefined {
-    switch (this.#options.canary) {
-      case "skip-fill-check":
-        return { canary: { skipFillCheck: true } };
-      case "no-staleness-bound":
-        return { canary: { ignoreStalenessBound: true } };
-      case "revoke-without-wait":
-        return { canary: { revokeWithoutWait: true } };
-      case "attach-unchecked":
-        return { canary: { attachUnchecked: true } };
-      case "staleness-without-drift":
-        return { canary: { stalenessWithoutDrift: true } };
-      case "lease-wait-without-drift":
-        return { canary: { leaseWaitWithoutDrift: true } };
-      case "trust-own-lease-check":
-        return { canary: { trustOwnLeaseCheck: true } };
-      default:
-        return undefined;
-    }
+    const flag = CORE_CANARY_FLAGS[this.#options.canary!];
+    return flag === undefined ? undefined : { canary: { [flag]: true } };
   }
 
   /** The `leaseMs` of strong keys (the same on every node). */
