@@ -36,7 +36,7 @@ Fuzzes Warp's consistency guarantees in a deterministic simulated cluster.
   --no-leases       cache scenario without leased keys and lease operations
   --config FILE     fuzz your configuration: a module exporting \`config\` (or a default
                     export), the registrations and node options you pass to new Warp
-  --seed N          first seed (default: drawn from the clock and printed)
+  --seed N          first seed (default: 32 random bits, printed)
   --seeds N         run N seeds                        (default: run for --duration)
   --duration S      run for S seconds of wall time      (default: 60)
   --nodes N         nodes per cluster                   (default: 5)
