@@ -181,7 +181,7 @@ Deno.test("simulator serves most reads from L1 in every mode when healthy and re
 });
 
 Deno.test("simulator reports every node consistent within maxStaleness of a write", () => {
-  const report = runSeed({ seed: 12, ...SHORT });
+  const report = runSeed({ seed: 12, ...SHORT, nodeConfigs: "default" });
   const { offsetsMs, consistent, writes } = report.run.stats.polaris;
   assert.ok(writes > 0);
   const at500 = consistent[offsetsMs.indexOf(500)]!;
