@@ -381,6 +381,9 @@ export class SimCluster {
       (options.canary !== undefined && LEASE_CANARIES.includes(options.canary));
     this.#shape = this.#drawShape(seed);
     this.#keys = [...this.#shape.keys];
+    if (this.#keys.length === 0) {
+      throw new RangeError(`The configuration leaves the workload no key: modes ${options.modes}`);
+    }
     const canaried = this.#canaryFaults(options.canary);
     if (canaried !== undefined) this.#schedule = [...this.#schedule, ...canaried];
     this.#blocked = new Int32Array(this.#n * this.#n);

@@ -476,6 +476,9 @@ export function configProblems(config: unknown, maxDriftPpm?: number): string[] 
     problems.push(`Option keys must be an object of registrations: ${String(keys)}`);
     return problems;
   }
+  if (Object.keys(keys).length === 0) {
+    problems.push("Option keys registers no key, so the simulator has nothing to run: {}");
+  }
   const registry = new Registry();
   for (const [pattern, options] of Object.entries(keys)) {
     try {

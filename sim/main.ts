@@ -151,8 +151,14 @@ if (maxDriftPpm !== undefined && !(maxDriftPpm >= 0 && maxDriftPpm <= DRIFT_PPM_
 }
 const nodes = positiveNumber("nodes", values.nodes, 5);
 const config = values.config !== undefined ? await loadConfig(values.config) : undefined;
-const phases = config !== undefined
-  ? phaseLengthsMs(userShape(config, { nodes, leasing: false }))
+const userKeys = config !== undefined
+  ? userShape(config, { nodes, leasing: values["no-leases"] !== true, modes })
+  : undefined;
+if (userKeys !== undefined && userKeys.keys.length === 0) {
+  fail(`--config ${values.config} registers no key of the modes asked: ${values.modes}`);
+}
+const phases = userKeys !== undefined
+  ? phaseLengthsMs(userKeys)
   : { safetyMs: 2000, livenessMs: 1000 };
 const base: Omit<SeedOptions, "seed"> = {
   nodes,

@@ -85,6 +85,9 @@ Deno.test("configProblems() names each unsafe or invalid option with its value",
   ];
   assert.equal(problems.length, expected.length, problems.join("\n"));
   expected.forEach((pattern, i) => assert.match(problems[i]!, pattern));
+  assert.deepEqual(configProblems({ leaseCheckMs: 100 }), [
+    "Option keys registers no key, so the simulator has nothing to run: {}",
+  ]);
   assert.deepEqual(configProblems("nope"), [
     "Invalid configuration, expected an object of Warp options: nope",
   ]);
