@@ -251,3 +251,32 @@ Deno.test("gray seeds combine loss, pauses at a call in flight, coordinator outa
   );
   assert.deepEqual(checkHistory(run.history).violations, []);
 });
+
+Deno.test("deno task sim --max-drift-ppm fixes the drift bound of every seed, locks included", async () => {
+  const cache = await sim([
+    "--seeds",
+    "2",
+    "--seed",
+    "5",
+    "--nodes",
+    "3",
+    "--max-drift-ppm",
+    "2000",
+  ]);
+  assert.equal(cache.code, 0, cache.stdout);
+  assert.match(cache.stdout, /drift bound 2000 ppm/);
+  const locks = await sim([
+    "--scenario",
+    "locks",
+    "--seeds",
+    "2",
+    "--max-drift-ppm",
+    "2000",
+    "--verbose",
+  ]);
+  assert.equal(locks.code, 0, locks.stdout);
+  assert.equal(locks.stdout.match(/seed \d+: drift bound 2000 ppm/g)?.length, 2, locks.stdout);
+  const wrong = await sim(["--seeds", "1", "--max-drift-ppm", "200000"]);
+  assert.equal(wrong.code, 2);
+  assert.match(wrong.stderr, /--max-drift-ppm must be 0 to 100000: 200000/);
+});
