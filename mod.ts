@@ -37,6 +37,7 @@ export type {
 export { InvariantError, WarpError } from "./src/core/errors.ts";
 export type { WarpErrorCode } from "./src/core/errors.ts";
 export type { ConsistencyMode, KeyOptions, KeyPolicy } from "./src/core/registry.ts";
+export type { WarpConfig } from "./src/config.ts";
 export type { Codec } from "./src/codec.ts";
 export { bytesCodec, JSON_DEPTH_MAX, jsonCodec, textCodec } from "./src/codec.ts";
 export { isKey, KEY_LENGTH_MAX } from "./src/core/messages.ts";

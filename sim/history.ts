@@ -36,6 +36,20 @@ export interface KeyInfo {
    * guarantees (a revoked lease makes its values read as absent, which those do not model).
    */
   readonly leased?: boolean;
+  /**
+   * Bounds that differ between nodes (a mixed cluster): each node's own, keyed by
+   * `process`. A read is judged by its node's figure (E3, SL2); the figures above are then
+   * the largest. @default {undefined}
+   */
+  readonly byProcess?: Readonly<Record<string, KeyBounds>>;
+}
+
+/** One node's bounds of a key. */
+export interface KeyBounds {
+  /** The node's staleness bound of the key (E3). */
+  readonly maxStalenessMs?: number;
+  /** The node's TTL of the key (SL2). */
+  readonly ttlMs?: number;
 }
 
 /**
@@ -104,7 +118,7 @@ export interface LeaseRecordLog {
 
 /** The lease part of a history (G1–G3). */
 export interface LeaseHistory {
-  /** The nodes' `leaseCheckMs`. */
+  /** The nodes' `leaseCheckMs`; where they differ, the largest (no node trusts a check longer). */
   readonly leaseCheckMs: number;
   /** The drift bound the nodes assume, ppm. */
   readonly maxDriftPpm: number;
@@ -177,6 +191,8 @@ export interface History {
   readonly storeLog?: readonly StoreLogEntry[];
   /** The fault-free phase and its propagation bounds, if the run had one (EP). */
   readonly propagation?: PropagationPhase;
+  /** The drift bound the nodes assumed and their clocks kept, ppm, if known. */
+  readonly maxDriftPpm?: number;
 }
 
 /** One violation found by a checker. */

@@ -22,8 +22,10 @@ export type {
   SimStats,
   TraceEvent,
 } from "./cluster.ts";
-export { CALM, drawMix, drawSchedule } from "./faults.ts";
+export { CALM, drawDriftPpm, drawFaults, drawMix, drawSchedule, FAULT_PRESETS } from "./faults.ts";
 export type { Fault, FaultMix, FaultPreset } from "./faults.ts";
+export { configProblems, userShape } from "./config.ts";
+export type { ClusterShape, SimKey } from "./config.ts";
 export { formatPath, FULL_PATH, parsePath, runSeed, shrinkSeed } from "./runner.ts";
 export type { RunPath, SeedOptions, SeedReport } from "./runner.ts";
 export { HISTORY_FORMAT } from "./history.ts";

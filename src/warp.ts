@@ -97,6 +97,12 @@ export interface WarpOptions<T> {
   readonly leaseCheckMs?: number;
   /** Deadline of `grantLease`, `keepAlive` and the coordinator part of `revokeLease`. @default {5000} */
   readonly leaseTimeoutMs?: number;
+  /**
+   * Keys and glob patterns to register at construction, each validated as by
+   * {@linkcode Warp.register}: `{ "session:*": { mode: "eventual-distributed" } }`.
+   * @default {{}}
+   */
+  readonly keys?: Readonly<Record<string, KeyOptions>>;
 }
 
 /** Options of {@linkcode Warp.set}. */
@@ -341,6 +347,11 @@ export class Warp<T = unknown> {
       ...(options.leaseCheckMs !== undefined && { leaseCheckMs: options.leaseCheckMs }),
       ...(options.leaseTimeoutMs !== undefined && { leaseTimeoutMs: options.leaseTimeoutMs }),
     });
+    const keys = options.keys ?? {};
+    if (typeof keys !== "object" || keys === null || Array.isArray(keys)) {
+      throw new TypeError(`Invalid keys, expected an object of registrations: ${String(keys)}`);
+    }
+    for (const [pattern, keyOptions] of Object.entries(keys)) this.register(pattern, keyOptions);
     this.#coordPrefix = `${prefix}/`;
     const subjects = clusterSubjects(prefix);
     this.#allSubject = subjects.broadcast;

@@ -163,20 +163,23 @@ export function checkNoGoingBack(key: string, ops: readonly HistoryOp[], report:
   return checked;
 }
 
-/** E3: a read completing at t is no older than every write completed before t − maxStaleness. */
+/**
+ * E3: a read completing at t is no older than every write completed before t − maxStaleness,
+ * the bound of the read's node.
+ */
 export function checkBoundedStaleness(
   key: string,
   info: KeyInfo,
   ops: readonly HistoryOp[],
   report: Report,
 ): number {
-  const maxStalenessMs = info.maxStalenessMs;
-  if (maxStalenessMs === undefined) return 0;
+  if (info.maxStalenessMs === undefined) return 0;
   const writes = new NewestBefore(ops.filter(isOkWrite));
   let checked = 0;
   for (const read of ops) {
     if (!isOkRead(read)) continue;
     checked++;
+    const maxStalenessMs = info.byProcess?.[read.process]?.maxStalenessMs ?? info.maxStalenessMs;
     const newest = writes.before(read.completeMs - maxStalenessMs);
     if (newest === undefined || read.version >= newest.version) continue;
     report({
@@ -240,20 +243,20 @@ export function checkNoStaleRead(key: string, ops: readonly HistoryOp[], report:
   return checked;
 }
 
-/** SL2: a read served from L1 is younger than the key's TTL. */
+/** SL2: a read served from L1 is younger than the key's TTL on the read's node. */
 export function checkTtl(
   key: string,
   info: KeyInfo,
   ops: readonly HistoryOp[],
   report: Report,
 ): number {
-  const ttlMs = info.ttlMs;
-  if (ttlMs === undefined) return 0;
+  if (info.ttlMs === undefined) return 0;
   let checked = 0;
   for (const read of ops) {
     if (read.kind !== "read" || read.outcome !== "ok" || read.source !== "l1") continue;
     if (read.ageMs === undefined) continue;
     checked++;
+    const ttlMs = info.byProcess?.[read.process]?.ttlMs ?? info.ttlMs;
     if (read.ageMs < ttlMs) continue;
     report({
       guarantee: "SL2",

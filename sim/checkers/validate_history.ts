@@ -70,12 +70,30 @@ function validateKeyInfo(key: string, info: unknown): void {
     throw new TypeError(`Invalid info of key ${key}, expected an object: ${show(info)}`);
   }
   if (!MODES.has(info.mode)) throw new TypeError(`Invalid mode of key ${key}: ${show(info.mode)}`);
+  validateBounds(`key ${key}`, info);
+  if (info.byProcess === undefined) return;
+  if (!isRecord(info.byProcess)) {
+    throw new TypeError(
+      `Invalid byProcess of key ${key}, expected an object: ${show(info.byProcess)}`,
+    );
+  }
+  for (const [process, bounds] of Object.entries(info.byProcess)) {
+    if (!isRecord(bounds)) {
+      throw new TypeError(
+        `Invalid bounds of key ${key} on ${process}, expected an object: ${show(bounds)}`,
+      );
+    }
+    validateBounds(`key ${key} on ${process}`, bounds);
+  }
+}
+
+function validateBounds(what: string, bounds: Record<string, unknown>): void {
   for (const name of ["maxStalenessMs", "ttlMs"] as const) {
-    const bound = info[name];
+    const bound = bounds[name];
     if (
       bound !== undefined && !(typeof bound === "number" && Number.isFinite(bound) && bound >= 0)
     ) {
-      throw new TypeError(`Invalid ${name} of key ${key}, expected a number >= 0: ${show(bound)}`);
+      throw new TypeError(`Invalid ${name} of ${what}, expected a number >= 0: ${show(bound)}`);
     }
   }
 }

@@ -108,6 +108,12 @@ export interface Canary {
    * a peer incarnation that has broadcast before: lost invalidations heal only by age (EP).
    */
   readonly ignoreGaps?: boolean;
+  /** Serve eventual entries for `maxStalenessMs` on this clock, not `× (1 − drift)` (E3). */
+  readonly stalenessWithoutDrift?: boolean;
+  /** Wait out a silent holder for `leaseMs + margin`, not `leaseMs × (1 + drift)` (S1, S2). */
+  readonly leaseWaitWithoutDrift?: boolean;
+  /** Trust a lease check for the node's own `leaseCheckMs`, not the smaller with the record's (G1). */
+  readonly trustOwnLeaseCheck?: boolean;
 }
 
 /** Counters of a node, for monitoring and for the simulator's reports. */
