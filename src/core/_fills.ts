@@ -70,6 +70,12 @@ export interface FlushEpoch {
   readonly flushEpoch: number;
 }
 
+/** The L1 hit rule, which `NodeCore` keeps so that its hot path is one step (`NodeCore.hit`). */
+export interface HitRule {
+  /** The entry of `key` if L1 may serve it at `nowMs`, else `undefined`; counts the hit. */
+  hit(key: string, nowMs: number): Entry | undefined;
+}
+
 /** What the read path needs of the strong protocol (`_strong.ts`): holder registration. */
 export interface HolderRegistration {
   /**
@@ -87,8 +93,7 @@ export interface FillParts {
   readonly leases: LeaseChecks;
   readonly holders: HolderRegistration;
   readonly flushes: FlushEpoch;
-  /** The L1 hit rule (`NodeCore.hit`): the entry of `key` if it may be served now. */
-  readonly hit: (key: string, nowMs: number) => Entry | undefined;
+  readonly hits: HitRule;
 }
 
 /** The read path of one node. */
@@ -141,7 +146,7 @@ export class Fills implements KeyWatcher {
 
   /** Answers read `op` from L1 if L1 may serve `key` now; returns whether it did. */
   #serveHit(op: number, key: string): boolean {
-    const entry = this.#parts.hit(key, this.#k.now);
+    const entry = this.#parts.hits.hit(key, this.#k.now);
     if (entry === undefined) return false;
     this.#k.resolve(op, {
       found: entry.found,
@@ -339,7 +344,7 @@ export class Fills implements KeyWatcher {
     }
     // Answer with the newest value this node knows: an entry installed meanwhile may be newer.
     const entry = k.l1.get(fill.key);
-    const answer = entry !== undefined && entry.version > result.version
+    let answer = entry !== undefined && entry.version > result.version
       ? { found: entry.found, value: entry.value, version: entry.version, source: "store" as const }
       : {
         found: result.found,
@@ -350,6 +355,9 @@ export class Fills implements KeyWatcher {
     // E2 covers what a node *answered*, cached or not: writes in flight must not install
     // anything older than this (simulator seed 702025: an uncached answer, then an older
     // write's late install).
+    if (k.canary.absentVersionOffByOne && !answer.found) {
+      answer = { ...answer, version: answer.version + 1 };
+    }
     k.noteVersion(fill.key, answer.version);
     this.#end(fill, answer);
   }

@@ -297,7 +297,12 @@ export class NodeKernel {
   ): void {
     const io = this.#awaitIo(this.coordReads, handler);
     this.stats.coordinatorCalls++;
-    this.#effects.push({ type: "coord-get", io, key, kind, ...(ttlMs !== undefined && { ttlMs }) });
+    // Two literal shapes, not a spread: this runs for every coordinator call.
+    this.#effects.push(
+      ttlMs === undefined
+        ? { type: "coord-get", io, key, kind }
+        : { type: "coord-get", io, key, kind, ttlMs },
+    );
   }
 
   /** Creates (`revision` undefined) or compare-and-sets coordinator key `key`. */
@@ -310,14 +315,11 @@ export class NodeKernel {
   ): void {
     const io = this.#awaitIo(this.coordWrites, handler);
     this.stats.coordinatorCalls++;
-    this.#effects.push({
-      type: "coord-put",
-      io,
-      key,
-      record,
-      revision,
-      ...(ttlMs !== undefined && { ttlMs }),
-    });
+    this.#effects.push(
+      ttlMs === undefined
+        ? { type: "coord-put", io, key, record, revision }
+        : { type: "coord-put", io, key, record, revision, ttlMs },
+    );
   }
 
   /** Registers `handler` for the answer to a new I/O; returns the I/O's id. */
@@ -356,6 +358,9 @@ export class NodeKernel {
         return Infinity;
       case "eventual-distributed":
         if (this.canary.ignoreStalenessBound) return askMs + policy.ttlMs;
+        if (this.canary.stalenessWithoutDrift) {
+          return askMs + Math.min(policy.ttlMs, policy.maxStalenessMs);
+        }
         return askMs + Math.min(policy.ttlMs, policy.maxStalenessMs * (1 - this.drift));
       case "strong-distributed":
         if (this.sessions) return -Infinity;

@@ -183,7 +183,7 @@ export class Peers {
       // 1). Flush then too (the simulator's EP check found it).
       const restarted = this.#peers.has(from);
       this.#peers.set(from, peer);
-      if ((heartbeat ? seq : seq - 1) > 0 || restarted) {
+      if (((heartbeat ? seq : seq - 1) > 0 || restarted) && !k.canary.ignoreGaps) {
         k.stats.gapsDetected++;
         this.#settings.flusher.flush();
       }
@@ -226,7 +226,7 @@ export class Peers {
 
   /** Missed invalidations of unknown keys: drop every eventual entry, then go on. */
   #healGap(peer: Peer): void {
-    this.#settings.flusher.flush();
+    if (!this.#k.canary.ignoreGaps) this.#settings.flusher.flush();
     peer.contiguous = peer.highest;
     peer.ahead.clear();
     peer.gapSinceMs = undefined;

@@ -111,12 +111,26 @@ export interface Canary {
   readonly revokeWithoutWait?: boolean;
   /** Attach values to leases without checking them first, dead ones too (G3). */
   readonly attachUnchecked?: boolean;
+  /**
+   * Answer a fill that found the key absent with the version after the store's (as if from
+   * the store's next revision): absence served at a version the store gave a value (E1s).
+   */
+  readonly absentVersionOffByOne?: boolean;
+  /**
+   * Never flush on a sequence gap left open past the gap timeout, nor on first contact with
+   * a peer incarnation that has broadcast before: lost invalidations heal only by age (EP).
+   */
+  readonly ignoreGaps?: boolean;
+  /** Serve eventual entries for `maxStalenessMs` on this clock, not `× (1 − drift)` (E3). */
+  readonly stalenessWithoutDrift?: boolean;
+  /** Wait out a silent holder for `leaseMs + margin`, not `leaseMs × (1 + drift)` (S1, S2). */
+  readonly leaseWaitWithoutDrift?: boolean;
+  /** Trust a lease check for the node's own `leaseCheckMs`, not the smaller with the record's (G1). */
+  readonly trustOwnLeaseCheck?: boolean;
   /** Trust any read of a holder record that lists this node, however old (S1 under stale reads). */
   readonly trustStaleRegistration?: boolean;
   /** Wait out a silent holder's session without the drift factor (S1). */
   readonly sessionWaitWithoutDrift?: boolean;
-  /** Wait out a silent holder's cache lease without the drift factor (S1). */
-  readonly leaseWaitWithoutDrift?: boolean;
   /** Believe in a session from the answer of its renewal instead of its sending (S1, E3). */
   readonly sessionFromAnswer?: boolean;
   /** Complete eventual writes without waiting to be an active member (E3). */
@@ -345,7 +359,7 @@ export class NodeCore {
       leases: this.#leases,
       holders: this.#strong,
       flushes: this.#eventual,
-      hit: (key, nowMs) => this.hit(key, nowMs),
+      hits: this,
     });
     this.#peers = new Peers(kernel, {
       heartbeatIntervalMs,
