@@ -58,7 +58,14 @@ export type CanaryName =
   | "flush-rules-off"
   | "staleness-without-drift"
   | "lease-wait-without-drift"
-  | "trust-own-lease-check";
+  | "trust-own-lease-check"
+  | "trust-stale-registration"
+  | "session-from-answer"
+  | "session-wait-without-drift"
+  | "complete-without-session"
+  | "trust-heartbeat-arrival"
+  | "trust-absent-lease-read"
+  | "lease-staleness-ignored";
 
 /** The canary names, for the CLI and tests. */
 export const CANARIES: readonly CanaryName[] = [
@@ -75,6 +82,13 @@ export const CANARIES: readonly CanaryName[] = [
   "staleness-without-drift",
   "lease-wait-without-drift",
   "trust-own-lease-check",
+  "trust-stale-registration",
+  "session-from-answer",
+  "session-wait-without-drift",
+  "complete-without-session",
+  "trust-heartbeat-arrival",
+  "trust-absent-lease-read",
+  "lease-staleness-ignored",
 ];
 
 /** The canaries that break a lease assumption; they turn leases on. */
@@ -96,6 +110,12 @@ const CORE_CANARY_FLAGS: Partial<Record<CanaryName, keyof Canary>> = {
   "trust-own-lease-check": "trustOwnLeaseCheck",
   "absent-version-skew": "absentVersionOffByOne",
   "flush-rules-off": "ignoreGaps",
+  "trust-stale-registration": "trustStaleRegistration",
+  "session-from-answer": "sessionFromAnswer",
+  "session-wait-without-drift": "sessionWaitWithoutDrift",
+  "complete-without-session": "completeWithoutSession",
+  "trust-heartbeat-arrival": "trustHeartbeatArrival",
+  "trust-absent-lease-read": "trustAbsentLeaseRead",
 };
 
 /** The core canaries set on every node (the others break node 0 only). */
@@ -362,6 +382,9 @@ export class SimCluster {
   readonly #workload: Prng;
   readonly #store = new Map<string, StoreCell>();
   readonly #coord = new Map<string, CoordCell>();
+  /** Recent writes per coordinator key, for reads answered from an older state. */
+  readonly #coordLog = new Map<string, { atMs: number; cell: CoordCell }[]>();
+  #staleMaxMsValue = 0;
   readonly #leasing: boolean;
   readonly #leasePool: string[] = [];
   readonly #leaseOps: LeaseOpDraft[] = [];
@@ -421,6 +444,7 @@ export class SimCluster {
     this.#leasing = options.leases === true ||
       (options.canary !== undefined && LEASE_CANARIES.includes(options.canary));
     this.#shape = this.#drawShape(seed);
+    this.#staleMaxMsValue = this.#staleBoundMs();
     this.#keys = [...this.#shape.keys];
     if (this.#keys.length === 0) {
       throw new RangeError(`The configuration leaves the workload no key: modes ${options.modes}`);
@@ -593,6 +617,10 @@ export class SimCluster {
     const canary = this.#options.canary;
     const core = new NodeCore({
       ...coreOptions(config),
+      // Built-in nodes assume the run's staleness bound (as they assume its drift bound);
+      // the canary assumes reads are never stale.
+      ...(this.#options.config === undefined &&
+        { coordinatorStalenessMs: canary === "lease-staleness-ignored" ? 0 : this.#staleMaxMs() }),
       nodeId: node.id,
       incarnation: node.incarnation,
       ...((node.index === 0 || EVERY_NODE_CANARIES.includes(canary!)) && this.#coreCanary()),
@@ -698,7 +726,9 @@ export class SimCluster {
         return;
       case "coord-get":
         this.#coordCall(node, core, () => {
-          const cell = this.#coordCell(effect.key);
+          const cell = this.#staleCoordRead()
+            ? this.#coordCellAt(effect.key, this.#now - this.#net.range(0, this.#staleMaxMs()))
+            : this.#coordCell(effect.key);
           return { ok: true as const, record: cell?.record, revision: cell?.revision ?? 0 };
         }, (result) => core.onCoordRead(effect.io, result, this.#local(node)));
         return;
@@ -717,7 +747,9 @@ export class SimCluster {
           }
           const revision = ++this.#coordRevision;
           const expiresAt = effect.ttlMs === undefined ? Infinity : this.#now + effect.ttlMs;
-          this.#coord.set(effect.key, { record: effect.record, revision, expiresAt });
+          const written = { record: effect.record, revision, expiresAt };
+          this.#coord.set(effect.key, written);
+          this.#logCoordWrite(effect.key, written);
           if (effect.key.startsWith("lease/") && "lease" in effect.record) {
             this.#logLeaseWrite(effect.key.slice("lease/".length), effect.record);
           }
@@ -733,6 +765,67 @@ export class SimCluster {
         else this.#fail(node, effect.op, effect.error);
         return;
     }
+  }
+
+  /** Whether this coordinator read is answered from an older state (a fault of the mix). */
+  #staleCoordRead(): boolean {
+    const rate = this.#mix.coordStaleRate ?? 0;
+    return this.#faultsOn && rate > 0 && this.#staleMaxMs() > 0 && this.#net.chance(rate);
+  }
+
+  /**
+   * How old a stale coordinator read may be: the drawn figure, within what the nodes assume
+   * (`coordinatorStalenessMs`, below half of every `leaseCheckMs`). A user's configuration
+   * assumes its own bound (0 unless it says: then no read is stale).
+   */
+  #staleBoundMs(): number {
+    const drawn = this.#mix.coordStaleMaxMs ?? 0;
+    const bounds = this.#options.config !== undefined
+      ? this.#shape.nodes.map((n) => n.coordinatorStalenessMs ?? 0)
+      : this.#shape.nodes.map((n) => (n.leaseCheckMs ?? 1000) / 2 - 1);
+    return Math.max(0, Math.min(drawn, ...bounds));
+  }
+
+  #staleMaxMs(): number {
+    return this.#staleMaxMsValue;
+  }
+
+  /** Keeps the writes of a coordinator key that a stale read may still return. */
+  #logCoordWrite(key: string, cell: CoordCell): void {
+    if ((this.#mix.coordStaleRate ?? 0) === 0 || this.#staleMaxMs() === 0) return;
+    let log = this.#coordLog.get(key);
+    if (log === undefined) {
+      log = [];
+      this.#coordLog.set(key, log);
+    }
+    log.push({ atMs: this.#now, cell });
+    // Older writes than the one current `coordStaleMaxMs` ago can no longer be read.
+    const horizon = this.#now - this.#staleMaxMs();
+    let keep = 0;
+    while (keep + 1 < log.length && log[keep + 1]!.atMs <= horizon) keep++;
+    if (keep > 0) log.splice(0, keep);
+  }
+
+  /**
+   * The record of `key` as the coordinator held it at true time `atMs` (a real past
+   * state: a lagging replica answers with one), `undefined` if absent or expired then.
+   */
+  #coordCellAt(key: string, atMs: number): CoordCell | undefined {
+    const log = this.#coordLog.get(key) ?? [];
+    let cell: CoordCell | undefined;
+    for (const write of log) {
+      if (write.atMs > atMs) break;
+      cell = write.cell;
+    }
+    if (cell === undefined) {
+      // Nothing logged before then: either the key had no write yet, or its first logged
+      // write came later. Only the current cell older than every logged write can answer.
+      const current = this.#coord.get(key);
+      if (current === undefined || log.length > 0) return undefined;
+      cell = current;
+    }
+    if (atMs >= cell.expiresAt && this.#options.canary !== "lease-ttl-ignored") return undefined;
+    return cell;
   }
 
   /** A coordinator record, or `undefined` once the coordinator has forgotten it (TTL). */
@@ -830,6 +923,12 @@ export class SimCluster {
         return;
       }
       const result = apply(); // it took effect; the reply may still be lost
+      const replyLost = this.#faultsOn && (this.#mix.coordReplyLossRate ?? 0) > 0 &&
+        this.#net.chance(this.#mix.coordReplyLossRate!);
+      if (replyLost) {
+        timeout();
+        return;
+      }
       this.#at(this.#now + back, () => {
         if (this.#coordDown[node.index]! > 0) timeout();
         else if (node.core === core) this.#deliver(node, () => answer(result));

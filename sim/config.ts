@@ -88,6 +88,7 @@ const CORE_OPTIONS = [
   "leaseCheckMs",
   "leaseTimeoutMs",
   "sessionMs",
+  "coordinatorStalenessMs",
   "entriesMax",
   "bytesMax",
   "waitersMax",

@@ -19,6 +19,7 @@ export const CONFIG_OPTIONS = [
   "leaseCheckMs",
   "leaseTimeoutMs",
   "sessionMs",
+  "coordinatorStalenessMs",
   "ioTimeoutMs",
   "entriesMax",
   "bytesMax",

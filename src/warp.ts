@@ -116,6 +116,12 @@ export interface WarpOptions<T> {
    * @default {2000} with a coordinator
    */
   readonly sessionMs?: number;
+  /**
+   * The most a coordinator read may lag behind its state, ms: 0 for PostgreSQL or one NATS
+   * server; set it for a replicated NATS KV, which may answer a read from an old leader
+   * (see `docs/operations.md`). Only lease checks depend on it. @default {0}
+   */
+  readonly coordinatorStalenessMs?: number;
 }
 
 /** Options of {@linkcode Warp.set}. */
@@ -360,6 +366,8 @@ export class Warp<T = unknown> {
       ...(options.leaseCheckMs !== undefined && { leaseCheckMs: options.leaseCheckMs }),
       ...(options.leaseTimeoutMs !== undefined && { leaseTimeoutMs: options.leaseTimeoutMs }),
       sessionMs: this.#coordinator === undefined ? 0 : options.sessionMs ?? DEFAULT_SESSION_MS,
+      ...(options.coordinatorStalenessMs !== undefined &&
+        { coordinatorStalenessMs: options.coordinatorStalenessMs }),
     });
     const keys = options.keys ?? {};
     if (typeof keys !== "object" || keys === null || Array.isArray(keys)) {

@@ -46,7 +46,7 @@ export class EventualWrites implements KeyWatcher, FlushEpoch, EventualFlush {
   #flushEpoch = 0;
   readonly #gate: SessionGate;
   /** Eventual writes that landed while this node was not an active member. */
-  #held: { readonly op: number; readonly result: OpResult }[] = [];
+  #held: { readonly op: number; readonly key: string; readonly result: OpResult }[] = [];
 
   /** Makes the eventual protocol of the node whose kernel is `kernel`. */
   constructor(kernel: NodeKernel, gate: SessionGate) {
@@ -98,17 +98,8 @@ export class EventualWrites implements KeyWatcher, FlushEpoch, EventualFlush {
       };
       if (!seenNewer) k.install(key, policy, data, askMs);
       k.noteVersion(key, result.version);
-      if (policy.mode === "eventual-distributed") {
-        k.broadcast({
-          t: "inv",
-          from: k.nodeId,
-          inc: k.incarnation,
-          seq: k.nextSeq(),
-          key,
-          version: result.version,
-        });
-      }
-      this.#complete(op, policy, { ...data, source: "none" });
+      if (policy.mode === "eventual-distributed") this.#invalidate(key, result.version);
+      this.#complete(op, policy, key, { ...data, source: "none" });
     });
   }
 
@@ -121,7 +112,7 @@ export class EventualWrites implements KeyWatcher, FlushEpoch, EventualFlush {
    * caller hears `OUTCOME_UNKNOWN` (the value was written, but no bound can be promised).
    * Without sessions every reader keeps to the age bound, which needs no membership.
    */
-  #complete(op: number, policy: KeyPolicy, result: OpResult): void {
+  #complete(op: number, policy: KeyPolicy, key: string, result: OpResult): void {
     const k = this.#k;
     if (
       policy.mode !== "eventual-distributed" || !k.sessions || this.#gate.active ||
@@ -144,7 +135,13 @@ export class EventualWrites implements KeyWatcher, FlushEpoch, EventualFlush {
       return;
     }
     k.stats.writesHeld++;
-    this.#held.push({ op, result });
+    this.#held.push({ op, key, result });
+  }
+
+  /** Tells every node that `version` of `key` exists (an `inv` broadcast). */
+  #invalidate(key: string, version: number): void {
+    const k = this.#k;
+    k.broadcast({ t: "inv", from: k.nodeId, inc: k.incarnation, seq: k.nextSeq(), key, version });
   }
 
   /** The session changed: answer the writes that waited for it, if it is active now. */
@@ -152,7 +149,12 @@ export class EventualWrites implements KeyWatcher, FlushEpoch, EventualFlush {
     if (this.#held.length === 0 || !this.#gate.active) return;
     const held = this.#held;
     this.#held = [];
-    for (const { op, result } of held) this.#k.answerWrite(op, result);
+    for (const { op, key, result } of held) {
+      // Its first invalidation went out while the session had lapsed, and may have been
+      // lost where nobody counted on this node: send it again as the write completes.
+      this.#invalidate(key, result.version);
+      this.#k.answerWrite(op, result);
+    }
   }
 
   /**

@@ -66,9 +66,17 @@ function hash53(text: string): string {
   return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36);
 }
 
-/** A coordinator read of a holder record. */
+/**
+ * A coordinator read of a holder record; `stale` when it is older than a revision this
+ * node has seen or than a claim that revoked it (trust it for nothing but a compare-and-set).
+ */
 type HolderReadResult =
-  | { readonly ok: true; readonly record: HolderRecord | undefined; readonly revision: number }
+  | {
+    readonly ok: true;
+    readonly record: HolderRecord | undefined;
+    readonly revision: number;
+    readonly stale?: boolean;
+  }
   | { readonly ok: false; readonly error: WarpError };
 
 /** One strong write in flight, through its phases. */
@@ -189,7 +197,7 @@ export class StrongWrites implements KeyWatcher, HolderRegistration {
       }
       const record = read.record;
       const listed = record !== undefined && record.holders.includes(k.nodeId);
-      const trusted = k.canary.trustStaleRegistration || read.revision >= this.#floorOf(key);
+      const trusted = k.canary.trustStaleRegistration || (k.sessions && read.stale !== true);
       if (listed && trusted) {
         then(askMs);
         return;
@@ -215,9 +223,8 @@ export class StrongWrites implements KeyWatcher, HolderRegistration {
 
   /** The oldest revision of `key`'s holder record this node trusts a read of. */
   #floorOf(key: string): number {
-    if (!this.#k.sessions) return Infinity;
     const floor = this.#floors.get(key) ?? this.#floorForgotten;
-    return Math.max(floor, this.#settings.notices.joinRevision);
+    return Math.max(floor, this.#k.sessions ? this.#settings.notices.joinRevision : 0);
   }
 
   /** A claim at revision `rev` revoked this node's hold on `key`. */
@@ -702,14 +709,24 @@ export class StrongWrites implements KeyWatcher, HolderRegistration {
     return `${k.nodeId}/${k.incarnation}/${write.id}`;
   }
 
+  /**
+   * Reads `key`'s holder record. Every revision this node sees of a record, read or
+   * written by itself, raises its floor: a later read older than one it has seen is never
+   * trusted (a writer's own failed release may have dropped it from the holders, and an
+   * older read would still list it: simulator seed 2083 with stale reads).
+   */
   #readRecord(key: string, handler: (r: HolderReadResult) => void): void {
     // The driver decodes by the effect's kind: a "holder" read carries a holder record.
-    this.#k.coordGet(
-      holderRecordKey(key),
-      "holder",
-      undefined,
-      handler as (r: CoordReadResult) => void,
-    );
+    this.#k.coordGet(holderRecordKey(key), "holder", undefined, (result: CoordReadResult) => {
+      const read = result as HolderReadResult;
+      if (!read.ok) {
+        handler(read);
+        return;
+      }
+      const stale = read.revision < this.#floorOf(key);
+      this.#raiseFloor(key, read.revision);
+      handler(stale ? { ...read, stale } : read);
+    });
   }
 
   #writeRecord(
@@ -718,7 +735,10 @@ export class StrongWrites implements KeyWatcher, HolderRegistration {
     revision: number | undefined,
     handler: (r: CoordWriteResult) => void,
   ): void {
-    this.#k.coordPut(holderRecordKey(key), record, revision, undefined, handler);
+    this.#k.coordPut(holderRecordKey(key), record, revision, undefined, (put) => {
+      if (put.ok) this.#raiseFloor(key, put.revision);
+      handler(put);
+    });
   }
 }
 

@@ -94,6 +94,16 @@ export interface NodeConfig {
    */
   readonly sessionMs?: number;
   /**
+   * The most a coordinator read may lag behind the coordinator's state, in ms. Every
+   * decision of the session and strong protocols is made by compare-and-set and needs no
+   * bound; lease checks are plain reads (a check may not rewrite a lease record, whose
+   * writes restart its TTL), so a check trusts what it read from this much earlier. 0 for
+   * a coordinator whose reads are current (PostgreSQL, one NATS server); a replicated NATS
+   * KV may answer from an old leader (ADR-53) and needs a bound. Below half of
+   * `leaseCheckMs`. @default {0}
+   */
+  readonly coordinatorStalenessMs?: number;
+  /**
    * Deliberately broken behaviour, for the simulator's canaries only: a run with a canary
    * must be reported as a violation, which proves the checkers bite. Never set it in
    * production. @default {undefined}
@@ -137,6 +147,8 @@ export interface Canary {
   readonly completeWithoutSession?: boolean;
   /** Serve eventual entries past their bound on heartbeats heard, with no echo (E3). */
   readonly trustHeartbeatArrival?: boolean;
+  /** Take a lease read as absent for dead without confirming it by a create (GV). */
+  readonly trustAbsentLeaseRead?: boolean;
 }
 
 /** Counters of a node, for monitoring and for the simulator's reports. */
@@ -323,10 +335,17 @@ export class NodeCore {
       sessions: sessionMs > 0,
     });
     this.#kernel = kernel;
+    const stalenessMs = positive("coordinatorStalenessMs", config.coordinatorStalenessMs, 0, 0);
+    if (stalenessMs * 2 >= leaseCheckMs) {
+      throw new RangeError(
+        `coordinatorStalenessMs must be below half of leaseCheckMs (${leaseCheckMs}): ${stalenessMs}`,
+      );
+    }
     this.#leases = new LeaseProtocol(kernel, {
       checkMs: leaseCheckMs,
       timeoutMs: this.#leaseTimeoutMs,
       leasesMax,
+      stalenessMs,
     });
     // The session's hooks reach modules made below; they run only after construction.
     const hooks = {
