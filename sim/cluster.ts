@@ -97,6 +97,8 @@ export const LEASE_CANARIES: readonly CanaryName[] = [
   "lease-ttl-ignored",
   "attach-unchecked",
   "trust-own-lease-check",
+  "trust-absent-lease-read",
+  "lease-staleness-ignored",
 ];
 
 /** The canaries that switch on a deliberate bug in the core, and its flag. */
@@ -123,6 +125,12 @@ const EVERY_NODE_CANARIES: readonly CanaryName[] = [
   ...LEASE_CANARIES,
   "lease-wait-without-drift",
   "flush-rules-off",
+  "trust-stale-registration",
+  "session-from-answer",
+  "session-wait-without-drift",
+  "complete-without-session",
+  "trust-heartbeat-arrival",
+  "trust-absent-lease-read",
 ];
 
 export type { SimPolicy };
@@ -301,7 +309,9 @@ interface SimNode {
   stepMs: number;
   pausedUntil: number;
   /** A pause that starts at the node's next coordinator or store call. */
-  pauseArmed: { readonly on: "coord-call" | "store-call"; readonly durationMs: number } | undefined;
+  pauseArmed:
+    | { readonly on: "coord-call" | "coord-write" | "store-call"; readonly durationMs: number }
+    | undefined;
   tickAt: number;
   inflight: number;
   readonly ops: Map<number, HistoryOpDraft>;
@@ -444,6 +454,10 @@ export class SimCluster {
     this.#leasing = options.leases === true ||
       (options.canary !== undefined && LEASE_CANARIES.includes(options.canary));
     this.#shape = this.#drawShape(seed);
+    if (options.canary === "lease-staleness-ignored") {
+      // Reads are often stale, as stale as the bound allows; the nodes assume they never are.
+      this.#mix = { ...this.#mix, coordStaleRate: 0.5, coordStaleMaxMs: Infinity };
+    }
     this.#staleMaxMsValue = this.#staleBoundMs();
     this.#keys = [...this.#shape.keys];
     if (this.#keys.length === 0) {
@@ -491,7 +505,10 @@ export class SimCluster {
       // The drift canaries need the legal worst case: the silent node's clock slowest,
       // the writers' fastest, each at the bound.
       if (options.canary === "staleness-without-drift" && i === 0) drift = -maxDrift;
-      if (options.canary === "lease-wait-without-drift") drift = i === 0 ? -maxDrift : maxDrift;
+      if (
+        options.canary === "lease-wait-without-drift" ||
+        options.canary === "session-wait-without-drift"
+      ) drift = i === 0 ? -maxDrift : maxDrift;
       this.#nodes.push({
         index: i,
         id: `n${i}`,
@@ -579,7 +596,10 @@ export class SimCluster {
     }
     // Its own stream: the drift bound and the nodes' configurations change no other draw.
     const prng = new Prng(deriveSeed(seed, "config"));
-    const maxDriftPpm = options.maxDriftPpm ?? drawDriftPpm(prng);
+    // The session-wait canary needs the widest legal drift: the factor it drops is worth
+    // sessionMs × drift.
+    const maxDriftPpm = options.maxDriftPpm ??
+      (options.canary === "session-wait-without-drift" ? 100_000 : drawDriftPpm(prng));
     const mixed = options.canary === "trust-own-lease-check" ||
       (options.nodeConfigs ?? (prng.chance(0.5) ? "mixed" : "default")) === "mixed";
     const shape = builtInShape(prng, {
@@ -602,6 +622,8 @@ export class SimCluster {
         { heartbeatIntervalMs: options.heartbeatIntervalMs }),
       ...(options.gapTimeoutMs !== undefined && { gapTimeoutMs: options.gapTimeoutMs }),
       ...(options.sessionMs !== undefined && { sessionMs: options.sessionMs }),
+      ...(options.canary === "complete-without-session" && { sessionMs: 1500 }),
+      ...(options.canary === "session-wait-without-drift" && { sessionMs: 1000 }),
     });
     if (options.canary !== "trust-own-lease-check") return shape;
     // The broken node checks leases for longer than anyone else, as a mixed cluster may.
@@ -754,7 +776,7 @@ export class SimCluster {
             this.#logLeaseWrite(effect.key.slice("lease/".length), effect.record);
           }
           return { ok: true as const, revision };
-        }, (result) => core.onCoordWrite(effect.io, result, this.#local(node)));
+        }, (result) => core.onCoordWrite(effect.io, result, this.#local(node)), "coord-write");
         return;
       case "resolve":
         if (node.leaseOps.has(effect.op)) this.#leaseDone(node, effect.op, undefined);
@@ -896,6 +918,7 @@ export class SimCluster {
     core: NodeCore,
     apply: () => R,
     answer: (r: R | { ok: false; conflict: false; error: WarpError }) => void,
+    call: "coord-call" | "coord-write" = "coord-call",
   ): void {
     const unreachable = {
       ok: false as const,
@@ -907,7 +930,7 @@ export class SimCluster {
     };
     const there = this.#net.exp(COORD_LATENCY_MEAN_MS), back = this.#net.exp(COORD_LATENCY_MEAN_MS);
     const sentAt = this.#now;
-    this.#armedPause(node, "coord-call");
+    this.#armedPause(node, call);
     const timeout = () => {
       this.#at(sentAt + COORD_TIMEOUT_MS, () => {
         if (node.core === core) this.#deliver(node, () => answer(unreachable));
@@ -937,9 +960,10 @@ export class SimCluster {
   }
 
   /** Starts the pause armed for the node's next call of this kind, if any. */
-  #armedPause(node: SimNode, call: "coord-call" | "store-call"): void {
+  #armedPause(node: SimNode, call: "coord-call" | "coord-write" | "store-call"): void {
     const armed = node.pauseArmed;
-    if (armed === undefined || armed.on !== call || !this.#faultsOn) return;
+    if (armed === undefined || !this.#faultsOn) return;
+    if (armed.on !== call && !(armed.on === "coord-call" && call === "coord-write")) return;
     node.pauseArmed = undefined;
     this.#traceFault(`pause ${node.id} for ${armed.durationMs.toFixed(0)} ms (at its ${call})`);
     this.#pause(node, armed.durationMs);
@@ -1141,6 +1165,47 @@ export class SimCluster {
       case "no-staleness-bound":
       case "staleness-without-drift":
         return [{ kind: "bus-outage", atMs: s * 0.2, node: 0, durationMs: s * 0.6 }];
+      case "session-wait-without-drift":
+        // Node 0 (a holder, slowest clock) stops answering revokes, then loses the
+        // coordinator too, just after a renewal: writers (fastest) that posted their notices
+        // after that renewal must wait out its session, at the widest drift.
+        return [
+          { kind: "bus-outage", atMs: s * 0.2, node: 0, durationMs: s * 0.6 },
+          { kind: "coord-outage", atMs: s * 0.3, node: 0, durationMs: s * 0.5 },
+        ];
+      case "session-from-answer":
+        // Node 0 stops just as its next coordinator call (a renewal, mostly) takes effect,
+        // and comes back to its answer long after: writers meanwhile waited out its session.
+        return [
+          { kind: "pause", atMs: s * 0.2, node: 0, durationMs: s * 0.3, after: "coord-write" },
+          { kind: "pause", atMs: s * 0.6, node: 0, durationMs: s * 0.2, after: "coord-write" },
+        ];
+      case "trust-heartbeat-arrival": {
+        // Everything node 0 sends arrives 1.2 s late: its old heartbeats keep coming while
+        // its invalidations are still on their way.
+        return Array.from({ length: this.#n - 1 }, (_, i) => ({
+          kind: "clog" as const,
+          atMs: s * 0.2,
+          durationMs: s * 0.6,
+          from: 0,
+          to: i + 1,
+          extraMs: 1200,
+        }));
+      }
+      case "complete-without-session":
+        // From just after the first joins, node 0 neither reaches the coordinator nor hears
+        // anyone: it learns of no member that joined after it, and (sessions of 1.5 s) keeps
+        // believing in its first session, while they write without being taken in.
+        return [
+          { kind: "coord-outage", atMs: 3, node: 0, durationMs: s * 0.7 },
+          {
+            kind: "partition",
+            atMs: 3,
+            durationMs: s * 0.7,
+            links: Array.from({ length: this.#n - 1 }, (_, i) => [i + 1, 0] as const),
+            label: "one-way to n0",
+          },
+        ];
       case "flush-rules-off":
         // Every node misses every invalidation until just before the faults stop: the gaps
         // they must notice and flush are still open when the fault-free phase begins.

@@ -75,15 +75,16 @@ export type Fault =
   }
   /**
    * The node stops running (a GC pause, SIGSTOP); its clock goes on. With `after`, the
-   * pause starts at the node's first coordinator or store call at or after `atMs`, so the
-   * answer of that call arrives to a node that has been away for `durationMs`.
+   * pause starts at the node's first coordinator call (or coordinator write) or store call
+   * at or after `atMs`, so the answer of that call arrives to a node that has been away
+   * for `durationMs`.
    */
   | {
     readonly kind: "pause";
     readonly atMs: number;
     readonly node: number;
     readonly durationMs: number;
-    readonly after?: "coord-call" | "store-call";
+    readonly after?: "coord-call" | "coord-write" | "store-call";
   }
   /** The node's clock jumps forward. */
   | {

@@ -390,7 +390,7 @@ export class Sessions {
       else this.#armActivation();
     }
     this.#adopt(record);
-    this.#scheduleRenewal(sentMs + this.#settings.sessionMs / 3);
+    this.#scheduleRenewal(fromMs + this.#settings.sessionMs / 3);
     this.#hooks.changed();
   }
 
