@@ -2,35 +2,17 @@
 
 import assert from "node:assert/strict";
 import { none, only } from "../../test/_effects.ts";
-import { storeRead as read, testNode as node, writeInput as value } from "../../test/_node_core.ts";
+import {
+  storeRead as read,
+  strongFill,
+  testNode as node,
+  writeInput as value,
+} from "../../test/_node_core.ts";
 import { NodeCore } from "./node.ts";
 import type { Effect, HolderRecord } from "./effects.ts";
 import { WarpError } from "./errors.ts";
 
 type EffectOf<K extends Effect["type"]> = Extract<Effect, { type: K }>;
-
-/** Drives a strong miss on `n` through registration to a cached value. */
-function strongFill(
-  n: NodeCore,
-  op: number,
-  key: string,
-  record: HolderRecord | undefined,
-  revision: number,
-  now: number,
-  v: string,
-  version: number,
-): void {
-  n.get(op, key, now);
-  const get = only(n.takeEffects(), "coord-get");
-  assert.equal(get.key, `strong/${key}`);
-  n.onCoordRead(get.io, { ok: true, record, revision }, now);
-  const put = only(n.takeEffects(), "coord-put");
-  assert.ok((put.record as HolderRecord).holders.includes(n.nodeId));
-  n.onCoordWrite(put.io, { ok: true, revision: revision + 1 }, now);
-  const storeGet = only(n.takeEffects(), "store-get");
-  n.onStoreRead(storeGet.io, read(v, version), now);
-  assert.equal(only(n.takeEffects(), "resolve").result.value, v);
-}
 
 Deno.test("NodeCore strong read registers as holder, then serves from L1 within the lease", () => {
   const b = node("b");
