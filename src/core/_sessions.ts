@@ -449,8 +449,11 @@ export class Sessions {
   }
 
   /** Checks, on any record read, whether every member has renewed on one listing us. */
-  #checkActivation(record: SessionsRecord | undefined): void {
+  #checkActivation(record: SessionsRecord | undefined, revision: number): void {
     if (this.#active || !this.#joined || record === undefined) return;
+    // A state older than our join (a lagging replica) says nothing of who has taken us in:
+    // the members that joined between it and our join are not in it.
+    if (revision < this.#joinRevision) return;
     const k = this.#k;
     for (const m of record.members) {
       if (m.id === k.nodeId) continue;
@@ -474,7 +477,7 @@ export class Sessions {
       }
       const record = result.record as SessionsRecord | undefined;
       this.#sight(record);
-      this.#checkActivation(record);
+      this.#checkActivation(record, result.revision);
       then({ ok: true, record, revision: result.revision });
     });
   }

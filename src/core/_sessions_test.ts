@@ -299,12 +299,7 @@ Deno.test("NodeCore answers OUTCOME_UNKNOWN to an eventual write held past its d
   none(later, "reject");
 });
 
-// Fails until activation ignores reads older than the join (next commit).
-Deno.test({
-  name:
-    "NodeCore does not count a sessions read older than its join toward its activation (a lagging replica)",
-  ignore: true,
-}, () => {
+Deno.test("NodeCore does not count a sessions read older than its join toward its activation (a lagging replica)", () => {
   const a = node("a");
   renewSession(a, undefined, 0, 0); // session 1, joined at revision 1, alone
   a.tick(1000);
