@@ -317,6 +317,32 @@ export function writeThrough(
 }
 
 /**
+ * Reads `key` through a miss on `n`, answering the store read with `v` at `version`;
+ * returns the effects of the answer.
+ *
+ * @example
+ * ```ts
+ * import { readThrough, testNode } from "./_node_core.ts";
+ * const n = testNode();
+ * readThrough(n, 1, "ev:1", "x", 1, 100);
+ * console.log(n.hit("ev:1", 101)?.value); // "x"
+ * ```
+ */
+export function readThrough(
+  n: NodeCore,
+  op: number,
+  key: string,
+  v: string,
+  version: number,
+  now: number,
+): Effect[] {
+  n.get(op, key, now);
+  const r = only(n.takeEffects(), "store-get");
+  n.onStoreRead(r.io, storeRead(v, version), now);
+  return n.takeEffects();
+}
+
+/**
  * A heartbeat from `from` (incarnation `inc`) whose last broadcast was `seq`, at `round`,
  * echoing `echo` (none by default).
  *
