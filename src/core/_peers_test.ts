@@ -111,11 +111,7 @@ Deno.test("NodeCore serves an eventual entry past its bound while every member e
   assert.equal(a.hit("ev:k", 2997), undefined, "the session lapsed: its renewal went unanswered");
 });
 
-// Fails until closing a gap refreshes the proof (next commit).
-Deno.test({
-  name: "NodeCore uses an echo heard ahead of a gap in its sender's sequence once the gap closes",
-  ignore: true,
-}, () => {
+Deno.test("NodeCore uses an echo heard ahead of a gap in its sender's sequence once the gap closes", () => {
   const a = memberOfTwo();
   ownRound(a, 250);
   a.onMessage(hb("b", 1, 0, 1, [["a", 1, 1]]), 260); // fresh as of 250, until 749.5
