@@ -216,11 +216,14 @@ Deno.test("holderRecordKey() keeps coordinator keys short for long keys", async 
   assert.equal(holderRecordKey("user:1"), "strong/user:1");
 });
 
-/** Answers the sessions-record read a writer makes for its silent holders: no sessions. */
+/**
+ * Answers the sessions-record read a writer makes for its silent holders, and the
+ * compare-and-set that proves them absent: no sessions.
+ */
 function noSession(n: NodeCore, nowMs: number): void {
-  const read = only(n.takeEffects(), "coord-get");
-  assert.equal(read.key, "sessions");
-  n.onCoordRead(read.io, { ok: true, record: undefined, revision: 0 }, nowMs);
+  const effects = n.takeEffects();
+  sessionsRead(effects);
+  none(serveSessions(n, { record: undefined, revision: 0 }, effects, nowMs), "coord-get");
 }
 
 // ------------------------------------------------------------------ holders under sessions
@@ -429,12 +432,7 @@ Deno.test("NodeCore holder takes a posted notice in at its next renewal, and the
   assert.equal(w.stats.leaseWaits, 0);
 });
 
-// Fails until a writer proves a holder's absence by compare-and-set (next commit).
-Deno.test({
-  name:
-    "NodeCore writer does not take a holder's absence from a sessions read older than its claim (a lagging replica)",
-  ignore: true,
-}, () => {
+Deno.test("NodeCore writer does not take a holder's absence from a sessions read older than its claim (a lagging replica)", () => {
   const stale: Record<string, { record: SessionsRecord | undefined; revision: number }> = {
     "before b joined": { record: { members: [member("c")] }, revision: 3 },
     "before the record existed": { record: undefined, revision: 0 },
