@@ -181,8 +181,9 @@ export interface SessionsCell {
  * @example
  * ```ts
  * import { serveSessions, sessionNode } from "./_node_core.ts";
+ * import type { SessionsCell } from "./_node_core.ts";
  * const n = sessionNode();
- * const cell = { record: undefined, revision: 0 };
+ * const cell: SessionsCell = { record: undefined, revision: 0 };
  * serveSessions(n, cell, n.takeEffects(), 0);
  * console.log(cell.revision, cell.record?.members[0]?.id); // 1 "a"
  * ```
