@@ -254,9 +254,11 @@ Deno.test("NodeCore serves a strong entry past its lease while its session lives
   strongFill(a, 1, "st:k", undefined, 1, 100, "v", 1);
   a.tick(1000);
   const renewal = sessionsRead(a.takeEffects());
+  strongFill(a, 2, "st:j", undefined, 2, 2500, "j", 1);
   assert.equal(a.hit("st:k", 2000)?.value, "v", "its lease of 1000 ms is long past");
   assert.equal(a.hit("st:k", 2996)?.value, "v");
   assert.equal(a.hit("st:k", 2997), undefined);
+  assert.equal(a.hit("st:j", 2997), undefined, "no lease of its own: only the session");
   a.onCoordRead(renewal.io, { ok: true, record: { members: [member("a")] }, revision: 2 }, 3000);
   a.onCoordWrite(sessionsWrite(a.takeEffects()).io, { ok: true, revision: 3 }, 3000);
   assert.equal(a.hit("st:k", 3001)?.value, "v");
@@ -269,21 +271,38 @@ const DRIFT = 0.001;
 const holderB = member("b", { sessionMs: 1200, after: 9 });
 
 /**
+ * `w` writes `st:k` at `nowMs` and claims it from a holder record listing `b` read at
+ * `revision` (the claim is answered at `answerMs` with `revision + 1`); returns the revoke
+ * it sends to b.
+ */
+function claimFromB(
+  w: NodeCore,
+  nowMs: number,
+  revision: number,
+  answerMs = nowMs,
+): EffectOf<"send"> {
+  w.set(1, "st:k", value("v2"), nowMs);
+  w.onCoordRead(only(w.takeEffects(), "coord-get").io, {
+    ok: true,
+    record: { holders: ["b"], pending: undefined, version: 1 },
+    revision,
+  }, nowMs);
+  w.onCoordWrite(
+    only(w.takeEffects(), "coord-put").io,
+    { ok: true, revision: revision + 1 },
+    answerMs,
+  );
+  return only(w.takeEffects(), "send");
+}
+
+/**
  * `w` (without a session: the writer's side does not depend on its own) claims `st:k` from
  * a record listing `b` at revision 10, answered at 10 (the claim's revision is 11); b stays
  * silent. Returns the revoke sent to b and the sessions read w makes two heartbeat
  * intervals later to post its notice.
  */
 function silentHolder(w: NodeCore): { revoke: EffectOf<"send">; post: EffectOf<"coord-get"> } {
-  w.set(1, "st:k", value("v2"), 0);
-  const get = only(w.takeEffects(), "coord-get");
-  w.onCoordRead(get.io, {
-    ok: true,
-    record: { holders: ["b"], pending: undefined, version: 1 },
-    revision: 10,
-  }, 0);
-  w.onCoordWrite(only(w.takeEffects(), "coord-put").io, { ok: true, revision: 11 }, 10);
-  const revoke = only(w.takeEffects(), "send");
+  const revoke = claimFromB(w, 0, 10, 10);
   w.tick(509); // revokes sent again, no ack
   none(w.takeEffects(), "coord-get");
   w.tick(510);
@@ -409,14 +428,7 @@ Deno.test("NodeCore holder takes a posted notice in at its next renewal, and the
   serveSessions(b, cell, b.takeEffects(), 0); // b joins at revision 1
   strongFill(b, 1, "st:k", undefined, 1, 100, "v1", 1);
   const w = node("w");
-  w.set(1, "st:k", value("v2"), 200);
-  w.onCoordRead(only(w.takeEffects(), "coord-get").io, {
-    ok: true,
-    record: { holders: ["b"], pending: undefined, version: 1 },
-    revision: 2,
-  }, 200);
-  w.onCoordWrite(only(w.takeEffects(), "coord-put").io, { ok: true, revision: 3 }, 200);
-  only(w.takeEffects(), "send"); // the revoke is lost
+  claimFromB(w, 200, 2); // claimed at revision 3; the revoke is lost
   w.tick(700);
   serveSessions(w, cell, w.takeEffects(), 700);
   assert.deepEqual(cell.record?.members[0]?.notices, [{ key: "st:k", rev: 3 }]);
@@ -473,14 +485,7 @@ Deno.test({
   cell.record = { members: [] };
   cell.revision = 20;
   const w = node("w");
-  w.set(1, "st:k", value("v2"), 200);
-  w.onCoordRead(only(w.takeEffects(), "coord-get").io, {
-    ok: true,
-    record: { holders: ["b"], pending: undefined, version: 1 },
-    revision: 21,
-  }, 200);
-  w.onCoordWrite(only(w.takeEffects(), "coord-put").io, { ok: true, revision: 22 }, 200);
-  only(w.takeEffects(), "send"); // the revoke is lost
+  claimFromB(w, 200, 21); // claimed at revision 22; the revoke is lost
   let committedMs = Infinity;
   for (let t = 250; t < 3000 && committedMs === Infinity; t += 50) {
     w.tick(t);
