@@ -199,7 +199,7 @@ export class Peers {
         peer.ahead.add(seq);
       }
     }
-    this.#promote(peer);
+    if (this.#promote(peer)) this.refreshProof();
     if (peer.contiguous >= peer.highest) {
       peer.gapSinceMs = undefined;
       return;
@@ -234,12 +234,17 @@ export class Peers {
     this.refreshProof();
   }
 
-  /** An echo that waited on a gap becomes usable once every broadcast before it is in. */
-  #promote(peer: Peer): void {
+  /**
+   * An echo that waited on a gap becomes usable once every broadcast before it is in;
+   * returns whether the peer's echoed round rose (the proof must then be recomputed).
+   */
+  #promote(peer: Peer): boolean {
     const pending = peer.pending;
-    if (pending === undefined || pending.seq > peer.contiguous) return;
-    if (pending.round > peer.echoed) peer.echoed = pending.round;
+    if (pending === undefined || pending.seq > peer.contiguous) return false;
     peer.pending = undefined;
+    if (pending.round <= peer.echoed) return false;
+    peer.echoed = pending.round;
+    return true;
   }
 
   #scheduleHeartbeat(): void {

@@ -1,7 +1,20 @@
-/** Peer tracking (`_peers.ts`): sequence gaps, heartbeats, restarted and new peers. */
+/**
+ * Peer tracking (`_peers.ts`): sequence gaps, heartbeats, restarted and new peers; under
+ * sessions, the freshness proof from echoed heartbeat rounds.
+ */
 
 import assert from "node:assert/strict";
-import { heartbeat as hb, testNode as node, writeThrough as write } from "../../test/_node_core.ts";
+import { only } from "../../test/_effects.ts";
+import {
+  heartbeat as hb,
+  member,
+  readThrough,
+  renewSession,
+  sessionNode,
+  testNode as node,
+  writeThrough as write,
+} from "../../test/_node_core.ts";
+import type { NodeCore } from "./node.ts";
 
 Deno.test("NodeCore flushes eventual entries when a sequence gap stays open past the timeout", () => {
   const n = node("a", { gapTimeoutMs: 100 });
@@ -60,4 +73,75 @@ Deno.test("NodeCore flushes once when it first hears a peer that has broadcast b
   n.onMessage(hb("old", 9, 7), 5); // seven broadcasts we never saw
   assert.equal(n.hit("ev:k", 6), undefined);
   assert.equal(n.stats.flushes, 1);
+});
+
+// ------------------------------------------------------------------ freshness proofs (sessions)
+
+/** A node whose session lists b (not yet heard), with `ev:k` read at 10: its bound ends at 509.5. */
+function memberOfTwo(): NodeCore {
+  const a = sessionNode("a");
+  renewSession(a, { members: [member("b", { after: 3 })] }, 5, 0); // believes until 2997
+  readThrough(a, 1, "ev:k", "v", 1, 10);
+  return a;
+}
+
+/** Runs `n`'s timers at `nowMs`; returns the round of the heartbeat it broadcast. */
+function ownRound(n: NodeCore, nowMs: number): number {
+  n.tick(nowMs);
+  const message = only(n.takeEffects(), "broadcast").message;
+  assert.equal(message.t, "hb");
+  return message.t === "hb" ? message.round : 0;
+}
+
+Deno.test("NodeCore serves an eventual entry past its bound while every member echoes a recent round, and only while its session lives", () => {
+  const a = memberOfTwo();
+  assert.equal(ownRound(a, 250), 1);
+  assert.equal(a.hit("ev:k", 509)?.value, "v", "within its bound: no proof needed");
+  assert.equal(a.hit("ev:k", 510), undefined, "b has echoed nothing yet");
+  // b echoes round 1, sent at 250: a has every invalidation b sent before then.
+  a.onMessage(hb("b", 1, 0, 1, [["a", 1, 1]]), 300);
+  assert.equal(a.hit("ev:k", 749)?.value, "v");
+  assert.equal(a.stats.provenHits, 1);
+  assert.equal(a.hit("ev:k", 749.5), undefined, "250 + 500 × (1 − drift)");
+  for (let t = 500; t <= 2750; t += 250) {
+    const round = ownRound(a, t);
+    a.onMessage(hb("b", 1, 0, round, [["a", 1, round]]), t + 10);
+  }
+  assert.equal(a.hit("ev:k", 2996)?.value, "v");
+  assert.equal(a.hit("ev:k", 2997), undefined, "the session lapsed: its renewal went unanswered");
+});
+
+Deno.test("NodeCore uses an echo heard ahead of a gap in its sender's sequence once the gap closes", () => {
+  const a = memberOfTwo();
+  ownRound(a, 250);
+  a.onMessage(hb("b", 1, 0, 1, [["a", 1, 1]]), 260); // fresh as of 250, until 749.5
+  ownRound(a, 500);
+  // b echoes round 2 (sent at 500) in a heartbeat that says b broadcast seq 1: not received.
+  a.onMessage(hb("b", 1, 1, 2, [["a", 1, 2]]), 510);
+  assert.equal(a.hit("ev:k", 749.5), undefined, "the echo of round 2 waits for seq 1");
+  a.onMessage({ t: "inv", from: "b", inc: 1, seq: 1, key: "ev:other", version: 1 }, 760);
+  assert.equal(a.hit("ev:k", 770)?.value, "v", "fresh as of round 2, sent at 500");
+  assert.equal(a.hit("ev:k", 999.5), undefined);
+  assert.equal(a.stats.flushes, 0);
+});
+
+Deno.test("NodeCore ignores an echo of a round it never sent, or of another incarnation", () => {
+  const a = memberOfTwo();
+  ownRound(a, 250);
+  a.onMessage(hb("b", 1, 0, 1, [["a", 1, 9]]), 260); // round 9 was never sent
+  a.onMessage(hb("b", 1, 0, 2, [["a", 2, 1]]), 270); // a's incarnation is 1
+  assert.equal(a.hit("ev:k", 510), undefined);
+  a.onMessage(hb("b", 1, 0, 3, [["a", 1, 1]]), 280);
+  assert.equal(a.hit("ev:k", 600)?.value, "v", "the lie did not shadow the true echo");
+});
+
+Deno.test("NodeCore with no other member proves freshness by its live session alone", () => {
+  const a = sessionNode("a");
+  renewSession(a, undefined, 0, 0); // alone, believes until 2997
+  readThrough(a, 1, "ev:k", "v", 1, 10);
+  assert.equal(a.hit("ev:k", 2000)?.value, "v");
+  assert.equal(a.hit("ev:k", 2997), undefined);
+  const without = node("a");
+  readThrough(without, 1, "ev:k", "v", 1, 10);
+  assert.equal(without.hit("ev:k", 510), undefined, "without sessions: its bound only");
 });

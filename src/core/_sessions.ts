@@ -449,8 +449,11 @@ export class Sessions {
   }
 
   /** Checks, on any record read, whether every member has renewed on one listing us. */
-  #checkActivation(record: SessionsRecord | undefined): void {
+  #checkActivation(record: SessionsRecord | undefined, revision: number): void {
     if (this.#active || !this.#joined || record === undefined) return;
+    // A state older than our join (a lagging replica) says nothing of who has taken us in:
+    // the members that joined between it and our join are not in it.
+    if (revision < this.#joinRevision) return;
     const k = this.#k;
     for (const m of record.members) {
       if (m.id === k.nodeId) continue;
@@ -474,7 +477,7 @@ export class Sessions {
       }
       const record = result.record as SessionsRecord | undefined;
       this.#sight(record);
-      this.#checkActivation(record);
+      this.#checkActivation(record, result.revision);
       then({ ok: true, record, revision: result.revision });
     });
   }
@@ -506,7 +509,8 @@ export class Sessions {
   /**
    * Posts a notice revoking `key` (claimed at revision `rev`) for each of `holders`, in one
    * compare-and-set; `done` gets the outcome per holder, or `undefined` if the coordinator
-   * could not be written (the writer keeps waiting for acknowledgements). A member whose
+   * could not be written (the writer keeps waiting for acknowledgements). A holder is
+   * `absent` only if the compare-and-set succeeded on a record without it. A member whose
    * notices are full is removed instead, which ends its session just as surely.
    */
   post(
@@ -526,12 +530,11 @@ export class Sessions {
         for (const m of record?.members ?? []) {
           if (holders.includes(m.id)) targets.set(m.id, m);
         }
-        if (targets.size === 0 || record === undefined) {
-          done(new Map(holders.map((h) => [h, { kind: "absent" as const }])));
-          return;
-        }
+        // The record is written back even when no holder is in it: a read may come from
+        // a lagging replica, from before a holder joined, and only the compare-and-set
+        // proves the holders absent now (an absent record is created, empty).
         const members: SessionMember[] = [];
-        for (const m of record.members) {
+        for (const m of record?.members ?? []) {
           if (!targets.has(m.id)) {
             members.push(m);
             continue;
@@ -543,7 +546,8 @@ export class Sessions {
           }
           members.push({ ...m, notices: [...m.notices, { key, rev }] });
         }
-        this.#k.coordPut(SESSIONS_RECORD_KEY, { members }, read.revision, undefined, (put) => {
+        const revision = record === undefined ? undefined : read.revision;
+        this.#k.coordPut(SESSIONS_RECORD_KEY, { members }, revision, undefined, (put) => {
           if (!put.ok) {
             if (put.conflict && n < POST_ATTEMPTS_MAX) attempt(n + 1);
             else done(undefined);
