@@ -755,28 +755,34 @@ export class SimCluster {
         }, (result) => core.onCoordRead(effect.io, result, this.#local(node)));
         return;
       case "coord-put":
-        this.#coordCall(node, core, () => {
-          const cell = this.#coordCell(effect.key);
-          const matches = effect.revision === undefined
-            ? cell === undefined
-            : cell?.revision === effect.revision;
-          if (!matches) {
-            return {
-              ok: false as const,
-              conflict: true,
-              error: { code: "CONTENDED", message: "Revision moved" } as WarpError,
-            };
-          }
-          const revision = ++this.#coordRevision;
-          const expiresAt = effect.ttlMs === undefined ? Infinity : this.#now + effect.ttlMs;
-          const written = { record: effect.record, revision, expiresAt };
-          this.#coord.set(effect.key, written);
-          this.#logCoordWrite(effect.key, written);
-          if (effect.key.startsWith("lease/") && "lease" in effect.record) {
-            this.#logLeaseWrite(effect.key.slice("lease/".length), effect.record);
-          }
-          return { ok: true as const, revision };
-        }, (result) => core.onCoordWrite(effect.io, result, this.#local(node)), "coord-write");
+        this.#coordCall(
+          node,
+          core,
+          () => {
+            const cell = this.#coordCell(effect.key);
+            const matches = effect.revision === undefined
+              ? cell === undefined
+              : cell?.revision === effect.revision;
+            if (!matches) {
+              return {
+                ok: false as const,
+                conflict: true,
+                error: { code: "CONTENDED", message: "Revision moved" } as WarpError,
+              };
+            }
+            const revision = ++this.#coordRevision;
+            const expiresAt = effect.ttlMs === undefined ? Infinity : this.#now + effect.ttlMs;
+            const written = { record: effect.record, revision, expiresAt };
+            this.#coord.set(effect.key, written);
+            this.#logCoordWrite(effect.key, written);
+            if (effect.key.startsWith("lease/") && "lease" in effect.record) {
+              this.#logLeaseWrite(effect.key.slice("lease/".length), effect.record);
+            }
+            return { ok: true as const, revision };
+          },
+          (result) => core.onCoordWrite(effect.io, result, this.#local(node)),
+          "coord-write",
+        );
         return;
       case "resolve":
         if (node.leaseOps.has(effect.op)) this.#leaseDone(node, effect.op, undefined);

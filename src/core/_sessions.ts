@@ -59,7 +59,10 @@ import type { NodeKernel } from "./_kernel.ts";
 
 /** The coordinator key of the sessions record. */
 export const SESSIONS_RECORD_KEY = "sessions";
-/** Most notices one member's entry holds; a writer that finds it full removes the member. */
+/**
+ * Most notices one member's entry holds; a writer that finds it full posts again later (the
+ * member's next renewal empties it, or the member is removed once its session has ended).
+ */
 export const SESSION_NOTICES_MAX = 64;
 /** The longest `sessionMs` a node may use: one hour. */
 export const SESSION_MAX_MS = 3_600_000;
@@ -188,7 +191,9 @@ export type PostOutcome =
     readonly session: number;
   }
   /** The holder is not a member: it holds no session (a node without sessions). */
-  | { readonly kind: "absent" };
+  | { readonly kind: "absent" }
+  /** The holder's notices are full: nothing posted; post again later. */
+  | { readonly kind: "full" };
 
 /** The session protocol of one node. */
 export class Sessions {
@@ -511,7 +516,9 @@ export class Sessions {
    * compare-and-set; `done` gets the outcome per holder, or `undefined` if the coordinator
    * could not be written (the writer keeps waiting for acknowledgements). A holder is
    * `absent` only if the compare-and-set succeeded on a record without it. A member whose
-   * notices are full is removed instead, which ends its session just as surely.
+   * notices are full is left as it is (`full`): removing it would not end the belief its
+   * last renewal gave it, and a writer that later found it absent would wait too little
+   * (found by the session unit tests); the writer posts again.
    */
   post(
     holders: readonly NodeId[],
@@ -539,8 +546,10 @@ export class Sessions {
             members.push(m);
             continue;
           }
-          if (m.notices.length >= SESSION_NOTICES_MAX) continue; // removed: session ends
-          if (m.notices.some((x) => x.key === key && x.rev >= rev)) {
+          if (
+            m.notices.length >= SESSION_NOTICES_MAX ||
+            m.notices.some((x) => x.key === key && x.rev >= rev)
+          ) {
             members.push(m);
             continue;
           }
@@ -557,9 +566,11 @@ export class Sessions {
           const outcomes = new Map<NodeId, PostOutcome>();
           for (const h of holders) {
             const m = targets.get(h);
+            const full = m !== undefined && m.notices.length >= SESSION_NOTICES_MAX &&
+              !m.notices.some((x) => x.key === key && x.rev >= rev);
             outcomes.set(
               h,
-              m === undefined ? { kind: "absent" } : {
+              m === undefined ? { kind: "absent" } : full ? { kind: "full" } : {
                 kind: "posted",
                 untilMs: now + m.sessionMs * (1 + this.#k.drift) + MARGIN_MS,
                 revision: put.revision,

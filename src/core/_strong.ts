@@ -108,6 +108,8 @@ interface StrongWrite {
   readonly posted: Map<NodeId, { revision: number; inc: number; session: number }>;
   /** Holders waited out: dropped from the record at the release. */
   readonly waitedOut: Set<NodeId>;
+  /** The timer that posts notices (again) for the holders still silent with no wait. */
+  postTimer: number;
 }
 
 /** What the strong protocol needs of the session protocol (`_sessions.ts`). */
@@ -308,6 +310,7 @@ export class StrongWrites implements KeyWatcher, HolderRegistration {
       waits: new Map(),
       posted: new Map(),
       waitedOut: new Set(),
+      postTimer: 0,
     };
     this.#byId.set(write.id, write);
     const chain = this.#chains.get(key);
@@ -424,7 +427,12 @@ export class StrongWrites implements KeyWatcher, HolderRegistration {
       return;
     }
     this.#sendRevokes(write);
-    write.timer = k.arm(k.now + this.#settings.ackWaitMs, () => this.#postNotices(write));
+    this.#postLater(write);
+  }
+
+  #postLater(write: StrongWrite): void {
+    const k = this.#k;
+    write.postTimer = k.arm(k.now + this.#settings.ackWaitMs, () => this.#postNotices(write));
   }
 
   #sendRevokes(write: StrongWrite): void {
@@ -455,13 +463,16 @@ export class StrongWrites implements KeyWatcher, HolderRegistration {
     this.#settings.notices.post(silent, write.key, write.claimRevision, (outcomes) => {
       if (write.phase !== "revoke") return;
       if (outcomes === undefined) {
-        write.timer = k.arm(k.now + this.#settings.ackWaitMs, () => this.#postNotices(write));
+        this.#postLater(write);
         return;
       }
       let posted = 0;
+      let full = false;
       for (const [holder, outcome] of outcomes) {
         if (!write.awaiting.has(holder)) continue;
-        if (outcome.kind === "posted") {
+        if (outcome.kind === "full") {
+          full = true; // its next renewal empties the list: post again then
+        } else if (outcome.kind === "posted") {
           posted++;
           const waitMs = outcome.untilMs - k.now;
           write.waits.set(
@@ -479,6 +490,7 @@ export class StrongWrites implements KeyWatcher, HolderRegistration {
       k.stats.noticesPosted += posted;
       this.#armWaits(write);
       if (posted > 0) this.#poll(write);
+      if (full) this.#postLater(write);
     });
   }
 
@@ -531,6 +543,7 @@ export class StrongWrites implements KeyWatcher, HolderRegistration {
     write.phase = "store";
     k.disarm(write.timer);
     k.disarm(write.retransmitTimer);
+    k.disarm(write.postTimer);
     const known = write.input.expectedVersion ?? write.record?.version;
     if (known !== undefined && write.storeAttempts === 0) {
       this.#storeAt(write, known);
@@ -644,6 +657,7 @@ export class StrongWrites implements KeyWatcher, HolderRegistration {
     k.answerWrite(write.op, error);
     k.disarm(write.timer);
     k.disarm(write.retransmitTimer);
+    k.disarm(write.postTimer);
     if (!claimed) {
       this.#finish(write);
       return;

@@ -177,10 +177,37 @@ Deno.test("keepAliveLease rewrites the record at its revision and fails on a dea
   n.onCoordWrite(put.io, { ok: false, conflict: true, error: new Error("moved") as never }, 2);
   const again = only(n.takeEffects(), "coord-get");
   n.onCoordRead(again.io, { ok: true, record: undefined, revision: 0 }, 3);
+  // Found absent: a read may be older than the grant, so the absence is proved by creating
+  // an expired tombstone before the lease is taken for dead.
+  const tombstone = only(n.takeEffects(), "coord-put");
+  assert.deepEqual(tombstone.record, { lease: "expired" });
+  assert.equal(tombstone.revision, undefined);
+  n.onCoordWrite(tombstone.io, { ok: true, revision: 9 }, 4);
   const rejected = only(n.takeEffects(), "reject");
   assert.equal(rejected.error.code, "LEASE_EXPIRED");
-  assert.equal(n.leaseState(LEASE, 3), "expired");
+  assert.equal(n.leaseState(LEASE, 4), "expired");
   assert.throws(() => n.keepAliveLease(2, "not-a-lease", 4), TypeError);
+});
+
+Deno.test("a lease read as absent from an older state is not taken for dead: the tombstone's create fails", () => {
+  const n = node();
+  n.keepAliveLease(1, LEASE, 0);
+  n.onCoordRead(
+    only(n.takeEffects(), "coord-get").io,
+    { ok: true, record: undefined, revision: 0 },
+    1,
+  );
+  const tombstone = only(n.takeEffects(), "coord-put");
+  n.onCoordWrite(
+    tombstone.io,
+    { ok: false, conflict: true, error: new Error("exists") as never },
+    2,
+  );
+  // The record exists after all (the read was older than the grant): read it again.
+  const again = only(n.takeEffects(), "coord-get");
+  n.onCoordRead(again.io, { ok: true, record: { lease: "active" }, revision: 7 }, 3);
+  assert.equal(only(n.takeEffects(), "coord-put").revision, 7, "kept alive at its revision");
+  assert.notEqual(n.leaseState(LEASE, 3), "expired");
 });
 
 Deno.test("grantLease creates the record with the TTL of the id", () => {
