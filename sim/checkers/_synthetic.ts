@@ -128,3 +128,63 @@ export function syntheticHistory(options: SyntheticOptions): History {
     final: Object.fromEntries(store),
   };
 }
+
+/** Options of {@linkcode syntheticAppendKvHistory}. */
+export interface SyntheticAppendKvOptions {
+  readonly seed: number;
+  readonly ops: number;
+  /** Clients, each calling one op at a time. @default {50} */
+  readonly clients?: number;
+  /** Keys. @default {10} */
+  readonly keys?: number;
+  /** The longest op, in ms. @default {10} */
+  readonly durationMaxMs?: number;
+}
+
+/**
+ * A history of a correct store of lists (the `append-kv` model), of the shape of
+ * porcupine's `c50-ok`: clients that each call one op at a time, back to back, reads
+ * (half the ops), appends and a few writes on a few keys, every op taking effect at one
+ * instant inside its interval. Linearizable by construction.
+ */
+export function syntheticAppendKvHistory(options: SyntheticAppendKvOptions): History {
+  const rand = random(options.seed);
+  const clients = options.clients ?? 50;
+  const keyCount = options.keys ?? 10;
+  const durationMaxMs = options.durationMaxMs ?? 10;
+  const perClient = Math.ceil(options.ops / clients);
+  const planned: { op: Record<string, unknown> & { key: string; kind: string }; atMs: number }[] =
+    [];
+  for (let client = 0; client < clients && planned.length < options.ops; client++) {
+    let nowMs = rand() * durationMaxMs;
+    for (let n = 0; n < perClient && planned.length < options.ops; n++) {
+      const invokeMs = nowMs;
+      const atMs = invokeMs + rand() * durationMaxMs / 2;
+      const completeMs = atMs + rand() * durationMaxMs / 2;
+      nowMs = completeMs + rand() * 0.1;
+      const roll = rand();
+      const kind = roll < 0.5 ? "read" : roll < 0.95 ? "append" : "write";
+      const key = String(Math.floor(rand() * keyCount));
+      const element = `x ${client} ${n} y`;
+      const op = {
+        id: planned.length + 1,
+        process: client,
+        key,
+        kind,
+        ...(kind === "append" ? { value: element } : kind === "write" ? { value: [element] } : {}),
+        invokeMs,
+        completeMs,
+        outcome: "ok",
+      };
+      planned.push({ op, atMs });
+    }
+  }
+  const lists = new Map<string, readonly unknown[]>();
+  for (const { op } of [...planned].sort((a, b) => a.atMs - b.atMs)) {
+    const list = lists.get(op.key) ?? [];
+    if (op.kind === "read") op.value = list;
+    else if (op.kind === "append") lists.set(op.key, [...list, op.value]);
+    else lists.set(op.key, op.value as unknown[]);
+  }
+  return { format: "warp-history/1", keys: {}, ops: planned.map((p) => p.op as unknown as HistoryOp) };
+}

@@ -127,7 +127,7 @@ export function checkValidity(key: string, ops: readonly HistoryOp[], report: Re
 
 /** E2: on one node, a read returns a version no older than any op that completed before it. */
 export function checkNoGoingBack(key: string, ops: readonly HistoryOp[], report: Report): number {
-  const byProcess = new Map<string, HistoryOp[]>();
+  const byProcess = new Map<string | number, HistoryOp[]>();
   for (const op of ops) {
     if (op.outcome !== "ok" || op.version === undefined) continue;
     const mine = byProcess.get(op.process);

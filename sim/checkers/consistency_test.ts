@@ -346,7 +346,15 @@ Deno.test("checkHistory() rejects malformed histories with a TypeError naming th
       { ...good, ops: [{ ...good.ops[0], completeMs: null }] },
       /outcome ok needs a completeMs: null$/,
     ],
-    [{ ...good, ops: [{ ...good.ops[0], kind: "append" }] }, /unknown kind: "append"$/],
+    [{ ...good, ops: [{ ...good.ops[0], kind: "rename" }] }, /unknown kind: "rename"$/],
+    [
+      { ...good, ops: [{ ...good.ops[0], kind: "append" }] },
+      /^Invalid op 1, kind is checked only against a model \(--model\), not Warp's contract: "append"$/,
+    ],
+    [
+      { ...good, ops: [{ ...good.ops[0], process: true }] },
+      /^Invalid op 1, process must be a string or a number: true$/,
+    ],
     [{ ...good, final: { k: { value: 1 } } }, /^Invalid final entry of key k/],
   ];
   for (const [input, message] of cases) {

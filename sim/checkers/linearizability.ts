@@ -12,6 +12,8 @@
  * @module
  */
 
+import { IntPairMap } from "./_int_pair_map.ts";
+
 /**
  * A sequential specification: what an operation does to a state, and which outputs are
  * possible. The model must be deterministic: the state after an operation depends only
@@ -28,9 +30,10 @@ export interface Model<State, Input, Output> {
    */
   step(state: State, input: Input, output: Output | undefined): State | undefined;
   /**
-   * A string equal for two states exactly when they are equal: memoisation uses it.
+   * A string or a number, equal for two states exactly when they are equal: memoisation
+   * uses it (a number is cheaper).
    */
-  key(state: State): string;
+  key(state: State): string | number;
   /**
    * Whether an operation with this output never changes the state, from any state where
    * it is possible (a read; a compare-and-set that answered "not swapped"). The search
@@ -79,9 +82,15 @@ export interface Counterexample {
   readonly blocked: number;
 }
 
+/**
+ * The outcome of one partition: a {@linkcode LinearizabilityStatus}, or `skipped` when it
+ * was not searched (another partition had failed, or the total budget had run out).
+ */
+export type PartitionStatus = LinearizabilityStatus | "skipped";
+
 /** The result of one partition. */
 export interface PartitionResult {
-  readonly status: LinearizabilityStatus;
+  readonly status: PartitionStatus;
   /** The ids of the operations checked in this partition (`fail` ones dropped). */
   readonly ops: readonly number[];
   /** Model steps the search took. */
@@ -92,7 +101,10 @@ export interface PartitionResult {
 
 /** The result of {@linkcode checkLinearizability}. */
 export interface LinearizabilityResult {
-  /** `fail` if any partition fails, else `unknown` if any ran out of budget, else `pass`. */
+  /**
+   * `fail` if a partition fails, else `unknown` if one ran out of budget or was not
+   * searched, else `pass`.
+   */
   readonly status: LinearizabilityStatus;
   readonly partitions: readonly PartitionResult[];
   /** Model steps taken in all partitions. */
@@ -106,13 +118,21 @@ export interface LinearizabilityOptions {
    * @default {100000}
    */
   readonly stepsMax?: number;
+  /**
+   * The most model steps the search may take over all partitions together. The partition
+   * searched when it runs out is `unknown`; those after it are `skipped`.
+   * @default {Infinity}
+   */
+  readonly stepsTotalMax?: number;
 }
 
 /** The default step budget of a partition. */
 export const STEPS_MAX_DEFAULT = 100_000;
 
 /**
- * Checks that a history is linearizable with respect to a model.
+ * Checks that a history is linearizable with respect to a model. Partitions are searched
+ * one by one in the order the model gives them; once one fails, the others are `skipped`
+ * (the history is not linearizable whatever they hold).
  *
  * @example A stale read after a write completed is not linearizable
  * ```ts
@@ -137,17 +157,29 @@ export function checkLinearizability<State, Input, Output>(
   if (!Number.isSafeInteger(stepsMax) || stepsMax < 1) {
     throw new RangeError(`Invalid stepsMax, expected a positive integer: ${stepsMax}`);
   }
+  const stepsTotalMax = options.stepsTotalMax ?? Infinity;
+  if (!(Number.isSafeInteger(stepsTotalMax) || stepsTotalMax === Infinity) || stepsTotalMax < 1) {
+    throw new RangeError(
+      `Invalid stepsTotalMax, expected a positive integer or Infinity: ${stepsTotalMax}`,
+    );
+  }
   validateOperations(ops);
   const happened = ops.filter((op) => op.outcome !== "fail");
   const parts = model.partition ? model.partition(happened) : [happened];
-  const partitions = parts.map((part) => checkPartition(model, part, stepsMax));
   let status: LinearizabilityStatus = "pass";
   let steps = 0;
-  for (const partition of partitions) {
+  const partitions = parts.map((part): PartitionResult => {
+    const left = stepsTotalMax - steps;
+    if (status === "fail" || left <= 0) {
+      if (status === "pass") status = "unknown";
+      return { status: "skipped", ops: part.map((op) => op.id), steps: 0 };
+    }
+    const partition = checkPartition(model, part, Math.min(stepsMax, left));
     steps += partition.steps;
     if (partition.status === "fail") status = "fail";
-    else if (partition.status === "unknown" && status === "pass") status = "unknown";
-  }
+    else if (partition.status === "unknown") status = "unknown";
+    return partition;
+  });
   return { status, partitions, steps };
 }
 
@@ -221,17 +253,10 @@ function checkPartition<State, Input, Output>(
     hashLow ^= zobrist[2 * i]!;
     hashHigh ^= zobrist[2 * i + 1]!;
   };
-  const seen = new Map<string, Uint32Array[]>();
-  const visit = (stateKey: string): boolean => {
-    const cacheKey = `${hashLow}:${hashHigh}:${stateKey}`;
-    const sets = seen.get(cacheKey);
-    if (sets === undefined) {
-      seen.set(cacheKey, [linearized.slice()]);
-      return true;
-    }
-    if (sets.some((set) => sameBits(set, linearized))) return false;
-    sets.push(linearized.slice());
-    return true;
+  const memo = new Memo(linearized.length);
+  const visit = (stateKey: string | number): boolean => {
+    const h = typeof stateKey === "number" ? mixNumber(stateKey) : hashString(stateKey);
+    return memo.add(hashLow ^ h, hashHigh ^ Math.imul(h, 0x9e3779b1), linearized, stateKey);
   };
 
   const stackOps = new Int32Array(n);
@@ -388,9 +413,68 @@ function buildList(
   next[last] = -1;
 }
 
-function sameBits(a: Uint32Array, b: Uint32Array): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/**
+ * The memo of a search: the (linearized set, state key) pairs already explored. Chains of
+ * entries hang off a map from a 64-bit hash (two 32-bit words); an entry's set is a slice
+ * of one growing arena, and a hit is confirmed by comparing the set and the state key
+ * exactly, so a hash collision costs a comparison, never a wrong answer. Rejected: a
+ * string key (hash, set, state) per visit, a typed array per entry and a `Map`: their
+ * allocations and hashing dominated the search. Bounded by the step budget (an entry per
+ * step at most).
+ */
+class Memo {
+  readonly #words: number;
+  readonly #heads = new IntPairMap(12);
+  #next = new Int32Array(1024);
+  #sets: Uint32Array;
+  readonly #stateKeys: (string | number)[] = [];
+
+  constructor(words: number) {
+    this.#words = words;
+    this.#sets = new Uint32Array(words * 1024);
+  }
+
+  /** Adds the pair; false if it was already there. */
+  add(hashLow: number, hashHigh: number, set: Uint32Array, stateKey: string | number): boolean {
+    const head = this.#heads.get(hashLow, hashHigh);
+    const words = this.#words;
+    for (let entry = head; entry !== -1; entry = this.#next[entry]!) {
+      if (this.#stateKeys[entry] !== stateKey) continue;
+      const at = entry * words;
+      let same = true;
+      for (let w = 0; w < words && same; w++) same = this.#sets[at + w] === set[w];
+      if (same) return false;
+    }
+    const entry = this.#stateKeys.length;
+    if (entry === this.#next.length) {
+      const next = new Int32Array(entry * 2);
+      next.set(this.#next);
+      this.#next = next;
+      const sets = new Uint32Array(entry * 2 * words);
+      sets.set(this.#sets);
+      this.#sets = sets;
+    }
+    this.#sets.set(set, entry * words);
+    this.#next[entry] = head;
+    this.#stateKeys.push(stateKey);
+    this.#heads.set(hashLow, hashHigh, entry);
+    return true;
+  }
+}
+
+/** A 32-bit hash of a number (an integer state key, typically). */
+function mixNumber(x: number): number {
+  let h = Number.isInteger(x) ? x | 0 : hashString(String(x));
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  return h ^ (h >>> 16);
+}
+
+/** FNV-1a over a string's UTF-16 code units. */
+function hashString(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h;
 }
 
 /** Two pseudo-random 32-bit words per operation, the same on every run (deterministic). */
