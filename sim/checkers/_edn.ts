@@ -58,7 +58,7 @@ export interface EdnForm {
   readonly line: number;
 }
 
-const DELIMITERS = new Set([..."()[]{}\"; \t\r\n,"]);
+const DELIMITERS = new Set([...'()[]{}"; \t\r\n,']);
 const ESCAPES: Readonly<Record<string, string>> = {
   "n": "\n",
   "t": "\t",
@@ -69,12 +69,20 @@ const ESCAPES: Readonly<Record<string, string>> = {
   "f": "\f",
 };
 
+/** What {@linkcode readEdn} read. */
+export interface EdnRead {
+  readonly forms: readonly EdnForm[];
+  /** The 1-based line where each map starts. */
+  readonly mapLines: WeakMap<Map<string, EdnValue>, number>;
+}
+
 /**
  * Reads every top-level form of an EDN text.
  *
  * @throws {SyntaxError} naming the line, column and what is wrong.
  */
-export function readEdn(text: string): EdnForm[] {
+export function readEdn(text: string): EdnRead {
+  const mapLines = new WeakMap<Map<string, EdnValue>, number>();
   let at = 0;
   const fail = (problem: string, where = at): never => {
     const before = text.slice(0, where);
@@ -175,6 +183,7 @@ export function readEdn(text: string): EdnForm[] {
         at++;
         return readSeq("]");
       case "{": {
+        const line = lineOf(at);
         at++;
         const items = readSeq("}");
         if (items.length % 2 !== 0) fail("map with an odd number of forms", start);
@@ -186,6 +195,7 @@ export function readEdn(text: string): EdnForm[] {
           else if (typeof key === "number" || key === null) map.set(String(key), items[i + 1]!);
           else fail("unsupported map key (keywords, strings, numbers and nil only)", start);
         }
+        mapLines.set(map, line);
         return map;
       }
       case '"':
@@ -218,5 +228,5 @@ export function readEdn(text: string): EdnForm[] {
     const line = lineOf(at);
     forms.push({ value: read(), line });
   }
-  return forms;
+  return { forms, mapLines };
 }

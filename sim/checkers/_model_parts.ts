@@ -38,7 +38,6 @@ export function isReadOnly(input: { readonly kind: string }, output: unknown): b
   return input.kind === "read" || (input.kind === "cas" && output === false);
 }
 
-
 /** Splits operations by key, in the order of each key's first operation. */
 export function byKey<T extends { readonly input: { readonly key: string } }>(
   ops: readonly T[],

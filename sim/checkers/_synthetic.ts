@@ -186,5 +186,9 @@ export function syntheticAppendKvHistory(options: SyntheticAppendKvOptions): His
     else if (op.kind === "append") lists.set(op.key, [...list, op.value]);
     else lists.set(op.key, op.value as unknown[]);
   }
-  return { format: "warp-history/1", keys: {}, ops: planned.map((p) => p.op as unknown as HistoryOp) };
+  return {
+    format: "warp-history/1",
+    keys: {},
+    ops: planned.map((p) => p.op as unknown as HistoryOp),
+  };
 }

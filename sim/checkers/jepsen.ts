@@ -17,7 +17,9 @@
  * `:fail` ops did not (dropped; a failed cas did nothing); `:info` ops and invocations never
  * completed may have happened at any time after their call (unknown). Ops of a process
  * that is not an integer (`:nemesis`) are left out. Time is the position in the file (the
- * order Jepsen recorded): op `n`'s times are event indices, `:time` is not used. As in
+ * order Jepsen recorded): an op's times are the indices of its events, `:time` is not
+ * used. An op's id is the line of its invocation (or its rank, if two invocations share a
+ * line), so a report's op ids point into the file. As in
  * Knossos, an `:ok` read of `nil` says nothing of the value (it is imported as a read of
  * unknown outcome) unless `nilRead` is `"absent"`.
  *
@@ -29,7 +31,7 @@
  */
 
 import { type History, HISTORY_FORMAT, type HistoryOp } from "../history.ts";
-import { EdnSet, type EdnValue, EdnSymbol, Keyword, readEdn, Tagged } from "./_edn.ts";
+import { EdnSet, EdnSymbol, type EdnValue, Keyword, readEdn, Tagged } from "./_edn.ts";
 
 /** Options of {@linkcode importJepsenHistory}. */
 export interface JepsenImportOptions {
@@ -96,15 +98,23 @@ export function importJepsenHistory(text: string, options: JepsenImportOptions =
   }
   const { events, ignored } = readEvents(text);
   const keyed = isKeyed(events);
+  const invokeLines = events.filter((e) => e.type === "invoke").map((e) => e.line);
+  const byLine = new Set(invokeLines).size === invokeLines.length;
   const ops: HistoryOp[] = [];
+  const index = new Map<number, number>();
   const pending = new Map<number | string, { op: HistoryOp; event: Event }>();
-  events.forEach((event, index) => {
+  events.forEach((event, at) => {
     const open = pending.get(event.process);
     if (event.type === "invoke") {
       if (open !== undefined) {
-        fail(event, `process ${event.process} invokes while its op of line ${open.event.line} is pending`, event.process);
+        fail(
+          event,
+          `process ${event.process} invokes while its op of line ${open.event.line} is pending`,
+          event.process,
+        );
       }
-      const op = invocation(event, ops.length + 1, index, keyed);
+      const op = invocation(event, byLine ? event.line : ops.length + 1, at, keyed);
+      index.set(op.id, ops.length);
       ops.push(op);
       pending.set(event.process, { op, event });
       return;
@@ -116,17 +126,21 @@ export function importJepsenHistory(text: string, options: JepsenImportOptions =
       fail(event, `completes an invocation of :${open!.event.f} with :f`, `:${event.f}`);
     }
     pending.delete(event.process);
-    ops[open!.op.id - 1] = completion(open!.op, event, index, keyed, nilRead);
+    ops[index.get(open!.op.id)!] = completion(open!.op, event, at, keyed, nilRead);
   });
   return { history: { format: HISTORY_FORMAT, keys: {}, ops }, keyed, ignored };
 }
 
 function readEvents(text: string): { events: Event[]; ignored: number } {
-  let forms = readEdn(text);
+  const read = readEdn(text);
+  let forms = read.forms;
   // A file holding one vector or list of ops, rather than one op per line.
   if (forms.length === 1 && Array.isArray(forms[0]!.value)) {
     const line = forms[0]!.line;
-    forms = (forms[0]!.value as EdnValue[]).map((value) => ({ value, line }));
+    forms = (forms[0]!.value as EdnValue[]).map((value) => ({
+      value,
+      line: value instanceof Map ? read.mapLines.get(value) ?? line : line,
+    }));
   }
   const events: Event[] = [];
   let ignored = 0;
@@ -150,7 +164,13 @@ function readEvents(text: string): { events: Event[]; ignored: number } {
       fail(at, ":type must be :invoke, :ok, :fail or :info", value.get(":type"));
     }
     if (f === undefined) fail(at, ":f must be a keyword", value.get(":f"));
-    events.push({ line, process: process as number, type: type!, f: f!, value: value.get(":value") ?? null });
+    events.push({
+      line,
+      process: process as number,
+      type: type!,
+      f: f!,
+      value: value.get(":value") ?? null,
+    });
   }
   return { events, ignored };
 }
@@ -158,7 +178,14 @@ function readEvents(text: string): { events: Event[]; ignored: number } {
 /** The op an invocation starts (its outcome unknown until its completion). */
 function invocation(event: Event, id: number, index: number, keyed: boolean): HistoryOp {
   const { key, kind, value } = unpack(event, keyed);
-  const base = { id, process: event.process, key, invokeMs: index, completeMs: null, outcome: "unknown" } as const;
+  const base = {
+    id,
+    process: event.process,
+    key,
+    invokeMs: index,
+    completeMs: null,
+    outcome: "unknown",
+  } as const;
   switch (kind) {
     case "read":
       return { ...base, kind };
@@ -199,7 +226,10 @@ function unpack(event: Event, keyed: boolean) {
   let value = event.value;
   let key = REGISTER_KEY;
   if (f === "txn") {
-    if (!Array.isArray(value) || value.length !== 1 || !Array.isArray(value[0]) || value[0].length !== 3) {
+    if (
+      !Array.isArray(value) || value.length !== 1 || !Array.isArray(value[0]) ||
+      value[0].length !== 3
+    ) {
       fail(event, "only transactions of one micro-op [f key value] are supported", value);
     }
     const [microF, microKey, microValue] = (value as EdnValue[][])[0]!;
@@ -213,7 +243,11 @@ function unpack(event: Event, keyed: boolean) {
   }
   const kind = f === "read" || f === "r" ? "read" : f === "write" || f === "w" ? "write" : f;
   if (kind !== "read" && kind !== "write" && kind !== "cas") {
-    fail(event, "unsupported :f (supported: :read, :write, :cas, and :txn of one of them)", `:${f}`);
+    fail(
+      event,
+      "unsupported :f (supported: :read, :write, :cas, and :txn of one of them)",
+      `:${f}`,
+    );
   }
   return { key, kind: kind as "read" | "write" | "cas", value };
 }

@@ -157,7 +157,12 @@ export function checkModel(
     : searchRegisters([...byId.values()], model, options);
   const keys = search.result.partitions.map((partition): KeyCheck => {
     const key = byId.get(partition.ops[0]!)!.key;
-    const base = { key, status: partition.status, ops: partition.ops.length, steps: partition.steps };
+    const base = {
+      key,
+      status: partition.status,
+      ops: partition.ops.length,
+      steps: partition.steps,
+    };
     if (partition.counterexample === undefined) return base;
     const { ops, message } = explainCounterexample(
       key,
@@ -165,7 +170,12 @@ export function checkModel(
       byId,
       search.showState,
     );
-    return { ...base, explanation: message, involved: ops, counterexample: partition.counterexample };
+    return {
+      ...base,
+      explanation: message,
+      involved: ops,
+      counterexample: partition.counterexample,
+    };
   });
   let failed = 0;
   let unknown = 0;

@@ -66,7 +66,10 @@ export function validateHistory(value: unknown, options: ValidateHistoryOptions 
   }
   const keys = value.keys === undefined && against === "model" ? {} : value.keys;
   if (!isRecord(keys)) {
-    throw new TypeError(`Invalid history keys, expected an object: ${show(keys)}`);
+    const hint = keys === undefined
+      ? " describing each key's mode (or check against a model: --model)"
+      : "";
+    throw new TypeError(`Invalid history keys, expected an object${hint}: ${show(keys)}`);
   }
   for (const [key, info] of Object.entries(keys)) validateKeyInfo(key, info);
   if (!Array.isArray(value.ops)) {
