@@ -319,7 +319,8 @@ function replay<S, I, O>(
   let state = model.init();
   for (const id of linearized) {
     const op = byId.get(id)!;
-    state = model.step(state, op.input, op.outcome === "ok" ? op.output : undefined) ?? state;
+    const after = model.step(state, op.input, op.outcome === "ok" ? op.output : undefined);
+    if (after !== undefined) state = after; // null is a state: the key absent
   }
   return state;
 }
