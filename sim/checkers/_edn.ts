@@ -192,7 +192,8 @@ export function readEdn(text: string): EdnRead {
           const key = items[i]!;
           if (key instanceof Keyword) map.set(`:${key.name}`, items[i + 1]!);
           else if (typeof key === "string") map.set(JSON.stringify(key), items[i + 1]!);
-          else if (typeof key === "number" || key === null) map.set(String(key), items[i + 1]!);
+          else if (typeof key === "number") map.set(String(key), items[i + 1]!);
+          else if (key === null) map.set("nil", items[i + 1]!);
           else fail("unsupported map key (keywords, strings, numbers and nil only)", start);
         }
         mapLines.set(map, line);
