@@ -55,6 +55,10 @@ export function internedKvModel(
     init: () => initial,
     step: registerStep,
     readOnly: isReadOnly,
+    readsState: (input, output) =>
+      input.kind === "read" && output !== undefined && typeof output !== "boolean"
+        ? output ?? -1
+        : undefined,
     key: (state) => state ?? -1,
     partition: byKey,
   };
@@ -117,6 +121,7 @@ export function internedAppendKvModel(
       }
     },
     readOnly: (input) => input.kind === "read",
+    readsState: (input, output) => input.kind === "read" ? output : undefined,
     key: (state) => state,
     partition: byKey,
   };

@@ -42,6 +42,12 @@ export interface Model<State, Input, Output> {
    */
   readOnly?(input: Input, output: Output | undefined): boolean;
   /**
+   * For a read-only operation possible in one state only (a read of a register): that
+   * state's {@linkcode Model.key}. The search then passes over it, without a model step,
+   * in every other state, where most reads are tried and fail. Default: none is.
+   */
+  readsState?(input: Input, output: Output | undefined): string | number | undefined;
+  /**
    * Splits the operations into independent parts checked one by one (P-compositionality:
    * a history is linearizable iff each part is). Default: one part.
    */
@@ -246,24 +252,27 @@ function checkPartition<State, Input, Output>(
 
   const linearized = new Uint32Array(Math.ceil(n / 32));
   const zobrist = zobristTable(n);
-  let hashLow = 0;
-  let hashHigh = 0;
+  // The set's Zobrist hash, two words. In a typed array, not two `let`s: a closure's
+  // variable holding a 32-bit value past the small-integer range is boxed on every write.
+  const hash = new Int32Array(2);
   const flip = (i: number): void => {
     linearized[i >>> 5]! ^= 1 << (i & 31);
-    hashLow ^= zobrist[2 * i]!;
-    hashHigh ^= zobrist[2 * i + 1]!;
+    hash[0]! ^= zobrist[2 * i]!;
+    hash[1]! ^= zobrist[2 * i + 1]!;
   };
   const memo = new Memo(linearized.length);
   const visit = (stateKey: string | number): boolean => {
     const h = typeof stateKey === "number" ? mixNumber(stateKey) : hashString(stateKey);
-    return memo.add(hashLow ^ h, hashHigh ^ Math.imul(h, 0x9e3779b1), linearized, stateKey);
+    return memo.add(hash[0]! ^ h, hash[1]! ^ Math.imul(h, 0x9e3779b1), linearized, stateKey);
   };
 
   const stackOps = new Int32Array(n);
   const stackForced = new Uint8Array(n);
   const stackStates: State[] = [];
+  const stackKeys: (string | number)[] = [];
   let depth = 0;
   let state = model.init();
+  let stateKey = model.key(state);
   let steps = 0;
   let best: Counterexample | undefined;
   const apply = (i: number): State | undefined => {
@@ -271,12 +280,14 @@ function checkPartition<State, Input, Output>(
     const op = ops[i]!;
     return model.step(state, op.input, op.outcome === "ok" ? op.output : undefined);
   };
-  const push = (i: number, after: State, forced: boolean): void => {
+  const push = (i: number, after: State, afterKey: string | number, forced: boolean): void => {
     stackOps[depth] = i;
     stackForced[depth] = forced ? 1 : 0;
     stackStates[depth] = state;
+    stackKeys[depth] = stateKey;
     depth++;
     state = after;
+    stateKey = afterKey;
     lift(i);
   };
   /**
@@ -288,6 +299,7 @@ function checkPartition<State, Input, Output>(
       depth--;
       const undone = stackOps[depth]!;
       state = stackStates[depth]!;
+      stateKey = stackKeys[depth]!;
       flip(undone);
       unlift(undone);
       if (stackForced[depth] === 0) return next[undone]!;
@@ -310,18 +322,28 @@ function checkPartition<State, Input, Output>(
    * from here can be reordered to start with it, since it changes no state anywhere. So
    * the search commits to one, when there is one, and branches only on the others.
    */
+  const reads = ops.map((op, i) =>
+    readOnly[i] === 1
+      ? model.readsState?.(op.input, op.outcome === "ok" ? op.output : undefined)
+      : undefined
+  );
   const commitReadOnly = (): "none" | "committed" | "dead" | "budget" => {
     for (let i = next[head]!; i !== -1 && i < n; i = next[i]!) {
       if (readOnly[i] === 0) continue;
+      const needs = reads[i];
+      if (needs !== undefined && needs !== stateKey) continue;
       if (steps === stepsMax) return "budget";
-      const after = apply(i);
+      let after: State | undefined = state;
+      if (needs === undefined) after = apply(i);
+      else steps++;
       if (after === undefined) continue;
       flip(i);
-      if (!visit(model.key(after))) {
+      const afterKey = needs ?? model.key(after);
+      if (!visit(afterKey)) {
         flip(i);
         return "dead";
       }
-      push(i, after, true);
+      push(i, after, afterKey, true);
       return "committed";
     }
     return "none";
@@ -354,8 +376,9 @@ function checkPartition<State, Input, Output>(
       const after = apply(entry);
       if (after !== undefined) {
         flip(entry);
-        if (visit(model.key(after))) {
-          push(entry, after, false);
+        const afterKey = model.key(after);
+        if (visit(afterKey)) {
+          push(entry, after, afterKey, false);
           entry = next[head]!;
           fresh = true;
           continue;
@@ -454,7 +477,8 @@ class Memo {
       sets.set(this.#sets);
       this.#sets = sets;
     }
-    this.#sets.set(set, entry * words);
+    const at = entry * words;
+    for (let w = 0; w < words; w++) this.#sets[at + w] = set[w]!; // .set() costs a call
     this.#next[entry] = head;
     this.#stateKeys.push(stateKey);
     this.#heads.set(hashLow, hashHigh, entry);
