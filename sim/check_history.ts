@@ -50,7 +50,16 @@ export interface CliIo {
   readonly err: (line: string) => void;
 }
 
-/** The exit codes of {@linkcode main}. */
+/**
+ * The exit codes of {@linkcode main}.
+ *
+ * @example A CI step that tells "unknown" from "broken"
+ * ```ts ignore
+ * import { EXIT, main } from "./check_history.ts";
+ * const code = await main(["history.edn"]);
+ * if (code === EXIT.unknown) console.log("inconclusive: raise --budget");
+ * ```
+ */
 export const EXIT = {
   /** Every check passed. */
   pass: 0,

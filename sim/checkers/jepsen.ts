@@ -52,7 +52,18 @@ export interface JepsenImport {
   readonly ignored: number;
 }
 
-/** The key of a single-register history's ops. */
+/**
+ * The key of a single-register history's ops.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { importJepsenHistory, REGISTER_KEY } from "./jepsen.ts";
+ *
+ * const { history } = importJepsenHistory("{:process 0, :type :invoke, :f :read, :value nil}");
+ * assert.equal(history.ops[0]?.key, REGISTER_KEY);
+ * ```
+ */
 export const REGISTER_KEY = "register";
 
 interface Event {

@@ -39,7 +39,17 @@ import {
   Tokens,
 } from "./_interned_models.ts";
 
-/** The models {@linkcode checkModel} checks against. */
+/**
+ * The models {@linkcode checkModel} checks against.
+ *
+ * @example Validating a model name from a command line
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MODEL_NAMES } from "./model_check.ts";
+ *
+ * assert.ok((MODEL_NAMES as readonly string[]).includes("cas-register"));
+ * ```
+ */
 export const MODEL_NAMES = ["register", "cas-register", "kv", "append-kv"] as const;
 
 /** A model {@linkcode checkModel} checks against. */
