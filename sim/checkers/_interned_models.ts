@@ -76,6 +76,7 @@ export class ListTrie {
   readonly #children = new IntPairMap(10);
   readonly #parents: number[] = [-1];
   readonly #lasts: number[] = [-1];
+  readonly #lengths: number[] = [0];
 
   /** The node of `node`'s list with `token` appended. */
   append(node: number, token: number): number {
@@ -85,6 +86,7 @@ export class ListTrie {
       this.#children.set(node, token, child);
       this.#parents.push(node);
       this.#lasts.push(token);
+      this.#lengths.push(this.#lengths[node]! + 1);
     }
     return child;
   }
@@ -96,6 +98,13 @@ export class ListTrie {
     return node;
   }
 
+  /** Whether `node`'s list is a prefix of (or equal to) `of`'s. */
+  isPrefix(node: number, of: number): boolean {
+    let at = of;
+    for (let n = this.#lengths[of]! - this.#lengths[node]!; n > 0; n--) at = this.#parents[at]!;
+    return at === node;
+  }
+
   /** The list of a node. */
   tokens(node: number): number[] {
     const out: number[] = [];
@@ -104,9 +113,15 @@ export class ListTrie {
   }
 }
 
-/** `append-kv` over trie nodes: a read answers its list's node. */
+/**
+ * `append-kv` over trie nodes: a read answers its list's node. `writes` holds, per key,
+ * the lists its writes and deletes set (node 0 for a delete): a read's list is reachable
+ * from a state if it extends the state's list or one of those (a key's list only grows
+ * between two writes).
+ */
 export function internedAppendKvModel(
   trie: ListTrie,
+  writes: ReadonlyMap<string, readonly number[]>,
 ): Model<number, InternedAppendInput, number> {
   return {
     init: () => 0,
@@ -122,6 +137,10 @@ export function internedAppendKvModel(
     },
     readOnly: (input) => input.kind === "read",
     readsState: (input, output) => input.kind === "read" ? output : undefined,
+    canReach(state, input, output) {
+      if (output === undefined || trie.isPrefix(state, output)) return true;
+      return (writes.get(input.key) ?? []).some((list) => trie.isPrefix(list, output));
+    },
     key: (state) => state,
     partition: byKey,
   };

@@ -48,6 +48,14 @@ export interface Model<State, Input, Output> {
    */
   readsState?(input: Input, output: Output | undefined): string | number | undefined;
   /**
+   * For an operation with {@linkcode Model.readsState}: whether any sequence of operations
+   * could lead from `state` to the state it needs. `false` lets the search abandon `state`
+   * at once while that operation is pending, since it must take effect and never could
+   * (a list that can only grow cannot lose an element it wrongly got). Must never answer
+   * `false` for a reachable state. Default: always reachable.
+   */
+  canReach?(state: State, input: Input, output: Output | undefined): boolean;
+  /**
    * Splits the operations into independent parts checked one by one (P-compositionality:
    * a history is linearizable iff each part is). Default: one part.
    */
@@ -89,8 +97,8 @@ export interface Counterexample {
 }
 
 /**
- * The outcome of one partition: a {@linkcode LinearizabilityStatus}, or `skipped` when it
- * was not searched (another partition had failed, or the total budget had run out).
+ * The outcome of one partition: a {@linkcode LinearizabilityStatus}, or `skipped` when its
+ * search was stopped before an answer because another partition had failed.
  */
 export type PartitionStatus = LinearizabilityStatus | "skipped";
 
@@ -125,8 +133,8 @@ export interface LinearizabilityOptions {
    */
   readonly stepsMax?: number;
   /**
-   * The most model steps the search may take over all partitions together. The partition
-   * searched when it runs out is `unknown`; those after it are `skipped`.
+   * The most model steps the search may take over all partitions together; the partitions
+   * without an answer when it runs out are `unknown`.
    * @default {Infinity}
    */
   readonly stepsTotalMax?: number;
@@ -137,8 +145,9 @@ export const STEPS_MAX_DEFAULT = 100_000;
 
 /**
  * Checks that a history is linearizable with respect to a model. Partitions are searched
- * one by one in the order the model gives them; once one fails, the others are `skipped`
- * (the history is not linearizable whatever they hold).
+ * in turns of doubling length (1024 steps, then 2048, ...), so that a hard one does not
+ * delay finding that another fails; once one fails, the search stops and the others
+ * without an answer are `skipped` (the history is not linearizable whatever they hold).
  *
  * @example A stale read after a write completed is not linearizable
  * ```ts
@@ -172,22 +181,42 @@ export function checkLinearizability<State, Input, Output>(
   validateOperations(ops);
   const happened = ops.filter((op) => op.outcome !== "fail");
   const parts = model.partition ? model.partition(happened) : [happened];
-  let status: LinearizabilityStatus = "pass";
+  const searches = parts.map((part) => startSearch(model, part));
+  const results: (PartitionResult | undefined)[] = searches.map(() => undefined);
   let steps = 0;
-  const partitions = parts.map((part): PartitionResult => {
-    const left = stepsTotalMax - steps;
-    if (status === "fail" || left <= 0) {
-      if (status === "pass") status = "unknown";
-      return { status: "skipped", ops: part.map((op) => op.id), steps: 0 };
+  let failed = false;
+  // Turns of doubling length, so that one hard partition does not hold up finding that
+  // another fails (as porcupine does with a thread per partition), at most twice the
+  // steps of searching each to its end at once.
+  for (let turn = SLICE_FIRST; !failed && results.includes(undefined); turn *= 2) {
+    for (let i = 0; i < searches.length && !failed; i++) {
+      if (results[i] !== undefined) continue;
+      const search = searches[i]!;
+      const cap = Math.min(stepsMax, search.steps + turn, search.steps + stepsTotalMax - steps);
+      const before = search.steps;
+      const result = search.advance(cap);
+      steps += search.steps - before;
+      if (result !== undefined) {
+        results[i] = result;
+        failed = result.status === "fail";
+      } else if (search.steps >= stepsMax || steps >= stepsTotalMax) {
+        results[i] = { status: "unknown", ops: search.ops, steps: search.steps };
+      }
     }
-    const partition = checkPartition(model, part, Math.min(stepsMax, left));
-    steps += partition.steps;
-    if (partition.status === "fail") status = "fail";
-    else if (partition.status === "unknown") status = "unknown";
-    return partition;
-  });
+  }
+  const partitions = results.map((result, i): PartitionResult =>
+    result ?? { status: "skipped", ops: searches[i]!.ops, steps: searches[i]!.steps }
+  );
+  const status: LinearizabilityStatus = failed
+    ? "fail"
+    : partitions.some((p) => p.status !== "pass")
+    ? "unknown"
+    : "pass";
   return { status, partitions, steps };
 }
+
+/** The steps of a partition's first turn; each turn doubles it. */
+const SLICE_FIRST = 1024;
 
 function validateOperations(ops: readonly Operation<unknown, unknown>[]): void {
   if (!Array.isArray(ops)) throw new TypeError(`Invalid operations, expected an array: ${ops}`);
@@ -218,16 +247,27 @@ interface Event {
 }
 
 /**
+ * The search of one partition, resumable: `advance(limit)` runs it until an answer, or
+ * until it has taken `limit` steps in all (then `undefined`, and it goes on from there at
+ * the next call), so that partitions can be searched in turns.
+ */
+interface PartitionSearch {
+  advance(limit: number): PartitionResult | undefined;
+  readonly ops: readonly number[];
+  readonly steps: number;
+}
+
+/**
  * The search over one partition. Entries `0..n-1` are the calls of the operations,
  * `n..2n-1` their returns, `2n` the list head; `next`/`prev` make a doubly linked list in
  * time order from which a linearized operation's call and return are lifted out, and put
  * back in reverse order when the search backtracks.
  */
-function checkPartition<State, Input, Output>(
+function startSearch<State, Input, Output>(
   model: Model<State, Input, Output>,
   ops: readonly Operation<Input, Output>[],
-  stepsMax: number,
-): PartitionResult {
+): PartitionSearch {
+  let stepsMax = 0;
   const n = ops.length;
   const ids = ops.map((op) => op.id);
   const head = 2 * n;
@@ -306,6 +346,15 @@ function checkPartition<State, Input, Output>(
     }
     return -1;
   };
+  /** Keeps the longest prefix found, and the op that could not follow it, to explain a failure. */
+  const noteBlocked = (op: number): void => {
+    if (best === undefined || depth > best.linearized.length) {
+      best = {
+        linearized: Array.from(stackOps.subarray(0, depth), (i) => ids[i]!),
+        blocked: ids[op]!,
+      };
+    }
+  };
   const failed = (): PartitionResult => ({
     status: "fail",
     ops: ids,
@@ -320,7 +369,8 @@ function checkPartition<State, Input, Output>(
   /**
    * A read-only operation that is possible now may take effect at once: any linearization
    * from here can be reordered to start with it, since it changes no state anywhere. So
-   * the search commits to one, when there is one, and branches only on the others.
+   * the search commits to one, when there is one, and branches only on the others. One
+   * pending that can never become possible from here (`canReach`) makes the state dead.
    */
   const reads = ops.map((op, i) =>
     readOnly[i] === 1
@@ -331,7 +381,13 @@ function checkPartition<State, Input, Output>(
     for (let i = next[head]!; i !== -1 && i < n; i = next[i]!) {
       if (readOnly[i] === 0) continue;
       const needs = reads[i];
-      if (needs !== undefined && needs !== stateKey) continue;
+      if (needs !== undefined && needs !== stateKey) {
+        if (model.canReach?.(state, ops[i]!.input, ops[i]!.output) === false) {
+          noteBlocked(i);
+          return "dead";
+        }
+        continue;
+      }
       if (steps === stepsMax) return "budget";
       let after: State | undefined = state;
       if (needs === undefined) after = apply(i);
@@ -351,57 +407,66 @@ function checkPartition<State, Input, Output>(
 
   let entry = next[head]!;
   let fresh = true;
-  while (entry !== -1) {
-    if (fresh) {
-      const still = commitReadOnly();
-      if (still === "budget") return { status: "unknown", ops: ids, steps };
-      if (still === "committed") {
-        entry = next[head]!;
-        continue;
+  /** Runs until an answer, or `undefined` at `stepsMax`; resumes where it stopped. */
+  const run = (): PartitionResult | undefined => {
+    while (entry !== -1) {
+      if (fresh) {
+        const still = commitReadOnly();
+        // Nothing was changed: the next run scans again from the same node.
+        if (still === "budget") return undefined;
+        if (still === "committed") {
+          entry = next[head]!;
+          continue;
+        }
+        fresh = false;
+        if (still === "dead") {
+          entry = backtrack();
+          if (entry === -1) return failed();
+          continue;
+        }
       }
-      fresh = false;
-      if (still === "dead") {
-        entry = backtrack();
-        if (entry === -1) return failed();
-        continue;
-      }
-    }
-    if (entry < n) {
-      if (readOnly[entry] === 1) {
-        // Not possible here, or it would have been committed to.
+      if (entry < n) {
+        if (readOnly[entry] === 1) {
+          // Not possible here, or it would have been committed to.
+          entry = next[entry]!;
+          continue;
+        }
+        if (steps === stepsMax) return undefined;
+        const after = apply(entry);
+        if (after !== undefined) {
+          flip(entry);
+          const afterKey = model.key(after);
+          if (visit(afterKey)) {
+            push(entry, after, afterKey, false);
+            entry = next[head]!;
+            fresh = true;
+            continue;
+          }
+          flip(entry);
+        }
         entry = next[entry]!;
         continue;
       }
-      if (steps === stepsMax) return { status: "unknown", ops: ids, steps };
-      const after = apply(entry);
-      if (after !== undefined) {
-        flip(entry);
-        const afterKey = model.key(after);
-        if (visit(afterKey)) {
-          push(entry, after, afterKey, false);
-          entry = next[head]!;
-          fresh = true;
-          continue;
-        }
-        flip(entry);
-      }
-      entry = next[entry]!;
-      continue;
+      const op = entry - n;
+      // Returns at +∞ sort last: reaching one means every ok operation is linearized, and
+      // the unknown ones still pending may simply never have happened.
+      if (ops[op]!.outcome !== "ok") break;
+      noteBlocked(op);
+      entry = backtrack();
+      if (entry === -1) return failed();
     }
-    const op = entry - n;
-    // Returns at +∞ sort last: reaching one means every ok operation is linearized, and
-    // the unknown ones still pending may simply never have happened.
-    if (ops[op]!.outcome !== "ok") break;
-    if (best === undefined || depth > best.linearized.length) {
-      best = {
-        linearized: Array.from(stackOps.subarray(0, depth), (i) => ids[i]!),
-        blocked: ids[op]!,
-      };
-    }
-    entry = backtrack();
-    if (entry === -1) return failed();
-  }
-  return { status: "pass", ops: ids, steps };
+    return { status: "pass", ops: ids, steps };
+  };
+  return {
+    ops: ids,
+    get steps() {
+      return steps;
+    },
+    advance(limit: number) {
+      stepsMax = limit;
+      return run();
+    },
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { checkLinearizability, type Operation } from "./linearizability.ts";
+import type { KvInput } from "./models.ts";
 import {
   appendKvModel,
   type CasRegisterInput,
@@ -245,7 +246,7 @@ Deno.test("checkLinearizability() skips the partitions after a failing one", () 
   ]);
 });
 
-Deno.test("checkLinearizability() shares stepsTotalMax among partitions, then skips", () => {
+Deno.test("checkLinearizability() shares stepsTotalMax among partitions; those left are unknown", () => {
   const op = (id: number, key: string) => ({
     id,
     input: { kind: "write", key, value: id } as const,
@@ -259,11 +260,54 @@ Deno.test("checkLinearizability() shares stepsTotalMax among partitions, then sk
   assert.deepEqual(result.partitions.map((p) => [p.status, p.steps]), [
     ["pass", 2],
     ["pass", 1],
-    ["skipped", 0],
+    ["unknown", 0],
   ]);
   assert.equal(checkLinearizability(kvModel<number>(), ops, { stepsTotalMax: 4 }).status, "pass");
   assert.throws(() => checkLinearizability(register, [], { stepsTotalMax: 0 }), RangeError);
   assert.equal(checkLinearizability(register, [], { stepsTotalMax: Infinity }).status, "pass");
+});
+
+Deno.test("checkLinearizability() finds a failing partition behind a hard one, in turns", () => {
+  // Partition x: many concurrent writes and reads whose search takes long; partition y:
+  // a read of a value never written, after it.
+  const ops: Operation<KvInput<number>, number | null | boolean>[] = [];
+  for (let i = 0; i < 8; i++) {
+    ops.push({
+      id: i,
+      input: { kind: "write", key: "x", value: i },
+      callMs: 0,
+      returnMs: 100,
+      outcome: "ok",
+    });
+    ops.push({
+      id: 100 + i,
+      input: { kind: "read", key: "x" },
+      output: (i * 3) % 8,
+      callMs: 0,
+      returnMs: 100,
+      outcome: "ok",
+    });
+  }
+  ops.push({
+    id: 200,
+    input: { kind: "read", key: "x" },
+    output: 99,
+    callMs: 0,
+    returnMs: 100,
+    outcome: "ok",
+  });
+  ops.push({
+    id: 300,
+    input: { kind: "read", key: "y" },
+    output: 7,
+    callMs: 0,
+    returnMs: 1,
+    outcome: "ok",
+  });
+  const result = checkLinearizability(kvModel<number>(), ops, { stepsMax: 1_000_000 });
+  assert.equal(result.status, "fail");
+  assert.deepEqual(result.partitions.map((p) => p.status), ["skipped", "fail"]);
+  assert.equal(result.partitions[0]!.steps, 1024, "x had one turn before y failed");
 });
 
 Deno.test("registerModel() and kvModel() start from initial", () => {

@@ -11,8 +11,9 @@
  *
  * `fail` ops are dropped (they certainly did not happen); `unknown` ops may take effect at
  * any point after their call, or never; reads whose outcome is not `ok` say nothing and
- * are dropped; invalidations are cache operations and are ignored. The search stops at the
- * first key that fails: the other keys are not searched.
+ * are dropped; invalidations are cache operations and are ignored. Keys are searched in
+ * turns of doubling length, and the search stops at the first key that fails: the keys
+ * without an answer then are `skipped`.
  *
  * @module
  */
@@ -63,8 +64,8 @@ export interface CheckModelOptions {
    */
   readonly stepsMax?: number;
   /**
-   * The most model steps the search may take on all keys together; keys left when it runs
-   * out are not searched (`skipped`) and the result is `unknown`.
+   * The most model steps the search may take on all keys together; keys without an answer
+   * when it runs out are `unknown`, and so is the result.
    * @default {Infinity}
    */
   readonly stepsTotalMax?: number;
@@ -85,7 +86,7 @@ export type ModelCheckStatus = "pass" | "fail" | "unknown" | "empty";
 /** The result of one key. */
 export interface KeyCheck {
   readonly key: string;
-  /** `skipped`: not searched, because another key failed or the total budget ran out. */
+  /** `skipped`: its search was stopped before an answer because another key failed. */
   readonly status: PartitionStatus;
   /** Operations checked on this key (`fail` ones and reads that said nothing left out). */
   readonly ops: number;
@@ -303,7 +304,14 @@ function searchAppendKv(ops: readonly HistoryOp[], options: CheckModelOptions): 
         return { ...base, input: { kind: "write", key, list: trie.of(list) } };
     }
   });
-  const interned = internedAppendKvModel(trie);
+  const writes = new Map<string, number[]>();
+  for (const op of operations) {
+    if (op.input.kind !== "write" || op.outcome === "fail") continue;
+    const lists = writes.get(op.input.key);
+    if (lists === undefined) writes.set(op.input.key, [op.input.list]);
+    else lists.push(op.input.list);
+  }
+  const interned = internedAppendKvModel(trie, writes);
   const result = checkLinearizability(interned, operations, budgets(options));
   const showState: ShowState = (linearized) => {
     const node = replay(interned, operations, linearized);
