@@ -16,7 +16,7 @@
  * - `--initial JSON`: the registers' value before any write (default null, absent).
  * - `--nil-read unknown|absent`: what an EDN `:ok` read of `nil` means (default unknown,
  *   as in Knossos).
- * - `--json`: print the full result as JSON instead of the report.
+ * - `--json`: print the full result as JSON instead of the report; `--help`: the usage.
  *
  * Exit codes: 0 every check passed; 1 a violation; 2 bad arguments or input (the message
  * names the problem and where); 3 unknown (a search ran out of budget) or nothing
@@ -101,6 +101,11 @@ interface Settings {
  */
 export async function main(args: readonly string[], io: Partial<CliIo> = {}): Promise<number> {
   const { readTextFile = Deno.readTextFile, out = console.log, err = console.error } = io;
+  if (args.includes("--help") || args.includes("-h")) {
+    out(USAGE);
+    out("Exit codes: 0 pass, 1 violation, 2 bad input, 3 unknown or nothing checked");
+    return EXIT.pass;
+  }
   let settings: Settings;
   try {
     settings = parseSettings(args);

@@ -111,6 +111,16 @@ Deno.test("main() prints unknown clearly and exits 3 when the budget runs out", 
   assert.match(total.out, /\(100000 steps per key, 7 steps in all\)/);
 });
 
+Deno.test("main() prints its usage and exit codes with --help", async () => {
+  const { code, out } = await run(["--help"]);
+  assert.equal(code, 0);
+  assert.match(
+    out,
+    /^Usage: check_history.ts FILE \[--model register\|cas-register\|kv\|append-kv\]/,
+  );
+  assert.match(out, /3 unknown or nothing checked$/);
+});
+
 Deno.test("main() exits 3 when nothing was checked", async () => {
   const none = JSON.stringify({ format: "warp-history/1", keys: {}, ops: [] });
   const contract = await run(["h.json"], { "h.json": none });
