@@ -31,6 +31,7 @@ import {
 import type { KvInput } from "./models.ts";
 import { showValue } from "./_value.ts";
 import { readFound } from "./_version_checks.ts";
+import { validateHistory } from "./validate_history.ts";
 import { explainCounterexample, type ShowState } from "./_explain.ts";
 import {
   type InternedAppendInput,
@@ -121,9 +122,10 @@ export interface CheckModelResult {
 /**
  * Checks that a history is linearizable with respect to a model.
  *
- * @throws {TypeError} if the model name is unknown, the history is malformed for it (an op
- * kind the model does not have, a read of a list that is not an array, several keys for a
- * one-register model), naming the op and the offending value.
+ * @throws {TypeError} if the model name is unknown, the history is malformed
+ * (`validateHistory`) or malformed for the model (an op kind the model does not have, a
+ * read of a list that is not an array, several keys for a one-register model), naming the
+ * op and the offending value.
  * @throws {RangeError} if a budget is out of range.
  *
  * @example A compare-and-set register with a timed-out write
@@ -158,6 +160,7 @@ export function checkModel(
       `Invalid initial for append-kv, its lists start empty: ${showValue(options.initial)}`,
     );
   }
+  validateHistory(history, { against: "model" });
   const byId = new Map<number, HistoryOp>();
   for (const op of history.ops) {
     if (opTiming(op, model) !== undefined) byId.set(op.id, op);

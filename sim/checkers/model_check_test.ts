@@ -281,7 +281,8 @@ function execute(model: ModelName, steps: readonly Step[], overlap: boolean): Hi
         if (!swapped && outcome === "ok") {
           return { ...base, kind: "cas", expected, value, swapped: false };
         }
-        return { ...base, kind: "cas", expected, value, outcome: swapped ? outcome : "fail" };
+        if (swapped) return { ...base, kind: "cas", expected, value };
+        return { ...base, kind: "cas", expected, value, outcome: "fail", completeMs: atMs + 1 };
       }
     }
   });
