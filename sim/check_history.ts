@@ -8,9 +8,10 @@
  *
  * - `FILE`: a `warp-history/1` JSON history (`sim/history.ts`), or a Jepsen/Knossos EDN
  *   history (`.edn`, or `--format edn`).
- * - `--model register|cas-register|kv|append-kv`: check linearizability against that
- *   model instead of Warp's contract (an EDN history is always checked against a model:
- *   by default `kv` if its values are `[key value]` tuples, else `cas-register`).
+ * - `--model register|cas-register|kv|append-kv|multi-register`: check linearizability
+ *   against that model instead of Warp's contract (an EDN history is always checked
+ *   against a model: by default `multi-register` if it has transactions of several
+ *   micro-ops, `kv` if its values are `[key value]` tuples, else `cas-register`).
  * - `--budget N`: the most model steps the linearizability search may take on one key
  *   (default 100000); `--budget-total N`: on all keys together (default no limit).
  * - `--initial JSON`: the registers' value before any write (default null, absent).
@@ -216,12 +217,17 @@ function load(
 ): { history: History; model: ModelName | undefined; note: string } {
   if (settings.edn) {
     const imported = importJepsenHistory(text, { nilRead: settings.nilRead });
-    const model = settings.model ?? (imported.keyed ? "kv" : "cas-register");
+    const model = settings.model ??
+      (imported.transactions ? "multi-register" : imported.keyed ? "kv" : "cas-register");
     const ignored = imported.ignored === 0
       ? ""
       : `; ${imported.ignored} ${imported.ignored === 1 ? "op" : "ops"} of non-client ` +
         "processes left out";
-    const shape = imported.keyed ? "independent keys" : "one register";
+    const shape = imported.transactions
+      ? "transactions"
+      : imported.keyed
+      ? "independent keys"
+      : "one register";
     return { history: imported.history, model, note: ` (EDN, ${shape}${ignored})` };
   }
   let value: unknown;

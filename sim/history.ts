@@ -53,8 +53,18 @@ export interface KeyInfo {
  */
 export type Outcome = "ok" | "fail" | "unknown";
 
-/** What an operation does; `cas` and `append` are checked only against a model. */
-export type OpKind = "read" | "write" | "delete" | "invalidate" | "cas" | "append";
+/** What an operation does; `cas`, `append` and `txn` are checked only against a model. */
+export type OpKind = "read" | "write" | "delete" | "invalidate" | "cas" | "append" | "txn";
+
+/**
+ * One step of a transaction (`txn` op, the `multi-register` model): a read of a key (for
+ * an ok txn, `value` is what it read, `null` absent) or a write.
+ */
+export interface TxnStep {
+  readonly kind: "read" | "write";
+  readonly key: string;
+  readonly value?: unknown;
+}
 
 /** One client operation. */
 export interface HistoryOp {
@@ -70,7 +80,8 @@ export interface HistoryOp {
    * `write` stores `value`; `delete` stores absence; `read` returns `value` (absent: `found`
    * false); `invalidate` only drops caches and is ignored by the value checkers. Only with
    * a model: `cas` stores `value` if the key holds `expected`; `append` adds `value` to the
-   * end of the key's list (a read of such a key returns the whole list).
+   * end of the key's list (a read of such a key returns the whole list); `txn` reads and
+   * writes several keys at one instant (`txn`).
    */
   readonly kind: OpKind;
   /**
@@ -78,6 +89,11 @@ export interface HistoryOp {
    * a cas, the value it stores (`null`: absence); for an append, the element appended.
    */
   readonly value?: unknown;
+  /**
+   * For a `txn`: its steps, applied at one instant in order (the op's `key` is its first
+   * step's).
+   */
+  readonly txn?: readonly TxnStep[];
   /** For a cas: the value it compares the key's with (`null`: the key is absent). */
   readonly expected?: unknown;
   /**

@@ -91,3 +91,17 @@ Deno.test("check-history reads Jepsen EDN histories: one register, or independen
     /^FAIL 7 \(ops 5, 1\): Ops of 7 are not linearizable: read 5 on process 2 \(returned 3\)/m,
   );
 });
+
+Deno.test("check-history reads Knossos multi-register transactions", async () => {
+  const { code, out, err } = await checkHistory(
+    FIXTURES + "multi_register_bad.edn",
+    "--initial",
+    "0",
+  );
+  assert.equal(code, 1, err);
+  assert.match(out, /\(EDN, transactions\) against multi-register: /);
+  assert.match(
+    out,
+    /^FAIL x,y \(ops 7, 5, 3\): Ops of x,y are not linearizable: txn 7 on process 2 \(\[read x 1, read y 0\]\) cannot take effect after ops 3, 5, which leave x = 1, y = 1$/m,
+  );
+});

@@ -57,6 +57,14 @@ function answered(op: HistoryOp): string {
       })`;
     case "append":
       return ` (of ${showValue(op.value)})`;
+    case "txn": {
+      const steps = op.txn!.map((step) =>
+        step.kind === "read" && op.outcome !== "ok"
+          ? `read ${step.key}`
+          : `${step.kind} ${step.key} ${showValue(step.value)}`
+      );
+      return ` ([${steps.join(", ")}])`;
+    }
     default:
       return "";
   }

@@ -116,7 +116,7 @@ Deno.test("main() prints its usage and exit codes with --help", async () => {
   assert.equal(code, 0);
   assert.match(
     out,
-    /^Usage: check_history.ts FILE \[--model register\|cas-register\|kv\|append-kv\]/,
+    /^Usage: check_history.ts FILE \[--model register\|cas-register\|kv\|append-kv\|multi-register\]/,
   );
   assert.match(out, /3 unknown or nothing checked$/);
 });

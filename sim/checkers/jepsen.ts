@@ -10,8 +10,9 @@
  *   cas (`{:process 3, :type :invoke, :f :cas, :value [1 2]}`);
  * - independent registers (`jepsen.independent`, Jepsen's multi-register tests): every
  *   `:value` is a `[key value]` tuple (`[7 [1 2]]` for a cas on key 7);
- * - Knossos multi-register transactions (`:f :txn`) of one micro-op each
- *   (`[[:write :x 1]]`), imported as that op on key `x`.
+ * - Knossos multi-register transactions (`:f :txn`, `:value [[:read :x nil] [:write :y 2]]`):
+ *   one of a single micro-op is imported as that op on its key; one of several as a `txn`
+ *   op, to check with `multi-register` (a read's `nil` there is the register absent).
  *
  * Each invocation pairs with the next completion of the same process. `:ok` ops happened;
  * `:fail` ops did not (dropped; a failed cas did nothing); `:info` ops and invocations never
@@ -23,14 +24,14 @@
  * Knossos, an `:ok` read of `nil` says nothing of the value (it is imported as a read of
  * unknown outcome) unless `nilRead` is `"absent"`.
  *
- * Refused with the line and the reason: other `:f`s, transactions of several micro-ops,
- * a completion with no invocation pending, an invocation while one is pending, values of
+ * Refused with the line and the reason: other `:f`s and micro-ops, a completion with no
+ * invocation pending, a transaction completed with other steps, an invocation while one is pending, values of
  * the wrong shape.
  *
  * @module
  */
 
-import { type History, HISTORY_FORMAT, type HistoryOp } from "../history.ts";
+import { type History, HISTORY_FORMAT, type HistoryOp, type TxnStep } from "../history.ts";
 import { EdnSet, EdnSymbol, type EdnValue, Keyword, readEdn, Tagged } from "./_edn.ts";
 
 /** Options of {@linkcode importJepsenHistory}. */
@@ -48,6 +49,8 @@ export interface JepsenImport {
   readonly history: History;
   /** Whether the values were `[key value]` tuples: check with `kv` rather than `cas-register`. */
   readonly keyed: boolean;
+  /** Whether there are transactions of several micro-ops: check with `multi-register`. */
+  readonly transactions: boolean;
   /** Ops of non-client processes (`:nemesis`) left out. */
   readonly ignored: number;
 }
@@ -139,7 +142,8 @@ export function importJepsenHistory(text: string, options: JepsenImportOptions =
     pending.delete(event.process);
     ops[index.get(open!.op.id)!] = completion(open!.op, event, at, keyed, nilRead);
   });
-  return { history: { format: HISTORY_FORMAT, keys: {}, ops }, keyed, ignored };
+  const transactions = ops.some((op) => op.kind === "txn");
+  return { history: { format: HISTORY_FORMAT, keys: {}, ops }, keyed, transactions, ignored };
 }
 
 function readEvents(text: string): { events: Event[]; ignored: number } {
@@ -188,6 +192,19 @@ function readEvents(text: string): { events: Event[]; ignored: number } {
 
 /** The op an invocation starts (its outcome unknown until its completion). */
 function invocation(event: Event, id: number, index: number, keyed: boolean): HistoryOp {
+  if (isMultiStep(event)) {
+    const txn = txnSteps(event);
+    return {
+      id,
+      process: event.process,
+      key: txn[0]!.key,
+      kind: "txn",
+      txn,
+      invokeMs: index,
+      completeMs: null,
+      outcome: "unknown",
+    };
+  }
   const { key, kind, value } = unpack(event, keyed);
   const base = {
     id,
@@ -222,6 +239,13 @@ function completion(
   if (event.type === "info") return op;
   if (event.type === "fail") return { ...op, completeMs: index, outcome: "fail" };
   const done = { ...op, completeMs: index, outcome: "ok" } as const;
+  if (op.kind === "txn") {
+    const steps = isMultiStep(event) ? txnSteps(event) : [];
+    const same = steps.length === op.txn!.length &&
+      steps.every((step, i) => step.kind === op.txn![i]!.kind && step.key === op.txn![i]!.key);
+    if (!same) fail(event, "completes a transaction with other steps", event.value);
+    return { ...done, txn: steps };
+  }
   if (op.kind !== "read") return done;
   const { key, value } = unpack(event, keyed);
   if (key !== op.key) fail(event, `completes a read of key ${op.key} with key`, key);
@@ -229,6 +253,29 @@ function completion(
     return nilRead === "absent" ? { ...done, found: false } : { ...done, outcome: "unknown" };
   }
   return { ...done, value: toJson(value, event), found: true };
+}
+
+/** A Knossos transaction of several micro-ops, `:f :txn, :value [[:read :x nil] ...]`. */
+function isMultiStep(event: Event): boolean {
+  return event.f === "txn" && Array.isArray(event.value) && event.value.length > 1;
+}
+
+/** A transaction's steps; a read's value is `null` until its completion says (nil: absent). */
+function txnSteps(event: Event): TxnStep[] {
+  return (event.value as EdnValue[]).map((micro) => {
+    if (!Array.isArray(micro) || micro.length !== 3) {
+      fail(event, "a transaction's micro-ops must be [f key value]", micro);
+    }
+    const [f, key, value] = micro as EdnValue[];
+    const name = keywordName(f!);
+    const kind = name === "read" || name === "r"
+      ? "read"
+      : name === "write" || name === "w"
+      ? "write"
+      : undefined;
+    if (kind === undefined) fail(event, "unsupported micro-op (supported: :read, :write)", f);
+    return { kind: kind!, key: keyOf(key!, event), value: toJson(value!, event) };
+  });
 }
 
 /** The key, the kind and the value of an event, from its `:f` and `:value`. */
@@ -241,7 +288,7 @@ function unpack(event: Event, keyed: boolean) {
       !Array.isArray(value) || value.length !== 1 || !Array.isArray(value[0]) ||
       value[0].length !== 3
     ) {
-      fail(event, "only transactions of one micro-op [f key value] are supported", value);
+      fail(event, "a transaction's :value must be a vector of micro-ops [f key value]", value);
     }
     const [microF, microKey, microValue] = (value as EdnValue[][])[0]!;
     f = keywordName(microF) ?? "";
@@ -256,7 +303,7 @@ function unpack(event: Event, keyed: boolean) {
   if (kind !== "read" && kind !== "write" && kind !== "cas") {
     fail(
       event,
-      "unsupported :f (supported: :read, :write, :cas, and :txn of one of them)",
+      "unsupported :f (supported: :read, :write, :cas, :txn)",
       `:${f}`,
     );
   }

@@ -140,6 +140,35 @@ Deno.test("importJepsenHistory() reads independent keys and one-op Knossos trans
   assert.equal(checkModel(txn.history, "kv").status, "pass");
 });
 
+Deno.test("importJepsenHistory() reads Knossos multi-register transactions as txn ops", () => {
+  const imported = importJepsenHistory(
+    "[{:process 0, :type :invoke, :f :txn, :value [[:write :x 1] [:write :y 1]]}\n" +
+      " {:process 1, :type :invoke, :f :txn, :value [[:read :x nil] [:read :y nil]]}\n" +
+      " {:process 0, :type :ok, :f :txn, :value [[:write :x 1] [:write :y 1]]}\n" +
+      " {:process 1, :type :ok, :f :txn, :value [[:read :x 1] [:read :y 0]]}]",
+  );
+  assert.equal(imported.transactions, true);
+  assert.deepEqual(imported.history.ops[1], {
+    id: 2,
+    process: 1,
+    key: "x",
+    kind: "txn",
+    txn: [{ kind: "read", key: "x", value: 1 }, { kind: "read", key: "y", value: 0 }],
+    invokeMs: 1,
+    completeMs: 3,
+    outcome: "ok",
+  });
+  // A torn read: x written, y not, by one transaction.
+  const result = checkModel(imported.history, "multi-register", { initial: 0 });
+  assert.equal(result.status, "fail");
+  assert.equal(result.keys[0]!.key, "x,y");
+  assert.equal(
+    result.keys[0]!.explanation,
+    "Ops of x,y are not linearizable: txn 2 on process 1 ([read x 1, read y 0]) cannot take " +
+      "effect after op 1, which leaves x = 1, y = 1",
+  );
+});
+
 Deno.test("importJepsenHistory() refuses what it does not support, naming the line", () => {
   const invoke = (process: string, f: string, value: string) =>
     `{:process ${process}, :type :invoke, :f ${f}, :value ${value}}`;
@@ -147,9 +176,12 @@ Deno.test("importJepsenHistory() refuses what it does not support, naming the li
     const [text, message] of [
       ["[1]", /^Invalid op at line 1, expected a map: 1$/],
       [invoke("0", ":append", "1"), /^Invalid op at line 1, unsupported :f .*: ":append"$/],
+      [invoke("0", ":txn", "[[:cas :x [1 2]] [:read :y nil]]"), /unsupported micro-op .*: :cas$/],
+      [invoke("0", ":txn", "[[:read :x]]"), /micro-ops \[f key value\]: \[\[:read :x\]\]$/],
       [
-        invoke("0", ":txn", "[[:read :x nil] [:read :y nil]]"),
-        /only transactions of one micro-op \[f key value\] are supported: \[\[:read :x nil\] \[:read :y nil\]\]$/,
+        invoke("0", ":txn", "[[:read :x nil] [:read :y nil]]") +
+        "\n{:process 0, :type :ok, :f :txn, :value [[:read :y 1] [:read :x 1]]}",
+        /^Invalid op at line 2, completes a transaction with other steps: \[\[:read :y 1\] \[:read :x 1\]\]$/,
       ],
       [invoke('"p"', ":read", "nil"), /:process must be an integer, or a keyword/],
       [invoke("1.5", ":read", "nil"), /:process must be an integer: 1.5$/],

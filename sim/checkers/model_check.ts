@@ -7,7 +7,10 @@
  * - `cas-register`: the same with compare-and-set;
  * - `kv`: a compare-and-set register per key, each key checked on its own;
  * - `append-kv`: a list per key (reads return the whole list), appended to, replaced by a
- *   write or emptied by a delete, each key checked on its own.
+ *   write or emptied by a delete, each key checked on its own;
+ * - `multi-register`: registers read and written by transactions (`txn` ops) of several
+ *   steps at one instant (Knossos's), keys checked apart unless a transaction connects
+ *   them.
  *
  * `fail` ops are dropped (they certainly did not happen); `unknown` ops may take effect at
  * any point after their call, or never; reads whose outcome is not `ok` say nothing and
@@ -18,7 +21,7 @@
  * @module
  */
 
-import type { History, HistoryOp } from "../history.ts";
+import type { History, HistoryOp, TxnStep } from "../history.ts";
 import {
   checkLinearizability,
   type Counterexample,
@@ -28,7 +31,7 @@ import {
   type PartitionStatus,
   STEPS_MAX_DEFAULT,
 } from "./linearizability.ts";
-import type { KvInput } from "./models.ts";
+import { type KvInput, type MultiRegisterInput, multiRegisterModel } from "./models.ts";
 import { showValue } from "./_value.ts";
 import { readFound } from "./_version_checks.ts";
 import { validateHistory } from "./validate_history.ts";
@@ -52,7 +55,13 @@ import {
  * assert.ok((MODEL_NAMES as readonly string[]).includes("cas-register"));
  * ```
  */
-export const MODEL_NAMES = ["register", "cas-register", "kv", "append-kv"] as const;
+export const MODEL_NAMES = [
+  "register",
+  "cas-register",
+  "kv",
+  "append-kv",
+  "multi-register",
+] as const;
 
 /** A model {@linkcode checkModel} checks against. */
 export type ModelName = typeof MODEL_NAMES[number];
@@ -168,9 +177,11 @@ export function checkModel(
   if (model === "register" || model === "cas-register") oneKey(byId, model);
   const search = model === "append-kv"
     ? searchAppendKv([...byId.values()], options)
+    : model === "multi-register"
+    ? searchMultiRegister([...byId.values()], options)
     : searchRegisters([...byId.values()], model, options);
   const keys = search.result.partitions.map((partition): KeyCheck => {
-    const key = byId.get(partition.ops[0]!)!.key;
+    const key = partitionKey(partition.ops.map((id) => byId.get(id)!));
     const base = {
       key,
       status: partition.status,
@@ -217,6 +228,7 @@ const KINDS_OF: Readonly<Record<ModelName, ReadonlySet<string>>> = {
   "cas-register": new Set(["read", "write", "delete", "cas"]),
   "kv": new Set(["read", "write", "delete", "cas"]),
   "append-kv": new Set(["read", "write", "delete", "append"]),
+  "multi-register": new Set(["read", "write", "delete", "txn"]),
 };
 
 /** The op's call, return and outcome for the search; `undefined` if it says nothing. */
@@ -227,6 +239,8 @@ function opTiming(op: HistoryOp, model: ModelName) {
       ? " (use cas-register or kv)"
       : op.kind === "append"
       ? " (use append-kv)"
+      : op.kind === "txn"
+      ? " (use multi-register)"
       : "";
     throw new TypeError(
       `Invalid op ${op.id}, kind is not an op of model ${model}${hint}: ${op.kind}`,
@@ -321,6 +335,53 @@ function searchAppendKv(ops: readonly HistoryOp[], options: CheckModelOptions): 
     return showValue(trie.tokens(node).map((token) => tokens.valueOf(token)));
   };
   return { result, showState };
+}
+
+function searchMultiRegister(ops: readonly HistoryOp[], options: CheckModelOptions): Search {
+  const operations = ops.map((op): Operation<MultiRegisterInput, readonly unknown[]> => {
+    const base = opTiming(op, "multi-register")!;
+    const steps: readonly TxnStep[] = op.kind === "txn"
+      ? op.txn!
+      : [{ kind: op.kind === "read" ? "read" : "write", key: op.key, value: op.value ?? null }];
+    const input = {
+      steps: steps.map((step) =>
+        step.kind === "read" ? { kind: "read", key: step.key } as const : {
+          kind: "write",
+          key: step.key,
+          value: op.kind === "delete" ? null : step.value,
+        } as const
+      ),
+    };
+    if (op.outcome !== "ok") return { ...base, input };
+    const output = op.kind === "read"
+      ? [readFound(op) ? op.value : null]
+      : steps.filter((step) => step.kind === "read").map((step) => step.value ?? null);
+    return { ...base, input, output };
+  });
+  const model = multiRegisterModel({ initial: options.initial ?? null });
+  const result = checkLinearizability(model, operations, budgets(options));
+  const showState: ShowState = (linearized) => {
+    const state = replay(model, operations, linearized);
+    const keys = new Set(linearized.flatMap((id) => {
+      const op = operations.find((o) => o.id === id)!;
+      return op.input.steps.map((step) => step.key);
+    }));
+    const shown = [...keys].sort().map((key) =>
+      `${key} = ${showValue(state.has(key) ? state.get(key) : options.initial ?? null)}`
+    );
+    return shown.length === 0 ? undefined : shown.join(", ");
+  };
+  return { result, showState };
+}
+
+/** A partition's name: its key, or its keys joined by commas (transactions connect keys). */
+function partitionKey(ops: readonly HistoryOp[]): string {
+  const keys = new Set<string>();
+  for (const op of ops) {
+    if (op.kind === "txn") { for (const step of op.txn!) keys.add(step.key); }
+    else keys.add(op.key);
+  }
+  return [...keys].sort().join(",");
 }
 
 function budgets(options: CheckModelOptions) {

@@ -128,6 +128,36 @@ Deno.test("checkModel() lets concurrent appends take either order, but one order
   assert.equal(checkModel(history(["a", "b"], ["b", "a"]), "append-kv").status, "fail");
 });
 
+Deno.test("checkModel() checks multi-register transactions, keys apart unless connected", () => {
+  const txn = (...steps: [string, string, unknown][]) => ({
+    key: steps[0]![1],
+    kind: "txn" as const,
+    txn: steps.map(([kind, key, value]) => ({ kind: kind as "read" | "write", key, value })),
+  });
+  const good = sequential(
+    txn(["write", "x", 1], ["write", "y", 2]),
+    txn(["read", "x", 1], ["read", "y", 2]),
+    { key: "x", kind: "write", value: 3 },
+    txn(["read", "x", 3], ["write", "y", 4]),
+    { key: "y", kind: "read", value: 4 },
+    { key: "z", kind: "read", found: false },
+  );
+  const result = checkModel(good, "multi-register");
+  assert.equal(result.status, "pass");
+  assert.deepEqual(result.keys.map((k) => k.key), ["x,y", "z"]);
+  const torn = sequential(
+    txn(["write", "x", 1], ["write", "y", 1]),
+    txn(["read", "x", 1], ["read", "y", null]),
+  );
+  assert.equal(checkModel(torn, "multi-register").status, "fail");
+  assert.throws(
+    () => checkModel(torn, "kv"),
+    /kind is not an op of model kv \(use multi-register\)/,
+  );
+  const noSteps = sequential({ key: "x", kind: "txn", txn: [] });
+  assert.throws(() => checkModel(noSteps, "multi-register"), /a txn must list its steps in txn/);
+});
+
 Deno.test("checkModel() stops at the first failing key, and reports budgets as unknown", () => {
   const h = sequential(
     { key: "a", kind: "write", value: 1 },

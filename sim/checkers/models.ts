@@ -131,6 +131,88 @@ export function kvModel<V = unknown>(
   };
 }
 
+/** A transaction over registers: its steps, applied in order at one instant. */
+export interface MultiRegisterInput<V = unknown> {
+  readonly steps: readonly (
+    | { readonly kind: "read"; readonly key: string }
+    | { readonly kind: "write"; readonly key: string; readonly value: V | null }
+  )[];
+}
+
+/**
+ * Knossos's multi-register: registers, each initially `initial` (default `null`), read
+ * and written by transactions of several steps at once. A transaction answers the values
+ * its reads returned, in order. Partitioned by the keys transactions connect (keys never
+ * touched by one transaction are checked apart).
+ *
+ * @example Two reads in one transaction see one state
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkLinearizability } from "./linearizability.ts";
+ * import { multiRegisterModel } from "./models.ts";
+ *
+ * const ok = { outcome: "ok" } as const;
+ * const write = { steps: [{ kind: "write", key: "x", value: 1 }, { kind: "write", key: "y", value: 1 }] } as const;
+ * const read = { steps: [{ kind: "read", key: "x" }, { kind: "read", key: "y" }] } as const;
+ * const torn = checkLinearizability(multiRegisterModel<number>({ initial: 0 }), [
+ *   { id: 1, input: write, callMs: 0, returnMs: 10, ...ok },
+ *   { id: 2, input: read, output: [1, 0], callMs: 2, returnMs: 3, ...ok },
+ * ]);
+ * assert.equal(torn.status, "fail");
+ * ```
+ */
+export function multiRegisterModel<V = unknown>(
+  options: RegisterOptions<V> = {},
+): Model<KvState<V>, MultiRegisterInput<V>, readonly (V | null)[]> {
+  const initial = options.initial ?? null;
+  return {
+    init: () => new Map(),
+    step(state, input, output) {
+      let after: Map<string, V | null> | undefined;
+      let read = 0;
+      for (const step of input.steps) {
+        const current = after ?? state;
+        if (step.kind === "write") {
+          after = new Map(current).set(step.key, step.value);
+          continue;
+        }
+        const value = current.has(step.key) ? current.get(step.key)! : initial;
+        if (output !== undefined && !sameValue(output[read], value)) return undefined;
+        read++;
+      }
+      return after ?? state;
+    },
+    readOnly: (input) => input.steps.every((step) => step.kind === "read"),
+    key: mapKey,
+    partition: byConnectedKeys,
+  };
+}
+
+/** Splits transactions into groups that share no key (union-find over their keys). */
+function byConnectedKeys<T extends { readonly input: MultiRegisterInput<unknown> }>(
+  ops: readonly T[],
+): T[][] {
+  const parent = new Map<string, string>();
+  const find = (key: string): string => {
+    let root = key;
+    while (parent.get(root) !== root) root = parent.get(root) ?? root;
+    return root;
+  };
+  for (const op of ops) {
+    for (const step of op.input.steps) if (!parent.has(step.key)) parent.set(step.key, step.key);
+    const [first, ...rest] = op.input.steps.map((step) => find(step.key));
+    for (const root of rest) parent.set(root, first!);
+  }
+  const parts = new Map<string, T[]>();
+  for (const op of ops) {
+    const root = find(op.input.steps[0]!.key);
+    const part = parts.get(root);
+    if (part === undefined) parts.set(root, [op]);
+    else part.push(op);
+  }
+  return [...parts.values()];
+}
+
 /** An operation on one key of a store of lists: read the list, append to it, or replace it. */
 export type AppendKvInput<V = unknown> =
   | { readonly kind: "read"; readonly key: string }

@@ -14,7 +14,7 @@ const MODES: ReadonlySet<unknown> = new Set([
   "strong-distributed",
 ]);
 const CONTRACT_KINDS: ReadonlySet<unknown> = new Set(["read", "write", "delete", "invalidate"]);
-const MODEL_KINDS: ReadonlySet<unknown> = new Set([...CONTRACT_KINDS, "cas", "append"]);
+const MODEL_KINDS: ReadonlySet<unknown> = new Set([...CONTRACT_KINDS, "cas", "append", "txn"]);
 const OUTCOMES: ReadonlySet<unknown> = new Set(["ok", "fail", "unknown"]);
 const SOURCES: ReadonlySet<unknown> = new Set(["l1", "store"]);
 
@@ -155,12 +155,26 @@ function validateOp(op: unknown, index: number, keys: Record<string, unknown> | 
     if (op.expected === undefined) fail("a cas must record expected (null: absent)", op.expected);
     if (op.value === undefined) fail("a cas must record its value (null: absent)", op.value);
   }
+  if (op.kind === "txn") validateTxn(op.txn, fail);
+  else if (op.txn !== undefined) fail("txn steps are for a txn op", op.kind);
   if (op.swapped !== undefined && (op.kind !== "cas" || typeof op.swapped !== "boolean")) {
     fail("swapped must be a boolean, on a cas", op.swapped);
   }
   if (op.outcome === "ok" && op.kind === "read" && op.found === true && op.value === undefined) {
     fail("a read that found a value must record it", op.value);
   }
+}
+
+function validateTxn(txn: unknown, fail: (problem: string, got: unknown) => never): void {
+  if (!Array.isArray(txn) || txn.length === 0) fail("a txn must list its steps in txn", txn);
+  (txn as unknown[]).forEach((step, i) => {
+    if (!isRecord(step) || (step.kind !== "read" && step.kind !== "write")) {
+      fail(`txn step ${i} must be a read or a write`, step);
+    }
+    const { key, value } = step as Record<string, unknown>;
+    if (typeof key !== "string") fail(`txn step ${i} needs a string key`, key);
+    if (value === undefined) fail(`txn step ${i} must record its value (null: absent)`, step);
+  });
 }
 
 function validateFinal(final: unknown): void {
