@@ -115,13 +115,13 @@ export class ListTrie {
 
 /**
  * `append-kv` over trie nodes: a read answers its list's node. `writes` holds, per key,
- * the lists its writes and deletes set (node 0 for a delete): a read's list is reachable
- * from a state if it extends the state's list or one of those (a key's list only grows
- * between two writes).
+ * its writes and deletes (op id, and the list it sets: node 0 for a delete): a read's list
+ * is reachable from a state if it extends the state's list or that of a write not done
+ * yet (a key's list only grows between two writes).
  */
 export function internedAppendKvModel(
   trie: ListTrie,
-  writes: ReadonlyMap<string, readonly number[]>,
+  writes: ReadonlyMap<string, readonly { readonly id: number; readonly list: number }[]>,
 ): Model<number, InternedAppendInput, number> {
   return {
     init: () => 0,
@@ -137,9 +137,11 @@ export function internedAppendKvModel(
     },
     readOnly: (input) => input.kind === "read",
     readsState: (input, output) => input.kind === "read" ? output : undefined,
-    canReach(state, input, output) {
+    canReach(state, input, output, done) {
       if (output === undefined || trie.isPrefix(state, output)) return true;
-      return (writes.get(input.key) ?? []).some((list) => trie.isPrefix(list, output));
+      return (writes.get(input.key) ?? []).some((write) =>
+        !done(write.id) && trie.isPrefix(write.list, output)
+      );
     },
     key: (state) => state,
     partition: byKey,

@@ -48,13 +48,19 @@ export interface Model<State, Input, Output> {
    */
   readsState?(input: Input, output: Output | undefined): string | number | undefined;
   /**
-   * For an operation with {@linkcode Model.readsState}: whether any sequence of operations
-   * could lead from `state` to the state it needs. `false` lets the search abandon `state`
-   * at once while that operation is pending, since it must take effect and never could
-   * (a list that can only grow cannot lose an element it wrongly got). Must never answer
+   * For an operation with {@linkcode Model.readsState}: whether the operations not yet
+   * linearized (`done(id)` is false for them) could lead from `state` to the state it
+   * needs. `false` lets the search abandon `state` at once while that operation is
+   * pending, since it must take effect and never could (a list that only grows cannot lose
+   * an element it wrongly got, unless a write not yet done replaces it). Must never answer
    * `false` for a reachable state. Default: always reachable.
    */
-  canReach?(state: State, input: Input, output: Output | undefined): boolean;
+  canReach?(
+    state: State,
+    input: Input,
+    output: Output | undefined,
+    done: (id: number) => boolean,
+  ): boolean;
   /**
    * Splits the operations into independent parts checked one by one (P-compositionality:
    * a history is linearizable iff each part is). Default: one part.
@@ -372,6 +378,11 @@ function startSearch<State, Input, Output>(
    * the search commits to one, when there is one, and branches only on the others. One
    * pending that can never become possible from here (`canReach`) makes the state dead.
    */
+  const indexOf = new Map(ids.map((id, i) => [id, i]));
+  const done = (id: number): boolean => {
+    const i = indexOf.get(id);
+    return i !== undefined && (linearized[i >>> 5]! & (1 << (i & 31))) !== 0;
+  };
   const reads = ops.map((op, i) =>
     readOnly[i] === 1
       ? model.readsState?.(op.input, op.outcome === "ok" ? op.output : undefined)
@@ -382,7 +393,7 @@ function startSearch<State, Input, Output>(
       if (readOnly[i] === 0) continue;
       const needs = reads[i];
       if (needs !== undefined && needs !== stateKey) {
-        if (model.canReach?.(state, ops[i]!.input, ops[i]!.output) === false) {
+        if (model.canReach?.(state, ops[i]!.input, ops[i]!.output, done) === false) {
           noteBlocked(i);
           return "dead";
         }

@@ -321,12 +321,13 @@ function searchAppendKv(ops: readonly HistoryOp[], options: CheckModelOptions): 
         return { ...base, input: { kind: "write", key, list: trie.of(list) } };
     }
   });
-  const writes = new Map<string, number[]>();
+  const writes = new Map<string, { id: number; list: number }[]>();
   for (const op of operations) {
     if (op.input.kind !== "write" || op.outcome === "fail") continue;
+    const write = { id: op.id, list: op.input.list };
     const lists = writes.get(op.input.key);
-    if (lists === undefined) writes.set(op.input.key, [op.input.list]);
-    else lists.push(op.input.list);
+    if (lists === undefined) writes.set(op.input.key, [write]);
+    else lists.push(write);
   }
   const interned = internedAppendKvModel(trie, writes);
   const result = checkLinearizability(interned, operations, budgets(options));
