@@ -28,3 +28,19 @@ export function only<E extends { readonly type: string }, K extends E["type"]>(
   );
   return found[0]!;
 }
+
+/**
+ * Asserts that `effects` hold no effect of type `type`.
+ *
+ * @example
+ * ```ts
+ * import { none } from "./_effects.ts";
+ * none([{ type: "resolve" }], "broadcast");
+ * ```
+ */
+export function none<E extends { readonly type: string }>(
+  effects: readonly E[],
+  type: E["type"],
+): void {
+  assert.equal(effects.filter((e) => e.type === type).length, 0, `unexpected ${type}`);
+}

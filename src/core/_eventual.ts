@@ -1,0 +1,143 @@
+/**
+ * The eventual protocol of one node, and strong-local writes (its case without a bus):
+ * writes that go to the store and install in L1; for eventual-distributed keys, an `inv`
+ * broadcast carrying the written version, applied by every other node; `invalidate`, a
+ * `drop` broadcast that names no version; and the flush of every eventual entry, which the
+ * peer tracking (`_peers.ts`) calls when broadcasts may have been missed.
+ *
+ * Design: invalidations carry the store version written, and a receiver only raises its
+ * version floor for the key (the kernel's `noteVersion`): an older entry is dropped, a
+ * newer one (or the writer's own echo) stays, and a fill or a write in flight cannot
+ * install anything older afterwards (E2). Staleness is bounded by serving an entry for at
+ * most `maxStalenessMs × (1 − drift)` from when it was read (E3) and by flushing on a
+ * detected gap. A write in flight keeps a floor per key, so that its late answer does not
+ * install over a newer version seen meanwhile.
+ *
+ * Rejected: invalidations that carry the value (an update protocol) — every node would
+ * pay for every write, in bus bytes and decoding, whether it reads the key or not; and
+ * dropping by key alone — a writer's own echo, or a duplicate, would evict the value it
+ * has just written.
+ *
+ * @module
+ */
+
+import { WarpError } from "./errors.ts";
+import type { KeyPolicy } from "./registry.ts";
+import type { KeyWatcher, NodeKernel } from "./_kernel.ts";
+import type { FlushEpoch } from "./_fills.ts";
+import type { EventualFlush } from "./_peers.ts";
+import type { WriteInput } from "./node.ts";
+
+/** The eventual protocol (and strong-local writes) of one node. */
+export class EventualWrites implements KeyWatcher, FlushEpoch, EventualFlush {
+  readonly #k: NodeKernel;
+  /** Keys with local or eventual writes in flight: how many, and the newest version seen. */
+  readonly #writeFloors = new Map<string, { count: number; floor: number }>();
+  #flushEpoch = 0;
+
+  /** Makes the eventual protocol of the node whose kernel is `kernel`. */
+  constructor(kernel: NodeKernel) {
+    this.#k = kernel;
+  }
+
+  /** How many flushes there have been: a fill that began before the latest does not cache. */
+  get flushEpoch(): number {
+    return this.#flushEpoch;
+  }
+
+  /** Writes a strong-local or eventual-distributed key as caller op `op` (admitted). */
+  write(op: number, key: string, policy: KeyPolicy, input: WriteInput): void {
+    const k = this.#k;
+    const timer = k.arm(k.now + policy.writeTimeoutMs, () => k.timeoutWrite(op));
+    k.ops.set(op, { kind: "write", key, timer, answered: false });
+    const askMs = k.now;
+    const deleting = input.payload === undefined;
+    const floors = this.#writeFloors.get(key) ?? { count: 0, floor: 0 };
+    floors.count++;
+    this.#writeFloors.set(key, floors);
+    k.storeWrite(key, input.payload, input.expectedVersion, (result) => {
+      // A newer version seen while this write was in flight (an invalidation, another
+      // write) means installing ours would take the node back in time (E2).
+      const seenNewer = result.ok && floors.floor > result.version;
+      if (--floors.count === 0) this.#writeFloors.delete(key);
+      if (!result.ok) {
+        // A failed store write leaves L1 untouched.
+        const conflict = result.error.code === "STORE_CONFLICT";
+        k.answerWrite(
+          op,
+          new WarpError(
+            conflict ? "STORE_CONFLICT" : "STORE_ERROR",
+            conflict
+              ? `Store version is not ${input.expectedVersion}: ${key}`
+              : `Store write failed: ${key}`,
+            { cause: result.error.cause ?? result.error },
+          ),
+        );
+        return;
+      }
+      const data = {
+        value: deleting ? undefined : input.value,
+        found: !deleting,
+        version: result.version,
+        sizeBytes: input.sizeBytes,
+        leases: deleting ? undefined : input.leases,
+      };
+      if (!seenNewer) k.install(key, policy, data, askMs);
+      k.noteVersion(key, result.version);
+      if (policy.mode === "eventual-distributed") {
+        k.broadcast({
+          t: "inv",
+          from: k.nodeId,
+          inc: k.incarnation,
+          seq: k.nextSeq(),
+          key,
+          version: result.version,
+        });
+      }
+      k.answerWrite(op, { ...data, source: "none" });
+    });
+  }
+
+  /**
+   * Drops `key` from L1 here and, unless strong-local, on every node (a `drop` broadcast,
+   * best effort), as caller op `op` (admitted); completes at once.
+   */
+  invalidate(op: number, key: string, policy: KeyPolicy): void {
+    const k = this.#k;
+    k.drop(key);
+    if (policy.mode !== "strong-local") {
+      k.broadcast({
+        t: "drop",
+        from: k.nodeId,
+        inc: k.incarnation,
+        seq: k.nextSeq(),
+        key,
+      });
+    }
+    k.resolve(op, { found: false, value: undefined, version: 0, source: "none" });
+  }
+
+  /** Another node wrote version `version` of `key` (an `inv` message). */
+  applyInvalidation(key: string, version: number): void {
+    const k = this.#k;
+    const entry = k.l1.get(key);
+    if (entry !== undefined && entry.version < version) k.stats.invalidationsApplied++;
+    k.noteVersion(key, version);
+  }
+
+  /** Broadcasts of unknown keys may have been missed: drop every eventual entry. */
+  flush(): void {
+    this.#k.l1.deleteWhere((e) => e.policy.mode === "eventual-distributed");
+    this.#flushEpoch++;
+    this.#k.stats.flushes++;
+  }
+
+  /** Raises the floor of the writes of `key` in flight. */
+  versionSeen(key: string, version: number): void {
+    const writes = this.#writeFloors.get(key);
+    if (writes !== undefined && writes.floor < version) writes.floor = version;
+  }
+
+  /** A drop leaves writes in flight alone: each installs what it wrote unless a newer version was seen. */
+  dropped(_key: string): void {}
+}

@@ -1,0 +1,371 @@
+/**
+ * The kernel a node's protocol modules share: the node's clock reading, its effect queue,
+ * its timer table, the caller operations in flight, the tables of I/O awaiting an answer,
+ * the counters, L1, and the version floors that keep the node from going back in time
+ * (E2). {@linkcode NodeCore} creates one kernel and hands it to each protocol module
+ * (`_fills.ts`, `_eventual.ts`, `_peers.ts`, `_strong.ts`, `_lease_protocol.ts`).
+ *
+ * Design: one plain object that every module calls directly, plus two key events fanned
+ * out to the modules that keep something in flight per key ({@linkcode KeyWatcher}): "this
+ * version exists" raises their floors, "this key was dropped" makes them cache nothing
+ * read before. Modules never reach into each other's state: where one needs another (is
+ * this lease active? register this node as a holder), it declares the small interface it
+ * needs (`LeaseChecks` and `HolderRegistration` in `_fills.ts`, `EventualFlush` in
+ * `_peers.ts`), and `NodeCore` hands it the module that implements it.
+ *
+ * Rejected: an event bus between modules (each emitting and subscribing by name) — it
+ * hides which transition runs what, and the order of effects, which the simulator's
+ * replay depends on, would rest on subscription order; and one class with every protocol's
+ * state as private members — every transition could then touch every protocol's state,
+ * and no protocol could be read on its own.
+ *
+ * @module
+ */
+
+import { WarpError } from "./errors.ts";
+import type {
+  CoordReadResult,
+  CoordWriteResult,
+  Effect,
+  HolderRecord,
+  OpResult,
+  StoreReadResult,
+  StoreWriteResult,
+} from "./effects.ts";
+import type { EntryData, L1Cache } from "./l1.ts";
+import type { LeaseRecord } from "./leases.ts";
+import type { Message, NodeId } from "./messages.ts";
+import type { KeyPolicy } from "./registry.ts";
+import { TimerHeap } from "./timers.ts";
+import type { Canary, NodeStats } from "./node.ts";
+import type { Fill } from "./_fills.ts";
+
+/** Padding added to every wait that must outlast a belief held on another clock. */
+export const MARGIN_MS = 1;
+
+/** A callback that does nothing: for I/O whose answer no longer matters. */
+export function noop(): void {}
+
+/** A read in flight; `fill` is the fill it waits on, once it waits on one. */
+export interface ReadOp {
+  readonly kind: "read";
+  readonly key: string;
+  readonly timer: number;
+  fill: Fill | undefined;
+}
+
+/** A write (or lease operation) in flight. */
+export interface WriteOp {
+  readonly kind: "write";
+  readonly key: string;
+  readonly timer: number;
+  /** Set once the op has been answered; a late store answer still takes effect. */
+  answered: boolean;
+}
+
+/** A caller operation in flight. */
+export type Op = ReadOp | WriteOp;
+
+/** A protocol module that keeps something in flight per key, told of the events that void it. */
+export interface KeyWatcher {
+  /** Version `version` of `key` exists and this node has seen it (applied, installed, answered). */
+  versionSeen(key: string, version: number): void;
+  /** `key` was dropped on this node (drop, revoke): what was read before must not be cached. */
+  dropped(key: string): void;
+}
+
+/** What a kernel is made of, from the configuration `NodeCore` has validated. */
+export type KernelParts = Pick<
+  NodeKernel,
+  "nodeId" | "incarnation" | "stats" | "l1" | "drift" | "canary"
+>;
+
+/** The state and plumbing every protocol module of one node shares. */
+export class NodeKernel {
+  readonly nodeId: NodeId;
+  readonly incarnation: number;
+  /** The counters `NodeCore.stats` exposes (the same object). */
+  readonly stats: NodeStats;
+  readonly l1: L1Cache;
+  /** The drift bound as a fraction: a local duration d is at least d × (1 − drift) of true time. */
+  readonly drift: number;
+  /** Deliberate bugs, for the simulator's canaries only. */
+  readonly canary: Canary;
+  /** Caller operations in flight, by op id. */
+  readonly ops = new Map<number, Op>();
+  /** Handlers of I/O in flight, by `io` id, one table per kind of answer. */
+  readonly storeReads = new Map<number, (r: StoreReadResult) => void>();
+  readonly storeWrites = new Map<number, (r: StoreWriteResult) => void>();
+  readonly coordReads = new Map<number, (r: CoordReadResult) => void>();
+  readonly coordWrites = new Map<number, (r: CoordWriteResult) => void>();
+
+  readonly #timers = new TimerHeap();
+  readonly #timerActions = new Map<number, () => void>();
+  readonly #watchers: KeyWatcher[] = [];
+  #effects: Effect[] = [];
+  #now = -Infinity;
+  /** Timers, I/O and strong writes draw their ids from this one counter. */
+  #nextId = 1;
+  /** Last broadcast sequence number used. */
+  #seq = 0;
+
+  /** Makes the kernel of a node from its validated parts. */
+  constructor(parts: KernelParts) {
+    this.nodeId = parts.nodeId;
+    this.incarnation = parts.incarnation;
+    this.stats = parts.stats;
+    this.l1 = parts.l1;
+    this.drift = parts.drift;
+    this.canary = parts.canary;
+  }
+
+  // ---------------------------------------------------------------- time, ids, effects
+
+  /** The node's clock as of the latest input. */
+  get now(): number {
+    return this.#now;
+  }
+
+  /** Takes the time of an input; a clock that went backwards is treated as standing still. */
+  advance(nowMs: number): void {
+    if (typeof nowMs !== "number" || Number.isNaN(nowMs)) {
+      throw new TypeError(`Invalid nowMs: ${nowMs}`);
+    }
+    if (nowMs > this.#now) this.#now = nowMs;
+  }
+
+  /** A new id for a timer, an I/O or a strong write. */
+  newId(): number {
+    return this.#nextId++;
+  }
+
+  /** The last broadcast sequence number used (heartbeats carry it). */
+  get seq(): number {
+    return this.#seq;
+  }
+
+  /** The sequence number of a new numbered broadcast (`inv`, `drop`). */
+  nextSeq(): number {
+    return ++this.#seq;
+  }
+
+  /** Takes the effects produced since the last call, in order. */
+  takeEffects(): Effect[] {
+    const effects = this.#effects;
+    if (effects.length === 0) return effects;
+    this.#effects = [];
+    return effects;
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  /** Arms a timer that runs `action` at or after local time `atMs`; returns its id. */
+  arm(atMs: number, action: () => void): number {
+    const id = this.#nextId++;
+    this.#timerActions.set(id, action);
+    this.#timers.arm(id, atMs);
+    return id;
+  }
+
+  /** Cancels timer `id`; a fired or unknown id is ignored. */
+  disarm(id: number): void {
+    this.#timers.cancel(id);
+    this.#timerActions.delete(id);
+  }
+
+  /** The earliest armed deadline, or `Infinity`. */
+  nextDeadlineMs(): number {
+    return this.#timers.nextDeadlineMs();
+  }
+
+  /** Runs every timer due now, in deadline order (those armed meanwhile too, if due). */
+  runDueTimers(): void {
+    for (
+      let id = this.#timers.popDue(this.#now);
+      id !== undefined;
+      id = this.#timers.popDue(this.#now)
+    ) {
+      const action = this.#timerActions.get(id);
+      this.#timerActions.delete(id);
+      action?.();
+    }
+  }
+
+  /** Cancels every timer (the node is closing). */
+  cancelTimers(): void {
+    for (const id of this.#timerActions.keys()) this.#timers.cancel(id);
+    this.#timerActions.clear();
+  }
+
+  // ---------------------------------------------------------------- answering operations
+
+  /** Answers caller operation `op` with a result. */
+  resolve(op: number, result: OpResult): void {
+    this.#settle(op);
+    this.#effects.push({ type: "resolve", op, result });
+  }
+
+  /** Answers caller operation `op` with an error. */
+  reject(op: number, error: WarpError): void {
+    this.#settle(op);
+    this.#effects.push({ type: "reject", op, error });
+  }
+
+  /** Forgets operation `op` and cancels its deadline, if it is in flight. */
+  #settle(op: number): void {
+    const pending = this.ops.get(op);
+    if (pending !== undefined) {
+      this.disarm(pending.timer);
+      this.ops.delete(op);
+    }
+  }
+
+  /** Answers a write op unless it was already answered (timed out). */
+  answerWrite(op: number, outcome: OpResult | WarpError): void {
+    const pending = this.ops.get(op);
+    if (pending === undefined || pending.kind !== "write" || pending.answered) return;
+    if (outcome instanceof WarpError) this.reject(op, outcome);
+    else this.resolve(op, outcome);
+  }
+
+  /** A write op's deadline passed: its outcome is unknown to the caller. */
+  timeoutWrite(op: number): void {
+    const pending = this.ops.get(op);
+    if (pending === undefined || pending.kind !== "write") return;
+    this.ops.delete(op);
+    pending.answered = true;
+    this.#effects.push({
+      type: "reject",
+      op,
+      error: new WarpError(
+        "OUTCOME_UNKNOWN",
+        `Write did not complete in time, it may or may not have taken effect: ${pending.key}`,
+      ),
+    });
+  }
+
+  // ---------------------------------------------------------------- I/O
+
+  /** Publishes `message` to every node, this one included. */
+  broadcast(message: Message): void {
+    this.#effects.push({ type: "broadcast", message });
+  }
+
+  /** Sends `message` to node `to`. */
+  send(to: NodeId, message: Message): void {
+    this.#effects.push({ type: "send", to, message });
+  }
+
+  /** Reads `key` from the store; `handler` gets the answer. */
+  storeGet(key: string, handler: (r: StoreReadResult) => void): void {
+    const io = this.#awaitIo(this.storeReads, handler);
+    this.stats.storeReads++;
+    this.#effects.push({ type: "store-get", io, key });
+  }
+
+  /** Writes `payload` (`undefined`: delete) under `key`, conditionally on `expectedVersion`. */
+  storeWrite(
+    key: string,
+    payload: unknown,
+    expectedVersion: number | undefined,
+    handler: (r: StoreWriteResult) => void,
+  ): void {
+    const io = this.#awaitIo(this.storeWrites, handler);
+    this.stats.storeWrites++;
+    this.#effects.push({ type: "store-write", io, key, payload, expectedVersion });
+  }
+
+  /** Reads coordinator key `key`, a record of kind `kind` (with `ttlMs`: a lease record). */
+  coordGet(
+    key: string,
+    kind: "holder" | "lease",
+    ttlMs: number | undefined,
+    handler: (r: CoordReadResult) => void,
+  ): void {
+    const io = this.#awaitIo(this.coordReads, handler);
+    this.stats.coordinatorCalls++;
+    // Two literal shapes, not a spread: this runs for every coordinator call.
+    this.#effects.push(
+      ttlMs === undefined
+        ? { type: "coord-get", io, key, kind }
+        : { type: "coord-get", io, key, kind, ttlMs },
+    );
+  }
+
+  /** Creates (`revision` undefined) or compare-and-sets coordinator key `key`. */
+  coordPut(
+    key: string,
+    record: HolderRecord | LeaseRecord,
+    revision: number | undefined,
+    ttlMs: number | undefined,
+    handler: (r: CoordWriteResult) => void,
+  ): void {
+    const io = this.#awaitIo(this.coordWrites, handler);
+    this.stats.coordinatorCalls++;
+    this.#effects.push(
+      ttlMs === undefined
+        ? { type: "coord-put", io, key, record, revision }
+        : { type: "coord-put", io, key, record, revision, ttlMs },
+    );
+  }
+
+  /** Registers `handler` for the answer to a new I/O; returns the I/O's id. */
+  #awaitIo<R>(table: Map<number, (r: R) => void>, handler: (r: R) => void): number {
+    const io = this.#nextId++;
+    table.set(io, handler);
+    return io;
+  }
+
+  // ---------------------------------------------------------------- L1 and version floors
+
+  /** Registers a module to be told of versions seen and keys dropped. */
+  watch(watcher: KeyWatcher): void {
+    this.#watchers.push(watcher);
+  }
+
+  /** Local time until which an entry read (or written) at `askMs` may be served. */
+  freshUntil(policy: KeyPolicy, askMs: number): number {
+    // A local duration d is at most d / (1 - drift) of true time: shorten by the drift bound.
+    switch (policy.mode) {
+      case "strong-local":
+        return askMs + policy.ttlMs;
+      case "eventual-distributed":
+        if (this.canary.ignoreStalenessBound) return askMs + policy.ttlMs;
+        if (this.canary.stalenessWithoutDrift) {
+          return askMs + Math.min(policy.ttlMs, policy.maxStalenessMs);
+        }
+        return askMs + Math.min(policy.ttlMs, policy.maxStalenessMs * (1 - this.drift));
+      case "strong-distributed":
+        return askMs + Math.min(policy.ttlMs, policy.leaseMs * (1 - this.drift));
+    }
+  }
+
+  /** Installs a value read or written at `askMs`, unless L1 holds a newer one. */
+  install(key: string, policy: KeyPolicy, data: EntryData, askMs: number): void {
+    const existing = this.l1.get(key);
+    if (existing !== undefined && existing.version > data.version && !this.canary.skipFillCheck) {
+      return;
+    }
+    this.l1.install(key, data, this.freshUntil(policy, askMs), policy);
+    this.noteVersion(key, data.version);
+  }
+
+  /**
+   * Records that version `version` of `key` exists and this node has seen it (applied,
+   * installed or answered it): no fill may return, no write may install, and L1 may not
+   * keep, anything older (E2; simulator seeds 702025 and 2015177).
+   */
+  noteVersion(key: string, version: number): void {
+    const entry = this.l1.get(key);
+    if (entry !== undefined && entry.version < version && !this.canary.skipFillCheck) {
+      this.l1.delete(key);
+    }
+    for (const watcher of this.#watchers) watcher.versionSeen(key, version);
+  }
+
+  /** Drops `key` from L1, and voids what is in flight for it (drop, revoke, invalidate). */
+  drop(key: string): void {
+    if (this.l1.delete(key)) this.stats.invalidationsApplied++;
+    for (const watcher of this.#watchers) watcher.dropped(key);
+  }
+}

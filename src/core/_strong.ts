@@ -1,0 +1,553 @@
+/**
+ * The strong-distributed protocol of one node: the holder record each key keeps in the
+ * coordinator (`strong/<key>`: who may cache it, and which writer holds its write slot),
+ * the holder registration a fill makes before it reads the store, and the write: read
+ * the record, claim the slot, revoke every holder (each acknowledges, or its lease
+ * provably ran out), write the store conditionally, release the slot.
+ *
+ * Design: leases for cache consistency (Gray & Cheriton): a holder serves a value for
+ * `leaseMs × (1 − drift)` from when it asked to register, and a writer that cannot reach
+ * a holder waits `leaseMs × (1 + drift)` from its claim, by which time the holder has
+ * stopped serving on any clock within the drift bound. The claim is a compare-and-set on
+ * the record, so no node can register between the claim and the release; the store write
+ * is conditional on the version pinned in the record, so a writer whose slot was taken
+ * over cannot land after its taker. One strong write per key per node at a time (a chain).
+ *
+ * Rejected: invalidating before writing the store (go-warp's strong mode) — a peer could
+ * re-read and cache the old value in between; and a lock per write from the lock protocol
+ * — it would add a coordinator round trip, and the holder record already serialises
+ * writers.
+ *
+ * @module
+ */
+
+import { assert, WarpError } from "./errors.ts";
+import type { CoordReadResult, CoordWriteResult, HolderRecord } from "./effects.ts";
+import type { NodeId } from "./messages.ts";
+import type { KeyPolicy } from "./registry.ts";
+import { MARGIN_MS, noop } from "./_kernel.ts";
+import type { KeyWatcher, NodeKernel } from "./_kernel.ts";
+import type { HolderRegistration } from "./_fills.ts";
+import type { WriteInput } from "./node.ts";
+
+const CONTENTION_BACKOFF_MS = 20;
+/** Most holder records remembered for optimistic claims, and most contended slots watched. */
+const CONTENDED_MAX = 10_000;
+const HOLDER_KEY_INLINE_MAX = 512;
+
+/**
+ * The coordinator key of a strong-distributed key's holder record.
+ *
+ * @example
+ * ```ts
+ * import { holderRecordKey } from "./node.ts";
+ * console.log(holderRecordKey("account:7")); // "strong/account:7"
+ * ```
+ */
+export function holderRecordKey(key: string): string {
+  // Coordinators limit key length (NATS KV: 1024). Long keys share records by hash: a
+  // collision only makes two keys contend for one write slot, never breaks safety.
+  return key.length <= HOLDER_KEY_INLINE_MAX ? `strong/${key}` : `strong#${hash53(key)}`;
+}
+
+/** A 53-bit string hash (cyrb53), pure and fast. */
+function hash53(text: string): string {
+  let h1 = 0xdeadbeef, h2 = 0x41c6ce57;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36);
+}
+
+/** A coordinator read of a holder record. */
+type HolderReadResult =
+  | { readonly ok: true; readonly record: HolderRecord | undefined; readonly revision: number }
+  | { readonly ok: false; readonly error: WarpError };
+
+/** One strong write in flight, through its phases. */
+interface StrongWrite {
+  readonly op: number;
+  readonly id: number;
+  readonly key: string;
+  readonly policy: KeyPolicy;
+  readonly input: WriteInput;
+  readonly deadlineMs: number;
+  phase: "read" | "claim" | "revoke" | "store" | "release" | "done";
+  revision: number;
+  record: HolderRecord | undefined;
+  awaiting: Set<NodeId>;
+  timer: number;
+  retransmitTimer: number;
+  storeAttempts: number;
+  /** Set when a revoke or drop of the key arrives while the release is in flight. */
+  revokedDuringRelease: boolean;
+  /** Whether the claim was tried from the cached record (a conflict then reads). */
+  optimistic: boolean;
+}
+
+/** Settings of {@linkcode StrongWrites}, validated by `NodeCore`. */
+export interface StrongSettings {
+  /** How often unanswered revokes are sent again (the heartbeat interval). */
+  readonly retransmitMs: number;
+}
+
+/** The strong-distributed protocol of one node. */
+export class StrongWrites implements KeyWatcher, HolderRegistration {
+  readonly #k: NodeKernel;
+  readonly #retransmitMs: number;
+  readonly #chains = new Map<string, StrongWrite[]>();
+  readonly #byId = new Map<number, StrongWrite>();
+  /** The holder record of a strong key as this node last saw it, for optimistic claims. */
+  readonly #records = new Map<string, { record: HolderRecord; revision: number }>();
+  /** Keys whose write slot another writer holds: the record's revision and when first seen. */
+  readonly #contended = new Map<string, { revision: number; sinceMs: number }>();
+
+  /** Makes the strong protocol of the node whose kernel is `kernel`. */
+  constructor(kernel: NodeKernel, settings: StrongSettings) {
+    this.#k = kernel;
+    this.#retransmitMs = settings.retransmitMs;
+  }
+
+  // ---------------------------------------------------------------- holders
+
+  /**
+   * Registers this node as a holder of `key` before a fill reads the store, unless a
+   * write holds the slot; `then` gets when the registration was asked, or `undefined`.
+   */
+  registerHolder(key: string, then: (askMs: number | undefined) => void): void {
+    const k = this.#k;
+    const askMs = k.now;
+    this.#readRecord(key, (read) => {
+      if (read.ok) this.#remember(key, read.record, read.revision);
+      if (!read.ok || read.record?.pending !== undefined) {
+        then(undefined);
+        return;
+      }
+      const record = read.record;
+      if (record !== undefined && record.holders.includes(k.nodeId)) {
+        then(askMs);
+        return;
+      }
+      const next: HolderRecord = {
+        holders: [...(record?.holders ?? []), k.nodeId],
+        pending: undefined,
+        version: record?.version,
+      };
+      const claimAskMs = k.now;
+      this.#writeRecord(key, next, record === undefined ? undefined : read.revision, (put) => {
+        if (put.ok) {
+          this.#remember(key, next, put.revision);
+          then(claimAskMs);
+        } else {
+          then(undefined);
+        }
+      });
+    });
+  }
+
+  /** A writer revokes this node's hold on `key` (a `revoke` message): drop it, acknowledge. */
+  onRevoke(from: NodeId, id: number, key: string): void {
+    const k = this.#k;
+    k.drop(key);
+    k.send(from, { t: "ack", from: k.nodeId, inc: k.incarnation, id, key });
+  }
+
+  /** A holder acknowledged revoke `id` of `key`. */
+  onAck(from: NodeId, id: number, key: string): void {
+    const write = this.#byId.get(id);
+    if (write === undefined || write.phase !== "revoke" || write.key !== key) return;
+    if (!write.awaiting.delete(from)) return;
+    this.#k.stats.acksReceived++;
+    if (write.awaiting.size === 0) this.#store(write);
+  }
+
+  /** Versions raise no floor here: the conditional store write fences strong writes. */
+  versionSeen(_key: string, _version: number): void {}
+
+  /**
+   * A drop or revoke of `key`. Our own release may have landed and a newer writer revoked
+   * us before its answer came back: the value it would install is already superseded
+   * (simulator seed 50005).
+   */
+  dropped(key: string): void {
+    const write = this.#chains.get(key)?.[0];
+    if (write !== undefined && write.phase === "release") write.revokedDuringRelease = true;
+  }
+
+  // ---------------------------------------------------------------- the write
+
+  /** Writes a strong-distributed key as caller op `op` (admitted by `NodeCore`). */
+  write(op: number, key: string, policy: KeyPolicy, input: WriteInput): void {
+    const k = this.#k;
+    const timer = k.arm(k.now + policy.writeTimeoutMs, () => this.#deadline(write));
+    k.ops.set(op, { kind: "write", key, timer, answered: false });
+    const write: StrongWrite = {
+      op,
+      id: k.newId(),
+      key,
+      policy,
+      input,
+      deadlineMs: k.now + policy.writeTimeoutMs,
+      phase: "read",
+      revision: 0,
+      record: undefined,
+      awaiting: new Set(),
+      timer: 0,
+      retransmitTimer: 0,
+      storeAttempts: 0,
+      revokedDuringRelease: false,
+      optimistic: false,
+    };
+    this.#byId.set(write.id, write);
+    const chain = this.#chains.get(key);
+    if (chain !== undefined) {
+      chain.push(write); // one strong write per key per node at a time
+      return;
+    }
+    this.#chains.set(key, [write]);
+    this.#read(write);
+  }
+
+  /** Phase 1: read the holder record; wait out (or take over) another writer's slot. */
+  #read(write: StrongWrite): void {
+    const k = this.#k;
+    write.phase = "read";
+    const known = this.#records.get(write.key);
+    if (!write.optimistic && known !== undefined && known.record.pending === undefined) {
+      // Claim at the revision last seen: uncontended writes skip a coordinator read. A
+      // conflict sends us back here to read the record.
+      write.optimistic = true;
+      this.#claim(write, known.record, known.revision);
+      return;
+    }
+    write.optimistic = true;
+    this.#readRecord(write.key, (read) => {
+      if (write.phase !== "read") return;
+      if (!read.ok) {
+        this.#fail(write, unavailable(write.key, read.error));
+        return;
+      }
+      const record = read.record;
+      this.#remember(write.key, record, read.revision);
+      if (record?.pending !== undefined && record.pending !== this.#pendingId(write)) {
+        // Another writer holds the slot. Taking it over is always safe — the conditional
+        // store write fences out the old writer — but taking it from a live writer makes
+        // that writer fail, so wait until the record has stayed unchanged, on this node's
+        // clock, for half a write deadline (a live writer releases well within it). The
+        // observation outlives this write, so a dead writer's slot is freed for the next.
+        const takeoverMs = (write.policy.writeTimeoutMs / 2) * (1 + k.drift) + MARGIN_MS;
+        let seen = this.#contended.get(write.key);
+        if (seen?.revision !== read.revision) {
+          if (this.#contended.size >= CONTENDED_MAX) this.#contended.clear();
+          seen = { revision: read.revision, sinceMs: k.now };
+          this.#contended.set(write.key, seen);
+        } else if (k.now - seen.sinceMs >= takeoverMs) {
+          this.#contended.delete(write.key);
+          this.#claim(write, record, read.revision);
+          return;
+        }
+        if (k.now + CONTENTION_BACKOFF_MS >= write.deadlineMs) {
+          this.#fail(
+            write,
+            new WarpError("CONTENDED", `Another write of the key is in progress: ${write.key}`),
+          );
+          return;
+        }
+        write.timer = k.arm(k.now + CONTENTION_BACKOFF_MS, () => this.#read(write));
+        return;
+      }
+      this.#claim(write, record, record === undefined ? undefined : read.revision);
+    });
+  }
+
+  /** Phase 2: take the key's write slot; from now on no node can register as holder. */
+  #claim(write: StrongWrite, record: HolderRecord | undefined, revision: number | undefined): void {
+    write.phase = "claim";
+    const claimed: HolderRecord = {
+      holders: record?.holders ?? [],
+      pending: this.#pendingId(write),
+      version: record?.version,
+    };
+    this.#writeRecord(write.key, claimed, revision, (put) => {
+      if (write.phase !== "claim") {
+        // The write gave up (deadline) while the claim was in flight: give the slot back,
+        // keeping the holders, none of which was revoked.
+        if (put.ok) {
+          this.#writeRecord(write.key, { ...claimed, pending: undefined }, put.revision, noop);
+        }
+        return;
+      }
+      if (!put.ok) {
+        this.#records.delete(write.key);
+        if (put.conflict) this.#read(write);
+        else this.#fail(write, unavailable(write.key, put.error));
+        return;
+      }
+      write.revision = put.revision;
+      write.record = claimed;
+      this.#remember(write.key, claimed, put.revision);
+      this.#revoke(write);
+    });
+  }
+
+  /**
+   * Phase 3: every registered holder must acknowledge the revocation, or its lease must
+   * provably have run out: it asked for its lease before our claim, so it ends within
+   * `leaseMs` of true time after the claim; on our clock, `leaseMs * (1 + drift)`.
+   */
+  #revoke(write: StrongWrite): void {
+    const k = this.#k;
+    write.phase = "revoke";
+    k.drop(write.key);
+    for (const holder of write.record?.holders ?? []) {
+      if (holder !== k.nodeId) write.awaiting.add(holder);
+    }
+    if (write.awaiting.size === 0) {
+      this.#store(write);
+      return;
+    }
+    write.timer = k.arm(
+      k.now + write.policy.leaseMs * (1 + (k.canary.leaseWaitWithoutDrift ? 0 : k.drift)) +
+        MARGIN_MS,
+      () => {
+        if (write.phase !== "revoke") return;
+        k.stats.leaseWaits++;
+        this.#store(write);
+      },
+    );
+    this.#sendRevokes(write);
+  }
+
+  #sendRevokes(write: StrongWrite): void {
+    const k = this.#k;
+    for (const holder of write.awaiting) {
+      k.stats.revokesSent++;
+      k.send(holder, {
+        t: "revoke",
+        from: k.nodeId,
+        inc: k.incarnation,
+        id: write.id,
+        key: write.key,
+      });
+    }
+    // The bus may lose a revoke or its ack: ask again until answered or the lease is out.
+    write.retransmitTimer = k.arm(k.now + this.#retransmitMs, () => {
+      if (write.phase === "revoke") this.#sendRevokes(write);
+    });
+  }
+
+  /** Phase 4: the conditional store write; the condition fences out a taken-over writer. */
+  #store(write: StrongWrite): void {
+    const k = this.#k;
+    write.phase = "store";
+    k.disarm(write.timer);
+    k.disarm(write.retransmitTimer);
+    const known = write.input.expectedVersion ?? write.record?.version;
+    if (known !== undefined && write.storeAttempts === 0) {
+      this.#storeAt(write, known);
+      return;
+    }
+    // The version to write at is unknown (a new record, a failed writer's release) or has
+    // moved. Learn it from the store, then pin it in our record while the slot is provably
+    // still ours: a writer that takes the slot over later writes at that same version, so
+    // at most one of us can land. Reading it and writing at once would let a writer that
+    // stalls between the two land after its taker (simulator seed 9905005).
+    k.storeGet(write.key, (read) => {
+      if (write.phase !== "store") return;
+      if (!read.ok) {
+        this.#fail(
+          write,
+          new WarpError("STORE_ERROR", `Store read failed: ${write.key}`, {
+            cause: read.error.cause ?? read.error,
+          }),
+        );
+        return;
+      }
+      const pinned: HolderRecord = {
+        holders: write.record?.holders ?? [],
+        pending: this.#pendingId(write),
+        version: read.version,
+      };
+      this.#writeRecord(write.key, pinned, write.revision, (put) => {
+        if (write.phase !== "store") return;
+        if (!put.ok) {
+          this.#records.delete(write.key);
+          this.#fail(
+            write,
+            put.conflict
+              ? new WarpError("CONTENDED", `Write slot was taken over: ${write.key}`)
+              : unavailable(write.key, put.error),
+          );
+          return;
+        }
+        write.revision = put.revision;
+        write.record = pinned;
+        this.#remember(write.key, pinned, put.revision);
+        this.#storeAt(write, read.version);
+      });
+    });
+  }
+
+  #storeAt(write: StrongWrite, expectedVersion: number): void {
+    write.storeAttempts++;
+    const deleting = write.input.payload === undefined;
+    this.#k.storeWrite(write.key, write.input.payload, expectedVersion, (result) => {
+      if (write.phase !== "store") return;
+      if (result.ok) {
+        this.#committed(write, result.version, deleting);
+        return;
+      }
+      if (
+        result.error.code !== "STORE_CONFLICT" || write.storeAttempts >= 3 ||
+        write.input.expectedVersion !== undefined
+      ) {
+        this.#fail(
+          write,
+          new WarpError(
+            result.error.code === "STORE_CONFLICT" ? "STORE_CONFLICT" : "STORE_ERROR",
+            `Store write failed: ${write.key}`,
+            { cause: result.error.cause ?? result.error },
+          ),
+        );
+        return;
+      }
+      // The version moved: learn and pin it again, which fails if the slot was taken over
+      // (then the taker's write is newer, and ours must not land after it).
+      this.#store(write);
+    });
+  }
+
+  /** Committed: answer the caller, then release the slot and become the only holder. */
+  #committed(write: StrongWrite, version: number, deleting: boolean): void {
+    const k = this.#k;
+    k.noteVersion(write.key, version);
+    const data = {
+      value: deleting ? undefined : write.input.value,
+      found: !deleting,
+      version,
+      sizeBytes: write.input.sizeBytes,
+      leases: deleting ? undefined : write.input.leases,
+    };
+    k.answerWrite(write.op, { ...data, source: "none" });
+    write.phase = "release";
+    const askMs = k.now;
+    // Holders that acknowledged stay registered (they may cache again without a
+    // coordinator write, and the record stays stable for the next optimistic claim); the
+    // silent ones whose lease was waited out are dropped. A superset of the nodes that may
+    // cache is always safe.
+    const kept = (write.record?.holders ?? []).filter((h) =>
+      h !== k.nodeId && !write.awaiting.has(h)
+    );
+    const released: HolderRecord = { holders: [k.nodeId, ...kept], pending: undefined, version };
+    this.#writeRecord(write.key, released, write.revision, (put) => {
+      if (put.ok) this.#remember(write.key, released, put.revision);
+      else this.#records.delete(write.key);
+      if (put.ok && !write.revokedDuringRelease) {
+        k.install(write.key, write.policy, data, askMs);
+      }
+      this.#finish(write);
+    });
+  }
+
+  #fail(write: StrongWrite, error: WarpError): void {
+    const k = this.#k;
+    const claimed = write.phase === "revoke" || write.phase === "store";
+    k.answerWrite(write.op, error);
+    k.disarm(write.timer);
+    k.disarm(write.retransmitTimer);
+    if (!claimed) {
+      this.#finish(write);
+      return;
+    }
+    // Give the slot back, keeping every holder not yet revoked (during phase 3 some may
+    // still serve). If the store write did land after all, its version is unknown here.
+    const holders = write.phase === "revoke" ? [...write.awaiting] : [];
+    write.phase = "release";
+    this.#writeRecord(
+      write.key,
+      { holders, pending: undefined, version: undefined },
+      write.revision,
+      () => {
+        this.#finish(write);
+      },
+    );
+  }
+
+  #deadline(write: StrongWrite): void {
+    const k = this.#k;
+    const pending = k.ops.get(write.op);
+    if (pending === undefined || pending.kind !== "write" || pending.answered) return;
+    if (write.phase === "store" || write.phase === "release") {
+      k.timeoutWrite(write.op); // in flight in the store: the outcome is unknown
+      return;
+    }
+    this.#fail(
+      write,
+      new WarpError(
+        "TIMEOUT",
+        `Strong write could not complete in time, it did not take effect: ${write.key}`,
+      ),
+    );
+  }
+
+  #finish(write: StrongWrite): void {
+    write.phase = "done";
+    this.#byId.delete(write.id);
+    const chain = this.#chains.get(write.key);
+    const index = chain?.indexOf(write) ?? -1;
+    assert(chain !== undefined && index >= 0, `Strong write of ${write.key} is not in its chain`);
+    chain.splice(index, 1);
+    // A queued write can fail (its deadline) before its turn: then the head runs on.
+    if (index > 0) return;
+    const next = chain[0];
+    if (next === undefined) this.#chains.delete(write.key);
+    else this.#read(next);
+  }
+
+  // ---------------------------------------------------------------- holder records
+
+  #remember(key: string, record: HolderRecord | undefined, revision: number): void {
+    if (record === undefined) {
+      this.#records.delete(key);
+      return;
+    }
+    if (this.#records.size >= CONTENDED_MAX && !this.#records.has(key)) this.#records.clear();
+    this.#records.set(key, { record, revision });
+  }
+
+  #pendingId(write: StrongWrite): string {
+    const k = this.#k;
+    return `${k.nodeId}/${k.incarnation}/${write.id}`;
+  }
+
+  #readRecord(key: string, handler: (r: HolderReadResult) => void): void {
+    // The driver decodes by the effect's kind: a "holder" read carries a holder record.
+    this.#k.coordGet(
+      holderRecordKey(key),
+      "holder",
+      undefined,
+      handler as (r: CoordReadResult) => void,
+    );
+  }
+
+  #writeRecord(
+    key: string,
+    record: HolderRecord,
+    revision: number | undefined,
+    handler: (r: CoordWriteResult) => void,
+  ): void {
+    this.#k.coordPut(holderRecordKey(key), record, revision, undefined, handler);
+  }
+}
+
+function unavailable(key: string, cause: WarpError): WarpError {
+  return new WarpError(
+    "COORDINATOR_UNAVAILABLE",
+    `Coordinator unreachable, strong write failed fast: ${key}`,
+    { cause },
+  );
+}
