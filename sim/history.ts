@@ -16,6 +16,16 @@
  * `final`, `leases`, `storeLog` and `propagation` are optional: a checker whose part is
  * missing reports `skipped`.
  *
+ * Checked against Warp's contract, every op's key must be described in `keys` (its mode
+ * says which guarantees apply) and ops are reads, writes, deletes and invalidations.
+ * Checked against a model instead (`check-history --model NAME`, `checkModel`), `keys` may
+ * be left out and ops may also be compare-and-sets (`cas`) and appends (`append`):
+ * ```json
+ * { "format": "warp-history/1",
+ *   "ops": [ { "id": 1, "process": 3, "key": "r", "kind": "cas", "expected": 1, "value": 2,
+ *              "invokeMs": 0, "completeMs": 4, "outcome": "ok" } ] }
+ * ```
+ *
  * @module
  */
 
@@ -61,20 +71,55 @@ export interface KeyBounds {
  */
 export type Outcome = "ok" | "fail" | "unknown";
 
+/** What an operation does; `cas`, `append` and `txn` are checked only against a model. */
+export type OpKind = "read" | "write" | "delete" | "invalidate" | "cas" | "append" | "txn";
+
+/**
+ * One step of a transaction (`txn` op, the `multi-register` model): a read of a key (for
+ * an ok txn, `value` is what it read, `null` absent) or a write.
+ */
+export interface TxnStep {
+  readonly kind: "read" | "write";
+  readonly key: string;
+  readonly value?: unknown;
+}
+
 /** One client operation. */
 export interface HistoryOp {
   /** Unique in the history. */
   readonly id: number;
-  /** The node (process) the client called. */
-  readonly process: string;
+  /**
+   * The node or client process that made the call: a string or a number, compared as
+   * given (`1` and `"1"` are two processes).
+   */
+  readonly process: string | number;
   readonly key: string;
   /**
    * `write` stores `value`; `delete` stores absence; `read` returns `value` (absent: `found`
-   * false); `invalidate` only drops caches and is ignored by the value checkers.
+   * false); `invalidate` only drops caches and is ignored by the value checkers. Only with
+   * a model: `cas` stores `value` if the key holds `expected`; `append` adds `value` to the
+   * end of the key's list (a read of such a key returns the whole list); `txn` reads and
+   * writes several keys at one instant (`txn`).
    */
-  readonly kind: "read" | "write" | "delete" | "invalidate";
-  /** For a write, the value written (unique per write); for an ok read, the value read. */
+  readonly kind: OpKind;
+  /**
+   * For a write, the value written (unique per write); for an ok read, the value read; for
+   * a cas, the value it stores (`null`: absence); for an append, the element appended.
+   */
   readonly value?: unknown;
+  /**
+   * For a `txn`: its steps, applied at one instant in order (the op's `key` is its first
+   * step's).
+   */
+  readonly txn?: readonly TxnStep[];
+  /** For a cas: the value it compares the key's with (`null`: the key is absent). */
+  readonly expected?: unknown;
+  /**
+   * For an ok cas: whether it found `expected` and stored `value` (default true). A cas
+   * that reported "not swapped" is `ok` with `swapped: false` if that answer is
+   * trustworthy, or `fail` if the system only says it did nothing (Jepsen's `:fail`).
+   */
+  readonly swapped?: boolean;
   /** For an ok read: whether a value was found. */
   readonly found?: boolean;
   /** For an ok read or write: the store version read or written. */

@@ -368,7 +368,7 @@ export class ProcessCluster {
   /** Operations that failed or have an unknown outcome, with their errors, for messages. */
   failures(): {
     id: number;
-    process: string;
+    process: string | number;
     kind: string;
     key: string;
     outcome: string;

@@ -292,7 +292,8 @@ function okWritesAfter(history: History, prefix: string, afterMs: number): Map<s
   for (const op of history.ops) {
     if (op.kind !== "write" || op.outcome !== "ok" || !op.key.startsWith(prefix)) continue;
     if (op.invokeMs <= afterMs) continue;
-    counts.set(op.process, (counts.get(op.process) ?? 0) + 1);
+    const node = String(op.process);
+    counts.set(node, (counts.get(node) ?? 0) + 1);
   }
   return counts;
 }

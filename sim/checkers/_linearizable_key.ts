@@ -8,12 +8,14 @@
 import type { HistoryOp, Violation } from "../history.ts";
 import {
   checkLinearizability,
+  type Counterexample,
   type LinearizabilityStatus,
   type Operation,
 } from "./linearizability.ts";
 import { type RegisterInput, registerModel } from "./models.ts";
 import { showValue, valueKey } from "./_value.ts";
-import { describeOp, readFound, type Report } from "./_version_checks.ts";
+import { readFound, type Report } from "./_version_checks.ts";
+import { explainCounterexample } from "./_explain.ts";
 
 /** Values are interned to small integers so the search compares and hashes them cheaply. */
 type Token = number | null;
@@ -100,31 +102,17 @@ export function checkKeyLinearizable(
 function counterexampleViolation(
   guarantee: "S1" | "SL1",
   key: string,
-  counterexample: { readonly linearized: readonly number[]; readonly blocked: number },
+  counterexample: Counterexample,
   byId: ReadonlyMap<number, HistoryOp>,
 ): Violation {
-  const blocked = byId.get(counterexample.blocked)!;
-  let state: unknown = null;
-  for (const id of counterexample.linearized) {
-    const op = byId.get(id)!;
-    if (op.kind === "write") state = op.value;
-    else if (op.kind === "delete") state = null;
-  }
-  const answered = blocked.kind === "read"
-    ? ` (returned ${readFound(blocked) ? showValue(blocked.value) : "nothing"})`
-    : "";
-  const shown = counterexample.linearized.slice(-5);
-  const count = counterexample.linearized.length;
-  const left = state === null ? "the key absent" : showValue(state);
-  const prefix = count === 0
-    ? "at the start, when the key is absent"
-    : `after ${count === 1 ? "op" : "ops"} ${count > 5 ? "…, " : ""}${shown.join(", ")}, ` +
-      `which ${count === 1 ? "leaves" : "leave"} ${left}`;
-  return {
-    guarantee,
-    key,
-    ops: [blocked.id, ...shown.toReversed()],
-    message: `Ops of ${key} are not linearizable: ${describeOp(blocked)}${answered} cannot ` +
-      `take effect ${prefix}`,
-  };
+  const { ops, message } = explainCounterexample(key, counterexample, byId, (linearized) => {
+    let state: unknown = null;
+    for (const id of linearized) {
+      const op = byId.get(id)!;
+      if (op.kind === "write") state = op.value;
+      else if (op.kind === "delete") state = null;
+    }
+    return state === null ? undefined : showValue(state);
+  });
+  return { guarantee, key, ops, message };
 }

@@ -138,3 +138,73 @@ export function syntheticHistory(options: SyntheticOptions): History {
     propagation: { fromMs: 0, boundMs: durationMaxMs, healBoundMs: durationMaxMs, samples: [] },
   };
 }
+
+/** Options of {@linkcode syntheticAppendKvHistory}. */
+export interface SyntheticAppendKvOptions {
+  readonly seed: number;
+  readonly ops: number;
+  /** Clients, each calling one op at a time. @default {50} */
+  readonly clients?: number;
+  /** Keys. @default {10} */
+  readonly keys?: number;
+  /** The longest of the common, short ops, in ms. @default {2} */
+  readonly shortMaxMs?: number;
+  /** The share of slow ops, which last up to 30 times longer. @default {0.15} */
+  readonly slowShare?: number;
+}
+
+/**
+ * A history of a correct store of lists (the `append-kv` model), of the shape of
+ * porcupine's `c50-ok`: clients that each call one op at a time, back to back; reads
+ * (46%), appends (49%) and writes (5%) on a few keys; op durations with a heavy tail (most
+ * short, a few 10-30 times longer, so long ops overlap many others); every op taking
+ * effect at one instant inside its interval. Linearizable by construction.
+ */
+export function syntheticAppendKvHistory(options: SyntheticAppendKvOptions): History {
+  const rand = random(options.seed);
+  const clients = options.clients ?? 50;
+  const keyCount = options.keys ?? 10;
+  const shortMaxMs = options.shortMaxMs ?? 2;
+  const slowShare = options.slowShare ?? 0.15;
+  const perClient = Math.ceil(options.ops / clients);
+  const planned: { op: Record<string, unknown> & { key: string; kind: string }; atMs: number }[] =
+    [];
+  for (let client = 0; client < clients && planned.length < options.ops; client++) {
+    let nowMs = rand() * shortMaxMs;
+    for (let n = 0; n < perClient && planned.length < options.ops; n++) {
+      const slow = rand() < slowShare;
+      const durationMs = rand() * shortMaxMs * (slow ? 10 + 20 * rand() : 1);
+      const invokeMs = nowMs;
+      const completeMs = invokeMs + durationMs;
+      const atMs = invokeMs + rand() * durationMs;
+      nowMs = completeMs + rand() * shortMaxMs / 10;
+      const roll = rand();
+      const kind = roll < 0.46 ? "read" : roll < 0.95 ? "append" : "write";
+      const key = String(Math.floor(rand() * keyCount));
+      const element = `x ${client} ${n} y`;
+      const op = {
+        id: planned.length + 1,
+        process: client,
+        key,
+        kind,
+        ...(kind === "append" ? { value: element } : kind === "write" ? { value: [element] } : {}),
+        invokeMs,
+        completeMs,
+        outcome: "ok",
+      };
+      planned.push({ op, atMs });
+    }
+  }
+  const lists = new Map<string, readonly unknown[]>();
+  for (const { op } of [...planned].sort((a, b) => a.atMs - b.atMs)) {
+    const list = lists.get(op.key) ?? [];
+    if (op.kind === "read") op.value = list;
+    else if (op.kind === "append") lists.set(op.key, [...list, op.value]);
+    else lists.set(op.key, op.value as unknown[]);
+  }
+  return {
+    format: "warp-history/1",
+    keys: {},
+    ops: planned.map((p) => p.op as unknown as HistoryOp),
+  };
+}

@@ -21,10 +21,11 @@ export function readFound(op: HistoryOp): boolean {
   return op.found ?? (op.value !== undefined && op.value !== null);
 }
 
-/** `read 7 on n2`, or `Read 7 on n2` to start a sentence. */
+/** `read 7 on n2` (`on process 2` for a numeric process), or `Read 7 on n2` to start a sentence. */
 export function describeOp(op: HistoryOp, capitalised = false): string {
   const kind = capitalised ? op.kind[0]!.toUpperCase() + op.kind.slice(1) : op.kind;
-  return `${kind} ${op.id} on ${op.process}`;
+  const where = typeof op.process === "number" ? `process ${op.process}` : op.process;
+  return `${kind} ${op.id} on ${where}`;
 }
 
 function versionOf(op: HistoryOp): string {
@@ -134,7 +135,7 @@ export function checkValidity(key: string, ops: readonly HistoryOp[], report: Re
 
 /** E2: on one node, a read returns a version no older than any op that completed before it. */
 export function checkNoGoingBack(key: string, ops: readonly HistoryOp[], report: Report): number {
-  const byProcess = new Map<string, HistoryOp[]>();
+  const byProcess = new Map<string | number, HistoryOp[]>();
   for (const op of ops) {
     if (op.outcome !== "ok" || op.version === undefined) continue;
     const mine = byProcess.get(op.process);

@@ -4,8 +4,8 @@
  *
  * - eventual-distributed: E1 validity, E2 no going back (per node), E3 bounded
  *   staleness, E4 convergence of the probe reads to the final version;
- * - strong-distributed: S1 linearizability (a search with a step budget per key), S2 no
- *   stale read after an acknowledged write or read;
+ * - strong-distributed: S1 linearizability (a search with a step budget per key and one
+ *   for all keys), S2 no stale read after an acknowledged write or read;
  * - strong-local: SL1 linearizability of a key's ops on its only writer node, SL2 no L1
  *   entry served past its TTL;
  * - every mode, when the history has the store's log: E1s, every ok read and write
@@ -13,6 +13,10 @@
  * - eventual-distributed, when the history has a fault-free phase: EP, invalidations reach
  *   every node within the phase's bounds (`propagation.ts`);
  * - leased keys, when the history has a lease part: G1–G3 and GV (`leases.ts`).
+ *
+ * Once one key's linearizability search (S1 or SL1) fails, the other keys' searches are
+ * not run: their keys are listed in `stats.skippedKeys`, and S1 or SL1 is `unknown`
+ * rather than `pass` if nothing else failed it.
  *
  * Version checks read the recorded `version` of ok ops; an op without one is not checked
  * by them (the count of checked ops per guarantee is in the stats, so a history that
@@ -71,6 +75,12 @@ export type GuaranteeStatus = "pass" | "fail" | "unknown" | "skipped";
 export interface CheckHistoryOptions {
   /** The step budget of the linearizability search of each key (S1, SL1). @default {100000} */
   readonly stepsMax?: number;
+  /**
+   * The step budget of the linearizability searches of all keys together; keys left when
+   * it runs out are `unknown`, not searched.
+   * @default {Infinity}
+   */
+  readonly stepsTotalMax?: number;
   /** The most violations kept per guarantee; the stats count them all. @default {100} */
   readonly violationsMax?: number;
   /** The guarantees to check; the others are `skipped`. @default {GUARANTEES} */
@@ -89,8 +99,13 @@ export interface CheckHistoryStats {
   readonly violations: Readonly<Record<Guarantee, number>>;
   /** Model steps taken by the linearizability searches. */
   readonly linearizabilitySteps: number;
-  /** Keys whose linearizability search ran out of budget. */
+  /** Keys whose linearizability search ran out of budget (per key or total). */
   readonly unknownKeys: readonly { readonly guarantee: "S1" | "SL1"; readonly key: string }[];
+  /**
+   * Keys whose linearizability search was not run because another key's had already
+   * failed: the history is not linearizable whatever they hold.
+   */
+  readonly skippedKeys: readonly { readonly guarantee: "S1" | "SL1"; readonly key: string }[];
   /** strong-local keys not checked by SL1 because they had no single writer node. */
   readonly sl1SkippedKeys: number;
 }
@@ -150,6 +165,12 @@ export function checkHistory(
   if (!Number.isSafeInteger(stepsMax) || stepsMax < 1) {
     throw new RangeError(`Invalid stepsMax, expected a positive integer: ${stepsMax}`);
   }
+  const stepsTotalMax = options.stepsTotalMax ?? Infinity;
+  if (!(Number.isSafeInteger(stepsTotalMax) || stepsTotalMax === Infinity) || stepsTotalMax < 1) {
+    throw new RangeError(
+      `Invalid stepsTotalMax, expected a positive integer or Infinity: ${stepsTotalMax}`,
+    );
+  }
   const violationsMax = options.violationsMax ?? VIOLATIONS_MAX_DEFAULT;
   if (!Number.isSafeInteger(violationsMax) || violationsMax < 0) {
     throw new RangeError(`Invalid violationsMax, expected an integer >= 0: ${violationsMax}`);
@@ -167,6 +188,8 @@ export function checkHistory(
   const checked = perGuarantee(0);
   const found = perGuarantee(0);
   const unknownKeys: { guarantee: "S1" | "SL1"; key: string }[] = [];
+  const skippedKeys: { guarantee: "S1" | "SL1"; key: string }[] = [];
+  let linearizabilityFailed = false;
   let linearizabilitySteps = 0;
   let sl1SkippedKeys = 0;
 
@@ -210,10 +233,20 @@ export function checkHistory(
             continue;
           }
           if (subject.length === 0) continue;
+          const budget = Math.min(stepsMax, stepsTotalMax - linearizabilitySteps);
+          if (linearizabilityFailed) {
+            skippedKeys.push({ guarantee, key });
+            continue;
+          }
           checked[guarantee]++;
-          const result = checkKeyLinearizable(guarantee, key, subject, stepsMax, report);
+          if (budget <= 0) {
+            unknownKeys.push({ guarantee, key });
+            continue;
+          }
+          const result = checkKeyLinearizable(guarantee, key, subject, budget, report);
           linearizabilitySteps += result.steps;
           if (result.status === "unknown") unknownKeys.push({ guarantee, key });
+          if (result.status === "fail") linearizabilityFailed = true;
         }
       }
     }
@@ -233,13 +266,11 @@ export function checkHistory(
   }
 
   const results = perGuarantee<GuaranteeStatus>("skipped");
+  const left = [...unknownKeys, ...skippedKeys];
   for (const guarantee of GUARANTEES) {
-    if (!selected.has(guarantee) || checked[guarantee] === 0) continue;
-    results[guarantee] = found[guarantee] > 0
-      ? "fail"
-      : unknownKeys.some((u) => u.guarantee === guarantee)
-      ? "unknown"
-      : "pass";
+    const open = left.some((u) => u.guarantee === guarantee);
+    if (!selected.has(guarantee) || (checked[guarantee] === 0 && !open)) continue;
+    results[guarantee] = found[guarantee] > 0 ? "fail" : open ? "unknown" : "pass";
   }
   return {
     violations,
@@ -251,6 +282,7 @@ export function checkHistory(
       violations: found,
       linearizabilitySteps,
       unknownKeys,
+      skippedKeys,
       sl1SkippedKeys,
     },
   };
@@ -307,7 +339,7 @@ function asVersionReads(ops: readonly HistoryOp[]): HistoryOp[] {
  * the key has several writer nodes, or none (nothing to check).
  */
 function singleWriterOps(ops: readonly HistoryOp[]): readonly HistoryOp[] | undefined {
-  const writers = new Set<string>();
+  const writers = new Set<string | number>();
   for (const op of ops) {
     if ((op.kind === "write" || op.kind === "delete") && op.outcome !== "fail") {
       writers.add(op.process);

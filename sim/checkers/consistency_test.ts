@@ -276,6 +276,56 @@ Deno.test("checkHistory() S1 lets an unknown write take effect late and reports 
   assert.deepEqual(result.stats.unknownKeys, [{ guarantee: "S1", key: "k" }]);
 });
 
+Deno.test("checkHistory() stops the linearizability searches once one key fails", () => {
+  const keys = {
+    a: { mode: "strong-distributed" },
+    b: { mode: "strong-distributed" },
+    c: { mode: "strong-local" },
+  } as const;
+  // Without versions, only S1 and SL1 (the searches) look at these ops.
+  const stale = (key: string, first: number): HistoryOp[] => [
+    {
+      id: first,
+      process: "n1",
+      key,
+      kind: "write",
+      value: "x",
+      invokeMs: 0,
+      completeMs: 1,
+      outcome: "ok",
+    },
+    {
+      id: first + 1,
+      process: "n1",
+      key,
+      kind: "read",
+      found: false,
+      invokeMs: 2,
+      completeMs: 3,
+      outcome: "ok",
+    },
+  ];
+  const h: History = {
+    format: "warp-history/1",
+    keys,
+    ops: [...stale("a", 1), ...stale("b", 3), ...stale("c", 5)],
+  };
+  const result = checkHistory(h);
+  assert.deepEqual(result.violations.map((v) => [v.guarantee, v.key]), [["S1", "a"]]);
+  assert.deepEqual(result.stats.skippedKeys, [
+    { guarantee: "S1", key: "b" },
+    { guarantee: "SL1", key: "c" },
+  ]);
+  assert.equal(result.results.S1, "fail");
+  assert.equal(result.results.SL1, "unknown");
+  // With a total budget of one step, key a runs out and the others are not searched.
+  const budget = checkHistory(h, { stepsTotalMax: 1 });
+  assert.deepEqual(budget.violations, []);
+  assert.deepEqual(budget.stats.unknownKeys.map((u) => u.key), ["a", "b", "c"]);
+  assert.equal(budget.results.S1, "unknown");
+  assert.throws(() => checkHistory(h, { stepsTotalMax: 0 }), RangeError);
+});
+
 Deno.test("checkHistory() SL1 checks a single-writer key on its writer node only", () => {
   const ops = [
     w(1, "a", 1, 0, 10),
@@ -348,7 +398,15 @@ Deno.test("checkHistory() rejects malformed histories with a TypeError naming th
       { ...good, ops: [{ ...good.ops[0], completeMs: null }] },
       /outcome ok needs a completeMs: null$/,
     ],
-    [{ ...good, ops: [{ ...good.ops[0], kind: "append" }] }, /unknown kind: "append"$/],
+    [{ ...good, ops: [{ ...good.ops[0], kind: "rename" }] }, /unknown kind: "rename"$/],
+    [
+      { ...good, ops: [{ ...good.ops[0], kind: "append" }] },
+      /^Invalid op 1, kind is checked only against a model \(--model\), not Warp's contract: "append"$/,
+    ],
+    [
+      { ...good, ops: [{ ...good.ops[0], process: true }] },
+      /^Invalid op 1, process must be a string or a number: true$/,
+    ],
     [{ ...good, final: { k: { value: 1 } } }, /^Invalid final entry of key k/],
   ];
   for (const [input, message] of cases) {

@@ -12,6 +12,8 @@
  * @module
  */
 
+import { IntPairMap } from "./_int_pair_map.ts";
+
 /**
  * A sequential specification: what an operation does to a state, and which outputs are
  * possible. The model must be deterministic: the state after an operation depends only
@@ -28,9 +30,10 @@ export interface Model<State, Input, Output> {
    */
   step(state: State, input: Input, output: Output | undefined): State | undefined;
   /**
-   * A string equal for two states exactly when they are equal: memoisation uses it.
+   * A string or a number, equal for two states exactly when they are equal: memoisation
+   * uses it (a number is cheaper).
    */
-  key(state: State): string;
+  key(state: State): string | number;
   /**
    * Whether an operation with this output never changes the state, from any state where
    * it is possible (a read; a compare-and-set that answered "not swapped"). The search
@@ -38,6 +41,26 @@ export interface Model<State, Input, Output> {
    * keeps histories with many concurrent reads fast. Default: no operation is.
    */
   readOnly?(input: Input, output: Output | undefined): boolean;
+  /**
+   * For a read-only operation possible in one state only (a read of a register): that
+   * state's {@linkcode Model.key}. The search then passes over it, without a model step,
+   * in every other state, where most reads are tried and fail. Default: none is.
+   */
+  readsState?(input: Input, output: Output | undefined): string | number | undefined;
+  /**
+   * For an operation with {@linkcode Model.readsState}: whether the operations not yet
+   * linearized (`done(id)` is false for them) could lead from `state` to the state it
+   * needs. `false` lets the search abandon `state` at once while that operation is
+   * pending, since it must take effect and never could (a list that only grows cannot lose
+   * an element it wrongly got, unless a write not yet done replaces it). Must never answer
+   * `false` for a reachable state. Default: always reachable.
+   */
+  canReach?(
+    state: State,
+    input: Input,
+    output: Output | undefined,
+    done: (id: number) => boolean,
+  ): boolean;
   /**
    * Splits the operations into independent parts checked one by one (P-compositionality:
    * a history is linearizable iff each part is). Default: one part.
@@ -79,9 +102,15 @@ export interface Counterexample {
   readonly blocked: number;
 }
 
+/**
+ * The outcome of one partition: a {@linkcode LinearizabilityStatus}, or `skipped` when its
+ * search was stopped before an answer because another partition had failed.
+ */
+export type PartitionStatus = LinearizabilityStatus | "skipped";
+
 /** The result of one partition. */
 export interface PartitionResult {
-  readonly status: LinearizabilityStatus;
+  readonly status: PartitionStatus;
   /** The ids of the operations checked in this partition (`fail` ones dropped). */
   readonly ops: readonly number[];
   /** Model steps the search took. */
@@ -92,7 +121,10 @@ export interface PartitionResult {
 
 /** The result of {@linkcode checkLinearizability}. */
 export interface LinearizabilityResult {
-  /** `fail` if any partition fails, else `unknown` if any ran out of budget, else `pass`. */
+  /**
+   * `fail` if a partition fails, else `unknown` if one ran out of budget or was not
+   * searched, else `pass`.
+   */
   readonly status: LinearizabilityStatus;
   readonly partitions: readonly PartitionResult[];
   /** Model steps taken in all partitions. */
@@ -106,13 +138,22 @@ export interface LinearizabilityOptions {
    * @default {100000}
    */
   readonly stepsMax?: number;
+  /**
+   * The most model steps the search may take over all partitions together; the partitions
+   * without an answer when it runs out are `unknown`.
+   * @default {Infinity}
+   */
+  readonly stepsTotalMax?: number;
 }
 
 /** The default step budget of a partition. */
 export const STEPS_MAX_DEFAULT = 100_000;
 
 /**
- * Checks that a history is linearizable with respect to a model.
+ * Checks that a history is linearizable with respect to a model. Partitions are searched
+ * in turns of doubling length (1024 steps, then 2048, ...), so that a hard one does not
+ * delay finding that another fails; once one fails, the search stops and the others
+ * without an answer are `skipped` (the history is not linearizable whatever they hold).
  *
  * @example A stale read after a write completed is not linearizable
  * ```ts
@@ -137,19 +178,51 @@ export function checkLinearizability<State, Input, Output>(
   if (!Number.isSafeInteger(stepsMax) || stepsMax < 1) {
     throw new RangeError(`Invalid stepsMax, expected a positive integer: ${stepsMax}`);
   }
+  const stepsTotalMax = options.stepsTotalMax ?? Infinity;
+  if (!(Number.isSafeInteger(stepsTotalMax) || stepsTotalMax === Infinity) || stepsTotalMax < 1) {
+    throw new RangeError(
+      `Invalid stepsTotalMax, expected a positive integer or Infinity: ${stepsTotalMax}`,
+    );
+  }
   validateOperations(ops);
   const happened = ops.filter((op) => op.outcome !== "fail");
   const parts = model.partition ? model.partition(happened) : [happened];
-  const partitions = parts.map((part) => checkPartition(model, part, stepsMax));
-  let status: LinearizabilityStatus = "pass";
+  const searches = parts.map((part) => startSearch(model, part));
+  const results: (PartitionResult | undefined)[] = searches.map(() => undefined);
   let steps = 0;
-  for (const partition of partitions) {
-    steps += partition.steps;
-    if (partition.status === "fail") status = "fail";
-    else if (partition.status === "unknown" && status === "pass") status = "unknown";
+  let failed = false;
+  // Turns of doubling length, so that one hard partition does not hold up finding that
+  // another fails (as porcupine does with a thread per partition), at most twice the
+  // steps of searching each to its end at once.
+  for (let turn = SLICE_FIRST; !failed && results.includes(undefined); turn *= 2) {
+    for (let i = 0; i < searches.length && !failed; i++) {
+      if (results[i] !== undefined) continue;
+      const search = searches[i]!;
+      const cap = Math.min(stepsMax, search.steps + turn, search.steps + stepsTotalMax - steps);
+      const before = search.steps;
+      const result = search.advance(cap);
+      steps += search.steps - before;
+      if (result !== undefined) {
+        results[i] = result;
+        failed = result.status === "fail";
+      } else if (search.steps >= stepsMax || steps >= stepsTotalMax) {
+        results[i] = { status: "unknown", ops: search.ops, steps: search.steps };
+      }
+    }
   }
+  const partitions = results.map((result, i): PartitionResult =>
+    result ?? { status: "skipped", ops: searches[i]!.ops, steps: searches[i]!.steps }
+  );
+  const status: LinearizabilityStatus = failed
+    ? "fail"
+    : partitions.some((p) => p.status !== "pass")
+    ? "unknown"
+    : "pass";
   return { status, partitions, steps };
 }
+
+/** The steps of a partition's first turn; each turn doubles it. */
+const SLICE_FIRST = 1024;
 
 function validateOperations(ops: readonly Operation<unknown, unknown>[]): void {
   if (!Array.isArray(ops)) throw new TypeError(`Invalid operations, expected an array: ${ops}`);
@@ -180,16 +253,27 @@ interface Event {
 }
 
 /**
+ * The search of one partition, resumable: `advance(limit)` runs it until an answer, or
+ * until it has taken `limit` steps in all (then `undefined`, and it goes on from there at
+ * the next call), so that partitions can be searched in turns.
+ */
+interface PartitionSearch {
+  advance(limit: number): PartitionResult | undefined;
+  readonly ops: readonly number[];
+  readonly steps: number;
+}
+
+/**
  * The search over one partition. Entries `0..n-1` are the calls of the operations,
  * `n..2n-1` their returns, `2n` the list head; `next`/`prev` make a doubly linked list in
  * time order from which a linearized operation's call and return are lifted out, and put
  * back in reverse order when the search backtracks.
  */
-function checkPartition<State, Input, Output>(
+function startSearch<State, Input, Output>(
   model: Model<State, Input, Output>,
   ops: readonly Operation<Input, Output>[],
-  stepsMax: number,
-): PartitionResult {
+): PartitionSearch {
+  let stepsMax = 0;
   const n = ops.length;
   const ids = ops.map((op) => op.id);
   const head = 2 * n;
@@ -214,31 +298,27 @@ function checkPartition<State, Input, Output>(
 
   const linearized = new Uint32Array(Math.ceil(n / 32));
   const zobrist = zobristTable(n);
-  let hashLow = 0;
-  let hashHigh = 0;
+  // The set's Zobrist hash, two words. In a typed array, not two `let`s: a closure's
+  // variable holding a 32-bit value past the small-integer range is boxed on every write.
+  const hash = new Int32Array(2);
   const flip = (i: number): void => {
     linearized[i >>> 5]! ^= 1 << (i & 31);
-    hashLow ^= zobrist[2 * i]!;
-    hashHigh ^= zobrist[2 * i + 1]!;
+    hash[0]! ^= zobrist[2 * i]!;
+    hash[1]! ^= zobrist[2 * i + 1]!;
   };
-  const seen = new Map<string, Uint32Array[]>();
-  const visit = (stateKey: string): boolean => {
-    const cacheKey = `${hashLow}:${hashHigh}:${stateKey}`;
-    const sets = seen.get(cacheKey);
-    if (sets === undefined) {
-      seen.set(cacheKey, [linearized.slice()]);
-      return true;
-    }
-    if (sets.some((set) => sameBits(set, linearized))) return false;
-    sets.push(linearized.slice());
-    return true;
+  const memo = new Memo(linearized.length);
+  const visit = (stateKey: string | number): boolean => {
+    const h = typeof stateKey === "number" ? mixNumber(stateKey) : hashString(stateKey);
+    return memo.add(hash[0]! ^ h, hash[1]! ^ Math.imul(h, 0x9e3779b1), linearized, stateKey);
   };
 
   const stackOps = new Int32Array(n);
   const stackForced = new Uint8Array(n);
   const stackStates: State[] = [];
+  const stackKeys: (string | number)[] = [];
   let depth = 0;
   let state = model.init();
+  let stateKey = model.key(state);
   let steps = 0;
   let best: Counterexample | undefined;
   const apply = (i: number): State | undefined => {
@@ -246,12 +326,14 @@ function checkPartition<State, Input, Output>(
     const op = ops[i]!;
     return model.step(state, op.input, op.outcome === "ok" ? op.output : undefined);
   };
-  const push = (i: number, after: State, forced: boolean): void => {
+  const push = (i: number, after: State, afterKey: string | number, forced: boolean): void => {
     stackOps[depth] = i;
     stackForced[depth] = forced ? 1 : 0;
     stackStates[depth] = state;
+    stackKeys[depth] = stateKey;
     depth++;
     state = after;
+    stateKey = afterKey;
     lift(i);
   };
   /**
@@ -263,11 +345,21 @@ function checkPartition<State, Input, Output>(
       depth--;
       const undone = stackOps[depth]!;
       state = stackStates[depth]!;
+      stateKey = stackKeys[depth]!;
       flip(undone);
       unlift(undone);
       if (stackForced[depth] === 0) return next[undone]!;
     }
     return -1;
+  };
+  /** Keeps the longest prefix found, and the op that could not follow it, to explain a failure. */
+  const noteBlocked = (op: number): void => {
+    if (best === undefined || depth > best.linearized.length) {
+      best = {
+        linearized: Array.from(stackOps.subarray(0, depth), (i) => ids[i]!),
+        blocked: ids[op]!,
+      };
+    }
   };
   const failed = (): PartitionResult => ({
     status: "fail",
@@ -283,20 +375,42 @@ function checkPartition<State, Input, Output>(
   /**
    * A read-only operation that is possible now may take effect at once: any linearization
    * from here can be reordered to start with it, since it changes no state anywhere. So
-   * the search commits to one, when there is one, and branches only on the others.
+   * the search commits to one, when there is one, and branches only on the others. One
+   * pending that can never become possible from here (`canReach`) makes the state dead.
    */
+  const indexOf = new Map(ids.map((id, i) => [id, i]));
+  const done = (id: number): boolean => {
+    const i = indexOf.get(id);
+    return i !== undefined && (linearized[i >>> 5]! & (1 << (i & 31))) !== 0;
+  };
+  const reads = ops.map((op, i) =>
+    readOnly[i] === 1
+      ? model.readsState?.(op.input, op.outcome === "ok" ? op.output : undefined)
+      : undefined
+  );
   const commitReadOnly = (): "none" | "committed" | "dead" | "budget" => {
     for (let i = next[head]!; i !== -1 && i < n; i = next[i]!) {
       if (readOnly[i] === 0) continue;
+      const needs = reads[i];
+      if (needs !== undefined && needs !== stateKey) {
+        if (model.canReach?.(state, ops[i]!.input, ops[i]!.output, done) === false) {
+          noteBlocked(i);
+          return "dead";
+        }
+        continue;
+      }
       if (steps === stepsMax) return "budget";
-      const after = apply(i);
+      let after: State | undefined = state;
+      if (needs === undefined) after = apply(i);
+      else steps++;
       if (after === undefined) continue;
       flip(i);
-      if (!visit(model.key(after))) {
+      const afterKey = needs ?? model.key(after);
+      if (!visit(afterKey)) {
         flip(i);
         return "dead";
       }
-      push(i, after, true);
+      push(i, after, afterKey, true);
       return "committed";
     }
     return "none";
@@ -304,56 +418,66 @@ function checkPartition<State, Input, Output>(
 
   let entry = next[head]!;
   let fresh = true;
-  while (entry !== -1) {
-    if (fresh) {
-      const still = commitReadOnly();
-      if (still === "budget") return { status: "unknown", ops: ids, steps };
-      if (still === "committed") {
-        entry = next[head]!;
-        continue;
+  /** Runs until an answer, or `undefined` at `stepsMax`; resumes where it stopped. */
+  const run = (): PartitionResult | undefined => {
+    while (entry !== -1) {
+      if (fresh) {
+        const still = commitReadOnly();
+        // Nothing was changed: the next run scans again from the same node.
+        if (still === "budget") return undefined;
+        if (still === "committed") {
+          entry = next[head]!;
+          continue;
+        }
+        fresh = false;
+        if (still === "dead") {
+          entry = backtrack();
+          if (entry === -1) return failed();
+          continue;
+        }
       }
-      fresh = false;
-      if (still === "dead") {
-        entry = backtrack();
-        if (entry === -1) return failed();
-        continue;
-      }
-    }
-    if (entry < n) {
-      if (readOnly[entry] === 1) {
-        // Not possible here, or it would have been committed to.
+      if (entry < n) {
+        if (readOnly[entry] === 1) {
+          // Not possible here, or it would have been committed to.
+          entry = next[entry]!;
+          continue;
+        }
+        if (steps === stepsMax) return undefined;
+        const after = apply(entry);
+        if (after !== undefined) {
+          flip(entry);
+          const afterKey = model.key(after);
+          if (visit(afterKey)) {
+            push(entry, after, afterKey, false);
+            entry = next[head]!;
+            fresh = true;
+            continue;
+          }
+          flip(entry);
+        }
         entry = next[entry]!;
         continue;
       }
-      if (steps === stepsMax) return { status: "unknown", ops: ids, steps };
-      const after = apply(entry);
-      if (after !== undefined) {
-        flip(entry);
-        if (visit(model.key(after))) {
-          push(entry, after, false);
-          entry = next[head]!;
-          fresh = true;
-          continue;
-        }
-        flip(entry);
-      }
-      entry = next[entry]!;
-      continue;
+      const op = entry - n;
+      // Returns at +∞ sort last: reaching one means every ok operation is linearized, and
+      // the unknown ones still pending may simply never have happened.
+      if (ops[op]!.outcome !== "ok") break;
+      noteBlocked(op);
+      entry = backtrack();
+      if (entry === -1) return failed();
     }
-    const op = entry - n;
-    // Returns at +∞ sort last: reaching one means every ok operation is linearized, and
-    // the unknown ones still pending may simply never have happened.
-    if (ops[op]!.outcome !== "ok") break;
-    if (best === undefined || depth > best.linearized.length) {
-      best = {
-        linearized: Array.from(stackOps.subarray(0, depth), (i) => ids[i]!),
-        blocked: ids[op]!,
-      };
-    }
-    entry = backtrack();
-    if (entry === -1) return failed();
-  }
-  return { status: "pass", ops: ids, steps };
+    return { status: "pass", ops: ids, steps };
+  };
+  return {
+    ops: ids,
+    get steps() {
+      return steps;
+    },
+    advance(limit: number) {
+      stepsMax = limit;
+      return run();
+    },
+  };
 }
 
 /**
@@ -388,9 +512,69 @@ function buildList(
   next[last] = -1;
 }
 
-function sameBits(a: Uint32Array, b: Uint32Array): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+/**
+ * The memo of a search: the (linearized set, state key) pairs already explored. Chains of
+ * entries hang off a map from a 64-bit hash (two 32-bit words); an entry's set is a slice
+ * of one growing arena, and a hit is confirmed by comparing the set and the state key
+ * exactly, so a hash collision costs a comparison, never a wrong answer. Rejected: a
+ * string key (hash, set, state) per visit, a typed array per entry and a `Map`: their
+ * allocations and hashing dominated the search. Bounded by the step budget (an entry per
+ * step at most).
+ */
+class Memo {
+  readonly #words: number;
+  readonly #heads = new IntPairMap(12);
+  #next = new Int32Array(1024);
+  #sets: Uint32Array;
+  readonly #stateKeys: (string | number)[] = [];
+
+  constructor(words: number) {
+    this.#words = words;
+    this.#sets = new Uint32Array(words * 1024);
+  }
+
+  /** Adds the pair; false if it was already there. */
+  add(hashLow: number, hashHigh: number, set: Uint32Array, stateKey: string | number): boolean {
+    const head = this.#heads.get(hashLow, hashHigh);
+    const words = this.#words;
+    for (let entry = head; entry !== -1; entry = this.#next[entry]!) {
+      if (this.#stateKeys[entry] !== stateKey) continue;
+      const at = entry * words;
+      let same = true;
+      for (let w = 0; w < words && same; w++) same = this.#sets[at + w] === set[w];
+      if (same) return false;
+    }
+    const entry = this.#stateKeys.length;
+    if (entry === this.#next.length) {
+      const next = new Int32Array(entry * 2);
+      next.set(this.#next);
+      this.#next = next;
+      const sets = new Uint32Array(entry * 2 * words);
+      sets.set(this.#sets);
+      this.#sets = sets;
+    }
+    const at = entry * words;
+    for (let w = 0; w < words; w++) this.#sets[at + w] = set[w]!; // .set() costs a call
+    this.#next[entry] = head;
+    this.#stateKeys.push(stateKey);
+    this.#heads.set(hashLow, hashHigh, entry);
+    return true;
+  }
+}
+
+/** A 32-bit hash of a number (an integer state key, typically). */
+function mixNumber(x: number): number {
+  let h = Number.isInteger(x) ? x | 0 : hashString(String(x));
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  return h ^ (h >>> 16);
+}
+
+/** FNV-1a over a string's UTF-16 code units. */
+function hashString(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h;
 }
 
 /** Two pseudo-random 32-bit words per operation, the same on every run (deterministic). */

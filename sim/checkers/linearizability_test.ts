@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { checkLinearizability, type Operation } from "./linearizability.ts";
+import type { KvInput } from "./models.ts";
 import {
+  appendKvModel,
   type CasRegisterInput,
   casRegisterModel,
   kvModel,
@@ -220,6 +222,139 @@ Deno.test("kvModel() checks each key on its own and reports the failing one", ()
   assert.equal(result.status, "fail");
   assert.deepEqual(result.partitions.map((p) => p.status), ["pass", "fail"]);
   assert.deepEqual(result.partitions[1]?.counterexample, { linearized: [2], blocked: 4 });
+});
+
+Deno.test("checkLinearizability() skips the partitions after a failing one", () => {
+  const op = (id: number, key: string, kind: "read" | "write", value: number | null) => ({
+    id,
+    input: kind === "read" ? { kind, key } as const : { kind, key, value } as const,
+    ...(kind === "read" ? { output: value } : {}),
+    callMs: id,
+    returnMs: id + 0.5,
+    outcome: "ok",
+  } as const);
+  const result = checkLinearizability(kvModel<number>(), [
+    op(1, "x", "read", 7),
+    op(2, "y", "write", 1),
+    op(3, "z", "read", null),
+  ]);
+  assert.equal(result.status, "fail");
+  assert.deepEqual(result.partitions.map((p) => [p.status, p.ops, p.steps]), [
+    ["fail", [1], 1],
+    ["skipped", [2], 0],
+    ["skipped", [3], 0],
+  ]);
+});
+
+Deno.test("checkLinearizability() shares stepsTotalMax among partitions; those left are unknown", () => {
+  const op = (id: number, key: string) => ({
+    id,
+    input: { kind: "write", key, value: id } as const,
+    callMs: id,
+    returnMs: id + 0.5,
+    outcome: "ok",
+  } as const);
+  const ops = [op(1, "x"), op(2, "x"), op(3, "y"), op(4, "z")];
+  const result = checkLinearizability(kvModel<number>(), ops, { stepsTotalMax: 3 });
+  assert.equal(result.status, "unknown");
+  assert.deepEqual(result.partitions.map((p) => [p.status, p.steps]), [
+    ["pass", 2],
+    ["pass", 1],
+    ["unknown", 0],
+  ]);
+  assert.equal(checkLinearizability(kvModel<number>(), ops, { stepsTotalMax: 4 }).status, "pass");
+  assert.throws(() => checkLinearizability(register, [], { stepsTotalMax: 0 }), RangeError);
+  assert.equal(checkLinearizability(register, [], { stepsTotalMax: Infinity }).status, "pass");
+});
+
+Deno.test("checkLinearizability() finds a failing partition behind a hard one, in turns", () => {
+  // Partition x: many concurrent writes and reads whose search takes long; partition y:
+  // a read of a value never written, after it.
+  const ops: Operation<KvInput<number>, number | null | boolean>[] = [];
+  for (let i = 0; i < 8; i++) {
+    ops.push({
+      id: i,
+      input: { kind: "write", key: "x", value: i },
+      callMs: 0,
+      returnMs: 100,
+      outcome: "ok",
+    });
+    ops.push({
+      id: 100 + i,
+      input: { kind: "read", key: "x" },
+      output: (i * 3) % 8,
+      callMs: 0,
+      returnMs: 100,
+      outcome: "ok",
+    });
+  }
+  ops.push({
+    id: 200,
+    input: { kind: "read", key: "x" },
+    output: 99,
+    callMs: 0,
+    returnMs: 100,
+    outcome: "ok",
+  });
+  ops.push({
+    id: 300,
+    input: { kind: "read", key: "y" },
+    output: 7,
+    callMs: 0,
+    returnMs: 1,
+    outcome: "ok",
+  });
+  const result = checkLinearizability(kvModel<number>(), ops, { stepsMax: 1_000_000 });
+  assert.equal(result.status, "fail");
+  assert.deepEqual(result.partitions.map((p) => p.status), ["skipped", "fail"]);
+  assert.equal(result.partitions[0]!.steps, 1024, "x had one turn before y failed");
+});
+
+Deno.test("registerModel() and kvModel() start from initial", () => {
+  const readZero = { id: 1, input: { kind: "read" } as const, output: 0, callMs: 0, returnMs: 1 };
+  const ok = { outcome: "ok" } as const;
+  assert.equal(
+    checkLinearizability(registerModel<number>(), [{ ...readZero, ...ok }]).status,
+    "fail",
+  );
+  assert.equal(
+    checkLinearizability(registerModel<number>({ initial: 0 }), [{ ...readZero, ...ok }]).status,
+    "pass",
+  );
+  const kv = kvModel<number>({ initial: 0 });
+  const cas = {
+    id: 1,
+    input: { kind: "cas", key: "k", expected: 0, value: 1 } as const,
+    output: true,
+    callMs: 0,
+    returnMs: 1,
+    ...ok,
+  };
+  const read = {
+    id: 2,
+    input: { kind: "read", key: "k" } as const,
+    output: 1,
+    callMs: 2,
+    returnMs: 3,
+    ...ok,
+  };
+  assert.equal(checkLinearizability(kv, [cas, read]).status, "pass");
+});
+
+Deno.test("appendKvModel() keeps each key's appends in order; a write replaces the list", () => {
+  const model = appendKvModel<string>();
+  const ok = { outcome: "ok" } as const;
+  const result = checkLinearizability(model, [
+    { id: 1, input: { kind: "append", key: "k", value: "a" }, callMs: 0, returnMs: 1, ...ok },
+    { id: 2, input: { kind: "append", key: "j", value: "b" }, callMs: 0, returnMs: 1, ...ok },
+    { id: 3, input: { kind: "read", key: "k" }, output: ["a"], callMs: 2, returnMs: 3, ...ok },
+    { id: 4, input: { kind: "write", key: "k", value: ["z"] }, callMs: 4, returnMs: 5, ...ok },
+    { id: 5, input: { kind: "append", key: "k", value: "c" }, callMs: 6, returnMs: 7, ...ok },
+    { id: 6, input: { kind: "read", key: "k" }, output: ["z", "c"], callMs: 8, returnMs: 9, ...ok },
+    { id: 7, input: { kind: "read", key: "j" }, output: [], callMs: 8, returnMs: 9, ...ok },
+  ]);
+  assert.equal(result.status, "fail");
+  assert.deepEqual(result.partitions.map((p) => p.status), ["pass", "fail"]);
 });
 
 /** A register really executed one operation at a time, then given wider intervals. */

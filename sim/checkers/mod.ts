@@ -1,9 +1,11 @@
 /**
  * Checkers for recorded histories: the guarantees of CONSISTENCY.md
- * ({@linkcode checkHistory}), and a generic linearizability checker
- * ({@linkcode checkLinearizability}) with register, compare-and-set register and
- * key-value models. Usable on a history from any system that writes the documented
- * format (`sim/history.ts`).
+ * ({@linkcode checkHistory}), linearizability against a named model
+ * ({@linkcode checkModel}: register, cas-register, kv, append-kv), the generic
+ * linearizability search under both ({@linkcode checkLinearizability}) with its models,
+ * and an importer of Jepsen/Knossos EDN histories ({@linkcode importJepsenHistory}).
+ * Usable on a history from any system that writes the documented format
+ * (`sim/history.ts`).
  *
  * @example Checking a history
  * ```ts
@@ -27,6 +29,8 @@
  */
 
 export * from "./consistency.ts";
+export * from "./jepsen.ts";
 export * from "./linearizability.ts";
+export * from "./model_check.ts";
 export * from "./models.ts";
 export * from "./validate_history.ts";

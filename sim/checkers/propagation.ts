@@ -23,7 +23,7 @@ import { isOkWrite, NewestBefore, type Report, type Versioned } from "./_version
 /** One observation of what a node could serve from L1: a sample, or an L1 read. */
 interface Served {
   readonly atMs: number;
-  readonly process: string;
+  readonly process: string | number;
   readonly version: number;
   /** The read, if it was one. */
   readonly read?: HistoryOp;

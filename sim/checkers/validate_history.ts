@@ -13,17 +13,33 @@ const MODES: ReadonlySet<unknown> = new Set([
   "eventual-distributed",
   "strong-distributed",
 ]);
-const KINDS: ReadonlySet<unknown> = new Set(["read", "write", "delete", "invalidate"]);
+const CONTRACT_KINDS: ReadonlySet<unknown> = new Set(["read", "write", "delete", "invalidate"]);
+const MODEL_KINDS: ReadonlySet<unknown> = new Set([...CONTRACT_KINDS, "cas", "append", "txn"]);
 const OUTCOMES: ReadonlySet<unknown> = new Set(["ok", "fail", "unknown"]);
 const SOURCES: ReadonlySet<unknown> = new Set(["l1", "store"]);
 
+/** Options of {@linkcode validateHistory}. */
+export interface ValidateHistoryOptions {
+  /**
+   * What the history will be checked against: `contract` (Warp's guarantees: every op's
+   * key must be described in `keys`, and `cas` and `append` ops are refused, since no
+   * guarantee covers them) or `model` (a sequential model: `keys` may be absent, and
+   * `cas` and `append` ops are allowed). With `model`, a history without `keys` comes
+   * back with `keys: {}`.
+   * @default {"contract"}
+   */
+  readonly against?: "contract" | "model";
+}
+
 /**
  * Checks that a value is a well-formed {@linkcode History} and returns it typed. Besides
- * the types it checks that op ids are unique, every op's key is described in `keys`, an
- * op completes no earlier than it is invoked, an `ok` op has a completion time, a
- * write records its value and an `ok` read that found a value records it.
+ * the types it checks that op ids are unique, every op's key is described in `keys`
+ * (against the contract), an op completes no earlier than it is invoked, an `ok` op has a
+ * completion time, a write records its value, an `ok` read that found a value records it,
+ * and a cas records `expected` and `value`.
  *
- * @throws {TypeError} naming the first problem found and the offending value.
+ * @throws {TypeError} naming the first problem found, where (the op's id or index), and
+ * the offending value.
  *
  * @example Parsing a history file
  * ```ts
@@ -37,16 +53,23 @@ const SOURCES: ReadonlySet<unknown> = new Set(["l1", "store"]);
  * assert.throws(() => validateHistory({ format: "other" }), TypeError);
  * ```
  */
-export function validateHistory(value: unknown): History {
+export function validateHistory(value: unknown, options: ValidateHistoryOptions = {}): History {
+  const against = options.against ?? "contract";
+  if (against !== "contract" && against !== "model") {
+    throw new TypeError(`Invalid against, expected "contract" or "model": ${show(against)}`);
+  }
   if (!isRecord(value)) throw new TypeError(`Invalid history, expected an object: ${show(value)}`);
   if (value.format !== HISTORY_FORMAT) {
     throw new TypeError(
       `Invalid history format, expected "${HISTORY_FORMAT}": ${show(value.format)}`,
     );
   }
-  const keys = value.keys;
+  const keys = value.keys === undefined && against === "model" ? {} : value.keys;
   if (!isRecord(keys)) {
-    throw new TypeError(`Invalid history keys, expected an object: ${show(keys)}`);
+    const hint = keys === undefined
+      ? " describing each key's mode (or check against a model: --model)"
+      : "";
+    throw new TypeError(`Invalid history keys, expected an object${hint}: ${show(keys)}`);
   }
   for (const [key, info] of Object.entries(keys)) validateKeyInfo(key, info);
   if (!Array.isArray(value.ops)) {
@@ -54,7 +77,7 @@ export function validateHistory(value: unknown): History {
   }
   const ids = new Set<number>();
   value.ops.forEach((op: unknown, index: number) => {
-    validateOp(op, index, keys);
+    validateOp(op, index, against === "contract" ? keys : undefined);
     const id = (op as { id: number }).id;
     if (ids.has(id)) throw new TypeError(`Duplicate op id: ${id}`);
     ids.add(id);
@@ -62,7 +85,7 @@ export function validateHistory(value: unknown): History {
   if (value.final !== undefined) validateFinal(value.final);
   if (value.storeLog !== undefined) validateStoreLog(value.storeLog, keys);
   if (value.propagation !== undefined) validatePropagation(value.propagation, keys);
-  return value as unknown as History;
+  return (keys === value.keys ? value : { ...value, keys }) as unknown as History;
 }
 
 function validateKeyInfo(key: string, info: unknown): void {
@@ -98,7 +121,8 @@ function validateBounds(what: string, bounds: Record<string, unknown>): void {
   }
 }
 
-function validateOp(op: unknown, index: number, keys: Record<string, unknown>): void {
+/** `keys` is undefined when the history is checked against a model. */
+function validateOp(op: unknown, index: number, keys: Record<string, unknown> | undefined): void {
   if (!isRecord(op)) {
     throw new TypeError(`Invalid op at index ${index}, expected an object: ${show(op)}`);
   }
@@ -108,10 +132,17 @@ function validateOp(op: unknown, index: number, keys: Record<string, unknown>): 
   const fail = (problem: string, got: unknown): never => {
     throw new TypeError(`Invalid op ${op.id}, ${problem}: ${show(got)}`);
   };
-  if (typeof op.process !== "string") fail("process must be a string", op.process);
+  if (typeof op.process !== "string" && !isFiniteNumber(op.process)) {
+    fail("process must be a string or a number", op.process);
+  }
   if (typeof op.key !== "string") fail("key must be a string", op.key);
-  if (!Object.hasOwn(keys, op.key as string)) fail("key is not described in keys", op.key);
-  if (!KINDS.has(op.kind)) fail("unknown kind", op.kind);
+  if (keys !== undefined && !Object.hasOwn(keys, op.key as string)) {
+    fail("key is not described in keys", op.key);
+  }
+  if (keys !== undefined && MODEL_KINDS.has(op.kind) && !CONTRACT_KINDS.has(op.kind)) {
+    fail("kind is checked only against a model (--model), not Warp's contract", op.kind);
+  }
+  if (!MODEL_KINDS.has(op.kind)) fail("unknown kind", op.kind);
   if (!OUTCOMES.has(op.outcome)) fail("unknown outcome", op.outcome);
   if (!isFiniteNumber(op.invokeMs)) fail("invokeMs must be a finite number", op.invokeMs);
   if (op.completeMs !== null) {
@@ -137,12 +168,33 @@ function validateOp(op: unknown, index: number, keys: Record<string, unknown>): 
   if (op.probe !== undefined && typeof op.probe !== "boolean") {
     fail("probe must be a boolean", op.probe);
   }
-  if (op.kind === "write" && op.value === undefined) {
-    fail("a write must record its value", op.value);
+  if ((op.kind === "write" || op.kind === "append") && op.value === undefined) {
+    fail(`a ${op.kind} must record its value`, op.value);
+  }
+  if (op.kind === "cas") {
+    if (op.expected === undefined) fail("a cas must record expected (null: absent)", op.expected);
+    if (op.value === undefined) fail("a cas must record its value (null: absent)", op.value);
+  }
+  if (op.kind === "txn") validateTxn(op.txn, fail);
+  else if (op.txn !== undefined) fail("txn steps are for a txn op", op.kind);
+  if (op.swapped !== undefined && (op.kind !== "cas" || typeof op.swapped !== "boolean")) {
+    fail("swapped must be a boolean, on a cas", op.swapped);
   }
   if (op.outcome === "ok" && op.kind === "read" && op.found === true && op.value === undefined) {
     fail("a read that found a value must record it", op.value);
   }
+}
+
+function validateTxn(txn: unknown, fail: (problem: string, got: unknown) => never): void {
+  if (!Array.isArray(txn) || txn.length === 0) fail("a txn must list its steps in txn", txn);
+  (txn as unknown[]).forEach((step, i) => {
+    if (!isRecord(step) || (step.kind !== "read" && step.kind !== "write")) {
+      fail(`txn step ${i} must be a read or a write`, step);
+    }
+    const { key, value } = step as Record<string, unknown>;
+    if (typeof key !== "string") fail(`txn step ${i} needs a string key`, key);
+    if (value === undefined) fail(`txn step ${i} must record its value (null: absent)`, step);
+  });
 }
 
 function validateFinal(final: unknown): void {
