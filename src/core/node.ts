@@ -274,7 +274,7 @@ export class NodeCore {
       leases: this.#leases,
       holders: this.#strong,
       flushes: this.#eventual,
-      hits: this,
+      hits: { serveHit: (op, key) => this.#serveHit(op, key) },
     });
     this.#peers = new Peers(kernel, {
       heartbeatIntervalMs,
@@ -282,9 +282,10 @@ export class NodeCore {
       peersMax,
       flusher: this.#eventual,
     });
-    kernel.watch(this.#fills);
-    kernel.watch(this.#eventual);
-    kernel.watch(this.#strong);
+    kernel.watchVersions(this.#fills);
+    kernel.watchVersions(this.#eventual);
+    kernel.watchDrops(this.#fills);
+    kernel.watchDrops(this.#strong);
   }
 
   // ---------------------------------------------------------------- registration
@@ -361,7 +362,20 @@ export class NodeCore {
     this.#kernel.advance(nowMs);
     const policy = this.#admit(op, key);
     if (policy === undefined) return;
-    this.#fills.read(op, key, policy);
+    if (!this.#serveHit(op, key)) this.#fills.miss(op, key, policy);
+  }
+
+  /** Answers read `op` from L1 if L1 may serve `key` now; returns whether it did. */
+  #serveHit(op: number, key: string): boolean {
+    const entry = this.hit(key, this.#kernel.now);
+    if (entry === undefined) return false;
+    this.#kernel.resolve(op, {
+      found: entry.found,
+      value: entry.value,
+      version: entry.version,
+      source: "l1",
+    });
+    return true;
   }
 
   /**
