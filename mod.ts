@@ -26,7 +26,7 @@
  * @module
  */
 
-export { Warp } from "./src/warp.ts";
+export { VALUE_BYTES_LIMIT, VALUE_BYTES_MAX_DEFAULT, Warp } from "./src/warp.ts";
 export type {
   GrantLeaseOptions,
   ReadResult,
@@ -37,8 +37,10 @@ export type {
 export { InvariantError, WarpError } from "./src/core/errors.ts";
 export type { WarpErrorCode } from "./src/core/errors.ts";
 export type { ConsistencyMode, KeyOptions, KeyPolicy } from "./src/core/registry.ts";
+export type { WarpConfig } from "./src/config.ts";
 export type { Codec } from "./src/codec.ts";
-export { bytesCodec, jsonCodec, textCodec } from "./src/codec.ts";
+export { bytesCodec, JSON_DEPTH_MAX, jsonCodec, textCodec } from "./src/codec.ts";
+export { isKey, KEY_LENGTH_MAX } from "./src/core/messages.ts";
 export type {
   Store,
   StoreKeyPage,
@@ -49,6 +51,7 @@ export type {
 export { MemoryStore } from "./src/store/memory.ts";
 export type { MemoryStoreOptions } from "./src/store/memory.ts";
 export type { Coordinator, CoordinatorCallOptions, CoordinatorEntry } from "./src/coordinator.ts";
+export { COORDINATOR_KEY_LENGTH_MAX } from "./src/coordinator.ts";
 export { MemoryCoordinator } from "./src/coordinator/memory.ts";
 export type { MemoryCoordinatorOptions } from "./src/coordinator/memory.ts";
 export type { Transport, TransportStatus, Unsubscribe } from "./src/transport.ts";

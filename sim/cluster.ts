@@ -16,13 +16,33 @@ import { makeLeaseId } from "../src/core/leases.ts";
 import type { LeaseRecord } from "../src/core/leases.ts";
 import type { WarpError } from "../src/core/errors.ts";
 import type { Message } from "../src/core/messages.ts";
+import { Registry } from "../src/core/registry.ts";
 import type { ConsistencyMode } from "../src/core/registry.ts";
+import type { WarpConfig } from "../src/config.ts";
 import { deriveSeed, Prng } from "./prng.ts";
 import { EventQueue } from "./_event_queue.ts";
-import { CALM, drawMix, drawSchedule } from "./faults.ts";
+import { CALM, drawDriftPpm, drawFaults } from "./faults.ts";
 import type { Fault, FaultMix, FaultPreset } from "./faults.ts";
+import {
+  builtInShape,
+  coreOptions,
+  keyInfo,
+  keyPolicies,
+  longestTimerMs,
+  userShape,
+} from "./config.ts";
+import type { ClusterShape, SimKey, SimPolicy } from "./config.ts";
 import { HISTORY_FORMAT } from "./history.ts";
-import type { History, HistoryOp, KeyInfo, LeaseOp, LeaseRecordLog, Outcome } from "./history.ts";
+import type {
+  History,
+  HistoryOp,
+  KeyInfo,
+  L1Sample,
+  LeaseOp,
+  LeaseRecordLog,
+  Outcome,
+  StoreLogEntry,
+} from "./history.ts";
 
 /** The canaries: runs that break an assumption on purpose and must be caught. */
 export type CanaryName =
@@ -33,7 +53,12 @@ export type CanaryName =
   | "no-staleness-bound"
   | "revoke-without-wait"
   | "lease-ttl-ignored"
-  | "attach-unchecked";
+  | "attach-unchecked"
+  | "absent-version-skew"
+  | "flush-rules-off"
+  | "staleness-without-drift"
+  | "lease-wait-without-drift"
+  | "trust-own-lease-check";
 
 /** The canary names, for the CLI and tests. */
 export const CANARIES: readonly CanaryName[] = [
@@ -45,6 +70,11 @@ export const CANARIES: readonly CanaryName[] = [
   "revoke-without-wait",
   "lease-ttl-ignored",
   "attach-unchecked",
+  "absent-version-skew",
+  "flush-rules-off",
+  "staleness-without-drift",
+  "lease-wait-without-drift",
+  "trust-own-lease-check",
 ];
 
 /** The canaries that break a lease assumption; they turn leases on. */
@@ -52,16 +82,30 @@ export const LEASE_CANARIES: readonly CanaryName[] = [
   "revoke-without-wait",
   "lease-ttl-ignored",
   "attach-unchecked",
+  "trust-own-lease-check",
 ];
 
-/** Timing options of the keys every simulated node registers. */
-export interface SimPolicy {
-  readonly ttlMs: number;
-  readonly maxStalenessMs: number;
-  readonly leaseMs: number;
-  readonly writeTimeoutMs: number;
-  readonly readTimeoutMs: number;
-}
+/** The canaries that switch on a deliberate bug in the core, and its flag. */
+const CORE_CANARY_FLAGS: Partial<Record<CanaryName, keyof Canary>> = {
+  "skip-fill-check": "skipFillCheck",
+  "no-staleness-bound": "ignoreStalenessBound",
+  "revoke-without-wait": "revokeWithoutWait",
+  "attach-unchecked": "attachUnchecked",
+  "staleness-without-drift": "stalenessWithoutDrift",
+  "lease-wait-without-drift": "leaseWaitWithoutDrift",
+  "trust-own-lease-check": "trustOwnLeaseCheck",
+  "absent-version-skew": "absentVersionOffByOne",
+  "flush-rules-off": "ignoreGaps",
+};
+
+/** The core canaries set on every node (the others break node 0 only). */
+const EVERY_NODE_CANARIES: readonly CanaryName[] = [
+  ...LEASE_CANARIES,
+  "lease-wait-without-drift",
+  "flush-rules-off",
+];
+
+export type { SimPolicy };
 
 /** Options of a simulated run. */
 export interface SimOptions {
@@ -85,14 +129,34 @@ export interface SimOptions {
   readonly inflightPerNode?: number;
   /** A fault preset drawn from the seed, or an explicit mix and schedule. @default {"swarm"} */
   readonly faults?: FaultPreset | { readonly mix: FaultMix; readonly schedule: readonly Fault[] };
-  /** The drift bound every node assumes, ppm. @default {500} */
+  /**
+   * The drift bound every node assumes and every clock keeps, ppm.
+   * @default {drawn per seed, log-uniform from 100 to 100 000; a `config`'s own, else 500}
+   */
   readonly maxDriftPpm?: number;
-  /** Key timings. */
+  /**
+   * The built-in nodes' configurations: today's defaults on every node, or drawn per node
+   * (`mixed`: timers, `leaseCheckMs` and key timings differ between nodes). Ignored with
+   * a `config`. @default {drawn per seed: mixed in half of them}
+   */
+  readonly nodeConfigs?: "default" | "mixed";
+  /**
+   * A user's configuration (`deno task sim --config`): every node runs it, and the
+   * workload uses keys generated from its registrations instead of the built-in ones.
+   * Check it with `configProblems` first. @default {undefined}
+   */
+  readonly config?: WarpConfig;
+  /** Built-in key timings on every node (overriding defaults and draws). */
   readonly policy?: Partial<SimPolicy>;
-  /** Heartbeat interval of the nodes. @default {50} */
+  /** Heartbeat interval of the built-in nodes. @default {50, or drawn in a mixed cluster} */
   readonly heartbeatIntervalMs?: number;
-  /** Gap timeout of the nodes. @default {100} */
+  /** Gap timeout of the built-in nodes. @default {100, or drawn in a mixed cluster} */
   readonly gapTimeoutMs?: number;
+  /**
+   * Draw a swarm seed's faults as before triggered pauses, store spikes and gray seeds
+   * were added, so that a seed pinned earlier replays its schedule. @default {false}
+   */
+  readonly classicSwarm?: boolean;
   /**
    * Explicit client operations (fast-check exploration), issued in addition to the random
    * workload; set `opsPerSecondPerNode` to 0 for these alone. @default {[]}
@@ -160,12 +224,26 @@ export interface SimStats {
   polaris: { offsetsMs: number[]; consistent: number[]; writes: number };
   /** Sum of the nodes' counters at the end. */
   node: Record<string, number>;
+  /**
+   * EP, propagation once faults stop: the run's bounds; the Polaris probes of the eventual
+   * writes that completed in the fault-free phase; and how long after the faults stopped
+   * some node last held, ready to serve, an entry older than a write completed before
+   * (sampled every 10 ms; `null` if none was seen at all).
+   */
+  propagation: {
+    boundMs: number;
+    healBoundMs: number;
+    liveness: { offsetsMs: number[]; consistent: number[]; writes: number };
+    healLatencyMs: number | null;
+  };
 }
 
 /** The outcome of a simulated run (before checking). */
 export interface SimRun {
   readonly seed: number;
   readonly options: SimOptions;
+  /** What the nodes ran: the drift bound, each node's configuration, the keys. */
+  readonly shape: ClusterShape;
   readonly mix: FaultMix;
   readonly schedule: readonly Fault[];
   readonly history: History;
@@ -176,21 +254,19 @@ export interface SimRun {
 }
 
 const POLARIS_OFFSETS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
+/**
+ * The fault-free delay bound of EP: delays are exponential, so 20 means are exceeded by one
+ * message in e^20 (about 5 × 10^8).
+ */
+const DELAY_MEANS_MAX = 20;
+/** How often the fault-free phase samples what every node could serve (EP). */
+const SAMPLE_EVERY_MS = 10;
 const COORD_LATENCY_MEAN_MS = 0.3;
 const COORD_TIMEOUT_MS = 50;
-/** The nodes' leaseCheckMs in the simulation. */
-const SIM_LEASE_CHECK_MS = 100;
 /** The TTL of simulated leases: the shortest allowed, so leases lapse within a run. */
 const SIM_LEASE_TTL_MS = 1000;
 /** Leases granted most recently: keep-alives and attaching writes pick among them. */
 const LEASE_WINDOW = 4;
-const DEFAULT_POLICY: SimPolicy = {
-  ttlMs: 5000,
-  maxStalenessMs: 300,
-  leaseMs: 300,
-  writeTimeoutMs: 1500,
-  readTimeoutMs: 1500,
-};
 
 interface SimNode {
   readonly index: number;
@@ -202,6 +278,8 @@ interface SimNode {
   readonly drift: number;
   stepMs: number;
   pausedUntil: number;
+  /** A pause that starts at the node's next coordinator or store call. */
+  pauseArmed: { readonly on: "coord-call" | "store-call"; readonly durationMs: number } | undefined;
   tickAt: number;
   inflight: number;
   readonly ops: Map<number, HistoryOpDraft>;
@@ -272,7 +350,7 @@ const DEFINITE_FAILURES = new Set([
  */
 export class SimCluster {
   readonly #options: SimOptions;
-  readonly #policy: SimPolicy;
+  readonly #shape: ClusterShape;
   readonly #nodes: SimNode[] = [];
   readonly #queue = new EventQueue();
   readonly #mix: FaultMix;
@@ -291,15 +369,22 @@ export class SimCluster {
   >();
   #leaseSeq = 0;
   #coordRevision = 0;
-  readonly #keys: string[] = [];
+  readonly #keys: SimKey[];
   readonly #keyInfo: Record<string, KeyInfo> = {};
+  /** Strong-local keys by owner and slot. */
+  readonly #localKeys = new Map<string, string>();
   readonly #ops: HistoryOpDraft[] = [];
+  readonly #storeLog: StoreLogEntry[] = [];
+  readonly #l1Samples: L1Sample[] = [];
+  /** Per eventual key, the newest version of a write completed ok before the faults stopped. */
+  #preHealNewest: Map<string, number> | undefined;
   readonly #trace: TraceEvent[] | undefined;
   readonly #stats: SimStats;
   readonly #blocked: Int32Array;
   readonly #clog: Float64Array;
   readonly #busDown: Int32Array;
   readonly #coordDown: Int32Array;
+  readonly #storeSpikeMs: Float64Array;
   readonly #n: number;
   readonly #safetyMs: number;
   readonly #endMs: number;
@@ -315,31 +400,36 @@ export class SimCluster {
     if (!Number.isInteger(this.#n) || this.#n < 1 || this.#n > 64) {
       throw new RangeError(`nodes must be 1 to 64: ${this.#n}`);
     }
-    this.#policy = { ...DEFAULT_POLICY, ...options.policy };
     this.#safetyMs = options.safetyMs ?? 2000;
     this.#endMs = this.#safetyMs + (options.livenessMs ?? 1000);
     const seed = options.seed >>> 0;
     this.#net = new Prng(deriveSeed(seed, "network"));
     this.#storePrng = new Prng(deriveSeed(seed, "store"));
     this.#workload = new Prng(deriveSeed(seed, "workload"));
-    const faultPrng = new Prng(deriveSeed(seed, "faults"));
     const faults = options.faults ?? "swarm";
     if (typeof faults === "string") {
-      this.#mix = drawMix(faultPrng, faults);
-      this.#schedule = drawSchedule(faultPrng, faults, this.#n, this.#safetyMs);
+      const drawn = drawFaults(seed, faults, this.#n, this.#safetyMs, options.classicSwarm);
+      this.#mix = drawn.mix;
+      this.#schedule = drawn.schedule;
     } else {
       this.#mix = faults.mix;
       this.#schedule = faults.schedule;
     }
-    const canaried = this.#canaryFaults(options.canary);
-    if (canaried !== undefined) this.#schedule = [...this.#schedule, ...canaried];
     this.#trace = options.trace ? [] : undefined;
     this.#leasing = options.leases === true ||
       (options.canary !== undefined && LEASE_CANARIES.includes(options.canary));
+    this.#shape = this.#drawShape(seed);
+    this.#keys = [...this.#shape.keys];
+    if (this.#keys.length === 0) {
+      throw new RangeError(`The configuration leaves the workload no key: modes ${options.modes}`);
+    }
+    const canaried = this.#canaryFaults(options.canary);
+    if (canaried !== undefined) this.#schedule = [...this.#schedule, ...canaried];
     this.#blocked = new Int32Array(this.#n * this.#n);
     this.#clog = new Float64Array(this.#n * this.#n);
     this.#busDown = new Int32Array(this.#n);
     this.#coordDown = new Int32Array(this.#n);
+    this.#storeSpikeMs = new Float64Array(this.#n);
     this.#stats = {
       events: 0,
       simMs: 0,
@@ -352,16 +442,30 @@ export class SimCluster {
         writes: 0,
       },
       node: {},
+      propagation: {
+        ...this.#propagationBounds(),
+        liveness: {
+          offsetsMs: POLARIS_OFFSETS_MS,
+          consistent: POLARIS_OFFSETS_MS.map(() => 0),
+          writes: 0,
+        },
+        healLatencyMs: null,
+      },
     };
-    this.#defineKeys(
-      options.modes ?? ["strong-local", "eventual-distributed", "strong-distributed"],
-      options.keysPerMode ?? 3,
-    );
-    const maxDrift = (options.maxDriftPpm ?? 500) / 1e6;
+    this.#defineKeys();
+    const maxDrift = this.#shape.maxDriftPpm / 1e6;
+    // Half the drifting clocks sit at the bound, fast or slow: the legal worst case, where a
+    // dropped drift factor shows (its own stream, so the classic draws stay as they were).
+    const extremes = new Prng(deriveSeed(seed, "drift-extremes"));
     for (let i = 0; i < this.#n; i++) {
       const prng = new Prng(deriveSeed(seed, `node-${i}`));
       let drift = this.#mix.drift ? prng.range(-maxDrift, maxDrift) : 0;
+      if (!options.classicSwarm && extremes.chance(0.5)) drift = Math.sign(drift) * maxDrift;
       if (options.canary === "drift-beyond-bound" && i === 0) drift = -0.5; // 500 000 ppm slow
+      // The drift canaries need the legal worst case: the silent node's clock slowest,
+      // the writers' fastest, each at the bound.
+      if (options.canary === "staleness-without-drift" && i === 0) drift = -maxDrift;
+      if (options.canary === "lease-wait-without-drift") drift = i === 0 ? -maxDrift : maxDrift;
       this.#nodes.push({
         index: i,
         id: `n${i}`,
@@ -372,6 +476,7 @@ export class SimCluster {
         drift,
         stepMs: 0,
         pausedUntil: 0,
+        pauseArmed: undefined,
         tickAt: Infinity,
         inflight: 0,
         ops: new Map(),
@@ -398,16 +503,17 @@ export class SimCluster {
       });
     }
     this.#at(this.#safetyMs, () => this.#heal());
+    this.#at(this.#safetyMs + SAMPLE_EVERY_MS, () => this.#sampleFaultFree());
     this.#at(this.#endMs, () => {
       this.#issuing = false;
     });
     // After writes stop and the longest protocol timer has run out, every node must serve
-    // the newest version of every key (E4).
-    const p = this.#policy;
-    const settleMs = Math.max(p.maxStalenessMs, p.writeTimeoutMs, p.leaseMs * 2) + 50;
-    const probeAt = this.#endMs + settleMs;
+    // the newest version of every key (E4). A timer of d ms on a node's clock takes up to
+    // d / (1 − drift) of true time.
+    const longestMs = longestTimerMs(this.#shape, true) / (1 - this.#shape.maxDriftPpm / 1e6);
+    const probeAt = this.#endMs + longestMs + 50;
     this.#at(probeAt, () => this.#probe());
-    const horizon = probeAt + Math.max(p.readTimeoutMs, p.writeTimeoutMs) + 100;
+    const horizon = probeAt + longestMs + 100;
     this.#queue.runUntil(horizon);
     return this.#result(horizon);
   }
@@ -433,40 +539,64 @@ export class SimCluster {
     return (localMs - node.offsetMs - node.stepMs) / (1 + node.drift);
   }
 
+  /** The drift bound and what each node runs: the user's configuration, or the built-in one. */
+  #drawShape(seed: number): ClusterShape {
+    const options = this.#options;
+    const modes = options.modes ?? ["strong-local", "eventual-distributed", "strong-distributed"];
+    if (options.config !== undefined) {
+      return userShape(options.config, {
+        nodes: this.#n,
+        leasing: this.#leasing,
+        modes,
+        ...(options.maxDriftPpm !== undefined && { maxDriftPpm: options.maxDriftPpm }),
+      });
+    }
+    // Its own stream: the drift bound and the nodes' configurations change no other draw.
+    const prng = new Prng(deriveSeed(seed, "config"));
+    const maxDriftPpm = options.maxDriftPpm ?? drawDriftPpm(prng);
+    const mixed = options.canary === "trust-own-lease-check" ||
+      (options.nodeConfigs ?? (prng.chance(0.5) ? "mixed" : "default")) === "mixed";
+    const shape = builtInShape(prng, {
+      nodes: this.#n,
+      modes,
+      keysPerMode: options.keysPerMode ?? 3,
+      leasing: this.#leasing,
+      maxDriftPpm,
+      mixed,
+      // Under the simulator's 300 ms, entries age out about as soon as EP's heal bound
+      // (~200 ms) ends: losing the flush rules shows only with a longer staleness bound,
+      // here the library's default.
+      ...((options.policy !== undefined || options.canary === "flush-rules-off") && {
+        policy: {
+          ...(options.canary === "flush-rules-off" && { maxStalenessMs: 1000 }),
+          ...options.policy,
+        },
+      }),
+      ...(options.heartbeatIntervalMs !== undefined &&
+        { heartbeatIntervalMs: options.heartbeatIntervalMs }),
+      ...(options.gapTimeoutMs !== undefined && { gapTimeoutMs: options.gapTimeoutMs }),
+    });
+    if (options.canary !== "trust-own-lease-check") return shape;
+    // The broken node checks leases for longer than anyone else, as a mixed cluster may.
+    const nodes = [...shape.nodes];
+    const longest = Math.max(...nodes.slice(1).map((n) => n.leaseCheckMs ?? 1000));
+    nodes[0] = { ...nodes[0]!, leaseCheckMs: Math.min(4 * longest, 1000) };
+    return { ...shape, nodes };
+  }
+
   #start(node: SimNode): void {
     node.incarnation++;
+    const config = this.#shape.nodes[node.index]!;
+    const canary = this.#options.canary;
     const core = new NodeCore({
+      ...coreOptions(config),
       nodeId: node.id,
       incarnation: node.incarnation,
-      maxDriftPpm: this.#options.maxDriftPpm ?? 500,
-      heartbeatIntervalMs: this.#options.heartbeatIntervalMs ?? 50,
-      gapTimeoutMs: this.#options.gapTimeoutMs ?? 100,
-      entriesMax: 1000,
-      leaseCheckMs: SIM_LEASE_CHECK_MS,
-      leaseTimeoutMs: this.#policy.writeTimeoutMs,
-      // The lease canaries break every node: any revocation or write must be caught.
-      ...((node.index === 0 || LEASE_CANARIES.includes(this.#options.canary!)) &&
-        this.#coreCanary()),
+      ...((node.index === 0 || EVERY_NODE_CANARIES.includes(canary!)) && this.#coreCanary()),
     });
-    const p = this.#policy;
-    const timing = {
-      ttlMs: p.ttlMs,
-      writeTimeoutMs: p.writeTimeoutMs,
-      readTimeoutMs: p.readTimeoutMs,
-    };
-    core.register("lc:*", { mode: "strong-local", ...timing });
-    core.register("ev:*", {
-      mode: "eventual-distributed",
-      maxStalenessMs: p.maxStalenessMs,
-      ...timing,
-    });
-    core.register("st:*", { mode: "strong-distributed", leaseMs: p.leaseMs, ...timing });
-    core.register("lev:*", {
-      mode: "eventual-distributed",
-      maxStalenessMs: p.maxStalenessMs,
-      ...timing,
-    });
-    core.register("lst:*", { mode: "strong-distributed", leaseMs: p.leaseMs, ...timing });
+    for (const [pattern, options] of Object.entries(config.keys ?? {})) {
+      core.register(pattern, options);
+    }
     node.core = core;
     node.tickAt = Infinity;
     node.askedAt.clear();
@@ -537,7 +667,7 @@ export class SimCluster {
             sizeBytes: 16,
           };
         }, (result) => core.onStoreRead(effect.io, result, this.#local(node)));
-        if (effect.key.startsWith("lc:")) node.askedAt.set(effect.key, this.#local(node));
+        if (this.#isLocal(effect.key)) node.askedAt.set(effect.key, this.#local(node));
         return;
       case "store-write":
         this.#storeCall(node, core, () => {
@@ -558,9 +688,10 @@ export class SimCluster {
             found: effect.payload !== undefined,
             version,
           });
+          this.#logStoreWrite(effect.key, version, effect.payload);
           return { ok: true as const, version };
         }, (result) => core.onStoreWrite(effect.io, result, this.#local(node)));
-        if (effect.key.startsWith("lc:")) node.askedAt.set(effect.key, this.#local(node));
+        if (this.#isLocal(effect.key)) node.askedAt.set(effect.key, this.#local(node));
         return;
       case "coord-get":
         this.#coordCall(node, core, () => {
@@ -620,6 +751,22 @@ export class SimCluster {
     else log.revokedAtMs ??= this.#now;
   }
 
+  /** Logs a write the store applied, with the value a read returns (E1s). */
+  #logStoreWrite(key: string, version: number, payload: unknown): void {
+    const entry: { -readonly [K in keyof StoreLogEntry]: StoreLogEntry[K] } = {
+      key,
+      version,
+      atMs: this.#now,
+    };
+    const leased = payload as { v: unknown; leases: string[] } | undefined;
+    if (payload === undefined) entry.deleted = true;
+    else if (typeof leased === "object" && leased !== null) {
+      entry.value = leased.v;
+      entry.leases = leased.leases;
+    } else entry.value = payload;
+    this.#storeLog.push(entry);
+  }
+
   /** A store call: takes effect after the request latency, answers after the reply's. */
   #storeCall<R>(
     node: SimNode,
@@ -631,7 +778,10 @@ export class SimCluster {
     const mean = this.#mix.storeLatencyMeanMs;
     const failBefore = this.#faultsOn && prng.chance(this.#mix.storeErrorRate / 2);
     const failAfter = this.#faultsOn && prng.chance(this.#mix.storeErrorRate / 2);
-    const there = prng.exp(mean), back = prng.exp(mean);
+    const spikeMs = this.#storeSpikeMs[node.index]!;
+    const there = prng.exp(mean) + (spikeMs > 0 ? prng.exp(spikeMs) : 0);
+    const back = prng.exp(mean);
+    this.#armedPause(node, "store-call");
     const storeError = {
       ok: false as const,
       error: { code: "STORE_ERROR", message: "Simulated store failure" } as WarpError,
@@ -661,6 +811,7 @@ export class SimCluster {
     };
     const there = this.#net.exp(COORD_LATENCY_MEAN_MS), back = this.#net.exp(COORD_LATENCY_MEAN_MS);
     const sentAt = this.#now;
+    this.#armedPause(node, "coord-call");
     const timeout = () => {
       this.#at(sentAt + COORD_TIMEOUT_MS, () => {
         if (node.core === core) this.#deliver(node, () => answer(unreachable));
@@ -681,6 +832,22 @@ export class SimCluster {
         else if (node.core === core) this.#deliver(node, () => answer(result));
       });
     });
+  }
+
+  /** Starts the pause armed for the node's next call of this kind, if any. */
+  #armedPause(node: SimNode, call: "coord-call" | "store-call"): void {
+    const armed = node.pauseArmed;
+    if (armed === undefined || armed.on !== call || !this.#faultsOn) return;
+    node.pauseArmed = undefined;
+    this.#traceFault(`pause ${node.id} for ${armed.durationMs.toFixed(0)} ms (at its ${call})`);
+    this.#pause(node, armed.durationMs);
+  }
+
+  #pause(node: SimNode, durationMs: number): void {
+    node.pausedUntil = Math.max(
+      node.pausedUntil,
+      Math.min(this.#now + durationMs, this.#safetyMs),
+    );
   }
 
   // ------------------------------------------------------------------ network
@@ -764,8 +931,12 @@ export class SimCluster {
   #inject(fault: Fault): void {
     if (!this.#faultsOn) return;
     this.#traceFault(describeFault(fault));
+    // A fault lasting to the end of the safety phase ends with the heal, which has already
+    // reset every counter: undoing it again would leave a link down in the fault-free phase.
     const end = (fn: () => void, durationMs: number) =>
-      this.#at(Math.min(this.#now + durationMs, this.#safetyMs), fn);
+      this.#at(Math.min(this.#now + durationMs, this.#safetyMs), () => {
+        if (this.#faultsOn) fn();
+      });
     switch (fault.kind) {
       case "partition":
         for (const [a, b] of fault.links) this.#blocked[a * this.#n + b]!++;
@@ -793,12 +964,17 @@ export class SimCluster {
         return;
       case "pause": {
         const node = this.#nodes[fault.node]!;
-        node.pausedUntil = Math.max(
-          node.pausedUntil,
-          Math.min(this.#now + fault.durationMs, this.#safetyMs),
-        );
+        if (fault.after !== undefined) {
+          node.pauseArmed = { on: fault.after, durationMs: fault.durationMs };
+        } else {
+          this.#pause(node, fault.durationMs);
+        }
         return;
       }
+      case "store-spike":
+        this.#storeSpikeMs[fault.node]! += fault.extraMeanMs;
+        end(() => this.#storeSpikeMs[fault.node]! -= fault.extraMeanMs, fault.durationMs);
+        return;
       case "clock-step": {
         // A clock that jumps is an unbounded rate, beyond the drift bound every lease needs;
         // Warp's runtime measures durations on a monotonic clock, which never steps. Steps
@@ -837,8 +1013,10 @@ export class SimCluster {
     this.#clog.fill(0);
     this.#busDown.fill(0);
     this.#coordDown.fill(0);
+    this.#storeSpikeMs.fill(0);
     for (const node of this.#nodes) {
       node.pausedUntil = Math.min(node.pausedUntil, this.#now);
+      node.pauseArmed = undefined;
       this.#restart(node);
     }
     this.#traceFault("heal: faults off, liveness phase");
@@ -854,10 +1032,22 @@ export class SimCluster {
       case "drift-beyond-bound":
       case "ignore-invalidations":
       case "revoke-without-wait":
+      case "lease-wait-without-drift":
+      case "trust-own-lease-check":
         // Node 0 is cut off from the bus for a while: writers must wait out its leases.
         return [{ kind: "bus-outage", atMs: s * 0.2, node: 0, durationMs: s * 0.5 }];
       case "no-staleness-bound":
+      case "staleness-without-drift":
         return [{ kind: "bus-outage", atMs: s * 0.2, node: 0, durationMs: s * 0.6 }];
+      case "flush-rules-off":
+        // Every node misses every invalidation until just before the faults stop: the gaps
+        // they must notice and flush are still open when the fault-free phase begins.
+        return Array.from({ length: this.#n }, (_, node) => ({
+          kind: "bus-outage" as const,
+          atMs: s * 0.4,
+          node,
+          durationMs: s * 0.6 - 1,
+        }));
       case "clock-step": {
         // While node 0 cannot hear revocations, the other nodes' clocks keep jumping ahead:
         // a writer waiting out node 0's lease believes it has run out too early.
@@ -869,7 +1059,7 @@ export class SimCluster {
         }];
         for (let t = s * 0.2; t < s * 0.7; t += 20) {
           for (let node = 1; node < this.#n; node++) {
-            faults.push({ kind: "clock-step", atMs: t, node, stepMs: this.#policy.leaseMs / 4 });
+            faults.push({ kind: "clock-step", atMs: t, node, stepMs: this.#strongLeaseMs() / 4 });
           }
         }
         return faults;
@@ -880,51 +1070,39 @@ export class SimCluster {
   }
 
   #coreCanary(): { canary: Canary } | undefined {
-    switch (this.#options.canary) {
-      case "skip-fill-check":
-        return { canary: { skipFillCheck: true } };
-      case "no-staleness-bound":
-        return { canary: { ignoreStalenessBound: true } };
-      case "revoke-without-wait":
-        return { canary: { revokeWithoutWait: true } };
-      case "attach-unchecked":
-        return { canary: { attachUnchecked: true } };
-      default:
-        return undefined;
+    const flag = CORE_CANARY_FLAGS[this.#options.canary!];
+    return flag === undefined ? undefined : { canary: { [flag]: true } };
+  }
+
+  /** The `leaseMs` of strong keys (the same on every node). */
+  #strongLeaseMs(): number {
+    for (const options of Object.values(this.#shape.nodes[0]?.keys ?? {})) {
+      if (options.mode === "strong-distributed") return options.leaseMs ?? 2000;
     }
+    return 2000;
   }
 
   // ------------------------------------------------------------------ workload
 
-  #defineKeys(modes: readonly ConsistencyMode[], perMode: number): void {
-    const p = this.#policy;
-    if (this.#leasing) {
-      for (let k = 0; k < 2; k++) {
-        this.#addKey(`lev:${k}`, {
-          mode: "eventual-distributed",
-          ttlMs: p.ttlMs,
-          maxStalenessMs: p.maxStalenessMs,
-          leased: true,
-        });
-        this.#addKey(`lst:${k}`, { mode: "strong-distributed", ttlMs: p.ttlMs, leased: true });
+  /** Each key's info for the history, from the policy each node resolves it to. */
+  #defineKeys(): void {
+    const registries = this.#shape.nodes.map((config) => {
+      const registry = new Registry();
+      for (const [pattern, options] of Object.entries(config.keys ?? {})) {
+        registry.register(pattern, options);
       }
-    }
-    for (const mode of modes) {
-      for (let k = 0; k < perMode; k++) {
-        if (mode === "strong-local") {
-          for (let i = 0; i < this.#n; i++) this.#addKey(`lc:n${i}:${k}`, { mode, ttlMs: p.ttlMs });
-        } else if (mode === "eventual-distributed") {
-          this.#addKey(`ev:${k}`, { mode, ttlMs: p.ttlMs, maxStalenessMs: p.maxStalenessMs });
-        } else {
-          this.#addKey(`st:${k}`, { mode, ttlMs: p.ttlMs });
-        }
-      }
+      return registry;
+    });
+    const ids = registries.map((_, i) => `n${i}`);
+    for (const key of this.#keys) {
+      this.#keyInfo[key.key] = keyInfo(key, keyPolicies(registries, key), ids);
+      if (key.owner !== undefined) this.#localKeys.set(`${key.owner}/${key.slot}`, key.key);
     }
   }
 
-  #addKey(key: string, info: KeyInfo): void {
-    this.#keys.push(key);
-    this.#keyInfo[key] = info;
+  /** Whether `key` is strong-local (no messages, one node). */
+  #isLocal(key: string): boolean {
+    return this.#keyInfo[key]?.mode === "strong-local";
   }
 
   #scheduleClient(node: SimNode): void {
@@ -941,7 +1119,7 @@ export class SimCluster {
   #clientOp(node: SimNode): void {
     const w = this.#workload;
     // Draw the operation whatever the node's state, so faults do not shift the workload.
-    const key = w.pick(this.#keys);
+    const picked = w.pick(this.#keys);
     const roll = w.float();
     const leaseRoll = this.#leasing ? w.float() : 1;
     if (!this.#issuing || node.core === undefined || node.pausedUntil > this.#now) return;
@@ -950,11 +1128,13 @@ export class SimCluster {
       this.#issueLeaseOp(node, leaseRoll / 0.1);
       return;
     }
-    if (key.startsWith("lc:") && !key.startsWith(`lc:${node.id}:`)) {
-      this.#issue(node, `lc:${node.id}:${key.slice(key.lastIndexOf(":") + 1)}`, roll);
+    if (picked.owner !== undefined && picked.owner !== node.index) {
+      // Another node's strong-local key: use this node's own of the same slot, if any.
+      const own = this.#localKeys.get(`${node.index}/${picked.slot}`);
+      if (own !== undefined) this.#issue(node, own, roll);
       return;
     }
-    this.#issue(node, key, roll);
+    this.#issue(node, picked.key, roll);
   }
 
   #issue(
@@ -1031,7 +1211,7 @@ export class SimCluster {
       draft.found = result.found;
       draft.value = result.found ? result.value : undefined;
       draft.source = result.source === "l1" ? "l1" : "store";
-      if (draft.source === "l1" && draft.key.startsWith("lc:")) {
+      if (draft.source === "l1" && this.#isLocal(draft.key)) {
         const askedAt = node.askedAt.get(draft.key);
         if (askedAt !== undefined) draft.ageMs = this.#local(node) - askedAt;
       }
@@ -1040,7 +1220,7 @@ export class SimCluster {
       const name = `${info.mode}${info.leased ? "+leases" : ""}/${phase}`;
       const bucket = (this.#stats.hits[name] ??= { l1: 0, store: 0 });
       bucket[draft.source]++;
-    } else if (draft.kind !== "invalidate" && !draft.key.startsWith("lc:")) {
+    } else if (draft.kind !== "invalidate" && !this.#isLocal(draft.key)) {
       this.#polaris(draft.key, result.version);
     }
     this.#trace?.push({
@@ -1140,10 +1320,18 @@ export class SimCluster {
     });
   }
 
-  /** Probes, after a write of `key` at `version`, whether any node could still serve older. */
+  /**
+   * Probes, after a write of `key` at `version`, whether any node could still serve older;
+   * an eventual write in the fault-free phase is also counted apart, and sampled at its
+   * EP deadline.
+   */
   #polaris(key: string, version: number): void {
-    const polaris = this.#stats.polaris;
-    polaris.writes++;
+    const counters = [this.#stats.polaris];
+    if (!this.#faultsOn && this.#keyInfo[key]!.mode === "eventual-distributed") {
+      counters.push(this.#stats.propagation.liveness);
+      this.#at(this.#now + this.#stats.propagation.boundMs, () => this.#sampleL1(key));
+    }
+    for (const counter of counters) counter.writes++;
     POLARIS_OFFSETS_MS.forEach((offset, i) => {
       this.#at(this.#now + offset, () => {
         const stale = this.#nodes.some((node) => {
@@ -1151,18 +1339,80 @@ export class SimCluster {
           return entry !== undefined && entry.version < version &&
             this.#local(node) < entry.freshUntilMs;
         });
-        if (!stale) polaris.consistent[i]!++;
+        if (!stale) { for (const counter of counters) counter.consistent[i]!++; }
       });
     });
+  }
+
+  /**
+   * EP's bounds for this run. A write completed in the fault-free phase: its invalidation
+   * is broadcast when it completes and arrives within the delay bound. A write completed
+   * before: the writer's next heartbeat (one interval and a timer's jitter on a clock that
+   * may run slow by the drift bound) arrives within the delay bound and opens a gap, whose
+   * timer flushes one gap timeout (and jitter) later. Each gets 1 ms of margin.
+   */
+  #propagationBounds(): { boundMs: number; healBoundMs: number } {
+    const slow = 1 - this.#shape.maxDriftPpm / 1e6;
+    const delayMs = DELAY_MEANS_MAX * this.#mix.delayMeanMs;
+    // Nodes may differ: the slowest heartbeat and the longest gap timeout bound the heal.
+    const heartbeatMs = Math.max(...this.#shape.nodes.map((n) => n.heartbeatIntervalMs ?? 250));
+    const gapMs = Math.max(...this.#shape.nodes.map((n) => n.gapTimeoutMs ?? 500));
+    const timersMs = (heartbeatMs + gapMs) / slow;
+    return {
+      boundMs: delayMs + 1,
+      healBoundMs: timersMs + 2 * this.#mix.timerJitterMs + delayMs + 1,
+    };
+  }
+
+  /**
+   * Records which nodes could serve an entry of `key` older than the store's newest version
+   * (EP samples); returns the oldest such version, `Infinity` if none.
+   */
+  #sampleL1(key: string): number {
+    const newest = this.#store.get(key)?.version ?? 0;
+    let oldest = Infinity;
+    for (const node of this.#nodes) {
+      const entry = node.core?.inspect(key);
+      if (entry === undefined || entry.version >= newest) continue;
+      if (this.#local(node) >= entry.freshUntilMs) continue;
+      this.#l1Samples.push({ atMs: this.#now, process: node.id, key, version: entry.version });
+      oldest = Math.min(oldest, entry.version);
+    }
+    return oldest;
+  }
+
+  /** Every 10 ms of the fault-free phase: samples every eventual key on every node (EP). */
+  #sampleFaultFree(): void {
+    if (this.#preHealNewest === undefined) {
+      this.#preHealNewest = new Map();
+      for (const op of this.#ops) {
+        if (op.outcome !== "ok" || (op.kind !== "write" && op.kind !== "delete")) continue;
+        if (op.completeMs! >= this.#safetyMs) continue;
+        if (this.#keyInfo[op.key]!.mode !== "eventual-distributed") continue;
+        this.#preHealNewest.set(
+          op.key,
+          Math.max(this.#preHealNewest.get(op.key) ?? 0, op.version!),
+        );
+      }
+    }
+    const propagation = this.#stats.propagation;
+    for (const [key, info] of Object.entries(this.#keyInfo)) {
+      if (info.mode !== "eventual-distributed") continue;
+      if (this.#sampleL1(key) < (this.#preHealNewest.get(key) ?? 0)) {
+        propagation.healLatencyMs = this.#now - this.#safetyMs;
+      }
+    }
+    if (this.#now + SAMPLE_EVERY_MS <= this.#endMs) {
+      this.#at(this.#now + SAMPLE_EVERY_MS, () => this.#sampleFaultFree());
+    }
   }
 
   #probe(): void {
     this.#trace?.push({ t: this.#now, type: "fault", text: "probe: every node reads every key" });
     for (const node of this.#nodes) {
       for (const key of this.#keys) {
-        if (key.startsWith("lc:") && !key.startsWith(`lc:${node.id}:`)) continue;
-        if (node.core === undefined) continue;
-        this.#issue(node, key, 0, true);
+        if ((key.owner ?? node.index) !== node.index || node.core === undefined) continue;
+        this.#issue(node, key.key, 0, true);
       }
     }
   }
@@ -1183,7 +1433,7 @@ export class SimCluster {
     }
     this.#stats.node = sums;
     const final: Record<string, { version: number; value: unknown }> = {};
-    for (const key of this.#keys) {
+    for (const { key } of this.#keys) {
       const cell = this.#store.get(key);
       final[key] = { version: cell?.version ?? 0, value: cell?.found ? cell.value : null };
     }
@@ -1191,6 +1441,7 @@ export class SimCluster {
     return {
       seed: this.#options.seed,
       options: this.#options,
+      shape: this.#shape,
       mix: this.#mix,
       schedule: this.#schedule,
       history: {
@@ -1198,10 +1449,18 @@ export class SimCluster {
         keys: this.#keyInfo,
         ops,
         final,
+        storeLog: this.#storeLog,
+        propagation: {
+          fromMs: this.#safetyMs,
+          boundMs: this.#stats.propagation.boundMs,
+          healBoundMs: this.#stats.propagation.healBoundMs,
+          samples: this.#l1Samples,
+        },
+        maxDriftPpm: this.#shape.maxDriftPpm,
         ...(this.#leasing && {
           leases: {
-            leaseCheckMs: SIM_LEASE_CHECK_MS,
-            maxDriftPpm: this.#options.maxDriftPpm ?? 500,
+            leaseCheckMs: Math.max(...this.#shape.nodes.map((n) => n.leaseCheckMs ?? 1000)),
+            maxDriftPpm: this.#shape.maxDriftPpm,
             ops: this.#leaseOps.map((d) => ({ ...d })),
             records: Object.fromEntries(
               [...this.#leaseLog].map(([id, log]): [string, LeaseRecordLog] => [id, {
@@ -1232,13 +1491,19 @@ export function describeFault(fault: Fault): string {
     case "crash":
       return `crash n${fault.node} for ${fault.downMs.toFixed(0)} ms`;
     case "pause":
-      return `pause n${fault.node} for ${fault.durationMs.toFixed(0)} ms`;
+      return `pause n${fault.node} for ${fault.durationMs.toFixed(0)} ms${
+        fault.after === undefined ? "" : ` at its next ${fault.after}`
+      }`;
     case "clock-step":
       return `clock of n${fault.node} jumps +${fault.stepMs.toFixed(0)} ms`;
     case "bus-outage":
       return `bus outage at n${fault.node} for ${fault.durationMs.toFixed(0)} ms`;
     case "coord-outage":
       return `coordinator unreachable from n${fault.node} for ${fault.durationMs.toFixed(0)} ms`;
+    case "store-spike":
+      return `store calls of n${fault.node} +${fault.extraMeanMs.toFixed(0)} ms (mean) for ${
+        fault.durationMs.toFixed(0)
+      } ms`;
   }
 }
 

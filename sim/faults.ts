@@ -1,13 +1,14 @@
 /**
  * Fault mixes and schedules for the simulator. A mix says how hostile the network, store
  * and clocks are; a schedule lists discrete faults (partitions, crashes, pauses, clock
- * steps, outages) at true times. Swarm testing draws a mix per seed, each kind possibly
- * off, and a schedule from it.
+ * steps, outages, store latency spikes) at true times. Swarm testing draws a mix per seed,
+ * each kind possibly off, and a schedule from it; a third of swarm seeds are "gray": lossy
+ * and paused at once, with coordinator outages and slow stores, where rare mixes live.
  *
  * @module
  */
 
-import type { Prng } from "./prng.ts";
+import { deriveSeed, Prng } from "./prng.ts";
 
 /** Continuous fault rates of a run. Any rate may be zero. */
 export interface FaultMix {
@@ -59,12 +60,17 @@ export type Fault =
     readonly node: number;
     readonly downMs: number;
   }
-  /** The node stops running (a GC pause, SIGSTOP); its clock goes on. */
+  /**
+   * The node stops running (a GC pause, SIGSTOP); its clock goes on. With `after`, the
+   * pause starts at the node's first coordinator or store call at or after `atMs`, so the
+   * answer of that call arrives to a node that has been away for `durationMs`.
+   */
   | {
     readonly kind: "pause";
     readonly atMs: number;
     readonly node: number;
     readonly durationMs: number;
+    readonly after?: "coord-call" | "store-call";
   }
   /** The node's clock jumps forward. */
   | {
@@ -86,10 +92,50 @@ export type Fault =
     readonly atMs: number;
     readonly node: number;
     readonly durationMs: number;
+  }
+  /** Every store call of the node takes an extra exponential latency of this mean. */
+  | {
+    readonly kind: "store-spike";
+    readonly atMs: number;
+    readonly node: number;
+    readonly durationMs: number;
+    readonly extraMeanMs: number;
   };
 
 /** The fault presets of `deno task sim --faults`. */
-export type FaultPreset = "none" | "swarm" | "network" | "crash" | "partition" | "clock";
+export type FaultPreset = "none" | "swarm" | "network" | "crash" | "partition" | "clock" | "gray";
+
+/** The fault presets, for the CLI. */
+export const FAULT_PRESETS: readonly FaultPreset[] = [
+  "swarm",
+  "none",
+  "network",
+  "crash",
+  "partition",
+  "clock",
+  "gray",
+];
+
+/** The smallest and largest drift bound a seed draws, ppm (the core allows up to 100 000). */
+export const DRIFT_PPM_RANGE = [100, 100_000] as const;
+
+/**
+ * Draws the drift bound of a seed, log-uniform over {@linkcode DRIFT_PPM_RANGE}: as many
+ * seeds between 100 and 1000 ppm as between 1 % and 10 %, where a dropped drift factor
+ * costs milliseconds instead of microseconds.
+ *
+ * @example
+ * ```ts
+ * import { drawDriftPpm } from "./faults.ts";
+ * import { Prng } from "./prng.ts";
+ * const ppm = drawDriftPpm(new Prng(1));
+ * console.log(ppm >= 100 && ppm <= 100_000); // true
+ * ```
+ */
+export function drawDriftPpm(prng: Prng): number {
+  const [low, high] = DRIFT_PPM_RANGE;
+  return Math.round(low * Math.pow(high / low, prng.float()));
+}
 
 /** A mix with nothing hostile in it. */
 export const CALM: FaultMix = {
@@ -108,6 +154,7 @@ export const CALM: FaultMix = {
 /** Draws a swarm mix: each kind of fault on or off, with its own rate. */
 export function drawMix(prng: Prng, preset: FaultPreset): FaultMix {
   if (preset === "none") return CALM;
+  if (preset === "gray") return grayMix(prng);
   const on = (p: number) => preset === "swarm" ? prng.chance(p) : true;
   const net = preset === "swarm" || preset === "network";
   const clock = preset === "swarm" || preset === "clock";
@@ -125,9 +172,26 @@ export function drawMix(prng: Prng, preset: FaultPreset): FaultMix {
   };
 }
 
+/** A gray mix: messages lost, duplicated and late, a slow and sometimes failing store. */
+function grayMix(prng: Prng): FaultMix {
+  return {
+    lossRate: prng.range(0.01, 0.3),
+    dupRate: prng.chance(0.6) ? prng.range(0, 0.5) : 0,
+    delayMeanMs: prng.range(0.1, 2),
+    tailRate: prng.chance(0.7) ? prng.range(0, 0.2) : 0,
+    tailMeanMs: prng.range(5, 150),
+    storeLatencyMeanMs: prng.range(0.2, 5),
+    storeErrorRate: prng.chance(0.4) ? prng.range(0, 0.05) : 0,
+    timerJitterMs: prng.chance(0.5) ? prng.range(0, 5) : 0,
+    clockOffsetMaxMs: prng.chance(0.7) ? prng.range(0, 100_000) : 0,
+    drift: prng.chance(0.8),
+  };
+}
+
 /** How many of each discrete fault a schedule draws. */
 function counts(prng: Prng, preset: FaultPreset): Record<Fault["kind"], number> {
   const n = (max: number, p = 0.6) => (prng.chance(p) ? prng.int(1, max) : 0);
+  const none = { "store-spike": 0 };
   switch (preset) {
     case "none":
     case "network":
@@ -139,6 +203,7 @@ function counts(prng: Prng, preset: FaultPreset): Record<Fault["kind"], number> 
         "clock-step": 0,
         "bus-outage": 0,
         "coord-outage": 0,
+        ...none,
       };
     case "crash":
       return {
@@ -149,6 +214,7 @@ function counts(prng: Prng, preset: FaultPreset): Record<Fault["kind"], number> 
         "clock-step": 0,
         "bus-outage": 0,
         "coord-outage": 0,
+        ...none,
       };
     case "partition":
       return {
@@ -159,6 +225,7 @@ function counts(prng: Prng, preset: FaultPreset): Record<Fault["kind"], number> 
         "clock-step": 0,
         "bus-outage": n(2),
         "coord-outage": n(2),
+        ...none,
       };
     case "clock":
       return {
@@ -169,6 +236,7 @@ function counts(prng: Prng, preset: FaultPreset): Record<Fault["kind"], number> 
         "clock-step": n(4, 1),
         "bus-outage": 0,
         "coord-outage": 0,
+        ...none,
       };
     case "swarm":
       return {
@@ -179,6 +247,18 @@ function counts(prng: Prng, preset: FaultPreset): Record<Fault["kind"], number> 
         "clock-step": n(2),
         "bus-outage": n(2),
         "coord-outage": n(2),
+        ...none,
+      };
+    case "gray":
+      return {
+        partition: 0,
+        clog: n(2, 0.4),
+        crash: 0,
+        pause: prng.int(2, 6),
+        "clock-step": 0,
+        "bus-outage": n(1, 0.3),
+        "coord-outage": prng.int(1, 3),
+        "store-spike": prng.int(1, 3),
       };
   }
 }
@@ -278,11 +358,7 @@ export function drawSchedule(
 ): Fault[] {
   const faults: Fault[] = [];
   const c = counts(prng, preset);
-  const window = (maxMs: number) => {
-    const durationMs = prng.range(10, Math.min(maxMs, safetyMs * 0.6));
-    const atMs = prng.range(0, safetyMs - durationMs - 1);
-    return { atMs, durationMs };
-  };
+  const window = (maxMs: number) => drawWindow(prng, maxMs, safetyMs);
   for (let i = 0; i < c.partition; i++) {
     const w = window(safetyMs / 2);
     faults.push(...drawPartition(prng, nodes, w.atMs, w.durationMs));
@@ -308,6 +384,10 @@ export function drawSchedule(
     });
   }
   for (let i = 0; i < c.pause; i++) {
+    if (preset === "gray") {
+      faults.push(drawPause(prng, nodes, safetyMs));
+      continue;
+    }
     const w = window(safetyMs / 3);
     faults.push({ kind: "pause", ...w, node: prng.int(0, nodes - 1) });
   }
@@ -325,5 +405,113 @@ export function drawSchedule(
   for (let i = 0; i < c["coord-outage"]; i++) {
     faults.push({ kind: "coord-outage", ...window(safetyMs / 3), node: prng.int(0, nodes - 1) });
   }
+  for (let i = 0; i < c["store-spike"]; i++) faults.push(drawStoreSpike(prng, nodes, safetyMs));
   return faults.sort((a, b) => a.atMs - b.atMs);
+}
+
+/** A fault's start and length, ending before the safety phase does. */
+function drawWindow(
+  prng: Prng,
+  maxMs: number,
+  safetyMs: number,
+): { atMs: number; durationMs: number } {
+  const durationMs = prng.range(10, Math.min(maxMs, safetyMs * 0.6));
+  const atMs = prng.range(0, safetyMs - durationMs - 1);
+  return { atMs, durationMs };
+}
+
+/**
+ * A pause, mostly started by the node's next coordinator or store call (a call in flight
+ * across a pause is where a stale answer hides), mostly short.
+ */
+function drawPause(prng: Prng, nodes: number, safetyMs: number): Fault {
+  const w = drawWindow(prng, safetyMs / 3, safetyMs);
+  const durationMs = prng.chance(0.5) ? prng.range(1, 60) : w.durationMs;
+  const node = prng.int(0, nodes - 1);
+  const trigger = prng.float();
+  if (trigger < 0.2) return { kind: "pause", atMs: w.atMs, durationMs, node };
+  const after = trigger < 0.7 ? "coord-call" : "store-call";
+  return { kind: "pause", atMs: w.atMs, durationMs, node, after };
+}
+
+function drawStoreSpike(prng: Prng, nodes: number, safetyMs: number): Fault {
+  return {
+    kind: "store-spike",
+    ...drawWindow(prng, safetyMs / 3, safetyMs),
+    node: prng.int(0, nodes - 1),
+    extraMeanMs: prng.range(5, 200),
+  };
+}
+
+/**
+ * What swarm seeds draw beyond the classic swarm (from their own stream, so the classic
+ * part of a seed, and the regression seeds pinned on it, stay as they were): a third of
+ * seeds turn gray — lossy and paused at once, with coordinator outages and store spikes,
+ * the combination no other preset makes — and the rest get a few triggered pauses and
+ * store spikes. The mix is returned with the rates a gray seed raises.
+ *
+ * @example
+ * ```ts
+ * import { CALM, drawSwarmExtras } from "./faults.ts";
+ * import { Prng } from "./prng.ts";
+ * const { faults } = drawSwarmExtras(new Prng(2), CALM, 5, 2000);
+ * console.log(faults.every((f) => f.atMs < 2000)); // true
+ * ```
+ */
+export function drawSwarmExtras(
+  prng: Prng,
+  mix: FaultMix,
+  nodes: number,
+  safetyMs: number,
+): { mix: FaultMix; faults: Fault[] } {
+  const faults: Fault[] = [];
+  const gray = prng.chance(1 / 3);
+  const pauses = gray ? prng.int(2, 5) : prng.chance(0.5) ? prng.int(1, 2) : 0;
+  for (let i = 0; i < pauses; i++) faults.push(drawPause(prng, nodes, safetyMs));
+  const spikes = gray ? prng.int(1, 2) : prng.chance(0.25) ? 1 : 0;
+  for (let i = 0; i < spikes; i++) faults.push(drawStoreSpike(prng, nodes, safetyMs));
+  if (!gray) return { mix, faults: faults.sort((a, b) => a.atMs - b.atMs) };
+  for (let i = prng.int(1, 3); i > 0; i--) {
+    faults.push({
+      kind: "coord-outage",
+      ...drawWindow(prng, safetyMs / 3, safetyMs),
+      node: prng.int(0, nodes - 1),
+    });
+  }
+  const raised = {
+    ...mix,
+    lossRate: mix.lossRate > 0 ? mix.lossRate : prng.range(0.01, 0.3),
+    dupRate: mix.dupRate > 0 || !prng.chance(0.5) ? mix.dupRate : prng.range(0, 0.5),
+    tailRate: mix.tailRate > 0 || !prng.chance(0.5) ? mix.tailRate : prng.range(0, 0.2),
+  };
+  return { mix: raised, faults: faults.sort((a, b) => a.atMs - b.atMs) };
+}
+
+/**
+ * A seed's fault mix and schedule as a preset draws them. Swarm seeds add their extras
+ * ({@linkcode drawSwarmExtras}) after the classic schedule, so the classic faults keep
+ * their indices (a shrunk run's path names them); `classic` leaves the extras out.
+ *
+ * @example
+ * ```ts
+ * import { drawFaults } from "./faults.ts";
+ * const classic = drawFaults(7, "swarm", 5, 2000, true);
+ * const full = drawFaults(7, "swarm", 5, 2000);
+ * console.log(full.schedule.slice(0, classic.schedule.length).length === classic.schedule.length); // true
+ * ```
+ */
+export function drawFaults(
+  seed: number,
+  preset: FaultPreset,
+  nodes: number,
+  safetyMs: number,
+  classic = false,
+): { mix: FaultMix; schedule: Fault[] } {
+  const prng = new Prng(deriveSeed(seed >>> 0, "faults"));
+  const mix = drawMix(prng, preset);
+  const schedule = drawSchedule(prng, preset, nodes, safetyMs);
+  if (preset !== "swarm" || classic) return { mix, schedule };
+  const extra = new Prng(deriveSeed(seed >>> 0, "faults-extra"));
+  const extras = drawSwarmExtras(extra, mix, nodes, safetyMs);
+  return { mix: extras.mix, schedule: [...schedule, ...extras.faults] };
 }

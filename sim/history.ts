@@ -9,8 +9,12 @@
  *   "keys": { "ev:1": { "mode": "eventual-distributed", "maxStalenessMs": 500, "ttlMs": 60000 } },
  *   "ops": [ { "id": 1, "process": "n1", "key": "ev:1", "kind": "write", "value": "n1-1",
  *              "invokeMs": 10.5, "completeMs": 12, "outcome": "ok", "version": 1 } ],
- *   "final": { "ev:1": { "version": 1, "value": "n1-1" } } }
+ *   "final": { "ev:1": { "version": 1, "value": "n1-1" } },
+ *   "storeLog": [ { "key": "ev:1", "version": 1, "value": "n1-1", "atMs": 11.2 } ] }
  * ```
+ *
+ * `final`, `leases`, `storeLog` and `propagation` are optional: a checker whose part is
+ * missing reports `skipped`.
  *
  * @module
  */
@@ -32,6 +36,20 @@ export interface KeyInfo {
    * guarantees (a revoked lease makes its values read as absent, which those do not model).
    */
   readonly leased?: boolean;
+  /**
+   * Bounds that differ between nodes (a mixed cluster): each node's own, keyed by
+   * `process`. A read is judged by its node's figure (E3, SL2); the figures above are then
+   * the largest. @default {undefined}
+   */
+  readonly byProcess?: Readonly<Record<string, KeyBounds>>;
+}
+
+/** One node's bounds of a key. */
+export interface KeyBounds {
+  /** The node's staleness bound of the key (E3). */
+  readonly maxStalenessMs?: number;
+  /** The node's TTL of the key (SL2). */
+  readonly ttlMs?: number;
 }
 
 /**
@@ -100,12 +118,64 @@ export interface LeaseRecordLog {
 
 /** The lease part of a history (G1–G3). */
 export interface LeaseHistory {
-  /** The nodes' `leaseCheckMs`. */
+  /** The nodes' `leaseCheckMs`; where they differ, the largest (no node trusts a check longer). */
   readonly leaseCheckMs: number;
   /** The drift bound the nodes assume, ppm. */
   readonly maxDriftPpm: number;
   readonly ops: readonly LeaseOp[];
   readonly records: Readonly<Record<string, LeaseRecordLog>>;
+}
+
+/**
+ * One write the store applied, as the store itself saw it. The simulator logs every one; a
+ * real store can supply its log too (a KV bucket's history, a Postgres audit table). The
+ * store-log check (E1s) judges every ok read and write against it.
+ */
+export interface StoreLogEntry {
+  readonly key: string;
+  /** The version the store gave the write (at least 1; version 0 is "never written"). */
+  readonly version: number;
+  /** The value stored, as a read returns it; omitted for a deletion. */
+  readonly value?: unknown;
+  /** Whether the write was a deletion. @default {false} */
+  readonly deleted?: boolean;
+  /** The leases the value is attached to, if any: while one is dead it reads as absent. */
+  readonly leases?: readonly string[];
+  /** True time the store applied the write. */
+  readonly atMs: number;
+}
+
+/** A node held an L1 entry it could serve: one sample of a node's cache (EP). */
+export interface L1Sample {
+  /** True time of the sample. */
+  readonly atMs: number;
+  /** The node. */
+  readonly process: string;
+  readonly key: string;
+  /** The version of the entry the node could have served at `atMs`. */
+  readonly version: number;
+}
+
+/**
+ * The fault-free phase of a run and the propagation bounds the EP check holds it to: an
+ * invalidation of an eventual-distributed key reaches every node within the bound, meaning
+ * that from then on no node serves from L1, or holds ready to serve, an older version.
+ */
+export interface PropagationPhase {
+  /** True time the faults stopped; the phase lasts to the end of the history. */
+  readonly fromMs: number;
+  /** The bound for a write that completed ok in the phase, from its completion. */
+  readonly boundMs: number;
+  /**
+   * The bound for a write that completed ok before the phase (its invalidation may have
+   * been lost: a gap left open by the faults), from `fromMs`.
+   */
+  readonly healBoundMs: number;
+  /**
+   * Samples of L1 entries that nodes could serve (the simulator records those older than
+   * the store's newest version at the time); every L1 read in the history counts as one too.
+   */
+  readonly samples: readonly L1Sample[];
 }
 
 /** A recorded history. */
@@ -117,6 +187,12 @@ export interface History {
   readonly final?: Readonly<Record<string, { readonly version: number; readonly value: unknown }>>;
   /** Lease operations and the coordinator's lease records, if the run used leases. */
   readonly leases?: LeaseHistory;
+  /** Every write the store applied, in the order it applied them, if known (E1s). */
+  readonly storeLog?: readonly StoreLogEntry[];
+  /** The fault-free phase and its propagation bounds, if the run had one (EP). */
+  readonly propagation?: PropagationPhase;
+  /** The drift bound the nodes assumed and their clocks kept, ppm, if known. */
+  readonly maxDriftPpm?: number;
 }
 
 /** One violation found by a checker. */

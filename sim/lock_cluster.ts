@@ -42,6 +42,7 @@ import type { LockEffect, LockGrant, LockRecord } from "../src/core/lock.ts";
 import { InvariantError, WarpError } from "../src/core/errors.ts";
 import { deriveSeed, Prng } from "./prng.ts";
 import { EventQueue } from "./_event_queue.ts";
+import { drawDriftPpm } from "./faults.ts";
 import { checkLockHistory, LOCK_HISTORY_FORMAT, lockL3BoundMs } from "./checkers/locks.ts";
 import type {
   LockAcquireRecord,
@@ -120,7 +121,10 @@ export interface LockSimOptions {
   readonly safetyMs?: number;
   /** Length of the liveness phase, faults off, ms. @default {2000} */
   readonly livenessMs?: number;
-  /** The drift bound every LockCore assumes, ppm. @default {500} */
+  /**
+   * The drift bound every LockCore assumes and every clock keeps, ppm.
+   * @default {drawn per seed, log-uniform from 100 to 100 000}
+   */
   readonly maxDriftPpm?: number;
   /** The LockCore's takeover margin, ms. @default {1} */
   readonly marginMs?: number;
@@ -295,11 +299,13 @@ export class LockSimCluster {
     if (this.#locks.length === 0) throw new RangeError("locks must name at least one lock: []");
     this.#ttlMs = options.ttlMs ?? 100;
     if (!(this.#ttlMs >= 20)) throw new RangeError(`ttlMs must be at least 20: ${this.#ttlMs}`);
-    this.#maxDriftPpm = options.maxDriftPpm ?? 500;
+    const seed = options.seed >>> 0;
+    // Its own stream: the bound changes no other draw.
+    this.#maxDriftPpm = options.maxDriftPpm ??
+      drawDriftPpm(new Prng(deriveSeed(seed, "lock-config")));
     this.#marginMs = options.marginMs ?? 1;
     this.#safetyMs = options.safetyMs ?? 2000;
     this.#endMs = this.#safetyMs + (options.livenessMs ?? 2000);
-    const seed = options.seed >>> 0;
     this.#net = new Prng(deriveSeed(seed, "lock-network"));
     this.#faultPrng = new Prng(deriveSeed(seed, "lock-faults"));
     const faults = options.faults ?? "swarm";
@@ -334,6 +340,11 @@ export class LockSimCluster {
         holding: undefined,
       });
     }
+  }
+
+  /** The drift bound of this run, ppm. */
+  get maxDriftPpm(): number {
+    return this.#maxDriftPpm;
   }
 
   /** The fault mix and schedule of this run. */
@@ -986,6 +997,7 @@ export class LockSimCluster {
         untilMs: this.#endMs,
         boundMs: lockL3BoundMs(this.#ttlMs, this.#maxDriftPpm, this.#marginMs, this.slackMs),
       },
+      maxDriftPpm: this.#maxDriftPpm,
     };
     return {
       history,

@@ -10,15 +10,27 @@
 
 import { parseArgs } from "node:util";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import process from "node:process";
 import type { ConsistencyMode } from "../src/core/registry.ts";
+import type { WarpConfig } from "../src/config.ts";
 import { CANARIES } from "./cluster.ts";
 import type { CanaryName, SimStats } from "./cluster.ts";
+import { DRIFT_PPM_RANGE, FAULT_PRESETS } from "./faults.ts";
 import type { FaultPreset } from "./faults.ts";
+import { configProblems, phaseLengthsMs, userShape } from "./config.ts";
 import { describeFault } from "./cluster.ts";
 import { formatPath, FULL_PATH, parsePath, runSeed, shrinkSeed } from "./runner.ts";
 import type { SeedOptions, SeedReport } from "./runner.ts";
-import { hitLines, polarisLines, relevantEvents, spaceTimeHtml, timeline } from "./report.ts";
+import {
+  hitLines,
+  polarisLines,
+  propagationLines,
+  relevantEvents,
+  spaceTimeHtml,
+  timeline,
+} from "./report.ts";
 import { LOCK_CANARIES, runLockSeed } from "./lock_cluster.ts";
 import type { LockCanaryName } from "./lock_cluster.ts";
 
@@ -29,12 +41,18 @@ Fuzzes Warp's consistency guarantees in a deterministic simulated cluster.
   --scenario NAME   cache (default: the three consistency modes and leases, E1–E4, S1–S2,
                     SL1–SL2, G1–G3) or locks (L1–L4)
   --no-leases       cache scenario without leased keys and lease operations
-  --seed N          first seed (default: drawn from the clock and printed)
+  --config FILE     fuzz your configuration: a module exporting \`config\` (or a default
+                    export), the registrations and node options you pass to new Warp
+  --seed N          first seed (default: 32 random bits, printed)
   --seeds N         run N seeds                        (default: run for --duration)
   --duration S      run for S seconds of wall time      (default: 60)
   --nodes N         nodes per cluster                   (default: 5)
   --modes LIST      local,eventual,strong               (default: all)
-  --faults PRESET   swarm|none|network|crash|partition|clock (default: swarm)
+  --faults PRESET   ${FAULT_PRESETS.join("|")} (default: swarm)
+  --max-drift-ppm N the drift bound nodes assume and clocks keep (default: drawn per
+                    seed, ${DRIFT_PPM_RANGE[0]} to ${
+  DRIFT_PPM_RANGE[1]
+} ppm; with --config, its own or 500)
   --canary NAME     break an assumption on purpose: ${CANARIES.join("|")}
                     (locks: ${LOCK_CANARIES.join("|")})
   --path P          with --seed: replay a shrunk run (as printed on a violation)
@@ -56,7 +74,6 @@ const MODE_NAMES: Record<string, ConsistencyMode> = {
   "eventual-distributed": "eventual-distributed",
   "strong-distributed": "strong-distributed",
 };
-const PRESETS: readonly FaultPreset[] = ["swarm", "none", "network", "crash", "partition", "clock"];
 
 function fail(message: string): never {
   console.error(`sim: ${message}\n\n${HELP}`);
@@ -77,6 +94,8 @@ const { values } = (() => {
       options: {
         scenario: { type: "string" },
         "no-leases": { type: "boolean" },
+        config: { type: "string" },
+        "max-drift-ppm": { type: "string" },
         seed: { type: "string" },
         seeds: { type: "string" },
         duration: { type: "string" },
@@ -111,13 +130,15 @@ const modes = (values.modes ?? "local,eventual,strong").split(",").map((m) =>
   MODE_NAMES[m.trim()] ?? fail(`unknown mode: ${m}`)
 );
 const preset = (values.faults ?? "swarm") as FaultPreset;
-if (!PRESETS.includes(preset)) fail(`unknown fault preset: ${values.faults}`);
+if (!FAULT_PRESETS.includes(preset)) fail(`unknown fault preset: ${values.faults}`);
 const scenario = values.scenario ?? "cache";
 if (scenario !== "cache" && scenario !== "locks") fail(`unknown scenario: ${scenario}`);
 const canary = values.canary as CanaryName | undefined;
 const canaries: readonly string[] = scenario === "locks" ? LOCK_CANARIES : CANARIES;
 if (canary !== undefined && !canaries.includes(canary)) fail(`unknown canary: ${canary}`);
-const firstSeed = values.seed !== undefined ? Number(values.seed) : (Date.now() * 2654435761) >>> 0;
+const firstSeed = values.seed !== undefined
+  ? Number(values.seed)
+  : crypto.getRandomValues(new Uint32Array(1))[0]!;
 if (!Number.isInteger(firstSeed) || firstSeed < 0 || firstSeed > 0xffffffff) {
   fail(`--seed must be a 32-bit integer: ${values.seed}`);
 }
@@ -129,17 +150,60 @@ const readShare = values["read-share"] !== undefined ? Number(values["read-share
 if (!(readShare >= 0 && readShare < 1)) {
   fail(`--read-share must be in [0, 1): ${values["read-share"]}`);
 }
+const maxDriftPpm = values["max-drift-ppm"] !== undefined
+  ? Number(values["max-drift-ppm"])
+  : undefined;
+if (maxDriftPpm !== undefined && !(maxDriftPpm >= 0 && maxDriftPpm <= DRIFT_PPM_RANGE[1])) {
+  fail(`--max-drift-ppm must be 0 to ${DRIFT_PPM_RANGE[1]}: ${values["max-drift-ppm"]}`);
+}
+const nodes = positiveNumber("nodes", values.nodes, 5);
+const config = values.config !== undefined ? await loadConfig(values.config) : undefined;
+const userKeys = config !== undefined
+  ? userShape(config, { nodes, leasing: values["no-leases"] !== true, modes })
+  : undefined;
+if (userKeys !== undefined && userKeys.keys.length === 0) {
+  fail(`--config ${values.config} registers no key of the modes asked: ${values.modes}`);
+}
+const phases = userKeys !== undefined
+  ? phaseLengthsMs(userKeys)
+  : { safetyMs: 2000, livenessMs: 1000 };
 const base: Omit<SeedOptions, "seed"> = {
-  nodes: positiveNumber("nodes", values.nodes, 5),
+  nodes,
   modes,
   faults: preset,
-  safetyMs: positiveNumber("safety-ms", values["safety-ms"], 2000),
-  livenessMs: positiveNumber("liveness-ms", values["liveness-ms"], 1000),
+  safetyMs: positiveNumber("safety-ms", values["safety-ms"], phases.safetyMs),
+  livenessMs: positiveNumber("liveness-ms", values["liveness-ms"], phases.livenessMs),
   opsPerSecondPerNode: positiveNumber("rate", values.rate, 200),
   readShare,
   leases: values["no-leases"] !== true,
   ...(canary !== undefined && { canary }),
+  ...(maxDriftPpm !== undefined && { maxDriftPpm }),
+  ...(config !== undefined && { config }),
 };
+
+/**
+ * Imports the user's configuration module and checks it: every problem is printed, naming
+ * the option and its value, and the run stops (exit 2) before any seed.
+ */
+async function loadConfig(file: string): Promise<WarpConfig> {
+  let module: Record<string, unknown>;
+  try {
+    module = await import(pathToFileURL(resolve(file)).href);
+  } catch (error) {
+    fail(`cannot import --config ${file}: ${(error as Error).message}`);
+  }
+  const exported = module.config ?? module.default;
+  if (exported === undefined) {
+    fail(`--config ${file} exports neither \`config\` nor a default: ${Object.keys(module)}`);
+  }
+  const problems = configProblems(exported, maxDriftPpm);
+  if (problems.length > 0) {
+    console.error(`sim: the configuration in ${file} cannot be simulated:`);
+    for (const problem of problems) console.error(`  ${problem}`);
+    process.exit(2);
+  }
+  return exported as WarpConfig;
+}
 const path = values.path !== undefined
   ? (() => {
     try {
@@ -164,6 +228,8 @@ function replayCommand(seed: number, runPath = path): string {
     `--rate ${base.opsPerSecondPerNode} --read-share ${readShare}`,
     canary !== undefined ? `--canary ${canary}` : "",
     values["no-leases"] ? "--no-leases" : "",
+    maxDriftPpm !== undefined ? `--max-drift-ppm ${maxDriftPpm}` : "",
+    values.config !== undefined ? `--config ${values.config}` : "",
   ].filter((s) => s !== "").join(" ");
 }
 
@@ -185,6 +251,17 @@ function explain(report: SeedReport): void {
     console.log(`  at ${fault.atMs.toFixed(1)} ms: ${describeFault(fault)}`);
   }
   const mix = traced.run.mix;
+  const shape = traced.run.shape;
+  console.log(`  drift bound ${shape.maxDriftPpm} ppm; nodes ${shape.mixed ? "mixed:" : "alike"}`);
+  if (shape.mixed) {
+    shape.nodes.forEach((node, i) => {
+      console.log(
+        `    n${i}: leaseCheckMs ${node.leaseCheckMs}, heartbeatIntervalMs ${node.heartbeatIntervalMs}, gapTimeoutMs ${node.gapTimeoutMs}, keys ${
+          JSON.stringify(node.keys)
+        }`,
+      );
+    });
+  }
   console.log(
     `  loss ${(mix.lossRate * 100).toFixed(1)}%, dup ${(mix.dupRate * 100).toFixed(1)}%, tail ${
       (mix.tailRate * 100).toFixed(1)
@@ -227,6 +304,8 @@ interface Totals {
   wallMs: number;
   results: Record<string, Record<string, number>>;
   stats: SimStats | undefined;
+  /** Per seed that had any: how long stale entries outlived the faults (EP). */
+  healLatenciesMs: number[];
 }
 
 function accumulate(totals: Totals, report: SeedReport): void {
@@ -240,6 +319,9 @@ function accumulate(totals: Totals, report: SeedReport): void {
     row[status] = (row[status] ?? 0) + 1;
   }
   const s = report.run.stats;
+  if (s.propagation.healLatencyMs !== null) {
+    totals.healLatenciesMs.push(s.propagation.healLatencyMs);
+  }
   if (totals.stats === undefined) {
     totals.stats = structuredClone(s);
     return;
@@ -251,6 +333,11 @@ function accumulate(totals: Totals, report: SeedReport): void {
   }
   totals.stats.polaris.writes += s.polaris.writes;
   s.polaris.consistent.forEach((c, i) => totals.stats!.polaris.consistent[i]! += c);
+  const propagation = totals.stats.propagation;
+  propagation.boundMs = Math.max(propagation.boundMs, s.propagation.boundMs);
+  propagation.healBoundMs = Math.max(propagation.healBoundMs, s.propagation.healBoundMs);
+  propagation.liveness.writes += s.propagation.liveness.writes;
+  s.propagation.liveness.consistent.forEach((c, i) => propagation.liveness.consistent[i]! += c);
 }
 
 function summary(totals: Totals, violations: number, wallMs: number): void {
@@ -284,7 +371,20 @@ function summary(totals: Totals, violations: number, wallMs: number): void {
     for (const line of hitLines(totals.stats)) console.log(`    ${line}`);
     console.log(`\n  Every node consistent after a distributed write (Polaris):`);
     for (const line of polarisLines(totals.stats)) console.log(`    ${line}`);
+    console.log(`\n  Propagation once faults stop (EP):`);
+    for (const line of propagationLines(totals.stats, totals.healLatenciesMs)) {
+      console.log(`    ${line}`);
+    }
   }
+}
+
+/** The drift bound of the runs, in words. */
+function driftText(): string {
+  return maxDriftPpm !== undefined
+    ? `drift bound ${maxDriftPpm} ppm`
+    : config !== undefined
+    ? `drift bound ${config.maxDriftPpm ?? 500} ppm`
+    : `drift bound drawn per seed (${DRIFT_PPM_RANGE[0]}–${DRIFT_PPM_RANGE[1]} ppm)`;
 }
 
 /** The lock scenario: seeds of the lock simulator, checked against L1–L4. */
@@ -293,7 +393,7 @@ function mainLocks(): number {
   const results: Record<string, Record<string, number>> = {};
   let seeds = 0, events = 0, grants = 0, worstL3 = 0, boundL3 = 0;
   console.log(
-    `Warp lock simulator: ${base.nodes} nodes, faults swarm${
+    `Warp lock simulator: ${base.nodes} nodes, faults swarm, ${driftText()}${
       canary ? `, canary ${canary}` : ""
     }, first seed ${firstSeed}`,
   );
@@ -303,6 +403,7 @@ function mainLocks(): number {
       seed,
       nodes: base.nodes!,
       ...(canary !== undefined && { canary: canary as unknown as LockCanaryName }),
+      ...(maxDriftPpm !== undefined && { maxDriftPpm }),
     });
     seeds++;
     events += report.stats.events;
@@ -315,7 +416,7 @@ function mainLocks(): number {
     }
     if (values.verbose) {
       console.log(
-        `seed ${seed}: ${report.stats.grants} grants, ${report.violations.length} violation(s), hash ${report.traceHash}`,
+        `seed ${seed}: drift bound ${report.history.maxDriftPpm} ppm, ${report.stats.grants} grants, ${report.violations.length} violation(s), hash ${report.traceHash}`,
       );
     }
     if (report.violations.length > 0) {
@@ -325,7 +426,7 @@ function mainLocks(): number {
       console.log(
         `Replay: npx -y deno@2 task sim --scenario locks --seed ${seed} --seeds 1 --nodes ${base.nodes}${
           canary ? ` --canary ${canary}` : ""
-        } --verbose`,
+        }${maxDriftPpm !== undefined ? ` --max-drift-ppm ${maxDriftPpm}` : ""} --verbose`,
       );
       return 1;
     }
@@ -363,6 +464,7 @@ function main(): number {
     wallMs: 0,
     results: {},
     stats: undefined,
+    healLatenciesMs: [],
   };
   const interactive = Deno.stdout.isTerminal();
   if (values.replay) {
@@ -377,7 +479,9 @@ function main(): number {
   }
   if (!values.json) {
     console.log(
-      `Warp simulator: ${base.nodes} nodes, modes ${modes.join(", ")}, faults ${preset}${
+      `Warp simulator: ${base.nodes} nodes, ${
+        config !== undefined ? `configuration ${values.config}` : `modes ${modes.join(", ")}`
+      }, faults ${preset}, ${driftText()}${
         canary ? `, canary ${canary}` : ""
       }, first seed ${firstSeed}`,
     );
@@ -389,7 +493,9 @@ function main(): number {
     accumulate(totals, report);
     if (values.verbose) {
       console.log(
-        `seed ${seed}: ${report.run.stats.events} events, ${report.run.history.ops.length} ops, ${report.violations.length} violation(s), hash ${report.run.traceHash}`,
+        `seed ${seed}: drift bound ${report.run.shape.maxDriftPpm} ppm, nodes ${
+          report.run.shape.mixed ? "mixed" : "alike"
+        }, ${report.run.stats.events} events, ${report.run.history.ops.length} ops, ${report.violations.length} violation(s), hash ${report.run.traceHash}`,
       );
     }
     const now = performance.now();

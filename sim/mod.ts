@@ -22,12 +22,23 @@ export type {
   SimStats,
   TraceEvent,
 } from "./cluster.ts";
-export { CALM, drawMix, drawSchedule } from "./faults.ts";
+export { CALM, drawDriftPpm, drawFaults, drawMix, drawSchedule, FAULT_PRESETS } from "./faults.ts";
 export type { Fault, FaultMix, FaultPreset } from "./faults.ts";
+export { configProblems, userShape } from "./config.ts";
+export type { ClusterShape, SimKey } from "./config.ts";
 export { formatPath, FULL_PATH, parsePath, runSeed, shrinkSeed } from "./runner.ts";
 export type { RunPath, SeedOptions, SeedReport } from "./runner.ts";
 export { HISTORY_FORMAT } from "./history.ts";
-export type { History, HistoryOp, KeyInfo, Outcome, Violation } from "./history.ts";
+export type {
+  History,
+  HistoryOp,
+  KeyInfo,
+  L1Sample,
+  Outcome,
+  PropagationPhase,
+  StoreLogEntry,
+  Violation,
+} from "./history.ts";
 export * from "./checkers/mod.ts";
 export { LOCK_CANARIES, LockSimCluster, runLockSeed } from "./lock_cluster.ts";
 export type { LockCanaryName, LockSeedReport, LockSimOptions } from "./lock_cluster.ts";

@@ -173,13 +173,44 @@ export function hitLines(stats: SimStats): string[] {
 
 /** Polaris lines: share of writes for which every node was consistent within X ms. */
 export function polarisLines(stats: SimStats): string[] {
-  const { offsetsMs, consistent, writes } = stats.polaris;
-  if (writes === 0) return ["no distributed writes"];
+  return shareLines(stats.polaris, "distributed");
+}
+
+/**
+ * EP lines: the bounds checked, the Polaris probes of the eventual writes of the fault-free
+ * phase, and how long after the faults stopped entries older than a write completed before
+ * them lasted (one value per seed that had any, sampled every 10 ms).
+ */
+export function propagationLines(stats: SimStats, healLatenciesMs: readonly number[]): string[] {
+  const { boundMs, healBoundMs, liveness } = stats.propagation;
+  const sorted = [...healLatenciesMs].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  return [
+    `bounds checked (largest of the run): ${boundMs.toFixed(1)} ms after a write, ` +
+    `${healBoundMs.toFixed(1)} ms after the faults stopped`,
+    ...shareLines(liveness, "fault-free eventual"),
+    sorted.length === 0
+      ? "no entry older than a write of the faulty phase was left when the faults stopped"
+      : `entries older than a write of the faulty phase, in ${sorted.length} seeds: last seen ` +
+        `p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms after the faults stopped`,
+  ];
+}
+
+function shareLines(
+  counters: {
+    readonly offsetsMs: readonly number[];
+    readonly consistent: readonly number[];
+    readonly writes: number;
+  },
+  what: string,
+): string[] {
+  const { offsetsMs, consistent, writes } = counters;
+  if (writes === 0) return [`no ${what} writes`];
   return offsetsMs.map((x, i) => {
     const share = consistent[i]! / writes;
     const nines = share >= 1 ? "all" : (-Math.log10(1 - share)).toFixed(2) + " nines";
     return `within ${String(x).padStart(4)} ms: ${
       (100 * share).toFixed(3).padStart(7)
-    }% of ${writes} writes (${nines})`;
+    }% of ${writes} ${what} writes (${nines})`;
   });
 }

@@ -10,9 +10,8 @@
 import { SimCluster } from "./cluster.ts";
 import { InvariantError } from "../src/core/errors.ts";
 import type { SimOptions, SimRun } from "./cluster.ts";
-import { drawMix, drawSchedule } from "./faults.ts";
-import type { Fault, FaultMix, FaultPreset } from "./faults.ts";
-import { deriveSeed, Prng } from "./prng.ts";
+import { drawFaults } from "./faults.ts";
+import type { FaultMix, FaultPreset } from "./faults.ts";
 import { checkHistory } from "./checkers/consistency.ts";
 import type { Violation } from "./history.ts";
 
@@ -78,18 +77,6 @@ export function parsePath(text: string): RunPath {
   return { droppedFaults, zeroedRates };
 }
 
-/** The seed's fault mix and schedule as drawn by a preset, before any path applies. */
-export function drawFaults(
-  seed: number,
-  preset: FaultPreset,
-  nodes: number,
-  safetyMs: number,
-): { mix: FaultMix; schedule: Fault[] } {
-  const prng = new Prng(deriveSeed(seed >>> 0, "faults"));
-  const mix = drawMix(prng, preset);
-  return { mix, schedule: drawSchedule(prng, preset, nodes, safetyMs) };
-}
-
 /** Options of {@linkcode runSeed}: the simulation's, with a preset for the faults. */
 export type SeedOptions = Omit<SimOptions, "faults"> & { readonly faults?: FaultPreset };
 
@@ -110,6 +97,7 @@ export function runSeed(options: SeedOptions, path: RunPath = FULL_PATH): SeedRe
     options.faults ?? "swarm",
     options.nodes ?? 5,
     options.safetyMs ?? 2000,
+    options.classicSwarm,
   );
   const mix = { ...drawn.mix };
   for (const rate of path.zeroedRates) (mix as Record<string, unknown>)[rate] = 0;

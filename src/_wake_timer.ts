@@ -6,6 +6,12 @@
  */
 
 /**
+ * The longest delay `setTimeout` honours; a longer one fires at once. A deadline further
+ * away wakes the core early, which is harmless: a wake before any deadline is a no-op.
+ */
+export const TIMER_DELAY_MAX_MS = 2 ** 31 - 1;
+
+/**
  * Wakes a core at its next deadline. While a caller waits on an operation the timer keeps
  * the process alive (a write may be waiting out a lease); otherwise it does not, so an idle
  * node never holds a script open.
@@ -34,7 +40,7 @@ export class WakeTimer {
       this.#timer = undefined;
       this.#atMs = Infinity;
       this.#wake();
-    }, Math.max(0, deadlineMs - this.#clock()));
+    }, Math.min(TIMER_DELAY_MAX_MS, Math.max(0, deadlineMs - this.#clock())));
     if (!keepAlive) unrefTimer(this.#timer);
   }
 
@@ -46,12 +52,23 @@ export class WakeTimer {
   }
 }
 
-/** Rejects with `onTimeout()` if `promise` has not settled within `ms`. */
+/**
+ * Calls `call` (one store, coordinator or bus call) and rejects with `onTimeout()` if its
+ * promise has not settled within `ms`. The one choke point of the runtimes' I/O: a call
+ * that throws instead of rejecting (an adapter's synchronous argument check) rejects
+ * here too, so it can never escape into a core step and strand an operation.
+ */
 export function withTimeout<R>(
-  promise: Promise<R>,
+  call: () => Promise<R>,
   ms: number,
   onTimeout: () => Error,
 ): Promise<R> {
+  let promise: Promise<R>;
+  try {
+    promise = call();
+  } catch (error) {
+    return Promise.reject(error);
+  }
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(onTimeout()), ms);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { bytesCodec, jsonCodec, textCodec } from "./codec.ts";
+import { bytesCodec, JSON_DEPTH_MAX, jsonCodec, textCodec } from "./codec.ts";
+import { WarpError } from "./core/errors.ts";
 
 /** JSON has no -0: it comes back as 0. */
 function withoutNegativeZero(value: unknown): unknown {
@@ -118,4 +119,43 @@ Deno.test("textCodec throws a TypeError for non-strings, lone surrogates and inv
   });
   assert.throws(() => textCodec.encode("a\ud800"), TypeError);
   assert.throws(() => textCodec.decode(new Uint8Array([0xc3])), TypeError);
+});
+
+function nested(depth: number): unknown {
+  let value: unknown = 0;
+  for (let i = 0; i < depth; i++) value = i % 2 === 0 ? [value] : { d: value };
+  return value;
+}
+
+Deno.test("jsonCodec.encode() takes JSON_DEPTH_MAX levels and refuses one more with VALUE_TOO_LARGE", () => {
+  assert.deepEqual(
+    jsonCodec.decode(jsonCodec.encode(nested(JSON_DEPTH_MAX))),
+    nested(JSON_DEPTH_MAX),
+  );
+  for (const depth of [JSON_DEPTH_MAX + 1, 200_000]) {
+    assert.throws(
+      () => jsonCodec.encode(nested(depth)),
+      (e) =>
+        e instanceof WarpError && e.code === "VALUE_TOO_LARGE" &&
+        e.message.includes(`deeper than ${JSON_DEPTH_MAX}`) && e.message.length < 300,
+    );
+  }
+});
+
+Deno.test("jsonCodec.encode() names a bad part deep inside a value with a cut path", () => {
+  let deep: unknown = { d: undefined };
+  for (let i = 0; i < 900; i++) deep = [deep];
+  assert.throws(
+    () => jsonCodec.encode(deep),
+    (e) =>
+      e instanceof TypeError && e.message.startsWith("Cannot encode as JSON: value[0][0]") &&
+      e.message.endsWith('[0]["d"] is undefined') && e.message.length < 200,
+  );
+  const long = "k".repeat(1000);
+  const cycle: Record<string, Record<string, unknown>> = { [long]: {} };
+  cycle[long]!.back = cycle;
+  assert.throws(
+    () => jsonCodec.encode(cycle),
+    (e) => e instanceof TypeError && e.message.endsWith("is a cycle") && e.message.length < 250,
+  );
 });

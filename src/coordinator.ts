@@ -3,11 +3,40 @@
  * keys, locks and leases are built on it. Implementations: `MemoryCoordinator` (one
  * process), the simulator's, and NATS JetStream KV.
  *
- * Keys are arbitrary strings (an implementation escapes them as its backend needs);
- * values are opaque bytes; every write gets a revision, strictly increasing.
+ * Keys are strings of 1 to {@linkcode COORDINATOR_KEY_LENGTH_MAX} UTF-16 code units,
+ * well-formed Unicode, without NUL ({@linkcode coordinatorKeyProblem}): every
+ * implementation accepts all of them (escaping them as its backend needs) and refuses
+ * others with a `TypeError` before any I/O. Values are opaque bytes; every write gets a
+ * revision, strictly increasing.
  *
  * @module
  */
+
+/**
+ * The longest coordinator key: room for a cluster prefix (at most 128 characters) and a
+ * record name (`lock/` and a key of at most 1024).
+ */
+export const COORDINATOR_KEY_LENGTH_MAX = 4096;
+
+/**
+ * Why `key` is not a valid coordinator key, in a few words; `undefined` when it is one.
+ *
+ * @example
+ * ```ts
+ * import { coordinatorKeyProblem } from "./coordinator.ts";
+ * console.log(coordinatorKeyProblem("warp/lock/a"), coordinatorKeyProblem("")); // undefined it is empty
+ * ```
+ */
+export function coordinatorKeyProblem(key: unknown): string | undefined {
+  if (typeof key !== "string") return "expected a string";
+  if (key.length === 0) return "it is empty";
+  if (key.length > COORDINATOR_KEY_LENGTH_MAX) {
+    return `it is longer than ${COORDINATOR_KEY_LENGTH_MAX} characters`;
+  }
+  if (!key.isWellFormed()) return "it has a lone surrogate";
+  if (key.includes("\u0000")) return "it has a NUL character";
+  return undefined;
+}
 
 /** A stored register. */
 export interface CoordinatorEntry {

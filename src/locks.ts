@@ -9,8 +9,16 @@ import type { Coordinator, CoordinatorEntry } from "./coordinator.ts";
 import { InvariantError, WarpError } from "./core/errors.ts";
 import { LockCore } from "./core/lock.ts";
 import type { LockEffect, LockGrant, LockReadResult, LockWriteResult } from "./core/lock.ts";
-import { isKey, isNodeId, KEY_LENGTH_MAX } from "./core/messages.ts";
 import { WakeTimer, withTimeout } from "./_wake_timer.ts";
+import { describe, describeError } from "./_describe.ts";
+import {
+  checkKey,
+  checkMethods,
+  checkNodeId,
+  checkNumbers,
+  checkOptions,
+  checkPrefix,
+} from "./_check.ts";
 
 export { Fence } from "./core/lock.ts";
 
@@ -20,7 +28,10 @@ export interface LocksOptions {
   readonly coordinator: Coordinator;
   /** This node's id. @default {a random id} */
   readonly nodeId?: string;
-  /** Namespace of the lock records in the coordinator. @default {"warp"} */
+  /**
+   * Namespace of the lock records in the coordinator: dot-separated tokens of
+   * `[A-Za-z0-9_-]`, at most 128 characters. @default {"warp"}
+   */
   readonly prefix?: string;
   /** The drift bound every node's clock keeps, ppm. @default {500} */
   readonly maxDriftPpm?: number;
@@ -66,26 +77,42 @@ const DURATION_MAX_MS = 24 * 3600 * 1000;
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
-function checkName(name: unknown): asserts name is string {
-  if (!isKey(name)) {
-    throw new TypeError(
-      `Invalid lock name, expected 1 to ${KEY_LENGTH_MAX} characters: ${String(name)}`,
-    );
+function checkMs(name: string, value: unknown, min: number): number {
+  if (typeof value !== "number") {
+    throw new TypeError(`Invalid ${name}, expected a number of milliseconds: ${describe(value)}`);
   }
-}
-
-function checkMs(name: string, value: number, min: number): number {
-  if (typeof value !== "number" || !(value >= min && value <= DURATION_MAX_MS)) {
+  if (!(value >= min && value <= DURATION_MAX_MS)) {
     throw new RangeError(`${name} must be in [${min}, ${DURATION_MAX_MS}] ms: ${value}`);
   }
   return value;
+}
+
+/**
+ * Checks the name and options of an acquisition before anything happens: a refused call
+ * takes no lock and starts no wait.
+ */
+function checkAcquire(
+  name: unknown,
+  options: unknown,
+): { ttlMs: number; timeoutMs: number; signal: AbortSignal | undefined } {
+  checkKey(name, "lock name");
+  checkOptions(options, "lock options", true);
+  const { ttlMs = 10_000, timeoutMs = 10_000, signal } = options ?? {};
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(`Invalid signal, expected an AbortSignal: ${describe(signal)}`);
+  }
+  return {
+    ttlMs: checkMs("ttlMs", ttlMs, 1),
+    timeoutMs: checkMs("timeoutMs", timeoutMs, 1),
+    signal,
+  };
 }
 
 function asCoordError(error: unknown, what: string): WarpError {
   if (error instanceof WarpError) return error;
   return new WarpError(
     "COORDINATOR_UNAVAILABLE",
-    `${what}: ${error instanceof Error ? error.message : String(error)}`,
+    `${what}: ${describeError(error)}`,
     { cause: error },
   );
 }
@@ -134,15 +161,29 @@ export class Locks {
   readonly #timer: WakeTimer;
   #closed = false;
 
-  /** Creates the lock client of a node. */
+  /** Creates the lock client of a node; checks every option (`TypeError`/`RangeError`). */
   constructor(options: LocksOptions) {
-    if (typeof options?.coordinator?.get !== "function") {
-      throw new TypeError(`Invalid coordinator: ${String(options?.coordinator)}`);
-    }
+    checkOptions(options, "options", false);
+    checkMethods(options.coordinator, "coordinator", ["get", "create", "update", "delete"]);
+    checkNumbers(options as unknown as Record<string, unknown>, [
+      "maxDriftPpm",
+      "waitersMax",
+      "pollMs",
+      "ioTimeoutMs",
+    ]);
     const nodeId = options.nodeId ?? crypto.randomUUID().replaceAll("-", "").slice(0, 16);
-    if (!isNodeId(nodeId)) throw new TypeError(`Invalid nodeId: ${nodeId}`);
+    checkNodeId(nodeId);
+    const prefix = options.prefix ?? "warp";
+    checkPrefix(prefix);
+    if (options.clock !== undefined && typeof options.clock !== "function") {
+      throw new TypeError(`Invalid clock, expected a function: ${describe(options.clock)}`);
+    }
+    const { waitersMax } = options;
+    if (waitersMax !== undefined && !(Number.isSafeInteger(waitersMax) && waitersMax >= 1)) {
+      throw new RangeError(`waitersMax must be a positive integer: ${waitersMax}`);
+    }
     this.#coordinator = options.coordinator;
-    this.#prefix = `${options.prefix ?? "warp"}/`;
+    this.#prefix = `${prefix}/`;
     this.#clock = options.clock ?? (() => performance.now());
     this.#timer = new WakeTimer(
       this.#clock,
@@ -162,21 +203,18 @@ export class Locks {
    * Waits for lock `name` and returns a handle carrying its fencing token. Rejects with a
    * `WarpError` `TIMEOUT` after `timeoutMs`, or with the signal's reason when aborted.
    */
-  async acquire(name: string, options: LockOptions = {}): Promise<LockHandle> {
-    checkName(name);
-    const ttlMs = checkMs("ttlMs", options.ttlMs ?? 10_000, 1);
-    const timeoutMs = checkMs("timeoutMs", options.timeoutMs ?? 10_000, 1);
-    const grant = await this.#acquire(name, ttlMs, timeoutMs, options.signal);
+  async acquire(name: string, options?: LockOptions): Promise<LockHandle> {
+    const { ttlMs, timeoutMs, signal } = checkAcquire(name, options);
+    const grant = await this.#acquire(name, ttlMs, timeoutMs, signal);
     return this.#handle(grant!);
   }
 
   /** Takes lock `name` if it is free right now; `undefined` if it is held. */
   async tryAcquire(
     name: string,
-    options: Pick<LockOptions, "ttlMs"> = {},
+    options?: Pick<LockOptions, "ttlMs">,
   ): Promise<LockHandle | undefined> {
-    checkName(name);
-    const ttlMs = checkMs("ttlMs", options.ttlMs ?? 10_000, 1);
+    const { ttlMs } = checkAcquire(name, options);
     try {
       return this.#handle((await this.#acquire(name, ttlMs, 0, undefined))!);
     } catch (error) {
@@ -192,11 +230,12 @@ export class Locks {
   async withLock<R>(
     name: string,
     fn: (token: number, signal: AbortSignal) => R | Promise<R>,
-    options: LockOptions = {},
+    options?: LockOptions,
   ): Promise<R> {
-    if (typeof fn !== "function") throw new TypeError(`Invalid function: ${String(fn)}`);
+    if (typeof fn !== "function") throw new TypeError(`Invalid function: ${describe(fn)}`);
+    const { ttlMs } = checkAcquire(name, options);
     const lock = await this.acquire(name, options);
-    const every = (options.ttlMs ?? 10_000) / 3;
+    const every = ttlMs / 3;
     const renewer = setInterval(() => lock.renew().catch(() => {}), every);
     try {
       return await fn(lock.token, lock.signal);
@@ -263,7 +302,7 @@ export class Locks {
         await run((op, now) => core.renew(op, grant.handle, now));
       },
       release: async () => {
-        controller.abort(new WarpError("LOCK_NOT_HELD", `Lock released: ${grant.name}`));
+        controller.abort(new WarpError("LOCK_NOT_HELD", `Lock released: ${describe(grant.name)}`));
         this.#controllers.delete(grant.handle);
         await run((op, now) => core.release(op, grant.handle, now));
       },
@@ -304,14 +343,14 @@ export class Locks {
       }
       case "lost":
         this.#controllers.get(effect.handle)?.abort(
-          new WarpError("LOCK_NOT_HELD", `Lock lost: ${effect.name}`),
+          new WarpError("LOCK_NOT_HELD", `Lock lost: ${describe(effect.name)}`),
         );
         this.#controllers.delete(effect.handle);
         return;
       case "coord-get":
         this.#io(
-          this.#coordinator.get(key),
-          `Lock read of ${effect.key}`,
+          () => this.#coordinator.get(key),
+          `Lock read of ${describe(effect.key)}`,
           (entry) => {
             this.#step(() => this.#core.onRead(effect.io, readResult(entry), this.#clock()));
           },
@@ -321,12 +360,13 @@ export class Locks {
         return;
       case "coord-put": {
         const bytes = textEncoder.encode(JSON.stringify(effect.record));
-        const write = effect.revision === undefined
-          ? this.#coordinator.create(key, bytes)
-          : this.#coordinator.update(key, bytes, effect.revision);
+        const write = () =>
+          effect.revision === undefined
+            ? this.#coordinator.create(key, bytes)
+            : this.#coordinator.update(key, bytes, effect.revision);
         this.#io(
           write,
-          `Lock write of ${effect.key}`,
+          `Lock write of ${describe(effect.key)}`,
           (revision) => {
             this.#step(() => this.#core.onWrite(effect.io, { ok: true, revision }, this.#clock()));
           },
@@ -337,8 +377,8 @@ export class Locks {
       }
       case "coord-delete":
         this.#io(
-          this.#coordinator.delete(key, effect.revision),
-          `Lock release of ${effect.key}`,
+          () => this.#coordinator.delete(key, effect.revision),
+          `Lock release of ${describe(effect.key)}`,
           () => {
             this.#step(() =>
               this.#core.onWrite(effect.io, { ok: true, revision: 0 }, this.#clock())
@@ -369,17 +409,23 @@ export class Locks {
       this.#step(() => this.#core.onWatch(io, readResult(entry), this.#clock()));
     };
     const catchUp = () => {
-      this.#coordinator.get(key).then((entry) => {
+      // Through a promise, so that a coordinator throwing instead of rejecting is ignored too.
+      Promise.resolve().then(() => this.#coordinator.get(key)).then((entry) => {
         if ((entry?.revision ?? 0) !== revision) notify(entry);
       }, () => {});
     };
-    const watch = this.#coordinator.watch?.bind(this.#coordinator);
-    if (watch === undefined) {
+    const poll = () => {
       const timer = setInterval(() => notify(undefined), this.#pollMs);
       this.#unwatch.set(io, () => clearInterval(timer));
-      return;
+    };
+    const watch = this.#coordinator.watch?.bind(this.#coordinator);
+    if (watch === undefined) return poll();
+    let stop: ReturnType<typeof watch>;
+    try {
+      stop = watch(key, notify);
+    } catch {
+      return poll(); // the watch could not start
     }
-    const stop = watch(key, notify);
     if (typeof stop === "function") {
       this.#unwatch.set(io, stop);
       catchUp();
@@ -405,14 +451,14 @@ export class Locks {
   }
 
   #io<R>(
-    promise: Promise<R>,
+    call: () => Promise<R>,
     what: string,
     ok: (value: R) => void,
     fail: (error: WarpError) => void,
   ): void {
     const timeout = () =>
       new WarpError("COORDINATOR_UNAVAILABLE", `${what} took longer than ${this.#ioTimeoutMs} ms`);
-    withTimeout(promise, this.#ioTimeoutMs, timeout).then(
+    withTimeout(call, this.#ioTimeoutMs, timeout).then(
       (value) => this.#guard(() => ok(value)),
       (error) => this.#guard(() => fail(asCoordError(error, what))),
     );

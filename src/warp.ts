@@ -17,14 +17,23 @@ import { isLeaseId, leaseListProblem, makeLeaseId, validateLeaseRecord } from ".
 import type { LeaseRecord } from "./core/leases.ts";
 import { openEnvelope, sealEnvelope } from "./_lease_envelope.ts";
 import { InvariantError, WarpError } from "./core/errors.ts";
-import { isKey, isNodeId, KEY_LENGTH_MAX } from "./core/messages.ts";
 import { NodeCore } from "./core/node.ts";
 import type { NodeStats } from "./core/node.ts";
 import type { KeyOptions, KeyPolicy } from "./core/registry.ts";
 import type { Store } from "./store.ts";
 import type { Transport, Unsubscribe } from "./transport.ts";
 import { decodeMessage, encodeMessage } from "./wire.ts";
-import { WakeTimer, withTimeout } from "./_wake_timer.ts";
+import { TIMER_DELAY_MAX_MS, WakeTimer, withTimeout } from "./_wake_timer.ts";
+import { describe, describeError } from "./_describe.ts";
+import {
+  checkKey,
+  checkMethods,
+  checkNodeId,
+  checkNumbers,
+  checkOptions,
+  checkPrefix,
+} from "./_check.ts";
+import { clusterSubjects, RESERVED_NODE_IDS } from "./_subjects.ts";
 
 /** Options of a {@linkcode Warp} node. */
 export interface WarpOptions<T> {
@@ -42,14 +51,24 @@ export interface WarpOptions<T> {
   readonly coordinator?: Coordinator;
   /** How values become bytes for the store. @default {jsonCodec} */
   readonly codec?: Codec<T>;
-  /** This node's id, unique in the cluster. @default {a random id} */
+  /**
+   * This node's id, unique in the cluster: 1 to 64 of `[A-Za-z0-9_-]`, not `all` (the
+   * broadcast subject's name). @default {a random id}
+   */
   readonly nodeId?: string;
   /**
    * Namespace of this cluster on the bus and in the coordinator: clusters with different
-   * prefixes never see each other's messages or records. (The store is shared data: keys
-   * in it are not prefixed.) @default {"warp"}
+   * prefixes never see each other's messages or records, nested prefixes (`a`, `a.node`)
+   * included. Dot-separated tokens of `[A-Za-z0-9_-]`, at most 128 characters. (The store
+   * is shared data: keys in it are not prefixed.) @default {"warp"}
    */
   readonly prefix?: string;
+  /**
+   * The largest value `set` writes, in encoded bytes (the codec's output): a larger one
+   * rejects with a `WarpError` of code `VALUE_TOO_LARGE` before anything happens. 1 to
+   * {@linkcode VALUE_BYTES_LIMIT}. @default {8388608} (8 MiB)
+   */
+  readonly valueBytesMax?: number;
   /** Most L1 entries. @default {10000} */
   readonly entriesMax?: number;
   /** Most approximate L1 bytes. @default {67108864} */
@@ -78,6 +97,12 @@ export interface WarpOptions<T> {
   readonly leaseCheckMs?: number;
   /** Deadline of `grantLease`, `keepAlive` and the coordinator part of `revokeLease`. @default {5000} */
   readonly leaseTimeoutMs?: number;
+  /**
+   * Keys and glob patterns to register at construction, each validated as by
+   * {@linkcode Warp.register}: `{ "session:*": { mode: "eventual-distributed" } }`.
+   * @default {{}}
+   */
+  readonly keys?: Readonly<Record<string, KeyOptions>>;
 }
 
 /** Options of {@linkcode Warp.set}. */
@@ -119,17 +144,49 @@ export interface WarpStats extends NodeStats {
   readonly bytes: number;
   /** L1 entries evicted to respect `entriesMax` and `bytesMax`. */
   readonly evictions: number;
-  /** Bus messages that did not decode (malformed, foreign, oversized). */
+  /**
+   * Bus messages this node received and did not act on: those that did not decode
+   * (`malformedMessages`), and decoded ones the core refused or that arrived after
+   * `close`. `messagesReceived + messagesDropped` is every message received.
+   */
+  readonly messagesDropped: number;
+  /**
+   * The part of `messagesDropped` that did not decode: malformed, foreign, another wire
+   * version, over 8192 bytes.
+   */
   readonly malformedMessages: number;
 }
+
+/** The default of {@linkcode WarpOptions.valueBytesMax}: 8 MiB. */
+export const VALUE_BYTES_MAX_DEFAULT = 8 * 1024 * 1024;
+
+/**
+ * The largest {@linkcode WarpOptions.valueBytesMax} accepted: 1 GiB, what a PostgreSQL
+ * `bytea` holds. A store may refuse less (`PostgresStore`: 64 MiB).
+ */
+export const VALUE_BYTES_LIMIT = 1024 * 1024 * 1024;
 
 interface Pending {
   resolve(result: OpResult): void;
   reject(error: unknown): void;
 }
 
-const PREFIX_PATTERN = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const WARMUP_CONCURRENCY = 16;
+const WARMUP_LIMIT_MAX = 1_000_000;
+const NUMBER_OPTIONS = [
+  "entriesMax",
+  "bytesMax",
+  "maxDriftPpm",
+  "heartbeatIntervalMs",
+  "gapTimeoutMs",
+  "ioTimeoutMs",
+  "waitersMax",
+  "opsMax",
+  "peersMax",
+  "leaseCheckMs",
+  "leaseTimeoutMs",
+  "valueBytesMax",
+] as const;
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
@@ -137,28 +194,16 @@ function randomNodeId(): string {
   return crypto.randomUUID().replaceAll("-", "").slice(0, 16);
 }
 
-function checkKey(key: unknown): asserts key is string {
-  if (!isKey(key)) {
-    throw new TypeError(
-      `Invalid key, expected a string of 1 to ${KEY_LENGTH_MAX} characters: ${
-        typeof key === "string" ? JSON.stringify(key) : String(key)
-      }`,
-    );
-  }
-}
-
 function checkLease(lease: unknown): asserts lease is string {
   if (!isLeaseId(lease)) {
-    throw new TypeError(`Invalid lease id (grantLease makes them): ${String(lease)}`);
+    throw new TypeError(`Invalid lease id (grantLease makes them): ${describe(lease)}`);
   }
 }
 
 function leaseOption(options: SetOptions | undefined): readonly string[] {
+  checkOptions(options, "set options", true);
   if (options === undefined) return [];
-  if (typeof options !== "object" || options === null) {
-    throw new TypeError(`Invalid set options: ${String(options)}`);
-  }
-  const lease = options.lease;
+  const lease = (options as SetOptions).lease;
   if (lease === undefined) return [];
   const leases = typeof lease === "string" ? [lease] : lease;
   const problem = leaseListProblem(leases);
@@ -172,9 +217,47 @@ function asWarpError(
   what: string,
 ): WarpError {
   if (error instanceof WarpError) return error;
-  return new WarpError(code, `${what}: ${error instanceof Error ? error.message : String(error)}`, {
+  return new WarpError(code, `${what}: ${describeError(error)}`, {
     cause: error,
   });
+}
+
+/** Checks every option of `new Warp` before anything is built; returns the resolved ones. */
+function checkWarpOptions<T>(options: WarpOptions<T>): {
+  nodeId: string;
+  prefix: string;
+  ioTimeoutMs: number;
+  valueBytesMax: number;
+} {
+  checkOptions(options, "options", false);
+  checkMethods(options.store, "store", ["get", "set", "delete", "list"]);
+  if (options.transport !== undefined) {
+    checkMethods(options.transport, "transport", ["publish", "subscribe", "close"]);
+  }
+  if (options.coordinator !== undefined) {
+    checkMethods(options.coordinator, "coordinator", ["get", "create", "update", "delete"]);
+  }
+  if (options.codec !== undefined) checkMethods(options.codec, "codec", ["encode", "decode"]);
+  if (options.clock !== undefined && typeof options.clock !== "function") {
+    throw new TypeError(`Invalid clock, expected a function: ${describe(options.clock)}`);
+  }
+  checkNumbers(options as unknown as Record<string, unknown>, NUMBER_OPTIONS);
+  const nodeId = options.nodeId ?? randomNodeId();
+  checkNodeId(nodeId, RESERVED_NODE_IDS);
+  const prefix = options.prefix ?? "warp";
+  checkPrefix(prefix);
+  const ioTimeoutMs = options.ioTimeoutMs ?? 10_000;
+  if (!(ioTimeoutMs > 0 && ioTimeoutMs <= TIMER_DELAY_MAX_MS)) {
+    throw new RangeError(`ioTimeoutMs must be in (0, ${TIMER_DELAY_MAX_MS}]: ${ioTimeoutMs}`);
+  }
+  const valueBytesMax = options.valueBytesMax ?? VALUE_BYTES_MAX_DEFAULT;
+  if (!Number.isSafeInteger(valueBytesMax) || valueBytesMax < 1) {
+    throw new RangeError(`valueBytesMax must be a positive integer: ${valueBytesMax}`);
+  }
+  if (valueBytesMax > VALUE_BYTES_LIMIT) {
+    throw new RangeError(`valueBytesMax must be at most ${VALUE_BYTES_LIMIT}: ${valueBytesMax}`);
+  }
+  return { nodeId, prefix, ioTimeoutMs, valueBytesMax };
 }
 
 function timeoutAfter(ms: number, what: string): () => Error {
@@ -215,6 +298,7 @@ export class Warp<T = unknown> {
   readonly #codec: Codec<T>;
   readonly #clock: () => number;
   readonly #ioTimeoutMs: number;
+  readonly #valueBytesMax: number;
   readonly #allSubject: string;
   readonly #coordPrefix: string;
   readonly #nodeSubjectPrefix: string;
@@ -227,21 +311,13 @@ export class Warp<T = unknown> {
   #failure: Error | undefined;
   #closing: Promise<void> | undefined;
 
-  /** Creates a node and joins its cluster; validates every option. */
+  /**
+   * Creates a node and joins its cluster. Every option is checked first (`TypeError` or
+   * `RangeError` naming it): a refused node has subscribed to nothing.
+   */
   constructor(options: WarpOptions<T>) {
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError(`Invalid options: ${String(options)}`);
-    }
+    const { nodeId, prefix, ioTimeoutMs, valueBytesMax } = checkWarpOptions(options);
     const { store, transport, coordinator } = options;
-    if (typeof store?.get !== "function" || typeof store.set !== "function") {
-      throw new TypeError(`Invalid store, expected a Store: ${String(store)}`);
-    }
-    const nodeId = options.nodeId ?? randomNodeId();
-    if (!isNodeId(nodeId)) {
-      throw new TypeError(`Invalid nodeId, expected 1 to 64 of [A-Za-z0-9_-]: ${nodeId}`);
-    }
-    const prefix = options.prefix ?? "warp";
-    if (!PREFIX_PATTERN.test(prefix)) throw new TypeError(`Invalid prefix: ${prefix}`);
     this.nodeId = nodeId;
     this.#store = store;
     this.#transport = transport;
@@ -253,10 +329,8 @@ export class Warp<T = unknown> {
       this.#clock,
       () => this.#step(() => this.#core.tick(this.#clock())),
     );
-    this.#ioTimeoutMs = options.ioTimeoutMs ?? 10_000;
-    if (!(this.#ioTimeoutMs > 0)) {
-      throw new RangeError(`ioTimeoutMs must be positive: ${this.#ioTimeoutMs}`);
-    }
+    this.#ioTimeoutMs = ioTimeoutMs;
+    this.#valueBytesMax = valueBytesMax;
     this.#core = new NodeCore({
       nodeId,
       // New at every start and, with the clock's help, larger than the previous one.
@@ -273,13 +347,24 @@ export class Warp<T = unknown> {
       ...(options.leaseCheckMs !== undefined && { leaseCheckMs: options.leaseCheckMs }),
       ...(options.leaseTimeoutMs !== undefined && { leaseTimeoutMs: options.leaseTimeoutMs }),
     });
+    const keys = options.keys ?? {};
+    if (typeof keys !== "object" || keys === null || Array.isArray(keys)) {
+      throw new TypeError(`Invalid keys, expected an object of registrations: ${String(keys)}`);
+    }
+    for (const [pattern, keyOptions] of Object.entries(keys)) this.register(pattern, keyOptions);
     this.#coordPrefix = `${prefix}/`;
-    this.#allSubject = `${prefix}.all`;
-    this.#nodeSubjectPrefix = `${prefix}.node.`;
+    const subjects = clusterSubjects(prefix);
+    this.#allSubject = subjects.broadcast;
+    this.#nodeSubjectPrefix = subjects.direct("");
     if (transport !== undefined) {
       const onData = (data: Uint8Array) => this.#onBusData(data);
-      this.#unsubscribes.push(transport.subscribe(this.#allSubject, onData));
-      this.#unsubscribes.push(transport.subscribe(this.#nodeSubjectPrefix + nodeId, onData));
+      try {
+        this.#unsubscribes.push(transport.subscribe(this.#allSubject, onData));
+        this.#unsubscribes.push(transport.subscribe(subjects.direct(nodeId), onData));
+      } catch (error) {
+        for (const unsubscribe of this.#unsubscribes) unsubscribe(); // no half-joined node
+        throw error;
+      }
     }
     this.#step(() => this.#core.tick(this.#clock()));
   }
@@ -300,7 +385,7 @@ export class Warp<T = unknown> {
   register(pattern: string, options: KeyOptions): KeyPolicy {
     if (options?.mode === "strong-distributed" && this.#coordinator === undefined) {
       throw new TypeError(
-        `A strong-distributed key needs a coordinator shared by the cluster: ${pattern}`,
+        `A strong-distributed key needs a coordinator shared by the cluster: ${describe(pattern)}`,
       );
     }
     return this.#core.register(pattern, options);
@@ -364,13 +449,17 @@ export class Warp<T = unknown> {
    * ```
    */
   peek(key: string): T | undefined {
-    return this.#core.hit(key, this.#clock())?.value as T | undefined;
+    const entry = this.#core.hit(key, this.#clock());
+    if (entry === undefined) checkKey(key); // only invalid keys miss for sure: hits stay cheap
+    return entry?.value as T | undefined;
   }
 
   /**
    * Writes a value to the store, then makes the cluster consistent as the key's mode
    * says. Resolves to the store's new version. If the store write fails, no cache
-   * changes and the promise rejects with a `WarpError` (`STORE_ERROR`).
+   * changes and the promise rejects with a `WarpError` (`STORE_ERROR`). A value whose
+   * encoding is over `valueBytesMax` rejects with `VALUE_TOO_LARGE` before anything
+   * happens, as does (with `jsonCodec`) one nested deeper than `JSON_DEPTH_MAX`.
    *
    * @example
    * ```ts
@@ -385,7 +474,7 @@ export class Warp<T = unknown> {
     checkKey(key);
     const leases = leaseOption(options);
     if (leases.length > 0) this.#needCoordinator("attach a value to a lease");
-    const encoded = this.#codec.encode(value);
+    const encoded = this.#encode(key, value);
     // L1 keeps its own decoded copy, so the caller mutating `value` later changes nothing.
     const copy = this.#codec.decode(encoded);
     const input = {
@@ -418,9 +507,8 @@ export class Warp<T = unknown> {
    * ```
    */
   async grantLease(options: GrantLeaseOptions): Promise<string> {
-    if (typeof options !== "object" || options === null) {
-      throw new TypeError(`Invalid grantLease options: ${String(options)}`);
-    }
+    checkOptions(options, "grantLease options", false);
+    checkNumbers(options as unknown as Record<string, unknown>, ["ttlMs"]);
     this.#needCoordinator("grant a lease");
     const random = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(12))))
       .replaceAll("+", "-").replaceAll("/", "_");
@@ -499,7 +587,7 @@ export class Warp<T = unknown> {
     for (let attempt = 1;; attempt++) {
       const stored = await this.#readStored(key);
       if (stored.bytes === undefined) {
-        throw new WarpError("NOT_FOUND", `Key has no value to attach to a lease: ${key}`);
+        throw new WarpError("NOT_FOUND", `Key has no value to attach to a lease: ${describe(key)}`);
       }
       if (stored.leases.includes(lease)) return stored.version;
       const leases = [...stored.leases, lease];
@@ -519,6 +607,25 @@ export class Warp<T = unknown> {
         }
       }
     }
+  }
+
+  /** Encodes `value` within `valueBytesMax`; throws before any effect otherwise. */
+  #encode(key: string, value: T): Uint8Array {
+    const encoded = this.#codec.encode(value);
+    if (!(encoded instanceof Uint8Array)) {
+      throw new TypeError(
+        `Invalid codec, encode returned ${describe(encoded)} for ${describe(key)}`,
+      );
+    }
+    if (encoded.byteLength > this.#valueBytesMax) {
+      throw new WarpError(
+        "VALUE_TOO_LARGE",
+        `Value of ${
+          describe(key)
+        } is ${encoded.byteLength} bytes encoded, over valueBytesMax ${this.#valueBytesMax}`,
+      );
+    }
+    return encoded;
   }
 
   #needCoordinator(what: string): void {
@@ -585,7 +692,7 @@ export class Warp<T = unknown> {
   async getOrSet(key: string, loader: () => T | Promise<T>): Promise<T> {
     checkKey(key);
     if (typeof loader !== "function") {
-      throw new TypeError(`Invalid loader, expected a function: ${String(loader)}`);
+      throw new TypeError(`Invalid loader, expected a function: ${describe(loader)}`);
     }
     const cached = this.#core.hit(key, this.#clock());
     if (cached?.found) return cached.value as T;
@@ -622,21 +729,39 @@ export class Warp<T = unknown> {
   ): Promise<{ loaded: number; failed: number }> {
     let list: string[];
     if (Array.isArray(keys)) {
-      keys.forEach(checkKey);
       list = [...keys];
+      for (const key of list) checkKey(key);
     } else {
-      const { prefix, limit = 10_000 } = keys as { prefix: string; limit?: number };
-      if (typeof prefix !== "string") throw new TypeError(`Invalid prefix: ${String(prefix)}`);
-      if (!Number.isSafeInteger(limit) || limit < 1) {
-        throw new RangeError(`Invalid limit: ${limit}`);
+      if (typeof keys !== "object" || keys === null) {
+        throw new TypeError(
+          `Invalid warmup argument, expected an array of keys or { prefix }: ${describe(keys)}`,
+        );
+      }
+      const { prefix, limit = 10_000 } = keys as { prefix: unknown; limit?: unknown };
+      // An empty prefix lists every key; otherwise it must be a storable key start.
+      if (prefix !== "") checkKey(prefix, "warmup prefix");
+      if (
+        typeof limit !== "number" || !Number.isSafeInteger(limit) || limit < 1 ||
+        limit > WARMUP_LIMIT_MAX
+      ) {
+        throw new RangeError(
+          `Invalid limit, expected 1 to ${WARMUP_LIMIT_MAX}: ${describe(limit)}`,
+        );
       }
       list = [];
       let cursor: string | undefined;
       do {
-        const page = await this.#store.list({
+        const listOptions = {
           prefix,
           limit: Math.min(1000, limit - list.length),
           ...(cursor !== undefined && { cursor }),
+        };
+        const page = await withTimeout(
+          () => this.#store.list(listOptions),
+          this.#ioTimeoutMs,
+          timeoutAfter(this.#ioTimeoutMs, `Store list of ${describe(prefix)}`),
+        ).catch((error) => {
+          throw asWarpError(error, "STORE_ERROR", `Store list of ${describe(prefix)} failed`);
         });
         list.push(...page.keys);
         cursor = page.cursor;
@@ -665,6 +790,7 @@ export class Warp<T = unknown> {
       entries: this.#core.l1Size,
       bytes: this.#core.l1Bytes,
       evictions: this.#core.l1Evictions,
+      messagesDropped: this.#core.stats.messagesDropped + this.#malformed,
       malformedMessages: this.#malformed,
     };
   }
@@ -827,11 +953,11 @@ export class Warp<T = unknown> {
     leases: string[];
   }> {
     const record = await withTimeout(
-      this.#store.get(key),
+      () => this.#store.get(key),
       this.#ioTimeoutMs,
-      timeoutAfter(this.#ioTimeoutMs, `Store read of ${key}`),
+      timeoutAfter(this.#ioTimeoutMs, `Store read of ${describe(key)}`),
     ).catch((error) => {
-      throw asWarpError(error, "STORE_ERROR", `Store read of ${key} failed`);
+      throw asWarpError(error, "STORE_ERROR", `Store read of ${describe(key)} failed`);
     });
     if (record.value === undefined) {
       return { version: record.version, bytes: undefined, value: undefined, leases: [] };
@@ -842,7 +968,9 @@ export class Warp<T = unknown> {
       const value = this.#codec.decode(opened.value);
       return { version: record.version, bytes: opened.value, value, leases: opened.leases };
     } catch (error) {
-      throw new WarpError("STORE_ERROR", `Stored value does not decode: ${key}`, { cause: error });
+      throw new WarpError("STORE_ERROR", `Stored value does not decode: ${describe(key)}`, {
+        cause: error,
+      });
     }
   }
 
@@ -853,15 +981,24 @@ export class Warp<T = unknown> {
     expectedVersion: number | undefined,
   ): void {
     const options = expectedVersion === undefined ? undefined : { expectedVersion };
-    const write = payload === undefined
-      ? this.#store.delete(key, options)
-      : this.#store.set(key, payload, options);
-    withTimeout(write, this.#ioTimeoutMs, timeoutAfter(this.#ioTimeoutMs, `Store write of ${key}`))
+    const write = () =>
+      payload === undefined
+        ? this.#store.delete(key, options)
+        : this.#store.set(key, payload, options);
+    withTimeout(
+      write,
+      this.#ioTimeoutMs,
+      timeoutAfter(this.#ioTimeoutMs, `Store write of ${describe(key)}`),
+    )
       .then(
         (version) =>
           this.#step(() => this.#core.onStoreWrite(io, { ok: true, version }, this.#clock())),
         (error) => {
-          const failure = asWarpError(error, "STORE_ERROR", `Store write of ${key} failed`);
+          const failure = asWarpError(
+            error,
+            "STORE_ERROR",
+            `Store write of ${describe(key)} failed`,
+          );
           this.#step(() =>
             this.#core.onStoreWrite(io, { ok: false, error: failure }, this.#clock())
           );
@@ -873,9 +1010,9 @@ export class Warp<T = unknown> {
     const coordinator = this.#coordinator!;
     const options = ttlMs === undefined ? undefined : { ttlMs };
     withTimeout(
-      coordinator.get(this.#coordPrefix + key, options),
+      () => coordinator.get(this.#coordPrefix + key, options),
       this.#ioTimeoutMs,
-      timeoutAfter(this.#ioTimeoutMs, `Coordinator read of ${key}`),
+      timeoutAfter(this.#ioTimeoutMs, `Coordinator read of ${describe(key)}`),
     ).then(
       (entry) => {
         let record: HolderRecord | LeaseRecord | undefined;
@@ -889,7 +1026,7 @@ export class Warp<T = unknown> {
           if (record === undefined) {
             const error = new WarpError(
               "COORDINATOR_UNAVAILABLE",
-              `Malformed coordinator record: ${key}`,
+              `Malformed coordinator record: ${describe(key)}`,
             );
             this.#step(() => this.#core.onCoordRead(io, { ok: false, error }, this.#clock()));
             return;
@@ -902,7 +1039,7 @@ export class Warp<T = unknown> {
         const failure = asWarpError(
           error,
           "COORDINATOR_UNAVAILABLE",
-          `Coordinator read of ${key} failed`,
+          `Coordinator read of ${describe(key)} failed`,
         );
         this.#step(() => this.#core.onCoordRead(io, { ok: false, error: failure }, this.#clock()));
       },
@@ -919,13 +1056,14 @@ export class Warp<T = unknown> {
     const coordinator = this.#coordinator!;
     const bytes = textEncoder.encode(JSON.stringify(record));
     const options = ttlMs === undefined ? undefined : { ttlMs };
-    const write = revision === undefined
-      ? coordinator.create(this.#coordPrefix + key, bytes, options)
-      : coordinator.update(this.#coordPrefix + key, bytes, revision, options);
+    const write = () =>
+      revision === undefined
+        ? coordinator.create(this.#coordPrefix + key, bytes, options)
+        : coordinator.update(this.#coordPrefix + key, bytes, revision, options);
     withTimeout(
       write,
       this.#ioTimeoutMs,
-      timeoutAfter(this.#ioTimeoutMs, `Coordinator write of ${key}`),
+      timeoutAfter(this.#ioTimeoutMs, `Coordinator write of ${describe(key)}`),
     ).then(
       (newRevision) =>
         this.#step(() =>
@@ -935,7 +1073,7 @@ export class Warp<T = unknown> {
         const failure = asWarpError(
           error,
           "COORDINATOR_UNAVAILABLE",
-          `Coordinator write of ${key} failed`,
+          `Coordinator write of ${describe(key)} failed`,
         );
         const result = {
           ok: false as const,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { KEY_LENGTH_MAX, type Message, validateMessage } from "./core/messages.ts";
+import { isKey, KEY_LENGTH_MAX, type Message, validateMessage } from "./core/messages.ts";
 import { LEASE_TTL_MAX_MS, LEASE_TTL_MIN_MS, makeLeaseId } from "./core/leases.ts";
 import {
   decodeMessage,
@@ -19,8 +19,8 @@ const count = fc.oneof(
 const positive = count.map((n) => Math.max(1, n));
 const key = fc.oneof(
   fc.string({ minLength: 1, maxLength: 40, unit: "grapheme" }),
-  fc.string({ minLength: 1, maxLength: KEY_LENGTH_MAX, unit: "binary" })
-    .filter((s) => s.length <= KEY_LENGTH_MAX),
+  // Any valid key (isKey: no lone surrogate, no NUL), astral characters included.
+  fc.string({ minLength: 1, maxLength: KEY_LENGTH_MAX, unit: "binary" }).filter(isKey),
   fc.constantFrom("\ufeffbom", "€".repeat(KEY_LENGTH_MAX), "😀".repeat(KEY_LENGTH_MAX / 2)),
 );
 const header = { from: nodeId, inc: count };
@@ -72,6 +72,7 @@ Deno.test("encodeMessage() throws a TypeError for an invalid message", () => {
     { t: "ack", from: "a", inc: -1, id: 0, key: "k" },
     { t: "nope", from: "a", inc: 1 },
     { t: "drop", from: "a", inc: 1, seq: 1, key: "lone \ud800" },
+    { t: "drop", from: "a", inc: 1, seq: 1, key: "nul \u0000" },
   ];
   for (const m of invalid) {
     assert.throws(() => encodeMessage(m as Message), TypeError, JSON.stringify(m));

@@ -12,17 +12,28 @@ const READY_TIMEOUT_MS = 10_000;
 export class PrivateNatsServer {
   readonly port: number;
   readonly storeDir: string;
+  readonly #configFile: string | undefined;
   #child: Deno.ChildProcess | undefined;
 
-  private constructor(port: number, storeDir: string) {
+  private constructor(port: number, storeDir: string, configFile: string | undefined) {
     this.port = port;
     this.storeDir = storeDir;
+    this.#configFile = configFile;
   }
 
-  /** Starts a server on a free port with a fresh JetStream store directory under /tmp. */
-  static async start(): Promise<PrivateNatsServer> {
+  /**
+   * Starts a server on a free port with a fresh JetStream store directory under /tmp.
+   * `config` is nats-server configuration text (users and permissions, say); the command
+   * line's address, port and store directory take precedence over it.
+   */
+  static async start(options: { config?: string } = {}): Promise<PrivateNatsServer> {
     const storeDir = await Deno.makeTempDir({ dir: "/tmp", prefix: "warp_nats_" });
-    const server = new PrivateNatsServer(freePort(), storeDir);
+    let configFile: string | undefined;
+    if (options.config !== undefined) {
+      configFile = `${storeDir}/server.conf`;
+      await Deno.writeTextFile(configFile, options.config);
+    }
+    const server = new PrivateNatsServer(freePort(), storeDir, configFile);
     await server.restart();
     return server;
   }
@@ -41,7 +52,10 @@ export class PrivateNatsServer {
   async restart(): Promise<void> {
     if (this.#child !== undefined) throw new Error(`Server is running: ${this.#child.pid}`);
     const command = new Deno.Command(NATS_SERVER_BINARY, {
-      args: ["-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.storeDir],
+      args: [
+        ...(this.#configFile === undefined ? [] : ["-c", this.#configFile]),
+        ...["-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.storeDir],
+      ],
       stdin: "null",
       stdout: "null",
       stderr: "null",

@@ -85,7 +85,7 @@ const REGRESSIONS = [
     // belief was measured from the later takeover's send instead of the create's.
     name: "grant found by a read believes from the latest claim, not the one that landed",
     seed: 793,
-    options: { nodes: 2, livenessMs: 4000 },
+    options: { nodes: 2, livenessMs: 4000, maxDriftPpm: 500 },
   },
   {
     // L3: the waiter's watch starts only after its read is answered; a takeover that landed
@@ -93,7 +93,7 @@ const REGRESSIONS = [
     // the old revision for a TTL, conflicted, and waited a second TTL.
     name: "change between a waiter's read and its watch missed: two TTLs of waiting",
     seed: 573,
-    options: { nodes: 2, livenessMs: 4000 },
+    options: { nodes: 2, livenessMs: 4000, maxDriftPpm: 500 },
   },
 ] as const;
 
@@ -103,3 +103,16 @@ for (const r of REGRESSIONS) {
     assert.deepEqual(report.violations, []);
   });
 }
+
+Deno.test("lock simulator draws the drift bound per seed, records it, and an option fixes it", () => {
+  const bounds = [1, 2, 3, 4, 5, 6, 7, 8].map((seed) =>
+    new LockSimCluster({ seed, safetyMs: 200, livenessMs: 400 }).run().history.maxDriftPpm!
+  );
+  assert.ok(bounds.every((b) => b >= 100 && b <= 100_000), String(bounds));
+  assert.ok(new Set(bounds).size === bounds.length, String(bounds));
+  const fixed = runLockSeed({ seed: 1, maxDriftPpm: 50_000 });
+  assert.equal(fixed.history.maxDriftPpm, 50_000);
+  // The L3 bound stretches with the drift bound: ttl × (1 + drift) + margin, over (1 − drift).
+  assert.ok(fixed.l3.boundMs > 100 * 1.05 / 0.95, `L3 bound ${fixed.l3.boundMs}`);
+  assert.deepEqual(fixed.violations, []);
+});

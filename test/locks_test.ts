@@ -133,3 +133,65 @@ Deno.test("Locks validates its arguments, naming the value", async () => {
   assert.throws(() => new Locks({ coordinator: undefined as never }), TypeError);
   a.close();
 });
+
+Deno.test("Locks.acquire() checks its options before taking the lock: a refused call takes nothing", async () => {
+  const [a, b] = pair();
+  try {
+    const odd: unknown[] = [
+      { signal: {} },
+      { signal: "abort" },
+      null,
+      "options",
+      { ttlMs: "5000" },
+      { timeoutMs: -1 },
+      { ttlMs: 0 },
+    ];
+    for (const options of odd) {
+      await assert.rejects(
+        a.acquire("job", options as never),
+        (e) => (e instanceof TypeError || e instanceof RangeError) && e.message.length < 200,
+        String(options),
+      );
+      await assert.rejects(a.tryAcquire("job", options as never));
+      await assert.rejects(a.withLock("job", () => {}, options as never));
+    }
+    for (const name of ["", "a\ud800", "a\u0000", "x".repeat(10_000_000), 7]) {
+      await assert.rejects(
+        a.acquire(name as never),
+        (e) =>
+          e instanceof TypeError && e.message.startsWith("Invalid lock name") &&
+          e.message.length < 200,
+      );
+    }
+    // Nothing was taken: the other node gets the lock at once.
+    const held = await b.tryAcquire("job");
+    assert.ok(held !== undefined, "the lock is free");
+    await held.release();
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+Deno.test("new Locks() refuses odd options with a TypeError or RangeError naming them", () => {
+  const coordinator = new MemoryCoordinator();
+  const refused: Record<string, unknown>[] = [
+    { coordinator, prefix: 42 },
+    { coordinator, prefix: "a/b" },
+    { coordinator, prefix: "p".repeat(129) },
+    { coordinator, nodeId: "a b" },
+    { coordinator, waitersMax: 0 },
+    { coordinator, waitersMax: "10" },
+    { coordinator, pollMs: "x".repeat(10_000_000) },
+    { coordinator, clock: 1 },
+    { coordinator: { get() {} } },
+  ];
+  for (const options of refused) {
+    assert.throws(
+      () => new Locks(options as never),
+      (e) => (e instanceof TypeError || e instanceof RangeError) && e.message.length < 250,
+      JSON.stringify(Object.keys(options)),
+    );
+  }
+  assert.throws(() => new Locks(null as never), TypeError);
+});

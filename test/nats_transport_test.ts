@@ -201,3 +201,65 @@ Deno.test({
     }
   },
 });
+
+/** Users of a private server: `full` may do anything, `mute` may not publish, `deaf` may not subscribe. */
+const PERMISSIONS_CONFIG = `
+authorization {
+  users = [
+    { user: "full", password: "full" }
+    { user: "mute", password: "mute", permissions: { publish: { deny: ">" }, subscribe: { allow: ">" } } }
+    { user: "deaf", password: "deaf", permissions: { publish: { allow: ">" }, subscribe: { deny: "warp.>" } } }
+  ]
+}
+`;
+
+Deno.test("NatsTransport counts and reports a publish the server refuses for lack of permission", async () => {
+  const server = await PrivateNatsServer.start({ config: PERMISSIONS_CONFIG });
+  const transports: NatsTransport[] = [];
+  try {
+    const open = async (user: string) => {
+      const transport = await NatsTransport.connect({ servers: server.url, user, pass: user });
+      transports.push(transport);
+      return transport;
+    };
+    const full = await open("full");
+    const mute = await open("mute");
+    const seen: string[] = [];
+    full.subscribe("warp.all", (data) => seen.push(text(data)));
+    await full.flush();
+    const events: string[] = [];
+    mute.onError((event) => events.push(`${event.type} ${event.operation} ${event.subject}`));
+    mute.publish("warp.all", bytes("refused"));
+    full.publish("warp.all", bytes("allowed"));
+    await full.flush();
+    await waitFor("the server's refusal", () => mute.stats.permissionViolations === 1);
+    await mute.flush();
+    assert.deepEqual(events, ["permission-violation publish warp.all"]);
+    assert.equal(mute.stats.published, 1, "handed to the client before the server refused it");
+    assert.equal(mute.stats.publishErrors, 1);
+    assert.equal(mute.connected, true, "a refusal does not end the connection");
+    assert.deepEqual(seen, ["allowed"]);
+    assert.equal(full.stats.permissionViolations, 0);
+  } finally {
+    for (const transport of transports) await transport.close();
+    await server.stop();
+  }
+});
+
+Deno.test("NatsTransport counts a subscription the server refuses, as a subscription error and a violation", async () => {
+  const server = await PrivateNatsServer.start({ config: PERMISSIONS_CONFIG });
+  const deaf = await NatsTransport.connect({ servers: server.url, user: "deaf", pass: "deaf" });
+  try {
+    const events: string[] = [];
+    deaf.onError((event) => events.push(`${event.operation} ${event.subject}`));
+    deaf.subscribe("warp.all", () => {});
+    await deaf.flush();
+    await waitFor("the server's refusal", () => deaf.stats.permissionViolations === 1);
+    assert.deepEqual(events, ["subscription warp.all"]);
+    assert.equal(deaf.stats.publishErrors, 0);
+    assert.equal(deaf.stats.subscriptionErrors, 1);
+  } finally {
+    await deaf.close();
+    await server.stop();
+  }
+});

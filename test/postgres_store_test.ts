@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { PostgresStore } from "../src/store/postgres.ts";
+import { POSTGRES_VALUE_BYTES_MAX, PostgresStore } from "../src/store/postgres.ts";
+import { VALUE_BYTES_MAX_DEFAULT } from "../src/warp.ts";
 
 const POSTGRES_URL = Deno.env.get("WARP_TEST_POSTGRES_URL") ??
   "postgres://postgres@127.0.0.1:5432/test";
@@ -181,6 +182,19 @@ Deno.test("PostgresStore rejects invalid arguments with TypeError and RangeError
   for (const table of ["Warp", "1x", "a-b", 'x"; DROP TABLE y; --', "a".repeat(64)]) {
     await assert.rejects(PostgresStore.connect({ url: POSTGRES_URL, table }), TypeError);
   }
+});
+
+Deno.test("PostgresStore refuses a value over POSTGRES_VALUE_BYTES_MAX before any I/O, and stores Warp's default maximum", async () => {
+  await withStore(async (store) => {
+    await assert.rejects(store.set("big", new Uint8Array(POSTGRES_VALUE_BYTES_MAX + 1)), {
+      name: "WarpError",
+      code: "VALUE_TOO_LARGE",
+    });
+    assert.deepEqual(await store.get("big"), { value: undefined, version: 0 });
+    const value = new Uint8Array(VALUE_BYTES_MAX_DEFAULT).fill(7);
+    assert.equal(await store.set("big", value), 1);
+    assert.equal((await store.get("big")).value?.byteLength, VALUE_BYTES_MAX_DEFAULT);
+  });
 });
 
 Deno.test("PostgresStore.connect() rejects a missing table and an unreachable server", async () => {

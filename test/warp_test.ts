@@ -787,3 +787,40 @@ Deno.test("Warp drops and counts malformed bus messages and keeps working", asyn
     await cluster.close();
   }
 });
+
+Deno.test("new Warp() registers its keys option at construction, validated as by register()", async () => {
+  const warp = new Warp<string>({
+    store: new MemoryStore(),
+    keys: {
+      "session:*": { mode: "eventual-distributed", maxStalenessMs: 500 },
+      "config:site": { mode: "strong-distributed" },
+    },
+  });
+  try {
+    await warp.set("session:1", "ada");
+    assert.equal(await warp.get("session:1"), "ada");
+    await warp.set("config:site", "dark");
+    assert.throws(() => warp.register("session:*", { mode: "strong-local" }), TypeError);
+  } finally {
+    await warp.close();
+  }
+  assert.throws(
+    () =>
+      new Warp({ store: new MemoryStore(), keys: { "a:*": { mode: "weak" as "strong-local" } } }),
+    (error: Error) =>
+      error instanceof TypeError && /Invalid mode for "a:\*".*: "weak"$/.test(error.message),
+  );
+  assert.throws(
+    () => new Warp({ store: new MemoryStore(), keys: [] as never }),
+    (error: Error) => error instanceof TypeError && /^Invalid keys, .*: $/.test(error.message),
+  );
+  assert.throws(
+    () =>
+      new Warp({
+        store: new MemoryStore(),
+        transport: new InProcessBus().connect(),
+        keys: { "s:*": { mode: "strong-distributed" } },
+      }),
+    (error: Error) => error instanceof TypeError && /needs a coordinator/.test(error.message),
+  );
+});

@@ -1,12 +1,14 @@
 /**
  * Synthetic histories of a correct system, for tests and benchmarks of the checkers: a
  * linearizable store whose every op takes effect at one instant inside its interval.
- * Some writes fail (never applied) or have an unknown outcome (applied or not).
+ * Some writes fail (never applied) or have an unknown outcome (applied or not). The store
+ * logs what it applied; L1 reads see the store at once, so propagation takes no longer than
+ * the longest op.
  *
  * @module
  */
 
-import type { History, HistoryOp, KeyInfo } from "../history.ts";
+import type { History, HistoryOp, KeyInfo, StoreLogEntry } from "../history.ts";
 
 /** Options of {@linkcode syntheticHistory}. */
 export interface SyntheticOptions {
@@ -108,7 +110,8 @@ export function syntheticHistory(options: SyntheticOptions): History {
     }
   }
   const store = new Map<string, { version: number; value: unknown }>();
-  for (const { op, applies } of [...planned].sort((a, b) => a.atMs - b.atMs)) {
+  const storeLog: StoreLogEntry[] = [];
+  for (const { op, applies, atMs } of [...planned].sort((a, b) => a.atMs - b.atMs)) {
     if (!applies) continue;
     const current = store.get(op.key) ?? { version: 0, value: null };
     if (op.kind === "read") {
@@ -118,6 +121,11 @@ export function syntheticHistory(options: SyntheticOptions): History {
     } else {
       const next = { version: current.version + 1, value: op.kind === "write" ? op.value : null };
       store.set(op.key, next);
+      storeLog.push(
+        op.kind === "write"
+          ? { key: op.key, version: next.version, value: op.value, atMs }
+          : { key: op.key, version: next.version, deleted: true, atMs },
+      );
       if (op.outcome === "ok") op.version = next.version;
     }
   }
@@ -126,5 +134,7 @@ export function syntheticHistory(options: SyntheticOptions): History {
     keys,
     ops: planned.map((p) => p.op as HistoryOp),
     final: Object.fromEntries(store),
+    storeLog,
+    propagation: { fromMs: 0, boundMs: durationMaxMs, healBoundMs: durationMaxMs, samples: [] },
   };
 }

@@ -32,13 +32,14 @@ function versionOf(op: HistoryOp): string {
 }
 
 /** An ok op with a recorded version (an ok op always has a completion time). */
-type Versioned = HistoryOp & { readonly version: number; readonly completeMs: number };
+export type Versioned = HistoryOp & { readonly version: number; readonly completeMs: number };
 
 function isOkRead(op: HistoryOp): op is Versioned {
   return op.kind === "read" && op.outcome === "ok" && op.version !== undefined;
 }
 
-function isOkWrite(op: HistoryOp): op is Versioned {
+/** An ok write or delete with a recorded version. */
+export function isOkWrite(op: HistoryOp): op is Versioned {
   return (op.kind === "write" || op.kind === "delete") && op.outcome === "ok" &&
     op.version !== undefined;
 }
@@ -48,31 +49,37 @@ function isOkReadOrWrite(op: HistoryOp): op is Versioned {
 }
 
 /**
- * The op with the highest version among ops that completed strictly before a time:
- * sorted by completion, with a running maximum, answered by binary search.
+ * The op with the highest version among ops whose time (their completion, unless
+ * `timeOf` says otherwise) is before a given time: sorted by that time, with a running
+ * maximum, answered by binary search.
  */
-class NewestBefore {
-  readonly #completeMs: number[];
+export class NewestBefore {
+  readonly #timesMs: number[];
   readonly #newest: Versioned[];
 
-  constructor(ops: readonly Versioned[]) {
-    const sorted = [...ops].sort((a, b) => a.completeMs - b.completeMs || a.id - b.id);
-    this.#completeMs = sorted.map((op) => op.completeMs);
+  constructor(
+    ops: readonly Versioned[],
+    timeOf: (op: Versioned) => number = (op) => op.completeMs,
+  ) {
+    const timed = ops.map((op) => ({ op, timeMs: timeOf(op) }));
+    timed.sort((a, b) => a.timeMs - b.timeMs || a.op.id - b.op.id);
+    this.#timesMs = timed.map((t) => t.timeMs);
     this.#newest = [];
     let newest: Versioned | undefined;
-    for (const op of sorted) {
+    for (const { op } of timed) {
       if (newest === undefined || op.version > newest.version) newest = op;
       this.#newest.push(newest);
     }
   }
 
-  /** The newest op that completed before `timeMs`, if any. */
-  before(timeMs: number): Versioned | undefined {
+  /** The newest op whose time is before `timeMs` (or at it, if `inclusive`), if any. */
+  before(timeMs: number, inclusive = false): Versioned | undefined {
     let low = 0;
-    let high = this.#completeMs.length;
+    let high = this.#timesMs.length;
     while (low < high) {
       const mid = (low + high) >>> 1;
-      if (this.#completeMs[mid]! < timeMs) low = mid + 1;
+      const t = this.#timesMs[mid]!;
+      if (t < timeMs || (inclusive && t === timeMs)) low = mid + 1;
       else high = mid;
     }
     return low === 0 ? undefined : this.#newest[low - 1];
@@ -156,20 +163,23 @@ export function checkNoGoingBack(key: string, ops: readonly HistoryOp[], report:
   return checked;
 }
 
-/** E3: a read completing at t is no older than every write completed before t − maxStaleness. */
+/**
+ * E3: a read completing at t is no older than every write completed before t − maxStaleness,
+ * the bound of the read's node.
+ */
 export function checkBoundedStaleness(
   key: string,
   info: KeyInfo,
   ops: readonly HistoryOp[],
   report: Report,
 ): number {
-  const maxStalenessMs = info.maxStalenessMs;
-  if (maxStalenessMs === undefined) return 0;
+  if (info.maxStalenessMs === undefined) return 0;
   const writes = new NewestBefore(ops.filter(isOkWrite));
   let checked = 0;
   for (const read of ops) {
     if (!isOkRead(read)) continue;
     checked++;
+    const maxStalenessMs = info.byProcess?.[read.process]?.maxStalenessMs ?? info.maxStalenessMs;
     const newest = writes.before(read.completeMs - maxStalenessMs);
     if (newest === undefined || read.version >= newest.version) continue;
     report({
@@ -233,20 +243,20 @@ export function checkNoStaleRead(key: string, ops: readonly HistoryOp[], report:
   return checked;
 }
 
-/** SL2: a read served from L1 is younger than the key's TTL. */
+/** SL2: a read served from L1 is younger than the key's TTL on the read's node. */
 export function checkTtl(
   key: string,
   info: KeyInfo,
   ops: readonly HistoryOp[],
   report: Report,
 ): number {
-  const ttlMs = info.ttlMs;
-  if (ttlMs === undefined) return 0;
+  if (info.ttlMs === undefined) return 0;
   let checked = 0;
   for (const read of ops) {
     if (read.kind !== "read" || read.outcome !== "ok" || read.source !== "l1") continue;
     if (read.ageMs === undefined) continue;
     checked++;
+    const ttlMs = info.byProcess?.[read.process]?.ttlMs ?? info.ttlMs;
     if (read.ageMs < ttlMs) continue;
     report({
       guarantee: "SL2",

@@ -7,7 +7,12 @@
  * - strong-distributed: S1 linearizability (a search with a step budget per key), S2 no
  *   stale read after an acknowledged write or read;
  * - strong-local: SL1 linearizability of a key's ops on its only writer node, SL2 no L1
- *   entry served past its TTL.
+ *   entry served past its TTL;
+ * - every mode, when the history has the store's log: E1s, every ok read and write
+ *   against the (value, version) pairs the store really held (`store_log.ts`);
+ * - eventual-distributed, when the history has a fault-free phase: EP, invalidations reach
+ *   every node within the phase's bounds (`propagation.ts`);
+ * - leased keys, when the history has a lease part: G1–G3 and GV (`leases.ts`).
  *
  * Version checks read the recorded `version` of ok ops; an op without one is not checked
  * by them (the count of checked ops per guarantee is in the stats, so a history that
@@ -31,13 +36,17 @@ import {
 } from "./_version_checks.ts";
 import { validateHistory } from "./validate_history.ts";
 import { checkLeases, LEASE_GUARANTEES } from "./leases.ts";
+import { checkStoreLog } from "./store_log.ts";
+import { checkPropagation } from "./propagation.ts";
 
 /** The guarantees {@linkcode checkHistory} checks, in the order it reports them. */
 export const GUARANTEES = [
   "E1",
+  "E1s",
   "E2",
   "E3",
   "E4",
+  "EP",
   "S1",
   "S2",
   "SL1",
@@ -167,7 +176,9 @@ export function checkHistory(
       found[guarantee]++;
       if (found[guarantee] <= violationsMax) violations.push(violation);
     };
-    if (MODE_OF[guarantee] === undefined) continue; // G1–G3: below
+    if (guarantee === "E1s") checked.E1s = checkStoreLog(history, report);
+    if (guarantee === "EP") checked.EP = checkPropagation(history, report);
+    if (MODE_OF[guarantee] === undefined) continue; // whole-history checks, G1–G3 below
     for (const key of keys) {
       const info = history.keys[key]!;
       if (info.mode !== MODE_OF[guarantee]) continue;

@@ -306,9 +306,11 @@ Deno.test("checkHistory() skips guarantees of modes with no ops and honours opti
   const result = checkHistory(h, { violationsMax: 1, guarantees: ["E1", "E2"] });
   assert.deepEqual(result.results, {
     E1: "fail",
+    E1s: "skipped",
     E2: "pass",
     E3: "skipped",
     E4: "skipped",
+    EP: "skipped",
     S1: "skipped",
     S2: "skipped",
     SL1: "skipped",

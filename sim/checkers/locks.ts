@@ -146,6 +146,8 @@ export interface LockHistory {
   readonly crashes: readonly { readonly node: string; readonly trueMs: number }[];
   /** Absent: L3 is skipped. */
   readonly l3?: LockL3Params;
+  /** The drift bound the nodes assumed and their clocks kept, ppm, if known. */
+  readonly maxDriftPpm?: number;
 }
 
 /** What L3 measured. */

@@ -60,6 +60,8 @@ export function validateHistory(value: unknown): History {
     ids.add(id);
   });
   if (value.final !== undefined) validateFinal(value.final);
+  if (value.storeLog !== undefined) validateStoreLog(value.storeLog, keys);
+  if (value.propagation !== undefined) validatePropagation(value.propagation, keys);
   return value as unknown as History;
 }
 
@@ -68,12 +70,30 @@ function validateKeyInfo(key: string, info: unknown): void {
     throw new TypeError(`Invalid info of key ${key}, expected an object: ${show(info)}`);
   }
   if (!MODES.has(info.mode)) throw new TypeError(`Invalid mode of key ${key}: ${show(info.mode)}`);
+  validateBounds(`key ${key}`, info);
+  if (info.byProcess === undefined) return;
+  if (!isRecord(info.byProcess)) {
+    throw new TypeError(
+      `Invalid byProcess of key ${key}, expected an object: ${show(info.byProcess)}`,
+    );
+  }
+  for (const [process, bounds] of Object.entries(info.byProcess)) {
+    if (!isRecord(bounds)) {
+      throw new TypeError(
+        `Invalid bounds of key ${key} on ${process}, expected an object: ${show(bounds)}`,
+      );
+    }
+    validateBounds(`key ${key} on ${process}`, bounds);
+  }
+}
+
+function validateBounds(what: string, bounds: Record<string, unknown>): void {
   for (const name of ["maxStalenessMs", "ttlMs"] as const) {
-    const bound = info[name];
+    const bound = bounds[name];
     if (
       bound !== undefined && !(typeof bound === "number" && Number.isFinite(bound) && bound >= 0)
     ) {
-      throw new TypeError(`Invalid ${name} of key ${key}, expected a number >= 0: ${show(bound)}`);
+      throw new TypeError(`Invalid ${name} of ${what}, expected a number >= 0: ${show(bound)}`);
     }
   }
 }
@@ -136,6 +156,62 @@ function validateFinal(final: unknown): void {
       );
     }
   }
+}
+
+function validateStoreLog(log: unknown, keys: Record<string, unknown>): void {
+  if (!Array.isArray(log)) {
+    throw new TypeError(`Invalid history storeLog, expected an array: ${show(log)}`);
+  }
+  log.forEach((entry: unknown, index: number) => {
+    const fail = (problem: string, got: unknown): never => {
+      throw new TypeError(`Invalid storeLog entry at index ${index}, ${problem}: ${show(got)}`);
+    };
+    if (!isRecord(entry)) fail("expected an object", entry);
+    const e = entry as Record<string, unknown>;
+    if (typeof e.key !== "string" || !Object.hasOwn(keys, e.key)) {
+      fail("key is not described in keys", e.key);
+    }
+    if (!Number.isSafeInteger(e.version) || (e.version as number) < 1) {
+      fail("version must be an integer >= 1", e.version);
+    }
+    if (!isFiniteNumber(e.atMs)) fail("atMs must be a finite number", e.atMs);
+    if (e.deleted !== undefined && typeof e.deleted !== "boolean") {
+      fail("deleted must be a boolean", e.deleted);
+    }
+    if (
+      e.leases !== undefined &&
+      !(Array.isArray(e.leases) && e.leases.every((l) => typeof l === "string"))
+    ) {
+      fail("leases must be an array of strings", e.leases);
+    }
+  });
+}
+
+function validatePropagation(phase: unknown, keys: Record<string, unknown>): void {
+  if (!isRecord(phase)) {
+    throw new TypeError(`Invalid history propagation, expected an object: ${show(phase)}`);
+  }
+  for (const name of ["fromMs", "boundMs", "healBoundMs"] as const) {
+    const bound = phase[name];
+    if (!(isFiniteNumber(bound) && bound >= 0)) {
+      throw new TypeError(`Invalid propagation ${name}, expected a number >= 0: ${show(bound)}`);
+    }
+  }
+  if (!Array.isArray(phase.samples)) {
+    throw new TypeError(`Invalid propagation samples, expected an array: ${show(phase.samples)}`);
+  }
+  phase.samples.forEach((sample: unknown, index: number) => {
+    const s = isRecord(sample) ? sample : {};
+    if (
+      !isFiniteNumber(s.atMs) || typeof s.process !== "string" || typeof s.key !== "string" ||
+      !Object.hasOwn(keys, s.key) || !isFiniteNumber(s.version)
+    ) {
+      throw new TypeError(
+        `Invalid propagation sample at index ${index}, expected { atMs, process, key, version } ` +
+          `of a described key: ${show(sample)}`,
+      );
+    }
+  });
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -6,6 +6,7 @@
 
 import { describe } from "../_describe.ts";
 import { WarpError } from "../core/errors.ts";
+import { coordinatorKeyProblem } from "../coordinator.ts";
 import type { Coordinator, CoordinatorCallOptions, CoordinatorEntry } from "../coordinator.ts";
 
 /** Options of {@linkcode MemoryCoordinator}. */
@@ -36,9 +37,6 @@ export interface MemoryCoordinatorOptions {
 
 /** Called with a key's new entry after each write of it, or `undefined` when it is deleted. */
 export type CoordinatorWatchListener = (entry: CoordinatorEntry | undefined) => void;
-
-/** Coordinator keys may be longer than store keys: they carry a prefix such as `lock.`. */
-const KEY_LENGTH_MAX = 4096;
 
 /**
  * A {@linkcode Coordinator} holding linearizable compare-and-set registers in a `Map`.
@@ -87,13 +85,13 @@ export class MemoryCoordinator implements Coordinator {
   constructor(options: MemoryCoordinatorOptions = {}) {
     const { latencyMs = 0, keysMax = 100_000, watchersMax = 10_000 } = options;
     if (!Number.isFinite(latencyMs) || latencyMs < 0) {
-      throw new RangeError(`Invalid latencyMs: ${latencyMs}`);
+      throw new RangeError(`Invalid latencyMs: ${describe(latencyMs)}`);
     }
     if (!Number.isSafeInteger(keysMax) || keysMax < 1) {
-      throw new RangeError(`Invalid keysMax: ${keysMax}`);
+      throw new RangeError(`Invalid keysMax: ${describe(keysMax)}`);
     }
     if (!Number.isSafeInteger(watchersMax) || watchersMax < 1) {
-      throw new RangeError(`Invalid watchersMax: ${watchersMax}`);
+      throw new RangeError(`Invalid watchersMax: ${describe(watchersMax)}`);
     }
     this.#latencyMs = latencyMs;
     this.#keysMax = keysMax;
@@ -278,7 +276,9 @@ export class MemoryCoordinator implements Coordinator {
   #space(key: string, options: CoordinatorCallOptions | undefined): string {
     const ttlMs = options?.ttlMs;
     if (ttlMs === undefined) return key;
-    if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError(`Invalid ttlMs: ${ttlMs}`);
+    if (!Number.isFinite(ttlMs) || ttlMs <= 0) {
+      throw new RangeError(`Invalid ttlMs: ${describe(ttlMs)}`);
+    }
     return `\u0000ttl:${ttlMs}\u0000${key}`;
   }
 
@@ -325,10 +325,10 @@ export class MemoryCoordinator implements Coordinator {
   }
 }
 
+/** Refuses what the contract refuses; NUL also keeps `\0ttl:` keys out of reach of users. */
 function validateKey(key: unknown): asserts key is string {
-  if (typeof key !== "string" || key.length === 0 || key.length > KEY_LENGTH_MAX) {
-    throw new TypeError(`Invalid key: ${describe(key)}`);
-  }
+  const problem = coordinatorKeyProblem(key);
+  if (problem !== undefined) throw new TypeError(`Invalid key, ${problem}: ${describe(key)}`);
 }
 
 function validateValue(value: unknown): asserts value is Uint8Array {

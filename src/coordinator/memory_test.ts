@@ -134,7 +134,13 @@ Deno.test("MemoryCoordinator.watch() throws a RangeError beyond watchersMax", ()
 
 Deno.test("MemoryCoordinator rejects invalid arguments with TypeError and RangeError", async () => {
   const coordinator = new MemoryCoordinator();
-  await assert.rejects(coordinator.get(""), { name: "TypeError", message: 'Invalid key: ""' });
+  await assert.rejects(coordinator.get(""), {
+    name: "TypeError",
+    message: 'Invalid key, it is empty: ""',
+  });
+  for (const key of ["a\u0000", "\u0000ttl:1000\u0000k", "a\ud800", "x".repeat(4097)]) {
+    await assert.rejects(coordinator.create(key, bytes()), TypeError);
+  }
   await assert.rejects(coordinator.create("k", [1] as unknown as Uint8Array), TypeError);
   await assert.rejects(coordinator.update("k", bytes(), 0), {
     name: "RangeError",

@@ -318,7 +318,7 @@ export class Fills implements VersionWatcher, DropWatcher {
     }
     // Answer with the newest value this node knows: an entry installed meanwhile may be newer.
     const entry = k.l1.get(fill.key);
-    const answer = entry !== undefined && entry.version > result.version
+    let answer = entry !== undefined && entry.version > result.version
       ? { found: entry.found, value: entry.value, version: entry.version, source: "store" as const }
       : {
         found: result.found,
@@ -329,6 +329,9 @@ export class Fills implements VersionWatcher, DropWatcher {
     // E2 covers what a node *answered*, cached or not: writes in flight must not install
     // anything older than this (simulator seed 702025: an uncached answer, then an older
     // write's late install).
+    if (k.canary.absentVersionOffByOne && !answer.found) {
+      answer = { ...answer, version: answer.version + 1 };
+    }
     k.noteVersion(fill.key, answer.version);
     this.#end(fill, answer);
   }

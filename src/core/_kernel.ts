@@ -341,6 +341,9 @@ export class NodeKernel {
         return askMs + policy.ttlMs;
       case "eventual-distributed":
         if (this.canary.ignoreStalenessBound) return askMs + policy.ttlMs;
+        if (this.canary.stalenessWithoutDrift) {
+          return askMs + Math.min(policy.ttlMs, policy.maxStalenessMs);
+        }
         return askMs + Math.min(policy.ttlMs, policy.maxStalenessMs * (1 - this.drift));
       case "strong-distributed":
         return askMs + Math.min(policy.ttlMs, policy.leaseMs * (1 - this.drift));

@@ -326,7 +326,8 @@ export class LeaseProtocol implements LeaseChecks {
     // The record was active at some instant after askMs: trust it for checkMs of true time
     // from then, that is, checkMs × (1 − drift) on this clock.
     const drift = this.#k.drift;
-    const checkMs = Math.min(this.#checkMs, recordCheckMs ?? Infinity);
+    let checkMs = Math.min(this.#checkMs, recordCheckMs ?? Infinity);
+    if (this.#k.canary.trustOwnLeaseCheck) checkMs = this.#checkMs;
     const until = askMs + checkMs * (1 - drift);
     if (until <= known.validUntilMs) return;
     known.validUntilMs = until;

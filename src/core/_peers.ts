@@ -94,7 +94,7 @@ export class Peers {
         lastHeardMs: k.now,
       };
       this.#peers.set(from, peer);
-      if ((heartbeat ? seq : seq - 1) > 0) {
+      if ((heartbeat ? seq : seq - 1) > 0 && !k.canary.ignoreGaps) {
         k.stats.gapsDetected++;
         this.#settings.flusher.flush();
       }
@@ -136,7 +136,7 @@ export class Peers {
 
   /** Missed invalidations of unknown keys: drop every eventual entry, then go on. */
   #healGap(peer: Peer): void {
-    this.#settings.flusher.flush();
+    if (!this.#k.canary.ignoreGaps) this.#settings.flusher.flush();
     peer.contiguous = peer.highest;
     peer.ahead.clear();
     peer.gapSinceMs = undefined;

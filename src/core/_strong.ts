@@ -308,7 +308,8 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
       return;
     }
     write.timer = k.arm(
-      k.now + write.policy.leaseMs * (1 + k.drift) + MARGIN_MS,
+      k.now + write.policy.leaseMs * (1 + (k.canary.leaseWaitWithoutDrift ? 0 : k.drift)) +
+        MARGIN_MS,
       () => {
         if (write.phase !== "revoke") return;
         k.stats.leaseWaits++;

@@ -38,7 +38,12 @@ export type WarpErrorCode =
   /** The lease expired (not kept alive within its TTL) or was never granted (G3). */
   | "LEASE_EXPIRED"
   /** The key has no value (`attachKey`). */
-  | "NOT_FOUND";
+  | "NOT_FOUND"
+  /**
+   * A value over a size limit: its encoded bytes over `valueBytesMax` or what the store
+   * can hold, or (`jsonCodec`) nested deeper than `JSON_DEPTH_MAX`. Nothing was written.
+   */
+  | "VALUE_TOO_LARGE";
 
 /**
  * The error for every expected failure of a Warp operation.

@@ -20,6 +20,8 @@
  * @module
  */
 
+import { describe } from "./_describe.ts";
+
 /** A lease id: `<ttlMs in base 36>.<8 to 64 of [A-Za-z0-9_-]>`. */
 export type LeaseId = string;
 
@@ -87,12 +89,14 @@ export function leaseTtlMs(id: string): number | undefined {
 export function makeLeaseId(ttlMs: number, random: string): LeaseId {
   if (!Number.isSafeInteger(ttlMs) || ttlMs < LEASE_TTL_MIN_MS || ttlMs > LEASE_TTL_MAX_MS) {
     throw new RangeError(
-      `Lease ttlMs must be an integer from ${LEASE_TTL_MIN_MS} to ${LEASE_TTL_MAX_MS}: ${ttlMs}`,
+      `Lease ttlMs must be an integer from ${LEASE_TTL_MIN_MS} to ${LEASE_TTL_MAX_MS}: ${
+        describe(ttlMs)
+      }`,
     );
   }
   const id = `${ttlMs.toString(36)}.${random}`;
   if (!LEASE_ID_PATTERN.test(id)) {
-    throw new RangeError(`Lease id suffix must be 8 to 64 of [A-Za-z0-9_-]: ${random}`);
+    throw new RangeError(`Lease id suffix must be 8 to 64 of [A-Za-z0-9_-]: ${describe(random)}`);
   }
   return id;
 }
@@ -141,7 +145,7 @@ export function leaseListProblem(leases: unknown): string | undefined {
     return `at most ${LEASES_PER_KEY_MAX} leases per key: ${leases.length}`;
   }
   for (const id of leases) {
-    if (!isLeaseId(id)) return `not a lease id: ${String(id)}`;
+    if (!isLeaseId(id)) return `not a lease id: ${describe(id)}`;
   }
   if (new Set(leases).size !== leases.length) return "the same lease is attached twice";
   return undefined;

@@ -18,6 +18,7 @@
  */
 
 import { assert, WarpError } from "./errors.ts";
+import { describe } from "./_describe.ts";
 
 /** The coordinator record of a held lock. */
 export interface LockRecord {
@@ -187,7 +188,9 @@ export class LockCore {
     this.#nodeId = config.nodeId;
     this.#incarnation = config.incarnation;
     const ppm = config.maxDriftPpm ?? 500;
-    if (!(ppm >= 0 && ppm <= 100_000)) throw new RangeError(`Invalid maxDriftPpm: ${ppm}`);
+    if (!(ppm >= 0 && ppm <= 100_000)) {
+      throw new RangeError(`Invalid maxDriftPpm: ${describe(ppm)}`);
+    }
     this.#drift = ppm / 1e6;
     this.#waitersMax = config.waitersMax ?? 1000;
     this.#marginMs = config.marginMs ?? 1;
@@ -261,7 +264,11 @@ export class LockCore {
     if (waiter.wait) {
       this.#arm(
         waiter.deadlineMs,
-        () => this.#giveUp(waiter, new WarpError("TIMEOUT", `Lock not acquired in time: ${name}`)),
+        () =>
+          this.#giveUp(
+            waiter,
+            new WarpError("TIMEOUT", `Lock not acquired in time: ${describe(name)}`),
+          ),
       );
     }
     // Optimistically create the record: a free lock costs one coordinator write. A
@@ -350,7 +357,7 @@ export class LockCore {
 
   #advance(nowMs: number): void {
     if (typeof nowMs !== "number" || Number.isNaN(nowMs)) {
-      throw new TypeError(`Invalid nowMs: ${nowMs}`);
+      throw new TypeError(`Invalid nowMs: ${describe(nowMs)}`);
     }
     if (nowMs > this.#now) this.#now = nowMs;
   }
@@ -412,7 +419,10 @@ export class LockCore {
       if (read.record !== undefined && record === undefined) {
         this.#retryOrFail(
           waiter,
-          new WarpError("COORDINATOR_UNAVAILABLE", `Malformed lock record: ${waiter.name}`),
+          new WarpError(
+            "COORDINATOR_UNAVAILABLE",
+            `Malformed lock record: ${describe(waiter.name)}`,
+          ),
         );
         return;
       }
@@ -427,7 +437,7 @@ export class LockCore {
         return;
       }
       if (!waiter.wait) {
-        this.#giveUp(waiter, new WarpError("CONTENDED", `Lock is held: ${waiter.name}`));
+        this.#giveUp(waiter, new WarpError("CONTENDED", `Lock is held: ${describe(waiter.name)}`));
         return;
       }
       this.#observe(waiter, read.revision, record.ttlMs);
@@ -549,7 +559,7 @@ function grantOf(held: Held): LockGrant {
 }
 
 function notHeld(name: string): WarpError {
-  return new WarpError("LOCK_NOT_HELD", `Lock is not held by this caller: ${name}`);
+  return new WarpError("LOCK_NOT_HELD", `Lock is not held by this caller: ${describe(name)}`);
 }
 
 /**
@@ -574,7 +584,7 @@ export class Fence {
 
   /** Accepts `token` (and remembers it) if it is not below the highest accepted. */
   admit(token: number): boolean {
-    if (!Number.isFinite(token)) throw new TypeError(`Invalid fencing token: ${token}`);
+    if (!Number.isFinite(token)) throw new TypeError(`Invalid fencing token: ${describe(token)}`);
     if (token < this.#highest) return false;
     this.#highest = token;
     return true;

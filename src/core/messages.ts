@@ -90,9 +90,39 @@ export function isNodeId(value: unknown): value is NodeId {
   return typeof value === "string" && NODE_ID_PATTERN.test(value);
 }
 
-/** Whether `value` is a valid key: a non-empty string of at most {@linkcode KEY_LENGTH_MAX}. */
+/**
+ * Whether `value` is a valid key: a string of 1 to {@linkcode KEY_LENGTH_MAX} UTF-16 code
+ * units, well-formed Unicode (no lone surrogate: UTF-8, the wire format, PostgreSQL text
+ * and NATS KV keys cannot carry one) and without NUL (PostgreSQL text cannot hold it).
+ *
+ * @example
+ * ```ts
+ * import { isKey } from "./messages.ts";
+ * console.log(isKey("user:1"), isKey(""), isKey("a\ud800"), isKey("a\u0000")); // true false false false
+ * ```
+ */
 export function isKey(value: unknown): value is string {
-  return typeof value === "string" && value.length > 0 && value.length <= KEY_LENGTH_MAX;
+  return keyProblem(value) === undefined;
+}
+
+/**
+ * Why `value` is not a valid key ({@linkcode isKey}), in a few words for an error
+ * message; `undefined` when it is one. Linear in the key's length.
+ *
+ * @example
+ * ```ts
+ * import { keyProblem } from "./messages.ts";
+ * console.log(keyProblem("a\ud800")); // "it has a lone surrogate"
+ * console.log(keyProblem("user:1")); // undefined
+ * ```
+ */
+export function keyProblem(value: unknown): string | undefined {
+  if (typeof value !== "string") return "expected a string";
+  if (value.length === 0) return "it is empty";
+  if (value.length > KEY_LENGTH_MAX) return `it is longer than ${KEY_LENGTH_MAX} characters`;
+  if (!value.isWellFormed()) return "it has a lone surrogate";
+  if (value.includes("\u0000")) return "it has a NUL character";
+  return undefined;
 }
 
 function isCount(value: unknown): value is number {

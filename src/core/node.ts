@@ -92,6 +92,22 @@ export interface Canary {
   readonly revokeWithoutWait?: boolean;
   /** Attach values to leases without checking them first, dead ones too (G3). */
   readonly attachUnchecked?: boolean;
+  /**
+   * Answer a fill that found the key absent with the version after the store's (as if from
+   * the store's next revision): absence served at a version the store gave a value (E1s).
+   */
+  readonly absentVersionOffByOne?: boolean;
+  /**
+   * Never flush on a sequence gap left open past the gap timeout, nor on first contact with
+   * a peer incarnation that has broadcast before: lost invalidations heal only by age (EP).
+   */
+  readonly ignoreGaps?: boolean;
+  /** Serve eventual entries for `maxStalenessMs` on this clock, not `× (1 − drift)` (E3). */
+  readonly stalenessWithoutDrift?: boolean;
+  /** Wait out a silent holder for `leaseMs + margin`, not `leaseMs × (1 + drift)` (S1, S2). */
+  readonly leaseWaitWithoutDrift?: boolean;
+  /** Trust a lease check for the node's own `leaseCheckMs`, not the smaller with the record's (G1). */
+  readonly trustOwnLeaseCheck?: boolean;
 }
 
 /** Counters of a node, for monitoring and for the simulator's reports. */

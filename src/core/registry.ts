@@ -7,11 +7,15 @@
  * the most literal (non-`*`) characters, then the fewest `*`, then the one registered
  * first. A key that matches nothing is an error naming the key.
  *
+ * Matching takes time linear in the key in practice and O(key × pattern) at worst, with
+ * no backtracking: see {@linkcode globMatch}.
+ *
  * @module
  */
 
-import { isKey, KEY_LENGTH_MAX } from "./messages.ts";
+import { keyProblem } from "./messages.ts";
 import { WarpError } from "./errors.ts";
+import { describe } from "./_describe.ts";
 
 /**
  * How a key is kept consistent across nodes.
@@ -66,7 +70,8 @@ export interface KeyPolicy {
 
 interface PatternRule {
   readonly policy: KeyPolicy;
-  readonly regex: RegExp;
+  /** The pattern split at its `*`s: literal runs, the first and last possibly empty. */
+  readonly parts: readonly string[];
   readonly literalChars: number;
   readonly wildcards: number;
   readonly order: number;
@@ -77,7 +82,7 @@ const DURATION_MAX_MS = 365 * 24 * 3600 * 1000;
 function checkDuration(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new TypeError(`Invalid ${name}, expected a number of milliseconds: ${String(value)}`);
+    throw new TypeError(`Invalid ${name}, expected a number of milliseconds: ${describe(value)}`);
   }
   if (value <= 0 || value > DURATION_MAX_MS) {
     throw new RangeError(`${name} must be in (0, ${DURATION_MAX_MS}]: ${value}`);
@@ -97,11 +102,13 @@ function checkDuration(name: string, value: unknown, fallback: number): number {
  */
 export function resolvePolicy(pattern: string, options: KeyOptions): KeyPolicy {
   if (typeof options !== "object" || options === null) {
-    throw new TypeError(`Invalid options for ${pattern}: ${String(options)}`);
+    throw new TypeError(`Invalid options for ${describe(pattern)}: ${describe(options)}`);
   }
   if (!MODES.includes(options.mode)) {
     throw new TypeError(
-      `Invalid mode for ${pattern}, expected one of ${MODES.join(", ")}: ${String(options.mode)}`,
+      `Invalid mode for ${describe(pattern)}, expected one of ${MODES.join(", ")}: ${
+        describe(options.mode)
+      }`,
     );
   }
   return {
@@ -115,8 +122,44 @@ export function resolvePolicy(pattern: string, options: KeyOptions): KeyPolicy {
   };
 }
 
-function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+/**
+ * Whether `key` matches a glob pattern given as `parts`, the pattern split at its `*`s
+ * (`"a*b*c"` is `["a", "b", "c"]`), where `*` matches any run of characters, none
+ * included. No backtracking: the first part must start the key and the last must end it;
+ * each part in between is taken at its leftmost occurrence after the previous one. That
+ * greedy choice is safe because an earlier occurrence leaves at least as much key for the
+ * parts after it, so if any placement matches, the leftmost does.
+ *
+ * Cost: every `indexOf` starts where the previous part ended, so the scans cover the key
+ * once: linear in practice, O(key × longest part) at worst. A pattern compiled to a
+ * regular expression (`[\s\S]*` per `*`) is the alternative rejected here: its
+ * backtracking is exponential in the number of `*`s on keys that almost match (see
+ * `bench/pattern_bench.ts`), and keys come from callers.
+ *
+ * @example
+ * ```ts
+ * import { globMatch } from "./registry.ts";
+ * console.log(globMatch("tenant:*:user:*".split("*"), "tenant:7:user:42")); // true
+ * console.log(globMatch("a*b".split("*"), "ab"), globMatch("a*b".split("*"), "ba")); // true false
+ * ```
+ */
+export function globMatch(parts: readonly string[], key: string): boolean {
+  const last = parts.length - 1;
+  const first = parts[0]!;
+  if (last === 0) return key === first;
+  const end = parts[last]!;
+  if (key.length < first.length + end.length) return false;
+  if (!key.startsWith(first) || !key.endsWith(end)) return false;
+  let at = first.length;
+  const stop = key.length - end.length; // middle parts must fit before the last one
+  for (let i = 1; i < last; i++) {
+    const part = parts[i]!;
+    if (part.length === 0) continue;
+    const found = key.indexOf(part, at);
+    if (found === -1 || found + part.length > stop) return false;
+    at = found + part.length;
+  }
+  return true;
 }
 
 /**
@@ -140,18 +183,15 @@ export class Registry {
 
   /** Registers an exact key or a glob pattern. Throws if it is already registered. */
   register(pattern: string, options: KeyOptions): KeyPolicy {
-    if (!isKey(pattern)) {
-      throw new TypeError(
-        `Invalid key or pattern, expected 1 to ${KEY_LENGTH_MAX} characters: ${
-          JSON.stringify(pattern)
-        }`,
-      );
+    const problem = keyProblem(pattern);
+    if (problem !== undefined) {
+      throw new TypeError(`Invalid key or pattern, ${problem}: ${describe(pattern)}`);
     }
     if (this.#exact.size + this.#patterns.length >= Registry.REGISTRATIONS_MAX) {
       throw new RangeError(`Too many registrations, at most ${Registry.REGISTRATIONS_MAX}`);
     }
     if (this.#exact.has(pattern) || this.#patterns.some((r) => r.policy.pattern === pattern)) {
-      throw new TypeError(`Key or pattern already registered: ${pattern}`);
+      throw new TypeError(`Key or pattern already registered: ${describe(pattern)}`);
     }
     const policy = resolvePolicy(pattern, options);
     if (!pattern.includes("*")) {
@@ -161,7 +201,7 @@ export class Registry {
     const parts = pattern.split("*");
     this.#patterns.push({
       policy,
-      regex: new RegExp(`^${parts.map(escapeRegex).join("[\\s\\S]*")}$`),
+      parts,
       literalChars: pattern.length - (parts.length - 1),
       wildcards: parts.length - 1,
       order: this.#exact.size + this.#patterns.length,
@@ -177,7 +217,7 @@ export class Registry {
     const exact = this.#exact.get(key);
     if (exact !== undefined) return exact;
     for (const rule of this.#patterns) {
-      if (rule.regex.test(key)) return rule.policy;
+      if (globMatch(rule.parts, key)) return rule.policy;
     }
     return undefined;
   }
@@ -186,7 +226,10 @@ export class Registry {
   resolve(key: string): KeyPolicy {
     const policy = this.find(key);
     if (policy === undefined) {
-      throw new WarpError("UNREGISTERED_KEY", `Key matches no registered key or pattern: ${key}`);
+      throw new WarpError(
+        "UNREGISTERED_KEY",
+        `Key matches no registered key or pattern: ${describe(key)}`,
+      );
     }
     return policy;
   }

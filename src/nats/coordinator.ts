@@ -12,9 +12,9 @@ import {
   jetstreamManager,
 } from "@nats-io/jetstream";
 import { type KV, Kvm, KvWatchInclude } from "@nats-io/kv";
-import { describe } from "../_describe.ts";
+import { describe, describeError } from "../_describe.ts";
 import { assert, WarpError } from "../core/errors.ts";
-import { KEY_LENGTH_MAX } from "../core/messages.ts";
+import { coordinatorKeyProblem } from "../coordinator.ts";
 import type { Coordinator, CoordinatorCallOptions, CoordinatorEntry } from "../coordinator.ts";
 import { escapeKvKey } from "./_kv_key.ts";
 
@@ -59,8 +59,9 @@ const TTL_MIN_MS = 100;
  * replica).
  *
  * - **Keys** are escaped into valid KV keys, injectively (`lock:a` becomes `lock=3Aa`;
- *   very long ones become a SHA-256). Keys must be non-empty, at most 1024 code units and
- *   well-formed Unicode (a lone surrogate would collide with U+FFFD).
+ *   very long ones become a SHA-256). Keys are what the {@linkcode Coordinator} contract
+ *   allows: non-empty, at most 4096 code units, well-formed Unicode (a lone surrogate
+ *   would collide with U+FFFD) and without NUL.
  * - **Values** come back as plain `Uint8Array` copies (not Node `Buffer`s).
  * - **Revisions** are the bucket stream's sequence numbers: increasing over the whole
  *   bucket, so also per key, and never reused. A delete writes a tombstone (a new
@@ -494,12 +495,8 @@ export class NatsKvCoordinator implements Coordinator {
   }
 
   async #kvKey(key: string): Promise<string> {
-    if (
-      typeof key !== "string" || key.length === 0 || key.length > KEY_LENGTH_MAX ||
-      !key.isWellFormed()
-    ) {
-      throw new TypeError(`Invalid key: ${describe(key)}`);
-    }
+    const problem = coordinatorKeyProblem(key);
+    if (problem !== undefined) throw new TypeError(`Invalid key, ${problem}: ${describe(key)}`);
     return await escapeKvKey(key);
   }
 
@@ -539,7 +536,7 @@ function toWarpError(error: unknown, action: string, key: string, revision?: num
       : `Revision moved on key ${describe(key)}: expected ${revision}`;
     return new WarpError("CONTENDED", message, { cause: error });
   }
-  const reason = error instanceof Error ? error.message : String(error);
+  const reason = describeError(error);
   return new WarpError(
     "COORDINATOR_UNAVAILABLE",
     `Coordinator failed to ${action} (${reason}): ${describe(key)}`,

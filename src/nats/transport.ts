@@ -4,7 +4,7 @@
  * @module
  */
 
-import { connect } from "@nats-io/transport-node";
+import { connect, PermissionViolationError } from "@nats-io/transport-node";
 import type { NatsConnection, NodeConnectionOptions, Subscription } from "@nats-io/transport-node";
 import { describe } from "../_describe.ts";
 import { WarpError } from "../core/errors.ts";
@@ -45,14 +45,38 @@ export interface NatsTransportStats {
   published: number;
   /** Messages delivered to a handler (whether or not it threw). */
   received: number;
-  /** Publishes the NATS client refused (closed connection, payload too large). */
+  /**
+   * Publishes refused: by the NATS client (closed connection, payload too large), or by
+   * the server for lack of permission (reported later; such a message was also counted
+   * in `published`, having been handed to the client).
+   */
   publishErrors: number;
-  /** Handlers and status listeners that threw. */
+  /**
+   * Permission violations the server reported, for publishes and subscriptions alike:
+   * the connection's user may not use a subject. Each one also reaches the
+   * {@linkcode NatsTransport.onError} listeners.
+   */
+  permissionViolations: number;
+  /** Handlers, status listeners and error listeners that threw. */
   handlerErrors: number;
   /** Errors the NATS client reported on a subscription (e.g. a permission violation). */
   subscriptionErrors: number;
   /** Publishes dropped because the connection was down. */
   droppedWhileDisconnected: number;
+}
+
+/**
+ * A problem the server reported after the call that caused it had returned, so no call
+ * could throw it: a publish or subscription the connection's user has no permission for.
+ */
+export interface NatsTransportErrorEvent {
+  readonly type: "permission-violation";
+  /** What was refused. */
+  readonly operation: "publish" | "subscription";
+  /** The subject refused. */
+  readonly subject: string;
+  /** The client's error. */
+  readonly error: Error;
 }
 
 const CONNECT_DEFAULTS: NodeConnectionOptions = {
@@ -94,6 +118,7 @@ export class NatsTransport implements Transport {
     published: 0,
     received: 0,
     publishErrors: 0,
+    permissionViolations: 0,
     handlerErrors: 0,
     subscriptionErrors: 0,
     droppedWhileDisconnected: 0,
@@ -103,6 +128,7 @@ export class NatsTransport implements Transport {
   readonly #closeConnection: boolean;
   readonly #subscriptions = new Set<Subscription>();
   readonly #listeners = new Set<(status: TransportStatus) => void>();
+  readonly #errorListeners = new Set<(event: NatsTransportErrorEvent) => void>();
   readonly #statusLoop: Promise<void>;
   #connected = true;
   #closed = false;
@@ -215,7 +241,7 @@ export class NatsTransport implements Transport {
     if (typeof handler !== "function") {
       throw new TypeError(`Invalid handler: ${describe(handler)}`);
     }
-    if (this.#closed) throw new WarpError("CLOSED", `Transport is closed: ${subject}`);
+    if (this.#closed) throw new WarpError("CLOSED", `Transport is closed: ${describe(subject)}`);
     if (this.#subscriptions.size >= LISTENERS_MAX) {
       throw new WarpError("LIMIT_EXCEEDED", `Too many subscriptions: ${LISTENERS_MAX}`);
     }
@@ -268,6 +294,31 @@ export class NatsTransport implements Transport {
   }
 
   /**
+   * Registers a listener for problems the server reports after the fact: a publish or a
+   * subscription refused for lack of permission (a NATS user without the rights listed in
+   * `docs/operations.md`). Counted in {@linkcode NatsTransportStats.permissionViolations}
+   * too. A listener that throws is counted in `handlerErrors`. At most
+   * {@linkcode LISTENERS_MAX} listeners.
+   *
+   * @example
+   * ```ts ignore
+   * import { NatsTransport } from "./transport.ts";
+   * const transport = await NatsTransport.connect();
+   * transport.onError((event) => console.error("bus", event.type, event.subject));
+   * await transport.close();
+   * ```
+   */
+  onError(listener: (event: NatsTransportErrorEvent) => void): void {
+    if (typeof listener !== "function") {
+      throw new TypeError(`Invalid listener: ${describe(listener)}`);
+    }
+    if (this.#errorListeners.size >= LISTENERS_MAX) {
+      throw new WarpError("LIMIT_EXCEEDED", `Too many error listeners: ${LISTENERS_MAX}`);
+    }
+    this.#errorListeners.add(listener);
+  }
+
+  /**
    * Resolves when the server has processed everything published so far (a round trip).
    *
    * @example
@@ -298,6 +349,7 @@ export class NatsTransport implements Transport {
     if (this.#closed) return;
     this.#closed = true;
     this.#listeners.clear();
+    this.#errorListeners.clear();
     for (const subscription of this.#subscriptions) {
       try {
         subscription.unsubscribe();
@@ -326,10 +378,32 @@ export class NatsTransport implements Transport {
           // The client gave up (or its owner closed it): report it as lost.
           this.#connected = false;
           this.#emit("disconnected");
+        } else if (status.type === "error" && status.error instanceof PermissionViolationError) {
+          this.#onPermissionViolation(status.error);
         }
       }
     } catch {
       // The status iterator ends with the connection; nothing more to report.
+    }
+  }
+
+  /** The server refused a publish (it says so only now) or a subscription. */
+  #onPermissionViolation(error: PermissionViolationError): void {
+    this.stats.permissionViolations++;
+    const operation = error.operation === "subscription" ? "subscription" : "publish";
+    if (operation === "publish") this.stats.publishErrors++;
+    const event: NatsTransportErrorEvent = {
+      type: "permission-violation",
+      operation,
+      subject: error.subject,
+      error,
+    };
+    for (const listener of this.#errorListeners) {
+      try {
+        listener(event);
+      } catch {
+        this.stats.handlerErrors++;
+      }
     }
   }
 

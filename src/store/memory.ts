@@ -6,7 +6,7 @@
 
 import { describe } from "../_describe.ts";
 import { WarpError } from "../core/errors.ts";
-import { KEY_LENGTH_MAX } from "../core/messages.ts";
+import { keyProblem } from "../core/messages.ts";
 import type {
   Store,
   StoreKeyPage,
@@ -84,10 +84,10 @@ export class MemoryStore implements Store {
   constructor(options: MemoryStoreOptions = {}) {
     const { latencyMs = 0, keysMax = 1_000_000 } = options;
     if (!Number.isFinite(latencyMs) || latencyMs < 0) {
-      throw new RangeError(`Invalid latencyMs: ${latencyMs}`);
+      throw new RangeError(`Invalid latencyMs: ${describe(latencyMs)}`);
     }
     if (!Number.isSafeInteger(keysMax) || keysMax < 1) {
-      throw new RangeError(`Invalid keysMax: ${keysMax}`);
+      throw new RangeError(`Invalid keysMax: ${describe(keysMax)}`);
     }
     this.#latencyMs = latencyMs;
     this.#keysMax = keysMax;
@@ -180,7 +180,7 @@ export class MemoryStore implements Store {
       throw new TypeError(`Invalid cursor: ${describe(cursor)}`);
     }
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_LIMIT_MAX) {
-      throw new RangeError(`Invalid limit: ${limit}`);
+      throw new RangeError(`Invalid limit: ${describe(limit)}`);
     }
     this.#counts.list++;
     await this.#begin();
@@ -285,10 +285,10 @@ export class MemoryStore implements Store {
   }
 }
 
+/** The keys Warp accepts (`isKey`), no more: what passes here passes a `PostgresStore`. */
 function validateKey(key: unknown): asserts key is string {
-  if (typeof key !== "string" || key.length === 0 || key.length > KEY_LENGTH_MAX) {
-    throw new TypeError(`Invalid key: ${describe(key)}`);
-  }
+  const problem = keyProblem(key);
+  if (problem !== undefined) throw new TypeError(`Invalid key, ${problem}: ${describe(key)}`);
 }
 
 function validateExpectedVersion(version: unknown): void {

@@ -12,7 +12,7 @@
 import postgres from "postgres";
 import { describe } from "../_describe.ts";
 import { assert, WarpError } from "../core/errors.ts";
-import { KEY_LENGTH_MAX } from "../core/messages.ts";
+import { keyProblem } from "../core/messages.ts";
 import type {
   Store,
   StoreKeyPage,
@@ -55,6 +55,15 @@ const LIST_LIMIT_MAX = 10_000;
 const CODE_POINT_MAX = 0x10ffff;
 
 /**
+ * The largest value {@linkcode PostgresStore.set} writes, in bytes: 64 MiB. postgres.js
+ * sends a `bytea` as hex text, two characters per byte in one string, so a value near
+ * 256 MiB passes the longest string V8 can build and fails deep inside the client, after
+ * using about 14 times its size in memory. A larger value rejects up front with a
+ * `WarpError` of code `VALUE_TOO_LARGE`. (Warp's own `valueBytesMax` defaults to 8 MiB.)
+ */
+export const POSTGRES_VALUE_BYTES_MAX = 64 * 1024 * 1024;
+
+/**
  * A {@linkcode Store} in one PostgreSQL table, one row per key:
  *
  * ```sql
@@ -82,7 +91,9 @@ const CODE_POINT_MAX = 0x10ffff;
  *   concurrent conditional writers of one version cannot both win: PostgreSQL re-checks
  *   the `WHERE` against the row a concurrent writer left behind.
  * - **Keys** must be non-empty, at most 1024 code units, well-formed Unicode and free of
- *   NUL (PostgreSQL text cannot hold it). `list` orders keys by code point (the `C`
+ *   NUL (PostgreSQL text cannot hold it): exactly what Warp accepts (`isKey`).
+ * - **Values** are at most {@linkcode POSTGRES_VALUE_BYTES_MAX} (64 MiB); a larger one
+ *   rejects with `VALUE_TOO_LARGE` before any I/O. `list` orders keys by code point (the `C`
  *   collation), which differs from JavaScript's `<` only between characters above U+FFFF
  *   and U+E000–U+FFFF.
  * - Versions are `bigint` in the table and JavaScript numbers here; a version above
@@ -201,6 +212,12 @@ export class PostgresStore implements Store {
     validateKey(key);
     if (!(value instanceof Uint8Array)) {
       throw new TypeError(`Invalid value: expected a Uint8Array, got ${describe(value)}`);
+    }
+    if (value.byteLength > POSTGRES_VALUE_BYTES_MAX) {
+      throw new WarpError(
+        "VALUE_TOO_LARGE",
+        `Value of ${describe(key)} is ${value.byteLength} bytes, over ${POSTGRES_VALUE_BYTES_MAX}`,
+      );
     }
     const { expectedVersion } = options;
     validateExpectedVersion(expectedVersion);
@@ -353,12 +370,8 @@ export class PostgresStore implements Store {
 const QUIET = { onnotice: () => {} };
 
 function validateKey(key: unknown): asserts key is string {
-  if (
-    typeof key !== "string" || key.length === 0 || key.length > KEY_LENGTH_MAX ||
-    !isStorableText(key)
-  ) {
-    throw new TypeError(`Invalid key: ${describe(key)}`);
-  }
+  const problem = keyProblem(key);
+  if (problem !== undefined) throw new TypeError(`Invalid key, ${problem}: ${describe(key)}`);
 }
 
 /** Whether PostgreSQL text can hold `text` unchanged: well-formed UTF-16, no NUL. */

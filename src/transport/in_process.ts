@@ -127,10 +127,10 @@ export class InProcessBus {
   constructor(options: InProcessBusOptions = {}) {
     const { subscriptionsMax = 1024, payloadBytesMax = 1024 * 1024 } = options;
     if (!Number.isSafeInteger(subscriptionsMax) || subscriptionsMax < 1) {
-      throw new RangeError(`Invalid subscriptionsMax: ${subscriptionsMax}`);
+      throw new RangeError(`Invalid subscriptionsMax: ${describe(subscriptionsMax)}`);
     }
     if (!Number.isSafeInteger(payloadBytesMax) || payloadBytesMax < 1) {
-      throw new RangeError(`Invalid payloadBytesMax: ${payloadBytesMax}`);
+      throw new RangeError(`Invalid payloadBytesMax: ${describe(payloadBytesMax)}`);
     }
     this.#hub = {
       subscriptionsMax,
@@ -313,7 +313,7 @@ export class InProcessTransport implements Transport {
     if (typeof handler !== "function") {
       throw new TypeError(`Invalid handler: ${describe(handler)}`);
     }
-    if (this.#closed) throw new WarpError("CLOSED", `Transport is closed: ${this.label}`);
+    if (this.#closed) throw new WarpError("CLOSED", `Transport is closed: ${describe(this.label)}`);
     if (this.#subscriptionCount >= this.#hub.subscriptionsMax) {
       throw new RangeError(`Too many subscriptions: ${this.#hub.subscriptionsMax}`);
     }
