@@ -23,13 +23,13 @@
 
 import { WarpError } from "./errors.ts";
 import type { KeyPolicy } from "./registry.ts";
-import type { KeyWatcher, NodeKernel } from "./_kernel.ts";
+import type { NodeKernel, VersionWatcher } from "./_kernel.ts";
 import type { FlushEpoch } from "./_fills.ts";
 import type { EventualFlush } from "./_peers.ts";
 import type { WriteInput } from "./node.ts";
 
 /** The eventual protocol (and strong-local writes) of one node. */
-export class EventualWrites implements KeyWatcher, FlushEpoch, EventualFlush {
+export class EventualWrites implements VersionWatcher, FlushEpoch, EventualFlush {
   readonly #k: NodeKernel;
   /** Keys with local or eventual writes in flight: how many, and the newest version seen. */
   readonly #writeFloors = new Map<string, { count: number; floor: number }>();
@@ -137,7 +137,4 @@ export class EventualWrites implements KeyWatcher, FlushEpoch, EventualFlush {
     const writes = this.#writeFloors.get(key);
     if (writes !== undefined && writes.floor < version) writes.floor = version;
   }
-
-  /** A drop leaves writes in flight alone: each installs what it wrote unless a newer version was seen. */
-  dropped(_key: string): void {}
 }
