@@ -232,7 +232,7 @@ Deno.test({
       await hold.reached;
       const newer = await b.set("evl:1", "b's"); // version 2
       await waitFor(
-        () => cluster.receivedCount(0, "inv", "b") === 1,
+        () => cluster.receivedCount(0, "inv", "b") >= 1, // twice if b's write waited for its session
         "b's invalidation to reach a",
       );
       // a served version 2: from here on it must never serve version 1 (E2).

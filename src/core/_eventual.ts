@@ -24,7 +24,7 @@
 import { WarpError } from "./errors.ts";
 import type { OpResult } from "./effects.ts";
 import type { KeyPolicy } from "./registry.ts";
-import type { KeyWatcher, NodeKernel } from "./_kernel.ts";
+import type { NodeKernel, VersionWatcher } from "./_kernel.ts";
 import type { FlushEpoch } from "./_fills.ts";
 import type { EventualFlush } from "./_peers.ts";
 import type { WriteInput } from "./node.ts";
@@ -39,7 +39,7 @@ export interface SessionGate {
 }
 
 /** The eventual protocol (and strong-local writes) of one node. */
-export class EventualWrites implements KeyWatcher, FlushEpoch, EventualFlush {
+export class EventualWrites implements VersionWatcher, FlushEpoch, EventualFlush {
   readonly #k: NodeKernel;
   /** Keys with local or eventual writes in flight: how many, and the newest version seen. */
   readonly #writeFloors = new Map<string, { count: number; floor: number }>();
@@ -196,7 +196,4 @@ export class EventualWrites implements KeyWatcher, FlushEpoch, EventualFlush {
     const writes = this.#writeFloors.get(key);
     if (writes !== undefined && writes.floor < version) writes.floor = version;
   }
-
-  /** A drop leaves writes in flight alone: each installs what it wrote unless a newer version was seen. */
-  dropped(_key: string): void {}
 }

@@ -1,8 +1,8 @@
 /**
- * The read path of one node: a read answered from L1 when its mode's rules allow, else
- * from the store through one *fill* per key at a time (single flight: concurrent misses
- * share one store read), and the guard that keeps a fill from installing or answering a
- * value older than one this node has seen (the stale fill, E2).
+ * The read path of one node past L1: a read that L1 could not answer (`NodeCore` answers
+ * hits itself) goes to the store through one *fill* per key at a time (single flight:
+ * concurrent misses share one store read), guarded so that a fill never installs or
+ * answers a value older than one this node has seen (the stale fill, E2).
  *
  * Design: each fill carries a version floor, `minVersion`, raised by every version this
  * node sees of the key while the fill is in flight (invalidations, writes, answers: the
@@ -23,9 +23,8 @@
 
 import { WarpError } from "./errors.ts";
 import type { OpResult, StoreReadResult } from "./effects.ts";
-import type { Entry } from "./l1.ts";
 import type { KeyPolicy } from "./registry.ts";
-import type { KeyWatcher, NodeKernel, ReadOp } from "./_kernel.ts";
+import type { DropWatcher, NodeKernel, ReadOp, VersionWatcher } from "./_kernel.ts";
 
 /** Store reads one fill makes before it gives up on answers too old to serve. */
 const FILL_ATTEMPTS_MAX = 4;
@@ -70,10 +69,10 @@ export interface FlushEpoch {
   readonly flushEpoch: number;
 }
 
-/** The L1 hit rule, which `NodeCore` keeps so that its hot path is one step (`NodeCore.hit`). */
+/** The L1 hit rule, which `NodeCore` keeps so that a read that hits never reaches this module. */
 export interface HitRule {
-  /** The entry of `key` if L1 may serve it at `nowMs`, else `undefined`; counts the hit. */
-  hit(key: string, nowMs: number): Entry | undefined;
+  /** Answers read `op` from L1 if L1 may serve `key` now; returns whether it did. */
+  serveHit(op: number, key: string): boolean;
 }
 
 /** What the read path needs of the strong protocol (`_strong.ts`): holder registration. */
@@ -97,7 +96,7 @@ export interface FillParts {
 }
 
 /** The read path of one node. */
-export class Fills implements KeyWatcher {
+export class Fills implements VersionWatcher, DropWatcher {
   readonly #k: NodeKernel;
   readonly #parts: FillParts;
   /** The fill of each key that new readers join. */
@@ -114,10 +113,9 @@ export class Fills implements KeyWatcher {
     this.#parts = parts;
   }
 
-  /** Reads `key` as caller op `op` (admitted by `NodeCore`): from L1 if it may, else the store. */
-  read(op: number, key: string, policy: KeyPolicy): void {
+  /** Reads `key` as caller op `op`, admitted by `NodeCore` and not answered from L1. */
+  miss(op: number, key: string, policy: KeyPolicy): void {
     const k = this.#k;
-    if (this.#serveHit(op, key)) return;
     k.stats.misses++;
     const readOp: ReadOp = {
       kind: "read",
@@ -144,19 +142,6 @@ export class Fills implements KeyWatcher {
     if (fill !== undefined) fill.cacheable = false;
   }
 
-  /** Answers read `op` from L1 if L1 may serve `key` now; returns whether it did. */
-  #serveHit(op: number, key: string): boolean {
-    const entry = this.#parts.hits.hit(key, this.#k.now);
-    if (entry === undefined) return false;
-    this.#k.resolve(op, {
-      found: entry.found,
-      value: entry.value,
-      version: entry.version,
-      source: "l1",
-    });
-    return true;
-  }
-
   /**
    * A read L1 could not answer at once. A fresh entry whose leases are not known active
    * waits for their check; one attached to a dead lease is dropped; then the store.
@@ -170,7 +155,7 @@ export class Fills implements KeyWatcher {
       if (verdict === "unknown" && leaseRounds < LEASE_ROUNDS_MAX) {
         this.#parts.leases.ensure(entry.leases, () => {
           if (k.ops.get(op) !== readOp) return; // timed out meanwhile
-          if (!this.#serveHit(op, key)) this.#miss(op, readOp, policy, leaseRounds + 1);
+          if (!this.#parts.hits.serveHit(op, key)) this.#miss(op, readOp, policy, leaseRounds + 1);
         });
         return;
       }

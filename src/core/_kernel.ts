@@ -6,8 +6,8 @@
  * (`_fills.ts`, `_eventual.ts`, `_peers.ts`, `_strong.ts`, `_lease_protocol.ts`).
  *
  * Design: one plain object that every module calls directly, plus two key events fanned
- * out to the modules that keep something in flight per key ({@linkcode KeyWatcher}): "this
- * version exists" raises their floors, "this key was dropped" makes them cache nothing
+ * out to the modules that keep something in flight per key: "this version exists" raises
+ * their floors ({@linkcode VersionWatcher}), "this key was dropped" makes them cache nothing
  * read before. Modules never reach into each other's state: where one needs another (is
  * this lease active? register this node as a holder), it declares the small interface it
  * needs (`LeaseChecks` and `HolderRegistration` in `_fills.ts`, `EventualFlush` in
@@ -66,10 +66,14 @@ export interface WriteOp {
 /** A caller operation in flight. */
 export type Op = ReadOp | WriteOp;
 
-/** A protocol module that keeps something in flight per key, told of the events that void it. */
-export interface KeyWatcher {
+/** A protocol module whose work in flight per key has a version floor. */
+export interface VersionWatcher {
   /** Version `version` of `key` exists and this node has seen it (applied, installed, answered). */
   versionSeen(key: string, version: number): void;
+}
+
+/** A protocol module whose work in flight per key a drop voids. */
+export interface DropWatcher {
   /** `key` was dropped on this node (drop, revoke): what was read before must not be cached. */
   dropped(key: string): void;
 }
@@ -113,7 +117,8 @@ export class NodeKernel {
 
   readonly #timers = new TimerHeap();
   readonly #timerActions = new Map<number, () => void>();
-  readonly #watchers: KeyWatcher[] = [];
+  readonly #versionWatchers: VersionWatcher[] = [];
+  readonly #dropWatchers: DropWatcher[] = [];
   #effects: Effect[] = [];
   #now = -Infinity;
   /** Timers, I/O and strong writes draw their ids from this one counter. */
@@ -331,9 +336,14 @@ export class NodeKernel {
 
   // ---------------------------------------------------------------- L1 and version floors
 
-  /** Registers a module to be told of versions seen and keys dropped. */
-  watch(watcher: KeyWatcher): void {
-    this.#watchers.push(watcher);
+  /** Registers a module to be told of every version seen ({@linkcode noteVersion}). */
+  watchVersions(watcher: VersionWatcher): void {
+    this.#versionWatchers.push(watcher);
+  }
+
+  /** Registers a module to be told of every key dropped ({@linkcode drop}). */
+  watchDrops(watcher: DropWatcher): void {
+    this.#dropWatchers.push(watcher);
   }
 
   /**
@@ -394,12 +404,12 @@ export class NodeKernel {
     if (entry !== undefined && entry.version < version && !this.canary.skipFillCheck) {
       this.l1.delete(key);
     }
-    for (const watcher of this.#watchers) watcher.versionSeen(key, version);
+    for (const watcher of this.#versionWatchers) watcher.versionSeen(key, version);
   }
 
   /** Drops `key` from L1, and voids what is in flight for it (drop, revoke, invalidate). */
   drop(key: string): void {
     if (this.l1.delete(key)) this.stats.invalidationsApplied++;
-    for (const watcher of this.#watchers) watcher.dropped(key);
+    for (const watcher of this.#dropWatchers) watcher.dropped(key);
   }
 }

@@ -71,6 +71,7 @@ export class LeaseProtocol implements LeaseChecks {
    */
   grant(op: number, id: string, ttlMs: number): void {
     const k = this.#k;
+    this.#begin(op, id);
     const askMs = k.now;
     const record: LeaseRecord = { lease: "active", checkMs: this.#checkMs };
     k.coordPut(leaseRecordKey(id), record, undefined, ttlMs, (put) => {
@@ -88,6 +89,7 @@ export class LeaseProtocol implements LeaseChecks {
   /** Keeps lease `id` alive as caller op `op`: rewrites its record, restarting its TTL. */
   keepAlive(op: number, id: string, ttlMs: number): void {
     const k = this.#k;
+    this.#begin(op, id);
     const attempt = (n: number): void => {
       const askMs = k.now;
       this.#readRecord(op, id, ttlMs, (record, revision) => {
@@ -123,6 +125,7 @@ export class LeaseProtocol implements LeaseChecks {
    */
   revoke(op: number, id: string, ttlMs: number): void {
     const k = this.#k;
+    this.#begin(op, id);
     const finish = (revision: number, recordCheckMs: number | undefined): void => {
       this.#learn(id, "revoked", k.now);
       k.broadcast({ t: "lrev", from: k.nodeId, inc: k.incarnation, lease: id });
@@ -359,6 +362,13 @@ export class LeaseProtocol implements LeaseChecks {
   }
 
   // ---------------------------------------------------------------- plumbing
+
+  /** Registers lease op `op` as in flight, with its deadline (`leaseTimeoutMs`). */
+  #begin(op: number, id: string): void {
+    const k = this.#k;
+    const timer = k.arm(k.now + this.#timeoutMs, () => k.timeoutWrite(op));
+    k.ops.set(op, { kind: "write", key: leaseRecordKey(id), timer, answered: false });
+  }
 
   /** Reads lease `id`'s record for caller op `op`; an unreachable coordinator fails the op. */
   #readRecord(

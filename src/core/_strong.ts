@@ -26,7 +26,7 @@ import type { CoordReadResult, CoordWriteResult, HolderRecord } from "./effects.
 import type { NodeId } from "./messages.ts";
 import type { KeyPolicy } from "./registry.ts";
 import { MARGIN_MS, noop } from "./_kernel.ts";
-import type { KeyWatcher, NodeKernel } from "./_kernel.ts";
+import type { DropWatcher, NodeKernel } from "./_kernel.ts";
 import type { HolderRegistration } from "./_fills.ts";
 import type { PostOutcome } from "./_sessions.ts";
 import type { WriteInput } from "./node.ts";
@@ -142,7 +142,7 @@ export interface StrongSettings {
 }
 
 /** The strong-distributed protocol of one node. */
-export class StrongWrites implements KeyWatcher, HolderRegistration {
+export class StrongWrites implements DropWatcher, HolderRegistration {
   readonly #k: NodeKernel;
   readonly #settings: StrongSettings;
   readonly #chains = new Map<string, StrongWrite[]>();
@@ -268,9 +268,6 @@ export class StrongWrites implements KeyWatcher, HolderRegistration {
     this.#k.stats.acksReceived++;
     if (write.awaiting.size === 0) this.#store(write);
   }
-
-  /** Versions raise no floor here: the conditional store write fences strong writes. */
-  versionSeen(_key: string, _version: number): void {}
 
   /**
    * A drop or revoke of `key`. Our own release may have landed and a newer writer revoked

@@ -17,13 +17,7 @@ import type {
   StoreWriteResult,
 } from "./effects.ts";
 import { L1Cache } from "./l1.ts";
-import {
-  isLeaseId,
-  LEASE_CHECK_MAX_MS,
-  leaseListProblem,
-  leaseRecordKey,
-  leaseTtlMs,
-} from "./leases.ts";
+import { isLeaseId, LEASE_CHECK_MAX_MS, leaseListProblem, leaseTtlMs } from "./leases.ts";
 import type { Entry } from "./l1.ts";
 import { ECHOES_MAX, isNodeId, validateMessage } from "./messages.ts";
 import type { NodeId } from "./messages.ts";
@@ -279,7 +273,6 @@ export class NodeCore {
   /** The kernel's L1, held here too so that `hit` reaches it in one step. */
   readonly #l1: L1Cache;
   readonly #opsMax: number;
-  readonly #leaseTimeoutMs: number;
   readonly #kernel: NodeKernel;
   readonly #fills: Fills;
   readonly #eventual: EventualWrites;
@@ -316,7 +309,7 @@ export class NodeCore {
     if (leaseCheckMs > LEASE_CHECK_MAX_MS) {
       throw new RangeError(`leaseCheckMs must be at most ${LEASE_CHECK_MAX_MS}: ${leaseCheckMs}`);
     }
-    this.#leaseTimeoutMs = positive("leaseTimeoutMs", config.leaseTimeoutMs, 5000);
+    const leaseTimeoutMs = positive("leaseTimeoutMs", config.leaseTimeoutMs, 5000);
     const leasesMax = positive("leasesMax", config.leasesMax, 100_000);
 
     const sessionMs = positive("sessionMs", config.sessionMs, 0, 0);
@@ -343,7 +336,7 @@ export class NodeCore {
     }
     this.#leases = new LeaseProtocol(kernel, {
       checkMs: leaseCheckMs,
-      timeoutMs: this.#leaseTimeoutMs,
+      timeoutMs: leaseTimeoutMs,
       leasesMax,
       stalenessMs,
     });
@@ -378,7 +371,7 @@ export class NodeCore {
       leases: this.#leases,
       holders: this.#strong,
       flushes: this.#eventual,
-      hits: this,
+      hits: { serveHit: (op, key) => this.#serveHit(op, key) },
     });
     this.#peers = new Peers(kernel, {
       heartbeatIntervalMs,
@@ -387,9 +380,10 @@ export class NodeCore {
       flusher: this.#eventual,
     });
     if (sessionMs > 0) this.#peers.useMembership(this.#sessions);
-    kernel.watch(this.#fills);
-    kernel.watch(this.#eventual);
-    kernel.watch(this.#strong);
+    kernel.watchVersions(this.#fills);
+    kernel.watchVersions(this.#eventual);
+    kernel.watchDrops(this.#fills);
+    kernel.watchDrops(this.#strong);
   }
 
   // ---------------------------------------------------------------- registration
@@ -497,7 +491,20 @@ export class NodeCore {
     this.#kernel.advance(nowMs);
     const policy = this.#admit(op, key);
     if (policy === undefined) return;
-    this.#fills.read(op, key, policy);
+    if (!this.#serveHit(op, key)) this.#fills.miss(op, key, policy);
+  }
+
+  /** Answers read `op` from L1 if L1 may serve `key` now; returns whether it did. */
+  #serveHit(op: number, key: string): boolean {
+    const entry = this.hit(key, this.#kernel.now);
+    if (entry === undefined) return false;
+    this.#kernel.resolve(op, {
+      found: entry.found,
+      value: entry.value,
+      version: entry.version,
+      source: "l1",
+    });
+    return true;
   }
 
   /**
@@ -684,15 +691,11 @@ export class NodeCore {
     return policy;
   }
 
-  /** Admits lease operation `op` on `id` (its deadline armed); returns the lease's TTL. */
+  /** Admits lease operation `op` on `id`; returns the TTL the id carries. */
   #admitLease(op: number, id: string): number | undefined {
     const ttlMs = isLeaseId(id) ? leaseTtlMs(id) : undefined;
     if (ttlMs === undefined) throw new TypeError(`Invalid lease id: ${id}`);
-    if (!this.#mayStart(op)) return undefined;
-    const kernel = this.#kernel;
-    const timer = kernel.arm(kernel.now + this.#leaseTimeoutMs, () => kernel.timeoutWrite(op));
-    kernel.ops.set(op, { kind: "write", key: leaseRecordKey(id), timer, answered: false });
-    return ttlMs;
+    return this.#mayStart(op) ? ttlMs : undefined;
   }
 
   /** Whether caller operation `op` may start: else it is rejected (closed, over the limit). */
