@@ -384,10 +384,11 @@ export class LeaseProtocol implements LeaseChecks {
   }
 
   /**
-   * Reads lease `id`'s record; a record found absent is confirmed by creating an `expired`
-   * tombstone, because a read may come from an older state, from before the grant, and a
-   * live lease must never be taken for dead (death is final here). The create succeeds
-   * only if the record is absent now; if it exists after all, read again.
+   * Reads lease `id`'s record. Where reads may be old (`coordinatorStalenessMs` > 0), a
+   * record found absent is confirmed by creating an `expired` tombstone: the read may come
+   * from before the grant, and a live lease must never be taken for dead (death is final
+   * here). The create succeeds only if the record is absent now; if it exists after all,
+   * read again.
    */
   #readConfirmed(
     id: string,
@@ -404,7 +405,8 @@ export class LeaseProtocol implements LeaseChecks {
         return;
       }
       const record = read.record as LeaseRecord | undefined;
-      if (record !== undefined || k.canary.trustAbsentLeaseRead) {
+      // Reads assumed current (no staleness bound) need no proof of an absence.
+      if (record !== undefined || this.#stalenessMs === 0 || k.canary.trustAbsentLeaseRead) {
         then({ ok: true, record: record ?? { lease: "expired" }, revision: read.revision });
         return;
       }
