@@ -29,7 +29,7 @@ const CANARY_GUARANTEES: Partial<Record<string, readonly string[]>> = {
   "complete-without-session": ["E3"],
   "trust-heartbeat-arrival": ["E3"],
   "trust-absent-lease-read": ["GV"],
-  "lease-staleness-ignored": ["G1", "G2"],
+  "lease-staleness-ignored": ["G1", "G2", "GV"], // GV: an absent read taken for dead unproved
 };
 
 /**
