@@ -11,7 +11,7 @@
 
 import { NodeCore } from "../src/core/node.ts";
 import type { Canary } from "../src/core/node.ts";
-import type { Effect, HolderRecord, OpResult } from "../src/core/effects.ts";
+import type { CoordRecord, Effect, OpResult } from "../src/core/effects.ts";
 import { makeLeaseId } from "../src/core/leases.ts";
 import type { LeaseRecord } from "../src/core/leases.ts";
 import type { WarpError } from "../src/core/errors.ts";
@@ -58,7 +58,14 @@ export type CanaryName =
   | "flush-rules-off"
   | "staleness-without-drift"
   | "lease-wait-without-drift"
-  | "trust-own-lease-check";
+  | "trust-own-lease-check"
+  | "trust-stale-registration"
+  | "session-from-answer"
+  | "session-wait-without-drift"
+  | "complete-without-session"
+  | "trust-heartbeat-arrival"
+  | "trust-absent-lease-read"
+  | "lease-staleness-ignored";
 
 /** The canary names, for the CLI and tests. */
 export const CANARIES: readonly CanaryName[] = [
@@ -75,6 +82,13 @@ export const CANARIES: readonly CanaryName[] = [
   "staleness-without-drift",
   "lease-wait-without-drift",
   "trust-own-lease-check",
+  "trust-stale-registration",
+  "session-from-answer",
+  "session-wait-without-drift",
+  "complete-without-session",
+  "trust-heartbeat-arrival",
+  "trust-absent-lease-read",
+  "lease-staleness-ignored",
 ];
 
 /** The canaries that break a lease assumption; they turn leases on. */
@@ -83,6 +97,8 @@ export const LEASE_CANARIES: readonly CanaryName[] = [
   "lease-ttl-ignored",
   "attach-unchecked",
   "trust-own-lease-check",
+  "trust-absent-lease-read",
+  "lease-staleness-ignored",
 ];
 
 /** The canaries that switch on a deliberate bug in the core, and its flag. */
@@ -96,6 +112,12 @@ const CORE_CANARY_FLAGS: Partial<Record<CanaryName, keyof Canary>> = {
   "trust-own-lease-check": "trustOwnLeaseCheck",
   "absent-version-skew": "absentVersionOffByOne",
   "flush-rules-off": "ignoreGaps",
+  "trust-stale-registration": "trustStaleRegistration",
+  "session-from-answer": "sessionFromAnswer",
+  "session-wait-without-drift": "sessionWaitWithoutDrift",
+  "complete-without-session": "completeWithoutSession",
+  "trust-heartbeat-arrival": "trustHeartbeatArrival",
+  "trust-absent-lease-read": "trustAbsentLeaseRead",
 };
 
 /** The core canaries set on every node (the others break node 0 only). */
@@ -103,6 +125,12 @@ const EVERY_NODE_CANARIES: readonly CanaryName[] = [
   ...LEASE_CANARIES,
   "lease-wait-without-drift",
   "flush-rules-off",
+  "trust-stale-registration",
+  "session-from-answer",
+  "session-wait-without-drift",
+  "complete-without-session",
+  "trust-heartbeat-arrival",
+  "trust-absent-lease-read",
 ];
 
 export type { SimPolicy };
@@ -152,6 +180,8 @@ export interface SimOptions {
   readonly heartbeatIntervalMs?: number;
   /** Gap timeout of the built-in nodes. @default {100, or drawn in a mixed cluster} */
   readonly gapTimeoutMs?: number;
+  /** The nodes' `sessionMs`; 0 runs them without sessions (the age bound and cache leases). @default {200} */
+  readonly sessionMs?: number;
   /**
    * Draw a swarm seed's faults as before triggered pauses, store spikes and gray seeds
    * were added, so that a seed pinned earlier replays its schedule. @default {false}
@@ -279,7 +309,9 @@ interface SimNode {
   stepMs: number;
   pausedUntil: number;
   /** A pause that starts at the node's next coordinator or store call. */
-  pauseArmed: { readonly on: "coord-call" | "store-call"; readonly durationMs: number } | undefined;
+  pauseArmed:
+    | { readonly on: "coord-call" | "coord-write" | "store-call"; readonly durationMs: number }
+    | undefined;
   tickAt: number;
   inflight: number;
   readonly ops: Map<number, HistoryOpDraft>;
@@ -317,7 +349,7 @@ interface LeaseOpDraft {
 }
 
 interface CoordCell {
-  record: HolderRecord | LeaseRecord;
+  record: CoordRecord;
   revision: number;
   /** True time the coordinator forgets the record (records written with a TTL). */
   expiresAt: number;
@@ -360,6 +392,9 @@ export class SimCluster {
   readonly #workload: Prng;
   readonly #store = new Map<string, StoreCell>();
   readonly #coord = new Map<string, CoordCell>();
+  /** Recent writes per coordinator key, for reads answered from an older state. */
+  readonly #coordLog = new Map<string, { atMs: number; cell: CoordCell }[]>();
+  #staleMaxMsValue = 0;
   readonly #leasing: boolean;
   readonly #leasePool: string[] = [];
   readonly #leaseOps: LeaseOpDraft[] = [];
@@ -419,6 +454,11 @@ export class SimCluster {
     this.#leasing = options.leases === true ||
       (options.canary !== undefined && LEASE_CANARIES.includes(options.canary));
     this.#shape = this.#drawShape(seed);
+    if (options.canary === "lease-staleness-ignored") {
+      // Reads are often stale, as stale as the bound allows; the nodes assume they never are.
+      this.#mix = { ...this.#mix, coordStaleRate: 0.5, coordStaleMaxMs: Infinity };
+    }
+    this.#staleMaxMsValue = this.#staleBoundMs();
     this.#keys = [...this.#shape.keys];
     if (this.#keys.length === 0) {
       throw new RangeError(`The configuration leaves the workload no key: modes ${options.modes}`);
@@ -465,7 +505,10 @@ export class SimCluster {
       // The drift canaries need the legal worst case: the silent node's clock slowest,
       // the writers' fastest, each at the bound.
       if (options.canary === "staleness-without-drift" && i === 0) drift = -maxDrift;
-      if (options.canary === "lease-wait-without-drift") drift = i === 0 ? -maxDrift : maxDrift;
+      if (
+        options.canary === "lease-wait-without-drift" ||
+        options.canary === "session-wait-without-drift"
+      ) drift = i === 0 ? -maxDrift : maxDrift;
       this.#nodes.push({
         index: i,
         id: `n${i}`,
@@ -553,7 +596,10 @@ export class SimCluster {
     }
     // Its own stream: the drift bound and the nodes' configurations change no other draw.
     const prng = new Prng(deriveSeed(seed, "config"));
-    const maxDriftPpm = options.maxDriftPpm ?? drawDriftPpm(prng);
+    // The session-wait canary needs the widest legal drift: the factor it drops is worth
+    // sessionMs × drift.
+    const maxDriftPpm = options.maxDriftPpm ??
+      (options.canary === "session-wait-without-drift" ? 100_000 : drawDriftPpm(prng));
     const mixed = options.canary === "trust-own-lease-check" ||
       (options.nodeConfigs ?? (prng.chance(0.5) ? "mixed" : "default")) === "mixed";
     const shape = builtInShape(prng, {
@@ -575,6 +621,9 @@ export class SimCluster {
       ...(options.heartbeatIntervalMs !== undefined &&
         { heartbeatIntervalMs: options.heartbeatIntervalMs }),
       ...(options.gapTimeoutMs !== undefined && { gapTimeoutMs: options.gapTimeoutMs }),
+      ...(options.sessionMs !== undefined && { sessionMs: options.sessionMs }),
+      ...(options.canary === "complete-without-session" && { sessionMs: 1500 }),
+      ...(options.canary === "session-wait-without-drift" && { sessionMs: 1000 }),
     });
     if (options.canary !== "trust-own-lease-check") return shape;
     // The broken node checks leases for longer than anyone else, as a mixed cluster may.
@@ -590,6 +639,10 @@ export class SimCluster {
     const canary = this.#options.canary;
     const core = new NodeCore({
       ...coreOptions(config),
+      // Built-in nodes assume the run's staleness bound (as they assume its drift bound);
+      // the canary assumes reads are never stale.
+      ...(this.#options.config === undefined &&
+        { coordinatorStalenessMs: canary === "lease-staleness-ignored" ? 0 : this.#staleMaxMs() }),
       nodeId: node.id,
       incarnation: node.incarnation,
       ...((node.index === 0 || EVERY_NODE_CANARIES.includes(canary!)) && this.#coreCanary()),
@@ -695,31 +748,41 @@ export class SimCluster {
         return;
       case "coord-get":
         this.#coordCall(node, core, () => {
-          const cell = this.#coordCell(effect.key);
+          const cell = this.#staleCoordRead()
+            ? this.#coordCellAt(effect.key, this.#now - this.#net.range(0, this.#staleMaxMs()))
+            : this.#coordCell(effect.key);
           return { ok: true as const, record: cell?.record, revision: cell?.revision ?? 0 };
         }, (result) => core.onCoordRead(effect.io, result, this.#local(node)));
         return;
       case "coord-put":
-        this.#coordCall(node, core, () => {
-          const cell = this.#coordCell(effect.key);
-          const matches = effect.revision === undefined
-            ? cell === undefined
-            : cell?.revision === effect.revision;
-          if (!matches) {
-            return {
-              ok: false as const,
-              conflict: true,
-              error: { code: "CONTENDED", message: "Revision moved" } as WarpError,
-            };
-          }
-          const revision = ++this.#coordRevision;
-          const expiresAt = effect.ttlMs === undefined ? Infinity : this.#now + effect.ttlMs;
-          this.#coord.set(effect.key, { record: effect.record, revision, expiresAt });
-          if (effect.key.startsWith("lease/") && "lease" in effect.record) {
-            this.#logLeaseWrite(effect.key.slice("lease/".length), effect.record);
-          }
-          return { ok: true as const, revision };
-        }, (result) => core.onCoordWrite(effect.io, result, this.#local(node)));
+        this.#coordCall(
+          node,
+          core,
+          () => {
+            const cell = this.#coordCell(effect.key);
+            const matches = effect.revision === undefined
+              ? cell === undefined
+              : cell?.revision === effect.revision;
+            if (!matches) {
+              return {
+                ok: false as const,
+                conflict: true,
+                error: { code: "CONTENDED", message: "Revision moved" } as WarpError,
+              };
+            }
+            const revision = ++this.#coordRevision;
+            const expiresAt = effect.ttlMs === undefined ? Infinity : this.#now + effect.ttlMs;
+            const written = { record: effect.record, revision, expiresAt };
+            this.#coord.set(effect.key, written);
+            this.#logCoordWrite(effect.key, written);
+            if (effect.key.startsWith("lease/") && "lease" in effect.record) {
+              this.#logLeaseWrite(effect.key.slice("lease/".length), effect.record);
+            }
+            return { ok: true as const, revision };
+          },
+          (result) => core.onCoordWrite(effect.io, result, this.#local(node)),
+          "coord-write",
+        );
         return;
       case "resolve":
         if (node.leaseOps.has(effect.op)) this.#leaseDone(node, effect.op, undefined);
@@ -730,6 +793,67 @@ export class SimCluster {
         else this.#fail(node, effect.op, effect.error);
         return;
     }
+  }
+
+  /** Whether this coordinator read is answered from an older state (a fault of the mix). */
+  #staleCoordRead(): boolean {
+    const rate = this.#mix.coordStaleRate ?? 0;
+    return this.#faultsOn && rate > 0 && this.#staleMaxMs() > 0 && this.#net.chance(rate);
+  }
+
+  /**
+   * How old a stale coordinator read may be: the drawn figure, within what the nodes assume
+   * (`coordinatorStalenessMs`, below half of every `leaseCheckMs`). A user's configuration
+   * assumes its own bound (0 unless it says: then no read is stale).
+   */
+  #staleBoundMs(): number {
+    const drawn = this.#mix.coordStaleMaxMs ?? 0;
+    const bounds = this.#options.config !== undefined
+      ? this.#shape.nodes.map((n) => n.coordinatorStalenessMs ?? 0)
+      : this.#shape.nodes.map((n) => (n.leaseCheckMs ?? 1000) / 2 - 1);
+    return Math.max(0, Math.min(drawn, ...bounds));
+  }
+
+  #staleMaxMs(): number {
+    return this.#staleMaxMsValue;
+  }
+
+  /** Keeps the writes of a coordinator key that a stale read may still return. */
+  #logCoordWrite(key: string, cell: CoordCell): void {
+    if ((this.#mix.coordStaleRate ?? 0) === 0 || this.#staleMaxMs() === 0) return;
+    let log = this.#coordLog.get(key);
+    if (log === undefined) {
+      log = [];
+      this.#coordLog.set(key, log);
+    }
+    log.push({ atMs: this.#now, cell });
+    // Older writes than the one current `coordStaleMaxMs` ago can no longer be read.
+    const horizon = this.#now - this.#staleMaxMs();
+    let keep = 0;
+    while (keep + 1 < log.length && log[keep + 1]!.atMs <= horizon) keep++;
+    if (keep > 0) log.splice(0, keep);
+  }
+
+  /**
+   * The record of `key` as the coordinator held it at true time `atMs` (a real past
+   * state: a lagging replica answers with one), `undefined` if absent or expired then.
+   */
+  #coordCellAt(key: string, atMs: number): CoordCell | undefined {
+    const log = this.#coordLog.get(key) ?? [];
+    let cell: CoordCell | undefined;
+    for (const write of log) {
+      if (write.atMs > atMs) break;
+      cell = write.cell;
+    }
+    if (cell === undefined) {
+      // Nothing logged before then: either the key had no write yet, or its first logged
+      // write came later. Only the current cell older than every logged write can answer.
+      const current = this.#coord.get(key);
+      if (current === undefined || log.length > 0) return undefined;
+      cell = current;
+    }
+    if (atMs >= cell.expiresAt && this.#options.canary !== "lease-ttl-ignored") return undefined;
+    return cell;
   }
 
   /** A coordinator record, or `undefined` once the coordinator has forgotten it (TTL). */
@@ -800,6 +924,7 @@ export class SimCluster {
     core: NodeCore,
     apply: () => R,
     answer: (r: R | { ok: false; conflict: false; error: WarpError }) => void,
+    call: "coord-call" | "coord-write" = "coord-call",
   ): void {
     const unreachable = {
       ok: false as const,
@@ -811,7 +936,7 @@ export class SimCluster {
     };
     const there = this.#net.exp(COORD_LATENCY_MEAN_MS), back = this.#net.exp(COORD_LATENCY_MEAN_MS);
     const sentAt = this.#now;
-    this.#armedPause(node, "coord-call");
+    this.#armedPause(node, call);
     const timeout = () => {
       this.#at(sentAt + COORD_TIMEOUT_MS, () => {
         if (node.core === core) this.#deliver(node, () => answer(unreachable));
@@ -827,6 +952,12 @@ export class SimCluster {
         return;
       }
       const result = apply(); // it took effect; the reply may still be lost
+      const replyLost = this.#faultsOn && (this.#mix.coordReplyLossRate ?? 0) > 0 &&
+        this.#net.chance(this.#mix.coordReplyLossRate!);
+      if (replyLost) {
+        timeout();
+        return;
+      }
       this.#at(this.#now + back, () => {
         if (this.#coordDown[node.index]! > 0) timeout();
         else if (node.core === core) this.#deliver(node, () => answer(result));
@@ -835,9 +966,10 @@ export class SimCluster {
   }
 
   /** Starts the pause armed for the node's next call of this kind, if any. */
-  #armedPause(node: SimNode, call: "coord-call" | "store-call"): void {
+  #armedPause(node: SimNode, call: "coord-call" | "coord-write" | "store-call"): void {
     const armed = node.pauseArmed;
-    if (armed === undefined || armed.on !== call || !this.#faultsOn) return;
+    if (armed === undefined || !this.#faultsOn) return;
+    if (armed.on !== call && !(armed.on === "coord-call" && call === "coord-write")) return;
     node.pauseArmed = undefined;
     this.#traceFault(`pause ${node.id} for ${armed.durationMs.toFixed(0)} ms (at its ${call})`);
     this.#pause(node, armed.durationMs);
@@ -1039,6 +1171,47 @@ export class SimCluster {
       case "no-staleness-bound":
       case "staleness-without-drift":
         return [{ kind: "bus-outage", atMs: s * 0.2, node: 0, durationMs: s * 0.6 }];
+      case "session-wait-without-drift":
+        // Node 0 (a holder, slowest clock) stops answering revokes, then loses the
+        // coordinator too, just after a renewal: writers (fastest) that posted their notices
+        // after that renewal must wait out its session, at the widest drift.
+        return [
+          { kind: "bus-outage", atMs: s * 0.2, node: 0, durationMs: s * 0.6 },
+          { kind: "coord-outage", atMs: s * 0.3, node: 0, durationMs: s * 0.5 },
+        ];
+      case "session-from-answer":
+        // Node 0 stops just as its next coordinator call (a renewal, mostly) takes effect,
+        // and comes back to its answer long after: writers meanwhile waited out its session.
+        return [
+          { kind: "pause", atMs: s * 0.2, node: 0, durationMs: s * 0.3, after: "coord-write" },
+          { kind: "pause", atMs: s * 0.6, node: 0, durationMs: s * 0.2, after: "coord-write" },
+        ];
+      case "trust-heartbeat-arrival": {
+        // Everything node 0 sends arrives 1.2 s late: its old heartbeats keep coming while
+        // its invalidations are still on their way.
+        return Array.from({ length: this.#n - 1 }, (_, i) => ({
+          kind: "clog" as const,
+          atMs: s * 0.2,
+          durationMs: s * 0.6,
+          from: 0,
+          to: i + 1,
+          extraMs: 1200,
+        }));
+      }
+      case "complete-without-session":
+        // From just after the first joins, node 0 neither reaches the coordinator nor hears
+        // anyone: it learns of no member that joined after it, and (sessions of 1.5 s) keeps
+        // believing in its first session, while they write without being taken in.
+        return [
+          { kind: "coord-outage", atMs: 3, node: 0, durationMs: s * 0.7 },
+          {
+            kind: "partition",
+            atMs: 3,
+            durationMs: s * 0.7,
+            links: Array.from({ length: this.#n - 1 }, (_, i) => [i + 1, 0] as const),
+            label: "one-way to n0",
+          },
+        ];
       case "flush-rules-off":
         // Every node misses every invalidation until just before the faults stop: the gaps
         // they must notice and flush are still open when the fault-free phase begins.
@@ -1051,12 +1224,11 @@ export class SimCluster {
       case "clock-step": {
         // While node 0 cannot hear revocations, the other nodes' clocks keep jumping ahead:
         // a writer waiting out node 0's lease believes it has run out too early.
-        const faults: Fault[] = [{
-          kind: "bus-outage",
-          atMs: s * 0.2,
-          node: 0,
-          durationMs: s * 0.5,
-        }];
+        // Node 0 also loses the coordinator, so a writer must wait out its session.
+        const faults: Fault[] = [
+          { kind: "bus-outage", atMs: s * 0.2, node: 0, durationMs: s * 0.5 },
+          { kind: "coord-outage", atMs: s * 0.2, node: 0, durationMs: s * 0.5 },
+        ];
         for (let t = s * 0.2; t < s * 0.7; t += 20) {
           for (let node = 1; node < this.#n; node++) {
             faults.push({ kind: "clock-step", atMs: t, node, stepMs: this.#strongLeaseMs() / 4 });
@@ -1335,9 +1507,8 @@ export class SimCluster {
     POLARIS_OFFSETS_MS.forEach((offset, i) => {
       this.#at(this.#now + offset, () => {
         const stale = this.#nodes.some((node) => {
-          const entry = node.core?.inspect(key);
-          return entry !== undefined && entry.version < version &&
-            this.#local(node) < entry.freshUntilMs;
+          const entry = node.core?.servable(key, this.#local(node));
+          return entry !== undefined && entry.version < version;
         });
         if (!stale) { for (const counter of counters) counter.consistent[i]!++; }
       });
@@ -1372,9 +1543,8 @@ export class SimCluster {
     const newest = this.#store.get(key)?.version ?? 0;
     let oldest = Infinity;
     for (const node of this.#nodes) {
-      const entry = node.core?.inspect(key);
+      const entry = node.core?.servable(key, this.#local(node));
       if (entry === undefined || entry.version >= newest) continue;
-      if (this.#local(node) >= entry.freshUntilMs) continue;
       this.#l1Samples.push({ atMs: this.#now, process: node.id, key, version: entry.version });
       oldest = Math.min(oldest, entry.version);
     }

@@ -26,6 +26,7 @@ import { Registry } from "../src/core/registry.ts";
 import type { ConsistencyMode, KeyOptions, KeyPolicy } from "../src/core/registry.ts";
 import { CONFIG_OPTIONS } from "../src/config.ts";
 import type { WarpConfig } from "../src/config.ts";
+import { DEFAULT_SESSION_MS } from "../src/warp.ts";
 import type { KeyInfo } from "./history.ts";
 import type { Prng } from "./prng.ts";
 
@@ -75,6 +76,7 @@ const DEFAULT_NODE = {
   heartbeatIntervalMs: 50,
   gapTimeoutMs: 100,
   leaseCheckMs: 100,
+  sessionMs: 200,
   entriesMax: 1000,
 } as const;
 
@@ -85,6 +87,8 @@ const CORE_OPTIONS = [
   "gapTimeoutMs",
   "leaseCheckMs",
   "leaseTimeoutMs",
+  "sessionMs",
+  "coordinatorStalenessMs",
   "entriesMax",
   "bytesMax",
   "waitersMax",
@@ -122,6 +126,8 @@ export interface BuiltInShapeOptions {
   readonly policy?: Partial<SimPolicy>;
   readonly heartbeatIntervalMs?: number;
   readonly gapTimeoutMs?: number;
+  /** Every node's `sessionMs` (0: no sessions), instead of the default or the draws. */
+  readonly sessionMs?: number;
 }
 
 /**
@@ -165,6 +171,7 @@ export function builtInShape(prng: Prng, options: BuiltInShapeOptions): ClusterS
         heartbeatIntervalMs: Math.round(prng.range(20, 150)),
         gapTimeoutMs: Math.round(prng.range(50, 300)),
         leaseCheckMs: Math.round(prng.range(50, 400)),
+        sessionMs: Math.round(prng.range(100, 500)),
       }
       : DEFAULT_NODE;
     nodes.push({
@@ -173,6 +180,7 @@ export function builtInShape(prng: Prng, options: BuiltInShapeOptions): ClusterS
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? node.heartbeatIntervalMs,
       gapTimeoutMs: options.gapTimeoutMs ?? node.gapTimeoutMs,
       leaseCheckMs: node.leaseCheckMs,
+      sessionMs: options.sessionMs ?? node.sessionMs,
       leaseTimeoutMs: policy.writeTimeoutMs ?? DEFAULT_POLICY.writeTimeoutMs,
       keys: {
         "lc:*": timing("strong-local"),
@@ -298,7 +306,12 @@ export function userShape(
       }
     }
   }
-  const node: WarpConfig = { ...config, maxDriftPpm };
+  // What `new Warp` does with a coordinator: sessions on unless the configuration says.
+  const node: WarpConfig = {
+    ...config,
+    maxDriftPpm,
+    sessionMs: config.sessionMs ?? DEFAULT_SESSION_MS,
+  };
   return {
     maxDriftPpm,
     nodes: Array.from({ length: options.nodes }, () => node),
@@ -471,6 +484,10 @@ export function configProblems(config: unknown, maxDriftPpm?: number): string[] 
     problems.push(`Option ioTimeoutMs must be positive: ${String(io)}`);
   }
   const drift = typeof checks.maxDriftPpm === "number" ? checks.maxDriftPpm / 1e6 : 500e-6;
+  const sessionMs = typeof c.sessionMs === "number" ? c.sessionMs : DEFAULT_SESSION_MS;
+  const heartbeatMs = typeof c.heartbeatIntervalMs === "number" ? c.heartbeatIntervalMs : 250;
+  // A silent holder is waited out after two heartbeats and its session (see _strong.ts).
+  const sessions = sessionMs > 0 ? { sessionMs, ackWaitMs: 2 * heartbeatMs } : undefined;
   const keys = c.keys ?? {};
   if (typeof keys !== "object" || keys === null || Array.isArray(keys)) {
     problems.push(`Option keys must be an object of registrations: ${String(keys)}`);
@@ -483,7 +500,7 @@ export function configProblems(config: unknown, maxDriftPpm?: number): string[] 
   for (const [pattern, options] of Object.entries(keys)) {
     try {
       const policy = registry.register(pattern, options as KeyOptions);
-      problems.push(...registrationProblems(policy, options as KeyOptions, drift));
+      problems.push(...registrationProblems(policy, options as KeyOptions, drift, sessions));
     } catch (error) {
       problems.push(`Registration ${JSON.stringify(pattern)}: ${(error as Error).message}`);
     }
@@ -492,7 +509,12 @@ export function configProblems(config: unknown, maxDriftPpm?: number): string[] 
 }
 
 /** The unsafe or meaningless combinations in one valid registration. */
-function registrationProblems(policy: KeyPolicy, options: KeyOptions, drift: number): string[] {
+function registrationProblems(
+  policy: KeyPolicy,
+  options: KeyOptions,
+  drift: number,
+  sessions: { readonly sessionMs: number; readonly ackWaitMs: number } | undefined,
+): string[] {
   const problems: string[] = [];
   const at = `Registration ${JSON.stringify(policy.pattern)}`;
   const only = (name: "maxStalenessMs" | "leaseMs", mode: ConsistencyMode) => {
@@ -504,7 +526,7 @@ function registrationProblems(policy: KeyPolicy, options: KeyOptions, drift: num
   };
   only("maxStalenessMs", "eventual-distributed");
   only("leaseMs", "strong-distributed");
-  if (policy.mode === "strong-distributed") {
+  if (policy.mode === "strong-distributed" && sessions === undefined) {
     const waitMs = policy.leaseMs * (1 + drift) + 1;
     if (policy.writeTimeoutMs <= waitMs) {
       problems.push(
@@ -514,9 +536,19 @@ function registrationProblems(policy: KeyPolicy, options: KeyOptions, drift: num
       );
     }
   }
+  if (policy.mode === "strong-distributed" && sessions !== undefined) {
+    const waitMs = sessions.ackWaitMs + sessions.sessionMs * (1 + drift) + 1;
+    if (policy.writeTimeoutMs <= waitMs) {
+      problems.push(
+        `${at}: writeTimeoutMs must be above 2 heartbeats + sessionMs × (1 + drift) + 1 ms = ${
+          waitMs.toFixed(1)
+        } ms, or a silent holder fails every write: ${policy.writeTimeoutMs}`,
+      );
+    }
+  }
   const bound = policy.mode === "eventual-distributed"
     ? ["maxStalenessMs", policy.maxStalenessMs] as const
-    : policy.mode === "strong-distributed"
+    : policy.mode === "strong-distributed" && sessions === undefined
     ? ["leaseMs", policy.leaseMs] as const
     : undefined;
   if (bound !== undefined && bound[1] > policy.ttlMs) {

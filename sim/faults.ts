@@ -32,6 +32,19 @@ export interface FaultMix {
   readonly clockOffsetMaxMs: number;
   /** Whether clocks drift (within the bound). */
   readonly drift: boolean;
+  /**
+   * Probability that a coordinator read is answered from an older state (a deposed leader,
+   * a lagging replica: NATS ADR-8, ADR-53): the state of up to `coordStaleMaxMs` before.
+   * @default {0}
+   */
+  readonly coordStaleRate?: number;
+  /** How old a stale coordinator read may be, ms. @default {0} */
+  readonly coordStaleMaxMs?: number;
+  /**
+   * Probability that a coordinator call's answer is lost after it took effect (a renewal
+   * that landed, reported as a timeout). @default {0}
+   */
+  readonly coordReplyLossRate?: number;
 }
 
 /** A discrete fault at a true time. Every fault ends before the safety phase does. */
@@ -62,15 +75,16 @@ export type Fault =
   }
   /**
    * The node stops running (a GC pause, SIGSTOP); its clock goes on. With `after`, the
-   * pause starts at the node's first coordinator or store call at or after `atMs`, so the
-   * answer of that call arrives to a node that has been away for `durationMs`.
+   * pause starts at the node's first coordinator call (or coordinator write) or store call
+   * at or after `atMs`, so the answer of that call arrives to a node that has been away
+   * for `durationMs`.
    */
   | {
     readonly kind: "pause";
     readonly atMs: number;
     readonly node: number;
     readonly durationMs: number;
-    readonly after?: "coord-call" | "store-call";
+    readonly after?: "coord-call" | "coord-write" | "store-call";
   }
   /** The node's clock jumps forward. */
   | {
@@ -508,10 +522,45 @@ export function drawFaults(
   classic = false,
 ): { mix: FaultMix; schedule: Fault[] } {
   const prng = new Prng(deriveSeed(seed >>> 0, "faults"));
-  const mix = drawMix(prng, preset);
+  const drawn = drawMix(prng, preset);
   const schedule = drawSchedule(prng, preset, nodes, safetyMs);
-  if (preset !== "swarm" || classic) return { mix, schedule };
+  if (classic) return { mix: drawn, schedule };
+  const mix = drawCoordinatorFaults(
+    new Prng(deriveSeed(seed >>> 0, "faults-coord")),
+    drawn,
+    preset,
+  );
+  if (preset !== "swarm") return { mix, schedule };
   const extra = new Prng(deriveSeed(seed >>> 0, "faults-extra"));
   const extras = drawSwarmExtras(extra, mix, nodes, safetyMs);
   return { mix: extras.mix, schedule: [...schedule, ...extras.faults] };
+}
+
+/**
+ * The coordinator's own faults, from their own stream (so the classic draws stay as they
+ * were): reads answered from an older state and answers lost after the call took effect.
+ * Swarm seeds draw each with some probability, gray seeds always, the coordinator-facing
+ * presets (partition, crash) often.
+ *
+ * @example
+ * ```ts
+ * import { CALM, drawCoordinatorFaults } from "./faults.ts";
+ * import { Prng } from "./prng.ts";
+ * const mix = drawCoordinatorFaults(new Prng(3), CALM, "gray");
+ * console.log(mix.coordStaleRate! > 0); // true
+ * ```
+ */
+export function drawCoordinatorFaults(prng: Prng, mix: FaultMix, preset: FaultPreset): FaultMix {
+  const p = preset === "gray" ? 1 : preset === "swarm" ? 0.5 : preset === "partition" ||
+      preset === "crash"
+    ? 0.7
+    : 0;
+  const stale = prng.chance(p);
+  const lost = prng.chance(p * 0.8);
+  return {
+    ...mix,
+    coordStaleRate: stale ? prng.range(0.01, 0.5) : 0,
+    coordStaleMaxMs: stale ? prng.range(5, 400) : 0,
+    coordReplyLossRate: lost ? prng.range(0.005, 0.1) : 0,
+  };
 }

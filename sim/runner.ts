@@ -33,6 +33,8 @@ const RATES: readonly (keyof FaultMix)[] = [
   "storeErrorRate",
   "timerJitterMs",
   "clockOffsetMaxMs",
+  "coordStaleRate",
+  "coordReplyLossRate",
 ];
 
 /** A checked run. */

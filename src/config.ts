@@ -18,6 +18,8 @@ export const CONFIG_OPTIONS = [
   "gapTimeoutMs",
   "leaseCheckMs",
   "leaseTimeoutMs",
+  "sessionMs",
+  "coordinatorStalenessMs",
   "ioTimeoutMs",
   "entriesMax",
   "bytesMax",

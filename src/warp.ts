@@ -11,10 +11,10 @@ import type { Codec } from "./codec.ts";
 import { jsonCodec } from "./codec.ts";
 import type { Coordinator } from "./coordinator.ts";
 import { MemoryCoordinator } from "./coordinator/memory.ts";
-import type { Effect, HolderRecord, OpResult } from "./core/effects.ts";
+import type { CoordRecord, CoordRecordKind, Effect, OpResult } from "./core/effects.ts";
 import { validateHolderRecord } from "./core/effects.ts";
 import { isLeaseId, leaseListProblem, makeLeaseId, validateLeaseRecord } from "./core/leases.ts";
-import type { LeaseRecord } from "./core/leases.ts";
+import { validateSessionsRecord } from "./core/_sessions.ts";
 import { openEnvelope, sealEnvelope } from "./_lease_envelope.ts";
 import { InvariantError, WarpError } from "./core/errors.ts";
 import { NodeCore } from "./core/node.ts";
@@ -34,6 +34,9 @@ import {
   checkPrefix,
 } from "./_check.ts";
 import { clusterSubjects, RESERVED_NODE_IDS } from "./_subjects.ts";
+
+/** The default `sessionMs` of a node with a coordinator. */
+export const DEFAULT_SESSION_MS = 2000;
 
 /** Options of a {@linkcode Warp} node. */
 export interface WarpOptions<T> {
@@ -103,6 +106,22 @@ export interface WarpOptions<T> {
    * @default {{}}
    */
   readonly keys?: Readonly<Record<string, KeyOptions>>;
+  /**
+   * How long one renewal of this node's session lasts (see `docs/protocol.md`). With a
+   * session, distributed entries live to their TTL in a healthy cluster; the node renews
+   * it with one coordinator compare-and-set (and one read) every `sessionMs / 3`, and a
+   * strong write waits at most about `sessionMs` for a holder that stopped answering.
+   * 0 turns sessions off: eventual entries then keep to `maxStalenessMs` and strong ones
+   * to `leaseMs`. Needs a coordinator; without one, sessions are off.
+   * @default {2000} with a coordinator
+   */
+  readonly sessionMs?: number;
+  /**
+   * The most a coordinator read may lag behind its state, ms: 0 for PostgreSQL or one NATS
+   * server; set it for a replicated NATS KV, which may answer a read from an old leader
+   * (see `docs/operations.md`). Only lease checks depend on it. @default {0}
+   */
+  readonly coordinatorStalenessMs?: number;
 }
 
 /** Options of {@linkcode Warp.set}. */
@@ -346,6 +365,9 @@ export class Warp<T = unknown> {
       ...(options.peersMax !== undefined && { peersMax: options.peersMax }),
       ...(options.leaseCheckMs !== undefined && { leaseCheckMs: options.leaseCheckMs }),
       ...(options.leaseTimeoutMs !== undefined && { leaseTimeoutMs: options.leaseTimeoutMs }),
+      sessionMs: this.#coordinator === undefined ? 0 : options.sessionMs ?? DEFAULT_SESSION_MS,
+      ...(options.coordinatorStalenessMs !== undefined &&
+        { coordinatorStalenessMs: options.coordinatorStalenessMs }),
     });
     const keys = options.keys ?? {};
     if (typeof keys !== "object" || keys === null || Array.isArray(keys)) {
@@ -1006,7 +1028,7 @@ export class Warp<T = unknown> {
       );
   }
 
-  #coordGet(io: number, key: string, kind: "holder" | "lease", ttlMs: number | undefined): void {
+  #coordGet(io: number, key: string, kind: CoordRecordKind, ttlMs: number | undefined): void {
     const coordinator = this.#coordinator!;
     const options = ttlMs === undefined ? undefined : { ttlMs };
     withTimeout(
@@ -1015,11 +1037,15 @@ export class Warp<T = unknown> {
       timeoutAfter(this.#ioTimeoutMs, `Coordinator read of ${describe(key)}`),
     ).then(
       (entry) => {
-        let record: HolderRecord | LeaseRecord | undefined;
+        let record: CoordRecord | undefined;
         if (entry !== undefined) {
           try {
             const parsed = JSON.parse(textDecoder.decode(entry.value));
-            record = kind === "lease" ? validateLeaseRecord(parsed) : validateHolderRecord(parsed);
+            record = kind === "lease"
+              ? validateLeaseRecord(parsed)
+              : kind === "sessions"
+              ? validateSessionsRecord(parsed)
+              : validateHolderRecord(parsed);
           } catch {
             record = undefined;
           }
@@ -1049,7 +1075,7 @@ export class Warp<T = unknown> {
   #coordPut(
     io: number,
     key: string,
-    record: HolderRecord | LeaseRecord,
+    record: CoordRecord,
     revision: number | undefined,
     ttlMs: number | undefined,
   ): void {

@@ -1,5 +1,5 @@
 /**
- * The wire format of Warp's bus messages ({@linkcode Message}), version 1.
+ * The wire format of Warp's bus messages ({@linkcode Message}), version 2.
  *
  * A compact binary layout, because heartbeats and invalidations are the hot path:
  *
@@ -7,34 +7,37 @@
  * 0x57 'W' | version 0x01 | type | from | inc | fields of the type
  * type 1 inv:    seq, version, key
  * type 2 drop:   seq, key
- * type 3 hb:     seq
- * type 4 revoke: id, key
+ * type 3 hb:     seq, round, echo count, then per echo: id (as `from`), inc, round
+ * type 4 revoke: id, rev, key
  * type 5 ack:    id, key
  * type 6 lrev:   lease (a varint byte length then ASCII)
  * ```
  *
- * Numbers (`inc`, `seq`, `version`, `id`) are unsigned LEB128 varints of at most 8 bytes
+ * Numbers (`inc`, `seq`, `version`, `id`, `rev`, `round`, the echo count) are unsigned LEB128 varints of at most 8 bytes
  * (up to `Number.MAX_SAFE_INTEGER`), in their shortest form. `from` is one length byte
  * then its ASCII characters; `key` is a varint byte length then UTF-8. Nothing may follow
- * the last field. The encoding is canonical: each message has exactly one, so
+ * the last field. Version 2 added the heartbeat's round and echoes (session freshness
+ * proofs) and the revoke's claim revision; a version-1 message is foreign to it (nodes of
+ * both versions do not share a cluster). The encoding is canonical: each message has exactly one, so
  * `encodeMessage(decodeMessage(bytes))` gives `bytes` back whenever it decodes.
  *
  * @module
  */
 
-import { type Message, validateMessage } from "./core/messages.ts";
+import { type Echo, ECHOES_MAX, type Message, validateMessage } from "./core/messages.ts";
 
 /** The first byte of every Warp message: `W`. */
 export const WIRE_MAGIC = 0x57;
 
 /** The version of the wire format written by {@linkcode encodeMessage}. */
-export const WIRE_VERSION = 1;
+export const WIRE_VERSION = 2;
 
 /**
  * The largest message {@linkcode decodeMessage} accepts, in bytes. Every valid message
- * fits: the longest key (1024 UTF-16 units) takes at most 3072 bytes of UTF-8.
+ * fits: the longest key (1024 UTF-16 units) takes at most 3072 bytes of UTF-8, and a
+ * heartbeat's 256 echoes at most 81 bytes each.
  */
-export const MESSAGE_BYTES_MAX = 8192;
+export const MESSAGE_BYTES_MAX = 24_576;
 
 const TYPE_CODES = { inv: 1, drop: 2, hb: 3, revoke: 4, ack: 5, lrev: 6 } as const;
 const VARINT_BYTES_MAX = 8;
@@ -70,9 +73,7 @@ export function encodeMessage(message: Message): Uint8Array {
   out[0] = WIRE_MAGIC;
   out[1] = WIRE_VERSION;
   out[2] = TYPE_CODES[message.t];
-  let at = HEADER_BYTES;
-  out[at++] = message.from.length;
-  for (let i = 0; i < message.from.length; i++) out[at++] = message.from.charCodeAt(i);
+  let at = writeAscii(out, HEADER_BYTES, message.from);
   at = writeVarint(out, at, message.inc);
   switch (message.t) {
     case "inv":
@@ -86,8 +87,19 @@ export function encodeMessage(message: Message): Uint8Array {
       break;
     case "hb":
       at = writeVarint(out, at, message.seq);
+      at = writeVarint(out, at, message.round);
+      at = writeVarint(out, at, message.echo.length);
+      for (const [id, inc, round] of message.echo) {
+        at = writeAscii(out, at, id);
+        at = writeVarint(out, at, inc);
+        at = writeVarint(out, at, round);
+      }
       break;
     case "revoke":
+      at = writeVarint(out, at, message.id);
+      at = writeVarint(out, at, message.rev);
+      at = writeKey(out, at, message.key);
+      break;
     case "ack":
       at = writeVarint(out, at, message.id);
       at = writeKey(out, at, message.key);
@@ -109,8 +121,9 @@ export function encodeMessage(message: Message): Uint8Array {
  * import assert from "node:assert/strict";
  * import { decodeMessage, encodeMessage } from "./wire.ts";
  *
- * const bytes = encodeMessage({ t: "hb", from: "a", inc: 1, seq: 0 });
- * assert.deepEqual(decodeMessage(bytes), { t: "hb", from: "a", inc: 1, seq: 0 });
+ * const hb = { t: "hb", from: "a", inc: 1, seq: 0, round: 1, echo: [["b", 2, 5]] } as const;
+ * const bytes = encodeMessage(hb);
+ * assert.deepEqual(decodeMessage(bytes), hb);
  * assert.equal(decodeMessage(bytes.subarray(0, 4)), undefined);
  * assert.equal(decodeMessage(new TextEncoder().encode('{"t":"hb"}')), undefined);
  * ```
@@ -136,14 +149,27 @@ export function decodeMessage(bytes: Uint8Array): Message | undefined {
       message = { t: "drop", from, inc, seq, key: reader.key() };
       break;
     }
-    case TYPE_CODES.hb:
-      message = { t: "hb", from, inc, seq: reader.varint() };
+    case TYPE_CODES.hb: {
+      const seq = reader.varint();
+      const round = reader.varint();
+      const count = reader.varint();
+      if (count > ECHOES_MAX) return undefined;
+      const echo: Echo[] = [];
+      for (let i = 0; i < count && !reader.failed; i++) {
+        echo.push([reader.ascii(), reader.varint(), reader.varint()]);
+      }
+      message = { t: "hb", from, inc, seq, round, echo };
       break;
-    case TYPE_CODES.revoke:
+    }
+    case TYPE_CODES.revoke: {
+      const id = reader.varint();
+      const rev = reader.varint();
+      message = { t: "revoke", from, inc, id, rev, key: reader.key() };
+      break;
+    }
     case TYPE_CODES.ack: {
       const id = reader.varint();
-      const t = type === TYPE_CODES.revoke ? "revoke" : "ack";
-      message = { t, from, inc, id, key: reader.key() };
+      message = { t: "ack", from, inc, id, key: reader.key() };
       break;
     }
     case TYPE_CODES.lrev:
@@ -240,6 +266,13 @@ function writeVarint(out: Uint8Array, at: number, value: number): number {
     value = Math.floor(value / 0x80);
   }
   out[at++] = value;
+  return at;
+}
+
+/** A node id: one length byte, then its ASCII characters. */
+function writeAscii(out: Uint8Array, at: number, text: string): number {
+  out[at++] = text.length;
+  for (let i = 0; i < text.length; i++) out[at++] = text.charCodeAt(i);
   return at;
 }
 

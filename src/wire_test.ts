@@ -28,8 +28,14 @@ const header = { from: nodeId, inc: count };
 const messageArbitraries: Record<Message["t"], fc.Arbitrary<Message>> = {
   inv: fc.record({ t: fc.constant("inv"), ...header, seq: positive, key, version: positive }),
   drop: fc.record({ t: fc.constant("drop"), ...header, seq: positive, key }),
-  hb: fc.record({ t: fc.constant("hb"), ...header, seq: count }),
-  revoke: fc.record({ t: fc.constant("revoke"), ...header, id: count, key }),
+  hb: fc.record({
+    t: fc.constant("hb"),
+    ...header,
+    seq: count,
+    round: count,
+    echo: fc.array(fc.tuple(nodeId, count, count), { maxLength: 8 }),
+  }),
+  revoke: fc.record({ t: fc.constant("revoke"), ...header, id: count, key, rev: count }),
   ack: fc.record({ t: fc.constant("ack"), ...header, id: count, key }),
   lrev: fc.record({
     t: fc.constant("lrev"),
@@ -55,14 +61,21 @@ for (const [type, arbitrary] of Object.entries(messageArbitraries)) {
 }
 
 Deno.test("encodeMessage() starts with the magic byte and wire version", () => {
-  const bytes = encodeMessage({ t: "hb", from: "a", inc: 1, seq: 2 });
-  assert.deepEqual([...bytes], [WIRE_MAGIC, WIRE_VERSION, 3, 1, 0x61, 1, 2]);
+  const bytes = encodeMessage({ t: "hb", from: "a", inc: 1, seq: 2, round: 3, echo: [] });
+  assert.deepEqual([...bytes], [WIRE_MAGIC, WIRE_VERSION, 3, 1, 0x61, 1, 2, 3, 0]);
 });
 
 Deno.test("encodeMessage() writes numbers as shortest varints", () => {
-  const bytes = encodeMessage({ t: "hb", from: "a", inc: 300, seq: Number.MAX_SAFE_INTEGER });
+  const bytes = encodeMessage({
+    t: "hb",
+    from: "a",
+    inc: 300,
+    seq: Number.MAX_SAFE_INTEGER,
+    round: 0,
+    echo: [],
+  });
   assert.deepEqual([...bytes.subarray(5, 7)], [0xac, 0x02]);
-  assert.equal(bytes.length, 7 + 8);
+  assert.equal(bytes.length, 7 + 8 + 2);
 });
 
 Deno.test("encodeMessage() throws a TypeError for an invalid message", () => {
@@ -77,8 +90,8 @@ Deno.test("encodeMessage() throws a TypeError for an invalid message", () => {
   for (const m of invalid) {
     assert.throws(() => encodeMessage(m as Message), TypeError, JSON.stringify(m));
   }
-  assert.throws(() => encodeMessage({ t: "hb", from: "", inc: 1, seq: 0 }), {
-    message: 'Invalid message: {"t":"hb","from":"","inc":1,"seq":0}',
+  assert.throws(() => encodeMessage({ t: "hb", from: "", inc: 1, seq: 0, round: 0, echo: [] }), {
+    message: 'Invalid message: {"t":"hb","from":"","inc":1,"seq":0,"round":0,"echo":[]}',
   });
 });
 
@@ -95,7 +108,7 @@ Deno.test("decodeMessage() gives undefined for trailing bytes, other versions an
   const bytes = encodeMessage({ t: "ack", from: "n1", inc: 5, id: 9, key: "k" });
   assert.equal(decodeMessage(new Uint8Array([...bytes, 0])), undefined);
   const otherVersion = bytes.slice();
-  otherVersion[1] = 2;
+  otherVersion[1] = 1; // version 1 heartbeats and revokes lack the fields of version 2
   assert.equal(decodeMessage(otherVersion), undefined);
   const otherType = bytes.slice();
   otherType[2] = 6;

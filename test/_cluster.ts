@@ -6,7 +6,10 @@
  */
 
 import { InProcessBus, MemoryCoordinator, MemoryStore, Warp } from "../mod.ts";
+import { WarpError } from "../mod.ts";
 import type {
+  Coordinator,
+  CoordinatorCallOptions,
   InProcessTransport,
   KeyOptions,
   Store,
@@ -29,6 +32,8 @@ export const GAP_TIMEOUT_MS = 40;
 export const STALENESS_MS = 200;
 /** leaseMs of the `st:*` keys. */
 export const LEASE_MS = 200;
+/** sessionMs of the test clusters' nodes. */
+export const SESSION_MS = 300;
 
 /**
  * The registrations every node of a test cluster has:
@@ -69,6 +74,8 @@ export class Cluster {
   readonly bus: InProcessBus = new InProcessBus();
   /** Each node's bus endpoint, to cut it off with `disconnect()`. */
   readonly endpoints: InProcessTransport[] = [];
+  /** Set `coordinatorCut[i]` to cut node `i` off from the (shared) coordinator. */
+  readonly coordinatorCut: boolean[] = [];
   /** Each node's store (the shared one unless `storeOf` said otherwise). */
   readonly stores: Store[] = [];
   readonly nodes: Warp<unknown>[] = [];
@@ -103,17 +110,32 @@ export class Cluster {
       this.endpoints.push(endpoint);
       this.received.push(log);
       this.stores.push(store);
+      this.coordinatorCut.push(false);
       const node = new Warp<unknown>({
         store,
-        coordinator: this.coordinator,
+        coordinator: new CuttableCoordinator(this.coordinator, () => this.coordinatorCut[i]!),
         transport: new SpyTransport(endpoint, log),
         nodeId: label,
         heartbeatIntervalMs: HEARTBEAT_MS,
         gapTimeoutMs: GAP_TIMEOUT_MS,
+        sessionMs: SESSION_MS,
         ...options.node,
       });
       for (const [pattern, keyOptions] of Object.entries(KEYS)) node.register(pattern, keyOptions);
       this.nodes.push(node);
+    }
+  }
+
+  /**
+   * Resolves once every node's session is live (each has renewed it at least once), so
+   * that distributed entries are cached from the first read; immediate without sessions.
+   */
+  async ready(): Promise<void> {
+    if (this.nodes.some((n) => n.stats.sessionRenewals === 0)) {
+      await waitFor(
+        () => this.nodes.every((n) => n.stats.sessionRenewals > 0),
+        "every node's session to be live",
+      );
     }
   }
 
@@ -143,8 +165,51 @@ export class Cluster {
   /** Closes every node, then every endpoint. */
   async close(): Promise<void> {
     this.coordinator.unavailable = false;
+    this.coordinatorCut.fill(false);
     for (const node of this.nodes) await node.close();
     for (const endpoint of this.endpoints) await endpoint.close();
+  }
+}
+
+/** A node's view of the shared coordinator, which a test can cut. */
+class CuttableCoordinator implements Coordinator {
+  readonly #inner: Coordinator;
+  readonly #cut: () => boolean;
+
+  constructor(inner: Coordinator, cut: () => boolean) {
+    this.#inner = inner;
+    this.#cut = cut;
+  }
+
+  #check(): void {
+    if (this.#cut()) {
+      throw new WarpError("COORDINATOR_UNAVAILABLE", "Coordinator cut off by the test");
+    }
+  }
+
+  async get(key: string, options?: CoordinatorCallOptions) {
+    this.#check();
+    return await this.#inner.get(key, options);
+  }
+
+  async create(key: string, value: Uint8Array, options?: CoordinatorCallOptions) {
+    this.#check();
+    return await this.#inner.create(key, value, options);
+  }
+
+  async update(
+    key: string,
+    value: Uint8Array,
+    revision: number,
+    options?: CoordinatorCallOptions,
+  ) {
+    this.#check();
+    return await this.#inner.update(key, value, revision, options);
+  }
+
+  async delete(key: string, revision?: number) {
+    this.#check();
+    return await this.#inner.delete(key, revision);
   }
 }
 

@@ -79,12 +79,22 @@ Deno.test("configProblems() names each unsafe or invalid option with its value",
     /^Option leaseCheckMs must be a number of at least 1: -5$/,
     /^Registration "a:\*": maxStalenessMs above ttlMs 1000 bounds nothing .*: 5000$/,
     /^Registration "b:\*": leaseMs applies to strong-distributed keys only, not strong-local: 300$/,
-    /^Registration "c:\*": writeTimeoutMs must be above leaseMs × \(1 \+ drift\) \+ 1 ms = 2002\.0 ms, .*: 2000$/,
+    /^Registration "c:\*": writeTimeoutMs must be above 2 heartbeats \+ sessionMs × \(1 \+ drift\) \+ 1 ms = 2502\.0 ms, .*: 2000$/,
     /^Registration "d:\*": Invalid mode for "d:\*", expected one of .*: "weak"$/,
     /^Registration "e:\*": ttlMs must be in \(0, \d+\]: 0$/,
   ];
   assert.equal(problems.length, expected.length, problems.join("\n"));
   expected.forEach((pattern, i) => assert.match(problems[i]!, pattern));
+  // Without sessions a silent holder is waited out by its cache lease instead.
+  assert.deepEqual(
+    configProblems({
+      sessionMs: 0,
+      keys: { "c:*": { mode: "strong-distributed", leaseMs: 2000, writeTimeoutMs: 2000 } },
+    }).map((p) => p.replace(/ ms, .*: /, " ms: ")),
+    [
+      'Registration "c:*": writeTimeoutMs must be above leaseMs × (1 + drift) + 1 ms = 2002.0 ms: 2000',
+    ],
+  );
   assert.deepEqual(configProblems({ leaseCheckMs: 100 }), [
     "Option keys registers no key, so the simulator has nothing to run: {}",
   ]);

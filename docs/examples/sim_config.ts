@@ -27,6 +27,9 @@ export const config = {
   heartbeatIntervalMs: 100,
   gapTimeoutMs: 300,
   leaseCheckMs: 300,
+  // A node's standing in the cluster, renewed every third of it: entries live to their TTL,
+  // and a write waits at most about this long for a holder that stopped answering.
+  sessionMs: 1000,
   keys: {
     // One session: read on every request, written at login; 500 ms of staleness is fine.
     "session:*": { mode: "eventual-distributed", ttlMs: 60_000, maxStalenessMs: 500 },

@@ -22,11 +22,21 @@
  */
 
 import { WarpError } from "./errors.ts";
+import type { OpResult } from "./effects.ts";
 import type { KeyPolicy } from "./registry.ts";
 import type { NodeKernel, VersionWatcher } from "./_kernel.ts";
 import type { FlushEpoch } from "./_fills.ts";
 import type { EventualFlush } from "./_peers.ts";
 import type { WriteInput } from "./node.ts";
+
+/** Most eventual writes waiting for this node's session at once. */
+const HELD_MAX = 10_000;
+
+/** What eventual writes need of the session protocol (`_sessions.ts`). */
+export interface SessionGate {
+  /** Whether the session lives and every member has taken this node in. */
+  readonly active: boolean;
+}
 
 /** The eventual protocol (and strong-local writes) of one node. */
 export class EventualWrites implements VersionWatcher, FlushEpoch, EventualFlush {
@@ -34,10 +44,14 @@ export class EventualWrites implements VersionWatcher, FlushEpoch, EventualFlush
   /** Keys with local or eventual writes in flight: how many, and the newest version seen. */
   readonly #writeFloors = new Map<string, { count: number; floor: number }>();
   #flushEpoch = 0;
+  readonly #gate: SessionGate;
+  /** Eventual writes that landed while this node was not an active member. */
+  #held: { readonly op: number; readonly key: string; readonly result: OpResult }[] = [];
 
   /** Makes the eventual protocol of the node whose kernel is `kernel`. */
-  constructor(kernel: NodeKernel) {
+  constructor(kernel: NodeKernel, gate: SessionGate) {
     this.#k = kernel;
+    this.#gate = gate;
   }
 
   /** How many flushes there have been: a fill that began before the latest does not cache. */
@@ -84,18 +98,63 @@ export class EventualWrites implements VersionWatcher, FlushEpoch, EventualFlush
       };
       if (!seenNewer) k.install(key, policy, data, askMs);
       k.noteVersion(key, result.version);
-      if (policy.mode === "eventual-distributed") {
-        k.broadcast({
-          t: "inv",
-          from: k.nodeId,
-          inc: k.incarnation,
-          seq: k.nextSeq(),
-          key,
-          version: result.version,
-        });
-      }
-      k.answerWrite(op, { ...data, source: "none" });
+      if (policy.mode === "eventual-distributed") this.#invalidate(key, result.version);
+      this.#complete(op, policy, key, { ...data, source: "none" });
     });
+  }
+
+  /**
+   * Answers an eventual write once this node is an active member of the cluster's
+   * sessions: every reader that serves past the staleness bound then counts this node
+   * among the writers it must have heard (it took it in, see `_sessions.ts`), and has not
+   * dropped it (a member is removed only after its session provably ended). A write that
+   * lands while the session has lapsed waits for it to be renewed; past its deadline its
+   * caller hears `OUTCOME_UNKNOWN` (the value was written, but no bound can be promised).
+   * Without sessions every reader keeps to the age bound, which needs no membership.
+   */
+  #complete(op: number, policy: KeyPolicy, key: string, result: OpResult): void {
+    const k = this.#k;
+    if (
+      policy.mode !== "eventual-distributed" || !k.sessions || this.#gate.active ||
+      k.canary.completeWithoutSession
+    ) {
+      k.answerWrite(op, result);
+      return;
+    }
+    if (this.#held.length >= HELD_MAX) {
+      this.#held = this.#held.filter((h) => k.ops.has(h.op)); // drop those past their deadline
+    }
+    if (this.#held.length >= HELD_MAX) {
+      k.answerWrite(
+        op,
+        new WarpError(
+          "OUTCOME_UNKNOWN",
+          `Written, but too many writes wait for this node's session: ${policy.pattern}`,
+        ),
+      );
+      return;
+    }
+    k.stats.writesHeld++;
+    this.#held.push({ op, key, result });
+  }
+
+  /** Tells every node that `version` of `key` exists (an `inv` broadcast). */
+  #invalidate(key: string, version: number): void {
+    const k = this.#k;
+    k.broadcast({ t: "inv", from: k.nodeId, inc: k.incarnation, seq: k.nextSeq(), key, version });
+  }
+
+  /** The session changed: answer the writes that waited for it, if it is active now. */
+  sessionChanged(): void {
+    if (this.#held.length === 0 || !this.#gate.active) return;
+    const held = this.#held;
+    this.#held = [];
+    for (const { op, key, result } of held) {
+      // Its first invalidation went out while the session had lapsed, and may have been
+      // lost where nobody counted on this node: send it again as the write completes.
+      this.#invalidate(key, result.version);
+      this.#k.answerWrite(op, result);
+    }
   }
 
   /**

@@ -236,8 +236,19 @@ export class Fills implements VersionWatcher, DropWatcher {
    */
   #joinable(fill: Fill): boolean {
     if (fill.policy.mode !== "strong-distributed" || !fill.readIssued) return true;
-    return fill.cacheable &&
-      this.#k.now < fill.leaseAskMs + fill.policy.leaseMs * (1 - this.#k.drift);
+    const k = this.#k;
+    if (!fill.cacheable) return false;
+    // Under sessions the registration holds while the session lives (a writer must revoke
+    // this node, or see its session end, before it commits).
+    if (k.sessions) return k.now < k.liveUntilMs;
+    return k.now < fill.leaseAskMs + fill.policy.leaseMs * (1 - k.drift);
+  }
+
+  /** This node's session ended: no strong fill in flight may cache (its registration is void). */
+  sessionLost(): void {
+    for (const fill of this.#fills.values()) {
+      if (fill.policy.mode === "strong-distributed") fill.cacheable = false;
+    }
   }
 
   #storeRead(fill: Fill): void {

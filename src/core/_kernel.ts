@@ -25,15 +25,15 @@
 import { WarpError } from "./errors.ts";
 import type {
   CoordReadResult,
+  CoordRecord,
+  CoordRecordKind,
   CoordWriteResult,
   Effect,
-  HolderRecord,
   OpResult,
   StoreReadResult,
   StoreWriteResult,
 } from "./effects.ts";
 import type { EntryData, L1Cache } from "./l1.ts";
-import type { LeaseRecord } from "./leases.ts";
 import type { Message, NodeId } from "./messages.ts";
 import type { KeyPolicy } from "./registry.ts";
 import { TimerHeap } from "./timers.ts";
@@ -81,7 +81,7 @@ export interface DropWatcher {
 /** What a kernel is made of, from the configuration `NodeCore` has validated. */
 export type KernelParts = Pick<
   NodeKernel,
-  "nodeId" | "incarnation" | "stats" | "l1" | "drift" | "canary"
+  "nodeId" | "incarnation" | "stats" | "l1" | "drift" | "canary" | "sessions"
 >;
 
 /** The state and plumbing every protocol module of one node shares. */
@@ -95,6 +95,18 @@ export class NodeKernel {
   readonly drift: number;
   /** Deliberate bugs, for the simulator's canaries only. */
   readonly canary: Canary;
+  /**
+   * Whether this node joins the cluster's sessions (`_sessions.ts`): its distributed
+   * entries then live to their TTL, served under a freshness proof past their bound.
+   */
+  readonly sessions: boolean;
+  /** Local time until which this node's session lives (`-Infinity`: none); set by `_sessions.ts`. */
+  liveUntilMs = -Infinity;
+  /**
+   * Local time as of which this node has every invalidation of every member (`_peers.ts`):
+   * an eventual entry is fresh enough while `now < freshAsOfMs + maxStalenessMs × (1 − drift)`.
+   */
+  freshAsOfMs = -Infinity;
   /** Caller operations in flight, by op id. */
   readonly ops = new Map<number, Op>();
   /** Handlers of I/O in flight, by `io` id, one table per kind of answer. */
@@ -122,6 +134,7 @@ export class NodeKernel {
     this.l1 = parts.l1;
     this.drift = parts.drift;
     this.canary = parts.canary;
+    this.sessions = parts.sessions;
   }
 
   // ---------------------------------------------------------------- time, ids, effects
@@ -283,7 +296,7 @@ export class NodeKernel {
   /** Reads coordinator key `key`, a record of kind `kind` (with `ttlMs`: a lease record). */
   coordGet(
     key: string,
-    kind: "holder" | "lease",
+    kind: CoordRecordKind,
     ttlMs: number | undefined,
     handler: (r: CoordReadResult) => void,
   ): void {
@@ -300,7 +313,7 @@ export class NodeKernel {
   /** Creates (`revision` undefined) or compare-and-sets coordinator key `key`. */
   coordPut(
     key: string,
-    record: HolderRecord | LeaseRecord,
+    record: CoordRecord,
     revision: number | undefined,
     ttlMs: number | undefined,
     handler: (r: CoordWriteResult) => void,
@@ -333,12 +346,26 @@ export class NodeKernel {
     this.#dropWatchers.push(watcher);
   }
 
-  /** Local time until which an entry read (or written) at `askMs` may be served. */
+  /**
+   * Local time until which an entry read (or written) at `askMs` may be served at all: its
+   * TTL; without sessions, also its mode's bound (staleness, cache lease).
+   */
   freshUntil(policy: KeyPolicy, askMs: number): number {
     // A local duration d is at most d / (1 - drift) of true time: shorten by the drift bound.
+    if (this.sessions || policy.mode === "strong-local") return askMs + policy.ttlMs;
+    return Math.min(askMs + policy.ttlMs, this.boundUntil(policy, askMs));
+  }
+
+  /**
+   * Local time until which an entry read at `askMs` may be served without a freshness
+   * proof: for eventual keys the staleness bound, which holds whatever the bus lost; for
+   * strong keys under sessions none (a holder serves only while its session lives);
+   * otherwise no limit beyond `freshUntil`.
+   */
+  boundUntil(policy: KeyPolicy, askMs: number): number {
     switch (policy.mode) {
       case "strong-local":
-        return askMs + policy.ttlMs;
+        return Infinity;
       case "eventual-distributed":
         if (this.canary.ignoreStalenessBound) return askMs + policy.ttlMs;
         if (this.canary.stalenessWithoutDrift) {
@@ -346,6 +373,7 @@ export class NodeKernel {
         }
         return askMs + Math.min(policy.ttlMs, policy.maxStalenessMs * (1 - this.drift));
       case "strong-distributed":
+        if (this.sessions) return -Infinity;
         return askMs + Math.min(policy.ttlMs, policy.leaseMs * (1 - this.drift));
     }
   }
@@ -356,7 +384,13 @@ export class NodeKernel {
     if (existing !== undefined && existing.version > data.version && !this.canary.skipFillCheck) {
       return;
     }
-    this.l1.install(key, data, this.freshUntil(policy, askMs), policy);
+    this.l1.install(
+      key,
+      data,
+      this.freshUntil(policy, askMs),
+      policy,
+      this.boundUntil(policy, askMs),
+    );
     this.noteVersion(key, data.version);
   }
 

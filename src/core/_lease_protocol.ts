@@ -37,6 +37,11 @@ export interface LeaseSettings {
   readonly timeoutMs: number;
   /** Most leases remembered (`leasesMax`). */
   readonly leasesMax: number;
+  /**
+   * The most a coordinator read may lag behind the coordinator's state, true ms
+   * (`coordinatorStalenessMs`): a check trusts what it read from that much earlier.
+   */
+  readonly stalenessMs: number;
 }
 
 /** The lease protocol of one node. */
@@ -45,6 +50,7 @@ export class LeaseProtocol implements LeaseChecks {
   readonly #checkMs: number;
   readonly #timeoutMs: number;
   readonly #leasesMax: number;
+  readonly #stalenessMs: number;
   /** What this node knows of each lease it has met. */
   readonly #leases = new Map<string, LeaseKnowledge>();
 
@@ -54,6 +60,7 @@ export class LeaseProtocol implements LeaseChecks {
     this.#checkMs = settings.checkMs;
     this.#timeoutMs = settings.timeoutMs;
     this.#leasesMax = settings.leasesMax;
+    this.#stalenessMs = settings.stalenessMs;
   }
 
   // ---------------------------------------------------------------- caller operations
@@ -86,8 +93,8 @@ export class LeaseProtocol implements LeaseChecks {
     const attempt = (n: number): void => {
       const askMs = k.now;
       this.#readRecord(op, id, ttlMs, (record, revision) => {
-        if (record === undefined || record.lease === "revoked") {
-          this.#learn(id, record === undefined ? "expired" : "revoked", askMs);
+        if (record.lease !== "active") {
+          this.#learn(id, record.lease, askMs);
           k.answerWrite(op, this.#error([id], "Cannot keep alive")!);
           return;
         }
@@ -136,9 +143,9 @@ export class LeaseProtocol implements LeaseChecks {
     };
     const attempt = (n: number): void => {
       this.#readRecord(op, id, ttlMs, (record, revision) => {
-        if (record === undefined || record.lease === "revoked") {
+        if (record.lease !== "active") {
           // Dead already; still wait out checks made before.
-          finish(revision, record?.checkMs);
+          finish(revision, record.checkMs);
           return;
         }
         const revoked: LeaseRecord = {
@@ -290,18 +297,10 @@ export class LeaseProtocol implements LeaseChecks {
     const k = this.#k;
     const askMs = k.now;
     k.stats.leaseChecks++;
-    k.coordGet(leaseRecordKey(id), "lease", leaseTtlMs(id)!, (read) => {
+    this.#readConfirmed(id, leaseTtlMs(id)!, 1, (read) => {
       const waiting = known.waiting ?? [];
       known.waiting = undefined;
-      if (read.ok) {
-        const record = read.record as LeaseRecord | undefined;
-        this.#learn(
-          id,
-          record === undefined ? "expired" : record.lease === "revoked" ? "revoked" : "active",
-          askMs,
-          record?.checkMs,
-        );
-      }
+      if (read.ok) this.#learn(id, read.record.lease, askMs, read.record.checkMs);
       for (const callback of waiting) callback();
     });
   }
@@ -323,16 +322,17 @@ export class LeaseProtocol implements LeaseChecks {
       known.validUntilMs = -Infinity;
       return;
     }
-    // The record was active at some instant after askMs: trust it for checkMs of true time
-    // from then, that is, checkMs × (1 − drift) on this clock.
+    // The record was active at some instant no earlier than `stalenessMs` before askMs (a
+    // read may come from an older state): trust it for checkMs of true time from then,
+    // that is, until askMs − stalenessMs × (1 + drift) + checkMs × (1 − drift) on this clock.
     const drift = this.#k.drift;
     let checkMs = Math.min(this.#checkMs, recordCheckMs ?? Infinity);
     if (this.#k.canary.trustOwnLeaseCheck) checkMs = this.#checkMs;
-    const until = askMs + checkMs * (1 - drift);
+    const until = askMs - this.#stalenessMs * (1 + drift) + checkMs * (1 - drift);
     if (until <= known.validUntilMs) return;
     known.validUntilMs = until;
     // A lease in use is checked again before its check runs out, so hot keys stay hits.
-    const refreshAt = askMs + checkMs * (1 - drift) * 0.75;
+    const refreshAt = askMs + (until - askMs) * 0.75;
     this.#k.arm(refreshAt, () => {
       if (known.used && known.state === "active" && known.waiting === undefined) {
         this.#check(id, noop);
@@ -375,11 +375,48 @@ export class LeaseProtocol implements LeaseChecks {
     op: number,
     id: string,
     ttlMs: number,
-    then: (record: LeaseRecord | undefined, revision: number) => void,
+    then: (record: LeaseRecord, revision: number) => void,
   ): void {
-    this.#k.coordGet(leaseRecordKey(id), "lease", ttlMs, (read) => {
-      if (read.ok) then(read.record as LeaseRecord | undefined, read.revision);
-      else this.#k.answerWrite(op, leaseUnavailable(id, read.error));
+    this.#readConfirmed(id, ttlMs, 1, (read) => {
+      if (read.ok) then(read.record, read.revision);
+      else this.#k.answerWrite(op, read.error);
+    });
+  }
+
+  /**
+   * Reads lease `id`'s record. Where reads may be old (`coordinatorStalenessMs` > 0), a
+   * record found absent is confirmed by creating an `expired` tombstone: the read may come
+   * from before the grant, and a live lease must never be taken for dead (death is final
+   * here). The create succeeds only if the record is absent now; if it exists after all,
+   * read again.
+   */
+  #readConfirmed(
+    id: string,
+    ttlMs: number,
+    attempt: number,
+    then: (
+      read: { ok: true; record: LeaseRecord; revision: number } | { ok: false; error: WarpError },
+    ) => void,
+  ): void {
+    const k = this.#k;
+    k.coordGet(leaseRecordKey(id), "lease", ttlMs, (read) => {
+      if (!read.ok) {
+        then({ ok: false, error: leaseUnavailable(id, read.error) });
+        return;
+      }
+      const record = read.record as LeaseRecord | undefined;
+      // Reads assumed current (no staleness bound) need no proof of an absence.
+      if (record !== undefined || this.#stalenessMs === 0 || k.canary.trustAbsentLeaseRead) {
+        then({ ok: true, record: record ?? { lease: "expired" }, revision: read.revision });
+        return;
+      }
+      const tombstone: LeaseRecord = { lease: "expired" };
+      k.coordPut(leaseRecordKey(id), tombstone, undefined, ttlMs, (put) => {
+        if (put.ok) then({ ok: true, record: tombstone, revision: put.revision });
+        else if (put.conflict && attempt < LEASE_CAS_ATTEMPTS_MAX) {
+          this.#readConfirmed(id, ttlMs, attempt + 1, then);
+        } else then({ ok: false, error: leaseFailure(id, put) });
+      });
     });
   }
 

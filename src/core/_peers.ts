@@ -21,13 +21,19 @@
  * @module
  */
 
-import type { NodeId } from "./messages.ts";
+import { ECHOES_MAX } from "./messages.ts";
+import type { Echo, NodeId } from "./messages.ts";
 import type { NodeKernel } from "./_kernel.ts";
 
 /** Most sequence numbers held ahead of a gap before the gap is healed by a flush. */
 const AHEAD_MAX = 256;
 /** A peer not heard for this long is forgotten. */
 const PEER_FORGET_MS = 600_000;
+
+/** A peer not heard for this many heartbeat intervals is left out of the echoes. */
+const ECHO_SILENCE_INTERVALS = 8;
+/** Rounds of this node remembered: an echo of an older round is of no use. */
+const ROUNDS_KEPT = 256;
 
 /** What this node has heard of one peer incarnation's broadcasts. */
 interface Peer {
@@ -37,6 +43,18 @@ interface Peer {
   readonly ahead: Set<number>;
   gapSinceMs: number | undefined;
   lastHeardMs: number;
+  /** The latest round of the peer heard (echoed back in this node's heartbeats). */
+  round: number;
+  /** The newest round of ours the peer echoed with every broadcast before it received. */
+  echoed: number;
+  /** A newer echo whose heartbeat is ahead of a gap: usable once the gap closes. */
+  pending: { readonly round: number; readonly seq: number } | undefined;
+}
+
+/** The members whose echoes prove freshness (from `_sessions.ts`). */
+export interface Membership {
+  /** Every other member, with its incarnation. */
+  members(): Iterable<readonly [NodeId, { readonly inc: number }]>;
 }
 
 /** What peer tracking needs of the eventual protocol (`_eventual.ts`). */
@@ -60,11 +78,75 @@ export class Peers {
   readonly #settings: PeerSettings;
   readonly #peers = new Map<NodeId, Peer>();
   #heartbeatTimer = 0;
+  /** This node's heartbeat rounds: the local time each was sent, by round modulo the ring. */
+  readonly #roundSentMs = new Float64Array(ROUNDS_KEPT);
+  #round = 0;
+  #membership: Membership | undefined;
 
   /** Makes the peer tracking of the node whose kernel is `kernel`. */
   constructor(kernel: NodeKernel, settings: PeerSettings) {
     this.#k = kernel;
     this.#settings = settings;
+  }
+
+  /**
+   * Makes freshness proofs count over `membership` (the session's members). Without one,
+   * no proof is ever made and eventual entries keep to the age bound.
+   */
+  useMembership(membership: Membership): void {
+    this.#membership = membership;
+  }
+
+  /**
+   * Recomputes the kernel's `freshAsOfMs`: the send time of the latest round of ours
+   * that every member has echoed back with no broadcast of its own missing before it.
+   * Each such member sent that echo after receiving the round, so every invalidation it
+   * sent before the round was sent has reached this node (its sequence numbers are
+   * contiguous up to the echoing heartbeat). `-Infinity` when some member has echoed
+   * nothing usable (or there is no membership).
+   */
+  refreshProof(): void {
+    const k = this.#k;
+    const membership = this.#membership;
+    let asOf = membership === undefined ? -Infinity : Infinity;
+    if (membership !== undefined) {
+      for (const [id, member] of membership.members()) {
+        const peer = this.#peers.get(id);
+        if (peer === undefined || peer.inc !== member.inc || peer.echoed === 0) {
+          asOf = -Infinity;
+          break;
+        }
+        if (this.#round - peer.echoed >= ROUNDS_KEPT) {
+          asOf = -Infinity;
+          break;
+        }
+        asOf = Math.min(asOf, this.#roundSentMs[peer.echoed % ROUNDS_KEPT]!);
+      }
+    }
+    // With no other member, nobody else can have written: Infinity (the session still
+    // has to live for the proof to count; see NodeCore.hit).
+    k.freshAsOfMs = asOf;
+  }
+
+  /** A peer's heartbeat: its sequence (gaps), its round, and its echo of ours. */
+  heartbeat(from: NodeId, inc: number, seq: number, round: number, echo: readonly Echo[]): void {
+    const k = this.#k;
+    this.track(from, inc, seq, true);
+    const peer = this.#peers.get(from);
+    if (peer === undefined || peer.inc !== inc) return;
+    if (round > peer.round) peer.round = round;
+    if (k.canary.trustHeartbeatArrival) peer.echoed = Math.max(peer.echoed, this.#round);
+    for (const [id, echoInc, echoRound] of echo) {
+      if (id !== k.nodeId || echoInc !== k.incarnation) continue;
+      if (echoRound > this.#round) break; // a round we never sent: ignore the lie
+      if (seq <= peer.contiguous) {
+        if (echoRound > peer.echoed) peer.echoed = echoRound;
+      } else if (peer.pending === undefined || echoRound > peer.pending.round) {
+        peer.pending = { round: echoRound, seq };
+      }
+      break;
+    }
+    this.refreshProof();
   }
 
   /** Starts the heartbeat, unless it runs already. */
@@ -92,9 +174,16 @@ export class Peers {
         ahead: new Set(),
         gapSinceMs: undefined,
         lastHeardMs: k.now,
+        round: 0,
+        echoed: 0,
+        pending: undefined,
       };
+      // A known peer under a new incarnation restarted: what its old incarnation sent last
+      // may have been lost, and nothing will ever reveal that gap (the new one counts from
+      // 1). Flush then too (the simulator's EP check found it).
+      const restarted = this.#peers.has(from);
       this.#peers.set(from, peer);
-      if ((heartbeat ? seq : seq - 1) > 0 && !k.canary.ignoreGaps) {
+      if (((heartbeat ? seq : seq - 1) > 0 || restarted) && !k.canary.ignoreGaps) {
         k.stats.gapsDetected++;
         this.#settings.flusher.flush();
       }
@@ -110,6 +199,7 @@ export class Peers {
         peer.ahead.add(seq);
       }
     }
+    if (this.#promote(peer)) this.refreshProof();
     if (peer.contiguous >= peer.highest) {
       peer.gapSinceMs = undefined;
       return;
@@ -140,15 +230,51 @@ export class Peers {
     peer.contiguous = peer.highest;
     peer.ahead.clear();
     peer.gapSinceMs = undefined;
+    this.#promote(peer);
+    this.refreshProof();
+  }
+
+  /**
+   * An echo that waited on a gap becomes usable once every broadcast before it is in;
+   * returns whether the peer's echoed round rose (the proof must then be recomputed).
+   */
+  #promote(peer: Peer): boolean {
+    const pending = peer.pending;
+    if (pending === undefined || pending.seq > peer.contiguous) return false;
+    peer.pending = undefined;
+    if (pending.round <= peer.echoed) return false;
+    peer.echoed = pending.round;
+    return true;
   }
 
   #scheduleHeartbeat(): void {
     const k = this.#k;
     this.#heartbeatTimer = k.arm(k.now + this.#settings.heartbeatIntervalMs, () => {
-      k.broadcast({ t: "hb", from: k.nodeId, inc: k.incarnation, seq: k.seq });
+      const round = ++this.#round;
+      this.#roundSentMs[round % ROUNDS_KEPT] = k.now;
+      k.broadcast({
+        t: "hb",
+        from: k.nodeId,
+        inc: k.incarnation,
+        seq: k.seq,
+        round,
+        echo: this.#echoes(),
+      });
       this.#forgetSilentPeers();
       this.#scheduleHeartbeat();
     });
+  }
+
+  /** The latest round heard from each peer heard lately, for the peers' freshness proofs. */
+  #echoes(): Echo[] {
+    const echoes: Echo[] = [];
+    const recentMs = this.#settings.heartbeatIntervalMs * ECHO_SILENCE_INTERVALS;
+    for (const [id, peer] of this.#peers) {
+      if (peer.round === 0 || this.#k.now - peer.lastHeardMs > recentMs) continue;
+      if (echoes.length >= ECHOES_MAX) break;
+      echoes.push([id, peer.inc, peer.round]);
+    }
+    return echoes;
   }
 
   #forgetSilentPeers(): void {

@@ -1,13 +1,26 @@
-/** Peer tracking (`_peers.ts`): sequence gaps, heartbeats, restarted and new peers. */
+/**
+ * Peer tracking (`_peers.ts`): sequence gaps, heartbeats, restarted and new peers; under
+ * sessions, the freshness proof from echoed heartbeat rounds.
+ */
 
 import assert from "node:assert/strict";
-import { testNode as node, writeThrough as write } from "../../test/_node_core.ts";
+import { only } from "../../test/_effects.ts";
+import {
+  heartbeat as hb,
+  member,
+  readThrough,
+  renewSession,
+  sessionNode,
+  testNode as node,
+  writeThrough as write,
+} from "../../test/_node_core.ts";
+import type { NodeCore } from "./node.ts";
 
 Deno.test("NodeCore flushes eventual entries when a sequence gap stays open past the timeout", () => {
   const n = node("a", { gapTimeoutMs: 100 });
   write(n, 1, "ev:k", "v", 1, 0);
   write(n, 2, "local:k", "l", 1, 0);
-  n.onMessage({ t: "hb", from: "b", inc: 7, seq: 0 }, 10); // first word: nothing missed
+  n.onMessage(hb("b", 7, 0), 10); // first word: nothing missed
   n.onMessage({ t: "inv", from: "b", inc: 7, seq: 2, key: "other", version: 1 }, 20); // 1 missing
   n.tick(119);
   assert.equal(n.stats.flushes, 0);
@@ -20,10 +33,10 @@ Deno.test("NodeCore flushes eventual entries when a sequence gap stays open past
 
 Deno.test("NodeCore does not flush when a reordered message fills the gap in time", () => {
   const n = node("a", { gapTimeoutMs: 100 });
-  n.onMessage({ t: "hb", from: "b", inc: 7, seq: 0 }, 0);
+  n.onMessage(hb("b", 7, 0), 0);
   n.onMessage({ t: "inv", from: "b", inc: 7, seq: 2, key: "x", version: 1 }, 10);
   n.onMessage({ t: "inv", from: "b", inc: 7, seq: 1, key: "y", version: 1 }, 20);
-  n.onMessage({ t: "hb", from: "b", inc: 7, seq: 2 }, 30);
+  n.onMessage(hb("b", 7, 2), 30);
   n.tick(500);
   assert.equal(n.stats.gapsDetected, 1);
   assert.equal(n.stats.flushes, 0);
@@ -32,8 +45,8 @@ Deno.test("NodeCore does not flush when a reordered message fills the gap in tim
 Deno.test("NodeCore detects messages lost before a heartbeat", () => {
   const n = node("a", { gapTimeoutMs: 50 });
   write(n, 1, "ev:k", "v", 1, 0);
-  n.onMessage({ t: "hb", from: "b", inc: 7, seq: 0 }, 0);
-  n.onMessage({ t: "hb", from: "b", inc: 7, seq: 1 }, 10); // seq 1 never arrived
+  n.onMessage(hb("b", 7, 0), 0);
+  n.onMessage(hb("b", 7, 1), 10); // seq 1 never arrived
   n.tick(60);
   assert.equal(n.stats.flushes, 1);
   assert.equal(n.hit("ev:k", 61), undefined);
@@ -42,21 +55,93 @@ Deno.test("NodeCore detects messages lost before a heartbeat", () => {
 Deno.test("NodeCore tracks a restarted peer even when its incarnation is lower", () => {
   const n = node("a", { gapTimeoutMs: 50 });
   write(n, 1, "ev:k", "v", 1, 0);
-  n.onMessage({ t: "hb", from: "b", inc: 9, seq: 0 }, 0);
-  n.onMessage({ t: "hb", from: "b", inc: 3, seq: 0 }, 1); // b restarted, clock went back
-  n.onMessage({ t: "hb", from: "b", inc: 3, seq: 2 }, 2); // its seq 1 and 2 were lost
-  n.tick(60);
+  n.onMessage(hb("b", 9, 0), 0);
+  n.onMessage(hb("b", 3, 0), 1); // b restarted, clock went back: what it sent last may be lost
   assert.equal(n.stats.flushes, 1);
+  n.onMessage(hb("b", 3, 2), 2); // its seq 1 and 2 were lost
+  n.tick(60);
+  assert.equal(n.stats.flushes, 2);
 });
 
 Deno.test("NodeCore flushes once when it first hears a peer that has broadcast before", () => {
   const n = node();
   write(n, 1, "ev:k", "v", 1, 0);
-  n.onMessage({ t: "hb", from: "fresh", inc: 5, seq: 0 }, 1); // nothing missed
+  n.onMessage(hb("fresh", 5, 0), 1); // nothing missed
   assert.equal(n.hit("ev:k", 2)?.value, "v");
   n.onMessage({ t: "inv", from: "late", inc: 5, seq: 1, key: "other", version: 1 }, 3); // its first
   assert.equal(n.hit("ev:k", 4)?.value, "v");
-  n.onMessage({ t: "hb", from: "old", inc: 9, seq: 7 }, 5); // seven broadcasts we never saw
+  n.onMessage(hb("old", 9, 7), 5); // seven broadcasts we never saw
   assert.equal(n.hit("ev:k", 6), undefined);
   assert.equal(n.stats.flushes, 1);
+});
+
+// ------------------------------------------------------------------ freshness proofs (sessions)
+
+/** A node whose session lists b (not yet heard), with `ev:k` read at 10: its bound ends at 509.5. */
+function memberOfTwo(): NodeCore {
+  const a = sessionNode("a");
+  renewSession(a, { members: [member("b", { after: 3 })] }, 5, 0); // believes until 2997
+  readThrough(a, 1, "ev:k", "v", 1, 10);
+  return a;
+}
+
+/** Runs `n`'s timers at `nowMs`; returns the round of the heartbeat it broadcast. */
+function ownRound(n: NodeCore, nowMs: number): number {
+  n.tick(nowMs);
+  const message = only(n.takeEffects(), "broadcast").message;
+  assert.equal(message.t, "hb");
+  return message.t === "hb" ? message.round : 0;
+}
+
+Deno.test("NodeCore serves an eventual entry past its bound while every member echoes a recent round, and only while its session lives", () => {
+  const a = memberOfTwo();
+  assert.equal(ownRound(a, 250), 1);
+  assert.equal(a.hit("ev:k", 509)?.value, "v", "within its bound: no proof needed");
+  assert.equal(a.hit("ev:k", 510), undefined, "b has echoed nothing yet");
+  // b echoes round 1, sent at 250: a has every invalidation b sent before then.
+  a.onMessage(hb("b", 1, 0, 1, [["a", 1, 1]]), 300);
+  assert.equal(a.hit("ev:k", 749)?.value, "v");
+  assert.equal(a.stats.provenHits, 1);
+  assert.equal(a.hit("ev:k", 749.5), undefined, "250 + 500 × (1 − drift)");
+  for (let t = 500; t <= 2750; t += 250) {
+    const round = ownRound(a, t);
+    a.onMessage(hb("b", 1, 0, round, [["a", 1, round]]), t + 10);
+  }
+  assert.equal(a.hit("ev:k", 2996)?.value, "v");
+  assert.equal(a.hit("ev:k", 2997), undefined, "the session lapsed: its renewal went unanswered");
+});
+
+Deno.test("NodeCore uses an echo heard ahead of a gap in its sender's sequence once the gap closes", () => {
+  const a = memberOfTwo();
+  ownRound(a, 250);
+  a.onMessage(hb("b", 1, 0, 1, [["a", 1, 1]]), 260); // fresh as of 250, until 749.5
+  ownRound(a, 500);
+  // b echoes round 2 (sent at 500) in a heartbeat that says b broadcast seq 1: not received.
+  a.onMessage(hb("b", 1, 1, 2, [["a", 1, 2]]), 510);
+  assert.equal(a.hit("ev:k", 749.5), undefined, "the echo of round 2 waits for seq 1");
+  a.onMessage({ t: "inv", from: "b", inc: 1, seq: 1, key: "ev:other", version: 1 }, 760);
+  assert.equal(a.hit("ev:k", 770)?.value, "v", "fresh as of round 2, sent at 500");
+  assert.equal(a.hit("ev:k", 999.5), undefined);
+  assert.equal(a.stats.flushes, 0);
+});
+
+Deno.test("NodeCore ignores an echo of a round it never sent, or of another incarnation", () => {
+  const a = memberOfTwo();
+  ownRound(a, 250);
+  a.onMessage(hb("b", 1, 0, 1, [["a", 1, 9]]), 260); // round 9 was never sent
+  a.onMessage(hb("b", 1, 0, 2, [["a", 2, 1]]), 270); // a's incarnation is 1
+  assert.equal(a.hit("ev:k", 510), undefined);
+  a.onMessage(hb("b", 1, 0, 3, [["a", 1, 1]]), 280);
+  assert.equal(a.hit("ev:k", 600)?.value, "v", "the lie did not shadow the true echo");
+});
+
+Deno.test("NodeCore with no other member proves freshness by its live session alone", () => {
+  const a = sessionNode("a");
+  renewSession(a, undefined, 0, 0); // alone, believes until 2997
+  readThrough(a, 1, "ev:k", "v", 1, 10);
+  assert.equal(a.hit("ev:k", 2000)?.value, "v");
+  assert.equal(a.hit("ev:k", 2997), undefined);
+  const without = node("a");
+  readThrough(without, 1, "ev:k", "v", 1, 10);
+  assert.equal(without.hit("ev:k", 510), undefined, "without sessions: its bound only");
 });

@@ -28,9 +28,12 @@ import type { KeyPolicy } from "./registry.ts";
 import { MARGIN_MS, noop } from "./_kernel.ts";
 import type { DropWatcher, NodeKernel } from "./_kernel.ts";
 import type { HolderRegistration } from "./_fills.ts";
+import type { PostOutcome } from "./_sessions.ts";
 import type { WriteInput } from "./node.ts";
 
 const CONTENTION_BACKOFF_MS = 20;
+/** Registration compare-and-sets tried before a fill reads through uncached. */
+const REGISTER_ATTEMPTS_MAX = 3;
 /** Most holder records remembered for optimistic claims, and most contended slots watched. */
 const CONTENDED_MAX = 10_000;
 const HOLDER_KEY_INLINE_MAX = 512;
@@ -63,9 +66,17 @@ function hash53(text: string): string {
   return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36);
 }
 
-/** A coordinator read of a holder record. */
+/**
+ * A coordinator read of a holder record; `stale` when it is older than a revision this
+ * node has seen or than a claim that revoked it (trust it for nothing but a compare-and-set).
+ */
 type HolderReadResult =
-  | { readonly ok: true; readonly record: HolderRecord | undefined; readonly revision: number }
+  | {
+    readonly ok: true;
+    readonly record: HolderRecord | undefined;
+    readonly revision: number;
+    readonly stale?: boolean;
+  }
   | { readonly ok: false; readonly error: WarpError };
 
 /** One strong write in flight, through its phases. */
@@ -87,29 +98,71 @@ interface StrongWrite {
   revokedDuringRelease: boolean;
   /** Whether the claim was tried from the cached record (a conflict then reads). */
   optimistic: boolean;
+  /** The revision of the claim (revokes and notices carry it). */
+  claimRevision: number;
+  /** Local time the claim was answered: a holder's cache lease ends within `leaseMs` of it. */
+  claimedMs: number;
+  /** Per silent holder, the local time by which it has provably stopped serving the key. */
+  readonly waits: Map<NodeId, number>;
+  /** Holders a notice was posted for, to poll: the post's revision and the member's session. */
+  readonly posted: Map<NodeId, { revision: number; inc: number; session: number }>;
+  /** Holders waited out: dropped from the record at the release. */
+  readonly waitedOut: Set<NodeId>;
+  /** The timer that posts notices (again) for the holders still silent with no wait. */
+  postTimer: number;
+}
+
+/** What the strong protocol needs of the session protocol (`_sessions.ts`). */
+export interface NoticeBoard {
+  /** Posts a revocation of `key` (claimed at `rev`) for each silent holder. */
+  post(
+    holders: readonly NodeId[],
+    key: string,
+    rev: number,
+    done: (outcomes: Map<NodeId, PostOutcome> | undefined) => void,
+  ): void;
+  /** Which posted holders have provably taken their notice in, or lost their session. */
+  poll(
+    posted: ReadonlyMap<NodeId, { revision: number; inc: number; session: number }>,
+    then: (settled: NodeId[]) => void,
+  ): void;
+  /** The revision of this node's session join: holder records older than it are not trusted. */
+  readonly joinRevision: number;
 }
 
 /** Settings of {@linkcode StrongWrites}, validated by `NodeCore`. */
 export interface StrongSettings {
   /** How often unanswered revokes are sent again (the heartbeat interval). */
   readonly retransmitMs: number;
+  /** How long a writer waits for acknowledgements before it posts notices. */
+  readonly ackWaitMs: number;
+  /** How often a writer reads the sessions record while it waits on notices. */
+  readonly pollMs: number;
+  readonly notices: NoticeBoard;
 }
 
 /** The strong-distributed protocol of one node. */
 export class StrongWrites implements DropWatcher, HolderRegistration {
   readonly #k: NodeKernel;
-  readonly #retransmitMs: number;
+  readonly #settings: StrongSettings;
   readonly #chains = new Map<string, StrongWrite[]>();
   readonly #byId = new Map<number, StrongWrite>();
   /** The holder record of a strong key as this node last saw it, for optimistic claims. */
   readonly #records = new Map<string, { record: HolderRecord; revision: number }>();
   /** Keys whose write slot another writer holds: the record's revision and when first seen. */
   readonly #contended = new Map<string, { revision: number; sinceMs: number }>();
+  /**
+   * Per key, the revision of the latest claim that revoked this node: a holder record read
+   * at an older revision may predate that claim (a lagging replica answered), so it is not
+   * trusted. Bounded: a forgotten floor lifts the floor of every key to it.
+   */
+  readonly #floors = new Map<string, number>();
+  #floorForgotten = 0;
 
   /** Makes the strong protocol of the node whose kernel is `kernel`. */
   constructor(kernel: NodeKernel, settings: StrongSettings) {
     this.#k = kernel;
-    this.#retransmitMs = settings.retransmitMs;
+    this.#settings = settings;
   }
 
   // ---------------------------------------------------------------- holders
@@ -117,8 +170,25 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
   /**
    * Registers this node as a holder of `key` before a fill reads the store, unless a
    * write holds the slot; `then` gets when the registration was asked, or `undefined`.
+   *
+   * Under sessions a holder serves while its session lives, so it registers only with a
+   * live session; a record read that shows it registered is trusted only if it is at
+   * least as new as every claim that revoked it and as its session's join (an older read
+   * may come from a lagging replica, from before a writer claimed the slot). Otherwise
+   * the registration is a compare-and-set, which proves the record current. Without
+   * sessions the cache lease starts at the ask, so every registration is a
+   * compare-and-set.
    */
   registerHolder(key: string, then: (askMs: number | undefined) => void): void {
+    const k = this.#k;
+    if (k.sessions && k.now >= k.liveUntilMs) {
+      then(undefined);
+      return;
+    }
+    this.#register(key, 1, then);
+  }
+
+  #register(key: string, attempt: number, then: (askMs: number | undefined) => void): void {
     const k = this.#k;
     const askMs = k.now;
     this.#readRecord(key, (read) => {
@@ -128,12 +198,14 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
         return;
       }
       const record = read.record;
-      if (record !== undefined && record.holders.includes(k.nodeId)) {
+      const listed = record !== undefined && record.holders.includes(k.nodeId);
+      const trusted = k.canary.trustStaleRegistration || (k.sessions && read.stale !== true);
+      if (listed && trusted) {
         then(askMs);
         return;
       }
       const next: HolderRecord = {
-        holders: [...(record?.holders ?? []), k.nodeId],
+        holders: listed ? record.holders : [...(record?.holders ?? []), k.nodeId],
         pending: undefined,
         version: record?.version,
       };
@@ -142,6 +214,8 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
         if (put.ok) {
           this.#remember(key, next, put.revision);
           then(claimAskMs);
+        } else if (put.conflict && attempt < REGISTER_ATTEMPTS_MAX) {
+          this.#register(key, attempt + 1, then);
         } else {
           then(undefined);
         }
@@ -149,9 +223,39 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
     });
   }
 
-  /** A writer revokes this node's hold on `key` (a `revoke` message): drop it, acknowledge. */
-  onRevoke(from: NodeId, id: number, key: string): void {
+  /** The oldest revision of `key`'s holder record this node trusts a read of. */
+  #floorOf(key: string): number {
+    const floor = this.#floors.get(key) ?? this.#floorForgotten;
+    return Math.max(floor, this.#k.sessions ? this.#settings.notices.joinRevision : 0);
+  }
+
+  /** A claim at revision `rev` revoked this node's hold on `key`. */
+  #raiseFloor(key: string, rev: number): void {
+    const floors = this.#floors;
+    if ((floors.get(key) ?? this.#floorForgotten) >= rev) return;
+    if (!floors.has(key) && floors.size >= CONTENDED_MAX) {
+      for (const v of floors.values()) this.#floorForgotten = Math.max(this.#floorForgotten, v);
+      floors.clear();
+    }
+    floors.set(key, rev);
+  }
+
+  /** A notice in this node's session entry revoked `key`: drop it, like a `revoke`. */
+  revokedByNotice(key: string, rev: number): void {
+    this.#raiseFloor(key, rev);
+    this.#k.drop(key);
+  }
+
+  /** This node's session ended: no strong entry may be served or cached from before. */
+  sessionLost(): void {
     const k = this.#k;
+    k.l1.deleteWhere((e) => e.policy.mode === "strong-distributed");
+  }
+
+  /** A writer revokes this node's hold on `key` (a `revoke` message): drop it, acknowledge. */
+  onRevoke(from: NodeId, id: number, key: string, rev: number): void {
+    const k = this.#k;
+    this.#raiseFloor(key, rev);
     k.drop(key);
     k.send(from, { t: "ack", from: k.nodeId, inc: k.incarnation, id, key });
   }
@@ -198,6 +302,12 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
       storeAttempts: 0,
       revokedDuringRelease: false,
       optimistic: false,
+      claimRevision: 0,
+      claimedMs: 0,
+      waits: new Map(),
+      posted: new Map(),
+      waitedOut: new Set(),
+      postTimer: 0,
     };
     this.#byId.set(write.id, write);
     const chain = this.#chains.get(key);
@@ -285,6 +395,8 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
         return;
       }
       write.revision = put.revision;
+      write.claimRevision = put.revision;
+      write.claimedMs = this.#k.now;
       write.record = claimed;
       this.#remember(write.key, claimed, put.revision);
       this.#revoke(write);
@@ -292,9 +404,13 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
   }
 
   /**
-   * Phase 3: every registered holder must acknowledge the revocation, or its lease must
-   * provably have run out: it asked for its lease before our claim, so it ends within
-   * `leaseMs` of true time after the claim; on our clock, `leaseMs * (1 + drift)`.
+   * Phase 3: every registered holder must stop serving the key: it acknowledges the
+   * revoke, or it provably stopped. A holder that stays silent for `ackWaitMs` gets a
+   * notice in its session entry (`_sessions.ts`): it then stops when it takes the notice
+   * in (seen by polling the record) or, at the latest, when its session ends,
+   * `sessionMs × (1 + drift) + margin` after the notice was written. A holder without a
+   * session serves under a cache lease asked before our claim, which ends within `leaseMs`
+   * of true time after the claim; on our clock, `leaseMs × (1 + drift)`.
    */
   #revoke(write: StrongWrite): void {
     const k = this.#k;
@@ -307,16 +423,13 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
       this.#store(write);
       return;
     }
-    write.timer = k.arm(
-      k.now + write.policy.leaseMs * (1 + (k.canary.leaseWaitWithoutDrift ? 0 : k.drift)) +
-        MARGIN_MS,
-      () => {
-        if (write.phase !== "revoke") return;
-        k.stats.leaseWaits++;
-        this.#store(write);
-      },
-    );
     this.#sendRevokes(write);
+    this.#postLater(write);
+  }
+
+  #postLater(write: StrongWrite): void {
+    const k = this.#k;
+    write.postTimer = k.arm(k.now + this.#settings.ackWaitMs, () => this.#postNotices(write));
   }
 
   #sendRevokes(write: StrongWrite): void {
@@ -329,11 +442,95 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
         inc: k.incarnation,
         id: write.id,
         key: write.key,
+        rev: write.claimRevision,
       });
     }
-    // The bus may lose a revoke or its ack: ask again until answered or the lease is out.
-    write.retransmitTimer = k.arm(k.now + this.#retransmitMs, () => {
+    // The bus may lose a revoke or its ack: ask again until answered or waited out.
+    write.retransmitTimer = k.arm(k.now + this.#settings.retransmitMs, () => {
       if (write.phase === "revoke") this.#sendRevokes(write);
+    });
+  }
+
+  /** Posts notices for the holders still silent; retried while the coordinator fails. */
+  #postNotices(write: StrongWrite): void {
+    const k = this.#k;
+    if (write.phase !== "revoke") return;
+    const silent = [...write.awaiting].filter((h) => !write.waits.has(h));
+    if (silent.length === 0) return;
+    this.#settings.notices.post(silent, write.key, write.claimRevision, (outcomes) => {
+      if (write.phase !== "revoke") return;
+      if (outcomes === undefined) {
+        this.#postLater(write);
+        return;
+      }
+      let posted = 0;
+      let full = false;
+      for (const [holder, outcome] of outcomes) {
+        if (!write.awaiting.has(holder)) continue;
+        if (outcome.kind === "full") {
+          full = true; // its next renewal empties the list: post again then
+        } else if (outcome.kind === "posted") {
+          posted++;
+          const waitMs = outcome.untilMs - k.now;
+          write.waits.set(
+            holder,
+            k.canary.sessionWaitWithoutDrift ? k.now + waitMs / (1 + k.drift) : outcome.untilMs,
+          );
+          write.posted.set(holder, outcome);
+        } else {
+          const leaseWaitMs = k.canary.leaseWaitWithoutDrift
+            ? write.policy.leaseMs + MARGIN_MS
+            : write.policy.leaseMs * (1 + k.drift) + MARGIN_MS;
+          write.waits.set(holder, write.claimedMs + leaseWaitMs);
+        }
+      }
+      k.stats.noticesPosted += posted;
+      this.#armWaits(write);
+      if (posted > 0) this.#poll(write);
+      if (full) this.#postLater(write);
+    });
+  }
+
+  /** Wakes at the earliest wait's end: holders whose wait is over are waited out. */
+  #armWaits(write: StrongWrite): void {
+    const k = this.#k;
+    k.disarm(write.timer);
+    let next = Infinity;
+    for (const holder of write.awaiting) {
+      const until = write.waits.get(holder);
+      if (until !== undefined && until < next) next = until;
+    }
+    if (next === Infinity) return;
+    write.timer = k.arm(next, () => {
+      if (write.phase !== "revoke") return;
+      for (const holder of [...write.awaiting]) {
+        const until = write.waits.get(holder);
+        if (until === undefined || k.now < until) continue;
+        write.awaiting.delete(holder);
+        write.waitedOut.add(holder);
+        k.stats.leaseWaits++;
+      }
+      if (write.awaiting.size === 0) this.#store(write);
+      else this.#armWaits(write);
+    });
+  }
+
+  /** While notices are out, read the sessions record: a holder that took its in is done. */
+  #poll(write: StrongWrite): void {
+    const k = this.#k;
+    k.arm(k.now + this.#settings.pollMs, () => {
+      if (write.phase !== "revoke") return;
+      const open = new Map<NodeId, { revision: number; inc: number; session: number }>();
+      for (const [holder, post] of write.posted) {
+        if (write.awaiting.has(holder)) open.set(holder, post);
+      }
+      if (open.size === 0) return;
+      this.#settings.notices.poll(open, (settled) => {
+        if (write.phase !== "revoke") return;
+        for (const holder of settled) write.awaiting.delete(holder);
+        if (write.awaiting.size === 0) this.#store(write);
+        else this.#poll(write);
+      });
     });
   }
 
@@ -343,6 +540,7 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
     write.phase = "store";
     k.disarm(write.timer);
     k.disarm(write.retransmitTimer);
+    k.disarm(write.postTimer);
     const known = write.input.expectedVersion ?? write.record?.version;
     if (known !== undefined && write.storeAttempts === 0) {
       this.#storeAt(write, known);
@@ -432,12 +630,12 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
     k.answerWrite(write.op, { ...data, source: "none" });
     write.phase = "release";
     const askMs = k.now;
-    // Holders that acknowledged stay registered (they may cache again without a
-    // coordinator write, and the record stays stable for the next optimistic claim); the
-    // silent ones whose lease was waited out are dropped. A superset of the nodes that may
-    // cache is always safe.
+    // Holders that acknowledged (or took a notice in) stay registered: they may cache
+    // again without a coordinator write, and the record stays stable for the next
+    // optimistic claim. The silent ones that were waited out are dropped. A superset of the
+    // nodes that may cache is always safe.
     const kept = (write.record?.holders ?? []).filter((h) =>
-      h !== k.nodeId && !write.awaiting.has(h)
+      h !== k.nodeId && !write.waitedOut.has(h)
     );
     const released: HolderRecord = { holders: [k.nodeId, ...kept], pending: undefined, version };
     this.#writeRecord(write.key, released, write.revision, (put) => {
@@ -456,6 +654,7 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
     k.answerWrite(write.op, error);
     k.disarm(write.timer);
     k.disarm(write.retransmitTimer);
+    k.disarm(write.postTimer);
     if (!claimed) {
       this.#finish(write);
       return;
@@ -521,14 +720,24 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
     return `${k.nodeId}/${k.incarnation}/${write.id}`;
   }
 
+  /**
+   * Reads `key`'s holder record. Every revision this node sees of a record, read or
+   * written by itself, raises its floor: a later read older than one it has seen is never
+   * trusted (a writer's own failed release may have dropped it from the holders, and an
+   * older read would still list it: simulator seed 2083 with stale reads).
+   */
   #readRecord(key: string, handler: (r: HolderReadResult) => void): void {
     // The driver decodes by the effect's kind: a "holder" read carries a holder record.
-    this.#k.coordGet(
-      holderRecordKey(key),
-      "holder",
-      undefined,
-      handler as (r: CoordReadResult) => void,
-    );
+    this.#k.coordGet(holderRecordKey(key), "holder", undefined, (result: CoordReadResult) => {
+      const read = result as HolderReadResult;
+      if (!read.ok) {
+        handler(read);
+        return;
+      }
+      const stale = read.revision < this.#floorOf(key);
+      this.#raiseFloor(key, read.revision);
+      handler(stale ? { ...read, stale } : read);
+    });
   }
 
   #writeRecord(
@@ -537,7 +746,10 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
     revision: number | undefined,
     handler: (r: CoordWriteResult) => void,
   ): void {
-    this.#k.coordPut(holderRecordKey(key), record, revision, undefined, handler);
+    this.#k.coordPut(holderRecordKey(key), record, revision, undefined, (put) => {
+      if (put.ok) this.#raiseFloor(key, put.revision);
+      handler(put);
+    });
   }
 }
 

@@ -1,36 +1,31 @@
-/** The strong protocol (`_strong.ts`): holder registration, revocation, the write slot. */
+/**
+ * The strong protocol (`_strong.ts`): holder registration, revocation, the write slot; under
+ * sessions, holders serving while their session lives and writers posting notices.
+ */
 
 import assert from "node:assert/strict";
 import { none, only } from "../../test/_effects.ts";
-import { storeRead as read, testNode as node, writeInput as value } from "../../test/_node_core.ts";
+import {
+  member,
+  renewSession,
+  serveSessions,
+  SESSION_MS,
+  sessionNode,
+  sessionsRead,
+  sessionsWrite,
+  storeRead as read,
+  strongFill,
+  testNode as node,
+  writeInput as value,
+} from "../../test/_node_core.ts";
+import type { SessionsCell } from "../../test/_node_core.ts";
 import { NodeCore } from "./node.ts";
 import type { Effect, HolderRecord } from "./effects.ts";
 import { WarpError } from "./errors.ts";
+import { SESSION_NOTICES_MAX } from "./_sessions.ts";
+import type { SessionsRecord } from "./_sessions.ts";
 
 type EffectOf<K extends Effect["type"]> = Extract<Effect, { type: K }>;
-
-/** Drives a strong miss on `n` through registration to a cached value. */
-function strongFill(
-  n: NodeCore,
-  op: number,
-  key: string,
-  record: HolderRecord | undefined,
-  revision: number,
-  now: number,
-  v: string,
-  version: number,
-): void {
-  n.get(op, key, now);
-  const get = only(n.takeEffects(), "coord-get");
-  assert.equal(get.key, `strong/${key}`);
-  n.onCoordRead(get.io, { ok: true, record, revision }, now);
-  const put = only(n.takeEffects(), "coord-put");
-  assert.ok((put.record as HolderRecord).holders.includes(n.nodeId));
-  n.onCoordWrite(put.io, { ok: true, revision: revision + 1 }, now);
-  const storeGet = only(n.takeEffects(), "store-get");
-  n.onStoreRead(storeGet.io, read(v, version), now);
-  assert.equal(only(n.takeEffects(), "resolve").result.value, v);
-}
 
 Deno.test("NodeCore strong read registers as holder, then serves from L1 within the lease", () => {
   const b = node("b");
@@ -87,6 +82,9 @@ Deno.test("NodeCore strong write waits out a silent holder's lease, padded by dr
   const claim = only(a.takeEffects(), "coord-put");
   a.onCoordWrite(claim.io, { ok: true, revision: 6 }, 10);
   only(a.takeEffects(), "send");
+  // b stays silent for two heartbeat intervals: a looks for b's session, finds none.
+  a.tick(510);
+  noSession(a, 511);
   // Lease 1000 ms * (1 + 0.001) + 1 ms margin after the claim completed at 10.
   a.tick(1010);
   none(a.takeEffects(), "store-write");
@@ -187,7 +185,9 @@ Deno.test("NodeCore strong write drops a silent holder from the record at releas
   const toB = revokes.find((e) => e.type === "send" && e.to === "b")!;
   if (toB.type !== "send" || toB.message.t !== "revoke") throw new Error("no revoke to b");
   a.onMessage({ t: "ack", from: "b", inc: 1, id: toB.message.id, key: "st:k" }, 1);
-  a.tick(1200); // c never answers: its lease is waited out
+  a.tick(500); // c never answers and holds no session: its lease is waited out
+  noSession(a, 501);
+  a.tick(1200);
   const write = only(a.takeEffects(), "store-write");
   a.onStoreWrite(write.io, { ok: true, version: 2 }, 1201);
   const release = only(a.takeEffects(), "coord-put");
@@ -214,4 +214,287 @@ Deno.test("holderRecordKey() keeps coordinator keys short for long keys", async 
   assert.ok(holderRecordKey(long).length < 40);
   assert.notEqual(holderRecordKey(long), holderRecordKey("k".repeat(1023) + "j"));
   assert.equal(holderRecordKey("user:1"), "strong/user:1");
+});
+
+/**
+ * Answers the sessions-record read a writer makes for its silent holders, and the
+ * compare-and-set that proves them absent: no sessions.
+ */
+function noSession(n: NodeCore, nowMs: number): void {
+  const effects = n.takeEffects();
+  sessionsRead(effects);
+  none(serveSessions(n, { record: undefined, revision: 0 }, effects, nowMs), "coord-get");
+}
+
+// ------------------------------------------------------------------ holders under sessions
+
+Deno.test("NodeCore strong read without a live session reads through uncached, registering nowhere", () => {
+  const a = sessionNode("a");
+  const join = sessionsRead(a.takeEffects()); // not answered yet: no session
+  const uncached = (op: number, key: string, now: number) => {
+    a.get(op, key, now);
+    const effects = a.takeEffects();
+    none(effects, "coord-get");
+    none(effects, "coord-put");
+    a.onStoreRead(only(effects, "store-get").io, read("v", 1), now);
+    assert.equal(only(a.takeEffects(), "resolve").result.value, "v");
+    assert.equal(a.inspect(key), undefined, key);
+  };
+  uncached(1, "st:k", 10);
+  a.onCoordRead(join.io, { ok: true, record: undefined, revision: 0 }, 20);
+  a.onCoordWrite(sessionsWrite(a.takeEffects()).io, { ok: true, revision: 1 }, 20);
+  a.tick(1020);
+  sessionsRead(a.takeEffects()); // the renewal goes unanswered: the session lapses at 2017
+  uncached(2, "st:j", 20 + SESSION_MS * (1 - 0.001));
+});
+
+Deno.test("NodeCore serves a strong entry past its lease while its session lives, not once it lapses, and again after a renewal with no notice", () => {
+  const a = sessionNode("a");
+  renewSession(a, undefined, 0, 0); // believes until 2997
+  strongFill(a, 1, "st:k", undefined, 1, 100, "v", 1);
+  a.tick(1000);
+  const renewal = sessionsRead(a.takeEffects());
+  strongFill(a, 2, "st:j", undefined, 2, 2500, "j", 1);
+  assert.equal(a.hit("st:k", 2000)?.value, "v", "its lease of 1000 ms is long past");
+  assert.equal(a.hit("st:k", 2996)?.value, "v");
+  assert.equal(a.hit("st:k", 2997), undefined);
+  assert.equal(a.hit("st:j", 2997), undefined, "no lease of its own: only the session");
+  a.onCoordRead(renewal.io, { ok: true, record: { members: [member("a")] }, revision: 2 }, 3000);
+  a.onCoordWrite(sessionsWrite(a.takeEffects()).io, { ok: true, revision: 3 }, 3000);
+  assert.equal(a.hit("st:k", 3001)?.value, "v");
+});
+
+// ------------------------------------------------------------------ notices (the writer)
+
+const DRIFT = 0.001;
+/** The silent holder's entry: its own sessionMs is 1200. */
+const holderB = member("b", { sessionMs: 1200, after: 9 });
+
+/**
+ * `w` writes `st:k` at `nowMs` and claims it from a holder record listing `b` read at
+ * `revision` (the claim is answered at `answerMs` with `revision + 1`); returns the revoke
+ * it sends to b.
+ */
+function claimFromB(
+  w: NodeCore,
+  nowMs: number,
+  revision: number,
+  answerMs = nowMs,
+): EffectOf<"send"> {
+  w.set(1, "st:k", value("v2"), nowMs);
+  w.onCoordRead(only(w.takeEffects(), "coord-get").io, {
+    ok: true,
+    record: { holders: ["b"], pending: undefined, version: 1 },
+    revision,
+  }, nowMs);
+  w.onCoordWrite(
+    only(w.takeEffects(), "coord-put").io,
+    { ok: true, revision: revision + 1 },
+    answerMs,
+  );
+  return only(w.takeEffects(), "send");
+}
+
+/**
+ * `w` (without a session: the writer's side does not depend on its own) claims `st:k` from
+ * a record listing `b` at revision 10, answered at 10 (the claim's revision is 11); b stays
+ * silent. Returns the revoke sent to b and the sessions read w makes two heartbeat
+ * intervals later to post its notice.
+ */
+function silentHolder(w: NodeCore): { revoke: EffectOf<"send">; post: EffectOf<"coord-get"> } {
+  const revoke = claimFromB(w, 0, 10, 10);
+  w.tick(509); // revokes sent again, no ack
+  none(w.takeEffects(), "coord-get");
+  w.tick(510);
+  return { revoke, post: sessionsRead(w.takeEffects()) };
+}
+
+/** Posts w's notice for b on a record of b alone at revision 12, answered at 520 (revision 13). */
+function postForB(
+  w: NodeCore,
+  post: EffectOf<"coord-get">,
+  entry = holderB,
+): EffectOf<"coord-put"> {
+  w.onCoordRead(post.io, { ok: true, record: { members: [entry] }, revision: 12 }, 510);
+  const put = sessionsWrite(w.takeEffects());
+  w.onCoordWrite(put.io, { ok: true, revision: 13 }, 520);
+  return put;
+}
+
+/** Runs w's timers at `nowMs`, answering a poll of the sessions record with `record` at `revision`. */
+function poll(w: NodeCore, nowMs: number, record: SessionsRecord, revision: number): Effect[] {
+  w.tick(nowMs);
+  w.onCoordRead(sessionsRead(w.takeEffects()).io, { ok: true, record, revision }, nowMs);
+  return w.takeEffects();
+}
+
+Deno.test("NodeCore writer posts a notice for a holder silent for two heartbeat intervals, adding {key, rev} to its entry by one compare-and-set", () => {
+  const w = node("w");
+  const { post } = silentHolder(w);
+  const c = member("c", { after: 9, notices: [{ key: "st:x", rev: 4 }] });
+  w.onCoordRead(post.io, { ok: true, record: { members: [holderB, c] }, revision: 12 }, 510);
+  const put = sessionsWrite(w.takeEffects());
+  assert.equal(put.revision, 12);
+  assert.deepEqual(put.record, {
+    members: [{ ...holderB, notices: [{ key: "st:k", rev: 11 }] }, c],
+  });
+  w.onCoordWrite(put.io, { ok: true, revision: 13 }, 520);
+  assert.equal(w.stats.noticesPosted, 1);
+  none(w.takeEffects(), "store-write");
+});
+
+Deno.test("NodeCore writer completes on a silent holder's late acknowledgement after posting", () => {
+  const w = node("w");
+  const { revoke, post } = silentHolder(w);
+  postForB(w, post);
+  if (revoke.message.t !== "revoke") throw new Error("expected a revoke");
+  w.onMessage({ t: "ack", from: "b", inc: 1, id: revoke.message.id, key: "st:k" }, 600);
+  only(w.takeEffects(), "store-write");
+});
+
+Deno.test("NodeCore writer completes once a poll read shows the holder renewed on a record at or after the post", () => {
+  const w = node("w");
+  const { post } = silentHolder(w);
+  postForB(w, post); // at revision 13
+  w.tick(769);
+  none(w.takeEffects(), "coord-get");
+  // A state older than the post, where b is absent, says nothing.
+  none(poll(w, 770, { members: [] }, 9), "store-write");
+  none(poll(w, 1020, { members: [{ ...holderB, after: 12 }] }, 14), "store-write");
+  only(poll(w, 1270, { members: [{ ...holderB, after: 13 }] }, 15), "store-write");
+  assert.equal(w.stats.leaseWaits, 0);
+});
+
+Deno.test("NodeCore writer completes once a poll read shows the holder removed or in another session", () => {
+  const records: Record<string, SessionsRecord> = {
+    removed: { members: [member("c")] },
+    rejoined: { members: [{ ...holderB, session: 2, after: 14 }] },
+    restarted: { members: [{ ...holderB, inc: 2, after: 14 }] },
+  };
+  for (const [name, record] of Object.entries(records)) {
+    const w = node("w");
+    const { post } = silentHolder(w);
+    postForB(w, post);
+    assert.equal(only(poll(w, 770, record, 15), "store-write").key, "st:k", name);
+  }
+});
+
+Deno.test("NodeCore writer waits out a silent holder's session: its sessionMs × (1 + drift) + 1 after the post's answer", () => {
+  const w = node("w");
+  const { post } = silentHolder(w);
+  postForB(w, post); // answered at 520
+  const untilMs = 520 + 1200 * (1 + DRIFT) + 1;
+  const unchanged = { members: [{ ...holderB, notices: [{ key: "st:k", rev: 11 }] }] };
+  for (const t of [770, 1020, 1270, 1520]) none(poll(w, t, unchanged, 13), "store-write");
+  w.tick(untilMs - 0.1);
+  none(w.takeEffects(), "store-write");
+  w.tick(untilMs);
+  only(w.takeEffects(), "store-write");
+  assert.equal(w.stats.leaseWaits, 1);
+});
+
+Deno.test("NodeCore writer waits out a holder absent from the sessions record by the cache-lease rule from its claim", () => {
+  const w = node("w");
+  const { post } = silentHolder(w); // claim answered at 10
+  const cell = { record: { members: [member("c", { after: 9 })] }, revision: 12 };
+  none(serveSessions(w, cell, [post], 510), "store-write");
+  assert.equal(w.stats.noticesPosted, 0);
+  const untilMs = 10 + (1000 * (1 + DRIFT) + 1);
+  w.tick(untilMs - 0.1);
+  none(w.takeEffects(), "store-write");
+  w.tick(untilMs);
+  only(w.takeEffects(), "store-write");
+});
+
+Deno.test("NodeCore writer leaves a holder whose notice list is full alone and posts again later", () => {
+  const w = node("w");
+  const { post } = silentHolder(w);
+  const full = Array.from({ length: SESSION_NOTICES_MAX }, (_, i) => ({ key: `st:${i}`, rev: i }));
+  const c = member("c", { after: 9 });
+  const members = [{ ...holderB, notices: full }, c];
+  w.onCoordRead(post.io, { ok: true, record: { members }, revision: 12 }, 510);
+  const put = sessionsWrite(w.takeEffects());
+  assert.deepEqual(put.record, { members }, "b is neither removed nor given a notice");
+  w.onCoordWrite(put.io, { ok: true, revision: 13 }, 520);
+  assert.equal(w.stats.noticesPosted, 0);
+  w.tick(1019); // two heartbeats after the answer: post again
+  none(w.takeEffects(), "coord-get");
+  w.tick(1020);
+  assert.equal(sessionsRead(w.takeEffects()).key, "sessions");
+});
+
+Deno.test("NodeCore holder takes a posted notice in at its next renewal, and the writer's poll sees it", () => {
+  const cell: SessionsCell = { record: undefined, revision: 0 };
+  const b = sessionNode("b");
+  serveSessions(b, cell, b.takeEffects(), 0); // b joins at revision 1
+  strongFill(b, 1, "st:k", undefined, 1, 100, "v1", 1);
+  const w = node("w");
+  claimFromB(w, 200, 2); // claimed at revision 3; the revoke is lost
+  w.tick(700);
+  serveSessions(w, cell, w.takeEffects(), 700);
+  assert.deepEqual(cell.record?.members[0]?.notices, [{ key: "st:k", rev: 3 }]);
+  w.tick(950);
+  none(serveSessions(w, cell, w.takeEffects(), 950), "store-write"); // b has not renewed yet
+  assert.equal(b.hit("st:k", 999)?.value, "v1");
+  b.tick(1000);
+  serveSessions(b, cell, b.takeEffects(), 1000);
+  assert.equal(b.hit("st:k", 1000), undefined, "b dropped the key");
+  assert.deepEqual(cell.record?.members[0]?.notices, [], "b's renewal cleared its notices");
+  w.tick(1200);
+  only(serveSessions(w, cell, w.takeEffects(), 1200), "store-write");
+  assert.equal(w.stats.leaseWaits, 0);
+});
+
+Deno.test("NodeCore writer does not take a holder's absence from a sessions read older than its claim (a lagging replica)", () => {
+  const stale: Record<string, { record: SessionsRecord | undefined; revision: number }> = {
+    "before b joined": { record: { members: [member("c")] }, revision: 3 },
+    "before the record existed": { record: undefined, revision: 0 },
+  };
+  for (const [name, read] of Object.entries(stale)) {
+    const w = node("w");
+    const { post } = silentHolder(w); // claimed at revision 11, answered at 10
+    w.onCoordRead(post.io, { ok: true, ...read }, 510);
+    // The current record lists b: the writer must find it and post its notice.
+    const cell = { record: { members: [holderB, member("c", { after: 9 })] }, revision: 12 };
+    none(serveSessions(w, cell, w.takeEffects(), 510), "store-write");
+    for (const t of [770, 1012, 1500]) {
+      w.tick(t);
+      none(serveSessions(w, cell, w.takeEffects(), t), "store-write");
+    }
+    assert.deepEqual(cell.record.members[0]?.notices, [{ key: "st:k", rev: 11 }], name);
+  }
+});
+
+// Regression (found by these tests): a writer that found a holder's notices full removed the
+// member, which did not end the belief its last renewal gave it; a later writer found it
+// absent, took it for a node without a session and waited only its cache lease (S1). Now a
+// full list is left alone and the writer posts again until the member renews (emptying it)
+// or is removed once its session provably ended.
+Deno.test("NodeCore writer does not complete while a holder whose notices are full may still serve (S1)", () => {
+  const cell: SessionsCell = { record: undefined, revision: 0 };
+  const b = sessionNode("b"); // sessionMs 3000
+  serveSessions(b, cell, b.takeEffects(), 0); // b believes until 2997
+  strongFill(b, 1, "st:k", undefined, 1, 100, "v1", 1);
+  // b is cut off from bus and coordinator from here on; writers of other keys filled its
+  // notice list meanwhile.
+  const full = Array.from({ length: SESSION_NOTICES_MAX }, (_, i) => ({ key: `st:o${i}`, rev: i }));
+  const entry = cell.record!.members.find((m) => m.id === "b")!;
+  cell.record = { members: [{ ...entry, notices: full }] };
+  cell.revision = 20;
+  const w = node("w");
+  claimFromB(w, 200, 21); // claimed at revision 22; the revoke is lost
+  let committedMs = Infinity;
+  for (let t = 250; t < 3200 && committedMs === Infinity; t += 50) {
+    w.tick(t);
+    for (const e of serveSessions(w, cell, w.takeEffects(), t)) {
+      if (e.type !== "store-write") continue;
+      w.onStoreWrite(e.io, { ok: true, version: 2 }, t);
+      committedMs = t;
+    }
+  }
+  assert.ok(cell.record.members.some((m) => m.id === "b"), "b was not removed");
+  assert.ok(w.stats.noticesPosted === 0, "nothing could be posted for b");
+  if (committedMs !== Infinity) {
+    assert.equal(b.hit("st:k", committedMs), undefined, `b still serves v1 at ${committedMs} ms`);
+  }
 });

@@ -7,6 +7,7 @@
 import type { WarpError } from "./errors.ts";
 import type { LeaseRecord } from "./leases.ts";
 import type { Message, NodeId } from "./messages.ts";
+import type { SessionsRecord } from "./_sessions.ts";
 
 /**
  * The coordinator record of a strong-distributed key (`strong/<key>`): who may cache it,
@@ -20,6 +21,16 @@ export interface HolderRecord {
   /** The version of the last write committed through this record, if known. */
   readonly version: number | undefined;
 }
+
+/**
+ * The kinds of coordinator record: a strong key's holder record, a lease record, and the
+ * cluster's sessions record. A `coord-get` names the kind so the driver decodes and
+ * validates the content as such.
+ */
+export type CoordRecordKind = "holder" | "lease" | "sessions";
+
+/** A coordinator record of any kind. */
+export type CoordRecord = HolderRecord | LeaseRecord | SessionsRecord;
 
 /** An effect: something the driver must perform for the core. */
 export type Effect =
@@ -50,7 +61,7 @@ export type Effect =
     readonly type: "coord-get";
     readonly io: number;
     readonly key: string;
-    readonly kind: "holder" | "lease";
+    readonly kind: CoordRecordKind;
     readonly ttlMs?: number;
   }
   /**
@@ -63,7 +74,7 @@ export type Effect =
     readonly type: "coord-put";
     readonly io: number;
     readonly key: string;
-    readonly record: HolderRecord | LeaseRecord;
+    readonly record: CoordRecord;
     readonly revision: number | undefined;
     readonly ttlMs?: number;
   }
@@ -107,7 +118,7 @@ export type CoordReadResult =
   | {
     readonly ok: true;
     /** A record of the kind the `coord-get` named. */
-    readonly record: HolderRecord | LeaseRecord | undefined;
+    readonly record: CoordRecord | undefined;
     readonly revision: number;
   }
   | { readonly ok: false; readonly error: WarpError };

@@ -25,8 +25,14 @@ export interface Entry {
   version: number;
   /** Approximate bytes: value bytes + key + overhead. */
   sizeBytes: number;
-  /** Local time from which this entry may no longer be served. */
+  /** Local time from which this entry may no longer be served (its TTL, or a tighter bound). */
   freshUntilMs: number;
+  /**
+   * Local time until which it may be served without a freshness proof; past it and before
+   * `freshUntilMs`, only under the node's proof (its session, see `NodeCore.hit`).
+   * `Infinity` for entries that need none.
+   */
+  boundUntilMs: number;
   /** The policy of the key, resolved when the entry was installed. */
   policy: KeyPolicy;
   /** The leases the value is attached to: served only while each is known active. */
@@ -115,6 +121,7 @@ export class L1Cache {
     data: EntryData,
     freshUntilMs: number,
     policy: KeyPolicy,
+    boundUntilMs = Infinity,
   ): Entry | undefined {
     const sizeBytes = data.sizeBytes + key.length * 2 + ENTRY_OVERHEAD_BYTES;
     this.delete(key);
@@ -126,6 +133,7 @@ export class L1Cache {
       version: data.version,
       sizeBytes,
       freshUntilMs,
+      boundUntilMs,
       policy,
       leases: data.found && data.leases !== undefined && data.leases.length > 0
         ? data.leases

@@ -34,8 +34,12 @@ const LEASE_ID_PATTERN = /^([0-9a-z]{1,8})\.[A-Za-z0-9_-]{8,64}$/;
 
 /** The coordinator record of a lease. */
 export interface LeaseRecord {
-  /** `active` until revoked; an expired lease has no record at all. */
-  readonly lease: "active" | "revoked";
+  /**
+   * `active` until revoked. An expired lease has no record at all, until a node that found
+   * none writes an `expired` tombstone (a create, so it proves the absence: a read alone
+   * may come from an older state, before the lease was granted).
+   */
+  readonly lease: "active" | "revoked" | "expired";
   /**
    * The granting node's `leaseCheckMs`. Every node trusts a check of this lease for at
    * most this long, and a revocation waits at least this long, so nodes configured with
@@ -119,7 +123,7 @@ export function leaseRecordKey(id: LeaseId): string {
 export function validateLeaseRecord(value: unknown): LeaseRecord | undefined {
   if (typeof value !== "object" || value === null) return undefined;
   const { lease, checkMs } = value as Record<string, unknown>;
-  if (lease !== "active" && lease !== "revoked") return undefined;
+  if (lease !== "active" && lease !== "revoked" && lease !== "expired") return undefined;
   if (checkMs === undefined || checkMs === null) return { lease };
   if (
     typeof checkMs !== "number" || !Number.isFinite(checkMs) || checkMs <= 0 ||

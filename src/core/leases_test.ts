@@ -18,12 +18,13 @@ const LEASE = makeLeaseId(60_000, "abcdefgh");
 const CHECK_MS = 100;
 const DRIFT = 0.001;
 
-function node(): NodeCore {
+function node(coordinatorStalenessMs = 0): NodeCore {
   const n = new NodeCore({
     nodeId: "a",
     incarnation: 1,
     maxDriftPpm: 1000,
     leaseCheckMs: CHECK_MS,
+    coordinatorStalenessMs,
   });
   n.register("ev:*", { mode: "eventual-distributed", ttlMs: 60_000, maxStalenessMs: 10_000 });
   n.tick(0);
@@ -181,6 +182,43 @@ Deno.test("keepAliveLease rewrites the record at its revision and fails on a dea
   assert.equal(rejected.error.code, "LEASE_EXPIRED");
   assert.equal(n.leaseState(LEASE, 3), "expired");
   assert.throws(() => n.keepAliveLease(2, "not-a-lease", 4), TypeError);
+});
+
+Deno.test("where reads may be old, an absent lease is proved absent by creating a tombstone", () => {
+  const n = node(10);
+  n.keepAliveLease(1, LEASE, 0);
+  n.onCoordRead(
+    only(n.takeEffects(), "coord-get").io,
+    { ok: true, record: undefined, revision: 0 },
+    1,
+  );
+  const tombstone = only(n.takeEffects(), "coord-put");
+  assert.deepEqual(tombstone.record, { lease: "expired" });
+  assert.equal(tombstone.revision, undefined, "a create: it succeeds only if absent now");
+  n.onCoordWrite(tombstone.io, { ok: true, revision: 9 }, 2);
+  assert.equal(only(n.takeEffects(), "reject").error.code, "LEASE_EXPIRED");
+  assert.equal(n.leaseState(LEASE, 2), "expired");
+});
+
+Deno.test("a lease read as absent from an older state is not taken for dead: the tombstone's create fails", () => {
+  const n = node(10);
+  n.keepAliveLease(1, LEASE, 0);
+  n.onCoordRead(
+    only(n.takeEffects(), "coord-get").io,
+    { ok: true, record: undefined, revision: 0 },
+    1,
+  );
+  const tombstone = only(n.takeEffects(), "coord-put");
+  n.onCoordWrite(
+    tombstone.io,
+    { ok: false, conflict: true, error: new Error("exists") as never },
+    2,
+  );
+  // The record exists after all (the read was older than the grant): read it again.
+  const again = only(n.takeEffects(), "coord-get");
+  n.onCoordRead(again.io, { ok: true, record: { lease: "active" }, revision: 7 }, 3);
+  assert.equal(only(n.takeEffects(), "coord-put").revision, 7, "kept alive at its revision");
+  assert.notEqual(n.leaseState(LEASE, 3), "expired");
 });
 
 Deno.test("grantLease creates the record with the TTL of the id", () => {

@@ -33,12 +33,29 @@ export interface DropMessage {
   readonly key: string;
 }
 
-/** Liveness and the sender's last used broadcast sequence number. */
+/**
+ * One peer's round, echoed in a heartbeat: `[id, inc, round]` says the sender had heard
+ * round `round` of node `id` (incarnation `inc`) before it sent this heartbeat.
+ */
+export type Echo = readonly [id: NodeId, inc: number, round: number];
+
+/** The most echoes one heartbeat carries (and so the most members a session cluster has). */
+export const ECHOES_MAX = 256;
+
+/**
+ * Liveness, the sender's last used broadcast sequence number, and its freshness round.
+ * `round` numbers the sender's heartbeats; `echo` holds, for each peer the sender hears,
+ * the latest round of that peer it had heard. A node that finds its own round `r` echoed
+ * by a peer, with every broadcast of that peer up to `seq` received, knows it has every
+ * invalidation the peer sent before it sent round `r` (see `_peers.ts`).
+ */
 export interface HeartbeatMessage {
   readonly t: "hb";
   readonly from: NodeId;
   readonly inc: number;
   readonly seq: number;
+  readonly round: number;
+  readonly echo: readonly Echo[];
 }
 
 /** A strong writer asks a holder of `key` to stop serving it and answer with `ack`. */
@@ -49,6 +66,11 @@ export interface RevokeMessage {
   /** The writer's id for this revocation, echoed in the ack. */
   readonly id: number;
   readonly key: string;
+  /**
+   * The revision of the writer's claim on the key's holder record: the holder trusts no
+   * read of that record older than it (it may predate the claim).
+   */
+  readonly rev: number;
 }
 
 /** A holder confirms it no longer serves `key` and will not cache it until told. */
@@ -129,6 +151,15 @@ function isCount(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
 }
 
+function isEchoList(value: unknown): value is readonly Echo[] {
+  if (!Array.isArray(value) || value.length > ECHOES_MAX) return false;
+  for (const echo of value as unknown[]) {
+    if (!Array.isArray(echo) || echo.length !== 3) return false;
+    if (!isNodeId(echo[0]) || !isCount(echo[1]) || !isCount(echo[2])) return false;
+  }
+  return true;
+}
+
 /**
  * Checks that `value` is a well-formed {@linkcode Message}; returns it, or `undefined` when
  * it is not. Never throws: bus input is untrusted.
@@ -136,8 +167,8 @@ function isCount(value: unknown): value is number {
  * @example
  * ```ts
  * import { validateMessage } from "./messages.ts";
- * const ok = validateMessage({ t: "hb", from: "a", inc: 1, seq: 0 });
- * const bad = validateMessage({ t: "hb", from: "a b", inc: 1, seq: -1 });
+ * const ok = validateMessage({ t: "hb", from: "a", inc: 1, seq: 0, round: 1, echo: [] });
+ * const bad = validateMessage({ t: "hb", from: "a b", inc: 1, seq: -1, round: 1, echo: [] });
  * console.log(ok !== undefined, bad === undefined); // true true
  * ```
  */
@@ -153,10 +184,15 @@ export function validateMessage(value: unknown): Message | undefined {
     case "drop":
       return isCount(m.seq) && m.seq > 0 && isKey(m.key) ? m as unknown as DropMessage : undefined;
     case "hb":
-      return isCount(m.seq) ? m as unknown as HeartbeatMessage : undefined;
+      return isCount(m.seq) && isCount(m.round) && isEchoList(m.echo)
+        ? m as unknown as HeartbeatMessage
+        : undefined;
     case "revoke":
+      return isCount(m.id) && isKey(m.key) && isCount(m.rev)
+        ? m as unknown as RevokeMessage
+        : undefined;
     case "ack":
-      return isCount(m.id) && isKey(m.key) ? m as unknown as RevokeMessage | AckMessage : undefined;
+      return isCount(m.id) && isKey(m.key) ? m as unknown as AckMessage : undefined;
     case "lrev":
       return isLeaseId(m.lease) ? m as unknown as LeaseRevokedMessage : undefined;
     default:

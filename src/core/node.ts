@@ -19,7 +19,7 @@ import type {
 import { L1Cache } from "./l1.ts";
 import { isLeaseId, LEASE_CHECK_MAX_MS, leaseListProblem, leaseTtlMs } from "./leases.ts";
 import type { Entry } from "./l1.ts";
-import { isNodeId, validateMessage } from "./messages.ts";
+import { ECHOES_MAX, isNodeId, validateMessage } from "./messages.ts";
 import type { NodeId } from "./messages.ts";
 import { Registry } from "./registry.ts";
 import type { KeyOptions, KeyPolicy } from "./registry.ts";
@@ -29,6 +29,7 @@ import { Fills } from "./_fills.ts";
 import { LeaseProtocol } from "./_lease_protocol.ts";
 import { Peers } from "./_peers.ts";
 import { StrongWrites } from "./_strong.ts";
+import { SESSION_MAX_MS, Sessions } from "./_sessions.ts";
 
 export { holderRecordKey } from "./_strong.ts";
 
@@ -75,6 +76,28 @@ export interface NodeConfig {
   /** Most leases this node remembers the state of. @default {100000} */
   readonly leasesMax?: number;
   /**
+   * How long one renewal of this node's session lasts: 0 to run without a session.
+   * With a session (it needs a coordinator) the node keeps a member entry in the
+   * coordinator's sessions record, renewed by compare-and-set every `sessionMs / 3`, and
+   * its distributed entries live to their TTL: strong entries while the session lives,
+   * eventual entries past their staleness bound while every member is heard with no gap
+   * (see `_sessions.ts`). A writer waits out a silent holder's session in at most
+   * `sessionMs × (1 + drift)` after posting a notice. Without one, eventual entries keep to
+   * `maxStalenessMs` and strong entries to `leaseMs`. Nodes may differ: each entry records
+   * its node's value. At most one hour. @default {0}
+   */
+  readonly sessionMs?: number;
+  /**
+   * The most a coordinator read may lag behind the coordinator's state, in ms. Every
+   * decision of the session and strong protocols is made by compare-and-set and needs no
+   * bound; lease checks are plain reads (a check may not rewrite a lease record, whose
+   * writes restart its TTL), so a check trusts what it read from this much earlier. 0 for
+   * a coordinator whose reads are current (PostgreSQL, one NATS server); a replicated NATS
+   * KV may answer from an old leader (ADR-53) and needs a bound. Below half of
+   * `leaseCheckMs`. @default {0}
+   */
+  readonly coordinatorStalenessMs?: number;
+  /**
    * Deliberately broken behaviour, for the simulator's canaries only: a run with a canary
    * must be reported as a violation, which proves the checkers bite. Never set it in
    * production. @default {undefined}
@@ -108,6 +131,18 @@ export interface Canary {
   readonly leaseWaitWithoutDrift?: boolean;
   /** Trust a lease check for the node's own `leaseCheckMs`, not the smaller with the record's (G1). */
   readonly trustOwnLeaseCheck?: boolean;
+  /** Trust any read of a holder record that lists this node, however old (S1 under stale reads). */
+  readonly trustStaleRegistration?: boolean;
+  /** Wait out a silent holder's session without the drift factor (S1). */
+  readonly sessionWaitWithoutDrift?: boolean;
+  /** Believe in a session from the answer of its renewal instead of its sending (S1, E3). */
+  readonly sessionFromAnswer?: boolean;
+  /** Complete eventual writes without waiting to be an active member (E3). */
+  readonly completeWithoutSession?: boolean;
+  /** Serve eventual entries past their bound on heartbeats heard, with no echo (E3). */
+  readonly trustHeartbeatArrival?: boolean;
+  /** Take a lease read as absent for dead without confirming it by a create (GV). */
+  readonly trustAbsentLeaseRead?: boolean;
 }
 
 /** Counters of a node, for monitoring and for the simulator's reports. */
@@ -135,6 +170,16 @@ export interface NodeStats {
   leaseChecks: number;
   /** Reads that found a value attached to a revoked or expired lease (served as absent). */
   leaseDeadValues: number;
+  /** Successful renewals (and joins) of this node's session. */
+  sessionRenewals: number;
+  /** Times this node found its session ended (removed) and dropped its distributed entries. */
+  sessionsLost: number;
+  /** Revocation notices posted for silent holders. */
+  noticesPosted: number;
+  /** Eventual writes whose answer waited for this node's session. */
+  writesHeld: number;
+  /** L1 hits past an entry's bound, served under the session's freshness proof. */
+  provenHits: number;
 }
 
 const DRIFT_PPM_MAX = 100_000;
@@ -217,6 +262,11 @@ export class NodeCore {
     coordinatorCalls: 0,
     leaseChecks: 0,
     leaseDeadValues: 0,
+    sessionRenewals: 0,
+    sessionsLost: 0,
+    noticesPosted: 0,
+    writesHeld: 0,
+    provenHits: 0,
   };
 
   readonly #registry = new Registry();
@@ -229,6 +279,7 @@ export class NodeCore {
   readonly #peers: Peers;
   readonly #strong: StrongWrites;
   readonly #leases: LeaseProtocol;
+  readonly #sessions: Sessions;
   #closed = false;
 
   /** Creates a node; validates the configuration (TypeError/RangeError on misuse). */
@@ -261,6 +312,11 @@ export class NodeCore {
     const leaseTimeoutMs = positive("leaseTimeoutMs", config.leaseTimeoutMs, 5000);
     const leasesMax = positive("leasesMax", config.leasesMax, 100_000);
 
+    const sessionMs = positive("sessionMs", config.sessionMs, 0, 0);
+    if (sessionMs > SESSION_MAX_MS) {
+      throw new RangeError(`sessionMs must be at most ${SESSION_MAX_MS}: ${sessionMs}`);
+    }
+
     // Composition: each protocol gets the kernel, and the others only as narrow interfaces.
     const kernel = new NodeKernel({
       nodeId: this.nodeId,
@@ -269,15 +325,47 @@ export class NodeCore {
       l1: this.#l1,
       drift: driftPpm / 1e6,
       canary: config.canary ?? {},
+      sessions: sessionMs > 0,
     });
     this.#kernel = kernel;
+    const stalenessMs = positive("coordinatorStalenessMs", config.coordinatorStalenessMs, 0, 0);
+    if (stalenessMs * 2 >= leaseCheckMs) {
+      throw new RangeError(
+        `coordinatorStalenessMs must be below half of leaseCheckMs (${leaseCheckMs}): ${stalenessMs}`,
+      );
+    }
     this.#leases = new LeaseProtocol(kernel, {
       checkMs: leaseCheckMs,
       timeoutMs: leaseTimeoutMs,
       leasesMax,
+      stalenessMs,
     });
-    this.#eventual = new EventualWrites(kernel);
-    this.#strong = new StrongWrites(kernel, { retransmitMs: heartbeatIntervalMs });
+    // The session's hooks reach modules made below; they run only after construction.
+    const hooks = {
+      revoked: (key: string, rev: number) => this.#strong.revokedByNotice(key, rev),
+      membersRemoved: () => this.#eventual.flush(),
+      lost: () => {
+        this.#eventual.flush();
+        this.#strong.sessionLost();
+        this.#fills.sessionLost();
+      },
+      changed: () => {
+        this.#peers.refreshProof();
+        this.#eventual.sessionChanged();
+      },
+    };
+    this.#sessions = new Sessions(kernel, {
+      sessionMs,
+      pollMs: heartbeatIntervalMs,
+      membersMax: Math.min(peersMax, ECHOES_MAX),
+    }, hooks);
+    this.#eventual = new EventualWrites(kernel, this.#sessions);
+    this.#strong = new StrongWrites(kernel, {
+      retransmitMs: heartbeatIntervalMs,
+      ackWaitMs: 2 * heartbeatIntervalMs,
+      pollMs: heartbeatIntervalMs,
+      notices: this.#sessions,
+    });
     this.#fills = new Fills(kernel, {
       waitersMax,
       leases: this.#leases,
@@ -291,6 +379,7 @@ export class NodeCore {
       peersMax,
       flusher: this.#eventual,
     });
+    if (sessionMs > 0) this.#peers.useMembership(this.#sessions);
     kernel.watchVersions(this.#fills);
     kernel.watchVersions(this.#eventual);
     kernel.watchDrops(this.#fills);
@@ -324,7 +413,10 @@ export class NodeCore {
   /** Runs every timer due at `nowMs`. */
   tick(nowMs: number): void {
     this.#kernel.advance(nowMs);
-    if (!this.#closed) this.#peers.startHeartbeat();
+    if (!this.#closed) {
+      this.#peers.startHeartbeat();
+      this.#sessions.start();
+    }
     this.#kernel.runDueTimers();
   }
 
@@ -360,10 +452,38 @@ export class NodeCore {
   hit(key: string, nowMs: number): Entry | undefined {
     const entry = this.#l1.get(key);
     if (entry === undefined || nowMs >= entry.freshUntilMs || this.#closed) return undefined;
+    if (nowMs >= entry.boundUntilMs) {
+      if (!this.#proven(entry, nowMs)) return undefined;
+      this.stats.provenHits++;
+    }
     if (entry.leases !== undefined && !this.#leases.servable(entry.leases, nowMs)) return undefined;
     this.#l1.touch(entry);
     this.stats.hits++;
     return entry;
+  }
+
+  /**
+   * The entry L1 would serve for `key` at `nowMs`, without counting a hit or checking
+   * leases (for inspection: the simulator's propagation probes).
+   */
+  servable(key: string, nowMs: number): Entry | undefined {
+    const entry = this.#l1.get(key);
+    if (entry === undefined || nowMs >= entry.freshUntilMs || this.#closed) return undefined;
+    if (nowMs >= entry.boundUntilMs && !this.#proven(entry, nowMs)) return undefined;
+    return entry;
+  }
+
+  /**
+   * Whether an entry past its bound may still be served under this node's session: a
+   * strong entry while the session lives (a writer must revoke this node, or see its
+   * session end, before it commits); an eventual entry while, besides, every member's
+   * invalidations sent before `freshAsOfMs` are in and that is within the staleness bound.
+   */
+  #proven(entry: Entry, nowMs: number): boolean {
+    const k = this.#kernel;
+    if (nowMs >= k.liveUntilMs) return false;
+    return entry.policy.mode !== "eventual-distributed" ||
+      nowMs < k.freshAsOfMs + entry.policy.maxStalenessMs * (1 - k.drift);
   }
 
   /** Reads `key` as caller operation `op`: from L1 if it may serve it, else the store. */
@@ -484,6 +604,7 @@ export class NodeCore {
     kernel.advance(nowMs);
     if (this.#closed) return;
     this.#closed = true;
+    this.#sessions.close();
     for (const op of [...kernel.ops.keys()]) {
       kernel.reject(op, new WarpError("CLOSED", `Node closed: ${this.nodeId}`));
     }
@@ -536,10 +657,16 @@ export class NodeCore {
         this.#kernel.drop(message.key);
         return;
       case "hb":
-        this.#peers.track(message.from, message.inc, message.seq, true);
+        this.#peers.heartbeat(
+          message.from,
+          message.inc,
+          message.seq,
+          message.round,
+          message.echo,
+        );
         return;
       case "revoke":
-        this.#strong.onRevoke(message.from, message.id, message.key);
+        this.#strong.onRevoke(message.from, message.id, message.key, message.rev);
         return;
       case "ack":
         this.#strong.onAck(message.from, message.id, message.key);
