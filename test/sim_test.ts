@@ -67,8 +67,10 @@ const CANARY_RUNS: Partial<Record<string, { options: Partial<SeedOptions>; seeds
   "trust-stale-registration": { options: { ...STRONG_READS, faults: "gray" }, seeds: 20 },
   "session-from-answer": { options: STRONG_READS, seeds: 40 },
   "session-wait-without-drift": {
+    // Rare by nature: the writer's notice must land within sessionMs × drift of the silent
+    // holder's last renewal (caught at seed 137 when written; each seed takes ~40 ms).
     options: { ...STRONG_READS, faults: "none", readShare: 0.9, heartbeatIntervalMs: 20 },
-    seeds: 100,
+    seeds: 300,
   },
   "complete-without-session": { options: EVENTUAL_READS, seeds: 20 },
   "trust-heartbeat-arrival": { options: { ...EVENTUAL_READS, faults: "none" }, seeds: 40 },
@@ -216,13 +218,13 @@ Deno.test("simulator canary absent-version-skew passes every check but E1s on ev
 
 Deno.test("simulator canary flush-rules-off is caught by EP (and E3 under sessions), and the same run with the rules is not", () => {
   let caught = 0, flushed = 0;
-  for (let seed = 1; seed <= 10; seed++) {
+  for (let seed = 1; seed <= 20; seed++) {
     const canary = runSeed({ seed, canary: "flush-rules-off", ...CLASSIC });
     const guarantees = new Set(canary.violations.map((v) => v.guarantee));
     // Under sessions a gap healed without a flush also makes the freshness proof lie (an
     // echo counts invalidations that never arrived), so E3 may break too; nothing else.
     assert.ok([...guarantees].every((g) => g === "EP" || g === "E3"), [...guarantees].join());
-    if (guarantees.has("EP")) caught++;
+    if (guarantees.size > 0) caught++;
     // The canary's own faults and staleness bound, with the flush rules on.
     const control = new SimCluster({
       seed,

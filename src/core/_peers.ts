@@ -258,7 +258,8 @@ export class Peers {
         inc: k.incarnation,
         seq: k.seq,
         round,
-        echo: this.#echoes(),
+        // Only session members use echoes (for their freshness proofs): skip the bytes else.
+        echo: this.#membership === undefined ? [] : this.#echoes(),
       });
       this.#forgetSilentPeers();
       this.#scheduleHeartbeat();

@@ -214,12 +214,33 @@ export class Sessions {
   #closed = false;
   /** Revision of this node's last successful write of the record: older reads are stale. */
   #lastRevision = 0;
+  /**
+   * State of the renewal schedule's jitter (xorshift32, seeded from the node's id and
+   * incarnation): nodes that start together would otherwise renew in step forever and lose
+   * each other's compare-and-sets (the session benchmark saw 19 % lost at 50 nodes).
+   */
+  #jitter: number;
 
   /** Makes the session protocol of the node whose kernel is `kernel`. */
   constructor(kernel: NodeKernel, settings: SessionSettings, hooks: SessionHooks) {
     this.#k = kernel;
     this.#settings = settings;
     this.#hooks = hooks;
+    let seed = 2166136261 ^ kernel.incarnation;
+    for (let i = 0; i < kernel.nodeId.length; i++) {
+      seed = Math.imul(seed ^ kernel.nodeId.charCodeAt(i), 16777619);
+    }
+    this.#jitter = seed >>> 0 || 1;
+  }
+
+  /** The next renewal period: between 80 and 100 % of a third of `sessionMs`. */
+  #renewalPeriodMs(): number {
+    let x = this.#jitter;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.#jitter = x >>> 0;
+    return (this.#settings.sessionMs / 3) * (0.8 + 0.2 * (this.#jitter / 0x1_0000_0000));
   }
 
   /** Whether this node joins the cluster's sessions (a coordinator and `sessionMs` > 0). */
@@ -395,7 +416,7 @@ export class Sessions {
       else this.#armActivation();
     }
     this.#adopt(record);
-    this.#scheduleRenewal(fromMs + this.#settings.sessionMs / 3);
+    this.#scheduleRenewal(fromMs + this.#renewalPeriodMs());
     this.#hooks.changed();
   }
 
