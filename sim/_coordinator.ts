@@ -131,6 +131,10 @@ export class SimCoordinator<R> {
   #revision = 0;
   /** Calls that failed with `COORDINATOR_UNAVAILABLE`. */
   timeouts = 0;
+  /** Reads answered from an older state. */
+  staleReads = 0;
+  /** Answers lost after their call took effect. */
+  lostAnswers = 0;
 
   /** A coordinator scheduling on `timeline`. */
   constructor(timeline: Timeline, options: CoordinatorOptions) {
@@ -237,8 +241,10 @@ export class SimCoordinator<R> {
   }
 
   #lostAnswer(): boolean {
-    return this.#timeline.faultsOn && this.#replyLossRate > 0 &&
+    const lost = this.#timeline.faultsOn && this.#replyLossRate > 0 &&
       this.#prng.chance(this.#replyLossRate);
+    if (lost) this.lostAnswers++;
+    return lost;
   }
 
   // ------------------------------------------------------------------ registers
@@ -301,7 +307,10 @@ export class SimCoordinator<R> {
 
   /** Whether this read is answered from an older state. */
   #staleRead(): boolean {
-    return this.#timeline.faultsOn && this.#staleRate > 0 && this.#prng.chance(this.#staleRate);
+    const stale = this.#timeline.faultsOn && this.#staleRate > 0 &&
+      this.#prng.chance(this.#staleRate);
+    if (stale) this.staleReads++;
+    return stale;
   }
 
   /** Keeps the writes of `key` that a stale read may still return. */

@@ -20,9 +20,10 @@
  *   (some longer than the TTL; a paused node's inputs wait for the pause to end while its
  *   clock runs on), crashes (often of the holder; the restarted node is a new LockCore
  *   with a new incarnation, its grants vanish and its record stays until waiters judge it
- *   expired), latency spikes, timer jitter. A safety phase under faults, then a liveness
- *   phase without them, in which holders still crash (sometimes just after a renewal, the
- *   worst case for L3).
+ *   expired), latency spikes, timer jitter; with `coordinatorFaults`, also reads answered
+ *   from an older state and answers lost after the call took effect. A safety phase under
+ *   faults, then a liveness phase without them, in which holders still crash (sometimes just
+ *   after a renewal, the worst case for L3).
  * - **Workload**: every node loops: acquire (sometimes only try), then, while
  *   `holds(handle, now + guard)`, makes fenced operations on a resource guarded by a
  *   {@linkcode Fence} (the check and the send happen in one step; the operation arrives
@@ -52,8 +53,8 @@ import { processFields, ProcessHost } from "./_processes.ts";
 import type { EffectOf, SimProcess } from "./_processes.ts";
 import { SimCoordinator } from "./_coordinator.ts";
 import type { CoordCell, CoordFailure } from "./_coordinator.ts";
-import { drawDriftPpm } from "./faults.ts";
-import type { Fault } from "./faults.ts";
+import { drawCoordinatorFaults, drawDriftPpm } from "./faults.ts";
+import type { CoordinatorFaultRates, Fault } from "./faults.ts";
 import { checkLockHistory, LOCK_HISTORY_FORMAT, lockL3BoundMs } from "./checkers/locks.ts";
 import type {
   LockAcquireRecord,
@@ -74,8 +75,11 @@ export type LockCanaryName = "drift-beyond-bound" | "pause-past-ttl";
 /** The lock canary names, for the CLI and tests. */
 export const LOCK_CANARIES: readonly LockCanaryName[] = ["drift-beyond-bound", "pause-past-ttl"];
 
-/** Continuous fault rates of a lock run. */
-export interface LockFaultMix {
+/**
+ * Continuous fault rates of a lock run; the coordinator's own faults (stale reads, answers
+ * lost after taking effect) only with `coordinatorFaults` or an explicit mix.
+ */
+export interface LockFaultMix extends CoordinatorFaultRates {
   /** Mean one-way latency of a coordinator hop, ms (each hop is cut at 5× the mean). */
   readonly latencyMeanMs: number;
   /** Mean latency of a fenced operation to the resource, ms (cut at 3 ms). */
@@ -134,6 +138,14 @@ export interface LockSimOptions {
   };
   /** Break an assumption on purpose. @default {undefined} */
   readonly canary?: LockCanaryName;
+  /**
+   * Add the coordinator's own faults to the drawn swarm mix, as the cache scenario's gray
+   * seeds draw them: reads answered from a state up to 5–400 ms old, and answers lost after
+   * the call took effect. Drawn from their own stream, so every other draw of the seed stays
+   * as it was. No effect with `faults: "none"` or an explicit mix (which says its own).
+   * @default {false}
+   */
+  readonly coordinatorFaults?: boolean;
 }
 
 /** What a lock run measured. */
@@ -151,6 +163,10 @@ export interface LockSimStats {
   crashes: number;
   /** Coordinator calls that failed with COORDINATOR_UNAVAILABLE. */
   coordTimeouts: number;
+  /** Coordinator reads answered from an older state (only in a run with coordinator faults). */
+  coordStaleReads?: number;
+  /** Coordinator answers lost after their call took effect (only with coordinator faults). */
+  coordLostAnswers?: number;
   /** Simulated time covered, ms. */
   simMs: number;
 }
@@ -290,7 +306,10 @@ export class LockSimCluster {
     this.#faultPrng = new Prng(deriveSeed(seed, "lock-faults"));
     const faults = options.faults ?? "swarm";
     if (typeof faults === "string") {
-      this.#mix = drawLockMix(this.#faultPrng, faults);
+      const drawn = drawLockMix(this.#faultPrng, faults);
+      this.#mix = options.coordinatorFaults && faults === "swarm"
+        ? drawCoordinatorFaults(new Prng(deriveSeed(seed, "lock-faults-coord")), drawn, "gray")
+        : drawn;
       this.#schedule = faults === "none"
         ? []
         : drawLockSchedule(this.#faultPrng, this.#n, this.#safetyMs, this.#ttlMs);
@@ -312,6 +331,9 @@ export class LockSimCluster {
       // A spike can make a hop outlast the timeout: the timeout races every call.
       timeout: "raced",
       hopDraws: "per-hop",
+      staleRate: this.#mix.coordStaleRate ?? 0,
+      staleMaxMs: this.#mix.coordStaleMaxMs ?? 0,
+      replyLossRate: this.#mix.coordReplyLossRate ?? 0,
     });
     for (const lock of this.#locks) this.#fences.set(lock, new Fence());
     const clocks = { ...this.#mix, maxDriftPpm: this.#maxDriftPpm };
@@ -848,6 +870,11 @@ export class LockSimCluster {
     this.#stats.events = this.#timeline.events;
     this.#stats.simMs = horizon;
     this.#stats.coordTimeouts = this.#coordinator.timeouts;
+    const mix = this.#mix;
+    if ((mix.coordStaleRate ?? 0) > 0 || (mix.coordReplyLossRate ?? 0) > 0) {
+      this.#stats.coordStaleReads = this.#coordinator.staleReads;
+      this.#stats.coordLostAnswers = this.#coordinator.lostAnswers;
+    }
     const history: LockHistory = {
       format: LOCK_HISTORY_FORMAT,
       grants: this.#grants.map((g) => ({ ...g })),
