@@ -11,9 +11,8 @@
  * effect does) as a function, so a scenario keeps its effects and the host keeps the
  * stepping. The process record is plain data that a scenario extends with its own fields
  * (a workload's ops in flight, a lock holding). Rejected: a base class each cluster
- * subclasses. The stepping would then be reached through `this`, and each scenario would be
- * tempted to override a piece of it, which is how the two copies drifted apart in the first
- * place.
+ * subclasses. The stepping would then be reached through `this` and open to overriding piece
+ * by piece, and a scenario class would mix its workload with the driver contract again.
  *
  * @module
  */
