@@ -196,13 +196,17 @@ export class Fills implements VersionWatcher, DropWatcher {
 
   /**
    * A dropped key: the store fill in flight still answers, but caches nothing; a load in
-   * flight (superseded ones too) is overtaken, so it is loaded again (LB1).
+   * flight (superseded ones too) is overtaken, so it is loaded again (LB1). The new load
+   * starts after the drop and may be cached — unless the key is strong-distributed, whose
+   * holder registration the revoke voided.
    */
   dropped(key: string): void {
     const fill = this.#fills.get(key);
     if (fill !== undefined) {
-      fill.cacheable = false;
       fill.overtaken = true;
+      if (fill.policy.origin !== "loader" || fill.policy.mode === "strong-distributed") {
+        fill.cacheable = false;
+      }
     }
     for (const old of this.#supersededFills.get(key) ?? []) old.overtaken = true;
   }
