@@ -88,7 +88,12 @@ export function entryLifetime(
  * import { entryLifetime, tuneHit } from "./_tuning.ts";
  * import { L1Cache } from "./l1.ts";
  * import { resolvePolicy } from "./registry.ts";
- * const policy = resolvePolicy("p", { mode: "strong-local", sliding: true, maxAgeMs: 3000 });
+ * const policy = resolvePolicy("p", {
+ *   mode: "strong-local",
+ *   ttlMs: 1000,
+ *   sliding: true,
+ *   maxAgeMs: 3000,
+ * });
  * const life = entryLifetime(policy, 0, 1000, Infinity, () => 0);
  * const l1 = new L1Cache({ entriesMax: 1, bytesMax: 1000 });
  * const data = { value: 1, found: true, version: 1, sizeBytes: 1 };
