@@ -111,7 +111,7 @@ export class EventualWrites implements VersionWatcher, FlushEpoch, EventualFlush
         sizeBytes: input.sizeBytes,
         leases: deleting ? undefined : input.leases,
       };
-      if (!seenNewer) k.install(key, policy, data, askMs);
+      if (!seenNewer) k.install(key, policy, data, askMs, input.ttlMs);
       k.noteVersion(key, result.version);
       if (policy.mode === "eventual-distributed") this.#invalidate(key, result.version);
       this.#complete(op, policy, key, { ...data, source: "none" }, false);

@@ -657,7 +657,7 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
     const askMs = k.now;
     this.#release(write, [k.nodeId], version, (released) => {
       if (released && !write.revokedDuringRelease) {
-        k.install(write.key, write.policy, data, askMs);
+        k.install(write.key, write.policy, data, askMs, write.input.ttlMs);
       }
     });
   }

@@ -225,6 +225,11 @@ export interface WriteInput {
    * `STORE_CONFLICT`. @default {undefined} unconditional
    */
   readonly expectedVersion?: number;
+  /**
+   * The TTL of the entry this write installs on this node (getOrSet's loader may set it).
+   * @default {the key's ttlMs}
+   */
+  readonly ttlMs?: number;
 }
 
 /**
@@ -607,6 +612,9 @@ export class NodeCore {
       if (problem !== undefined) {
         throw new TypeError(`Invalid leases of a write of ${key}: ${problem}`);
       }
+    }
+    if (input.ttlMs !== undefined && !(Number.isFinite(input.ttlMs) && input.ttlMs > 0)) {
+      throw new RangeError(`Invalid ttlMs of a write of ${key}: ${input.ttlMs}`);
     }
     if (
       input.expectedVersion !== undefined &&
