@@ -26,7 +26,7 @@ import { openEnvelope, sealEnvelope } from "./_lease_envelope.ts";
 import { InvariantError, WarpError } from "./core/errors.ts";
 import { NodeCore } from "./core/node.ts";
 import type { NodeStats } from "./core/node.ts";
-import type { Entry } from "./core/l1.ts";
+import { entryAnswer } from "./core/l1.ts";
 import type { KeyOptions, KeyPolicy, ReadOptions } from "./core/registry.ts";
 import type { Store } from "./store.ts";
 import type { Transport, Unsubscribe } from "./transport.ts";
@@ -623,7 +623,7 @@ export class Warp<T = unknown> {
     const entry = this.#core.hit(key, this.#clock());
     if (entry?.found) {
       if (entry.tuning !== undefined) this.#afterHit();
-      return readResult(this.#serveEntry(entry));
+      return readResult(entryAnswer(entry, this.#clock(), "l1"));
     }
     const loading = this.#loading.get(key);
     if (loading !== undefined) return await loading;
@@ -656,19 +656,6 @@ export class Warp<T = unknown> {
     return Promise.all(keys.map((key) => this.read(key, options)));
   }
 
-  /** An L1 entry as a read's result. */
-  #serveEntry(entry: Entry): OpResult {
-    return {
-      found: entry.found,
-      value: entry.value,
-      version: entry.version,
-      epoch: entry.epoch,
-      source: "l1",
-      stale: false,
-      freshForMs: Math.max(0, entry.freshUntilMs - this.#clock()),
-    };
-  }
-
   /**
    * Reads a loader-backed key: the core loads it on a miss with `loader`, or the key's
    * registered one. Without either, only L1 can answer (a TypeError otherwise).
@@ -682,7 +669,7 @@ export class Warp<T = unknown> {
     const chosen = loader ?? this.#loaders.get(policy.pattern);
     if (chosen === undefined) {
       const entry = this.#core.hit(key, this.#clock());
-      if (entry !== undefined) return readResult(this.#serveEntry(entry));
+      if (entry !== undefined) return readResult(entryAnswer(entry, this.#clock(), "l1"));
       throw new TypeError(
         `Key is loader-backed and its registration has no loader, pass one (getOrSet): ${
           describe(key)

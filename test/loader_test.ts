@@ -7,9 +7,9 @@
  */
 
 import assert from "node:assert/strict";
-import { MemoryStore, Warp, WarpError } from "../mod.ts";
+import { MemoryStore, Warp } from "../mod.ts";
 import type { LoaderContext } from "../mod.ts";
-import { Cluster, sleep, waitFor } from "./_cluster.ts";
+import { Cluster, rejectsWith, sleep, waitFor } from "./_cluster.ts";
 
 /** The application's own table, which loaders read and the application writes. */
 class Source {
@@ -20,17 +20,6 @@ class Source {
     this.loads++;
     return this.rows.get(context.key.slice(context.key.indexOf(":") + 1));
   };
-}
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<WarpError> {
-  let caught: unknown;
-  await assert.rejects(promise, (error) => {
-    caught = error;
-    return true;
-  });
-  assert.ok(caught instanceof WarpError, `Expected a WarpError, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  return caught;
 }
 
 /** A promise that never settles, and a record of the signal it was given. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { InProcessBus, MemoryCoordinator, MemoryStore, Warp, WarpError } from "../mod.ts";
+import { InProcessBus, MemoryCoordinator, MemoryStore, Warp } from "../mod.ts";
 import type { ReadResult } from "../mod.ts";
 import { encodeMessage, MESSAGE_BYTES_MAX, WIRE_MAGIC, WIRE_VERSION } from "../src/wire.ts";
 import {
@@ -8,23 +8,12 @@ import {
   GatedStore,
   HEARTBEAT_MS,
   LEASE_MS,
+  rejectsWith,
   SESSION_MS,
   sleep,
   STALENESS_MS,
   waitFor,
 } from "./_cluster.ts";
-
-/** Asserts that `promise` rejects with a WarpError of `code`; returns the error. */
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<WarpError> {
-  let caught: unknown;
-  await assert.rejects(promise, (error) => {
-    caught = error;
-    return true;
-  });
-  assert.ok(caught instanceof WarpError, `Expected a WarpError, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
-  return caught;
-}
 
 /** The part of a read's answer these tests compare: what, which version, from where. */
 function answer<T>(

@@ -28,6 +28,7 @@
  */
 
 import type { OpResult } from "./effects.ts";
+import { entryAnswer } from "./l1.ts";
 import type { ReadSettings } from "./registry.ts";
 import type { NodeKernel } from "./_kernel.ts";
 import type { LeaseChecks } from "./_fills.ts";
@@ -64,15 +65,7 @@ export class FailSafe {
       return undefined;
     }
     k.stats.staleAnswers++;
-    return {
-      found: entry.found,
-      value: entry.value,
-      version: entry.version,
-      epoch: entry.epoch,
-      source: "fallback",
-      stale: true,
-      freshForMs: 0,
-    };
+    return entryAnswer(entry, k.now, "fallback");
   }
 
   /** A failure of `key` was answered by fail-safe: hold retries back for `throttleMs`. */

@@ -9,6 +9,7 @@
  */
 
 import { assert } from "./errors.ts";
+import type { OpResult } from "./effects.ts";
 import type { KeyPolicy } from "./registry.ts";
 
 /** Approximate bytes an entry costs beyond its value and key. */
@@ -81,6 +82,33 @@ export interface EntryData {
   readonly leases?: readonly string[] | undefined;
   /** Loader-backed keys: the invalidation epoch the load started at. @default {0} */
   readonly epoch?: number;
+}
+
+/**
+ * A read's answer from `entry` at `nowMs`: served from L1 (`l1`, with the TTL it has left),
+ * or a fail-safe `fallback`, flagged stale.
+ *
+ * @example
+ * ```ts
+ * import { entryAnswer, L1Cache } from "./l1.ts";
+ * import { resolvePolicy } from "./registry.ts";
+ * const l1 = new L1Cache({ entriesMax: 1, bytesMax: 1000 });
+ * const policy = resolvePolicy("k", { mode: "strong-local" });
+ * const entry = l1.install("k", { value: 1, found: true, version: 2, sizeBytes: 1 }, 100, policy)!;
+ * console.log(entryAnswer(entry, 40, "l1").freshForMs, entryAnswer(entry, 40, "fallback").stale); // 60 true
+ * ```
+ */
+export function entryAnswer(entry: Entry, nowMs: number, source: "l1" | "fallback"): OpResult {
+  const stale = source === "fallback";
+  return {
+    found: entry.found,
+    value: entry.value,
+    version: entry.version,
+    epoch: entry.epoch,
+    source,
+    stale,
+    freshForMs: stale ? 0 : Math.max(0, entry.freshUntilMs - nowMs),
+  };
 }
 
 /** Limits of an {@linkcode L1Cache}. */

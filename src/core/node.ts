@@ -19,7 +19,7 @@ import type {
   StoreReadResult,
   StoreWriteResult,
 } from "./effects.ts";
-import { L1Cache } from "./l1.ts";
+import { entryAnswer, L1Cache } from "./l1.ts";
 import { isLeaseId, LEASE_CHECK_MAX_MS, leaseListProblem, leaseTtlMs } from "./leases.ts";
 import type { Entry } from "./l1.ts";
 import { ECHOES_MAX, isNodeId, validateMessage } from "./messages.ts";
@@ -583,15 +583,7 @@ export class NodeCore {
     const now = this.#kernel.now;
     const entry = this.hit(key, now);
     if (entry === undefined) return false;
-    this.#kernel.resolve(op, {
-      found: entry.found,
-      value: entry.value,
-      version: entry.version,
-      epoch: entry.epoch,
-      source: "l1",
-      stale: false,
-      freshForMs: entry.freshUntilMs - now,
-    });
+    this.#kernel.resolve(op, entryAnswer(entry, now, "l1"));
     return true;
   }
 
