@@ -27,6 +27,7 @@ import { InvariantError, WarpError } from "./core/errors.ts";
 import { NodeCore } from "./core/node.ts";
 import type { NodeStats } from "./core/node.ts";
 import { entryAnswer } from "./core/l1.ts";
+import { readSettings } from "./core/registry.ts";
 import type { KeyOptions, KeyPolicy, ReadOptions } from "./core/registry.ts";
 import type { Store } from "./store.ts";
 import type { Transport, Unsubscribe } from "./transport.ts";
@@ -143,8 +144,9 @@ export interface LoaderContext<T> {
   /** Aborted when Warp no longer wants this load: stop work, and pass it on (`fetch`). */
   readonly signal: AbortSignal;
   /**
-   * The newest value this node holds for the key, expired but never invalidated or
-   * replaced (for a conditional fetch); `undefined` when there is none, or it was absent.
+   * The value this node holds for the key — expired, or due for a refresh, but never
+   * invalidated or replaced — for a conditional fetch; `undefined` when there is none, or
+   * it was an absence.
    */
   readonly stale: T | undefined;
   /** Caches this entry for `ms` instead of the call's or registration's `ttlMs`. */
@@ -587,12 +589,30 @@ export class Warp<T = unknown> {
    * ```
    */
   get(key: string, options?: WarpReadOptions<T>): Promise<T | undefined> {
+    if (options !== undefined) {
+      try {
+        this.#checkReadOptions(key, options);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     const entry = this.#core.hit(key, this.#clock());
     if (entry !== undefined) {
       if (entry.tuning !== undefined) this.#afterHit();
       return Promise.resolve(entry.value as T | undefined);
     }
     return this.read(key, options).then((result) => result.value);
+  }
+
+  /**
+   * Checks a read's options before a hit can answer (a miss checks them again in the
+   * core): misuse throws whether or not the key is cached.
+   */
+  #checkReadOptions(key: string, options: WarpReadOptions<T>): void {
+    checkKey(key);
+    const { core } = splitReadOptions(options);
+    const policy = this.#core.policyOf(key);
+    if (policy !== undefined) readSettings(policy, core);
   }
 
   /** A hit may have started a refresh-ahead: perform its effects. */
@@ -616,6 +636,7 @@ export class Warp<T = unknown> {
     checkKey(key);
     const { loader, core } = splitReadOptions(options);
     const policy = this.#core.policyOf(key);
+    if (policy !== undefined) readSettings(policy, core); // misuse throws, hit or miss
     if (policy?.origin === "loader") return await this.#readLoaded(key, policy, loader, core);
     if (loader === undefined) {
       return readResult(await this.#run((op, now) => this.#core.get(op, key, now, core)));
@@ -1019,7 +1040,7 @@ export class Warp<T = unknown> {
     if (typeof loader !== "function") {
       throw new TypeError(`Invalid loader, expected a function: ${describe(loader)}`);
     }
-    checkOptions(options, "getOrSet options", true);
+    if (options !== undefined) this.#checkReadOptions(key, options);
     const cached = this.#core.hit(key, this.#clock());
     // A cached absence is an answer for a loader-backed key; a store-backed one loads.
     if (cached !== undefined && (cached.found || cached.policy.origin === "loader")) {

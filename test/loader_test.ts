@@ -349,6 +349,13 @@ Deno.test("Warp refuses misuse of loaders and loader-backed keys with a TypeErro
     assert.throws(() => warp.register("x:*", { mode: "strong-local", origin: "db" as "loader" }));
     assert.equal(warp.stats.loads, 0);
     assert.equal(await warp.getOrSet("row:1", () => 3), 3, "the node still works");
+    // Options are checked on a hit too, not only when a miss reaches the core.
+    await assert.rejects(warp.get("row:1", { ttlMs: 0 }), RangeError);
+    await assert.rejects(warp.getOrSet("row:1", () => 3, { failSafeMaxMs: -1 }), RangeError);
+    await assert.rejects(
+      warp.read("row:1", { softTimeoutMs: "1" as unknown as number }),
+      TypeError,
+    );
   } finally {
     await warp.close();
   }
