@@ -6,8 +6,9 @@
  *
  * Rows, each a fresh node with every key cached (installed as the API would), the same
  * keys read in the same order:
- * - `today (base)` twice: the A/A pair shows the noise floor of the run;
- * - `options off`: this branch, a store-backed strong-local key, no new option;
+ * - `today`, two copies of its module, and `options off` (this branch, a store-backed
+ *   strong-local key, no new option), two copies too: where a module's code lands moves a
+ *   hit by more than the change, so the summary line compares the pair with the pair;
  * - `fail-safe, timeouts`: fail-safe, soft and hard timeouts and TTL jitter set (they act
  *   on misses and installs only);
  * - `loader-backed`: entries installed by loads;
@@ -72,18 +73,30 @@ async function git(...gitArgs: string[]): Promise<Uint8Array> {
   return output.stdout;
 }
 
-/** Today's core: `src/core` at `base`, extracted into a temporary folder. */
-async function baselineCore(base: string): Promise<{ NodeCore: CoreClass; commit: string }> {
-  const commit = new TextDecoder().decode(await git("rev-parse", "--short", base)).trim();
-  const dir = await Deno.makeTempDir({ prefix: "warp-hit-base-" });
-  const tar = await git("archive", "--format=tar", base, "src/core");
-  const untar = new Deno.Command("tar", { args: ["-x", "-C", dir], stdin: "piped" }).spawn();
-  const writer = untar.stdin.getWriter();
-  await writer.write(tar);
-  await writer.close();
-  if (!(await untar.status).success) throw new Error("tar failed");
+/**
+ * A copy of `src/core` as of `ref` (`undefined`: this working tree), extracted into a
+ * temporary folder and imported: a module of its own, with its own compiled code.
+ */
+async function coreCopy(ref: string | undefined): Promise<CoreClass> {
+  const dir = await Deno.makeTempDir({ prefix: "warp-hit-core-" });
+  if (ref === undefined) {
+    await Deno.mkdir(`${dir}/src/core`, { recursive: true });
+    const here = new URL("../src/core/", import.meta.url);
+    for await (const file of Deno.readDir(here)) {
+      if (file.isFile) {
+        await Deno.copyFile(new URL(file.name, here), `${dir}/src/core/${file.name}`);
+      }
+    }
+  } else {
+    const tar = await git("archive", "--format=tar", ref, "src/core");
+    const untar = new Deno.Command("tar", { args: ["-x", "-C", dir], stdin: "piped" }).spawn();
+    const writer = untar.stdin.getWriter();
+    await writer.write(tar);
+    await writer.close();
+    if (!(await untar.status).success) throw new Error("tar failed");
+  }
   const module = await import(`file://${dir}/src/core/node.ts`);
-  return { NodeCore: module.NodeCore as CoreClass, commit };
+  return module.NodeCore as CoreClass;
 }
 
 /** A node of `Core` with every key cached: written through the store (store-backed). */
@@ -137,7 +150,7 @@ function timeHits(core: HitCore): number {
  * of two times taken moments apart cancels most of the load the other processes put on a
  * shared machine; the median over rounds is the figure.
  */
-function measure(title: string, rows: readonly [string, HitCore][]): void {
+function measure(title: string, rows: readonly [string, HitCore][]): number[][] {
   const times = rows.map(() => [] as number[]);
   const ratios = rows.map(() => [] as number[]);
   let seed = 12345;
@@ -156,6 +169,15 @@ function measure(title: string, rows: readonly [string, HitCore][]): void {
     }
   }
   console.log(`\n${title}`);
+  report(rows, times, ratios);
+  return times;
+}
+
+function report(
+  rows: readonly [string, HitCore][],
+  times: readonly number[][],
+  ratios: readonly number[][],
+): void {
   console.log("row                                   ns/hit   × today (p25  p50  p75)");
   for (const [i, [name]] of rows.entries()) {
     const r = ratios[i]!;
@@ -174,16 +196,22 @@ function quantile(values: readonly number[], q: number): number {
 
 const base = args.base ??
   new TextDecoder().decode(await git("merge-base", "HEAD", "main")).trim();
-const today = await baselineCore(base);
+const commit = new TextDecoder().decode(await git("rev-parse", "--short", base)).trim();
+// Two copies of each core: where a module's code lands, and how it is compiled, moves a
+// hit by more than any change here (two copies of one source differ by up to 20 % on this
+// machine), so today and this branch are compared copy pair against copy pair.
+const Today = [await coreCopy(base), await coreCopy(base)];
 const Branch = NodeCore as unknown as CoreClass;
-const todayRow: [string, HitCore] = [`today (base ${today.commit})`, storeBacked(today.NodeCore)];
+const BranchCopy = await coreCopy(undefined);
+const todayRow: [string, HitCore] = [`today (${commit}), copy 1`, storeBacked(Today[0]!)];
 const offRow: [string, HitCore] = ["options off", storeBacked(Branch)];
 // Part 1 first: no row here ever leaves hit's fast path, so hit's code is as an
 // application without the every-hit rules would run it.
 const fastRows: [string, HitCore][] = [
   todayRow,
-  [`today (base ${today.commit}), A/A`, storeBacked(today.NodeCore)],
+  [`today (${commit}), copy 2`, storeBacked(Today[1]!)],
   offRow,
+  ["options off, copy 2", storeBacked(BranchCopy)],
   [
     "fail-safe, timeouts, TTL jitter",
     storeBacked(Branch, {
@@ -200,7 +228,15 @@ for (const [name, core] of fastRows) checkHits(name, core);
 console.log(
   `NodeCore.hit, ${KEYS_COUNT} keys, ${rounds} rounds × ${hitsPerRound} hits per row, base ${base}`,
 );
-measure("1. the fast path: features off, or on but acting on misses only", fastRows);
+const fast = measure("1. the fast path: features off, or on but acting on misses only", fastRows);
+const pairRatios = fast[0]!.map((todayNs, round) =>
+  (fast[2]![round]! + fast[3]![round]!) / (todayNs + fast[1]![round]!)
+);
+console.log(
+  `options off (both copies) ÷ today (both copies), per round: p25 ${
+    quantile(pairRatios, 0.25).toFixed(3)
+  }  p50 ${quantile(pairRatios, 0.5).toFixed(3)}  p75 ${quantile(pairRatios, 0.75).toFixed(3)}`,
+);
 
 const everyHitRows: [string, HitCore][] = [
   todayRow,
