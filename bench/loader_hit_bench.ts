@@ -96,6 +96,7 @@ async function coreCopy(ref: string | undefined): Promise<CoreClass> {
     if (!(await untar.status).success) throw new Error("tar failed");
   }
   const module = await import(`file://${dir}/src/core/node.ts`);
+  await Deno.remove(dir, { recursive: true }); // loaded: the files are no longer needed
   return module.NodeCore as CoreClass;
 }
 
