@@ -440,3 +440,21 @@ export function registerLoaderKeys(n: NodeCore, extra: Partial<KeyOptions> = {})
     ...extra,
   });
 }
+
+/**
+ * A started node (drift 500 ppm, the default) with one registration, `pattern`,
+ * strong-local and store-backed unless `options` say otherwise.
+ *
+ * @example
+ * ```ts
+ * import { oneKeyNode } from "./_node_core.ts";
+ * console.log(oneKeyNode("k*", { ttlMs: 100 }).policyOf("k1")?.ttlMs); // 100
+ * ```
+ */
+export function oneKeyNode(pattern: string, options: Partial<KeyOptions> = {}): NodeCore {
+  const n = new NodeCore({ nodeId: "a", incarnation: 1 });
+  n.register(pattern, { mode: "strong-local", ...options });
+  n.tick(0);
+  n.takeEffects();
+  return n;
+}

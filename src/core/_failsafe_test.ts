@@ -9,6 +9,7 @@ import { none, only } from "../../test/_effects.ts";
 import {
   loaded,
   loaderNode,
+  oneKeyNode,
   readThrough,
   storeRead,
   strongFill,
@@ -17,7 +18,7 @@ import {
 } from "../../test/_node_core.ts";
 import type { Effect, OpResult } from "./effects.ts";
 import { WarpError } from "./errors.ts";
-import { NodeCore } from "./node.ts";
+import type { NodeCore } from "./node.ts";
 import type { KeyOptions } from "./registry.ts";
 
 const SAFE = { failSafeMaxMs: 10_000, failSafeThrottleMs: 200 } as const;
@@ -32,11 +33,7 @@ function loaderDown() {
 
 /** A node with `k` strong-local, TTL 100 ms, store-backed, with `options`. */
 function storeNode(options: Partial<KeyOptions> = {}): NodeCore {
-  const n = new NodeCore({ nodeId: "a", incarnation: 1 });
-  n.register("k", { mode: "strong-local", ttlMs: 100, ...options });
-  n.tick(0);
-  n.takeEffects();
-  return n;
+  return oneKeyNode("k", { ttlMs: 100, ...options });
 }
 
 /** The one answer among `effects`: a resolve's result, or a reject's error code. */

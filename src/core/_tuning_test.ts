@@ -6,17 +6,13 @@
 
 import assert from "node:assert/strict";
 import { none, only } from "../../test/_effects.ts";
-import { loaded, readThrough, storeRead } from "../../test/_node_core.ts";
+import { loaded, oneKeyNode, readThrough, storeRead } from "../../test/_node_core.ts";
 import { NodeCore } from "./node.ts";
 import type { KeyOptions } from "./registry.ts";
 
 /** A node with `k*` registered strong-local, store-backed, TTL 1000 ms, with `options`. */
 function node(options: Partial<KeyOptions> = {}): NodeCore {
-  const n = new NodeCore({ nodeId: "a", incarnation: 1 });
-  n.register("k*", { mode: "strong-local", ttlMs: 1000, ...options });
-  n.tick(0);
-  n.takeEffects();
-  return n;
+  return oneKeyNode("k*", { ttlMs: 1000, ...options });
 }
 
 Deno.test("NodeCore.hit() keeps the one-comparison fast path for an entry with no tuning", () => {
