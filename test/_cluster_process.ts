@@ -42,7 +42,7 @@
 import postgres from "postgres";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Warp, WarpError } from "../mod.ts";
-import type { Transport, TransportStatus, Unsubscribe } from "../mod.ts";
+import type { ReadResult, Transport, TransportStatus, Unsubscribe } from "../mod.ts";
 import { NatsKvCoordinator, NatsTransport } from "../src/nats/mod.ts";
 import { PostgresStore } from "../src/store/postgres.ts";
 import { type Command, emit, epochMs, parseProgramOptions, serveCommands } from "./_child_io.ts";
@@ -59,7 +59,7 @@ export interface OpRecord {
   readonly value?: unknown;
   readonly found?: boolean;
   readonly version?: number;
-  readonly source?: "l1" | "store";
+  readonly source?: ReadResult<unknown>["source"];
   readonly invokeMs: number;
   readonly completeMs: number | null;
   readonly outcome: "ok" | "fail" | "unknown";

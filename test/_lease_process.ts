@@ -33,6 +33,7 @@
 
 import postgres from "postgres";
 import { Warp, WarpError } from "../mod.ts";
+import type { ReadResult } from "../mod.ts";
 import { NatsKvCoordinator, NatsTransport } from "../src/nats/mod.ts";
 import { PostgresStore } from "../src/store/postgres.ts";
 import { type Command, emit, epochMs, parseProgramOptions, serveCommands } from "./_child_io.ts";
@@ -45,7 +46,7 @@ export interface LeaseRead {
   readonly found?: boolean;
   readonly value?: unknown;
   readonly version?: number;
-  readonly source?: "l1" | "store";
+  readonly source?: ReadResult<unknown>["source"];
   /** `CODE: message` when the read failed. */
   readonly error?: string;
 }
