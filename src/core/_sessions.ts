@@ -54,7 +54,7 @@
 import { isKey, isNodeId } from "./messages.ts";
 import type { NodeId } from "./messages.ts";
 import type { CoordReadResult, CoordWriteResult } from "./effects.ts";
-import { MARGIN_MS, noop } from "./_kernel.ts";
+import { MARGIN_MS } from "./_kernel.ts";
 import type { NodeKernel } from "./_kernel.ts";
 import { nodeSeed, Xorshift32 } from "./_random.ts";
 
@@ -634,4 +634,3 @@ type SessionsRead =
   | { readonly ok: true; readonly record: SessionsRecord | undefined; readonly revision: number }
   | { readonly ok: false };
 
-export { noop };
