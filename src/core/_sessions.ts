@@ -633,4 +633,3 @@ export class Sessions {
 type SessionsRead =
   | { readonly ok: true; readonly record: SessionsRecord | undefined; readonly revision: number }
   | { readonly ok: false };
-
