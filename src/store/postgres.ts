@@ -9,7 +9,6 @@
  * @module
  */
 
-import type postgres from "postgres";
 import { describe } from "../_describe.ts";
 import { unrefTimer } from "../_wake_timer.ts";
 import { assert, WarpError } from "../core/errors.ts";
