@@ -13,27 +13,42 @@ export class PrivateNatsServer {
   readonly port: number;
   readonly storeDir: string;
   readonly #configFile: string | undefined;
+  readonly #jetstream: boolean;
   #child: Deno.ChildProcess | undefined;
 
-  private constructor(port: number, storeDir: string, configFile: string | undefined) {
+  private constructor(
+    port: number,
+    storeDir: string,
+    configFile: string | undefined,
+    jetstream: boolean,
+  ) {
     this.port = port;
     this.storeDir = storeDir;
     this.#configFile = configFile;
+    this.#jetstream = jetstream;
   }
 
   /**
    * Starts a server on a free port with a fresh JetStream store directory under /tmp.
    * `config` is nats-server configuration text (users and permissions, say); the command
-   * line's address, port and store directory take precedence over it.
+   * line's address, port and store directory take precedence over it. `jetstream: false`
+   * starts it without JetStream (`-js` left out).
    */
-  static async start(options: { config?: string } = {}): Promise<PrivateNatsServer> {
+  static async start(
+    options: { config?: string; jetstream?: boolean } = {},
+  ): Promise<PrivateNatsServer> {
     const storeDir = await Deno.makeTempDir({ dir: "/tmp", prefix: "warp_nats_" });
     let configFile: string | undefined;
     if (options.config !== undefined) {
       configFile = `${storeDir}/server.conf`;
       await Deno.writeTextFile(configFile, options.config);
     }
-    const server = new PrivateNatsServer(freePort(), storeDir, configFile);
+    const server = new PrivateNatsServer(
+      freePort(),
+      storeDir,
+      configFile,
+      options.jetstream ?? true,
+    );
     await server.restart();
     return server;
   }
@@ -54,7 +69,8 @@ export class PrivateNatsServer {
     const command = new Deno.Command(NATS_SERVER_BINARY, {
       args: [
         ...(this.#configFile === undefined ? [] : ["-c", this.#configFile]),
-        ...["-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.storeDir],
+        ...["-a", "127.0.0.1", "-p", String(this.port), "-sd", this.storeDir],
+        ...(this.#jetstream ? ["-js"] : []),
       ],
       stdin: "null",
       stdout: "null",
