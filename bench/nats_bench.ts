@@ -14,9 +14,12 @@
  * measured. The two kinds of sample are interleaved, so both see the same noise. Prints
  * medians and p99s and their ratios to the baseline.
  *
+ * Runs twice, each time in a cluster of its own: with node sessions (Warp's default
+ * `sessionMs`) and without (`sessionMs: 0`); `--sessions on` or `off` runs one.
+ *
  * ```sh
  * npx -y deno@2 run --allow-net=127.0.0.1 --allow-env --allow-run --allow-read --allow-sys \
- *   bench/nats_bench.ts [--iterations 300]
+ *   bench/nats_bench.ts [--iterations 300] [--sessions both|on|off]
  * ```
  *
  * Needs NATS with JetStream and PostgreSQL on 127.0.0.1 (`WARP_TEST_NATS_URL`,
@@ -124,16 +127,38 @@ function row(cells: readonly string[], widths: readonly number[]): string {
     .join("  ");
 }
 
+/** The configurations `--sessions` selects: Warp's default `sessionMs`, and 0. */
+const SESSIONS: Readonly<Record<string, readonly { name: string; sessionMs?: number }[]>> = {
+  both: [{ name: "sessions on (default sessionMs)" }, {
+    name: "sessions off (sessionMs 0)",
+    sessionMs: 0,
+  }],
+  on: [{ name: "sessions on (default sessionMs)" }],
+  off: [{ name: "sessions off (sessionMs 0)", sessionMs: 0 }],
+};
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { iterations: { type: "string", default: "300" } },
+    options: {
+      iterations: { type: "string", default: "300" },
+      sessions: { type: "string", default: "both" },
+    },
   });
   const iterations = Number(values.iterations);
   if (!Number.isSafeInteger(iterations) || iterations < 10) {
     throw new RangeError(`Invalid --iterations, expected an integer >= 10: ${values.iterations}`);
   }
-  const cluster = await ProcessCluster.start({ stalenessMs: 60_000, leaseMs: 2000 });
+  const variants = Object.hasOwn(SESSIONS, values.sessions) ? SESSIONS[values.sessions] : undefined;
+  if (variants === undefined) {
+    throw new RangeError(`Invalid --sessions, expected both, on or off: ${values.sessions}`);
+  }
+  for (const variant of variants) await run(variant.name, variant.sessionMs, iterations);
+}
+
+/** Measures both kinds in a cluster of its own with this `sessionMs` and prints them. */
+async function run(name: string, sessionMs: number | undefined, iterations: number): Promise<void> {
+  const cluster = await ProcessCluster.start({ stalenessMs: 60_000, leaseMs: 2000, sessionMs });
   try {
     // Warm up connections, JIT and the coordinator records before measuring.
     await propagation(cluster, 20);
@@ -157,7 +182,8 @@ async function main(): Promise<void> {
     ];
     const widths = [48, 11, 11, 11, 11, 7, 7, 10];
     console.log(
-      `Warp over NATS between node processes: ${iterations} samples each, medians and p99s\n`,
+      `\nWarp over NATS between node processes, ${name}: ${iterations} samples each, ` +
+        `medians and p99s\n`,
     );
     console.log(
       row(

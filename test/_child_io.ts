@@ -41,11 +41,16 @@ export interface ProgramOptionsFallback {
 }
 
 /** What {@linkcode parseProgramOptions} read. */
-export interface ParsedProgramOptions<M extends Record<string, number | undefined>> {
+export interface ParsedProgramOptions<
+  M extends Record<string, number | undefined>,
+  T extends string = never,
+> {
   /** The options every program takes. */
   readonly options: ProgramOptions;
   /** The program's own options, in milliseconds, by name. */
   readonly ms: { readonly [K in keyof M]: M[K] extends number ? number : number | undefined };
+  /** The program's own text options, by name (`undefined`: not given). */
+  readonly text: { readonly [K in T]: string | undefined };
 }
 
 const PROGRAM_OPTIONS = ["node", "nats", "bucket", "pg", "table", "prefix"] as const;
@@ -68,16 +73,21 @@ export function emit(record: Record<string, unknown>): void {
 }
 
 /**
- * Reads `Deno.args`: the {@linkcode ProgramOptions}, and the program's own options, each
- * a duration in milliseconds, given in `msOptions` by name with its default (`undefined`:
- * none). Throws a `TypeError` for an unknown or missing option, a `RangeError` for a
- * duration not above 0.
+ * Reads `Deno.args`: the {@linkcode ProgramOptions}, the program's own options that are
+ * durations in milliseconds, given in `msOptions` by name with their defaults
+ * (`undefined`: none), and its own optional text options, named in `textOptions`. Throws a
+ * `TypeError` for an unknown or missing option, a `RangeError` for a duration below 0 (0
+ * passes: the program gives it its meaning, "off" say, or lets its library refuse it).
  */
-export function parseProgramOptions<M extends Record<string, number | undefined>>(
+export function parseProgramOptions<
+  M extends Record<string, number | undefined>,
+  T extends string = never,
+>(
   msOptions: M,
   fallback: ProgramOptionsFallback = {},
-): ParsedProgramOptions<M> {
-  const names = [...PROGRAM_OPTIONS, ...Object.keys(msOptions)];
+  textOptions: readonly T[] = [],
+): ParsedProgramOptions<M, T> {
+  const names = [...PROGRAM_OPTIONS, ...Object.keys(msOptions), ...textOptions];
   const { values } = parseArgs({
     args: Deno.args,
     options: Object.fromEntries(names.map((name) => [name, { type: "string" as const }])),
@@ -101,11 +111,17 @@ export function parseProgramOptions<M extends Record<string, number | undefined>
       table: option("table"),
       prefix: option("prefix"),
     },
-    ms: durationsMs(strings, msOptions) as ParsedProgramOptions<M>["ms"],
+    ms: durationsMs(strings, msOptions) as ParsedProgramOptions<M, T>["ms"],
+    text: Object.fromEntries(
+      textOptions.map((name) => [name, strings[name]]),
+    ) as ParsedProgramOptions<
+      M,
+      T
+    >["text"],
   };
 }
 
-/** Each option of `msOptions` as given in `strings` (above 0), or its default. */
+/** Each option of `msOptions` as given in `strings` (0 or more), or its default. */
 function durationsMs(
   strings: Record<string, string | undefined>,
   msOptions: Record<string, number | undefined>,
@@ -115,7 +131,9 @@ function durationsMs(
       const text = strings[name];
       if (text === undefined) return [name, defaultMs];
       const value = Number(text);
-      if (!(value > 0)) throw new RangeError(`Invalid --${name}: ${text}`);
+      if (!(value >= 0) || !Number.isFinite(value)) {
+        throw new RangeError(`Invalid --${name}: ${text}`);
+      }
       return [name, value];
     }),
   );

@@ -7,8 +7,13 @@
  * deno run --allow-net=127.0.0.1 --allow-env --allow-sys test/_cluster_process.ts \
  *   --node n1 --nats 127.0.0.1:4222 --bucket warp_x --pg postgres://postgres@127.0.0.1:5432/test \
  *   --table warp_x --prefix warp.x [--staleness-ms 1000] [--lease-ms 1000] [--write-timeout-ms 5000] \
- *   [--heartbeat-ms 100] [--gap-timeout-ms 200] [--io-timeout-ms N] [--coordinator-timeout-ms N]
+ *   [--heartbeat-ms 100] [--gap-timeout-ms 200] [--io-timeout-ms N] [--coordinator-timeout-ms N] \
+ *   [--session-ms N] [--bus-nats host:port]
  * ```
+ *
+ * `--session-ms` is Warp's `sessionMs` (absent: Warp's default; 0: sessions off).
+ * `--bus-nats` gives the bus its own NATS connection to that server (a proxy, say, that a
+ * test cuts), while the coordinator keeps its connection to `--nats`.
  *
  * Keys: `ev:*` eventual-distributed (`--staleness-ms`), `st:*` strong-distributed
  * (`--lease-ms`, `--write-timeout-ms`), `sl:*` strong-local.
@@ -35,6 +40,7 @@
  */
 
 import postgres from "postgres";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Warp, WarpError } from "../mod.ts";
 import type { Transport, TransportStatus, Unsubscribe } from "../mod.ts";
 import { NatsKvCoordinator, NatsTransport } from "../src/nats/mod.ts";
@@ -72,6 +78,13 @@ export interface WorkloadCommand {
   readonly concurrency?: number;
   /** Most random pause between one worker's operations. @default {5} */
   readonly thinkMs?: number;
+  /**
+   * Operations a second the node starts in all, spread evenly over the workers (each
+   * starts its next operation a fixed interval after its last one started, at once if it
+   * is late); replaces `thinkMs`, so a benchmark's rate does not depend on how fast the
+   * operations are. @default {undefined} (`thinkMs` pauses)
+   */
+  readonly opsPerSecond?: number;
   /** Share of reads; the rest is 80% writes, 12% deletes, 8% invalidations. @default {0.6} */
   readonly readShare?: number;
   /** Seed of the operation mix. @default {1} */
@@ -137,16 +150,21 @@ class ObservedTransport implements Transport {
 
 /** The options of a cluster node: the common ones (or `WARP_NODE_*`) and its timings. */
 function parseOptions() {
-  const { options, ms } = parseProgramOptions({
-    "staleness-ms": 1000,
-    "lease-ms": 1000,
-    "write-timeout-ms": 5000,
-    "heartbeat-ms": 100,
-    "gap-timeout-ms": 200,
-    // Absent: Warp's and NatsKvCoordinator's own defaults.
-    "io-timeout-ms": undefined,
-    "coordinator-timeout-ms": undefined,
-  }, { env: "WARP_NODE" });
+  const { options, ms, text } = parseProgramOptions(
+    {
+      "staleness-ms": 1000,
+      "lease-ms": 1000,
+      "write-timeout-ms": 5000,
+      "heartbeat-ms": 100,
+      "gap-timeout-ms": 200,
+      // Absent: Warp's and NatsKvCoordinator's own defaults.
+      "io-timeout-ms": undefined,
+      "coordinator-timeout-ms": undefined,
+      "session-ms": undefined,
+    },
+    { env: "WARP_NODE" },
+    ["bus-nats"],
+  );
   return {
     ...options,
     stalenessMs: ms["staleness-ms"],
@@ -156,6 +174,8 @@ function parseOptions() {
     gapTimeoutMs: ms["gap-timeout-ms"],
     ioTimeoutMs: ms["io-timeout-ms"],
     coordinatorTimeoutMs: ms["coordinator-timeout-ms"],
+    sessionMs: ms["session-ms"],
+    busNats: text["bus-nats"],
   };
 }
 
@@ -164,6 +184,8 @@ class NodeProcess {
   readonly options: ReturnType<typeof parseOptions>;
   readonly transport: NatsTransport;
   readonly coordinator: NatsKvCoordinator;
+  /** The coordinator's own connection, when the bus has another one (`--bus-nats`). */
+  readonly coordinatorConnection: NatsConnection | undefined;
   readonly sql: postgres.Sql;
   readonly store: PostgresStore;
   readonly warp: Warp<unknown>;
@@ -173,29 +195,37 @@ class NodeProcess {
 
   static async start(options: ReturnType<typeof parseOptions>): Promise<NodeProcess> {
     const transport = await NatsTransport.connect({
-      servers: options.nats,
+      servers: options.busNats ?? options.nats,
       name: `warp-${options.node}`,
     });
-    const coordinator = await NatsKvCoordinator.create(transport.connection, {
-      bucket: options.bucket,
-      ...(options.coordinatorTimeoutMs !== undefined &&
-        { timeoutMs: options.coordinatorTimeoutMs }),
-    });
+    const coordinatorConnection = options.busNats === undefined
+      ? undefined
+      : await connect({ servers: options.nats, name: `warp-${options.node}-coordinator` });
+    const coordinator = await NatsKvCoordinator.create(
+      coordinatorConnection ?? transport.connection,
+      {
+        bucket: options.bucket,
+        ...(options.coordinatorTimeoutMs !== undefined &&
+          { timeoutMs: options.coordinatorTimeoutMs }),
+      },
+    );
     const sql = postgres(options.pg, { onnotice: () => {}, max: 4 });
     const store = await PostgresStore.connect({ sql, table: options.table });
-    return new NodeProcess(options, transport, coordinator, sql, store);
+    return new NodeProcess(options, transport, coordinator, coordinatorConnection, sql, store);
   }
 
   private constructor(
     options: ReturnType<typeof parseOptions>,
     transport: NatsTransport,
     coordinator: NatsKvCoordinator,
+    coordinatorConnection: NatsConnection | undefined,
     sql: postgres.Sql,
     store: PostgresStore,
   ) {
     this.options = options;
     this.transport = transport;
     this.coordinator = coordinator;
+    this.coordinatorConnection = coordinatorConnection;
     this.sql = sql;
     this.store = store;
     this.warp = new Warp<unknown>({
@@ -207,6 +237,7 @@ class NodeProcess {
       heartbeatIntervalMs: options.heartbeatMs,
       gapTimeoutMs: options.gapTimeoutMs,
       ...(options.ioTimeoutMs !== undefined && { ioTimeoutMs: options.ioTimeoutMs }),
+      ...(options.sessionMs !== undefined && { sessionMs: options.sessionMs }),
     });
     this.warp.register("ev:*", {
       mode: "eventual-distributed",
@@ -391,10 +422,23 @@ class NodeProcess {
     );
     const readShare = command.readShare ?? 0.6;
     const thinkMs = command.thinkMs ?? 5;
-    const endMs = epochMs() + command.durationMs;
+    const concurrency = command.concurrency ?? 3;
+    // Paced: each worker starts an operation every `intervalMs`, the workers staggered.
+    const intervalMs = command.opsPerSecond === undefined
+      ? undefined
+      : concurrency * 1000 / command.opsPerSecond;
+    const startMs = epochMs();
+    const endMs = startMs + command.durationMs;
     let ops = 0;
-    const worker = async () => {
+    const worker = async (w: number) => {
+      let nextMs = startMs + (intervalMs ?? 0) * w / concurrency;
       while (epochMs() < endMs) {
+        if (intervalMs !== undefined) {
+          const waitMs = nextMs - epochMs();
+          if (waitMs > 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+          nextMs += intervalMs;
+          if (epochMs() >= endMs) break;
+        }
         const key = prng.pick(keys);
         const roll = prng.float();
         const rest = (roll - readShare) / (1 - readShare);
@@ -411,12 +455,12 @@ class NodeProcess {
         const record = await this.operate(kind, key, value);
         emit({ type: "complete", n, ...record });
         ops++;
-        if (thinkMs > 0) {
+        if (intervalMs === undefined && thinkMs > 0) {
           await new Promise((resolve) => setTimeout(resolve, prng.float() * thinkMs));
         }
       }
     };
-    await Promise.all(Array.from({ length: command.concurrency ?? 3 }, worker));
+    await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
     return ops;
   }
 
@@ -433,6 +477,7 @@ class NodeProcess {
     await this.warp.close();
     await this.coordinator.close();
     await this.transport.close();
+    await this.coordinatorConnection?.close();
     await this.store.close();
     await this.sql.end({ timeout: 1 });
   }

@@ -34,8 +34,13 @@ export interface ProcessClusterOptions {
   readonly size?: number;
   /** The NATS server of the nodes and of the KV bucket. @default {NATS_URL} */
   readonly natsUrl?: string;
-  /** Put a {@linkcode TcpProxy} between each node and NATS. @default {false} */
-  readonly proxied?: boolean;
+  /**
+   * Put a {@linkcode TcpProxy} between each node and NATS: `true` for its one connection,
+   * `"bus"` for its bus alone (the bus then has its own connection, and the coordinator's
+   * goes straight to the server, so cutting the proxy cuts the bus and nothing else).
+   * @default {false}
+   */
+  readonly proxied?: boolean | "bus";
   /** PostgreSQL connection URL. @default {PG_URL} */
   readonly pgUrl?: string;
   /** maxStalenessMs of `ev:*`. @default {1000} */
@@ -48,6 +53,12 @@ export interface ProcessClusterOptions {
   readonly ioTimeoutMs?: number | undefined;
   /** NatsKvCoordinator's `timeoutMs`. @default {NatsKvCoordinator's default} */
   readonly coordinatorTimeoutMs?: number | undefined;
+  /** Warp's `sessionMs` (0: sessions off). @default {Warp's default} */
+  readonly sessionMs?: number | undefined;
+  /** Warp's `heartbeatIntervalMs`. @default {100} */
+  readonly heartbeatMs?: number;
+  /** Warp's `gapTimeoutMs`. @default {200} */
+  readonly gapTimeoutMs?: number;
 }
 
 /** One node process. */
@@ -56,7 +67,7 @@ export interface ClusterNode {
   readonly id: string;
   /** Its process, driven through JSON lines. */
   readonly process: JsonLinesChild;
-  /** The proxy between it and NATS, if the cluster is proxied. */
+  /** The proxy between it and NATS (or its bus and NATS), if the cluster is proxied. */
   readonly proxy: TcpProxy | undefined;
   /** Whether it runs (not killed, not exited). */
   alive: boolean;
@@ -154,14 +165,17 @@ export class ProcessCluster {
   }
 
   async #spawn(id: string, natsUrl: string): Promise<void> {
-    const proxy = this.#options.proxied ? await TcpProxy.start(natsUrl) : undefined;
+    const proxied = this.#options.proxied ?? false;
+    const proxy = proxied === false ? undefined : await TcpProxy.start(natsUrl);
     this.#workloadOps.set(id, new Map());
     this.#events.set(id, []);
     let process: JsonLinesChild;
     try {
       process = await JsonLinesChild.spawn(NODE_PROGRAM, {
         name: `Node ${id}`,
-        args: this.#args(id, proxy?.url ?? natsUrl),
+        args: proxied === "bus"
+          ? [...this.#args(id, natsUrl), `--bus-nats=${proxy!.url}`]
+          : this.#args(id, proxy?.url ?? natsUrl),
         onRecord: (record) => this.#onRecord(id, record),
         onExit: () => {
           const node = this.nodes.find((n) => n.id === id);
@@ -201,6 +215,9 @@ export class ProcessCluster {
       ...(options.coordinatorTimeoutMs === undefined
         ? []
         : [`--coordinator-timeout-ms=${options.coordinatorTimeoutMs}`]),
+      ...(options.sessionMs === undefined ? [] : [`--session-ms=${options.sessionMs}`]),
+      ...(options.heartbeatMs === undefined ? [] : [`--heartbeat-ms=${options.heartbeatMs}`]),
+      ...(options.gapTimeoutMs === undefined ? [] : [`--gap-timeout-ms=${options.gapTimeoutMs}`]),
     ];
   }
 

@@ -447,3 +447,91 @@ Deno.test("a node whose NATS server is down fails strong writes fast and reads t
     await server.stop();
   }
 });
+
+// ------------------------------------------------------------------ sessions
+
+/** `sessionMs` of the session tests: Warp's default. */
+const SESSION_MS = 2000;
+
+/** Writes `key` on n1, then reads it on n2 until n2 serves it from L1 (a holder). */
+async function makeHolder(cluster: ProcessCluster, key: string): Promise<void> {
+  assertOk(await cluster.set(0, key, "before"));
+  const read = await readUntil(cluster, 1, key, (op) => op.source === "l1", 2000);
+  assert.equal(read.value, "before");
+}
+
+for (const cut of ["blocked", "closed"] as const) {
+  Deno.test(`sessions: a strong holder whose bus is ${cut} takes a write's notice through the coordinator, before its session ends`, async () => {
+    // n2's bus has a connection of its own, through a proxy; its coordinator's does not.
+    await withCluster({ proxied: "bus", sessionMs: SESSION_MS }, async (cluster) => {
+      await makeHolder(cluster, "st:cut");
+      const before = (await cluster.stats(0)).warp;
+      const proxy = cluster.node(1).proxy!;
+      if (cut === "blocked") proxy.blackhole();
+      else await proxy.close();
+      // n1's revoke cannot reach n2: n1 posts a notice into n2's session entry, n2's next
+      // renewal (every sessionMs / 3) takes it in and drops the key, and n1, reading n2's
+      // entry renewed past the notice, completes without waiting out n2's session.
+      const write = await cluster.set(0, "st:cut", "while-cut");
+      assertOk(write);
+      const writeMs = write.completeMs! - write.invokeMs;
+      const after = (await cluster.stats(0)).warp;
+      console.log(`  write with n2's bus ${cut}: ${Math.round(writeMs)} ms`);
+      assert.equal(after.noticesPosted - before.noticesPosted, 1, "n1 posted one notice");
+      assert.equal(after.leaseWaits, before.leaseWaits, "n1 did not wait n2's session out");
+      assert.ok(writeMs < SESSION_MS, `the write took ${writeMs} ms, not under sessionMs`);
+      // n2, still cut off the bus, serves the new value.
+      const read = await cluster.get(1, "st:cut");
+      assert.deepEqual([read.outcome, read.value, read.version], [
+        "ok",
+        "while-cut",
+        write.version,
+      ]);
+      const result = checkHistory(await cluster.history());
+      assert.deepEqual(result.violations, []);
+      assert.equal(result.results.S1, "pass");
+    });
+  });
+}
+
+Deno.test("sessions: a strong holder SIGSTOPped past its session holds a write up for about sessionMs, and resumed does not serve the old value", async () => {
+  await withCluster({ sessionMs: SESSION_MS }, async (cluster) => {
+    await makeHolder(cluster, "st:paused");
+    const before = (await cluster.stats(0)).warp;
+    cluster.signal(1, "SIGSTOP");
+    const stoppedMs = Date.now();
+    let write: HistoryOp;
+    try {
+      // n2 answers neither the revoke nor the notice: n1 completes once n2's session has
+      // provably ended, by waiting it out from its notice or by seeing n2 removed from
+      // the sessions record (a member removes n2 once its entry has stayed unchanged for
+      // sessionMs, so at least 2/3 sessionMs after the pause: n2 renewed every sessionMs / 3).
+      write = await cluster.set(0, "st:paused", "while-paused");
+      await sleep(stoppedMs + 2 * SESSION_MS - Date.now());
+    } finally {
+      cluster.signal(1, "SIGCONT");
+    }
+    assertOk(write);
+    const writeMs = write.completeMs! - write.invokeMs;
+    const after = (await cluster.stats(0)).warp;
+    const waitedOut = after.leaseWaits - before.leaseWaits;
+    console.log(
+      `  write with n2 stopped: ${Math.round(writeMs)} ms (${
+        waitedOut > 0 ? "waited out its session" : "saw it removed"
+      })`,
+    );
+    assert.equal(after.noticesPosted - before.noticesPosted, 1, "n1 posted one notice");
+    assert.ok(
+      writeMs >= (2 / 3) * SESSION_MS && writeMs < 2 * SESSION_MS,
+      `the write took ${writeMs} ms, not about sessionMs`,
+    );
+    // Resumed, n2 never serves "before": its belief ran out while it was stopped.
+    const read = await cluster.get(1, "st:paused");
+    assert.deepEqual([read.outcome, read.value], ["ok", "while-paused"]);
+    const later = await readUntil(cluster, 1, "st:paused", (op) => op.source === "l1", 3000);
+    assert.equal(later.value, "while-paused");
+    const result = checkHistory(await cluster.history());
+    assert.deepEqual(result.violations, []);
+    assert.equal(result.results.S1, "pass");
+  });
+});

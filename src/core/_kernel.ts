@@ -81,7 +81,7 @@ export interface DropWatcher {
 /** What a kernel is made of, from the configuration `NodeCore` has validated. */
 export type KernelParts = Pick<
   NodeKernel,
-  "nodeId" | "incarnation" | "stats" | "l1" | "drift" | "canary" | "sessions"
+  "nodeId" | "incarnation" | "stats" | "l1" | "drift" | "canary" | "sessions" | "currentReads"
 >;
 
 /** The state and plumbing every protocol module of one node shares. */
@@ -100,6 +100,11 @@ export class NodeKernel {
    * entries then live to their TTL, served under a freshness proof past their bound.
    */
   readonly sessions: boolean;
+  /**
+   * Whether coordinator reads are assumed current (`coordinatorStalenessMs` 0: PostgreSQL, one
+   * NATS server). Only then may a node without a session trust a read of a holder record.
+   */
+  readonly currentReads: boolean;
   /** Local time until which this node's session lives (`-Infinity`: none); set by `_sessions.ts`. */
   liveUntilMs = -Infinity;
   /**
@@ -135,6 +140,7 @@ export class NodeKernel {
     this.drift = parts.drift;
     this.canary = parts.canary;
     this.sessions = parts.sessions;
+    this.currentReads = parts.currentReads;
   }
 
   // ---------------------------------------------------------------- time, ids, effects

@@ -176,8 +176,9 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
    * least as new as every claim that revoked it and as its session's join (an older read
    * may come from a lagging replica, from before a writer claimed the slot). Otherwise
    * the registration is a compare-and-set, which proves the record current. Without
-   * sessions the cache lease starts at the ask, so every registration is a
-   * compare-and-set.
+   * sessions, a read is trusted only where coordinator reads are current
+   * (`coordinatorStalenessMs` 0); else every registration is a compare-and-set (which moves
+   * the record's revision: the next writer's optimistic claim then reads again).
    */
   registerHolder(key: string, then: (askMs: number | undefined) => void): void {
     const k = this.#k;
@@ -199,7 +200,10 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
       }
       const record = read.record;
       const listed = record !== undefined && record.holders.includes(k.nodeId);
-      const trusted = k.canary.trustStaleRegistration || (k.sessions && read.stale !== true);
+      // Under sessions a read is trusted from the floors (any staleness); without one, only
+      // where reads are current (every registration a compare-and-set otherwise).
+      const trusted = k.canary.trustStaleRegistration ||
+        (read.stale !== true && (k.sessions || k.currentReads));
       if (listed && trusted) {
         then(askMs);
         return;

@@ -317,6 +317,13 @@ export class NodeCore {
       throw new RangeError(`sessionMs must be at most ${SESSION_MAX_MS}: ${sessionMs}`);
     }
 
+    const stalenessMs = positive("coordinatorStalenessMs", config.coordinatorStalenessMs, 0, 0);
+    if (stalenessMs * 2 >= leaseCheckMs) {
+      throw new RangeError(
+        `coordinatorStalenessMs must be below half of leaseCheckMs (${leaseCheckMs}): ${stalenessMs}`,
+      );
+    }
+
     // Composition: each protocol gets the kernel, and the others only as narrow interfaces.
     const kernel = new NodeKernel({
       nodeId: this.nodeId,
@@ -326,14 +333,9 @@ export class NodeCore {
       drift: driftPpm / 1e6,
       canary: config.canary ?? {},
       sessions: sessionMs > 0,
+      currentReads: stalenessMs === 0,
     });
     this.#kernel = kernel;
-    const stalenessMs = positive("coordinatorStalenessMs", config.coordinatorStalenessMs, 0, 0);
-    if (stalenessMs * 2 >= leaseCheckMs) {
-      throw new RangeError(
-        `coordinatorStalenessMs must be below half of leaseCheckMs (${leaseCheckMs}): ${stalenessMs}`,
-      );
-    }
     this.#leases = new LeaseProtocol(kernel, {
       checkMs: leaseCheckMs,
       timeoutMs: leaseTimeoutMs,
