@@ -30,12 +30,17 @@ export interface PostgresConnectionOptions {
   readonly url?: string;
   /**
    * postgres.js options for the client the adapter opens, passed through unchanged (with
-   * `url` or alone): credentials, `ssl` (TLS options or `"require"`), `max`, ...
+   * `url` or alone): credentials, `ssl` (TLS options or `"require"`), `max`, ... The
+   * adapter's defaults differ from postgres.js's in `connect_timeout` (from
+   * `connectTimeoutMs`) and `backoff` (50 ms doubling to 1 s between reconnects, where
+   * postgres.js's grows to 20 s).
    * @default {undefined}
    */
   readonly client?: PostgresClientOptions;
   /**
    * A client you made; the adapter's `close` leaves it open. Not with `url` or `client`.
+   * Give it a short `backoff` (postgres.js's default waits up to 20 s between reconnects
+   * after an outage; see `reconnectBackoff`).
    * @default {undefined}
    */
   readonly sql?: PostgresSql;
@@ -63,6 +68,17 @@ export interface OpenedClient {
 /** Client options of every client an adapter opens: no notices on stdout. */
 const QUIET = { onnotice: () => {} };
 
+/**
+ * The wait before a client reconnects after its `n`-th failed connection in a row, in
+ * seconds (postgres.js's unit): 50 ms doubling up to 1 s. postgres.js's own grows to 20 s,
+ * so after a restart of a few seconds a node would wait many more for its next connection
+ * while every call timed out; Warp's calls have their own deadlines and would rather try
+ * again soon.
+ */
+export function reconnectBackoff(n: number): number {
+  return Math.min(0.05 * 2 ** Math.max(0, n - 1), 1);
+}
+
 /** Validates the options and makes (without connecting) the client they describe. */
 export function openClient(options: PostgresConnectionOptions): OpenedClient {
   if (options === null || typeof options !== "object") {
@@ -88,6 +104,7 @@ export function openClient(options: PostgresConnectionOptions): OpenedClient {
   const clientOptions = {
     ...QUIET,
     connect_timeout: Math.ceil(connectTimeoutMs / 1000),
+    backoff: reconnectBackoff,
     ...client,
   };
   const made = url === undefined ? postgres(clientOptions) : postgres(url, clientOptions);
@@ -154,6 +171,7 @@ export function dedicatedClient(
     idle_timeout: null,
     max_lifetime: null,
     fetch_types: false,
+    backoff: reconnectBackoff,
     onnotify: handlers.onnotify,
     onclose: handlers.onclose,
   } as unknown as PostgresClientOptions);

@@ -31,6 +31,6 @@
 export * from "../store/postgres.ts";
 export * from "./coordinator.ts";
 export * from "./transport.ts";
-export { CONNECT_TIMEOUT_MS_DEFAULT } from "./_client.ts";
+export { CONNECT_TIMEOUT_MS_DEFAULT, reconnectBackoff } from "./_client.ts";
 export type { PostgresClientOptions, PostgresConnectionOptions } from "./_client.ts";
 export type { BusErrorEvent, BusOptions, BusStats } from "../transport/_channel_bus.ts";
