@@ -12,7 +12,6 @@ const RUN = `${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6).toStri
 let bucketCount = 0;
 
 const bytes = (text: string) => new TextEncoder().encode(text);
-const text = (data: Uint8Array) => new TextDecoder().decode(data);
 
 testCoordinator({
   name: "NatsKvCoordinator",
