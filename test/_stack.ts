@@ -88,31 +88,13 @@ export async function openStack(options: StackOptions): Promise<Stack> {
   const closers: (() => Promise<unknown>)[] = [];
   try {
     const bus = await openBus(options, closers);
-    const timeout = options.coordinatorTimeoutMs === undefined
-      ? {}
-      : { timeoutMs: options.coordinatorTimeoutMs };
-    let coordinator: Coordinator;
-    if (options.coordinator === "postgres") {
-      const c = await PostgresCoordinator.connect({
-        url: options.pg,
-        client: { max: 4 },
-        table: coordinatorTable(options.bucket),
-        ...timeout,
-      });
-      closers.unshift(() => c.close());
-      coordinator = c;
-    } else {
-      // Over the bus's connection when the bus is NATS on the same server.
-      const nc = bus.natsConnection !== undefined && options.busNats === undefined
-        ? bus.natsConnection
-        : await natsConnection(options, "coordinator", closers);
-      const c = await NatsKvCoordinator.create(nc, { bucket: options.bucket, ...timeout });
-      closers.unshift(() => c.close());
-      coordinator = c;
-    }
+    // Over the bus's connection when the bus is NATS on the same server.
+    const shared = options.busNats === undefined ? bus.natsConnection : undefined;
+    const coordinator = await openCoordinator(options, shared);
+    closers.unshift(() => coordinator.close());
     return {
       ...bus,
-      coordinator,
+      coordinator: coordinator.coordinator,
       close: async () => {
         for (const close of closers) await close().catch(() => {});
       },
@@ -121,6 +103,39 @@ export async function openStack(options: StackOptions): Promise<Stack> {
     for (const close of closers) await close().catch(() => {});
     throw error;
   }
+}
+
+/**
+ * Connects a test process's coordinator alone (on `nc` for NATS, if given; else on a
+ * connection of its own, which `close` ends).
+ */
+export async function openCoordinator(
+  options: Omit<StackOptions, "bus" | "busNats" | "redis">,
+  nc?: NatsConnection,
+): Promise<{ coordinator: Coordinator; close(): Promise<void> }> {
+  const timeout = options.coordinatorTimeoutMs === undefined
+    ? {}
+    : { timeoutMs: options.coordinatorTimeoutMs };
+  if (options.coordinator === "postgres") {
+    const coordinator = await PostgresCoordinator.connect({
+      url: options.pg,
+      client: { max: 4 },
+      table: coordinatorTable(options.bucket),
+      ...timeout,
+    });
+    return { coordinator, close: () => coordinator.close() };
+  }
+  if (nc !== undefined) {
+    const coordinator = await NatsKvCoordinator.create(nc, { bucket: options.bucket, ...timeout });
+    return { coordinator, close: () => coordinator.close() };
+  }
+  const coordinator = await NatsKvCoordinator.connect({
+    servers: options.nats,
+    name: `warp-${options.node}-coordinator`,
+    bucket: options.bucket,
+    ...timeout,
+  });
+  return { coordinator, close: () => coordinator.close() };
 }
 
 type BusPart = Omit<Stack, "coordinator" | "close">;
@@ -186,16 +201,6 @@ async function openBus(
       };
     }
   }
-}
-
-async function natsConnection(
-  options: StackOptions,
-  role: string,
-  closers: (() => Promise<unknown>)[],
-): Promise<NatsConnection> {
-  const nc = await connect({ servers: options.nats, name: `warp-${options.node}-${role}` });
-  closers.push(() => nc.close());
-  return nc;
 }
 
 function writeSeq(seq: number): Uint8Array {
