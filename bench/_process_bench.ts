@@ -76,3 +76,15 @@ export function row(cells: readonly string[], widths: readonly number[]): string
   return cells.map((cell, i) => i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))
     .join("  ");
 }
+
+/** The cells of a measure against its baseline: both p50s and p99s, and their ratios. */
+export function ratioCells(warp: Summary, base: Summary): string[] {
+  return [
+    ms(warp.p50),
+    ms(warp.p99),
+    ms(base.p50),
+    ms(base.p99),
+    (warp.p50 / base.p50).toFixed(2),
+    (warp.p99 / base.p99).toFixed(2),
+  ];
+}

@@ -30,7 +30,15 @@
 
 import { parseArgs } from "node:util";
 import { ProcessCluster } from "../test/_process_cluster.ts";
-import { expectOk, ms, propagation, row, summarize, type Summary } from "./_process_bench.ts";
+import {
+  expectOk,
+  ms,
+  propagation,
+  ratioCells,
+  row,
+  summarize,
+  type Summary,
+} from "./_process_bench.ts";
 
 /** Strong writes on A with the key cached on A, B and C; raw request/reply + UPDATE. */
 async function strongWrites(
@@ -133,16 +141,7 @@ async function run(name: string, sessionMs: number | undefined, iterations: numb
       ),
     );
     for (const [name, warp, base, target] of lines) {
-      console.log(row([
-        name,
-        ms(warp.p50),
-        ms(warp.p99),
-        ms(base.p50),
-        ms(base.p99),
-        (warp.p50 / base.p50).toFixed(2),
-        (warp.p99 / base.p99).toFixed(2),
-        target,
-      ], widths));
+      console.log(row([name, ...ratioCells(warp, base), target], widths));
     }
     const request = summarize(strong.request);
     const store = summarize(strong.store);

@@ -42,7 +42,7 @@ import {
 } from "../src/postgres/mod.ts";
 import { PG_URL, ProcessCluster } from "../test/_process_cluster.ts";
 import type { BusKind } from "../test/_stack.ts";
-import { ms, propagation, row, summarize, type Summary } from "./_process_bench.ts";
+import { propagation, ratioCells, row, summarize, type Summary } from "./_process_bench.ts";
 
 /** One line of the table: a measure, its baseline, and what they are. */
 type Line = readonly [name: string, warp: Summary, base: Summary];
@@ -55,15 +55,7 @@ function print(title: string, lines: readonly Line[]): void {
     row(["measure", "warp p50", "warp p99", "base p50", "base p99", "×p50", "×p99"], WIDTHS),
   );
   for (const [name, warp, base] of lines) {
-    console.log(row([
-      name,
-      ms(warp.p50),
-      ms(warp.p99),
-      ms(base.p50),
-      ms(base.p99),
-      (warp.p50 / base.p50).toFixed(2),
-      (warp.p99 / base.p99).toFixed(2),
-    ], WIDTHS));
+    console.log(row([name, ...ratioCells(warp, base)], WIDTHS));
   }
 }
 

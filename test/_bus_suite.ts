@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import type { BusErrorEvent, BusStats } from "../src/transport/_channel_bus.ts";
-import type { Transport } from "../src/transport.ts";
+import type { Transport, TransportStatus } from "../src/transport.ts";
 import { silentServer } from "./_silent_server.ts";
 
 /** A bus as the suite drives it. */
@@ -183,6 +183,55 @@ export function testBus(suite: BusSuite): void {
       assert.ok(tookMs >= 290 && tookMs < 3000, `gave up after ${tookMs.toFixed(0)} ms`);
     } finally {
       await server.close();
+    }
+  });
+}
+
+/** A bus and the means to take its server away and bring it back, for {@linkcode testBusOutage}. */
+export interface BusOutage {
+  readonly bus: BusUnderTest;
+  /** Cuts the bus off (a backend terminated, a server stopped); `subject` is subscribed. */
+  fault(subject: string): Promise<void>;
+  /** Brings the server back, if the fault took it away. */
+  recover(): Promise<void>;
+  /** Closes the bus and removes what `open` started. */
+  close(): Promise<void>;
+}
+
+/**
+ * Registers a test that a bus reports an outage and recovers from it: `"disconnected"` then
+ * `"connected"`, a message published while it knows it is down dropped and counted (never
+ * delivered late), and delivery resumed on the same subscription.
+ */
+export function testBusOutage(name: string, open: () => Promise<BusOutage>): void {
+  Deno.test(name, async () => {
+    const outage = await open();
+    try {
+      const { bus } = outage;
+      const subject = uniqueSubject("outage");
+      const got: number[] = [];
+      const statuses: TransportStatus[] = [];
+      bus.onStatus!((status) => statuses.push(status));
+      bus.subscribe(subject, (data) => got.push(data[0]!));
+      await bus.ready;
+      bus.publish(subject, new Uint8Array([0]));
+      await waitFor("a message before the fault", () => got.length === 1);
+      await outage.fault(subject);
+      await waitFor("disconnected", () => statuses.includes("disconnected"));
+      bus.publish(subject, new Uint8Array([1])); // known down: dropped, not sent late
+      assert.equal(bus.stats.droppedWhileDisconnected, 1);
+      await outage.recover();
+      await waitFor("connected", () => statuses.at(-1) === "connected", 10_000);
+      const deadline = Date.now() + 10_000;
+      while (!got.includes(2)) {
+        assert.ok(Date.now() < deadline, "a message was delivered after the reconnect");
+        if (bus.connected) bus.publish(subject, new Uint8Array([2]));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.ok(!got.includes(1), "the dropped message never arrived");
+      assert.equal(statuses[0], "disconnected");
+    } finally {
+      await outage.close();
     }
   });
 }

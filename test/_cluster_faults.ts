@@ -229,3 +229,65 @@ export function okWritesAfter(
   }
   return counts;
 }
+
+/**
+ * A write on one node is seen by the others, per mode: a strong write at once (then from L1
+ * again), an eventual one within maxStalenessMs, a strong-local one by its writer from L1
+ * and by another node from the store; then the history passes the checkers.
+ */
+export async function assertWritesSeen(cluster: ProcessCluster): Promise<void> {
+  // strong-distributed: every node caches the key, then a write on n1 is visible on
+  // n2 and n3 the moment set returns, and their next reads are L1 hits again.
+  const first = await cluster.set(0, "st:a", "one");
+  assertOk(first);
+  for (const node of [0, 1, 2]) assertOk(await cluster.get(node, "st:a"));
+  const cached = await cluster.get(1, "st:a");
+  assert.equal(cached.source, "l1", "a fresh strong key is an L1 hit");
+  const second = await cluster.set(0, "st:a", "two");
+  assertOk(second);
+  for (const node of [1, 2]) {
+    const read = await cluster.get(node, "st:a");
+    assert.equal(read.value, "two", `node ${node} read ${JSON.stringify(read)}`);
+    assert.equal(read.version, second.version);
+  }
+
+  // eventual-distributed: others drop their entry on the invalidation, and in any case
+  // serve the new version within maxStalenessMs.
+  assertOk(await cluster.set(0, "ev:a", "one"));
+  for (const node of [1, 2]) assertOk(await cluster.get(node, "ev:a"));
+  const written = await cluster.set(0, "ev:a", "two");
+  assertOk(written);
+  for (const node of [1, 2]) {
+    const read = await readUntil(
+      cluster,
+      node,
+      "ev:a",
+      (op) => op.version === written.version,
+      STALENESS_MS,
+    );
+    assert.equal(read.value, "two");
+    assert.ok(read.completeMs! - written.completeMs! <= STALENESS_MS + 50);
+  }
+
+  // strong-local: the writer reads its own write at once (from L1); another node that
+  // has no entry reads the store's value.
+  const local = await cluster.set(2, "sl:a", "mine");
+  assertOk(local);
+  const own = await cluster.get(2, "sl:a");
+  assert.deepEqual([own.value, own.version, own.source], ["mine", local.version, "l1"]);
+  const other = await cluster.get(0, "sl:a");
+  assert.deepEqual([other.value, other.version, other.source], ["mine", local.version, "store"]);
+  assert.deepEqual(checkHistory(await cluster.history()).violations, []);
+}
+
+/**
+ * Asserts that the cluster recovered from a fault that ended at `sinceMs`: every node wrote
+ * eventual keys again (invoked from a second after), and every strong key was written again.
+ */
+export function assertRecovered(cluster: ProcessCluster, history: History, sinceMs: number): void {
+  const recovered = okWritesAfter(history, "ev:", sinceMs + 1000);
+  for (const node of cluster.nodes) {
+    assert.ok((recovered.get(node.id) ?? 0) > 0, `${node.id} writes again after the fault`);
+  }
+  assertKeysRecovered(history, "st", sinceMs);
+}

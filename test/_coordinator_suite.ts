@@ -386,3 +386,24 @@ async function waitFor(what: string, predicate: () => boolean, timeoutMs = 5000)
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/**
+ * Reads `key` once the coordinator's server is back: retries a failing `get` every 50 ms
+ * (while the client reconnects) for up to `timeoutMs`, then rethrows; resolves to the first
+ * answer, found or not.
+ */
+export async function getWhenBack(
+  coordinator: Coordinator,
+  key: string,
+  timeoutMs = 10_000,
+): Promise<CoordinatorEntry | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    try {
+      return await coordinator.get(key);
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}

@@ -5,16 +5,14 @@
  * @module
  */
 
+import { freePort, PrivateServer } from "./_private_server.ts";
+
 const NATS_SERVER_BINARY = Deno.env.get("WARP_NATS_SERVER") ?? "/usr/sbin/nats-server";
-const READY_TIMEOUT_MS = 10_000;
 
 /** A nats-server child process that can be killed and started again on the same port. */
-export class PrivateNatsServer {
-  readonly port: number;
-  readonly storeDir: string;
+export class PrivateNatsServer extends PrivateServer {
   readonly #configFile: string | undefined;
   readonly #jetstream: boolean;
-  #child: Deno.ChildProcess | undefined;
 
   private constructor(
     port: number,
@@ -22,8 +20,7 @@ export class PrivateNatsServer {
     configFile: string | undefined,
     jetstream: boolean,
   ) {
-    this.port = port;
-    this.storeDir = storeDir;
+    super(port, storeDir);
     this.#configFile = configFile;
     this.#jetstream = jetstream;
   }
@@ -58,65 +55,20 @@ export class PrivateNatsServer {
     return `127.0.0.1:${this.port}`;
   }
 
-  /** The PID of the running server, or `undefined` if it is stopped. */
-  get pid(): number | undefined {
-    return this.#child?.pid;
+  /** The JetStream store directory. */
+  get storeDir(): string {
+    return this.dir;
   }
 
-  /** Starts the server (again) on the same port and store, and waits until it accepts. */
-  async restart(): Promise<void> {
-    if (this.#child !== undefined) throw new Error(`Server is running: ${this.#child.pid}`);
-    const command = new Deno.Command(NATS_SERVER_BINARY, {
-      args: [
-        ...(this.#configFile === undefined ? [] : ["-c", this.#configFile]),
-        ...["-a", "127.0.0.1", "-p", String(this.port), "-sd", this.storeDir],
-        ...(this.#jetstream ? ["-js"] : []),
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    });
-    this.#child = command.spawn();
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    while (true) {
-      try {
-        const conn = await Deno.connect({ hostname: "127.0.0.1", port: this.port });
-        conn.close();
-        return;
-      } catch (error) {
-        if (Date.now() > deadline) {
-          await this.kill();
-          throw new Error(`nats-server did not start on port ${this.port}`, { cause: error });
-        }
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
+  protected get binary(): string {
+    return NATS_SERVER_BINARY;
   }
 
-  /** Kills the server with SIGKILL (by PID) and waits for it to exit. */
-  async kill(): Promise<void> {
-    const child = this.#child;
-    if (child === undefined) return;
-    this.#child = undefined;
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
-    await child.status;
+  protected args(): string[] {
+    return [
+      ...(this.#configFile === undefined ? [] : ["-c", this.#configFile]),
+      ...["-a", "127.0.0.1", "-p", String(this.port), "-sd", this.dir],
+      ...(this.#jetstream ? ["-js"] : []),
+    ];
   }
-
-  /** Kills the server and removes its store directory. */
-  async stop(): Promise<void> {
-    await this.kill();
-    await Deno.remove(this.storeDir, { recursive: true }).catch(() => {});
-  }
-}
-
-/** A port of 127.0.0.1 that was free a moment ago. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { freePort } from "./_nats_server.ts";
+import { freePort } from "./_private_server.ts";
 
 const BIN = Deno.env.get("WARP_POSTGRES_BIN") ?? "/usr/lib/postgresql/15/bin";
 const READY_TIMEOUT_MS = 20_000;

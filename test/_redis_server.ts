@@ -5,21 +5,16 @@
  * @module
  */
 
-import { freePort } from "./_nats_server.ts";
+import { freePort, PrivateServer } from "./_private_server.ts";
 
 const REDIS_SERVER_BINARY = Deno.env.get("WARP_REDIS_SERVER") ?? "redis-server";
-const READY_TIMEOUT_MS = 10_000;
 
 /** A redis-server child process that can be killed and started again on the same port. */
-export class PrivateRedis {
-  readonly port: number;
-  readonly dir: string;
+export class PrivateRedis extends PrivateServer {
   readonly #extraArgs: string[];
-  #child: Deno.ChildProcess | undefined;
 
   private constructor(port: number, dir: string, extraArgs: string[]) {
-    this.port = port;
-    this.dir = dir;
+    super(port, dir);
     this.#extraArgs = extraArgs;
   }
 
@@ -39,50 +34,15 @@ export class PrivateRedis {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  /** Starts the server (again) on the same port and waits until it accepts. */
-  async restart(): Promise<void> {
-    if (this.#child !== undefined) throw new Error(`Server is running: ${this.#child.pid}`);
-    this.#child = new Deno.Command(REDIS_SERVER_BINARY, {
-      args: [
-        ...["--port", String(this.port), "--bind", "127.0.0.1", "--dir", this.dir],
-        ...["--save", "", "--appendonly", "no", "--daemonize", "no"],
-        ...this.#extraArgs,
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    while (true) {
-      try {
-        (await Deno.connect({ hostname: "127.0.0.1", port: this.port })).close();
-        return;
-      } catch (error) {
-        if (Date.now() > deadline) {
-          await this.kill();
-          throw new Error(`redis-server did not start on port ${this.port}`, { cause: error });
-        }
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
+  protected get binary(): string {
+    return REDIS_SERVER_BINARY;
   }
 
-  /** Kills the server with SIGKILL (by PID) and waits for it to exit. */
-  async kill(): Promise<void> {
-    const child = this.#child;
-    if (child === undefined) return;
-    this.#child = undefined;
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Already exited.
-    }
-    await child.status;
-  }
-
-  /** Kills the server and removes its directory. */
-  async stop(): Promise<void> {
-    await this.kill();
-    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  protected args(): string[] {
+    return [
+      ...["--port", String(this.port), "--bind", "127.0.0.1", "--dir", this.dir],
+      ...["--save", "", "--appendonly", "no", "--daemonize", "no"],
+      ...this.#extraArgs,
+    ];
   }
 }

@@ -3,8 +3,7 @@ import fc from "fast-check";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { NatsKvCoordinator } from "../src/nats/coordinator.ts";
 import { escapeKvKey, KV_KEY_LENGTH_MAX, unescapeKvKey } from "../src/nats/_kv_key.ts";
-import type { CoordinatorEntry } from "../src/coordinator.ts";
-import { testCoordinator } from "./_coordinator_suite.ts";
+import { getWhenBack, testCoordinator } from "./_coordinator_suite.ts";
 import { PrivateNatsServer } from "./_nats_server.ts";
 
 const NATS_URL = Deno.env.get("WARP_TEST_NATS_URL") ?? "127.0.0.1:4222";
@@ -68,17 +67,7 @@ Deno.test({
       await server.restart();
       // Once reconnected, JetStream has recovered the stream from its store directory. The
       // update that timed out was not applied later.
-      let entry: CoordinatorEntry | undefined;
-      const deadline = Date.now() + 10_000;
-      while (entry === undefined) {
-        entry = await coordinator.get("k").catch(async (error) => {
-          if (Date.now() > deadline) throw error;
-          // While down, calls fail at once: back off so the client can reconnect.
-          await new Promise((resolve) => setTimeout(resolve, 50));
-          return undefined;
-        });
-      }
-      assert.deepEqual(entry, { value: bytes("1"), revision });
+      assert.deepEqual(await getWhenBack(coordinator, "k"), { value: bytes("1"), revision });
       await coordinator.close();
       await nc.close();
       await assert.rejects(coordinator.get("k"), unavailable);

@@ -13,8 +13,10 @@
  * @module
  */
 
+import postgres from "postgres";
 import { Locks, Warp } from "@warp/warp";
 import type { Coordinator, Store, Transport } from "@warp/warp";
+import { PostgresCoordinator, PostgresStore } from "@warp/warp/postgres";
 
 /** One node's connections, made by the example, and how to close them. */
 export interface NodeConnections {
@@ -22,6 +24,27 @@ export interface NodeConnections {
   readonly coordinator: Coordinator;
   readonly transport: Transport;
   close(): Promise<void>;
+}
+
+/** Something the example opened and must close. */
+type Closable = { close(): Promise<void> };
+
+/** One node's connections, closed in reverse: the bus, then the coordinator, then the store. */
+export function nodeOf(
+  store: Store & Closable,
+  coordinator: Coordinator & Closable,
+  transport: Transport,
+): NodeConnections {
+  return {
+    store,
+    coordinator,
+    transport,
+    close: async () => {
+      await transport.close();
+      await coordinator.close();
+      await store.close();
+    },
+  };
 }
 
 function elapsed(startMs: number): string {
@@ -92,5 +115,41 @@ export async function runDemo(
   } finally {
     for (const node of nodes) await node.close();
     for (const node of connections) await node.close();
+  }
+}
+
+/** The tables of a PostgreSQL example, named after its run. */
+export function exampleTables(run: string): { store: string; coordinator: string } {
+  return { store: `warp_example_store_${run}`, coordinator: `warp_example_coordinator_${run}` };
+}
+
+/**
+ * One node's store and coordinator on PostgreSQL, each with its own client, as each
+ * instance of a service would have. `createTable` is safe when nodes start together (the
+ * DDL runs under a lock).
+ */
+export async function connectPostgres(
+  url: string,
+  tables: { store: string; coordinator: string },
+): Promise<{ store: PostgresStore; coordinator: PostgresCoordinator }> {
+  const store = await PostgresStore.connect({ url, table: tables.store, createTable: true });
+  const coordinator = await PostgresCoordinator.connect({
+    url,
+    table: tables.coordinator,
+    createTable: true,
+  });
+  return { store, coordinator };
+}
+
+/** Drops an example's tables (and the store's version sequence). */
+export async function dropTables(url: string, tables: readonly string[]): Promise<void> {
+  const sql = postgres(url, { onnotice: () => {}, max: 1 });
+  try {
+    for (const table of tables) {
+      await sql`DROP TABLE IF EXISTS ${sql(table)}`;
+      await sql`DROP SEQUENCE IF EXISTS ${sql(`${table}_version`)}`;
+    }
+  } finally {
+    await sql.end();
   }
 }

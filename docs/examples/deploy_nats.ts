@@ -15,16 +15,15 @@
  * @module
  */
 
-import postgres from "postgres";
 import { NatsKvCoordinator, NatsTransport } from "@warp/warp/nats";
 import { PostgresStore } from "@warp/warp/postgres";
-import { runDemo } from "./_deploy_demo.ts";
+import { dropTables, exampleTables, nodeOf, runDemo } from "./_deploy_demo.ts";
 
 const NATS_URL = Deno.env.get("WARP_EXAMPLE_NATS_URL") ?? "127.0.0.1:4222";
 const POSTGRES_URL = Deno.env.get("WARP_EXAMPLE_POSTGRES_URL") ??
   "postgres://postgres@127.0.0.1:5432/test";
 const RUN = crypto.randomUUID().slice(0, 8);
-const STORE_TABLE = `warp_example_store_${RUN}`;
+const STORE_TABLE = exampleTables(RUN).store;
 const BUCKET = `warp_example_${RUN}`;
 
 try {
@@ -42,23 +41,11 @@ try {
         table: STORE_TABLE,
         createTable: true,
       });
-      return {
-        store,
-        coordinator,
-        transport,
-        close: async () => {
-          await coordinator.close();
-          await transport.close();
-          await store.close();
-        },
-      };
+      return nodeOf(store, coordinator, transport);
     },
   );
 } finally {
   const coordinator = await NatsKvCoordinator.connect({ servers: NATS_URL, bucket: BUCKET });
   await coordinator.destroy();
-  const sql = postgres(POSTGRES_URL, { onnotice: () => {}, max: 1 });
-  await sql`DROP TABLE IF EXISTS ${sql(STORE_TABLE)}`;
-  await sql`DROP SEQUENCE IF EXISTS ${sql(`${STORE_TABLE}_version`)}`;
-  await sql.end();
+  await dropTables(POSTGRES_URL, [STORE_TABLE]);
 }

@@ -15,46 +15,22 @@
  * @module
  */
 
-import postgres from "postgres";
-import { PostgresCoordinator, PostgresStore, PostgresTransport } from "@warp/warp/postgres";
-import { runDemo } from "./_deploy_demo.ts";
+import { PostgresTransport } from "@warp/warp/postgres";
+import { connectPostgres, dropTables, exampleTables, nodeOf, runDemo } from "./_deploy_demo.ts";
 
 const POSTGRES_URL = Deno.env.get("WARP_EXAMPLE_POSTGRES_URL") ??
   "postgres://postgres@127.0.0.1:5432/test";
 const RUN = crypto.randomUUID().slice(0, 8);
-const STORE_TABLE = `warp_example_store_${RUN}`;
-const COORDINATOR_TABLE = `warp_example_coordinator_${RUN}`;
+const TABLES = exampleTables(RUN);
 
 try {
   await runDemo(`Warp on PostgreSQL alone (${POSTGRES_URL})`, `example.${RUN}`, async () => {
-    // Each node its own clients, as each instance of a service would have. `createTable` is
-    // safe when nodes start together (the DDL runs under a lock).
-    const store = await PostgresStore.connect({
-      url: POSTGRES_URL,
-      table: STORE_TABLE,
-      createTable: true,
-    });
-    const coordinator = await PostgresCoordinator.connect({
-      url: POSTGRES_URL,
-      table: COORDINATOR_TABLE,
-      createTable: true,
-    });
+    // PostgresStore and PostgresCoordinator.connect({ url, table, createTable: true }).
+    const { store, coordinator } = await connectPostgres(POSTGRES_URL, TABLES);
     // A direct or session-pooled connection: LISTEN hears nothing through transaction pooling.
     const transport = await PostgresTransport.connect({ url: POSTGRES_URL });
-    return {
-      store,
-      coordinator,
-      transport,
-      close: async () => {
-        await transport.close();
-        await coordinator.close();
-        await store.close();
-      },
-    };
+    return nodeOf(store, coordinator, transport);
   });
 } finally {
-  const sql = postgres(POSTGRES_URL, { onnotice: () => {}, max: 1 });
-  await sql`DROP TABLE IF EXISTS ${sql(STORE_TABLE)}, ${sql(COORDINATOR_TABLE)}`;
-  await sql`DROP SEQUENCE IF EXISTS ${sql(`${STORE_TABLE}_version`)}`;
-  await sql.end();
+  await dropTables(POSTGRES_URL, [TABLES.store, TABLES.coordinator]);
 }
