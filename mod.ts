@@ -29,14 +29,25 @@
 export { VALUE_BYTES_LIMIT, VALUE_BYTES_MAX_DEFAULT, Warp } from "./src/warp.ts";
 export type {
   GrantLeaseOptions,
+  Loader,
+  LoaderContext,
   ReadResult,
   SetOptions,
+  WarpKeyOptions,
   WarpOptions,
+  WarpReadOptions,
   WarpStats,
 } from "./src/warp.ts";
 export { InvariantError, WarpError } from "./src/core/errors.ts";
 export type { WarpErrorCode } from "./src/core/errors.ts";
-export type { ConsistencyMode, KeyOptions, KeyPolicy } from "./src/core/registry.ts";
+export type {
+  ConsistencyMode,
+  KeyOptions,
+  KeyPolicy,
+  ReadOptions,
+  ReadSettings,
+  ValueOrigin,
+} from "./src/core/registry.ts";
 export type { WarpConfig } from "./src/config.ts";
 export type { Codec } from "./src/codec.ts";
 export { bytesCodec, JSON_DEPTH_MAX, jsonCodec, textCodec } from "./src/codec.ts";

@@ -6,12 +6,18 @@
  * One root seed derives independent streams (workload, network, faults, store, each
  * node), so a run replays bit for bit from its seed and options.
  *
+ * The plumbing is the simulator's shared layer: the timeline and its phases
+ * (`_timeline.ts`), the nodes' clocks (`_clocks.ts`), processes with their pauses and
+ * timers (`_processes.ts`), the bus (`_network.ts`), the store (`_store.ts`) and the
+ * coordinator (`_coordinator.ts`). This file is the cache scenario: its workload, what each
+ * effect of a `NodeCore` does, the history it records, and its canaries.
+ *
  * @module
  */
 
 import { NodeCore } from "../src/core/node.ts";
 import type { Canary } from "../src/core/node.ts";
-import type { CoordRecord, Effect, OpResult } from "../src/core/effects.ts";
+import type { CoordRecord, OpResult } from "../src/core/effects.ts";
 import { makeLeaseId } from "../src/core/leases.ts";
 import type { LeaseRecord } from "../src/core/leases.ts";
 import type { WarpError } from "../src/core/errors.ts";
@@ -20,7 +26,15 @@ import { Registry } from "../src/core/registry.ts";
 import type { ConsistencyMode } from "../src/core/registry.ts";
 import type { WarpConfig } from "../src/config.ts";
 import { deriveSeed, Prng } from "./prng.ts";
-import { EventQueue } from "./_event_queue.ts";
+import { Timeline } from "./_timeline.ts";
+import { drawNodeClock } from "./_clocks.ts";
+import { processFields, ProcessHost } from "./_processes.ts";
+import type { EffectOf, SimProcess } from "./_processes.ts";
+import { SimNetwork } from "./_network.ts";
+import { SimStore } from "./_store.ts";
+import type { StoreFailure } from "./_store.ts";
+import { SimCoordinator } from "./_coordinator.ts";
+import type { CoordFailure } from "./_coordinator.ts";
 import { CALM, drawDriftPpm, drawFaults } from "./faults.ts";
 import type { Fault, FaultMix, FaultPreset } from "./faults.ts";
 import {
@@ -298,21 +312,8 @@ const SIM_LEASE_TTL_MS = 1000;
 /** Leases granted most recently: keep-alives and attaching writes pick among them. */
 const LEASE_WINDOW = 4;
 
-interface SimNode {
-  readonly index: number;
-  readonly id: string;
-  readonly prng: Prng;
-  core: NodeCore | undefined;
-  incarnation: number;
-  readonly offsetMs: number;
-  readonly drift: number;
-  stepMs: number;
-  pausedUntil: number;
-  /** A pause that starts at the node's next coordinator or store call. */
-  pauseArmed:
-    | { readonly on: "coord-call" | "coord-write" | "store-call"; readonly durationMs: number }
-    | undefined;
-  tickAt: number;
+/** A node of the cache scenario: a process running a NodeCore, and its client workload. */
+interface SimNode extends SimProcess<NodeCore> {
   inflight: number;
   readonly ops: Map<number, HistoryOpDraft>;
   readonly leaseOps: Map<number, LeaseOpDraft>;
@@ -348,19 +349,6 @@ interface LeaseOpDraft {
   error?: string;
 }
 
-interface CoordCell {
-  record: CoordRecord;
-  revision: number;
-  /** True time the coordinator forgets the record (records written with a TTL). */
-  expiresAt: number;
-}
-
-interface StoreCell {
-  value: unknown;
-  found: boolean;
-  version: number;
-}
-
 /** Error codes after which a write certainly did not happen; others leave it unknown. */
 const DEFINITE_FAILURES = new Set([
   "UNREGISTERED_KEY",
@@ -384,17 +372,16 @@ export class SimCluster {
   readonly #options: SimOptions;
   readonly #shape: ClusterShape;
   readonly #nodes: SimNode[] = [];
-  readonly #queue = new EventQueue();
+  readonly #timeline: Timeline;
   readonly #mix: FaultMix;
   readonly #schedule: readonly Fault[];
-  readonly #net: Prng;
-  readonly #storePrng: Prng;
   readonly #workload: Prng;
-  readonly #store = new Map<string, StoreCell>();
-  readonly #coord = new Map<string, CoordCell>();
-  /** Recent writes per coordinator key, for reads answered from an older state. */
-  readonly #coordLog = new Map<string, { atMs: number; cell: CoordCell }[]>();
-  #staleMaxMsValue = 0;
+  readonly #host: ProcessHost<NodeCore, SimNode>;
+  readonly #network: SimNetwork<Message>;
+  readonly #store: SimStore;
+  readonly #coordinator: SimCoordinator<CoordRecord>;
+  /** How old a stale coordinator read may be, ms (what the built-in nodes assume). */
+  readonly #staleMaxMs: number;
   readonly #leasing: boolean;
   readonly #leasePool: string[] = [];
   readonly #leaseOps: LeaseOpDraft[] = [];
@@ -403,7 +390,6 @@ export class SimCluster {
     { ttlMs: number; activeWritesMs: number[]; revokedAtMs: number | null }
   >();
   #leaseSeq = 0;
-  #coordRevision = 0;
   readonly #keys: SimKey[];
   readonly #keyInfo: Record<string, KeyInfo> = {};
   /** Strong-local keys by owner and slot. */
@@ -415,16 +401,10 @@ export class SimCluster {
   #preHealNewest: Map<string, number> | undefined;
   readonly #trace: TraceEvent[] | undefined;
   readonly #stats: SimStats;
-  readonly #blocked: Int32Array;
-  readonly #clog: Float64Array;
-  readonly #busDown: Int32Array;
-  readonly #coordDown: Int32Array;
-  readonly #storeSpikeMs: Float64Array;
   readonly #n: number;
   readonly #safetyMs: number;
   readonly #endMs: number;
   #nextOp = 1;
-  #faultsOn = true;
   #issuing = true;
 
   /** Prepares a run; nothing happens until {@linkcode run}. */
@@ -438,8 +418,7 @@ export class SimCluster {
     this.#safetyMs = options.safetyMs ?? 2000;
     this.#endMs = this.#safetyMs + (options.livenessMs ?? 1000);
     const seed = options.seed >>> 0;
-    this.#net = new Prng(deriveSeed(seed, "network"));
-    this.#storePrng = new Prng(deriveSeed(seed, "store"));
+    this.#timeline = new Timeline(this.#safetyMs);
     this.#workload = new Prng(deriveSeed(seed, "workload"));
     const faults = options.faults ?? "swarm";
     if (typeof faults === "string") {
@@ -458,18 +437,13 @@ export class SimCluster {
       // Reads are often stale, as stale as the bound allows; the nodes assume they never are.
       this.#mix = { ...this.#mix, coordStaleRate: 0.5, coordStaleMaxMs: Infinity };
     }
-    this.#staleMaxMsValue = this.#staleBoundMs();
+    this.#staleMaxMs = this.#staleBoundMs();
     this.#keys = [...this.#shape.keys];
     if (this.#keys.length === 0) {
       throw new RangeError(`The configuration leaves the workload no key: modes ${options.modes}`);
     }
     const canaried = this.#canaryFaults(options.canary);
     if (canaried !== undefined) this.#schedule = [...this.#schedule, ...canaried];
-    this.#blocked = new Int32Array(this.#n * this.#n);
-    this.#clog = new Float64Array(this.#n * this.#n);
-    this.#busDown = new Int32Array(this.#n);
-    this.#coordDown = new Int32Array(this.#n);
-    this.#storeSpikeMs = new Float64Array(this.#n);
     this.#stats = {
       events: 0,
       simMs: 0,
@@ -493,34 +467,68 @@ export class SimCluster {
       },
     };
     this.#defineKeys();
+    // The network's stream also draws the coordinator's hops and stale reads.
+    const net = new Prng(deriveSeed(seed, "network"));
+    this.#host = new ProcessHost(this.#timeline, {
+      timerJitterMs: this.#mix.timerJitterMs,
+      perform: (node, core, effect) => this.#perform(node, core, effect),
+      traceFault: (text) => this.#traceFault(text),
+    });
+    this.#network = new SimNetwork<Message>(this.#timeline, {
+      nodes: this.#n,
+      prng: net,
+      mix: this.#mix,
+      counts: this.#stats.messages,
+      receive: (from, to, message) => this.#receive(this.#nodes[to]!, from, message),
+      ...(this.#trace !== undefined && {
+        traceSend: (from, to, message, deliverAt, why) =>
+          this.#traceSend(from, to, message, deliverAt, why),
+      }),
+    });
+    this.#store = new SimStore(
+      this.#timeline,
+      this.#n,
+      new Prng(deriveSeed(seed, "store")),
+      this.#mix,
+    );
+    this.#coordinator = new SimCoordinator<CoordRecord>(this.#timeline, {
+      nodes: this.#n,
+      prng: net,
+      latencyMeanMs: COORD_LATENCY_MEAN_MS,
+      timeoutMs: COORD_TIMEOUT_MS,
+      // The hops stay far below the timeout: only a call a fault lost times out.
+      timeout: "when-lost",
+      hopDraws: "at-send",
+      staleRate: this.#mix.coordStaleRate ?? 0,
+      staleMaxMs: this.#staleMaxMs,
+      replyLossRate: this.#mix.coordReplyLossRate ?? 0,
+      forgetsExpired: options.canary !== "lease-ttl-ignored",
+    });
     const maxDrift = this.#shape.maxDriftPpm / 1e6;
     // Half the drifting clocks sit at the bound, fast or slow: the legal worst case, where a
     // dropped drift factor shows (its own stream, so the classic draws stay as they were).
     const extremes = new Prng(deriveSeed(seed, "drift-extremes"));
     for (let i = 0; i < this.#n; i++) {
       const prng = new Prng(deriveSeed(seed, `node-${i}`));
-      let drift = this.#mix.drift ? prng.range(-maxDrift, maxDrift) : 0;
-      if (!options.classicSwarm && extremes.chance(0.5)) drift = Math.sign(drift) * maxDrift;
-      if (options.canary === "drift-beyond-bound" && i === 0) drift = -0.5; // 500 000 ppm slow
-      // The drift canaries need the legal worst case: the silent node's clock slowest,
-      // the writers' fastest, each at the bound.
-      if (options.canary === "staleness-without-drift" && i === 0) drift = -maxDrift;
-      if (
-        options.canary === "lease-wait-without-drift" ||
-        options.canary === "session-wait-without-drift"
-      ) drift = i === 0 ? -maxDrift : maxDrift;
-      this.#nodes.push({
-        index: i,
-        id: `n${i}`,
+      const clock = drawNodeClock(
         prng,
-        core: undefined,
-        incarnation: 0,
-        offsetMs: prng.range(0, this.#mix.clockOffsetMaxMs),
-        drift,
-        stepMs: 0,
-        pausedUntil: 0,
-        pauseArmed: undefined,
-        tickAt: Infinity,
+        { ...this.#mix, maxDriftPpm: this.#shape.maxDriftPpm },
+        (drawn) => {
+          let drift = drawn;
+          if (!options.classicSwarm && extremes.chance(0.5)) drift = Math.sign(drift) * maxDrift;
+          if (options.canary === "drift-beyond-bound" && i === 0) drift = -0.5; // 500 000 ppm slow
+          // The drift canaries need the legal worst case: the silent node's clock slowest,
+          // the writers' fastest, each at the bound.
+          if (options.canary === "staleness-without-drift" && i === 0) drift = -maxDrift;
+          if (
+            options.canary === "lease-wait-without-drift" ||
+            options.canary === "session-wait-without-drift"
+          ) drift = i === 0 ? -maxDrift : maxDrift;
+          return drift;
+        },
+      );
+      this.#nodes.push({
+        ...processFields<NodeCore>(i, prng, clock),
         inflight: 0,
         ops: new Map(),
         leaseOps: new Map(),
@@ -557,30 +565,25 @@ export class SimCluster {
     const probeAt = this.#endMs + longestMs + 50;
     this.#at(probeAt, () => this.#probe());
     const horizon = probeAt + longestMs + 100;
-    this.#queue.runUntil(horizon);
+    this.#timeline.runUntil(horizon);
     return this.#result(horizon);
   }
 
-  // ------------------------------------------------------------------ event loop
-
   #at(at: number, run: () => void): void {
-    this.#queue.at(at, run);
+    this.#timeline.at(at, run);
   }
 
   /** The current true time. */
   get #now(): number {
-    return this.#queue.now;
+    return this.#timeline.now;
   }
 
-  // ------------------------------------------------------------------ nodes and clocks
-
+  /** What the node's clock reads now. */
   #local(node: SimNode): number {
-    return node.offsetMs + (1 + node.drift) * this.#now + node.stepMs;
+    return this.#host.local(node);
   }
 
-  #toTrue(node: SimNode, localMs: number): number {
-    return (localMs - node.offsetMs - node.stepMs) / (1 + node.drift);
-  }
+  // ------------------------------------------------------------------ nodes
 
   /** The drift bound and what each node runs: the user's configuration, or the built-in one. */
   #drawShape(seed: number): ClusterShape {
@@ -634,72 +637,48 @@ export class SimCluster {
   }
 
   #start(node: SimNode): void {
-    node.incarnation++;
     const config = this.#shape.nodes[node.index]!;
     const canary = this.#options.canary;
-    const core = new NodeCore({
-      ...coreOptions(config),
-      // Built-in nodes assume the run's staleness bound (as they assume its drift bound);
-      // the canary assumes reads are never stale.
-      ...(this.#options.config === undefined &&
-        { coordinatorStalenessMs: canary === "lease-staleness-ignored" ? 0 : this.#staleMaxMs() }),
-      nodeId: node.id,
-      incarnation: node.incarnation,
-      ...((node.index === 0 || EVERY_NODE_CANARIES.includes(canary!)) && this.#coreCanary()),
-    });
-    for (const [pattern, options] of Object.entries(config.keys ?? {})) {
-      core.register(pattern, options);
-    }
-    node.core = core;
-    node.tickAt = Infinity;
-    node.askedAt.clear();
-    this.#step(node, () => core.tick(this.#local(node)));
-  }
-
-  /** Runs `input` on the node now, or when its pause ends; then performs the effects. */
-  #deliver(node: SimNode, input: (core: NodeCore) => void): void {
-    const core = node.core;
-    if (core === undefined) return;
-    if (node.pausedUntil > this.#now) {
-      this.#at(node.pausedUntil, () => {
-        if (node.core === core) this.#deliver(node, input);
+    const core = this.#host.start(node, (incarnation) => {
+      const core = new NodeCore({
+        ...coreOptions(config),
+        // Built-in nodes assume the run's staleness bound (as they assume its drift bound);
+        // the canary assumes reads are never stale.
+        ...(this.#options.config === undefined &&
+          { coordinatorStalenessMs: canary === "lease-staleness-ignored" ? 0 : this.#staleMaxMs }),
+        nodeId: node.id,
+        incarnation,
+        ...((node.index === 0 || EVERY_NODE_CANARIES.includes(canary!)) && this.#coreCanary()),
       });
-      return;
-    }
-    this.#step(node, () => input(core));
-  }
-
-  #step(node: SimNode, input: () => void): void {
-    const core = node.core!;
-    input();
-    for (const effect of core.takeEffects()) this.#perform(node, core, effect);
-    const deadline = core.nextDeadlineMs();
-    if (deadline === Infinity) return;
-    const jitter = this.#mix.timerJitterMs > 0 ? node.prng.range(0, this.#mix.timerJitterMs) : 0;
-    // Wake at the true time the node's clock reads `deadline`, a hair later for rounding.
-    const at = Math.max(this.#now, this.#toTrue(node, deadline) + 1e-6 + jitter);
-    if (at >= node.tickAt) return;
-    node.tickAt = at;
-    this.#at(at, () => {
-      if (node.core !== core || node.tickAt !== at) return;
-      node.tickAt = Infinity;
-      this.#deliver(node, (c) => c.tick(this.#local(node)));
+      for (const [pattern, options] of Object.entries(config.keys ?? {})) {
+        core.register(pattern, options);
+      }
+      return core;
     });
+    node.askedAt.clear();
+    this.#host.step(node, core, (c) => c.tick(this.#local(node)));
   }
 
-  #perform(node: SimNode, core: NodeCore, effect: Effect): void {
+  /** Delivers `input` to the node's core now, or when its pause ends. */
+  #deliver(node: SimNode, input: (core: NodeCore) => void): void {
+    this.#host.deliver(node, node.core, input);
+  }
+
+  #perform(node: SimNode, core: NodeCore, effect: EffectOf<NodeCore>): void {
     switch (effect.type) {
       case "broadcast":
-        for (const target of this.#nodes) this.#send(node.index, target.index, effect.message);
+        for (const target of this.#nodes) {
+          this.#network.send(node.index, target.index, effect.message);
+        }
         return;
       case "send": {
         const target = this.#nodes.find((n) => n.id === effect.to);
-        if (target !== undefined) this.#send(node.index, target.index, effect.message);
+        if (target !== undefined) this.#network.send(node.index, target.index, effect.message);
         return;
       }
       case "store-get":
         this.#storeCall(node, core, () => {
-          const cell = this.#store.get(effect.key);
+          const cell = this.#store.cell(effect.key);
           const leased = cell?.value as { v: unknown; leases: string[] } | undefined;
           if (cell?.found && typeof leased === "object" && leased !== null) {
             // A value written with leases: the store record carries them.
@@ -724,61 +703,31 @@ export class SimCluster {
         return;
       case "store-write":
         this.#storeCall(node, core, () => {
-          const cell = this.#store.get(effect.key);
-          const current = cell?.version ?? 0;
-          if (effect.expectedVersion !== undefined && effect.expectedVersion !== current) {
-            return {
-              ok: false as const,
-              error: {
-                code: "STORE_CONFLICT",
-                message: `Version moved: ${effect.key}`,
-              } as WarpError,
-            };
-          }
-          const version = current + 1;
-          this.#store.set(effect.key, {
-            value: effect.payload,
-            found: effect.payload !== undefined,
-            version,
-          });
-          this.#logStoreWrite(effect.key, version, effect.payload);
-          return { ok: true as const, version };
+          const result = this.#store.write(effect.key, effect.payload, effect.expectedVersion);
+          if (result.ok) this.#logStoreWrite(effect.key, result.version, effect.payload);
+          return result;
         }, (result) => core.onStoreWrite(effect.io, result, this.#local(node)));
         if (this.#isLocal(effect.key)) node.askedAt.set(effect.key, this.#local(node));
         return;
       case "coord-get":
-        this.#coordCall(node, core, () => {
-          const cell = this.#staleCoordRead()
-            ? this.#coordCellAt(effect.key, this.#now - this.#net.range(0, this.#staleMaxMs()))
-            : this.#coordCell(effect.key);
-          return { ok: true as const, record: cell?.record, revision: cell?.revision ?? 0 };
-        }, (result) => core.onCoordRead(effect.io, result, this.#local(node)));
+        this.#coordCall(
+          node,
+          core,
+          () => this.#coordinator.get(effect.key),
+          (result) => core.onCoordRead(effect.io, result, this.#local(node)),
+        );
         return;
       case "coord-put":
         this.#coordCall(
           node,
           core,
           () => {
-            const cell = this.#coordCell(effect.key);
-            const matches = effect.revision === undefined
-              ? cell === undefined
-              : cell?.revision === effect.revision;
-            if (!matches) {
-              return {
-                ok: false as const,
-                conflict: true,
-                error: { code: "CONTENDED", message: "Revision moved" } as WarpError,
-              };
+            const { key, record } = effect;
+            const result = this.#coordinator.put(key, record, effect.revision, effect.ttlMs);
+            if (result.ok && key.startsWith("lease/") && "lease" in record) {
+              this.#logLeaseWrite(key.slice("lease/".length), record);
             }
-            const revision = ++this.#coordRevision;
-            const expiresAt = effect.ttlMs === undefined ? Infinity : this.#now + effect.ttlMs;
-            const written = { record: effect.record, revision, expiresAt };
-            this.#coord.set(effect.key, written);
-            this.#logCoordWrite(effect.key, written);
-            if (effect.key.startsWith("lease/") && "lease" in effect.record) {
-              this.#logLeaseWrite(effect.key.slice("lease/".length), effect.record);
-            }
-            return { ok: true as const, revision };
+            return result;
           },
           (result) => core.onCoordWrite(effect.io, result, this.#local(node)),
           "coord-write",
@@ -795,12 +744,6 @@ export class SimCluster {
     }
   }
 
-  /** Whether this coordinator read is answered from an older state (a fault of the mix). */
-  #staleCoordRead(): boolean {
-    const rate = this.#mix.coordStaleRate ?? 0;
-    return this.#faultsOn && rate > 0 && this.#staleMaxMs() > 0 && this.#net.chance(rate);
-  }
-
   /**
    * How old a stale coordinator read may be: the drawn figure, within what the nodes assume
    * (`coordinatorStalenessMs`, below half of every `leaseCheckMs`). A user's configuration
@@ -812,57 +755,6 @@ export class SimCluster {
       ? this.#shape.nodes.map((n) => n.coordinatorStalenessMs ?? 0)
       : this.#shape.nodes.map((n) => (n.leaseCheckMs ?? 1000) / 2 - 1);
     return Math.max(0, Math.min(drawn, ...bounds));
-  }
-
-  #staleMaxMs(): number {
-    return this.#staleMaxMsValue;
-  }
-
-  /** Keeps the writes of a coordinator key that a stale read may still return. */
-  #logCoordWrite(key: string, cell: CoordCell): void {
-    if ((this.#mix.coordStaleRate ?? 0) === 0 || this.#staleMaxMs() === 0) return;
-    let log = this.#coordLog.get(key);
-    if (log === undefined) {
-      log = [];
-      this.#coordLog.set(key, log);
-    }
-    log.push({ atMs: this.#now, cell });
-    // Older writes than the one current `coordStaleMaxMs` ago can no longer be read.
-    const horizon = this.#now - this.#staleMaxMs();
-    let keep = 0;
-    while (keep + 1 < log.length && log[keep + 1]!.atMs <= horizon) keep++;
-    if (keep > 0) log.splice(0, keep);
-  }
-
-  /**
-   * The record of `key` as the coordinator held it at true time `atMs` (a real past
-   * state: a lagging replica answers with one), `undefined` if absent or expired then.
-   */
-  #coordCellAt(key: string, atMs: number): CoordCell | undefined {
-    const log = this.#coordLog.get(key) ?? [];
-    let cell: CoordCell | undefined;
-    for (const write of log) {
-      if (write.atMs > atMs) break;
-      cell = write.cell;
-    }
-    if (cell === undefined) {
-      // Nothing logged before then: either the key had no write yet, or its first logged
-      // write came later. Only the current cell older than every logged write can answer.
-      const current = this.#coord.get(key);
-      if (current === undefined || log.length > 0) return undefined;
-      cell = current;
-    }
-    if (atMs >= cell.expiresAt && this.#options.canary !== "lease-ttl-ignored") return undefined;
-    return cell;
-  }
-
-  /** A coordinator record, or `undefined` once the coordinator has forgotten it (TTL). */
-  #coordCell(key: string): CoordCell | undefined {
-    const cell = this.#coord.get(key);
-    if (cell === undefined || this.#now < cell.expiresAt) return cell;
-    if (this.#options.canary === "lease-ttl-ignored") return cell; // a coordinator that never forgets
-    this.#coord.delete(key);
-    return undefined;
   }
 
   #logLeaseWrite(id: string, record: LeaseRecord): void {
@@ -891,140 +783,40 @@ export class SimCluster {
     this.#storeLog.push(entry);
   }
 
-  /** A store call: takes effect after the request latency, answers after the reply's. */
+  /** A store call from `node`; its answer is an input to the node's core. */
   #storeCall<R>(
     node: SimNode,
     core: NodeCore,
     apply: () => R,
-    answer: (r: R | { ok: false; error: WarpError }) => void,
+    answer: (r: R | StoreFailure) => void,
   ): void {
-    const prng = this.#storePrng;
-    const mean = this.#mix.storeLatencyMeanMs;
-    const failBefore = this.#faultsOn && prng.chance(this.#mix.storeErrorRate / 2);
-    const failAfter = this.#faultsOn && prng.chance(this.#mix.storeErrorRate / 2);
-    const spikeMs = this.#storeSpikeMs[node.index]!;
-    const there = prng.exp(mean) + (spikeMs > 0 ? prng.exp(spikeMs) : 0);
-    const back = prng.exp(mean);
-    this.#armedPause(node, "store-call");
-    const storeError = {
-      ok: false as const,
-      error: { code: "STORE_ERROR", message: "Simulated store failure" } as WarpError,
-    };
-    this.#at(this.#now + there, () => {
-      const result = failBefore ? storeError : apply();
-      this.#at(this.#now + back, () => {
-        if (node.core === core) this.#deliver(node, () => answer(failAfter ? storeError : result));
-      });
-    });
+    this.#host.calling(node, "store-call");
+    this.#store.call(node.index, apply, (r) => this.#host.deliver(node, core, () => answer(r)));
   }
 
-  /** A coordinator call; from a node that cannot reach it, it times out. */
+  /** A coordinator call from `node`; its answer is an input to the node's core. */
   #coordCall<R>(
     node: SimNode,
     core: NodeCore,
     apply: () => R,
-    answer: (r: R | { ok: false; conflict: false; error: WarpError }) => void,
+    answer: (r: R | CoordFailure) => void,
     call: "coord-call" | "coord-write" = "coord-call",
   ): void {
-    const unreachable = {
-      ok: false as const,
-      conflict: false as const,
-      error: {
-        code: "COORDINATOR_UNAVAILABLE",
-        message: "Simulated coordinator outage",
-      } as WarpError,
-    };
-    const there = this.#net.exp(COORD_LATENCY_MEAN_MS), back = this.#net.exp(COORD_LATENCY_MEAN_MS);
-    const sentAt = this.#now;
-    this.#armedPause(node, call);
-    const timeout = () => {
-      this.#at(sentAt + COORD_TIMEOUT_MS, () => {
-        if (node.core === core) this.#deliver(node, () => answer(unreachable));
-      });
-    };
-    if (this.#coordDown[node.index]! > 0) {
-      timeout();
-      return;
-    }
-    this.#at(this.#now + there, () => {
-      if (this.#coordDown[node.index]! > 0) {
-        timeout();
-        return;
-      }
-      const result = apply(); // it took effect; the reply may still be lost
-      const replyLost = this.#faultsOn && (this.#mix.coordReplyLossRate ?? 0) > 0 &&
-        this.#net.chance(this.#mix.coordReplyLossRate!);
-      if (replyLost) {
-        timeout();
-        return;
-      }
-      this.#at(this.#now + back, () => {
-        if (this.#coordDown[node.index]! > 0) timeout();
-        else if (node.core === core) this.#deliver(node, () => answer(result));
-      });
-    });
-  }
-
-  /** Starts the pause armed for the node's next call of this kind, if any. */
-  #armedPause(node: SimNode, call: "coord-call" | "coord-write" | "store-call"): void {
-    const armed = node.pauseArmed;
-    if (armed === undefined || !this.#faultsOn) return;
-    if (armed.on !== call && !(armed.on === "coord-call" && call === "coord-write")) return;
-    node.pauseArmed = undefined;
-    this.#traceFault(`pause ${node.id} for ${armed.durationMs.toFixed(0)} ms (at its ${call})`);
-    this.#pause(node, armed.durationMs);
-  }
-
-  #pause(node: SimNode, durationMs: number): void {
-    node.pausedUntil = Math.max(
-      node.pausedUntil,
-      Math.min(this.#now + durationMs, this.#safetyMs),
+    this.#host.calling(node, call);
+    this.#coordinator.call(
+      node.index,
+      apply,
+      (r) => this.#host.deliver(node, core, () => answer(r)),
     );
   }
 
   // ------------------------------------------------------------------ network
 
-  #linkUp(from: number, to: number): boolean {
-    return this.#blocked[from * this.#n + to] === 0 && this.#busDown[from] === 0 &&
-      this.#busDown[to] === 0;
-  }
-
-  #send(from: number, to: number, message: Message): void {
-    const stats = this.#stats.messages;
-    stats.sent++;
-    const copies = this.#faultsOn && this.#net.chance(this.#mix.dupRate) ? 2 : 1;
-    if (copies === 2) stats.duplicated++;
-    for (let c = 0; c < copies; c++) {
-      let why: string | undefined;
-      if (!this.#linkUp(from, to)) why = "partition or bus outage";
-      else if (this.#faultsOn && this.#net.chance(this.#mix.lossRate)) why = "lost";
-      let delay = this.#net.exp(this.#mix.delayMeanMs) + this.#clog[from * this.#n + to]!;
-      if (this.#faultsOn && this.#net.chance(this.#mix.tailRate)) {
-        delay += this.#net.exp(this.#mix.tailMeanMs);
-      }
-      if (from === to) delay = 0.01;
-      const deliverAt = this.#now + delay;
-      if (why !== undefined) {
-        stats.lost++;
-        this.#traceSend(from, to, message, null, why);
-        continue;
-      }
-      this.#traceSend(from, to, message, deliverAt);
-      this.#at(deliverAt, () => {
-        if (!this.#linkUp(from, to)) {
-          stats.lost++; // in flight when the link went down: lost, as NATS loses it
-          return;
-        }
-        this.#receive(this.#nodes[to]!, from, message);
-      });
-    }
-  }
-
   #receive(node: SimNode, from: number, message: Message): void {
     if (this.#options.canary === "ignore-invalidations" && node.index === 0 && from !== 0) {
       // A broken node: it drops invalidations but acknowledges revocations it never applied.
       if (message.t === "revoke") {
-        this.#send(0, from, {
+        this.#network.send(0, from, {
           t: "ack",
           from: node.id,
           inc: node.incarnation,
@@ -1061,51 +853,34 @@ export class SimCluster {
   // ------------------------------------------------------------------ faults
 
   #inject(fault: Fault): void {
-    if (!this.#faultsOn) return;
+    const timeline = this.#timeline;
+    if (!timeline.faultsOn) return;
     this.#traceFault(describeFault(fault));
-    // A fault lasting to the end of the safety phase ends with the heal, which has already
-    // reset every counter: undoing it again would leave a link down in the fault-free phase.
-    const end = (fn: () => void, durationMs: number) =>
-      this.#at(Math.min(this.#now + durationMs, this.#safetyMs), () => {
-        if (this.#faultsOn) fn();
-      });
     switch (fault.kind) {
       case "partition":
-        for (const [a, b] of fault.links) this.#blocked[a * this.#n + b]!++;
-        end(() => {
-          for (const [a, b] of fault.links) this.#blocked[a * this.#n + b]!--;
-        }, fault.durationMs);
+        this.#network.partition(fault.links, fault.durationMs);
         return;
       case "clog":
-        this.#clog[fault.from * this.#n + fault.to]! += fault.extraMs;
-        end(() => {
-          this.#clog[fault.from * this.#n + fault.to]! -= fault.extraMs;
-        }, fault.durationMs);
+        this.#network.clog(fault.from, fault.to, fault.extraMs, fault.durationMs);
         return;
       case "bus-outage":
-        this.#busDown[fault.node]!++;
-        end(() => this.#busDown[fault.node]!--, fault.durationMs);
+        this.#network.busOutage(fault.node, fault.durationMs);
         return;
       case "coord-outage":
-        this.#coordDown[fault.node]!++;
-        end(() => this.#coordDown[fault.node]!--, fault.durationMs);
+        this.#coordinator.outage(fault.node, fault.durationMs);
         return;
       case "crash":
         this.#crash(this.#nodes[fault.node]!);
-        end(() => this.#restart(this.#nodes[fault.node]!), fault.downMs);
+        timeline.undoAfter(fault.downMs, () => this.#restart(this.#nodes[fault.node]!));
         return;
       case "pause": {
         const node = this.#nodes[fault.node]!;
-        if (fault.after !== undefined) {
-          node.pauseArmed = { on: fault.after, durationMs: fault.durationMs };
-        } else {
-          this.#pause(node, fault.durationMs);
-        }
+        if (fault.after !== undefined) this.#host.armPause(node, fault.after, fault.durationMs);
+        else this.#host.pause(node, fault.durationMs);
         return;
       }
       case "store-spike":
-        this.#storeSpikeMs[fault.node]! += fault.extraMeanMs;
-        end(() => this.#storeSpikeMs[fault.node]! -= fault.extraMeanMs, fault.durationMs);
+        this.#store.spike(fault.node, fault.extraMeanMs, fault.durationMs);
         return;
       case "clock-step": {
         // A clock that jumps is an unbounded rate, beyond the drift bound every lease needs;
@@ -1116,7 +891,7 @@ export class SimCluster {
           return;
         }
         const node = this.#nodes[fault.node]!;
-        node.stepMs += fault.stepMs; // forward only: the runtime's clock is monotonic
+        node.clock.step(fault.stepMs); // forward only: the runtime's clock is monotonic
         if (node.core !== undefined) this.#deliver(node, (c) => c.tick(this.#local(node)));
         return;
       }
@@ -1125,7 +900,7 @@ export class SimCluster {
 
   #crash(node: SimNode): void {
     if (node.core === undefined) return;
-    node.core = undefined;
+    this.#host.crash(node);
     node.inflight = 0;
     node.ops.clear(); // their outcome stays unknown
     node.leaseOps.clear();
@@ -1140,15 +915,12 @@ export class SimCluster {
 
   /** End of the safety phase: every fault stops, every node runs. */
   #heal(): void {
-    this.#faultsOn = false;
-    this.#blocked.fill(0);
-    this.#clog.fill(0);
-    this.#busDown.fill(0);
-    this.#coordDown.fill(0);
-    this.#storeSpikeMs.fill(0);
+    this.#timeline.endFaults();
+    this.#network.heal();
+    this.#coordinator.heal();
+    this.#store.heal();
     for (const node of this.#nodes) {
-      node.pausedUntil = Math.min(node.pausedUntil, this.#now);
-      node.pauseArmed = undefined;
+      this.#host.resume(node);
       this.#restart(node);
     }
     this.#traceFault("heal: faults off, liveness phase");
@@ -1347,7 +1119,7 @@ export class SimCluster {
     node.ops.set(id, draft);
     this.#invoked(node, id, `${kind} ${key}${kind === "write" ? ` = ${draft.value}` : ""}`);
     const local = this.#local(node);
-    this.#step(node, () => {
+    this.#host.step(node, core, () => {
       switch (kind) {
         case "read":
           return core.get(id, key, local);
@@ -1448,7 +1220,7 @@ export class SimCluster {
     node.leaseOps.set(id, draft);
     this.#invoked(node, id, `${kind} lease ${lease}`);
     const local = this.#local(node);
-    this.#step(node, () => {
+    this.#host.step(node, core, () => {
       if (kind === "grant") core.grantLease(id, lease, local);
       else if (kind === "keepalive") core.keepAliveLease(id, lease, local);
       else core.revokeLease(id, lease, local);
@@ -1499,7 +1271,7 @@ export class SimCluster {
    */
   #polaris(key: string, version: number): void {
     const counters = [this.#stats.polaris];
-    if (!this.#faultsOn && this.#keyInfo[key]!.mode === "eventual-distributed") {
+    if (!this.#timeline.faultsOn && this.#keyInfo[key]!.mode === "eventual-distributed") {
       counters.push(this.#stats.propagation.liveness);
       this.#at(this.#now + this.#stats.propagation.boundMs, () => this.#sampleL1(key));
     }
@@ -1540,7 +1312,7 @@ export class SimCluster {
    * (EP samples); returns the oldest such version, `Infinity` if none.
    */
   #sampleL1(key: string): number {
-    const newest = this.#store.get(key)?.version ?? 0;
+    const newest = this.#store.cell(key)?.version ?? 0;
     let oldest = Infinity;
     for (const node of this.#nodes) {
       const entry = node.core?.servable(key, this.#local(node));
@@ -1595,7 +1367,7 @@ export class SimCluster {
   }
 
   #result(horizon: number): SimRun {
-    this.#stats.events = this.#queue.events;
+    this.#stats.events = this.#timeline.events;
     this.#stats.simMs = horizon;
     const sums: Record<string, number> = {};
     for (const node of this.#nodes) {
@@ -1604,7 +1376,7 @@ export class SimCluster {
     this.#stats.node = sums;
     const final: Record<string, { version: number; value: unknown }> = {};
     for (const { key } of this.#keys) {
-      const cell = this.#store.get(key);
+      const cell = this.#store.cell(key);
       final[key] = { version: cell?.version ?? 0, value: cell?.found ? cell.value : null };
     }
     const ops: HistoryOp[] = this.#ops.map((d) => ({ ...d }));
@@ -1643,7 +1415,7 @@ export class SimCluster {
         }),
       },
       stats: this.#stats,
-      traceHash: this.#queue.hash,
+      traceHash: this.#timeline.hash,
       trace: this.#trace,
     };
   }

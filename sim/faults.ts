@@ -10,8 +10,25 @@
 
 import { deriveSeed, Prng } from "./prng.ts";
 
+/** The coordinator's own faults, in a fault mix. */
+export interface CoordinatorFaultRates {
+  /**
+   * Probability that a coordinator read is answered from an older state (a deposed leader,
+   * a lagging replica: NATS ADR-8, ADR-53): the state of up to `coordStaleMaxMs` before.
+   * @default {0}
+   */
+  readonly coordStaleRate?: number;
+  /** How old a stale coordinator read may be, ms. @default {0} */
+  readonly coordStaleMaxMs?: number;
+  /**
+   * Probability that a coordinator call's answer is lost after it took effect (a renewal
+   * that landed, reported as a timeout). @default {0}
+   */
+  readonly coordReplyLossRate?: number;
+}
+
 /** Continuous fault rates of a run. Any rate may be zero. */
-export interface FaultMix {
+export interface FaultMix extends CoordinatorFaultRates {
   /** Probability that a message is lost (0–0.3). */
   readonly lossRate: number;
   /** Probability that a message is delivered twice (0–0.5). */
@@ -32,19 +49,6 @@ export interface FaultMix {
   readonly clockOffsetMaxMs: number;
   /** Whether clocks drift (within the bound). */
   readonly drift: boolean;
-  /**
-   * Probability that a coordinator read is answered from an older state (a deposed leader,
-   * a lagging replica: NATS ADR-8, ADR-53): the state of up to `coordStaleMaxMs` before.
-   * @default {0}
-   */
-  readonly coordStaleRate?: number;
-  /** How old a stale coordinator read may be, ms. @default {0} */
-  readonly coordStaleMaxMs?: number;
-  /**
-   * Probability that a coordinator call's answer is lost after it took effect (a renewal
-   * that landed, reported as a timeout). @default {0}
-   */
-  readonly coordReplyLossRate?: number;
 }
 
 /** A discrete fault at a true time. Every fault ends before the safety phase does. */
@@ -540,7 +544,7 @@ export function drawFaults(
  * The coordinator's own faults, from their own stream (so the classic draws stay as they
  * were): reads answered from an older state and answers lost after the call took effect.
  * Swarm seeds draw each with some probability, gray seeds always, the coordinator-facing
- * presets (partition, crash) often.
+ * presets (partition, crash) often. Any mix takes them (the lock scenario's too).
  *
  * @example
  * ```ts
@@ -550,7 +554,11 @@ export function drawFaults(
  * console.log(mix.coordStaleRate! > 0); // true
  * ```
  */
-export function drawCoordinatorFaults(prng: Prng, mix: FaultMix, preset: FaultPreset): FaultMix {
+export function drawCoordinatorFaults<M extends CoordinatorFaultRates>(
+  prng: Prng,
+  mix: M,
+  preset: FaultPreset,
+): M {
   const p = preset === "gray" ? 1 : preset === "swarm" ? 0.5 : preset === "partition" ||
       preset === "crash"
     ? 0.7

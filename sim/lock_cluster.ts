@@ -20,9 +20,10 @@
  *   (some longer than the TTL; a paused node's inputs wait for the pause to end while its
  *   clock runs on), crashes (often of the holder; the restarted node is a new LockCore
  *   with a new incarnation, its grants vanish and its record stays until waiters judge it
- *   expired), latency spikes, timer jitter. A safety phase under faults, then a liveness
- *   phase without them, in which holders still crash (sometimes just after a renewal, the
- *   worst case for L3).
+ *   expired), latency spikes, timer jitter; with `coordinatorFaults`, also reads answered
+ *   from an older state and answers lost after the call took effect. A safety phase under
+ *   faults, then a liveness phase without them, in which holders still crash (sometimes just
+ *   after a renewal, the worst case for L3).
  * - **Workload**: every node loops: acquire (sometimes only try), then, while
  *   `holds(handle, now + guard)`, makes fenced operations on a resource guarded by a
  *   {@linkcode Fence} (the check and the send happen in one step; the operation arrives
@@ -34,15 +35,26 @@
  * `drift-beyond-bound` (node 0's clock runs at half speed) and `pause-past-ttl` (node 0
  * checks its belief, pauses for 1.5–3 TTLs, then sends its fenced operation).
  *
+ * The plumbing (timeline, clocks, processes, coordinator) is the layer the cache scenario
+ * uses too (`_timeline.ts`, `_clocks.ts`, `_processes.ts`, `_coordinator.ts`); this file is
+ * the lock scenario: its workload, the fenced resource, the history and the canaries.
+ *
  * @module
  */
 
 import { Fence, LockCore } from "../src/core/lock.ts";
-import type { LockEffect, LockGrant, LockRecord } from "../src/core/lock.ts";
-import { InvariantError, WarpError } from "../src/core/errors.ts";
+import type { LockGrant, LockRecord } from "../src/core/lock.ts";
+import { InvariantError } from "../src/core/errors.ts";
+import type { WarpError } from "../src/core/errors.ts";
 import { deriveSeed, Prng } from "./prng.ts";
-import { EventQueue } from "./_event_queue.ts";
-import { drawDriftPpm } from "./faults.ts";
+import { Timeline } from "./_timeline.ts";
+import { drawNodeClock } from "./_clocks.ts";
+import { processFields, ProcessHost } from "./_processes.ts";
+import type { EffectOf, SimProcess } from "./_processes.ts";
+import { SimCoordinator } from "./_coordinator.ts";
+import type { CoordCell, CoordFailure } from "./_coordinator.ts";
+import { drawCoordinatorFaults, drawDriftPpm } from "./faults.ts";
+import type { CoordinatorFaultRates, Fault } from "./faults.ts";
 import { checkLockHistory, LOCK_HISTORY_FORMAT, lockL3BoundMs } from "./checkers/locks.ts";
 import type {
   LockAcquireRecord,
@@ -63,8 +75,11 @@ export type LockCanaryName = "drift-beyond-bound" | "pause-past-ttl";
 /** The lock canary names, for the CLI and tests. */
 export const LOCK_CANARIES: readonly LockCanaryName[] = ["drift-beyond-bound", "pause-past-ttl"];
 
-/** Continuous fault rates of a lock run. */
-export interface LockFaultMix {
+/**
+ * Continuous fault rates of a lock run; the coordinator's own faults (stale reads, answers
+ * lost after taking effect) only with `coordinatorFaults` or an explicit mix.
+ */
+export interface LockFaultMix extends CoordinatorFaultRates {
   /** Mean one-way latency of a coordinator hop, ms (each hop is cut at 5× the mean). */
   readonly latencyMeanMs: number;
   /** Mean latency of a fenced operation to the resource, ms (cut at 3 ms). */
@@ -77,27 +92,15 @@ export interface LockFaultMix {
   readonly drift: boolean;
 }
 
-/** A discrete fault of a lock run, in the safety phase. */
+/**
+ * A discrete fault of a lock run, in the safety phase: the cache scenario's coordinator
+ * outages, pauses (started at once) and crashes, and latency spikes on coordinator hops.
+ */
 export type LockFault =
-  | {
-    readonly kind: "coord-outage";
-    readonly atMs: number;
-    readonly node: number;
-    readonly durationMs: number;
-  }
-  | {
-    readonly kind: "pause";
-    readonly atMs: number;
-    readonly node: number;
-    readonly durationMs: number;
-  }
+  | Extract<Fault, { kind: "coord-outage" }>
+  | Omit<Extract<Fault, { kind: "pause" }>, "after">
   /** `node` -1: whichever node holds a lock then (a random one if none). */
-  | {
-    readonly kind: "crash";
-    readonly atMs: number;
-    readonly node: number;
-    readonly downMs: number;
-  }
+  | Extract<Fault, { kind: "crash" }>
   /** Every coordinator hop of the node takes up to `extraMeanMs` more (cut at 150 ms). */
   | {
     readonly kind: "latency-spike";
@@ -135,6 +138,14 @@ export interface LockSimOptions {
   };
   /** Break an assumption on purpose. @default {undefined} */
   readonly canary?: LockCanaryName;
+  /**
+   * Add the coordinator's own faults to the drawn swarm mix, as the cache scenario's gray
+   * seeds draw them: reads answered from a state up to 5–400 ms old, and answers lost after
+   * the call took effect. Drawn from their own stream, so every other draw of the seed stays
+   * as it was. No effect with `faults: "none"` or an explicit mix (which says its own).
+   * @default {false}
+   */
+  readonly coordinatorFaults?: boolean;
 }
 
 /** What a lock run measured. */
@@ -152,6 +163,10 @@ export interface LockSimStats {
   crashes: number;
   /** Coordinator calls that failed with COORDINATOR_UNAVAILABLE. */
   coordTimeouts: number;
+  /** Coordinator reads answered from an older state (only in a run with coordinator faults). */
+  coordStaleReads?: number;
+  /** Coordinator answers lost after their call took effect (only with coordinator faults). */
+  coordLostAnswers?: number;
   /** Simulated time covered, ms. */
   simMs: number;
 }
@@ -197,26 +212,11 @@ interface Holding {
 
 type Draft<T> = { -readonly [K in keyof T]: T[K] };
 
-interface LockNode {
-  readonly index: number;
-  readonly id: string;
-  readonly prng: Prng;
+/** A node of the lock scenario: a process running a LockCore, and its workload. */
+interface LockNode extends SimProcess<LockCore> {
+  /** The node's workload stream. */
   readonly work: Prng;
-  core: LockCore | undefined;
-  incarnation: number;
-  readonly offsetMs: number;
-  readonly drift: number;
-  pausedUntil: number;
-  tickAt: number;
   holding: Holding | undefined;
-}
-
-interface Watch {
-  readonly node: LockNode;
-  readonly core: LockCore;
-  readonly io: number;
-  readonly key: string;
-  registered: boolean;
 }
 
 interface OpHandler {
@@ -248,17 +248,15 @@ export class LockSimCluster {
   readonly #endMs: number;
   readonly #mix: LockFaultMix;
   readonly #schedule: readonly LockFault[];
+  /** The network's stream: coordinator hops and the resource's latencies. */
   readonly #net: Prng;
   readonly #faultPrng: Prng;
   readonly #nodes: LockNode[] = [];
-  readonly #queue = new EventQueue();
-  readonly #cells = new Map<string, { record: LockRecord; revision: number }>();
-  #revision = 0;
-  readonly #watches = new Map<string, Watch>();
+  readonly #timeline: Timeline;
+  readonly #host: ProcessHost<LockCore, LockNode>;
+  readonly #coordinator: SimCoordinator<LockRecord>;
   readonly #fences = new Map<string, Fence>();
   readonly #handlers = new Map<number, OpHandler>();
-  readonly #coordDown: Int32Array;
-  readonly #spikeMs: Float64Array;
   readonly #grants: Draft<LockGrantRecord>[] = [];
   readonly #claims: Draft<LockClaimRecord>[] = [];
   readonly #acquires: Draft<LockAcquireRecord>[] = [];
@@ -279,12 +277,9 @@ export class LockSimCluster {
     coordTimeouts: 0,
     simMs: 0,
   };
-  /** The client op whose call is running, to tag the writes it emits. */
-  #currentOp: number | undefined;
   /** Crash the next node whose renewal succeeds (liveness worst case for L3). */
   #crashAfterRenewal = false;
   #nextOp = 1;
-  #faultsOn = true;
   #issuing = true;
 
   /** Prepares a run; nothing happens until {@linkcode run}. */
@@ -306,11 +301,15 @@ export class LockSimCluster {
     this.#marginMs = options.marginMs ?? 1;
     this.#safetyMs = options.safetyMs ?? 2000;
     this.#endMs = this.#safetyMs + (options.livenessMs ?? 2000);
+    this.#timeline = new Timeline(this.#safetyMs);
     this.#net = new Prng(deriveSeed(seed, "lock-network"));
     this.#faultPrng = new Prng(deriveSeed(seed, "lock-faults"));
     const faults = options.faults ?? "swarm";
     if (typeof faults === "string") {
-      this.#mix = drawLockMix(this.#faultPrng, faults);
+      const drawn = drawLockMix(this.#faultPrng, faults);
+      this.#mix = options.coordinatorFaults && faults === "swarm"
+        ? drawCoordinatorFaults(new Prng(deriveSeed(seed, "lock-faults-coord")), drawn, "gray")
+        : drawn;
       this.#schedule = faults === "none"
         ? []
         : drawLockSchedule(this.#faultPrng, this.#n, this.#safetyMs, this.#ttlMs);
@@ -318,25 +317,36 @@ export class LockSimCluster {
       this.#mix = faults.mix;
       this.#schedule = faults.schedule;
     }
-    this.#coordDown = new Int32Array(this.#n);
-    this.#spikeMs = new Float64Array(this.#n);
+    this.#host = new ProcessHost(this.#timeline, {
+      timerJitterMs: this.#mix.timerJitterMs,
+      perform: (node, core, effect, op) => this.#perform(node, core, effect, op),
+    });
+    this.#coordinator = new SimCoordinator<LockRecord>(this.#timeline, {
+      nodes: this.#n,
+      prng: this.#net,
+      latencyMeanMs: this.#mix.latencyMeanMs,
+      latencyCapFactor: HOP_CAP_FACTOR,
+      spikeCapMs: SPIKE_CAP_MS,
+      timeoutMs: COORD_TIMEOUT_MS,
+      // A spike can make a hop outlast the timeout: the timeout races every call.
+      timeout: "raced",
+      hopDraws: "per-hop",
+      staleRate: this.#mix.coordStaleRate ?? 0,
+      staleMaxMs: this.#mix.coordStaleMaxMs ?? 0,
+      replyLossRate: this.#mix.coordReplyLossRate ?? 0,
+    });
     for (const lock of this.#locks) this.#fences.set(lock, new Fence());
-    const maxDrift = this.#maxDriftPpm / 1e6;
+    const clocks = { ...this.#mix, maxDriftPpm: this.#maxDriftPpm };
     for (let i = 0; i < this.#n; i++) {
       const prng = new Prng(deriveSeed(seed, `lock-node-${i}`));
-      let drift = this.#mix.drift ? prng.range(-maxDrift, maxDrift) : 0;
-      if (options.canary === "drift-beyond-bound" && i === 0) drift = -0.5;
-      this.#nodes.push({
-        index: i,
-        id: `n${i}`,
+      const clock = drawNodeClock(
         prng,
+        clocks,
+        (drift) => options.canary === "drift-beyond-bound" && i === 0 ? -0.5 : drift,
+      );
+      this.#nodes.push({
+        ...processFields<LockCore>(i, prng, clock),
         work: new Prng(deriveSeed(seed, `lock-workload-${i}`)),
-        core: undefined,
-        incarnation: 0,
-        offsetMs: prng.range(0, this.#mix.clockOffsetMaxMs),
-        drift,
-        pausedUntil: 0,
-        tickAt: Infinity,
         holding: undefined,
       });
     }
@@ -376,7 +386,7 @@ export class LockSimCluster {
       this.#issuing = false;
     });
     const horizon = this.#endMs + 4 * this.#ttlMs;
-    this.#queue.runUntil(horizon);
+    this.#timeline.runUntil(horizon);
     return this.#result(horizon);
   }
 
@@ -385,116 +395,98 @@ export class LockSimCluster {
     return this.#result(this.#now);
   }
 
-  // ------------------------------------------------------------------ event loop
-
   #at(at: number, run: () => void): void {
-    this.#queue.at(at, run);
+    this.#timeline.at(at, run);
   }
 
   /** The current true time. */
   get #now(): number {
-    return this.#queue.now;
+    return this.#timeline.now;
   }
 
-  // ------------------------------------------------------------------ nodes and clocks
-
+  /** What the node's clock reads now. */
   #local(node: LockNode): number {
-    return node.offsetMs + (1 + node.drift) * this.#now;
+    return this.#host.local(node);
   }
 
-  #toTrue(node: LockNode, localMs: number): number {
-    return (localMs - node.offsetMs) / (1 + node.drift);
-  }
+  // ------------------------------------------------------------------ nodes
 
   #start(node: LockNode): void {
-    node.incarnation++;
-    node.core = new LockCore({
-      nodeId: node.id,
-      incarnation: node.incarnation,
-      maxDriftPpm: this.#maxDriftPpm,
-      marginMs: this.#marginMs,
-    });
-    node.tickAt = Infinity;
+    const core = this.#host.start(node, (incarnation) =>
+      new LockCore({
+        nodeId: node.id,
+        incarnation,
+        maxDriftPpm: this.#maxDriftPpm,
+        marginMs: this.#marginMs,
+      }));
     node.holding = undefined;
-    this.#next(node, node.core);
+    this.#next(node, core);
   }
 
-  /** Runs `input` on the node's core now, or when its pause ends. */
-  #deliver(node: LockNode, core: LockCore, input: () => void): void {
-    if (node.core !== core) return;
-    if (node.pausedUntil > this.#now) {
-      this.#at(node.pausedUntil, () => this.#deliver(node, core, input));
-      return;
-    }
-    input();
+  /** Runs `act` on the node now, or when its pause ends, if `core` still runs then. */
+  #whenRunning(node: LockNode, core: LockCore, act: () => void): void {
+    this.#host.whenRunning(node, core, act);
   }
 
-  /** Calls the core, performs its effects and arms its next timer. */
+  /** Calls the core as client op `op`, performs its effects and arms its next timer. */
   #step(node: LockNode, core: LockCore, input: () => void, op?: number): void {
-    this.#currentOp = op;
-    input();
-    this.#currentOp = undefined;
-    for (const effect of core.takeEffects()) this.#perform(node, core, effect, op);
-    const deadline = core.nextDeadlineMs();
-    if (deadline === Infinity || node.core !== core) return;
-    const jitter = this.#mix.timerJitterMs > 0 ? node.prng.range(0, this.#mix.timerJitterMs) : 0;
-    const at = Math.max(this.#now, this.#toTrue(node, deadline) + 1e-6 + jitter);
-    if (at >= node.tickAt) return;
-    node.tickAt = at;
-    this.#at(at, () => {
-      if (node.core !== core || node.tickAt !== at) return;
-      node.tickAt = Infinity;
-      this.#deliver(node, core, () => this.#step(node, core, () => core.tick(this.#local(node))));
-    });
+    this.#host.step(node, core, input, op);
   }
 
-  #perform(node: LockNode, core: LockCore, effect: LockEffect, op: number | undefined): void {
+  #perform(
+    node: LockNode,
+    core: LockCore,
+    effect: EffectOf<LockCore>,
+    op: number | undefined,
+  ): void {
     const by = `${node.id}/${node.incarnation}`; // the sender, whenever its write applies
+    const coordinator = this.#coordinator;
     switch (effect.type) {
       case "coord-get":
-        this.#call(node, core, () => {
-          const cell = this.#cells.get(effect.key);
-          return { ok: true as const, record: cell?.record, revision: cell?.revision ?? 0 };
-        }, (r) => core.onRead(effect.io, r, this.#local(node)));
+        this.#call(
+          node,
+          core,
+          () => coordinator.get(effect.key),
+          (r) => core.onRead(effect.io, r, this.#local(node)),
+        );
         return;
       case "coord-put":
-        this.#call(
-          node,
-          core,
-          () => this.#put(by, effect.key, effect.record, effect.revision, op),
-          (r) => core.onWrite(effect.io, r, this.#local(node)),
-        );
+        this.#call(node, core, () => {
+          const previous = coordinator.current(effect.key);
+          const r = coordinator.put(effect.key, effect.record, effect.revision);
+          if (r.ok) {
+            const kind = previous === undefined ? "create" : "update";
+            this.#log(by, effect.key, kind, op, effect.record.holder, previous);
+          }
+          return r;
+        }, (r) => core.onWrite(effect.io, r, this.#local(node)));
         return;
       case "coord-delete":
-        this.#call(
-          node,
-          core,
-          () => this.#delete(by, effect.key, effect.revision, op),
-          (r) => core.onWrite(effect.io, r, this.#local(node)),
+        this.#call(node, core, () => {
+          const previous = coordinator.current(effect.key);
+          const r = coordinator.remove(effect.key, effect.revision);
+          if (r.ok) this.#log(by, effect.key, "delete", op, undefined, previous);
+          return r;
+        }, (r) => core.onWrite(effect.io, r, this.#local(node)));
+        return;
+      case "coord-watch":
+        // A watch that names the revision its waiter saw hears at once if the key moved
+        // past it before the watch registered.
+        coordinator.watch(
+          `${node.index}:${effect.io}`,
+          node.index,
+          effect.key,
+          effect.revision,
+          (record, revision) =>
+            this.#host.deliver(
+              node,
+              core,
+              (c) => c.onWatch(effect.io, { ok: true, record, revision }, this.#local(node)),
+            ),
         );
         return;
-      case "coord-watch": {
-        const watch: Watch = { node, core, io: effect.io, key: effect.key, registered: false };
-        const id = `${node.index}:${effect.io}`;
-        this.#watches.set(id, watch);
-        // A watch that names the revision its waiter saw (a proposed field of the effect)
-        // hears at once if the key moved past it before the watch registered.
-        const seen = (effect as { readonly revision?: number }).revision;
-        this.#at(this.#now + this.#hop(node), () => {
-          if (this.#watches.get(id) !== watch || !this.#reachable(node)) {
-            this.#watches.delete(id); // the runtime would resubscribe; the waiter's timer copes
-            return;
-          }
-          watch.registered = true;
-          const cell = this.#cells.get(effect.key);
-          if (seen !== undefined && (cell?.revision ?? 0) !== seen) {
-            this.#tell(watch, id, cell?.record, cell?.revision ?? this.#revision);
-          }
-        });
-        return;
-      }
       case "coord-unwatch":
-        this.#watches.delete(`${node.index}:${effect.io}`);
+        coordinator.unwatch(`${node.index}:${effect.io}`);
         return;
       case "resolve":
         this.#handlers.get(effect.op)?.onResolve(effect.grant);
@@ -510,93 +502,18 @@ export class LockSimCluster {
     }
   }
 
-  // ------------------------------------------------------------------ coordinator
-
-  #reachable(node: LockNode): boolean {
-    return this.#coordDown[node.index] === 0;
-  }
-
-  /** One hop's latency for `node`: a truncated exponential, plus a spike while one lasts. */
-  #hop(node: LockNode): number {
-    const mean = this.#mix.latencyMeanMs;
-    let hop = Math.min(this.#net.exp(mean), HOP_CAP_FACTOR * mean);
-    const spike = this.#spikeMs[node.index]!;
-    if (spike > 0) hop += Math.min(this.#net.exp(spike), SPIKE_CAP_MS);
-    return hop;
-  }
-
-  /**
-   * A coordinator call: applies when the request arrives (if the node can reach the
-   * coordinator then), answers after the reply's hop, or fails after COORD_TIMEOUT_MS.
-   */
+  /** A coordinator call from `node`; its answer is an input to the node's core. */
   #call<R>(
     node: LockNode,
     core: LockCore,
     apply: () => R,
-    answer: (r: R | { ok: false; conflict: false; error: WarpError }) => void,
+    answer: (r: R | CoordFailure) => void,
   ): void {
-    let answered = false;
-    const respond = (r: R | { ok: false; conflict: false; error: WarpError }) => {
-      if (answered) return;
-      answered = true;
-      this.#deliver(node, core, () => this.#step(node, core, () => answer(r)));
-    };
-    this.#at(this.#now + COORD_TIMEOUT_MS, () => {
-      if (answered) return;
-      this.#stats.coordTimeouts++;
-      respond({
-        ok: false,
-        conflict: false,
-        error: new WarpError("COORDINATOR_UNAVAILABLE", "Simulated coordinator timeout"),
-      });
-    });
-    if (!this.#reachable(node)) return;
-    this.#at(this.#now + this.#hop(node), () => {
-      if (!this.#reachable(node)) return; // lost on the way
-      const result = apply(); // it took effect; the reply may still be lost or late
-      this.#at(this.#now + this.#hop(node), () => {
-        if (this.#reachable(node)) respond(result);
-      });
-    });
-  }
-
-  #put(
-    by: string,
-    key: string,
-    record: LockRecord,
-    revision: number | undefined,
-    op: number | undefined,
-  ) {
-    const cell = this.#cells.get(key);
-    const matches = revision === undefined ? cell === undefined : cell?.revision === revision;
-    if (!matches) {
-      return {
-        ok: false as const,
-        conflict: true,
-        error: new WarpError("CONTENDED", `Revision moved: ${key}`),
-      };
-    }
-    const next = { record, revision: ++this.#revision };
-    this.#cells.set(key, next);
-    this.#log(by, key, cell === undefined ? "create" : "update", op, record.holder, cell);
-    this.#notify(key, next.record, next.revision);
-    return { ok: true as const, revision: next.revision };
-  }
-
-  #delete(by: string, key: string, revision: number, op: number | undefined) {
-    const cell = this.#cells.get(key);
-    if (cell === undefined || cell.revision !== revision) {
-      return {
-        ok: false as const,
-        conflict: true,
-        error: new WarpError("CONTENDED", `Revision moved: ${key}`),
-      };
-    }
-    this.#cells.delete(key);
-    this.#revision++;
-    this.#log(by, key, "delete", op, undefined, cell);
-    this.#notify(key, undefined, this.#revision);
-    return { ok: true as const, revision: this.#revision };
+    this.#coordinator.call(
+      node.index,
+      apply,
+      (r) => this.#host.deliver(node, core, () => answer(r)),
+    );
   }
 
   #log(
@@ -605,14 +522,14 @@ export class LockSimCluster {
     kind: LockWriteRecord["kind"],
     op: number | undefined,
     holder: string | undefined,
-    prev: { record: LockRecord } | undefined,
+    prev: CoordCell<LockRecord> | undefined,
   ): void {
     const write: LockWriteRecord = {
       key,
       lock: key.slice("lock/".length),
       trueMs: this.#now,
       kind,
-      revision: this.#revision,
+      revision: this.#coordinator.revision,
       by,
       ...(op !== undefined && { op }),
       ...(holder !== undefined && { holder }),
@@ -622,34 +539,15 @@ export class LockSimCluster {
     this.#byRevision.set(write.revision, write);
   }
 
-  /** Sends a change to every registered watcher of `key` that can reach the coordinator. */
-  #notify(key: string, record: LockRecord | undefined, revision: number): void {
-    for (const [id, watch] of this.#watches) {
-      if (watch.key !== key || !watch.registered || !this.#reachable(watch.node)) continue;
-      this.#tell(watch, id, record, revision);
-    }
-  }
-
-  /** Delivers one watch event after a hop, unless the watch ended or the node is cut off. */
-  #tell(watch: Watch, id: string, record: LockRecord | undefined, revision: number): void {
-    this.#at(this.#now + this.#hop(watch.node), () => {
-      if (this.#watches.get(id) !== watch || !this.#reachable(watch.node)) return;
-      const { node, core } = watch;
-      this.#deliver(node, core, () =>
-        this.#step(
-          node,
-          core,
-          () => core.onWatch(watch.io, { ok: true, record, revision }, this.#local(node)),
-        ));
-    });
-  }
-
   // ------------------------------------------------------------------ workload
 
   /** After a think time, the node's next acquisition. */
   #next(node: LockNode, core: LockCore): void {
     const think = node.work.range(0.5, this.#ttlMs / 5);
-    this.#at(this.#now + think, () => this.#deliver(node, core, () => this.#acquire(node, core)));
+    this.#at(
+      this.#now + think,
+      () => this.#whenRunning(node, core, () => this.#acquire(node, core)),
+    );
   }
 
   #acquire(node: LockNode, core: LockCore): void {
@@ -701,7 +599,7 @@ export class LockSimCluster {
       holder,
       token: grant.token,
       grantTrueMs: this.#now,
-      beliefEndTrueMs: this.#toTrue(node, grant.heldUntilMs),
+      beliefEndTrueMs: node.clock.trueTimeOf(grant.heldUntilMs),
       renewals: 0,
     };
     this.#grants.push(record);
@@ -728,7 +626,7 @@ export class LockSimCluster {
 
   #holdStep(node: LockNode, core: LockCore, holding: Holding, afterMs: number): void {
     this.#at(this.#now + afterMs, () =>
-      this.#deliver(node, core, () => {
+      this.#whenRunning(node, core, () => {
         if (holding.ended) return;
         const w = node.work;
         const local = this.#local(node);
@@ -789,7 +687,7 @@ export class LockSimCluster {
         claim.admitted = this.#fences.get(claim.lock)!.admit(claim.token);
         if (claim.admitted) this.#stats.admitted++;
         else this.#stats.rejected++;
-        this.#at(this.#now + back, () => this.#deliver(node, core, answered));
+        this.#at(this.#now + back, () => this.#whenRunning(node, core, answered));
       });
     };
     const pauseMs = this.#ttlMs * node.work.range(1.5, 3);
@@ -798,8 +696,8 @@ export class LockSimCluster {
       this.#now + pauseMs < this.#safetyMs && node.work.chance(0.3)
     ) {
       // The classic stale holder: checked, then stopped (a GC pause), then acts.
-      node.pausedUntil = Math.max(node.pausedUntil, this.#now + pauseMs);
-      this.#deliver(node, core, send);
+      this.#host.pause(node, pauseMs);
+      this.#whenRunning(node, core, send);
       return;
     }
     send();
@@ -815,10 +713,10 @@ export class LockSimCluster {
         holding.renewing = false;
         if (holding.ended || grant === undefined) return;
         holding.heldUntilMs = Math.max(holding.heldUntilMs, grant.heldUntilMs);
-        holding.record.beliefEndTrueMs = this.#toTrue(node, holding.heldUntilMs);
+        holding.record.beliefEndTrueMs = node.clock.trueTimeOf(holding.heldUntilMs);
         holding.record.renewals++;
         this.#stats.renewals++;
-        if (this.#crashAfterRenewal && !this.#faultsOn) {
+        if (this.#crashAfterRenewal && !this.#timeline.faultsOn) {
           this.#crashAfterRenewal = false;
           this.#crashFor(node, 20);
         }
@@ -851,7 +749,7 @@ export class LockSimCluster {
     const bogus = w.chance(0.1);
     if (misuse && dropped) {
       this.#at(this.#now + w.range(0, 5), () =>
-        this.#deliver(node, core, () => {
+        this.#whenRunning(node, core, () => {
           this.#misuse(node, core, holding, kind, bogus ? 1e9 : holding.handle);
         }));
     }
@@ -902,28 +800,17 @@ export class LockSimCluster {
   // ------------------------------------------------------------------ faults
 
   #inject(fault: LockFault): void {
-    if (!this.#faultsOn) return;
-    const end = (fn: () => void, durationMs: number) =>
-      this.#at(Math.min(this.#now + durationMs, this.#safetyMs), fn);
+    if (!this.#timeline.faultsOn) return;
     switch (fault.kind) {
       case "coord-outage":
-        this.#coordDown[fault.node]!++;
-        end(() => this.#coordDown[fault.node]!--, fault.durationMs);
+        this.#coordinator.outage(fault.node, fault.durationMs);
         return;
       case "latency-spike":
-        this.#spikeMs[fault.node] = fault.extraMeanMs;
-        end(() => {
-          this.#spikeMs[fault.node] = 0;
-        }, fault.durationMs);
+        this.#coordinator.spike(fault.node, fault.extraMeanMs, fault.durationMs);
         return;
-      case "pause": {
-        const node = this.#nodes[fault.node]!;
-        node.pausedUntil = Math.max(
-          node.pausedUntil,
-          Math.min(this.#now + fault.durationMs, this.#safetyMs),
-        );
+      case "pause":
+        this.#host.pause(this.#nodes[fault.node]!, fault.durationMs);
         return;
-      }
       case "crash":
         if (fault.node < 0) this.#crashHolder(fault.downMs);
         else this.#crashFor(this.#nodes[fault.node]!, fault.downMs);
@@ -942,8 +829,7 @@ export class LockSimCluster {
   #crashFor(node: LockNode, downMs: number): void {
     const core = node.core;
     if (core === undefined) return;
-    node.core = undefined;
-    node.tickAt = Infinity;
+    this.#host.crash(node);
     this.#crashes.push({ node: node.id, trueMs: this.#now });
     this.#stats.crashes++;
     if (node.holding !== undefined) node.holding.record.crashTrueMs = this.#now;
@@ -953,9 +839,9 @@ export class LockSimCluster {
       h.onCrash();
       this.#handlers.delete(op);
     }
-    for (const [id, watch] of this.#watches) if (watch.core === core) this.#watches.delete(id);
-    const restartAt = this.#faultsOn
-      ? Math.min(this.#now + downMs, this.#safetyMs)
+    this.#coordinator.unwatchNode(node.index);
+    const restartAt = this.#timeline.faultsOn
+      ? this.#timeline.faultEndMs(downMs)
       : this.#now + downMs;
     this.#at(restartAt, () => {
       if (node.core === undefined) this.#start(node);
@@ -964,11 +850,10 @@ export class LockSimCluster {
 
   /** End of the safety phase: every fault stops, every node runs. */
   #heal(): void {
-    this.#faultsOn = false;
-    this.#coordDown.fill(0);
-    this.#spikeMs.fill(0);
+    this.#timeline.endFaults();
+    this.#coordinator.heal();
     for (const node of this.#nodes) {
-      node.pausedUntil = Math.min(node.pausedUntil, this.#now);
+      this.#host.resume(node);
       if (node.core === undefined) this.#start(node);
     }
   }
@@ -982,8 +867,14 @@ export class LockSimCluster {
   // ------------------------------------------------------------------ result
 
   #result(horizon: number): { history: LockHistory; stats: LockSimStats; traceHash: string } {
-    this.#stats.events = this.#queue.events;
+    this.#stats.events = this.#timeline.events;
     this.#stats.simMs = horizon;
+    this.#stats.coordTimeouts = this.#coordinator.timeouts;
+    const mix = this.#mix;
+    if ((mix.coordStaleRate ?? 0) > 0 || (mix.coordReplyLossRate ?? 0) > 0) {
+      this.#stats.coordStaleReads = this.#coordinator.staleReads;
+      this.#stats.coordLostAnswers = this.#coordinator.lostAnswers;
+    }
     const history: LockHistory = {
       format: LOCK_HISTORY_FORMAT,
       grants: this.#grants.map((g) => ({ ...g })),
@@ -1002,7 +893,7 @@ export class LockSimCluster {
     return {
       history,
       stats: { ...this.#stats },
-      traceHash: this.#queue.hash,
+      traceHash: this.#timeline.hash,
     };
   }
 }

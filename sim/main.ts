@@ -41,6 +41,9 @@ Fuzzes Warp's consistency guarantees in a deterministic simulated cluster.
   --scenario NAME   cache (default: the three consistency modes and leases, E1–E4, S1–S2,
                     SL1–SL2, G1–G3) or locks (L1–L4)
   --no-leases       cache scenario without leased keys and lease operations
+  --coordinator-faults
+                    locks scenario: also stale coordinator reads and answers lost after
+                    the call took effect (drawn as for the cache scenario's gray seeds)
   --config FILE     fuzz your configuration: a module exporting \`config\` (or a default
                     export), the registrations and node options you pass to new Warp
   --seed N          first seed (default: 32 random bits, printed)
@@ -94,6 +97,7 @@ const { values } = (() => {
       options: {
         scenario: { type: "string" },
         "no-leases": { type: "boolean" },
+        "coordinator-faults": { type: "boolean" },
         config: { type: "string" },
         "max-drift-ppm": { type: "string" },
         seed: { type: "string" },
@@ -133,6 +137,9 @@ const preset = (values.faults ?? "swarm") as FaultPreset;
 if (!FAULT_PRESETS.includes(preset)) fail(`unknown fault preset: ${values.faults}`);
 const scenario = values.scenario ?? "cache";
 if (scenario !== "cache" && scenario !== "locks") fail(`unknown scenario: ${scenario}`);
+if (values["coordinator-faults"] && scenario !== "locks") {
+  fail(`--coordinator-faults is for the locks scenario: ${scenario}`);
+}
 const canary = values.canary as CanaryName | undefined;
 const canaries: readonly string[] = scenario === "locks" ? LOCK_CANARIES : CANARIES;
 if (canary !== undefined && !canaries.includes(canary)) fail(`unknown canary: ${canary}`);
@@ -392,10 +399,11 @@ function mainLocks(): number {
   const started = performance.now();
   const results: Record<string, Record<string, number>> = {};
   let seeds = 0, events = 0, grants = 0, worstL3 = 0, boundL3 = 0;
+  const coordinatorFaults = values["coordinator-faults"] === true;
   console.log(
-    `Warp lock simulator: ${base.nodes} nodes, faults swarm, ${driftText()}${
-      canary ? `, canary ${canary}` : ""
-    }, first seed ${firstSeed}`,
+    `Warp lock simulator: ${base.nodes} nodes, faults swarm${
+      coordinatorFaults ? " with coordinator faults" : ""
+    }, ${driftText()}${canary ? `, canary ${canary}` : ""}, first seed ${firstSeed}`,
   );
   for (let i = 0; i < seedsMax && performance.now() - started < durationMs; i++) {
     const seed = (firstSeed + i) >>> 0;
@@ -404,6 +412,7 @@ function mainLocks(): number {
       nodes: base.nodes!,
       ...(canary !== undefined && { canary: canary as unknown as LockCanaryName }),
       ...(maxDriftPpm !== undefined && { maxDriftPpm }),
+      ...(coordinatorFaults && { coordinatorFaults }),
     });
     seeds++;
     events += report.stats.events;
@@ -426,7 +435,9 @@ function mainLocks(): number {
       console.log(
         `Replay: npx -y deno@2 task sim --scenario locks --seed ${seed} --seeds 1 --nodes ${base.nodes}${
           canary ? ` --canary ${canary}` : ""
-        }${maxDriftPpm !== undefined ? ` --max-drift-ppm ${maxDriftPpm}` : ""} --verbose`,
+        }${maxDriftPpm !== undefined ? ` --max-drift-ppm ${maxDriftPpm}` : ""}${
+          coordinatorFaults ? " --coordinator-faults" : ""
+        } --verbose`,
       );
       return 1;
     }

@@ -11,7 +11,14 @@ import type { Codec } from "./codec.ts";
 import { jsonCodec } from "./codec.ts";
 import type { Coordinator } from "./coordinator.ts";
 import { MemoryCoordinator } from "./coordinator/memory.ts";
-import type { CoordRecord, CoordRecordKind, Effect, OpResult } from "./core/effects.ts";
+import type {
+  AnswerSource,
+  CoordRecord,
+  CoordRecordKind,
+  Effect,
+  LoadResult,
+  OpResult,
+} from "./core/effects.ts";
 import { validateHolderRecord } from "./core/effects.ts";
 import { isLeaseId, leaseListProblem, makeLeaseId, validateLeaseRecord } from "./core/leases.ts";
 import { validateSessionsRecord } from "./core/_sessions.ts";
@@ -19,7 +26,9 @@ import { openEnvelope, sealEnvelope } from "./_lease_envelope.ts";
 import { InvariantError, WarpError } from "./core/errors.ts";
 import { NodeCore } from "./core/node.ts";
 import type { NodeStats } from "./core/node.ts";
-import type { KeyOptions, KeyPolicy } from "./core/registry.ts";
+import { entryAnswer } from "./core/l1.ts";
+import { readSettings } from "./core/registry.ts";
+import type { KeyOptions, KeyPolicy, ReadOptions } from "./core/registry.ts";
 import type { Store } from "./store.ts";
 import type { Transport, Unsubscribe } from "./transport.ts";
 import { decodeMessage, encodeMessage } from "./wire.ts";
@@ -105,7 +114,7 @@ export interface WarpOptions<T> {
    * {@linkcode Warp.register}: `{ "session:*": { mode: "eventual-distributed" } }`.
    * @default {{}}
    */
-  readonly keys?: Readonly<Record<string, KeyOptions>>;
+  readonly keys?: Readonly<Record<string, WarpKeyOptions<T>>>;
   /**
    * How long one renewal of this node's session lasts (see `docs/protocol.md`). With a
    * session, distributed entries live to their TTL in a healthy cluster; the node renews
@@ -122,6 +131,62 @@ export interface WarpOptions<T> {
    * (see `docs/operations.md`). Only lease checks depend on it. @default {0}
    */
   readonly coordinatorStalenessMs?: number;
+}
+
+/**
+ * What a loader is called with: the key, a signal aborted when Warp abandons the load (its
+ * hard timeout, an invalidation that overtook it, `close()`), the stale value if this node
+ * holds one, and two decisions about this entry.
+ */
+export interface LoaderContext<T> {
+  /** The key to load. */
+  readonly key: string;
+  /** Aborted when Warp no longer wants this load: stop work, and pass it on (`fetch`). */
+  readonly signal: AbortSignal;
+  /**
+   * The value this node holds for the key — expired, or due for a refresh, but never
+   * invalidated or replaced — for a conditional fetch; `undefined` when there is none, or
+   * it was an absence.
+   */
+  readonly stale: T | undefined;
+  /** Caches this entry for `ms` instead of the call's or registration's `ttlMs`. */
+  setTtl(ms: number): void;
+  /**
+   * Answers this value without caching it (and, for a store-backed key, without writing
+   * it to the store).
+   */
+  skipCache(): void;
+}
+
+/**
+ * The application's loader of a key: its value, or `undefined` for "not found", which is
+ * an answer like any other (cached as an absence unless `skipCache()`). A loader that
+ * throws or rejects fails the read with `LOADER_ERROR` (its error as `cause`), unless
+ * fail-safe answers.
+ */
+export type Loader<T> = (context: LoaderContext<T>) => T | undefined | Promise<T | undefined>;
+
+/**
+ * Options of a registration (`register`, `keys`): the {@linkcode KeyOptions} of the core,
+ * and for a loader-backed key (`origin: "loader"`) the loader `get`, `read` and
+ * refresh-ahead use when a call names none.
+ */
+export interface WarpKeyOptions<T> extends KeyOptions {
+  /** The loader of these keys. Only with `origin: "loader"`. @default {undefined} */
+  readonly loader?: Loader<T>;
+}
+
+/**
+ * Options of one read (`get`, `read`, `readMany`, `getOrSet`): the key's registered read
+ * settings overridden for this call, and a loader.
+ */
+export interface WarpReadOptions<T> extends ReadOptions {
+  /**
+   * The loader to call on a miss: for a loader-backed key in place of its registered one;
+   * for a store-backed key, when the store has no value (then its result is written to
+   * the store, unless it is not-found or `skipCache()`; `getOrSet`). @default {undefined}
+   */
+  readonly loader?: Loader<T>;
 }
 
 /** Options of {@linkcode Warp.set}. */
@@ -143,16 +208,36 @@ export interface GrantLeaseOptions {
   readonly ttlMs: number;
 }
 
-/** A read's full answer. */
+/** A read's full answer, with its status (lru-cache's per-call `status` is the precedent). */
 export interface ReadResult<T> {
   /** Whether the key has a value. */
   readonly found: boolean;
   /** The value, when found. */
   readonly value: T | undefined;
-  /** The store version of what was read (0: never written). */
+  /** The store version of what was read (0: never written, or a loader-backed key). */
   readonly version: number;
-  /** Whether the answer came from L1 or the store. */
-  readonly source: "l1" | "store";
+  /**
+   * Loader-backed keys: the invalidation epoch the value was loaded at (this node's count
+   * of invalidations applied when its load started); 0 for store-backed keys.
+   */
+  readonly epoch: number;
+  /**
+   * Where the answer came from: `l1`, `store`, `loader` (the key's loader, or getOrSet's),
+   * or `fallback` (fail-safe: a value past its freshness, see `stale`).
+   */
+  readonly source: Exclude<AnswerSource, "none">;
+  /**
+   * Whether the value is past its freshness (fail-safe after a store or loader failure, a
+   * soft timeout). A stale answer is exempt from the staleness bound and linearizability,
+   * never from the rest: it was never invalidated, replaced or revoked on this node.
+   */
+  readonly stale: boolean;
+  /**
+   * How much longer, at most, this node's L1 may serve this value, ms: its TTL left (an
+   * invalidation, a lapsed session or the staleness bound may end it sooner). 0 for an
+   * answer not cached, or stale.
+   */
+  readonly freshForMs: number;
 }
 
 /** Counters of a node. */
@@ -188,6 +273,57 @@ export const VALUE_BYTES_LIMIT = 1024 * 1024 * 1024;
 interface Pending {
   resolve(result: OpResult): void;
   reject(error: unknown): void;
+}
+
+/** What a loader decided about the entry it loads (through its context). */
+interface LoadDecisions {
+  ttlMs: number | undefined;
+  cache: boolean;
+}
+
+/** A loader bound to a caller operation, and what it decided in its latest load. */
+interface BoundLoader<T> {
+  readonly loader: Loader<T>;
+  readonly decisions: LoadDecisions;
+}
+
+/** A loader's TTL, validated when the loader sets it (the loader's call throws). */
+function checkLoaderTtl(ms: unknown): number {
+  if (typeof ms !== "number" || !Number.isFinite(ms)) {
+    throw new TypeError(`Invalid ttlMs, expected a number of milliseconds: ${describe(ms)}`);
+  }
+  if (ms <= 0 || ms > LOADER_TTL_MAX_MS) {
+    throw new RangeError(`ttlMs must be in (0, ${LOADER_TTL_MAX_MS}]: ${ms}`);
+  }
+  return ms;
+}
+
+const LOADER_TTL_MAX_MS = 365 * 24 * 3600 * 1000;
+
+/** The loader option of a read, checked; and the rest, for the core. */
+function splitReadOptions<T>(
+  options: WarpReadOptions<T> | undefined,
+): { loader: Loader<T> | undefined; core: ReadOptions | undefined } {
+  checkOptions(options, "read options", true);
+  if (options === undefined) return { loader: undefined, core: undefined };
+  const { loader, ...core } = options as WarpReadOptions<T>;
+  if (loader !== undefined && typeof loader !== "function") {
+    throw new TypeError(`Invalid loader, expected a function: ${describe(loader)}`);
+  }
+  return { loader, core: Object.keys(core).length === 0 ? undefined : core };
+}
+
+/** The caller's view of a read's result. */
+function readResult<T>(result: OpResult): ReadResult<T> {
+  return {
+    found: result.found,
+    value: result.value as T | undefined,
+    version: result.version,
+    epoch: result.epoch ?? 0,
+    source: result.source === "none" ? "store" : result.source,
+    stale: result.stale ?? false,
+    freshForMs: result.freshForMs ?? 0,
+  };
 }
 
 const WARMUP_CONCURRENCY = 16;
@@ -322,7 +458,16 @@ export class Warp<T = unknown> {
   readonly #coordPrefix: string;
   readonly #nodeSubjectPrefix: string;
   readonly #pending = new Map<number, Pending>();
-  readonly #loading = new Map<string, Promise<T>>();
+  /** Store-backed getOrSet sequences in flight (read, load, write), one per key. */
+  readonly #loading = new Map<string, Promise<ReadResult<T>>>();
+  /** Registered loaders, by the pattern of their registration. */
+  readonly #loaders = new Map<string, Loader<T>>();
+  /** The loader (and its decisions) of each caller operation that may load. */
+  readonly #opLoaders = new Map<number, BoundLoader<T>>();
+  /** The abort controller of each load in flight, by the load's io. */
+  readonly #loadControllers = new Map<number, AbortController>();
+  /** The loader of the call being stepped, for a refresh-ahead its hit starts. */
+  #loaderInScope: Loader<T> | undefined;
   readonly #unsubscribes: Unsubscribe[] = [];
   #nextOp = 1;
   readonly #timer: WakeTimer;
@@ -404,13 +549,29 @@ export class Warp<T = unknown> {
    * await warp.close();
    * ```
    */
-  register(pattern: string, options: KeyOptions): KeyPolicy {
+  register(pattern: string, options: WarpKeyOptions<T>): KeyPolicy {
     if (options?.mode === "strong-distributed" && this.#coordinator === undefined) {
       throw new TypeError(
         `A strong-distributed key needs a coordinator shared by the cluster: ${describe(pattern)}`,
       );
     }
-    return this.#core.register(pattern, options);
+    if (typeof options !== "object" || options === null || options.loader === undefined) {
+      return this.#core.register(pattern, options);
+    }
+    const { loader, ...keyOptions } = options;
+    if (typeof loader !== "function") {
+      throw new TypeError(`Invalid loader of ${describe(pattern)}: ${describe(loader)}`);
+    }
+    if (keyOptions.origin !== "loader") {
+      throw new TypeError(
+        `A registered loader needs origin "loader" (a store-backed key loads with getOrSet): ${
+          describe(pattern)
+        }`,
+      );
+    }
+    const policy = this.#core.register(pattern, keyOptions);
+    this.#loaders.set(pattern, loader);
+    return policy;
   }
 
   /**
@@ -427,10 +588,36 @@ export class Warp<T = unknown> {
    * await warp.close();
    * ```
    */
-  get(key: string): Promise<T | undefined> {
+  get(key: string, options?: WarpReadOptions<T>): Promise<T | undefined> {
+    if (options !== undefined) {
+      try {
+        this.#checkReadOptions(key, options);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     const entry = this.#core.hit(key, this.#clock());
-    if (entry !== undefined) return Promise.resolve(entry.value as T | undefined);
-    return this.read(key).then((result) => result.value);
+    if (entry !== undefined) {
+      if (entry.tuning !== undefined) this.#afterHit();
+      return Promise.resolve(entry.value as T | undefined);
+    }
+    return this.read(key, options).then((result) => result.value);
+  }
+
+  /**
+   * Checks a read's options before a hit can answer (a miss checks them again in the
+   * core): misuse throws whether or not the key is cached.
+   */
+  #checkReadOptions(key: string, options: WarpReadOptions<T>): void {
+    checkKey(key);
+    const { core } = splitReadOptions(options);
+    const policy = this.#core.policyOf(key);
+    if (policy !== undefined) readSettings(policy, core);
+  }
+
+  /** A hit may have started a refresh-ahead: perform its effects. */
+  #afterHit(): void {
+    if (this.#core.effectsPending) this.#step(() => {});
   }
 
   /**
@@ -445,15 +632,126 @@ export class Warp<T = unknown> {
    * await warp.close();
    * ```
    */
-  async read(key: string): Promise<ReadResult<T>> {
+  async read(key: string, options?: WarpReadOptions<T>): Promise<ReadResult<T>> {
     checkKey(key);
-    const result = await this.#run((op, now) => this.#core.get(op, key, now));
-    return {
-      found: result.found,
-      value: result.value as T | undefined,
-      version: result.version,
-      source: result.source === "l1" ? "l1" : "store",
+    const { loader, core } = splitReadOptions(options);
+    const policy = this.#core.policyOf(key);
+    if (policy !== undefined) readSettings(policy, core); // misuse throws, hit or miss
+    if (policy?.origin === "loader") return await this.#readLoaded(key, policy, loader, core);
+    if (loader === undefined) {
+      return readResult(await this.#run((op, now) => this.#core.get(op, key, now, core)));
+    }
+    const entry = this.#core.hit(key, this.#clock());
+    if (entry?.found) {
+      if (entry.tuning !== undefined) this.#afterHit();
+      return readResult(entryAnswer(entry, this.#clock(), "l1"));
+    }
+    const loading = this.#loading.get(key);
+    if (loading !== undefined) return await loading;
+    const sequence = this.#readOrLoad(key, loader, core).finally(() => this.#loading.delete(key));
+    this.#loading.set(key, sequence);
+    return await sequence;
+  }
+
+  /**
+   * Reads several keys at once, each as {@linkcode Warp.read} does (same options), and
+   * resolves to their results in order; rejects as soon as one read rejects.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const warp = new Warp({ store: new MemoryStore() });
+   * warp.register("k:*", { mode: "strong-local" });
+   * await warp.set("k:1", "one");
+   * const [one, two] = await warp.readMany(["k:1", "k:2"]);
+   * console.log(one?.value, one?.source, two?.found); // "one" "l1" false
+   * await warp.close();
+   * ```
+   */
+  readMany(keys: readonly string[], options?: WarpReadOptions<T>): Promise<ReadResult<T>[]> {
+    if (!Array.isArray(keys)) {
+      return Promise.reject(
+        new TypeError(`Invalid keys, expected an array of keys: ${describe(keys)}`),
+      );
+    }
+    return Promise.all(keys.map((key) => this.read(key, options)));
+  }
+
+  /**
+   * Reads a loader-backed key: the core loads it on a miss with `loader`, or the key's
+   * registered one. Without either, only L1 can answer (a TypeError otherwise).
+   */
+  async #readLoaded(
+    key: string,
+    policy: KeyPolicy,
+    loader: Loader<T> | undefined,
+    core: ReadOptions | undefined,
+  ): Promise<ReadResult<T>> {
+    const chosen = loader ?? this.#loaders.get(policy.pattern);
+    if (chosen === undefined) {
+      const entry = this.#core.hit(key, this.#clock());
+      if (entry !== undefined) return readResult(entryAnswer(entry, this.#clock(), "l1"));
+      throw new TypeError(
+        `Key is loader-backed and its registration has no loader, pass one (getOrSet): ${
+          describe(key)
+        }`,
+      );
+    }
+    const bound = { loader: chosen, decisions: { ttlMs: undefined, cache: true } };
+    let reading: Promise<OpResult>;
+    this.#loaderInScope = chosen; // a hit in this step may start a refresh-ahead
+    try {
+      reading = this.#run((op, now) => {
+        this.#opLoaders.set(op, bound);
+        this.#core.get(op, key, now, core);
+      });
+    } finally {
+      this.#loaderInScope = undefined;
+    }
+    return readResult(await reading);
+  }
+
+  /**
+   * getOrSet of a store-backed key: read it; if the store has no value, run `loader` (in
+   * the core, under its hard timeout) and write what it returns, conditionally on the
+   * version the read found — a node that lost that race answers the winner's value. A
+   * not-found, or `skipCache()`, writes nothing.
+   */
+  async #readOrLoad(
+    key: string,
+    loader: Loader<T>,
+    core: ReadOptions | undefined,
+  ): Promise<ReadResult<T>> {
+    const read = readResult<T>(
+      await this.#run((op, now) => this.#core.get(op, key, now, core)),
+    );
+    if (read.found || read.source === "fallback") return read;
+    const bound = { loader, decisions: { ttlMs: undefined, cache: true } };
+    const load = readResult<T>(
+      await this.#run((op, now) => {
+        this.#opLoaders.set(op, bound);
+        this.#core.load(op, key, now, core);
+      }),
+    );
+    const { ttlMs, cache } = bound.decisions;
+    if (!load.found || !cache) return { ...load, version: read.version };
+    const encoded = this.#encode(key, load.value as T);
+    const input = {
+      value: load.value,
+      payload: sealEnvelope(encoded, []),
+      sizeBytes: encoded.byteLength,
+      expectedVersion: read.version,
+      ...(ttlMs !== undefined ? { ttlMs } : core?.ttlMs !== undefined && { ttlMs: core.ttlMs }),
     };
+    try {
+      const written = await this.#run((op, now) => this.#core.set(op, key, input, now));
+      const entry = this.#core.inspect(key);
+      const fresh = entry?.version === written.version ? entry.freshUntilMs - this.#clock() : 0;
+      return { ...load, version: written.version, freshForMs: Math.max(0, fresh) };
+    } catch (error) {
+      if (!(error instanceof WarpError) || error.code !== "STORE_CONFLICT") throw error;
+      return readResult(await this.#run((op, now) => this.#core.get(op, key, now, core)));
+    }
   }
 
   /**
@@ -473,6 +771,7 @@ export class Warp<T = unknown> {
   peek(key: string): T | undefined {
     const entry = this.#core.hit(key, this.#clock());
     if (entry === undefined) checkKey(key); // only invalid keys miss for sure: hits stay cheap
+    else if (entry.tuning !== undefined) this.#afterHit();
     return entry?.value as T | undefined;
   }
 
@@ -698,8 +997,15 @@ export class Warp<T = unknown> {
   }
 
   /**
-   * Reads a key; if it has no value anywhere, computes one with `loader`, writes it, and
-   * returns it. Concurrent calls for one key on this node share one loader call.
+   * Reads a key through a loader; resolves to its value, or `undefined` when the loader
+   * said "not found". For a loader-backed key (`origin: "loader"`), `loader` loads it on a
+   * miss and the value is cached in L1 only. For a store-backed key, `loader` runs when
+   * the store has no value; its result is written to the store (conditionally: if another
+   * node wrote first, its value is the answer) and returned. Concurrent calls for one key
+   * on this node share one loader call. The loader gets an `AbortSignal` and the stale
+   * value, may set the entry's TTL or skip caching (see {@linkcode LoaderContext}), and is
+   * aborted at the read's `hardTimeoutMs`. {@linkcode Warp.read} with `{ loader }` gives
+   * the full answer (source, stale, freshness).
    *
    * @example
    * ```ts
@@ -710,25 +1016,45 @@ export class Warp<T = unknown> {
    * console.log(value); // "computed"
    * await warp.close();
    * ```
+   *
+   * @example A cache in front of your own table: load, write your table, invalidate
+   * ```ts
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const prices = new Map([["p1", 10]]); // stands for your own database
+   * const warp = new Warp<number>({ store: new MemoryStore() });
+   * warp.register("price:*", { mode: "eventual-distributed", origin: "loader", ttlMs: 30_000 });
+   * const load = ({ key }: { key: string }) => prices.get(key.slice("price:".length));
+   * console.log(await warp.getOrSet("price:p1", load)); // 10
+   * prices.set("p1", 20); // your write commits...
+   * await warp.invalidate("price:p1"); // ...then every node's copy is dropped
+   * console.log(await warp.getOrSet("price:p1", load)); // 20
+   * await warp.close();
+   * ```
    */
-  async getOrSet(key: string, loader: () => T | Promise<T>): Promise<T> {
+  async getOrSet(
+    key: string,
+    loader: Loader<T>,
+    options?: ReadOptions,
+  ): Promise<T | undefined> {
     checkKey(key);
     if (typeof loader !== "function") {
       throw new TypeError(`Invalid loader, expected a function: ${describe(loader)}`);
     }
+    if (options !== undefined) this.#checkReadOptions(key, options);
     const cached = this.#core.hit(key, this.#clock());
-    if (cached?.found) return cached.value as T;
-    const loading = this.#loading.get(key);
-    if (loading !== undefined) return await loading;
-    const promise = (async () => {
-      const read = await this.read(key);
-      if (read.found) return read.value as T;
-      const value = await loader();
-      await this.set(key, value);
-      return value;
-    })().finally(() => this.#loading.delete(key));
-    this.#loading.set(key, promise);
-    return await promise;
+    // A cached absence is an answer for a loader-backed key; a store-backed one loads.
+    if (cached !== undefined && (cached.found || cached.policy.origin === "loader")) {
+      if (cached.tuning !== undefined) {
+        this.#loaderInScope = loader;
+        try {
+          this.#afterHit();
+        } finally {
+          this.#loaderInScope = undefined;
+        }
+      }
+      return cached.value as T | undefined;
+    }
+    return (await this.read(key, { ...options, loader })).value;
   }
 
   /**
@@ -855,7 +1181,14 @@ export class Warp<T = unknown> {
     const promise = new Promise<OpResult>((resolve, reject) =>
       this.#pending.set(op, { resolve, reject })
     );
-    this.#step(() => start(op, this.#clock()));
+    try {
+      this.#step(() => start(op, this.#clock()));
+    } catch (error) {
+      // Misuse the core refused before any effect (a TypeError): nothing is in flight.
+      this.#pending.delete(op);
+      this.#opLoaders.delete(op);
+      throw error;
+    }
     return promise;
   }
 
@@ -883,6 +1216,9 @@ export class Warp<T = unknown> {
       this.#pending.delete(op);
       pending.reject(new WarpError("CLOSED", `Node failed: ${error.message}`, { cause: error }));
     }
+    this.#opLoaders.clear();
+    for (const controller of this.#loadControllers.values()) controller.abort();
+    this.#loadControllers.clear();
   }
 
   /**
@@ -909,6 +1245,7 @@ export class Warp<T = unknown> {
       case "resolve":
       case "reject": {
         const pending = this.#pending.get(effect.op);
+        this.#opLoaders.delete(effect.op);
         if (pending === undefined) return;
         this.#pending.delete(effect.op);
         if (effect.type === "resolve") pending.resolve(effect.result);
@@ -941,7 +1278,99 @@ export class Warp<T = unknown> {
       case "coord-put":
         this.#coordPut(effect.io, effect.key, effect.record, effect.revision, effect.ttlMs);
         return;
+      case "load":
+        this.#load(effect.io, effect.key, effect.op, effect.stale);
+        return;
+      case "load-abort":
+        this.#loadControllers.get(effect.io)?.abort();
+        this.#loadControllers.delete(effect.io);
+        return;
     }
+  }
+
+  /**
+   * Runs a loader for the core's `load` effect `io`: the loader of caller op `op`, else
+   * the one in scope (a refresh-ahead started by a `getOrSet` hit), else the key's
+   * registered one. Its value is copied through the codec (L1 keeps its own copy, and
+   * `valueBytesMax` holds), and reported with `onLoad`; an abort makes the report moot.
+   */
+  #load(
+    io: number,
+    key: string,
+    op: number | undefined,
+    stale: { readonly found: boolean; readonly value: unknown } | undefined,
+  ): void {
+    const bound = op === undefined ? undefined : this.#opLoaders.get(op);
+    const loader = bound?.loader ?? this.#loaderInScope ?? this.#registeredLoader(key);
+    const decisions: LoadDecisions = bound?.decisions ?? { ttlMs: undefined, cache: true };
+    decisions.ttlMs = undefined;
+    decisions.cache = true;
+    const controller = new AbortController();
+    this.#loadControllers.set(io, controller);
+    const context: LoaderContext<T> = {
+      key,
+      signal: controller.signal,
+      stale: stale?.found ? stale.value as T : undefined,
+      setTtl: (ms: number) => {
+        decisions.ttlMs = checkLoaderTtl(ms);
+      },
+      skipCache: () => {
+        decisions.cache = false;
+      },
+    };
+    const loading = loader === undefined
+      ? Promise.reject(new TypeError(`No loader for a background load of ${describe(key)}`))
+      : Promise.resolve().then(() => loader(context));
+    loading.then(
+      (value) => this.#loaded(io, controller, this.#loadedValue(key, value, decisions)),
+      (error) => {
+        const failure = error instanceof WarpError && error.code === "VALUE_TOO_LARGE"
+          ? error
+          : new WarpError(
+            "LOADER_ERROR",
+            `Loader of ${describe(key)} failed: ${describeError(error)}`,
+            {
+              cause: error,
+            },
+          );
+        this.#loaded(io, controller, { ok: false, error: failure });
+      },
+    );
+  }
+
+  /** The loader's value as the core takes it: not-found, or a copy through the codec. */
+  #loadedValue(key: string, value: T | undefined, decisions: LoadDecisions): LoadResult {
+    const extra = {
+      ...(decisions.ttlMs !== undefined && { ttlMs: decisions.ttlMs }),
+      ...(!decisions.cache && { cache: false }),
+    };
+    if (value === undefined) {
+      return { ok: true, found: false, value: undefined, sizeBytes: 0, ...extra };
+    }
+    try {
+      const encoded = this.#encode(key, value);
+      const copy = this.#codec.decode(encoded);
+      return { ok: true, found: true, value: copy, sizeBytes: encoded.byteLength, ...extra };
+    } catch (error) {
+      const failure = error instanceof WarpError
+        ? error
+        : new WarpError("LOADER_ERROR", `Loader's value of ${describe(key)} does not encode`, {
+          cause: error,
+        });
+      return { ok: false, error: failure };
+    }
+  }
+
+  #loaded(io: number, controller: AbortController, result: LoadResult): void {
+    if (controller.signal.aborted) return; // abandoned: the core ignores the report anyway
+    this.#loadControllers.delete(io);
+    this.#step(() => this.#core.onLoad(io, result, this.#clock()));
+  }
+
+  /** The registered loader of `key`'s registration, if any. */
+  #registeredLoader(key: string): Loader<T> | undefined {
+    const policy = this.#core.policyOf(key);
+    return policy === undefined ? undefined : this.#loaders.get(policy.pattern);
   }
 
   #storeGet(io: number, key: string): void {

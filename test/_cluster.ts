@@ -5,6 +5,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { InProcessBus, MemoryCoordinator, MemoryStore, Warp } from "../mod.ts";
 import { WarpError } from "../mod.ts";
 import type {
@@ -326,4 +327,26 @@ export async function waitFor(
     }
     await sleep(2);
   }
+}
+
+/**
+ * Asserts that `promise` rejects with a `WarpError` of `code`; returns the error.
+ *
+ * @example
+ * ```ts
+ * import { WarpError } from "../mod.ts";
+ * import { rejectsWith } from "./_cluster.ts";
+ * const error = await rejectsWith(Promise.reject(new WarpError("TIMEOUT", "late")), "TIMEOUT");
+ * console.log(error.message); // "late"
+ * ```
+ */
+export async function rejectsWith(promise: Promise<unknown>, code: string): Promise<WarpError> {
+  let caught: unknown;
+  await assert.rejects(promise, (error) => {
+    caught = error;
+    return true;
+  });
+  assert.ok(caught instanceof WarpError, `Expected a WarpError, got ${String(caught)}`);
+  assert.equal(caught.code, code, caught.message);
+  return caught;
 }

@@ -45,7 +45,7 @@
 
 import postgres from "postgres";
 import { Warp, WarpError } from "../mod.ts";
-import type { Coordinator, Transport, TransportStatus, Unsubscribe } from "../mod.ts";
+import type { Coordinator, ReadResult, Transport, TransportStatus, Unsubscribe } from "../mod.ts";
 import { PostgresStore, reconnectBackoff } from "../src/postgres/mod.ts";
 import { openStack, type Stack, stackKinds } from "./_stack.ts";
 import { type Command, emit, epochMs, parseProgramOptions, serveCommands } from "./_child_io.ts";
@@ -62,7 +62,7 @@ export interface OpRecord {
   readonly value?: unknown;
   readonly found?: boolean;
   readonly version?: number;
-  readonly source?: "l1" | "store";
+  readonly source?: ReadResult<unknown>["source"];
   readonly invokeMs: number;
   readonly completeMs: number | null;
   readonly outcome: "ok" | "fail" | "unknown";

@@ -34,6 +34,7 @@
 
 import postgres from "postgres";
 import { Warp, WarpError } from "../mod.ts";
+import type { ReadResult } from "../mod.ts";
 import { PostgresStore } from "../src/store/postgres.ts";
 import { openStack, type Stack, stackKinds } from "./_stack.ts";
 import { type Command, emit, epochMs, parseProgramOptions, serveCommands } from "./_child_io.ts";
@@ -46,7 +47,7 @@ export interface LeaseRead {
   readonly found?: boolean;
   readonly value?: unknown;
   readonly version?: number;
-  readonly source?: "l1" | "store";
+  readonly source?: ReadResult<unknown>["source"];
   /** `CODE: message` when the read failed. */
   readonly error?: string;
 }

@@ -12,6 +12,7 @@ import type { Message } from "../src/core/messages.ts";
 import { NodeCore } from "../src/core/node.ts";
 import { WarpError } from "../src/core/errors.ts";
 import type { NodeConfig } from "../src/core/node.ts";
+import type { KeyOptions } from "../src/core/registry.ts";
 import { SESSIONS_RECORD_KEY } from "../src/core/_sessions.ts";
 import type { SessionMember, SessionsRecord } from "../src/core/_sessions.ts";
 import { only } from "./_effects.ts";
@@ -363,4 +364,97 @@ export function heartbeat(
   echo: readonly (readonly [string, number, number])[] = [],
 ): Message {
   return { t: "hb", from, inc, seq, round, echo };
+}
+
+/**
+ * A loader's successful report of `v` (its length as size); `fields` add a TTL or
+ * `cache: false`.
+ *
+ * @example
+ * ```ts
+ * import { loaded } from "./_node_core.ts";
+ * console.log(loaded("v").found, loaded(undefined).found); // true false
+ * ```
+ */
+export function loaded(
+  v: string | undefined,
+  fields: { ttlMs?: number; cache?: boolean } = {},
+) {
+  return {
+    ok: true as const,
+    found: v !== undefined,
+    value: v,
+    sizeBytes: v?.length ?? 0,
+    ...fields,
+  };
+}
+
+/**
+ * The node of {@linkcode testNode} with loader-backed keys: `lloc:*` strong-local (TTL
+ * 1 s), `lev:*` eventual (staleness 500 ms) and `lst:*` strong-distributed (lease 1 s,
+ * write deadline 3 s), each with `extra` options (fail-safe, timeouts, tuning).
+ *
+ * @example
+ * ```ts
+ * import { loaderNode } from "./_node_core.ts";
+ * console.log(loaderNode("a").policyOf("lev:1")?.origin); // "loader"
+ * ```
+ */
+export function loaderNode(
+  id = "a",
+  extra: Partial<KeyOptions> = {},
+  options: Partial<NodeConfig> = {},
+): NodeCore {
+  const n = testNode(id, options);
+  registerLoaderKeys(n, extra);
+  return n;
+}
+
+/**
+ * Registers the loader-backed keys of {@linkcode loaderNode} on `n`, with `extra` options.
+ *
+ * @example
+ * ```ts
+ * import { registerLoaderKeys, sessionNode } from "./_node_core.ts";
+ * const n = sessionNode("b");
+ * registerLoaderKeys(n);
+ * console.log(n.policyOf("lst:1")?.mode); // "strong-distributed"
+ * ```
+ */
+export function registerLoaderKeys(n: NodeCore, extra: Partial<KeyOptions> = {}): void {
+  const origin = "loader" as const;
+  n.register("lloc:*", { mode: "strong-local", origin, ttlMs: 1000, ...extra });
+  n.register("lev:*", {
+    mode: "eventual-distributed",
+    origin,
+    ttlMs: 60_000,
+    maxStalenessMs: 500,
+    ...extra,
+  });
+  n.register("lst:*", {
+    mode: "strong-distributed",
+    origin,
+    ttlMs: 60_000,
+    leaseMs: 1000,
+    writeTimeoutMs: 3000,
+    ...extra,
+  });
+}
+
+/**
+ * A started node (drift 500 ppm, the default) with one registration, `pattern`,
+ * strong-local and store-backed unless `options` say otherwise.
+ *
+ * @example
+ * ```ts
+ * import { oneKeyNode } from "./_node_core.ts";
+ * console.log(oneKeyNode("k*", { ttlMs: 100 }).policyOf("k1")?.ttlMs); // 100
+ * ```
+ */
+export function oneKeyNode(pattern: string, options: Partial<KeyOptions> = {}): NodeCore {
+  const n = new NodeCore({ nodeId: "a", incarnation: 1 });
+  n.register(pattern, { mode: "strong-local", ...options });
+  n.tick(0);
+  n.takeEffects();
+  return n;
 }

@@ -1,16 +1,8 @@
 import assert from "node:assert/strict";
-import { MemoryCoordinator, MemoryStore, Warp, WarpError } from "../mod.ts";
-import { Cluster, sleep } from "./_cluster.ts";
+import { MemoryCoordinator, MemoryStore, Warp } from "../mod.ts";
+import { Cluster, rejectsWith, sleep } from "./_cluster.ts";
 
 const CHECK_MS = 100;
-
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(promise, (error) => {
-    assert.ok(error instanceof WarpError, `expected a WarpError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    return true;
-  });
-}
 
 /** Awaits `promise` while a test timer keeps the event loop alive (Warp unrefs its own). */
 async function held<R>(promise: Promise<R>): Promise<R> {
@@ -43,12 +35,14 @@ Deno.test("revokeLease on one node: every attached key reads absent on every nod
     assert.ok(tookMs >= CHECK_MS, `revokeLease took ${tookMs} ms`);
     for (const node of [a, b, c]) {
       assert.equal(node.peek("evl:s1"), undefined);
-      assert.deepEqual(await node.read("evl:s1"), {
-        found: false,
-        value: undefined,
-        version: 1,
-        source: "store",
-      });
+      const read = await node.read("evl:s1");
+      assert.deepEqual([read.found, read.value, read.version, read.source, read.stale], [
+        false,
+        undefined,
+        1,
+        "store",
+        false,
+      ]);
       assert.equal(await node.get("st:s2"), undefined);
       assert.equal(await node.get("evl:other"), "kept");
     }

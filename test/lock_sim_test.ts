@@ -116,3 +116,52 @@ Deno.test("lock simulator draws the drift bound per seed, records it, and an opt
   assert.ok(fixed.l3.boundMs > 100 * 1.05 / 0.95, `L3 bound ${fixed.l3.boundMs}`);
   assert.deepEqual(fixed.violations, []);
 });
+
+// ------------------------------------------------------------------ coordinator faults
+
+Deno.test("lock simulator with coordinator faults (stale reads, lost answers) finds no violation", () => {
+  // Locks decide by compare-and-set: a read answered from an older state may only cost a
+  // conflict, and a write whose answer was lost after it landed only a retry or a wait.
+  const seeds = 50;
+  let staleReads = 0, lostAnswers = 0, timeouts = 0, timeoutsWithout = 0, grants = 0;
+  for (let seed = 1; seed <= seeds; seed++) {
+    const report = runLockSeed({ seed, coordinatorFaults: true });
+    assert.deepEqual(report.violations, [], `seed ${seed}`);
+    assert.equal(report.results.L1, "pass", `seed ${seed}`);
+    assert.equal(report.results.L2, "pass", `seed ${seed}`);
+    assert.equal(report.results.L4, "pass", `seed ${seed}`);
+    assert.notEqual(report.results.L3, "fail", `seed ${seed}`);
+    staleReads += report.stats.coordStaleReads!;
+    lostAnswers += report.stats.coordLostAnswers!;
+    timeouts += report.stats.coordTimeouts;
+    grants += report.stats.grants;
+    timeoutsWithout += runLockSeed({ seed }).stats.coordTimeouts;
+  }
+  // The sweep must exercise what it claims to check.
+  assert.ok(staleReads > 10 * seeds, `${staleReads} stale reads`);
+  assert.ok(lostAnswers > 2 * seeds, `${lostAnswers} lost answers`);
+  assert.ok(timeouts > timeoutsWithout + lostAnswers / 2, `${timeouts} vs ${timeoutsWithout}`);
+  assert.ok(grants > 50 * seeds, `${grants} grants`);
+});
+
+Deno.test("lock simulator coordinatorFaults is opt-in and draws from its own stream", () => {
+  for (const seed of [3, 41]) {
+    const plain = runLockSeed({ seed });
+    assert.equal(runLockSeed({ seed, coordinatorFaults: false }).traceHash, plain.traceHash);
+    assert.equal(plain.stats.coordStaleReads, undefined);
+    assert.equal(plain.mix.coordStaleRate, undefined);
+    const faulty = runLockSeed({ seed, coordinatorFaults: true });
+    assert.notEqual(faulty.traceHash, plain.traceHash);
+    // Every other draw of the seed stays as it was: the schedule and the other rates.
+    assert.deepEqual(faulty.schedule, plain.schedule);
+    const { coordStaleRate, coordStaleMaxMs, coordReplyLossRate, ...rest } = faulty.mix;
+    assert.deepEqual(rest, plain.mix);
+    assert.ok(coordStaleRate! > 0 && coordStaleMaxMs! >= 5, JSON.stringify(faulty.mix));
+    assert.ok(coordReplyLossRate !== undefined);
+    // Without faults there is nothing to add.
+    assert.equal(
+      runLockSeed({ seed, faults: "none", coordinatorFaults: true }).traceHash,
+      runLockSeed({ seed, faults: "none" }).traceHash,
+    );
+  }
+});

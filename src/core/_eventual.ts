@@ -13,6 +13,13 @@
  * detected gap. A write in flight keeps a floor per key, so that its late answer does not
  * install over a newer version seen meanwhile.
  *
+ * Loader-backed eventual keys (`origin: "loader"`) reuse this protocol whole: the
+ * application's `invalidate` is a `drop` broadcast, which carries a sequence number like
+ * `inv`, so the session's freshness proof (`_peers.ts`) covers it; and it completes the
+ * way an eventual write does, once this node is an active member (held until then, and
+ * sent again as it completes), so every node that serves past the age bound counts it
+ * (LB2). Without sessions the age bound, counted from the load's start, is the rule.
+ *
  * Rejected: invalidations that carry the value (an update protocol) — every node would
  * pay for every write, in bus bytes and decoding, whether it reads the key or not; and
  * dropping by key alone — a writer's own echo, or a duplicate, would evict the value it
@@ -45,8 +52,16 @@ export class EventualWrites implements VersionWatcher, FlushEpoch, EventualFlush
   readonly #writeFloors = new Map<string, { count: number; floor: number }>();
   #flushEpoch = 0;
   readonly #gate: SessionGate;
-  /** Eventual writes that landed while this node was not an active member. */
-  #held: { readonly op: number; readonly key: string; readonly result: OpResult }[] = [];
+  /**
+   * Eventual writes (and loader-backed invalidations, `drop`) that landed while this node
+   * was not an active member.
+   */
+  #held: {
+    readonly op: number;
+    readonly key: string;
+    readonly result: OpResult;
+    readonly drop: boolean;
+  }[] = [];
 
   /** Makes the eventual protocol of the node whose kernel is `kernel`. */
   constructor(kernel: NodeKernel, gate: SessionGate) {
@@ -96,10 +111,10 @@ export class EventualWrites implements VersionWatcher, FlushEpoch, EventualFlush
         sizeBytes: input.sizeBytes,
         leases: deleting ? undefined : input.leases,
       };
-      if (!seenNewer) k.install(key, policy, data, askMs);
+      if (!seenNewer) k.install(key, policy, data, askMs, input.ttlMs);
       k.noteVersion(key, result.version);
       if (policy.mode === "eventual-distributed") this.#invalidate(key, result.version);
-      this.#complete(op, policy, key, { ...data, source: "none" });
+      this.#complete(op, policy, key, { ...data, source: "none" }, false);
     });
   }
 
@@ -112,7 +127,7 @@ export class EventualWrites implements VersionWatcher, FlushEpoch, EventualFlush
    * caller hears `OUTCOME_UNKNOWN` (the value was written, but no bound can be promised).
    * Without sessions every reader keeps to the age bound, which needs no membership.
    */
-  #complete(op: number, policy: KeyPolicy, key: string, result: OpResult): void {
+  #complete(op: number, policy: KeyPolicy, key: string, result: OpResult, drop: boolean): void {
     const k = this.#k;
     if (
       policy.mode !== "eventual-distributed" || !k.sessions || this.#gate.active ||
@@ -135,7 +150,7 @@ export class EventualWrites implements VersionWatcher, FlushEpoch, EventualFlush
       return;
     }
     k.stats.writesHeld++;
-    this.#held.push({ op, key, result });
+    this.#held.push({ op, key, result, drop });
   }
 
   /** Tells every node that `version` of `key` exists (an `inv` broadcast). */
@@ -144,36 +159,44 @@ export class EventualWrites implements VersionWatcher, FlushEpoch, EventualFlush
     k.broadcast({ t: "inv", from: k.nodeId, inc: k.incarnation, seq: k.nextSeq(), key, version });
   }
 
+  /** Tells every node to drop `key`, whatever its version (a `drop` broadcast). */
+  #drop(key: string): void {
+    const k = this.#k;
+    k.broadcast({ t: "drop", from: k.nodeId, inc: k.incarnation, seq: k.nextSeq(), key });
+  }
+
   /** The session changed: answer the writes that waited for it, if it is active now. */
   sessionChanged(): void {
     if (this.#held.length === 0 || !this.#gate.active) return;
     const held = this.#held;
     this.#held = [];
-    for (const { op, key, result } of held) {
+    for (const { op, key, result, drop } of held) {
       // Its first invalidation went out while the session had lapsed, and may have been
       // lost where nobody counted on this node: send it again as the write completes.
-      this.#invalidate(key, result.version);
+      if (drop) this.#drop(key);
+      else this.#invalidate(key, result.version);
       this.#k.answerWrite(op, result);
     }
   }
 
   /**
    * Drops `key` from L1 here and, unless strong-local, on every node (a `drop` broadcast,
-   * best effort), as caller op `op` (admitted); completes at once.
+   * best effort), as caller op `op` (admitted). Completes at once, except for a
+   * loader-backed eventual key under sessions: like an eventual write, once this node is
+   * an active member (see `#complete`).
    */
   invalidate(op: number, key: string, policy: KeyPolicy): void {
     const k = this.#k;
     k.drop(key);
-    if (policy.mode !== "strong-local") {
-      k.broadcast({
-        t: "drop",
-        from: k.nodeId,
-        inc: k.incarnation,
-        seq: k.nextSeq(),
-        key,
-      });
+    if (policy.mode !== "strong-local") this.#drop(key);
+    const result = { found: false, value: undefined, version: 0, source: "none" as const };
+    if (policy.origin !== "loader") {
+      k.resolve(op, result);
+      return;
     }
-    k.resolve(op, { found: false, value: undefined, version: 0, source: "none" });
+    const timer = k.arm(k.now + policy.writeTimeoutMs, () => k.timeoutWrite(op));
+    k.ops.set(op, { kind: "write", key, timer, answered: false });
+    this.#complete(op, policy, key, result, true);
   }
 
   /** Another node wrote version `version` of `key` (an `inv` message). */

@@ -13,28 +13,48 @@
  * worked. Values attached to leases are served only once their leases are checked active
  * (`_lease_protocol.ts`).
  *
- * Rejected: a per-key token taken before the store read and voided by any invalidation
- * (memcache's lease tokens) — with store versions at hand, comparing versions keeps a
- * fill that raced only an older invalidation, where a token would throw its answer away,
- * and the same floor also stops writes in flight and answers from going back in time.
+ * **Loader-backed keys** (`origin: "loader"`) fill the same way — single flight, the
+ * holder registration, the joinability rule, the read deadline, the age rule (a load
+ * slower than the staleness bound is loaded again) — except that the fill's read is a
+ * load (`_loads.ts`), and, with no store version, the guard against going back in time is
+ * memcache's lease token (Nishtala et al., NSDI 2013): the fill records the node's
+ * invalidation epoch when its load starts, and a drop, revoke or notice of the key that
+ * reaches the node meanwhile marks the load **overtaken**. An overtaken load is neither
+ * cached nor answered: it is loaded again (LB1). A flush or a lost session only makes it
+ * uncacheable, as for a store fill: they say nothing reached the node, only that
+ * something may have been missed, which the age bound and the session cover (LB2, LB3).
+ *
+ * **Fail-safe** (`_failsafe.ts`): a reader whose fill fails (store error, loader error,
+ * hard timeout), or whose read deadline or soft timeout passes, is answered with the
+ * node's newest value flagged stale when its settings ask for it. **Refresh-ahead**
+ * starts a fill with no reader (`refresh`), installed under the same rules.
+ *
+ * Rejected, for store-backed keys: the lease token in place of version floors — with
+ * store versions at hand, comparing versions keeps a fill that raced only an older
+ * invalidation, where a token would throw its answer away, and the same floor also stops
+ * writes in flight and answers from going back in time.
  *
  * @module
  */
 
 import { WarpError } from "./errors.ts";
-import type { OpResult, StoreReadResult } from "./effects.ts";
-import type { KeyPolicy } from "./registry.ts";
+import type { LoadResult, OpResult, StoreReadResult } from "./effects.ts";
+import type { KeyPolicy, ReadSettings } from "./registry.ts";
 import type { DropWatcher, NodeKernel, ReadOp, VersionWatcher } from "./_kernel.ts";
+import type { FailSafe } from "./_failsafe.ts";
+import type { Loads } from "./_loads.ts";
 
 /** Store reads one fill makes before it gives up on answers too old to serve. */
 const FILL_ATTEMPTS_MAX = 4;
 /** Lease checks one read makes before it gives up on a slow coordinator. */
 const LEASE_ROUNDS_MAX = 3;
 
-/** One store read of a key in flight, and the readers waiting on it. */
+/** One store read (or load) of a key in flight, and the readers waiting on it. */
 export interface Fill {
   readonly key: string;
   readonly policy: KeyPolicy;
+  /** The settings of the read that started it (its TTL, its load's hard timeout). */
+  readonly settings: ReadSettings;
   readonly waiters: number[];
   /** Local time the current store read was issued. */
   askMs: number;
@@ -50,6 +70,12 @@ export interface Fill {
   readIssued: boolean;
   /** Lease checks made for this fill's answer. */
   leaseRounds: number;
+  /** Loader-backed: the io of the load in flight, or 0. */
+  loadIo: number;
+  /** Loader-backed: the node's invalidation epoch when the current load started. */
+  epoch: number;
+  /** Loader-backed: a drop of the key reached the node while the current load ran (LB1). */
+  overtaken: boolean;
 }
 
 /** A lease now: `active` (a check still trusted), `dead` (for good), or `unknown`. */
@@ -93,6 +119,8 @@ export interface FillParts {
   readonly holders: HolderRegistration;
   readonly flushes: FlushEpoch;
   readonly hits: HitRule;
+  readonly loads: Loads;
+  readonly failSafe: FailSafe;
 }
 
 /** The read path of one node. */
@@ -113,18 +141,48 @@ export class Fills implements VersionWatcher, DropWatcher {
     this.#parts = parts;
   }
 
-  /** Reads `key` as caller op `op`, admitted by `NodeCore` and not answered from L1. */
-  miss(op: number, key: string, policy: KeyPolicy): void {
+  /**
+   * Reads `key` as caller op `op` with `settings`, admitted by `NodeCore` and not
+   * answered from L1. While a recent failure throttles the key, a reader that asked for
+   * fail-safe gets the stale value at once.
+   */
+  miss(op: number, key: string, policy: KeyPolicy, settings: ReadSettings): void {
     const k = this.#k;
     k.stats.misses++;
+    if (this.#parts.failSafe.throttled(key)) {
+      const stale = this.#parts.failSafe.fallback(key, settings);
+      if (stale !== undefined) {
+        k.resolve(op, stale);
+        return;
+      }
+    }
     const readOp: ReadOp = {
       kind: "read",
       key,
       timer: k.arm(k.now + policy.readTimeoutMs, () => this.#timeout(op)),
       fill: undefined,
+      settings,
+      softTimer: 0,
     };
+    if (settings.softTimeoutMs !== Infinity && settings.failSafeMaxMs > 0) {
+      readOp.softTimer = k.arm(k.now + settings.softTimeoutMs, () => this.#softTimeout(op));
+    }
     k.ops.set(op, readOp);
     this.#miss(op, readOp, policy, 0);
+  }
+
+  /**
+   * Refresh-ahead: a hit found `key`'s entry past its refresh point. Starts a fill with no
+   * reader, unless one is in flight (one refresh per key per node); it installs under the
+   * rules of any fill. A store-backed key is refreshed from the store, never the loader:
+   * a newer version another node wrote is found there, and an unchanged one is renewed.
+   */
+  refresh(key: string, policy: KeyPolicy): void {
+    if (this.#fills.has(key)) return;
+    this.#k.stats.refreshes++;
+    const fill = this.#newFill(key, policy, policy, []);
+    this.#fills.set(key, fill);
+    this.#start(fill);
   }
 
   /** Raises the floors of every fill of `key` in flight, superseded ones too. */
@@ -136,10 +194,21 @@ export class Fills implements VersionWatcher, DropWatcher {
     }
   }
 
-  /** A dropped key: the fill in flight still answers, but caches nothing. */
+  /**
+   * A dropped key: the store fill in flight still answers, but caches nothing; a load in
+   * flight (superseded ones too) is overtaken, so it is loaded again (LB1). The new load
+   * starts after the drop and may be cached — unless the key is strong-distributed, whose
+   * holder registration the revoke voided.
+   */
   dropped(key: string): void {
     const fill = this.#fills.get(key);
-    if (fill !== undefined) fill.cacheable = false;
+    if (fill !== undefined) {
+      fill.overtaken = true;
+      if (fill.policy.origin !== "loader" || fill.policy.mode === "strong-distributed") {
+        fill.cacheable = false;
+      }
+    }
+    for (const old of this.#supersededFills.get(key) ?? []) old.overtaken = true;
   }
 
   /**
@@ -173,19 +242,7 @@ export class Fills implements VersionWatcher, DropWatcher {
       fill.waiters.push(op);
       return;
     }
-    fill = {
-      key,
-      policy,
-      waiters: [op],
-      askMs: k.now,
-      leaseAskMs: k.now,
-      minVersion: 0,
-      cacheable: true,
-      flushEpoch: this.#parts.flushes.flushEpoch,
-      attempts: 0,
-      readIssued: false,
-      leaseRounds: 0,
-    };
+    fill = this.#newFill(key, policy, readOp.settings, [op]);
     readOp.fill = fill;
     const superseded = this.#fills.get(key);
     if (superseded !== undefined) {
@@ -197,6 +254,27 @@ export class Fills implements VersionWatcher, DropWatcher {
     this.#start(fill);
   }
 
+  #newFill(key: string, policy: KeyPolicy, settings: ReadSettings, waiters: number[]): Fill {
+    const k = this.#k;
+    return {
+      key,
+      policy,
+      settings,
+      waiters,
+      askMs: k.now,
+      leaseAskMs: k.now,
+      minVersion: 0,
+      cacheable: true,
+      flushEpoch: this.#parts.flushes.flushEpoch,
+      attempts: 0,
+      readIssued: false,
+      leaseRounds: 0,
+      loadIo: 0,
+      epoch: 0,
+      overtaken: false,
+    };
+  }
+
   /**
    * Starts a new fill. A strong-distributed one first makes sure this node is a registered
    * holder with no write pending, so that any writer either revokes this node or waits
@@ -204,27 +282,64 @@ export class Fills implements VersionWatcher, DropWatcher {
    */
   #start(fill: Fill): void {
     if (fill.policy.mode !== "strong-distributed") {
-      this.#storeRead(fill);
+      this.#read(fill);
       return;
     }
     this.#parts.holders.registerHolder(fill.key, (askMs) => {
       // Not registered: read through the store, linearizable, without caching.
       if (askMs === undefined) fill.cacheable = false;
       else fill.leaseAskMs = askMs;
-      this.#storeRead(fill);
+      this.#read(fill);
     });
   }
 
+  /** The fill's read: from the store, or the application's loader. */
+  #read(fill: Fill): void {
+    if (fill.policy.origin === "loader") this.#load(fill);
+    else this.#storeRead(fill);
+  }
+
+  /** Another attempt after an answer too old to serve, or `STALE_READ` after the last. */
+  #retry(fill: Fill): void {
+    if (fill.attempts < FILL_ATTEMPTS_MAX) {
+      this.#read(fill);
+      return;
+    }
+    const what = fill.policy.origin === "loader"
+      ? "Loads kept being overtaken by invalidations, or slower than maxStalenessMs"
+      : "Store kept returning values too old to serve";
+    this.#end(fill, new WarpError("STALE_READ", `${what}: ${fill.key}`));
+  }
+
+  /** The read deadline: the reader gets its fail-safe value, or `TIMEOUT`. */
   #timeout(op: number): void {
     const k = this.#k;
     const pending = k.ops.get(op);
     if (pending === undefined || pending.kind !== "read") return;
-    const fill = pending.fill;
-    if (fill !== undefined) {
-      const i = fill.waiters.indexOf(op);
-      if (i >= 0) fill.waiters.splice(i, 1);
-    }
-    k.reject(op, new WarpError("TIMEOUT", `Read did not complete in time: ${pending.key}`));
+    this.#leave(pending, op);
+    const stale = this.#parts.failSafe.fallback(pending.key, pending.settings);
+    if (stale !== undefined) k.resolve(op, stale);
+    else k.reject(op, new WarpError("TIMEOUT", `Read did not complete in time: ${pending.key}`));
+  }
+
+  /** The soft timeout: a reader with a fail-safe value takes it; the fill goes on. */
+  #softTimeout(op: number): void {
+    const k = this.#k;
+    const pending = k.ops.get(op);
+    if (pending === undefined || pending.kind !== "read") return;
+    pending.softTimer = 0;
+    const stale = this.#parts.failSafe.fallback(pending.key, pending.settings);
+    if (stale === undefined) return; // nothing to fall back on: keep waiting
+    this.#leave(pending, op);
+    k.resolve(op, stale);
+  }
+
+  /** Takes reader `op` off its fill's waiters. */
+  #leave(readOp: ReadOp, op: number): void {
+    const fill = readOp.fill;
+    if (fill === undefined) return;
+    const i = fill.waiters.indexOf(op);
+    if (i >= 0) fill.waiters.splice(i, 1);
   }
 
   /**
@@ -258,6 +373,96 @@ export class Fills implements VersionWatcher, DropWatcher {
     this.#k.storeGet(fill.key, (result) => this.#onStoreRead(fill, result));
   }
 
+  /**
+   * Starts a load of a loader-backed fill, recording the invalidation epoch: a drop of the
+   * key from now on overtakes it. The loader runs for the first reader still waiting (its
+   * loader, `getOrSet`'s), and gets the node's stale value for its context.
+   */
+  #load(fill: Fill): void {
+    const k = this.#k;
+    fill.askMs = k.now;
+    fill.attempts++;
+    fill.readIssued = true;
+    fill.overtaken = false;
+    fill.epoch = k.dropEpoch;
+    const entry = k.l1.get(fill.key);
+    const stale = entry === undefined ? undefined : { found: entry.found, value: entry.value };
+    const op = fill.waiters.find((w) => k.ops.has(w));
+    fill.loadIo = this.#parts.loads.start(
+      fill.key,
+      op,
+      stale,
+      fill.settings.hardTimeoutMs,
+      (result) => this.#onLoad(fill, result),
+    );
+  }
+
+  #onLoad(fill: Fill, result: LoadResult): void {
+    const k = this.#k;
+    fill.loadIo = 0;
+    if (this.#fills.get(fill.key) !== fill) fill.cacheable = false;
+    if (!result.ok) {
+      this.#end(fill, result.error);
+      return;
+    }
+    const { policy } = fill;
+    // LB1: a drop that reached this node while the load ran may be of a write the load
+    // missed; its value must be neither cached nor served. LB2: as for a store fill.
+    const overtaken = fill.overtaken && !k.canary.cacheOvertakenLoads;
+    if (overtaken || this.#tooSlow(fill)) {
+      if (overtaken) k.stats.loadsOvertaken++;
+      this.#retry(fill);
+      return;
+    }
+    const cacheable = result.cache !== false && this.#cacheable(fill);
+    const data = {
+      value: result.value,
+      found: result.found,
+      version: 0,
+      sizeBytes: result.sizeBytes,
+      epoch: fill.epoch,
+    };
+    if (cacheable) {
+      k.install(fill.key, policy, data, this.#askMs(fill), result.ttlMs ?? fill.settings.ttlMs);
+    } else {
+      k.stats.fillsNotCached++;
+    }
+    this.#end(fill, {
+      found: data.found,
+      value: data.value,
+      version: 0,
+      epoch: fill.epoch,
+      source: "loader",
+      stale: false,
+      freshForMs: cacheable ? this.#freshFor(fill.key) : 0,
+    });
+  }
+
+  /** E3, LB2: a read slower than the staleness bound may already be too old to serve. */
+  #tooSlow(fill: Fill): boolean {
+    const { policy } = fill;
+    return policy.mode === "eventual-distributed" &&
+      this.#k.now - fill.askMs >= policy.maxStalenessMs * (1 - this.#k.drift);
+  }
+
+  /** Whether nothing raced the fill: no drop, revoke, flush, lost registration or session. */
+  #cacheable(fill: Fill): boolean {
+    return fill.cacheable &&
+      (fill.policy.mode !== "eventual-distributed" ||
+        fill.flushEpoch === this.#parts.flushes.flushEpoch);
+  }
+
+  /** When the fill's entry was read, for its lifetime: a strong one from its registration. */
+  #askMs(fill: Fill): number {
+    return fill.policy.mode === "strong-distributed" ? fill.leaseAskMs : fill.askMs;
+  }
+
+  /** How much longer L1 may serve `key`'s entry, at most. */
+  #freshFor(key: string): number {
+    const entry = this.#k.l1.get(key);
+    return entry === undefined ? 0 : Math.max(0, entry.freshUntilMs - this.#k.now);
+  }
+
   #onStoreRead(fill: Fill, result: StoreReadResult): void {
     const k = this.#k;
     // A superseded fill still answers its own readers, but never installs.
@@ -275,18 +480,9 @@ export class Fills implements VersionWatcher, DropWatcher {
     // E2: a value older than one this node applied or served since the fill began would
     // take the node back in time. E3: a read slower than the staleness bound may be too old.
     const tooOld = result.version < fill.minVersion && !k.canary.skipFillCheck;
-    const tooSlow = policy.mode === "eventual-distributed" &&
-      k.now - fill.askMs >= policy.maxStalenessMs * (1 - k.drift);
-    if (tooOld || tooSlow) {
+    if (tooOld || this.#tooSlow(fill)) {
       if (tooOld) k.stats.staleFillsDiscarded++;
-      if (fill.attempts >= FILL_ATTEMPTS_MAX) {
-        this.#end(
-          fill,
-          new WarpError("STALE_READ", `Store kept returning values too old to serve: ${fill.key}`),
-        );
-      } else {
-        this.#storeRead(fill);
-      }
+      this.#retry(fill);
       return;
     }
     if (result.leases !== undefined && result.leases.length > 0) {
@@ -318,25 +514,23 @@ export class Fills implements VersionWatcher, DropWatcher {
         };
       }
     }
-    const cacheable = fill.cacheable &&
-      (policy.mode !== "eventual-distributed" ||
-        fill.flushEpoch === this.#parts.flushes.flushEpoch);
+    const cacheable = this.#cacheable(fill);
     if (cacheable) {
-      const askMs = policy.mode === "strong-distributed" ? fill.leaseAskMs : fill.askMs;
-      k.install(fill.key, policy, result, askMs);
+      k.install(fill.key, policy, result, this.#askMs(fill), fill.settings.ttlMs);
     } else {
       k.stats.fillsNotCached++;
     }
     // Answer with the newest value this node knows: an entry installed meanwhile may be newer.
     const entry = k.l1.get(fill.key);
-    let answer = entry !== undefined && entry.version > result.version
-      ? { found: entry.found, value: entry.value, version: entry.version, source: "store" as const }
-      : {
-        found: result.found,
-        value: result.value,
-        version: result.version,
-        source: "store" as const,
-      };
+    const newer = entry !== undefined && entry.version > result.version;
+    let answer: OpResult = {
+      found: newer ? entry.found : result.found,
+      value: newer ? entry.value : result.value,
+      version: newer ? entry.version : result.version,
+      source: "store",
+      stale: false,
+      freshForMs: cacheable || newer ? this.#freshFor(fill.key) : 0,
+    };
     // E2 covers what a node *answered*, cached or not: writes in flight must not install
     // anything older than this (simulator seed 702025: an uncached answer, then an older
     // write's late install).
@@ -347,7 +541,13 @@ export class Fills implements VersionWatcher, DropWatcher {
     this.#end(fill, answer);
   }
 
+  /**
+   * Ends `fill`: its key is free, and every reader still waiting gets `outcome` — on a
+   * failure, its fail-safe value if its settings ask for one (and then the key's retries
+   * are throttled).
+   */
   #end(fill: Fill, outcome: OpResult | WarpError): void {
+    if (fill.loadIo !== 0) this.#parts.loads.abort(fill.loadIo);
     if (this.#fills.get(fill.key) === fill) {
       this.#fills.delete(fill.key);
     } else {
@@ -356,10 +556,20 @@ export class Fills implements VersionWatcher, DropWatcher {
       if (index >= 0) list.splice(index, 1);
       if (list.length === 0) this.#supersededFills.delete(fill.key);
     }
+    const k = this.#k;
+    let fellBack = false;
     for (const op of fill.waiters) {
-      if (!this.#k.ops.has(op)) continue; // timed out meanwhile
-      if (outcome instanceof WarpError) this.#k.reject(op, outcome);
-      else this.#k.resolve(op, outcome);
+      const pending = k.ops.get(op);
+      if (pending === undefined || pending.kind !== "read") continue; // timed out meanwhile
+      if (!(outcome instanceof WarpError)) {
+        k.resolve(op, outcome);
+        continue;
+      }
+      const stale = this.#parts.failSafe.fallback(fill.key, pending.settings);
+      fellBack ||= stale !== undefined;
+      if (stale !== undefined) k.resolve(op, stale);
+      else k.reject(op, outcome);
     }
+    if (fellBack) this.#parts.failSafe.throttle(fill.key, fill.policy.failSafeThrottleMs);
   }
 }

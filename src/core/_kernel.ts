@@ -29,16 +29,20 @@ import type {
   CoordRecordKind,
   CoordWriteResult,
   Effect,
+  LoadResult,
   OpResult,
   StoreReadResult,
   StoreWriteResult,
 } from "./effects.ts";
 import type { EntryData, L1Cache } from "./l1.ts";
 import type { Message, NodeId } from "./messages.ts";
-import type { KeyPolicy } from "./registry.ts";
+import type { KeyPolicy, ReadSettings } from "./registry.ts";
 import { TimerHeap } from "./timers.ts";
+import { nodeSeed, Xorshift32 } from "./_random.ts";
+import { entryLifetime } from "./_tuning.ts";
 import type { Canary, NodeStats } from "./node.ts";
 import type { Fill } from "./_fills.ts";
+import type { StaleValue } from "./_loads.ts";
 
 /** Padding added to every wait that must outlast a belief held on another clock. */
 export const MARGIN_MS = 1;
@@ -52,6 +56,10 @@ export interface ReadOp {
   readonly key: string;
   readonly timer: number;
   fill: Fill | undefined;
+  /** Its registration's read settings, with the caller's overrides. */
+  readonly settings: ReadSettings;
+  /** The soft-timeout timer, or 0. */
+  softTimer: number;
 }
 
 /** A write (or lease operation) in flight. */
@@ -119,6 +127,12 @@ export class NodeKernel {
   readonly storeWrites = new Map<number, (r: StoreWriteResult) => void>();
   readonly coordReads = new Map<number, (r: CoordReadResult) => void>();
   readonly coordWrites = new Map<number, (r: CoordWriteResult) => void>();
+  readonly loads = new Map<number, (r: LoadResult) => void>();
+  /**
+   * The invalidation epoch: how many drops (invalidations, revocations, notices) this node
+   * has applied. A load records it when it starts (`_fills.ts`).
+   */
+  dropEpoch = 0;
 
   readonly #timers = new TimerHeap();
   readonly #timerActions = new Map<number, () => void>();
@@ -130,6 +144,8 @@ export class NodeKernel {
   #nextId = 1;
   /** Last broadcast sequence number used. */
   #seq = 0;
+  /** Jitter of TTLs and refresh points, its own stream (see `_random.ts`). */
+  readonly #random: Xorshift32;
 
   /** Makes the kernel of a node from its validated parts. */
   constructor(parts: KernelParts) {
@@ -141,6 +157,7 @@ export class NodeKernel {
     this.canary = parts.canary;
     this.sessions = parts.sessions;
     this.currentReads = parts.currentReads;
+    this.#random = new Xorshift32(nodeSeed(this.nodeId, this.incarnation, 0x5eed));
   }
 
   // ---------------------------------------------------------------- time, ids, effects
@@ -171,6 +188,11 @@ export class NodeKernel {
   /** The sequence number of a new numbered broadcast (`inv`, `drop`). */
   nextSeq(): number {
     return ++this.#seq;
+  }
+
+  /** Whether effects wait to be taken. */
+  get effectsPending(): boolean {
+    return this.#effects.length > 0;
   }
 
   /** Takes the effects produced since the last call, in order. */
@@ -240,6 +262,7 @@ export class NodeKernel {
     const pending = this.ops.get(op);
     if (pending !== undefined) {
       this.disarm(pending.timer);
+      if (pending.kind === "read" && pending.softTimer !== 0) this.disarm(pending.softTimer);
       this.ops.delete(op);
     }
   }
@@ -333,6 +356,26 @@ export class NodeKernel {
     );
   }
 
+  /**
+   * Asks the driver to run the loader of `key` for caller op `op` (`undefined`: none
+   * waiting), with `stale` for its context; `handler` gets the outcome. Returns the io.
+   */
+  load(
+    key: string,
+    op: number | undefined,
+    stale: StaleValue,
+    handler: (r: LoadResult) => void,
+  ): number {
+    const io = this.#awaitIo(this.loads, handler);
+    this.#effects.push({ type: "load", io, key, op, stale });
+    return io;
+  }
+
+  /** Abandons load `io`: the driver aborts its loader, and its report will be ignored. */
+  abortLoad(io: number): void {
+    if (this.loads.delete(io)) this.#effects.push({ type: "load-abort", io });
+  }
+
   /** Registers `handler` for the answer to a new I/O; returns the I/O's id. */
   #awaitIo<R>(table: Map<number, (r: R) => void>, handler: (r: R) => void): number {
     const io = this.#nextId++;
@@ -353,13 +396,13 @@ export class NodeKernel {
   }
 
   /**
-   * Local time until which an entry read (or written) at `askMs` may be served at all: its
-   * TTL; without sessions, also its mode's bound (staleness, cache lease).
+   * The part of an entry's lifetime that is not its TTL: without sessions, its mode's
+   * bound (staleness, cache lease); otherwise (and for strong-local) none, `Infinity`.
    */
-  freshUntil(policy: KeyPolicy, askMs: number): number {
+  #capUntil(policy: KeyPolicy, askMs: number): number {
     // A local duration d is at most d / (1 - drift) of true time: shorten by the drift bound.
-    if (this.sessions || policy.mode === "strong-local") return askMs + policy.ttlMs;
-    return Math.min(askMs + policy.ttlMs, this.boundUntil(policy, askMs));
+    if (this.sessions || policy.mode === "strong-local") return Infinity;
+    return this.boundUntil(policy, askMs);
   }
 
   /**
@@ -384,21 +427,34 @@ export class NodeKernel {
     }
   }
 
-  /** Installs a value read or written at `askMs`, unless L1 holds a newer one. */
-  install(key: string, policy: KeyPolicy, data: EntryData, askMs: number): void {
+  /**
+   * Installs a value read, loaded or written at `askMs`, with TTL `ttlMs` (jittered and
+   * tuned as its policy says, `_tuning.ts`), unless L1 holds a newer one.
+   */
+  install(
+    key: string,
+    policy: KeyPolicy,
+    data: EntryData,
+    askMs: number,
+    ttlMs = policy.ttlMs,
+  ): void {
     const existing = this.l1.get(key);
     if (existing !== undefined && existing.version > data.version && !this.canary.skipFillCheck) {
       return;
     }
+    const life = entryLifetime(policy, askMs, ttlMs, this.#capUntil(policy, askMs), this.#draw);
     this.l1.install(
       key,
       data,
-      this.freshUntil(policy, askMs),
+      life.freshUntilMs,
       policy,
       this.boundUntil(policy, askMs),
+      life.tuning,
     );
     this.noteVersion(key, data.version);
   }
+
+  readonly #draw = (): number => this.#random.next();
 
   /**
    * Records that version `version` of `key` exists and this node has seen it (applied,
@@ -413,9 +469,22 @@ export class NodeKernel {
     for (const watcher of this.#versionWatchers) watcher.versionSeen(key, version);
   }
 
-  /** Drops `key` from L1, and voids what is in flight for it (drop, revoke, invalidate). */
+  /**
+   * Drops `key` from L1, and voids what is in flight for it (drop, revoke, invalidate):
+   * a removal, so fail-safe can never serve what was there (F2).
+   */
   drop(key: string): void {
-    if (this.l1.delete(key)) this.stats.invalidationsApplied++;
+    this.dropEpoch++;
+    if (this.canary.fallbackServesRemoved) {
+      // BentoCache #71: "remove" done as "expire", so the entry stays a fail-safe fallback.
+      const entry = this.l1.get(key);
+      if (entry !== undefined) {
+        entry.freshUntilMs = Math.min(entry.freshUntilMs, this.#now);
+        this.stats.invalidationsApplied++;
+      }
+    } else if (this.l1.delete(key)) {
+      this.stats.invalidationsApplied++;
+    }
     for (const watcher of this.#dropWatchers) watcher.dropped(key);
   }
 }

@@ -54,8 +54,9 @@
 import { isKey, isNodeId } from "./messages.ts";
 import type { NodeId } from "./messages.ts";
 import type { CoordReadResult, CoordWriteResult } from "./effects.ts";
-import { MARGIN_MS, noop } from "./_kernel.ts";
+import { MARGIN_MS } from "./_kernel.ts";
 import type { NodeKernel } from "./_kernel.ts";
+import { nodeSeed, Xorshift32 } from "./_random.ts";
 
 /** The coordinator key of the sessions record. */
 export const SESSIONS_RECORD_KEY = "sessions";
@@ -215,32 +216,23 @@ export class Sessions {
   /** Revision of this node's last successful write of the record: older reads are stale. */
   #lastRevision = 0;
   /**
-   * State of the renewal schedule's jitter (xorshift32, seeded from the node's id and
-   * incarnation): nodes that start together would otherwise renew in step forever and lose
-   * each other's compare-and-sets (the session benchmark saw 19 % lost at 50 nodes).
+   * The renewal schedule's jitter, seeded from the node's id and incarnation: nodes that
+   * start together would otherwise renew in step forever and lose each other's
+   * compare-and-sets (the session benchmark saw 19 % lost at 50 nodes).
    */
-  #jitter: number;
+  readonly #jitter: Xorshift32;
 
   /** Makes the session protocol of the node whose kernel is `kernel`. */
   constructor(kernel: NodeKernel, settings: SessionSettings, hooks: SessionHooks) {
     this.#k = kernel;
     this.#settings = settings;
     this.#hooks = hooks;
-    let seed = 2166136261 ^ kernel.incarnation;
-    for (let i = 0; i < kernel.nodeId.length; i++) {
-      seed = Math.imul(seed ^ kernel.nodeId.charCodeAt(i), 16777619);
-    }
-    this.#jitter = seed >>> 0 || 1;
+    this.#jitter = new Xorshift32(nodeSeed(kernel.nodeId, kernel.incarnation));
   }
 
   /** The next renewal period: between 80 and 100 % of a third of `sessionMs`. */
   #renewalPeriodMs(): number {
-    let x = this.#jitter;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.#jitter = x >>> 0;
-    return (this.#settings.sessionMs / 3) * (0.8 + 0.2 * (this.#jitter / 0x1_0000_0000));
+    return (this.#settings.sessionMs / 3) * (0.8 + 0.2 * this.#jitter.next());
   }
 
   /** Whether this node joins the cluster's sessions (a coordinator and `sessionMs` > 0). */
@@ -642,4 +634,3 @@ type SessionsRead =
   | { readonly ok: true; readonly record: SessionsRecord | undefined; readonly revision: number }
   | { readonly ok: false };
 
-export { noop };

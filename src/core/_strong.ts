@@ -13,6 +13,13 @@
  * is conditional on the version pinned in the record, so a writer whose slot was taken
  * over cannot land after its taker. One strong write per key per node at a time (a chain).
  *
+ * The `invalidate` of a loader-backed key (`origin: "loader"`, whose values come from the
+ * application's own source) is this same write without its store phase: read the record,
+ * claim the slot, revoke every holder (acknowledgements, notices, waits — unchanged),
+ * answer, release. It completes only when no node can still serve what it loaded before;
+ * readers that register afterwards load again, and those that find the slot claimed load
+ * through, uncached (LB3, as S1).
+ *
  * Rejected: invalidating before writing the store (go-warp's strong mode) — a peer could
  * re-read and cache the old value in between; and a lock per write from the lock protocol
  * — it would add a coordinator round trip, and the holder record already serialises
@@ -96,6 +103,8 @@ interface StrongWrite {
   storeAttempts: number;
   /** Set when a revoke or drop of the key arrives while the release is in flight. */
   revokedDuringRelease: boolean;
+  /** An invalidation of a loader-backed key: no store phase. */
+  readonly storeless: boolean;
   /** Whether the claim was tried from the cached record (a conflict then reads). */
   optimistic: boolean;
   /** The revision of the claim (revokes and notices carry it). */
@@ -287,6 +296,18 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
 
   /** Writes a strong-distributed key as caller op `op` (admitted by `NodeCore`). */
   write(op: number, key: string, policy: KeyPolicy, input: WriteInput): void {
+    this.#begin(op, key, policy, input, false);
+  }
+
+  /**
+   * Invalidates a loader-backed strong-distributed key as caller op `op` (admitted): the
+   * write's claim and revocations, without its store phase.
+   */
+  invalidate(op: number, key: string, policy: KeyPolicy): void {
+    this.#begin(op, key, policy, { value: undefined, payload: undefined, sizeBytes: 0 }, true);
+  }
+
+  #begin(op: number, key: string, policy: KeyPolicy, input: WriteInput, storeless: boolean): void {
     const k = this.#k;
     const timer = k.arm(k.now + policy.writeTimeoutMs, () => this.#deadline(write));
     k.ops.set(op, { kind: "write", key, timer, answered: false });
@@ -305,6 +326,7 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
       retransmitTimer: 0,
       storeAttempts: 0,
       revokedDuringRelease: false,
+      storeless,
       optimistic: false,
       claimRevision: 0,
       claimedMs: 0,
@@ -545,6 +567,10 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
     k.disarm(write.timer);
     k.disarm(write.retransmitTimer);
     k.disarm(write.postTimer);
+    if (write.storeless) {
+      this.#revoked(write);
+      return;
+    }
     const known = write.input.expectedVersion ?? write.record?.version;
     if (known !== undefined && write.storeAttempts === 0) {
       this.#storeAt(write, known);
@@ -632,22 +658,46 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
       leases: deleting ? undefined : write.input.leases,
     };
     k.answerWrite(write.op, { ...data, source: "none" });
-    write.phase = "release";
     const askMs = k.now;
-    // Holders that acknowledged (or took a notice in) stay registered: they may cache
-    // again without a coordinator write, and the record stays stable for the next
-    // optimistic claim. The silent ones that were waited out are dropped. A superset of the
-    // nodes that may cache is always safe.
+    this.#release(write, [k.nodeId], version, (released) => {
+      if (released && !write.revokedDuringRelease) {
+        k.install(write.key, write.policy, data, askMs, write.input.ttlMs);
+      }
+    });
+  }
+
+  /**
+   * A loader-backed key's holders are all revoked (or waited out): no node serves what it
+   * loaded before. Answer, then release the slot, caching nothing (this node loaded nothing).
+   */
+  #revoked(write: StrongWrite): void {
+    this.#k.answerWrite(write.op, { found: false, value: undefined, version: 0, source: "none" });
+    this.#release(write, [], write.record?.version, () => {});
+  }
+
+  /**
+   * Gives the write slot back: the record lists `first` and the holders that acknowledged
+   * (or took a notice in), which may cache again without a coordinator write and keep the
+   * record stable for the next optimistic claim; the silent ones that were waited out are
+   * dropped. A superset of the nodes that may cache is always safe. `then` hears whether
+   * the release was written.
+   */
+  #release(
+    write: StrongWrite,
+    first: readonly NodeId[],
+    version: number | undefined,
+    then: (released: boolean) => void,
+  ): void {
+    const k = this.#k;
+    write.phase = "release";
     const kept = (write.record?.holders ?? []).filter((h) =>
       h !== k.nodeId && !write.waitedOut.has(h)
     );
-    const released: HolderRecord = { holders: [k.nodeId, ...kept], pending: undefined, version };
+    const released: HolderRecord = { holders: [...first, ...kept], pending: undefined, version };
     this.#writeRecord(write.key, released, write.revision, (put) => {
       if (put.ok) this.#remember(write.key, released, put.revision);
       else this.#records.delete(write.key);
-      if (put.ok && !write.revokedDuringRelease) {
-        k.install(write.key, write.policy, data, askMs);
-      }
+      then(put.ok);
       this.#finish(write);
     });
   }
@@ -685,11 +735,12 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
       k.timeoutWrite(write.op); // in flight in the store: the outcome is unknown
       return;
     }
+    const what = write.storeless ? "invalidation" : "write";
     this.#fail(
       write,
       new WarpError(
         "TIMEOUT",
-        `Strong write could not complete in time, it did not take effect: ${write.key}`,
+        `Strong ${what} could not complete in time, it did not take effect: ${write.key}`,
       ),
     );
   }

@@ -498,3 +498,38 @@ Deno.test("NodeCore writer does not complete while a holder whose notices are fu
     assert.equal(b.hit("st:k", committedMs), undefined, `b still serves v1 at ${committedMs} ms`);
   }
 });
+
+// Regression (simulator seed 2083, stale coordinator reads): a writer whose store write failed
+// after taking effect gave its slot back with no holder listed, itself included; a later read
+// of the record from a lagging replica, older than that release, still listed it, and it
+// cached without registering — the next writer then did not revoke it (S1). Every revision a
+// node sees of a record, its own writes too, now raises its floor.
+Deno.test("NodeCore does not trust a holder-record read older than its own failed release", () => {
+  const cell: SessionsCell = { record: undefined, revision: 0 };
+  const a = sessionNode("a");
+  serveSessions(a, cell, a.takeEffects(), 0); // a's session lives
+  const listed = { holders: ["a"], pending: undefined, version: 1 };
+  strongFill(a, 1, "st:k", { holders: [], pending: undefined, version: 1 }, 5, 10, "v1", 1);
+  // a writes: claims at 6 (optimistically, from the record it registered), stores, and the
+  // store answers an error although the write took effect: a gives the slot back, no holder.
+  a.set(2, "st:k", value("v2"), 20);
+  const claim = only(a.takeEffects(), "coord-put");
+  assert.equal(claim.revision, 6);
+  a.onCoordWrite(claim.io, { ok: true, revision: 7 }, 20);
+  const store = only(a.takeEffects(), "store-write");
+  a.onStoreWrite(store.io, { ok: false, error: new WarpError("STORE_ERROR", "lost answer") }, 21);
+  const effects = a.takeEffects();
+  assert.equal(only(effects, "reject").error.code, "STORE_ERROR");
+  const release = only(effects, "coord-put");
+  assert.deepEqual((release.record as HolderRecord).holders, []);
+  a.onCoordWrite(release.io, { ok: true, revision: 8 }, 22);
+  // A read of st:k answered from before the release (revision 6) lists a: not trusted.
+  a.get(3, "st:k", 30);
+  a.onCoordRead(
+    only(a.takeEffects(), "coord-get").io,
+    { ok: true, record: listed, revision: 6 },
+    30,
+  );
+  const register = only(a.takeEffects(), "coord-put");
+  assert.equal(register.revision, 6, "a compare-and-set at the revision read, which fails if old");
+});

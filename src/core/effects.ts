@@ -78,10 +78,36 @@ export type Effect =
     readonly revision: number | undefined;
     readonly ttlMs?: number;
   }
+  /**
+   * Run the application's loader for `key` and report its outcome with `onLoad(io, …)`:
+   * the loader of caller operation `op` (`undefined`: a background load, refresh-ahead
+   * or a reload after an invalidation, with no caller waiting: use the key's registered
+   * loader, or report a failure). `stale` is the newest value this node holds for the key
+   * (expired, never removed), for the loader's context. The core never calls user code.
+   */
+  | {
+    readonly type: "load";
+    readonly io: number;
+    readonly key: string;
+    readonly op: number | undefined;
+    readonly stale: { readonly found: boolean; readonly value: unknown } | undefined;
+  }
+  /**
+   * Abandon load `io` (its hard timeout passed, an invalidation overtook it, or the node
+   * closed): abort the loader's signal. A later report of `io` is ignored.
+   */
+  | { readonly type: "load-abort"; readonly io: number }
   /** Caller operation `op` succeeded. */
   | { readonly type: "resolve"; readonly op: number; readonly result: OpResult }
   /** Caller operation `op` failed. */
   | { readonly type: "reject"; readonly op: number; readonly error: WarpError };
+
+/**
+ * Where a read was answered from: `l1`, `store` (a store read), `loader` (a load of a
+ * loader-backed key, or getOrSet's loader), `fallback` (fail-safe: a stale value this
+ * node held); `none` for what is not a read.
+ */
+export type AnswerSource = "l1" | "store" | "loader" | "fallback" | "none";
 
 /** The result of a caller operation. */
 export interface OpResult {
@@ -89,11 +115,42 @@ export interface OpResult {
   readonly found: boolean;
   /** The value read (reads) or written (sets); `undefined` otherwise. */
   readonly value: unknown;
-  /** The store version read or written; 0 for an `invalidate`. */
+  /** The store version read or written; 0 for an `invalidate` and loader-backed keys. */
   readonly version: number;
   /** Where a read was answered from. */
-  readonly source: "l1" | "store" | "none";
+  readonly source: AnswerSource;
+  /**
+   * Reads of loader-backed keys: the invalidation epoch the value was loaded at (this
+   * node's count of invalidations applied when its load started). 0 otherwise.
+   */
+  readonly epoch?: number;
+  /** Reads: whether the answer is past its freshness (fail-safe, a soft timeout; F1). */
+  readonly stale?: boolean;
+  /**
+   * Reads: how much longer, at most, L1 may serve this value (its TTL left; an
+   * invalidation, a lapsed session or the staleness bound may end it sooner). 0 for an
+   * answer that was not cached, or is stale.
+   */
+  readonly freshForMs?: number;
 }
+
+/**
+ * A load as reported by the driver: the loader's value, decoded as L1 will keep it, with
+ * its encoded size; `found` false when the loader said "not found" (a value too). The
+ * loader may set this entry's TTL, or ask not to cache it.
+ */
+export type LoadResult =
+  | {
+    readonly ok: true;
+    readonly found: boolean;
+    readonly value: unknown;
+    readonly sizeBytes: number;
+    /** This entry's TTL, set by the loader. @default {the read's ttlMs} */
+    readonly ttlMs?: number;
+    /** False: answer the readers but cache nothing. @default {true} */
+    readonly cache?: boolean;
+  }
+  | { readonly ok: false; readonly error: WarpError };
 
 /** A store read as reported by the driver: the decoded value and its encoded size. */
 export type StoreReadResult =

@@ -19,6 +19,8 @@ export type WarpErrorCode =
   | "STORE_CONFLICT"
   /** The operation did not complete before its deadline. */
   | "TIMEOUT"
+  /** The application's loader threw or rejected; `cause` holds its error. */
+  | "LOADER_ERROR"
   /** The coordinator could not be reached or failed. */
   | "COORDINATOR_UNAVAILABLE"
   /** A strong write could not be made safe (contention on the key, or a pending write). */

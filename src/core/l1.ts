@@ -9,10 +9,31 @@
  */
 
 import { assert } from "./errors.ts";
+import type { OpResult } from "./effects.ts";
 import type { KeyPolicy } from "./registry.ts";
 
 /** Approximate bytes an entry costs beyond its value and key. */
 export const ENTRY_OVERHEAD_BYTES = 96;
+
+/**
+ * Per-entry state of the features that act on hits (refresh-ahead, sliding TTL, the
+ * access-frequency TTL; `_tuning.ts`). Entries of keys without them carry `undefined`, so
+ * that their hits cost what they cost before these features existed.
+ */
+export interface EntryTuning {
+  /** Local time the read or load that produced the entry was issued. */
+  readonly askMs: number;
+  /** The entry's TTL now (the access-frequency rule moves it). */
+  ttlMs: number;
+  /** The part of `freshUntilMs` that does not come from the TTL (a bound), or `Infinity`. */
+  readonly capUntilMs: number;
+  /** Local time of the latest hit. */
+  lastHitMs: number;
+  /** Local time from which a hit starts a background refresh; `Infinity`: none (left). */
+  refreshAtMs: number;
+  /** Local time from which a hit must go through the tuning step (`-Infinity`: every hit). */
+  checkAtMs: number;
+}
 
 /** One cached key. Owned by {@linkcode L1Cache}; treat as read-only outside it. */
 export interface Entry {
@@ -21,8 +42,10 @@ export interface Entry {
   value: unknown;
   /** False for a cached absence (a deleted or never-written key). */
   found: boolean;
-  /** The store's version of this value (0: never written). */
+  /** The store's version of this value (0: never written, or loader-backed). */
   version: number;
+  /** Loader-backed keys: the invalidation epoch its load started at; 0 otherwise. */
+  epoch: number;
   /** Approximate bytes: value bytes + key + overhead. */
   sizeBytes: number;
   /** Local time from which this entry may no longer be served (its TTL, or a tighter bound). */
@@ -33,6 +56,13 @@ export interface Entry {
    * `Infinity` for entries that need none.
    */
   boundUntilMs: number;
+  /**
+   * Local time from which a hit leaves the fast path (`NodeCore.hit`): the earlier of
+   * `boundUntilMs` and the tuning's `checkAtMs`. One comparison decides both.
+   */
+  checkAtMs: number;
+  /** Refresh-ahead, sliding and access-frequency state, if the key's policy has any. */
+  tuning: EntryTuning | undefined;
   /** The policy of the key, resolved when the entry was installed. */
   policy: KeyPolicy;
   /** The leases the value is attached to: served only while each is known active. */
@@ -50,6 +80,35 @@ export interface EntryData {
   readonly sizeBytes: number;
   /** The leases the value is attached to, if any. */
   readonly leases?: readonly string[] | undefined;
+  /** Loader-backed keys: the invalidation epoch the load started at. @default {0} */
+  readonly epoch?: number;
+}
+
+/**
+ * A read's answer from `entry` at `nowMs`: served from L1 (`l1`, with the TTL it has left),
+ * or a fail-safe `fallback`, flagged stale.
+ *
+ * @example
+ * ```ts
+ * import { entryAnswer, L1Cache } from "./l1.ts";
+ * import { resolvePolicy } from "./registry.ts";
+ * const l1 = new L1Cache({ entriesMax: 1, bytesMax: 1000 });
+ * const policy = resolvePolicy("k", { mode: "strong-local" });
+ * const entry = l1.install("k", { value: 1, found: true, version: 2, sizeBytes: 1 }, 100, policy)!;
+ * console.log(entryAnswer(entry, 40, "l1").freshForMs, entryAnswer(entry, 40, "fallback").stale); // 60 true
+ * ```
+ */
+export function entryAnswer(entry: Entry, nowMs: number, source: "l1" | "fallback"): OpResult {
+  const stale = source === "fallback";
+  return {
+    found: entry.found,
+    value: entry.value,
+    version: entry.version,
+    epoch: entry.epoch,
+    source,
+    stale,
+    freshForMs: stale ? 0 : Math.max(0, entry.freshUntilMs - nowMs),
+  };
 }
 
 /** Limits of an {@linkcode L1Cache}. */
@@ -122,6 +181,7 @@ export class L1Cache {
     freshUntilMs: number,
     policy: KeyPolicy,
     boundUntilMs = Infinity,
+    tuning: EntryTuning | undefined = undefined,
   ): Entry | undefined {
     const sizeBytes = data.sizeBytes + key.length * 2 + ENTRY_OVERHEAD_BYTES;
     this.delete(key);
@@ -131,9 +191,12 @@ export class L1Cache {
       value: data.value,
       found: data.found,
       version: data.version,
+      epoch: data.epoch ?? 0,
       sizeBytes,
       freshUntilMs,
       boundUntilMs,
+      checkAtMs: tuning === undefined ? boundUntilMs : Math.min(boundUntilMs, tuning.checkAtMs),
+      tuning,
       policy,
       leases: data.found && data.leases !== undefined && data.leases.length > 0
         ? data.leases

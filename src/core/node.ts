@@ -2,8 +2,10 @@
  * The pure state machine of one Warp node: its configuration, its public types (the
  * {@linkcode Canary} flags among them, each read where its rule lives), and `NodeCore`,
  * which validates inputs, admits caller operations and composes one private module per
- * protocol: `_fills.ts` (the read path), `_eventual.ts`, `_peers.ts`, `_strong.ts` and
- * `_lease_protocol.ts`, over the `_kernel.ts` they share. See `docs/modules.md`.
+ * protocol: `_fills.ts` (the read path), `_loads.ts` (the application's loader),
+ * `_failsafe.ts` (stale answers), `_tuning.ts` (refresh-ahead and TTL rules),
+ * `_eventual.ts`, `_peers.ts`, `_strong.ts`, `_sessions.ts` and `_lease_protocol.ts`, over
+ * the `_kernel.ts` they share. See `docs/modules.md`.
  *
  * @module
  */
@@ -13,16 +15,17 @@ import type {
   CoordReadResult,
   CoordWriteResult,
   Effect,
+  LoadResult,
   StoreReadResult,
   StoreWriteResult,
 } from "./effects.ts";
-import { L1Cache } from "./l1.ts";
+import { entryAnswer, L1Cache } from "./l1.ts";
 import { isLeaseId, LEASE_CHECK_MAX_MS, leaseListProblem, leaseTtlMs } from "./leases.ts";
 import type { Entry } from "./l1.ts";
 import { ECHOES_MAX, isNodeId, validateMessage } from "./messages.ts";
 import type { NodeId } from "./messages.ts";
-import { Registry } from "./registry.ts";
-import type { KeyOptions, KeyPolicy } from "./registry.ts";
+import { readSettings, Registry } from "./registry.ts";
+import type { KeyOptions, KeyPolicy, ReadOptions } from "./registry.ts";
 import { NodeKernel } from "./_kernel.ts";
 import { EventualWrites } from "./_eventual.ts";
 import { Fills } from "./_fills.ts";
@@ -30,6 +33,9 @@ import { LeaseProtocol } from "./_lease_protocol.ts";
 import { Peers } from "./_peers.ts";
 import { StrongWrites } from "./_strong.ts";
 import { SESSION_MAX_MS, Sessions } from "./_sessions.ts";
+import { FailSafe } from "./_failsafe.ts";
+import { loadResultProblem, Loads } from "./_loads.ts";
+import { tuneHit } from "./_tuning.ts";
 
 export { holderRecordKey } from "./_strong.ts";
 
@@ -143,6 +149,13 @@ export interface Canary {
   readonly trustHeartbeatArrival?: boolean;
   /** Take a lease read as absent for dead without confirming it by a create (GV). */
   readonly trustAbsentLeaseRead?: boolean;
+  /**
+   * Expire a dropped entry instead of removing it, so fail-safe may serve an invalidated
+   * value as its fallback (BentoCache #71; F2).
+   */
+  readonly fallbackServesRemoved?: boolean;
+  /** Cache and answer a load that an invalidation overtook (LB1). */
+  readonly cacheOvertakenLoads?: boolean;
 }
 
 /** Counters of a node, for monitoring and for the simulator's reports. */
@@ -180,6 +193,16 @@ export interface NodeStats {
   writesHeld: number;
   /** L1 hits past an entry's bound, served under the session's freshness proof. */
   provenHits: number;
+  /** Loads started (the application's loader, through the driver). */
+  loads: number;
+  /** Loads discarded and started again because an invalidation overtook them (LB1). */
+  loadsOvertaken: number;
+  /** Loads aborted at their hard timeout. */
+  loadTimeouts: number;
+  /** Reads answered by fail-safe with a stale value. */
+  staleAnswers: number;
+  /** Background refreshes started by refresh-ahead. */
+  refreshes: number;
 }
 
 const DRIFT_PPM_MAX = 100_000;
@@ -202,6 +225,11 @@ export interface WriteInput {
    * `STORE_CONFLICT`. @default {undefined} unconditional
    */
   readonly expectedVersion?: number;
+  /**
+   * The TTL of the entry this write installs on this node (getOrSet's loader may set it).
+   * @default {the key's ttlMs}
+   */
+  readonly ttlMs?: number;
 }
 
 /**
@@ -222,7 +250,11 @@ export interface WriteInput {
  * 4. Feed every bus message to {@linkcode NodeCore.onMessage}; it validates and drops
  *    malformed ones.
  * 5. On a hot read, call {@linkcode NodeCore.hit} first: it answers from L1 with no
- *    effect and no allocation, or returns `undefined`; then call `get`.
+ *    allocation, or returns `undefined`; then call `get`. A hit past an entry's
+ *    refresh-ahead point starts a background refresh: if
+ *    {@linkcode NodeCore.effectsPending} is then true, take and perform the effects.
+ * 6. Run the application's loader for every `load` effect, reporting with
+ *    {@linkcode NodeCore.onLoad}; abort it on `load-abort` (its report is then ignored).
  * If a method throws an `InvariantError`, the node is broken: stop using it.
  *
  * @example A strong-local key, driven by hand
@@ -267,6 +299,11 @@ export class NodeCore {
     noticesPosted: 0,
     writesHeld: 0,
     provenHits: 0,
+    loads: 0,
+    loadsOvertaken: 0,
+    loadTimeouts: 0,
+    staleAnswers: 0,
+    refreshes: 0,
   };
 
   readonly #registry = new Registry();
@@ -280,6 +317,7 @@ export class NodeCore {
   readonly #strong: StrongWrites;
   readonly #leases: LeaseProtocol;
   readonly #sessions: Sessions;
+  readonly #loads: Loads;
   #closed = false;
 
   /** Creates a node; validates the configuration (TypeError/RangeError on misuse). */
@@ -368,12 +406,15 @@ export class NodeCore {
       pollMs: heartbeatIntervalMs,
       notices: this.#sessions,
     });
+    this.#loads = new Loads(kernel);
     this.#fills = new Fills(kernel, {
       waitersMax,
       leases: this.#leases,
       holders: this.#strong,
       flushes: this.#eventual,
       hits: { serveHit: (op, key) => this.#serveHit(op, key) },
+      loads: this.#loads,
+      failSafe: new FailSafe(kernel, this.#leases),
     });
     this.#peers = new Peers(kernel, {
       heartbeatIntervalMs,
@@ -405,6 +446,11 @@ export class NodeCore {
   /** Takes the effects produced since the last call, in order. */
   takeEffects(): Effect[] {
     return this.#kernel.takeEffects();
+  }
+
+  /** Whether effects wait to be taken (after a `hit` that started a refresh). */
+  get effectsPending(): boolean {
+    return this.#kernel.effectsPending;
   }
 
   /** The earliest local time at which {@linkcode tick} has work, or `Infinity`. */
@@ -449,19 +495,35 @@ export class NodeCore {
 
   /**
    * The hot read path: the entry of `key` if L1 may serve it at `nowMs` under its mode's
-   * rules, else `undefined`. No effects, no allocation.
+   * rules, else `undefined`. No allocation; no effects, except that a hit past the
+   * entry's refresh-ahead point starts a background refresh (see `effectsPending`).
    */
   hit(key: string, nowMs: number): Entry | undefined {
     const entry = this.#l1.get(key);
     if (entry === undefined || nowMs >= entry.freshUntilMs || this.#closed) return undefined;
-    if (nowMs >= entry.boundUntilMs) {
-      if (!this.#proven(entry, nowMs)) return undefined;
-      this.stats.provenHits++;
-    }
+    // One comparison for every rule past the fast path: the bound, and the tuning's.
+    if (nowMs >= entry.checkAtMs && !this.#slowHit(entry, nowMs)) return undefined;
     if (entry.leases !== undefined && !this.#leases.servable(entry.leases, nowMs)) return undefined;
     this.#l1.touch(entry);
     this.stats.hits++;
     return entry;
+  }
+
+  /**
+   * A hit past the entry's `checkAtMs`: past its bound it needs the session's proof; with
+   * tuning (`_tuning.ts`) its TTL moves, and a refresh may be due.
+   */
+  #slowHit(entry: Entry, nowMs: number): boolean {
+    if (nowMs >= entry.boundUntilMs) {
+      if (!this.#proven(entry, nowMs)) return false;
+      this.stats.provenHits++;
+    }
+    if (entry.tuning === undefined) return true;
+    if (tuneHit(entry, nowMs)) {
+      this.#kernel.advance(nowMs);
+      this.#fills.refresh(entry.key, entry.policy);
+    }
+    return nowMs < entry.freshUntilMs;
   }
 
   /**
@@ -488,24 +550,42 @@ export class NodeCore {
       nowMs < k.freshAsOfMs + entry.policy.maxStalenessMs * (1 - k.drift);
   }
 
-  /** Reads `key` as caller operation `op`: from L1 if it may serve it, else the store. */
-  get(op: number, key: string, nowMs: number): void {
+  /**
+   * Reads `key` as caller operation `op`: from L1 if it may serve it, else the store (or,
+   * for a loader-backed key, a `load` effect). `options` override the registration's read
+   * settings for this read (TTL, timeouts, fail-safe); validated (TypeError/RangeError).
+   */
+  get(op: number, key: string, nowMs: number, options?: ReadOptions): void {
     this.#kernel.advance(nowMs);
     const policy = this.#admit(op, key);
     if (policy === undefined) return;
-    if (!this.#serveHit(op, key)) this.#fills.miss(op, key, policy);
+    const settings = readSettings(policy, options);
+    if (!this.#serveHit(op, key)) this.#fills.miss(op, key, policy, settings);
+  }
+
+  /**
+   * Runs the loader of store-backed `key` as caller operation `op` — `getOrSet` after a
+   * read found no value — under its hard timeout (`load` effect). Resolves with the value
+   * (`source: "loader"`) and installs nothing: the caller writes it (`set`). A
+   * loader-backed key loads through `get` instead (TypeError here).
+   */
+  load(op: number, key: string, nowMs: number, options?: ReadOptions): void {
+    this.#kernel.advance(nowMs);
+    const registered = this.#registry.find(key);
+    if (registered?.origin === "loader") {
+      throw new TypeError(`A loader-backed key loads through get, not load: ${key}`);
+    }
+    const settings = registered === undefined ? undefined : readSettings(registered, options);
+    if (this.#admit(op, key) === undefined || settings === undefined) return;
+    this.#loads.run(op, key, settings);
   }
 
   /** Answers read `op` from L1 if L1 may serve `key` now; returns whether it did. */
   #serveHit(op: number, key: string): boolean {
-    const entry = this.hit(key, this.#kernel.now);
+    const now = this.#kernel.now;
+    const entry = this.hit(key, now);
     if (entry === undefined) return false;
-    this.#kernel.resolve(op, {
-      found: entry.found,
-      value: entry.value,
-      version: entry.version,
-      source: "l1",
-    });
+    this.#kernel.resolve(op, entryAnswer(entry, now, "l1"));
     return true;
   }
 
@@ -516,11 +596,19 @@ export class NodeCore {
    */
   set(op: number, key: string, input: WriteInput, nowMs: number): void {
     this.#kernel.advance(nowMs);
+    if (this.#registry.find(key)?.origin === "loader") {
+      throw new TypeError(
+        `A loader-backed key is never written to the store: write your source, then invalidate it: ${key}`,
+      );
+    }
     if (input.leases !== undefined) {
       const problem = leaseListProblem(input.leases);
       if (problem !== undefined) {
         throw new TypeError(`Invalid leases of a write of ${key}: ${problem}`);
       }
+    }
+    if (input.ttlMs !== undefined && !(Number.isFinite(input.ttlMs) && input.ttlMs > 0)) {
+      throw new RangeError(`Invalid ttlMs of a write of ${key}: ${input.ttlMs}`);
     }
     if (
       input.expectedVersion !== undefined &&
@@ -551,13 +639,22 @@ export class NodeCore {
 
   /**
    * Drops `key` from L1 on every node, without touching the store, as caller operation
-   * `op`. Completes at once: the drop is best effort on other nodes.
+   * `op`. For a store-backed key it completes at once: the drop is best effort on other
+   * nodes. For a loader-backed key it is the application's word that its source changed:
+   * an eventual one completes once this node is an active member (so every node's
+   * freshness proof counts its drop, LB2); a strong-distributed one completes only when no
+   * node can still serve what it loaded before (the strong write's revocations without
+   * the store write, LB3).
    */
   invalidate(op: number, key: string, nowMs: number): void {
     this.#kernel.advance(nowMs);
     const policy = this.#admit(op, key);
     if (policy === undefined) return;
-    this.#eventual.invalidate(op, key, policy);
+    if (policy.origin === "loader" && policy.mode === "strong-distributed") {
+      this.#strong.invalidate(op, key, policy);
+    } else {
+      this.#eventual.invalidate(op, key, policy);
+    }
   }
 
   // ---------------------------------------------------------------- leases
@@ -610,6 +707,7 @@ export class NodeCore {
     for (const op of [...kernel.ops.keys()]) {
       kernel.reject(op, new WarpError("CLOSED", `Node closed: ${this.nodeId}`));
     }
+    this.#loads.abortAll();
     kernel.cancelTimers();
   }
 
@@ -638,6 +736,13 @@ export class NodeCore {
   /** Reports the outcome of a `coord-put` effect. */
   onCoordWrite(io: number, result: CoordWriteResult, nowMs: number): void {
     this.#complete(this.#kernel.coordWrites, io, result, nowMs);
+  }
+
+  /** Reports the outcome of a `load` effect (a malformed report is a TypeError). */
+  onLoad(io: number, result: LoadResult, nowMs: number): void {
+    const problem = loadResultProblem(result);
+    if (problem !== undefined) throw new TypeError(`Invalid load result of io ${io}: ${problem}`);
+    this.#complete(this.#kernel.loads, io, result, nowMs);
   }
 
   /** Feeds a message from the bus; malformed or foreign messages are dropped and counted. */

@@ -32,10 +32,56 @@ const MODES: readonly ConsistencyMode[] = [
   "strong-distributed",
 ];
 
+/**
+ * Where a key's values come from.
+ * - `store`: Warp's store; the application writes with `set` and `delete`.
+ * - `loader`: the application's loader over its own source (a database table, a service);
+ *   values are cached in L1 only, never written to Warp's store, and loaded again at
+ *   their TTL. The application writes its source itself, then calls `invalidate(key)`.
+ */
+export type ValueOrigin = "store" | "loader";
+
+const ORIGINS: readonly ValueOrigin[] = ["store", "loader"];
+
+/**
+ * The knobs of one read that misses L1, set per registration and overridable per call
+ * (`NodeCore.get` options, `Warp.read` and `getOrSet` options).
+ */
+export interface ReadSettings {
+  /** How long the entry this read installs may be served (a loader may set its own). */
+  readonly ttlMs: number;
+  /**
+   * A reader still waiting this long is answered with the fail-safe value, flagged stale,
+   * if there is one (needs `failSafeMaxMs`); the store read or load goes on and installs.
+   * `Infinity`: off.
+   */
+  readonly softTimeoutMs: number;
+  /**
+   * A load (a loader call) still running this long is aborted, the key is free for the
+   * next reader at once, and its readers are answered by fail-safe or rejected with
+   * `TIMEOUT`.
+   */
+  readonly hardTimeoutMs: number;
+  /**
+   * Fail-safe (stale-if-error): when the store or the loader fails or times out, answer
+   * with the newest value this node holds, flagged stale, if its freshness ended at most
+   * this long ago and nothing removed it. 0: off.
+   */
+  readonly failSafeMaxMs: number;
+}
+
+/** Per-call overrides of a registration's {@linkcode ReadSettings}; each optional. */
+export type ReadOptions = Partial<ReadSettings>;
+
 /** Options of a registration. */
 export interface KeyOptions {
   /** The consistency mode of the keys. */
   readonly mode: ConsistencyMode;
+  /**
+   * Where the values come from: Warp's store, or the application's loader (loader-backed
+   * keys: L1 only, consistency from `invalidate`). @default {"store"}
+   */
+  readonly origin?: ValueOrigin;
   /** How long an entry may be served after it was read from the store. @default {60000} */
   readonly ttlMs?: number;
   /**
@@ -50,22 +96,88 @@ export interface KeyOptions {
    * @default {2000}
    */
   readonly leaseMs?: number;
-  /** Deadline of a write (set, delete) of these keys. @default {5000} */
+  /** Deadline of a write (set, delete, or a strong `invalidate`) of these keys. @default {5000} */
   readonly writeTimeoutMs?: number;
   /** Deadline of a read that misses L1. @default {5000} */
   readonly readTimeoutMs?: number;
+  /** See {@linkcode ReadSettings.softTimeoutMs}. @default {Infinity} off */
+  readonly softTimeoutMs?: number;
+  /** See {@linkcode ReadSettings.hardTimeoutMs}. @default {readTimeoutMs} */
+  readonly hardTimeoutMs?: number;
+  /**
+   * See {@linkcode ReadSettings.failSafeMaxMs}. Off by default in every mode: a stale
+   * answer on a strong-distributed key needs this registration or its caller to ask.
+   * @default {0}
+   */
+  readonly failSafeMaxMs?: number;
+  /**
+   * After a failure that fail-safe answered, reads of the key answer the stale value
+   * without calling the store or the loader again for this long. @default {1000}
+   */
+  readonly failSafeThrottleMs?: number;
+  /**
+   * Refresh-ahead: a hit past this fraction of an entry's lifetime (lowered by a random
+   * tenth of it, drawn per entry) starts one background refresh of the key, which
+   * installs under the rules of any read. Between 0 and 1, exclusive.
+   * @default {undefined} off
+   */
+  readonly refreshAheadRatio?: number;
+  /**
+   * TTL jitter: each entry's TTL is shortened by a random fraction of up to this, so that
+   * keys loaded together do not expire together. From 0 (included) to 1. @default {0}
+   */
+  readonly ttlJitterRatio?: number;
+  /**
+   * Sliding TTL: every hit extends the entry to `ttlMs` after the hit, never past
+   * `maxAgeMs` after the read that produced it (a missed invalidation must not live
+   * forever). Needs `maxAgeMs`. @default {false}
+   */
+  readonly sliding?: boolean;
+  /** The hard maximum age of a sliding entry, at least `ttlMs`. @default {undefined} */
+  readonly maxAgeMs?: number;
+  /**
+   * Access-frequency TTL (go-warp's rule), with `ttlMaxMs`: an entry hit again within
+   * `hotHitGapMs` of its previous hit gets `ttlStepMs` more TTL, up to `ttlMaxMs`; one hit
+   * after a longer gap gets `ttlStepMs` less, down to `ttlMinMs`. It starts at `ttlMs`
+   * (clamped). @default {undefined} off
+   */
+  readonly ttlMinMs?: number;
+  /** The longest access-frequency TTL; see `ttlMinMs`. @default {undefined} off */
+  readonly ttlMaxMs?: number;
+  /** A hit this soon after the previous one counts as hot (`ttlMinMs`). @default {1000} */
+  readonly hotHitGapMs?: number;
+  /** How much one hit moves the TTL (`ttlMinMs`). @default {(ttlMaxMs - ttlMinMs) / 10} */
+  readonly ttlStepMs?: number;
+}
+
+/** The access-frequency TTL rule of a registration, resolved. */
+export interface AccessTtl {
+  readonly minMs: number;
+  readonly maxMs: number;
+  readonly hotHitGapMs: number;
+  readonly stepMs: number;
 }
 
 /** A registration with every option resolved. */
-export interface KeyPolicy {
+export interface KeyPolicy extends ReadSettings {
   /** The registered key or pattern. */
   readonly pattern: string;
   readonly mode: ConsistencyMode;
-  readonly ttlMs: number;
+  readonly origin: ValueOrigin;
   readonly maxStalenessMs: number;
   readonly leaseMs: number;
   readonly writeTimeoutMs: number;
   readonly readTimeoutMs: number;
+  readonly failSafeThrottleMs: number;
+  /** The refresh-ahead fraction, or 0: off. */
+  readonly refreshAheadRatio: number;
+  readonly ttlJitterRatio: number;
+  /** The hard maximum age of a sliding entry, or `undefined`: not sliding. */
+  readonly slidingMaxAgeMs: number | undefined;
+  /** The access-frequency TTL rule, or `undefined`: off. */
+  readonly accessTtl: AccessTtl | undefined;
+  /** Whether an entry needs per-entry tuning (refresh-ahead, sliding, access TTL). */
+  readonly tuned: boolean;
 }
 
 interface PatternRule {
@@ -90,6 +202,43 @@ function checkDuration(name: string, value: unknown, fallback: number): number {
   return value;
 }
 
+/** A duration that may be `Infinity` (off). */
+function checkTimeout(name: string, value: unknown, fallback: number): number {
+  return value === Infinity ? Infinity : checkDuration(name, value, fallback);
+}
+
+/** A duration of at least 0 (0: off). */
+function checkOffDuration(name: string, value: unknown, fallback: number): number {
+  return value === 0 ? 0 : checkDuration(name, value, fallback);
+}
+
+function checkRatio(name: string, value: unknown, fallback: number, zeroAllowed: boolean): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || Number.isNaN(value)) {
+    throw new TypeError(`Invalid ${name}, expected a number: ${describe(value)}`);
+  }
+  if (value < 0 || value >= 1 || (value === 0 && !zeroAllowed)) {
+    throw new RangeError(`${name} must be in ${zeroAllowed ? "[0" : "(0"}, 1): ${value}`);
+  }
+  return value;
+}
+
+function checkChoice<V extends string>(
+  name: string,
+  pattern: string,
+  value: unknown,
+  choices: readonly V[],
+): V {
+  if (!choices.includes(value as V)) {
+    throw new TypeError(
+      `Invalid ${name} for ${describe(pattern)}, expected one of ${choices.join(", ")}: ${
+        describe(value)
+      }`,
+    );
+  }
+  return value as V;
+}
+
 /**
  * Resolves options into a policy, validating each one.
  *
@@ -97,28 +246,100 @@ function checkDuration(name: string, value: unknown, fallback: number): number {
  * ```ts
  * import { resolvePolicy } from "./registry.ts";
  * const policy = resolvePolicy("user:*", { mode: "eventual-distributed", ttlMs: 30_000 });
- * console.log(policy.maxStalenessMs); // 1000
+ * console.log(policy.maxStalenessMs, policy.origin); // 1000 "store"
  * ```
  */
 export function resolvePolicy(pattern: string, options: KeyOptions): KeyPolicy {
   if (typeof options !== "object" || options === null) {
     throw new TypeError(`Invalid options for ${describe(pattern)}: ${describe(options)}`);
   }
-  if (!MODES.includes(options.mode)) {
-    throw new TypeError(
-      `Invalid mode for ${describe(pattern)}, expected one of ${MODES.join(", ")}: ${
-        describe(options.mode)
-      }`,
-    );
-  }
+  const mode = checkChoice("mode", pattern, options.mode, MODES);
+  const origin = checkChoice("origin", pattern, options.origin ?? "store", ORIGINS);
+  const ttlMs = checkDuration("ttlMs", options.ttlMs, 60_000);
+  const readTimeoutMs = checkDuration("readTimeoutMs", options.readTimeoutMs, 5000);
+  const refreshAheadRatio = checkRatio("refreshAheadRatio", options.refreshAheadRatio, 0, false);
+  const slidingMaxAgeMs = resolveSliding(options, ttlMs);
+  const accessTtl = resolveAccessTtl(options);
   return {
     pattern,
-    mode: options.mode,
-    ttlMs: checkDuration("ttlMs", options.ttlMs, 60_000),
+    mode,
+    origin,
+    ttlMs,
     maxStalenessMs: checkDuration("maxStalenessMs", options.maxStalenessMs, 1000),
     leaseMs: checkDuration("leaseMs", options.leaseMs, 2000),
     writeTimeoutMs: checkDuration("writeTimeoutMs", options.writeTimeoutMs, 5000),
-    readTimeoutMs: checkDuration("readTimeoutMs", options.readTimeoutMs, 5000),
+    readTimeoutMs,
+    softTimeoutMs: checkTimeout("softTimeoutMs", options.softTimeoutMs, Infinity),
+    hardTimeoutMs: checkDuration("hardTimeoutMs", options.hardTimeoutMs, readTimeoutMs),
+    failSafeMaxMs: checkOffDuration("failSafeMaxMs", options.failSafeMaxMs, 0),
+    failSafeThrottleMs: checkDuration("failSafeThrottleMs", options.failSafeThrottleMs, 1000),
+    refreshAheadRatio,
+    ttlJitterRatio: checkRatio("ttlJitterRatio", options.ttlJitterRatio, 0, true),
+    slidingMaxAgeMs,
+    accessTtl,
+    tuned: refreshAheadRatio > 0 || slidingMaxAgeMs !== undefined || accessTtl !== undefined,
+  };
+}
+
+function resolveSliding(options: KeyOptions, ttlMs: number): number | undefined {
+  if (options.sliding !== undefined && typeof options.sliding !== "boolean") {
+    throw new TypeError(`Invalid sliding, expected a boolean: ${describe(options.sliding)}`);
+  }
+  const maxAgeMs = checkDuration("maxAgeMs", options.maxAgeMs, Infinity);
+  if (options.sliding !== true) return undefined;
+  if (maxAgeMs === Infinity) {
+    throw new TypeError("A sliding TTL needs maxAgeMs, its hard maximum age: undefined");
+  }
+  if (maxAgeMs < ttlMs) {
+    throw new RangeError(`maxAgeMs must be at least ttlMs (${ttlMs}): ${maxAgeMs}`);
+  }
+  return maxAgeMs;
+}
+
+function resolveAccessTtl(options: KeyOptions): AccessTtl | undefined {
+  const minMs = checkDuration("ttlMinMs", options.ttlMinMs, NaN);
+  const maxMs = checkDuration("ttlMaxMs", options.ttlMaxMs, NaN);
+  if (Number.isNaN(minMs) !== Number.isNaN(maxMs)) {
+    throw new TypeError(
+      `The access-frequency TTL needs both ttlMinMs and ttlMaxMs: ${describe(options.ttlMinMs)}, ${
+        describe(options.ttlMaxMs)
+      }`,
+    );
+  }
+  if (Number.isNaN(minMs)) return undefined;
+  if (maxMs < minMs) {
+    throw new RangeError(`ttlMaxMs must be at least ttlMinMs (${minMs}): ${maxMs}`);
+  }
+  return {
+    minMs,
+    maxMs,
+    hotHitGapMs: checkDuration("hotHitGapMs", options.hotHitGapMs, 1000),
+    stepMs: checkDuration("ttlStepMs", options.ttlStepMs, Math.max(1, (maxMs - minMs) / 10)),
+  };
+}
+
+/**
+ * The settings of one read: the registration's, with the caller's overrides validated
+ * (`TypeError`/`RangeError` naming the value). Without overrides, the policy itself.
+ *
+ * @example
+ * ```ts
+ * import { readSettings, resolvePolicy } from "./registry.ts";
+ * const policy = resolvePolicy("p:*", { mode: "strong-local", failSafeMaxMs: 60_000 });
+ * console.log(readSettings(policy, { failSafeMaxMs: 0 }).failSafeMaxMs); // 0
+ * console.log(readSettings(policy, undefined) === policy); // true
+ * ```
+ */
+export function readSettings(policy: KeyPolicy, options: ReadOptions | undefined): ReadSettings {
+  if (options === undefined) return policy;
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`Invalid read options: ${describe(options)}`);
+  }
+  return {
+    ttlMs: checkDuration("ttlMs", options.ttlMs, policy.ttlMs),
+    softTimeoutMs: checkTimeout("softTimeoutMs", options.softTimeoutMs, policy.softTimeoutMs),
+    hardTimeoutMs: checkDuration("hardTimeoutMs", options.hardTimeoutMs, policy.hardTimeoutMs),
+    failSafeMaxMs: checkOffDuration("failSafeMaxMs", options.failSafeMaxMs, policy.failSafeMaxMs),
   };
 }
 
