@@ -155,7 +155,7 @@ export function failureCodes(cluster: ProcessCluster): string {
 }
 
 /**
- * Runs the random workload on every node for {@linkcode LOAD_MS}, calls `fault` at
+ * Runs the random workload on every node for `loadMs` ({@linkcode LOAD_MS}), calls `fault` at
  * {@linkcode FAULT_AT_MS}, waits for the load to end and for maxStalenessMs, probes every
  * eventual key on every live node, then checks the history: no violation of any
  * guarantee (S1 may be unknown when its search runs out of budget, never fail), and no
@@ -165,9 +165,10 @@ export async function runUnderFault(
   name: string,
   cluster: ProcessCluster,
   fault: () => Promise<void>,
+  loadMs: number = LOAD_MS,
 ): Promise<{ history: History; result: CheckHistoryResult }> {
   const loads = cluster.nodes.map((_, i) =>
-    cluster.workload(i, { durationMs: LOAD_MS, seed: 1000 + i, concurrency: 3, thinkMs: 5 })
+    cluster.workload(i, { durationMs: loadMs, seed: 1000 + i, concurrency: 3, thinkMs: 5 })
   );
   await sleep(FAULT_AT_MS);
   await fault();

@@ -42,8 +42,8 @@ export interface PostgresCoordinatorOptions extends PostgresConnectionOptions {
   readonly createTable?: boolean;
   /**
    * How long one call may take before it rejects with `COORDINATOR_UNAVAILABLE` (the
-   * statement is then cancelled; a write may still have happened). Keep it well below
-   * Warp's operation deadlines (5 s by default).
+   * statement may still run, and a write may still happen). Keep it well below Warp's
+   * operation deadlines (5 s by default).
    * @default {1000}
    */
   readonly timeoutMs?: number;
@@ -573,10 +573,15 @@ export class PostgresCoordinator implements Coordinator {
     const sql = this.#opened.sql;
     const query = statement(sql, sql(this.#table));
     try {
-      return await withTimeout(() => query.execute(), this.#timeoutMs, () => {
-        query.cancel();
-        return new Error(`took longer than ${this.#timeoutMs} ms`);
-      });
+      // The statement is left to finish or fail on its own, not cancelled: postgres.js's
+      // `cancel()` opens a connection to send the cancel request and drops the promise of
+      // it, so with the server down it rejects unhandled and ends the process (seen in the
+      // fault test with a crashed server).
+      return await withTimeout(
+        () => query.execute(),
+        this.#timeoutMs,
+        () => new Error(`took longer than ${this.#timeoutMs} ms`),
+      );
     } catch (error) {
       throw this.#unavailable(action, key, error);
     }
