@@ -30,57 +30,15 @@
 
 import { parseArgs } from "node:util";
 import { ProcessCluster } from "../test/_process_cluster.ts";
-
-/** Percentile by nearest rank of sorted samples. */
-function percentile(sorted: readonly number[], p: number): number {
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
-  return sorted[index]!;
-}
-
-interface Summary {
-  readonly p50: number;
-  readonly p99: number;
-}
-
-function summarize(samples: readonly number[]): Summary {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
-}
-
-function expectOk(record: Record<string, unknown>, what: string): void {
-  if (record.outcome !== "ok") throw new Error(`${what} failed: ${JSON.stringify(record)}`);
-}
-
-let nextSeq = 1;
-
-/** Invalidation propagation A → B, and raw publish → delivery A → B, interleaved. */
-async function propagation(
-  cluster: ProcessCluster,
-  iterations: number,
-): Promise<{ warp: number[]; raw: number[] }> {
-  const warp: number[] = [];
-  const raw: number[] = [];
-  const subject = `${cluster.prefix}.bench.raw`;
-  await cluster.command(1, { op: "rawsub", subject });
-  expectOk(await cluster.command(0, { op: "set", key: "ev:bench", value: "first" }), "set");
-  for (let i = 0; i < iterations; i++) {
-    // B caches the key (maxStalenessMs is long: only the invalidation can evict it).
-    expectOk(await cluster.command(1, { op: "get", key: "ev:bench" }), "read on B");
-    const peek = await cluster.command(1, { op: "peek", key: "ev:bench" });
-    if (peek.cached !== true) throw new Error("B did not cache ev:bench");
-    await cluster.command(1, { op: "watch", key: "ev:bench" });
-    const set = await cluster.command(0, { op: "set", key: "ev:bench", value: `v${i}` });
-    expectOk(set, "set on A");
-    const evicted = await cluster.event(1, (e) => e.event === "evicted" && e.key === "ev:bench");
-    warp.push((evicted.atMs as number) - (set.completeMs as number));
-
-    const seq = nextSeq++;
-    const published = await cluster.command(0, { op: "rawpub", subject, seq });
-    const delivered = await cluster.event(1, (e) => e.event === "raw" && e.seq === seq);
-    raw.push((delivered.atMs as number) - (published.atMs as number));
-  }
-  return { warp, raw };
-}
+import {
+  expectOk,
+  ms,
+  propagation,
+  ratioCells,
+  row,
+  summarize,
+  type Summary,
+} from "./_process_bench.ts";
 
 /** Strong writes on A with the key cached on A, B and C; raw request/reply + UPDATE. */
 async function strongWrites(
@@ -116,15 +74,6 @@ async function strongWrites(
     kv.push(baseline.kvMs as number);
   }
   return { warp, raw, request, store, kv };
-}
-
-function ms(value: number): string {
-  return `${value.toFixed(3)} ms`;
-}
-
-function row(cells: readonly string[], widths: readonly number[]): string {
-  return cells.map((cell, i) => i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))
-    .join("  ");
 }
 
 /** The configurations `--sessions` selects: Warp's default `sessionMs`, and 0. */
@@ -192,16 +141,7 @@ async function run(name: string, sessionMs: number | undefined, iterations: numb
       ),
     );
     for (const [name, warp, base, target] of lines) {
-      console.log(row([
-        name,
-        ms(warp.p50),
-        ms(warp.p99),
-        ms(base.p50),
-        ms(base.p99),
-        (warp.p50 / base.p50).toFixed(2),
-        (warp.p99 / base.p99).toFixed(2),
-        target,
-      ], widths));
+      console.log(row([name, ...ratioCells(warp, base), target], widths));
     }
     const request = summarize(strong.request);
     const store = summarize(strong.store);

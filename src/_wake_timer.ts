@@ -76,7 +76,8 @@ export function withTimeout<R>(
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
+/** Lets the process exit while `timer` is armed (Deno and Node alike). */
+export function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
   const deno = (globalThis as { Deno?: { unrefTimer(id: number): void } }).Deno;
   if (deno !== undefined && typeof timer === "number") deno.unrefTimer(timer);
   else (timer as unknown as { unref?: () => void }).unref?.();

@@ -1,7 +1,8 @@
 /**
  * The coordinator: a linearizable compare-and-set register service. Strong-distributed
  * keys, locks and leases are built on it. Implementations: `MemoryCoordinator` (one
- * process), the simulator's, and NATS JetStream KV.
+ * process), the simulator's, NATS JetStream KV and PostgreSQL; the last three pass one
+ * test suite, `test/_coordinator_suite.ts`.
  *
  * Keys are strings of 1 to {@linkcode COORDINATOR_KEY_LENGTH_MAX} UTF-16 code units,
  * well-formed Unicode, without NUL ({@linkcode coordinatorKeyProblem}): every

@@ -1,6 +1,7 @@
 /**
  * The message bus between Warp nodes: at-most-once publish/subscribe on subjects.
- * Implementations: `InProcessBus` (nodes in one process) and the NATS transport.
+ * Implementations: `InProcessBus` (nodes in one process), and the NATS, PostgreSQL
+ * (`LISTEN`/`NOTIFY`) and Redis (publish/subscribe) transports.
  *
  * Warp uses two subjects per cluster: `<prefix>.all` (every node subscribes) and
  * `<prefix>.node.<nodeId>` (one node). Delivery may lose, duplicate or reorder messages;

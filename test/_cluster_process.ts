@@ -1,15 +1,19 @@
 /**
- * Test program: one Warp node in its own process, over real NATS (transport and JetStream
- * KV coordinator) and PostgreSQL, driven through JSON lines. The harness
- * (`test/_process_cluster.ts`) and the NATS benchmark spawn several of these.
+ * Test program: one Warp node in its own process, over a real bus and coordinator (NATS by
+ * default; see `--bus` and `--coordinator`) and a PostgreSQL store, driven through JSON
+ * lines. The harness (`test/_process_cluster.ts`) and the benchmarks spawn several of these.
  *
  * ```sh
  * deno run --allow-net=127.0.0.1 --allow-env --allow-sys test/_cluster_process.ts \
  *   --node n1 --nats 127.0.0.1:4222 --bucket warp_x --pg postgres://postgres@127.0.0.1:5432/test \
  *   --table warp_x --prefix warp.x [--staleness-ms 1000] [--lease-ms 1000] [--write-timeout-ms 5000] \
  *   [--heartbeat-ms 100] [--gap-timeout-ms 200] [--io-timeout-ms N] [--coordinator-timeout-ms N] \
- *   [--session-ms N] [--bus-nats host:port]
+ *   [--session-ms N] [--bus-nats host:port] [--bus nats|postgres|redis] \
+ *   [--coordinator nats|postgres] [--redis redis://host:port]
  * ```
+ *
+ * `--bus` and `--coordinator` choose the stack (`test/_stack.ts`; default NATS for both):
+ * the PostgreSQL ones use `--pg`, the Redis bus `--redis`.
  *
  * `--session-ms` is Warp's `sessionMs` (absent: Warp's default; 0: sessions off).
  * `--bus-nats` gives the bus its own NATS connection to that server (a proxy, say, that a
@@ -40,11 +44,10 @@
  */
 
 import postgres from "postgres";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Warp, WarpError } from "../mod.ts";
-import type { ReadResult, Transport, TransportStatus, Unsubscribe } from "../mod.ts";
-import { NatsKvCoordinator, NatsTransport } from "../src/nats/mod.ts";
-import { PostgresStore } from "../src/store/postgres.ts";
+import type { Coordinator, ReadResult, Transport, TransportStatus, Unsubscribe } from "../mod.ts";
+import { PostgresStore, reconnectBackoff } from "../src/postgres/mod.ts";
+import { openStack, type Stack, stackKinds } from "./_stack.ts";
 import { type Command, emit, epochMs, parseProgramOptions, serveCommands } from "./_child_io.ts";
 import { Prng } from "../sim/prng.ts";
 
@@ -120,10 +123,10 @@ const encoder = new TextEncoder();
  * see the instant an invalidation took an entry out of L1 without polling.
  */
 class ObservedTransport implements Transport {
-  readonly #inner: NatsTransport;
+  readonly #inner: Transport;
   readonly #afterDelivery: () => void;
 
-  constructor(inner: NatsTransport, afterDelivery: () => void) {
+  constructor(inner: Transport, afterDelivery: () => void) {
     this.#inner = inner;
     this.#afterDelivery = afterDelivery;
   }
@@ -140,7 +143,7 @@ class ObservedTransport implements Transport {
   }
 
   onStatus(listener: (status: TransportStatus) => void): void {
-    this.#inner.onStatus(listener);
+    this.#inner.onStatus?.(listener);
   }
 
   close(): Promise<void> {
@@ -163,7 +166,7 @@ function parseOptions() {
       "session-ms": undefined,
     },
     { env: "WARP_NODE" },
-    ["bus-nats"],
+    ["bus-nats", "bus", "coordinator", "redis"],
   );
   return {
     ...options,
@@ -176,16 +179,16 @@ function parseOptions() {
     coordinatorTimeoutMs: ms["coordinator-timeout-ms"],
     sessionMs: ms["session-ms"],
     busNats: text["bus-nats"],
+    redis: text.redis,
+    ...stackKinds(text),
   };
 }
 
 /** One node process: its connections, its Warp, and what the benchmark commands watch. */
 class NodeProcess {
   readonly options: ReturnType<typeof parseOptions>;
-  readonly transport: NatsTransport;
-  readonly coordinator: NatsKvCoordinator;
-  /** The coordinator's own connection, when the bus has another one (`--bus-nats`). */
-  readonly coordinatorConnection: NatsConnection | undefined;
+  readonly stack: Stack;
+  readonly coordinator: Coordinator;
   readonly sql: postgres.Sql;
   readonly store: PostgresStore;
   readonly warp: Warp<unknown>;
@@ -194,44 +197,28 @@ class NodeProcess {
   #nextOp = 1;
 
   static async start(options: ReturnType<typeof parseOptions>): Promise<NodeProcess> {
-    const transport = await NatsTransport.connect({
-      servers: options.busNats ?? options.nats,
-      name: `warp-${options.node}`,
-    });
-    const coordinatorConnection = options.busNats === undefined
-      ? undefined
-      : await connect({ servers: options.nats, name: `warp-${options.node}-coordinator` });
-    const coordinator = await NatsKvCoordinator.create(
-      coordinatorConnection ?? transport.connection,
-      {
-        bucket: options.bucket,
-        ...(options.coordinatorTimeoutMs !== undefined &&
-          { timeoutMs: options.coordinatorTimeoutMs }),
-      },
-    );
-    const sql = postgres(options.pg, { onnotice: () => {}, max: 4 });
+    const stack = await openStack(options);
+    const sql = postgres(options.pg, { onnotice: () => {}, max: 4, backoff: reconnectBackoff });
     const store = await PostgresStore.connect({ sql, table: options.table });
-    return new NodeProcess(options, transport, coordinator, coordinatorConnection, sql, store);
+    return new NodeProcess(options, stack, sql, store);
   }
 
   private constructor(
     options: ReturnType<typeof parseOptions>,
-    transport: NatsTransport,
-    coordinator: NatsKvCoordinator,
-    coordinatorConnection: NatsConnection | undefined,
+    stack: Stack,
     sql: postgres.Sql,
     store: PostgresStore,
   ) {
     this.options = options;
-    this.transport = transport;
-    this.coordinator = coordinator;
-    this.coordinatorConnection = coordinatorConnection;
+    this.stack = stack;
+    this.coordinator = stack.coordinator;
     this.sql = sql;
     this.store = store;
+    const coordinator = stack.coordinator;
     this.warp = new Warp<unknown>({
       store,
       coordinator,
-      transport: new ObservedTransport(transport, () => this.#checkWatched()),
+      transport: new ObservedTransport(stack.transport, () => this.#checkWatched()),
       nodeId: options.node,
       prefix: options.prefix,
       heartbeatIntervalMs: options.heartbeatMs,
@@ -317,7 +304,7 @@ class NodeProcess {
         });
         return;
       case "stats":
-        emit({ type: "result", id, warp: this.warp.stats, transport: this.transport.stats });
+        emit({ type: "result", id, warp: this.warp.stats, transport: this.stack.transport.stats });
         return;
       case "peek":
         emit({ type: "result", id, cached: this.warp.peek(key) !== undefined, atMs: epochMs() });
@@ -332,35 +319,29 @@ class NodeProcess {
         const subject = command.subject as string;
         if (!this.#rawSubjects.has(subject)) {
           this.#rawSubjects.add(subject);
-          this.transport.connection.subscribe(subject, {
-            callback: (_error, msg) => {
-              const atMs = epochMs();
-              const seq = new DataView(msg.data.buffer, msg.data.byteOffset).getFloat64(0);
-              emit({ type: "event", event: "raw", subject, seq, atMs });
-            },
+          await this.stack.rawSubscribe(subject, (seq) => {
+            emit({ type: "event", event: "raw", subject, seq, atMs: epochMs() });
           });
-          await this.transport.connection.flush();
         }
         emit({ type: "result", id });
         return;
       }
       case "rawpub": {
-        const data = new Uint8Array(64);
-        new DataView(data.buffer).setFloat64(0, command.seq as number);
-        this.transport.connection.publish(command.subject as string, data);
-        emit({ type: "result", id, atMs: epochMs() });
+        const atMs = epochMs();
+        await this.stack.rawPublish(command.subject as string, command.seq as number);
+        emit({ type: "result", id, atMs });
         return;
       }
       case "rawreply": {
         const subject = command.subject as string;
         if (!this.#rawSubjects.has(subject)) {
           this.#rawSubjects.add(subject);
-          this.transport.connection.subscribe(subject, {
+          this.#nats().subscribe(subject, {
             callback: (_error, msg) => {
               msg.respond(new Uint8Array(16));
             },
           });
-          await this.transport.connection.flush();
+          await this.#nats().flush();
         }
         emit({ type: "result", id });
         return;
@@ -385,7 +366,7 @@ class NodeProcess {
   async baseline(command: Command): Promise<Record<string, number>> {
     const sql = this.sql;
     const start = epochMs();
-    await this.transport.connection.request(command.subject as string, new Uint8Array(64), {
+    await this.#nats().request(command.subject as string, new Uint8Array(64), {
       timeout: 2000,
     });
     const replied = epochMs();
@@ -464,6 +445,13 @@ class NodeProcess {
     return ops;
   }
 
+  /** The bus's NATS connection, for the NATS-only baselines. */
+  #nats() {
+    const nc = this.stack.natsConnection;
+    if (nc === undefined) throw new TypeError(`A NATS baseline on a ${this.options.bus} bus`);
+    return nc;
+  }
+
   #checkWatched(): void {
     if (this.#watched.size === 0) return;
     for (const key of this.#watched) {
@@ -475,9 +463,7 @@ class NodeProcess {
 
   async close(): Promise<void> {
     await this.warp.close();
-    await this.coordinator.close();
-    await this.transport.close();
-    await this.coordinatorConnection?.close();
+    await this.stack.close();
     await this.store.close();
     await this.sql.end({ timeout: 1 });
   }

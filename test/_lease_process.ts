@@ -1,12 +1,13 @@
 /**
- * Test program: one Warp node in its own process, over real NATS (transport and JetStream
- * KV coordinator) and PostgreSQL, driven through JSON lines, for the lease tests
- * (`test/nats_lease_test.ts`).
+ * Test program: one Warp node in its own process, over a real bus and coordinator (NATS by
+ * default; `--bus` and `--coordinator`, see `test/_stack.ts`) and PostgreSQL, driven
+ * through JSON lines, for the lease tests (`test/_lease_tests.ts`).
  *
  * ```sh
  * deno run --allow-net=127.0.0.1 --allow-env --allow-sys test/_lease_process.ts \
  *   --node a --nats 127.0.0.1:4222 --bucket warp_x --pg postgres://postgres@127.0.0.1:5432/test \
- *   --table warp_x --prefix warp.x [--lease-check-ms 200]
+ *   --table warp_x --prefix warp.x [--lease-check-ms 200] [--bus nats|postgres|redis] \
+ *   [--coordinator nats|postgres]
  * ```
  *
  * Keys: `ev:*` eventual-distributed, `st:*` strong-distributed, `sl:*` strong-local.
@@ -34,8 +35,8 @@
 import postgres from "postgres";
 import { Warp, WarpError } from "../mod.ts";
 import type { ReadResult } from "../mod.ts";
-import { NatsKvCoordinator, NatsTransport } from "../src/nats/mod.ts";
 import { PostgresStore } from "../src/store/postgres.ts";
+import { openStack, type Stack, stackKinds } from "./_stack.ts";
 import { type Command, emit, epochMs, parseProgramOptions, serveCommands } from "./_child_io.ts";
 
 /** One read as a node reports it. */
@@ -53,10 +54,13 @@ export interface LeaseRead {
 
 const DURATION_MAX_MS = 120_000;
 
-/** The options of a lease node: the common ones and `--lease-check-ms`. */
+/** The options of a lease node: the common ones, `--lease-check-ms` and its stack. */
 function parseOptions() {
-  const { options, ms } = parseProgramOptions({ "lease-check-ms": 200 });
-  return { ...options, leaseCheckMs: ms["lease-check-ms"] };
+  const { options, ms, text } = parseProgramOptions({ "lease-check-ms": 200 }, {}, [
+    "bus",
+    "coordinator",
+  ]);
+  return { ...options, leaseCheckMs: ms["lease-check-ms"], ...stackKinds(text) };
 }
 
 type Options = ReturnType<typeof parseOptions>;
@@ -83,40 +87,26 @@ function sleep(ms: number): Promise<void> {
 
 /** One node process: its connections and its Warp. */
 class LeaseNode {
-  readonly #transport: NatsTransport;
-  readonly #coordinator: NatsKvCoordinator;
+  readonly #stack: Stack;
   readonly #sql: postgres.Sql;
   readonly #store: PostgresStore;
   readonly warp: Warp<unknown>;
 
   static async start(options: Options): Promise<LeaseNode> {
-    const transport = await NatsTransport.connect({
-      servers: options.nats,
-      name: `warp-lease-${options.node}`,
-    });
-    const coordinator = await NatsKvCoordinator.create(transport.connection, {
-      bucket: options.bucket,
-    });
+    const stack = await openStack(options);
     const sql = postgres(options.pg, { onnotice: () => {}, max: 4 });
     const store = await PostgresStore.connect({ sql, table: options.table });
-    return new LeaseNode(options, transport, coordinator, sql, store);
+    return new LeaseNode(options, stack, sql, store);
   }
 
-  private constructor(
-    options: Options,
-    transport: NatsTransport,
-    coordinator: NatsKvCoordinator,
-    sql: postgres.Sql,
-    store: PostgresStore,
-  ) {
-    this.#transport = transport;
-    this.#coordinator = coordinator;
+  private constructor(options: Options, stack: Stack, sql: postgres.Sql, store: PostgresStore) {
+    this.#stack = stack;
     this.#sql = sql;
     this.#store = store;
     this.warp = new Warp<unknown>({
       store,
-      coordinator,
-      transport,
+      coordinator: stack.coordinator,
+      transport: stack.transport,
       nodeId: options.node,
       prefix: options.prefix,
       heartbeatIntervalMs: 100,
@@ -215,8 +205,7 @@ class LeaseNode {
 
   async close(): Promise<void> {
     await this.warp.close();
-    await this.#coordinator.close();
-    await this.#transport.close();
+    await this.#stack.close();
     await this.#store.close();
     await this.#sql.end({ timeout: 1 });
   }

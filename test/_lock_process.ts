@@ -1,12 +1,14 @@
 /**
- * Test program: one process contending for a Warp lock over NATS JetStream KV and
- * writing a fenced counter in PostgreSQL under it, driven through JSON lines. The lock
- * test (`test/nats_lock_test.ts`) spawns several of these and SIGKILLs some.
+ * Test program: one process contending for a Warp lock over a real coordinator (NATS
+ * JetStream KV, or PostgreSQL with `--coordinator postgres`) and writing a fenced counter
+ * in PostgreSQL under it, driven through JSON lines. The lock tests
+ * (`test/_lock_tests.ts`) spawn several of these and SIGKILL some.
  *
  * ```sh
  * deno run --allow-net=127.0.0.1 --allow-env --allow-sys test/_lock_process.ts \
  *   --node a --nats 127.0.0.1:4222 --bucket warp_lock_x \
- *   --pg postgres://postgres@127.0.0.1:5432/test --table warp_lock_x [--prefix warp]
+ *   --pg postgres://postgres@127.0.0.1:5432/test --table warp_lock_x [--prefix warp] \
+ *   [--coordinator nats|postgres]
  * ```
  *
  * Each option may come from the environment instead: `WARP_LOCK_NODE`, `WARP_LOCK_NATS`,
@@ -40,10 +42,9 @@
  * @module
  */
 
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import postgres from "postgres";
 import { Locks, WarpError } from "../mod.ts";
-import { NatsKvCoordinator } from "../src/nats/coordinator.ts";
+import { type CoordinatorKind, openCoordinator, stackKinds } from "./_stack.ts";
 import {
   type Command,
   emit,
@@ -90,16 +91,20 @@ export async function fencedIncrement(
   return rows[0]?.value;
 }
 
+/** The options of a lock process: the common ones and its coordinator. */
+type LockOptions = ProgramOptions & { readonly coordinator: CoordinatorKind };
+
 /** Reads the options, with their `WARP_LOCK_*` variables and defaults. */
-function parseOptions(): ProgramOptions {
-  return parseProgramOptions({}, {
+function parseOptions(): LockOptions {
+  const { options, text } = parseProgramOptions({}, {
     env: "WARP_LOCK",
     defaults: {
       nats: "127.0.0.1:4222",
       pg: "postgres://postgres@127.0.0.1:5432/test",
       prefix: "warp",
     },
-  }).options;
+  }, ["coordinator"]);
+  return { ...options, coordinator: stackKinds(text).coordinator };
 }
 
 function count(command: Command, name: string, fallback: number, max: number): number {
@@ -112,31 +117,31 @@ function count(command: Command, name: string, fallback: number, max: number): n
 
 /** One contending process: its connections and its lock client. */
 class LockProcess {
-  readonly #options: ProgramOptions;
-  readonly #nc: NatsConnection;
-  readonly #coordinator: NatsKvCoordinator;
+  readonly #options: LockOptions;
+  readonly #coordinator: Awaited<ReturnType<typeof openCoordinator>>;
   readonly #locks: Locks;
   readonly #sql: postgres.Sql;
 
-  static async start(options: ProgramOptions): Promise<LockProcess> {
-    const nc = await connect({ servers: options.nats, name: `warp-lock-${options.node}` });
-    const coordinator = await NatsKvCoordinator.create(nc, { bucket: options.bucket });
+  static async start(options: LockOptions): Promise<LockProcess> {
+    const coordinator = await openCoordinator(options);
     const sql = postgres(options.pg, { onnotice: () => {}, max: 2 });
     await sql`SELECT 1`;
-    return new LockProcess(options, nc, coordinator, sql);
+    return new LockProcess(options, coordinator, sql);
   }
 
   private constructor(
-    options: ProgramOptions,
-    nc: NatsConnection,
-    coordinator: NatsKvCoordinator,
+    options: LockOptions,
+    coordinator: Awaited<ReturnType<typeof openCoordinator>>,
     sql: postgres.Sql,
   ) {
     this.#options = options;
-    this.#nc = nc;
     this.#coordinator = coordinator;
     this.#sql = sql;
-    this.#locks = new Locks({ coordinator, nodeId: options.node, prefix: options.prefix });
+    this.#locks = new Locks({
+      coordinator: coordinator.coordinator,
+      nodeId: options.node,
+      prefix: options.prefix,
+    });
   }
 
   async handle(command: Command): Promise<void> {
@@ -216,7 +221,6 @@ class LockProcess {
   async close(): Promise<void> {
     this.#locks.close();
     await this.#coordinator.close();
-    await this.#nc.close();
     await this.#sql.end({ timeout: 1 });
   }
 }

@@ -9,15 +9,13 @@
  */
 
 import postgres from "postgres";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { WarpStats } from "../mod.ts";
-import { NatsKvCoordinator } from "../src/nats/coordinator.ts";
-import type { NatsTransportStats } from "../src/nats/transport.ts";
 import { PostgresStore } from "../src/store/postgres.ts";
 import { type History, HISTORY_FORMAT, type HistoryOp, type KeyInfo } from "../sim/history.ts";
 import type { OpKind, OpRecord } from "./_cluster_process.ts";
 import { epochMs } from "./_child_io.ts";
 import { type ChildRecord, JsonLinesChild } from "./_json_lines_child.ts";
+import { type BusKind, type CoordinatorKind, makeCoordinatorNamespace } from "./_stack.ts";
 
 /** The shared NATS server of the test suite. */
 export const NATS_URL = Deno.env.get("WARP_TEST_NATS_URL") ?? "127.0.0.1:4222";
@@ -59,6 +57,12 @@ export interface ProcessClusterOptions {
   readonly heartbeatMs?: number;
   /** Warp's `gapTimeoutMs`. @default {200} */
   readonly gapTimeoutMs?: number;
+  /** The nodes' bus (`test/_stack.ts`). @default {"nats"} */
+  readonly bus?: BusKind;
+  /** The nodes' coordinator (`test/_stack.ts`). @default {"nats"} */
+  readonly coordinator?: CoordinatorKind;
+  /** The Redis of a Redis bus. @default {REDIS_URL} */
+  readonly redisUrl?: string;
 }
 
 /** One node process. */
@@ -99,8 +103,9 @@ function uniqueName(): string {
 }
 
 /**
- * Three (or `size`) Warp node processes sharing a NATS server, a KV bucket and a
- * PostgreSQL table, with every operation recorded for the checkers.
+ * Three (or `size`) Warp node processes sharing a bus, a coordinator (NATS by default;
+ * PostgreSQL, or a Redis bus, by the options) and a PostgreSQL table, with every operation
+ * recorded for the checkers.
  */
 export class ProcessCluster {
   readonly nodes: ClusterNode[] = [];
@@ -110,7 +115,7 @@ export class ProcessCluster {
   readonly stalenessMs: number;
   readonly #options: ProcessClusterOptions;
   readonly #sql: postgres.Sql;
-  readonly #nc: NatsConnection;
+  readonly #namespace: { remove(): Promise<void> };
   readonly #ops: DraftOp[] = [];
   readonly #workloadOps = new Map<string, Map<number, DraftOp>>();
   readonly #events = new Map<string, NodeRecord[]>();
@@ -118,25 +123,29 @@ export class ProcessCluster {
   #closed = false;
 
   /**
-   * Creates the table and bucket, spawns the nodes and waits until each is connected.
-   * Rejects (after cleaning up) if NATS or PostgreSQL cannot be reached.
+   * Creates the table and the coordinator's namespace, spawns the nodes and waits until
+   * each is connected. Rejects (after cleaning up) if a server cannot be reached.
    */
   static async start(options: ProcessClusterOptions = {}): Promise<ProcessCluster> {
     const name = uniqueName();
     const natsUrl = options.natsUrl ?? NATS_URL;
-    const sql = postgres(options.pgUrl ?? PG_URL, { onnotice: () => {}, max: 2 });
-    let nc: NatsConnection | undefined;
+    const pgUrl = options.pgUrl ?? PG_URL;
+    const sql = postgres(pgUrl, { onnotice: () => {}, max: 2 });
+    let namespace: { remove(): Promise<void> };
     try {
-      nc = await connect({ servers: natsUrl, name: "warp-harness" });
       const store = await PostgresStore.connect({ sql, table: name, createTable: true });
       await store.close();
-      await NatsKvCoordinator.create(nc, { bucket: name });
+      namespace = await makeCoordinatorNamespace(options.coordinator ?? "nats", {
+        nats: natsUrl,
+        pg: pgUrl,
+        bucket: name,
+      });
     } catch (error) {
-      await nc?.close();
+      await sql`DROP TABLE IF EXISTS ${sql(name)}`.catch(() => {});
       await sql.end({ timeout: 1 });
       throw error;
     }
-    const cluster = new ProcessCluster(name, options, sql, nc);
+    const cluster = new ProcessCluster(name, options, sql, namespace);
     // Every spawn settles (a node that failed closed itself) before the others are closed.
     const spawned = await Promise.allSettled(
       Array.from({ length: options.size ?? 3 }, (_, i) => cluster.#spawn(`n${i + 1}`, natsUrl)),
@@ -153,7 +162,7 @@ export class ProcessCluster {
     name: string,
     options: ProcessClusterOptions,
     sql: postgres.Sql,
-    nc: NatsConnection,
+    namespace: { remove(): Promise<void> },
   ) {
     this.table = name;
     this.bucket = name;
@@ -161,7 +170,7 @@ export class ProcessCluster {
     this.stalenessMs = options.stalenessMs ?? 1000;
     this.#options = options;
     this.#sql = sql;
-    this.#nc = nc;
+    this.#namespace = namespace;
   }
 
   async #spawn(id: string, natsUrl: string): Promise<void> {
@@ -218,6 +227,9 @@ export class ProcessCluster {
       ...(options.sessionMs === undefined ? [] : [`--session-ms=${options.sessionMs}`]),
       ...(options.heartbeatMs === undefined ? [] : [`--heartbeat-ms=${options.heartbeatMs}`]),
       ...(options.gapTimeoutMs === undefined ? [] : [`--gap-timeout-ms=${options.gapTimeoutMs}`]),
+      `--bus=${options.bus ?? "nats"}`,
+      `--coordinator=${options.coordinator ?? "nats"}`,
+      ...(options.redisUrl === undefined ? [] : [`--redis=${options.redisUrl}`]),
     ];
   }
 
@@ -351,12 +363,15 @@ export class ProcessCluster {
     if (node.alive) node.process.signal(signal);
   }
 
-  /** A node's counters: `warp` (Warp's stats) and `transport` (NatsTransport's). */
+  /** A node's counters: `warp` (Warp's stats) and `transport` (its bus's). */
   async stats(
     which: string | number,
-  ): Promise<{ warp: WarpStats; transport: NatsTransportStats }> {
+  ): Promise<{ warp: WarpStats; transport: Record<string, number> }> {
     const record = await this.command(which, { op: "stats" });
-    return { warp: record.warp as WarpStats, transport: record.transport as NatsTransportStats };
+    return {
+      warp: record.warp as WarpStats,
+      transport: record.transport as Record<string, number>,
+    };
   }
 
   /** The recorded history, with `final` read from the table. */
@@ -405,7 +420,8 @@ export class ProcessCluster {
 
   /**
    * Stops every node (an `exit` command, then SIGKILL), the proxies, and removes the
-   * table and the bucket. Safe to call twice; never throws for a cleanup step that fails.
+   * table and the coordinator's namespace. Safe to call twice; never throws for a cleanup
+   * step that fails.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -417,17 +433,9 @@ export class ProcessCluster {
     }));
     const sql = this.#sql;
     await sql`DROP TABLE IF EXISTS ${sql(this.table)}`.catch(() => {});
+    await sql`DROP SEQUENCE IF EXISTS ${sql(`${this.table}_version`)}`.catch(() => {});
     await sql.end({ timeout: 1 });
-    try {
-      const coordinator = await NatsKvCoordinator.create(this.#nc, {
-        bucket: this.bucket,
-        timeoutMs: 2000,
-      });
-      await coordinator.destroy();
-    } catch {
-      // The server is gone (a private one, stopped by its test): so is the bucket.
-    }
-    await this.#nc.close();
+    await this.#namespace.remove();
   }
 
   #onRecord(id: string, record: NodeRecord): void {

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { POSTGRES_VALUE_BYTES_MAX, PostgresStore } from "../src/store/postgres.ts";
 import { VALUE_BYTES_MAX_DEFAULT } from "../src/warp.ts";
+import { InProcessBus, MemoryCoordinator, Warp } from "../mod.ts";
+import { silentServer } from "./_silent_server.ts";
 
 const POSTGRES_URL = Deno.env.get("WARP_TEST_POSTGRES_URL") ??
   "postgres://postgres@127.0.0.1:5432/test";
@@ -11,6 +13,17 @@ let tableCount = 0;
 const bytes = (text: string) => new TextEncoder().encode(text);
 const CONFLICT = { name: "WarpError", code: "STORE_CONFLICT" };
 
+/** Drops a store's table and its sequence. */
+async function dropTable(table: string): Promise<void> {
+  const sql = postgres(POSTGRES_URL, { onnotice: () => {}, max: 1 });
+  try {
+    await sql`DROP TABLE IF EXISTS ${sql(table)}`;
+    await sql`DROP SEQUENCE IF EXISTS ${sql(`${table}_version`)}`;
+  } finally {
+    await sql.end();
+  }
+}
+
 /** Runs `fn` with a store on a fresh table, then drops the table and closes. */
 async function withStore(fn: (store: PostgresStore) => Promise<void>): Promise<void> {
   const table = `warp_test_${RUN}_${tableCount++}`;
@@ -19,51 +32,55 @@ async function withStore(fn: (store: PostgresStore) => Promise<void>): Promise<v
     await fn(store);
   } finally {
     await store.close();
-    const sql = postgres(POSTGRES_URL, { onnotice: () => {} });
-    try {
-      await sql`DROP TABLE IF EXISTS ${sql(table)}`;
-    } finally {
-      await sql.end();
-    }
+    await dropTable(table);
   }
 }
 
-Deno.test("PostgresStore versions grow by one per write, across deletes", async () => {
+/** Asserts that each version is above the one before. */
+function assertIncreasing(versions: number[], what: string): void {
+  for (let i = 1; i < versions.length; i++) {
+    assert.ok(versions[i]! > versions[i - 1]!, `${what}: ${versions.join(", ")}`);
+  }
+}
+
+Deno.test("PostgresStore versions increase with every write, across deletes", async () => {
   await withStore(async (store) => {
     assert.deepEqual(await store.get("k"), { value: undefined, version: 0 });
-    assert.equal(await store.set("k", bytes("a")), 1);
-    assert.equal(await store.set("k", bytes("b")), 2);
-    assert.deepEqual(await store.get("k"), { value: bytes("b"), version: 2 });
-    assert.equal(await store.delete("k"), 3);
-    assert.deepEqual(await store.get("k"), { value: undefined, version: 3 });
-    assert.equal(await store.delete("k"), 4);
-    assert.equal(await store.set("k", bytes("c")), 5);
-    assert.deepEqual(await store.get("k"), { value: bytes("c"), version: 5 });
-    // Deleting a never-written key leaves a tombstone at version 1.
-    assert.equal(await store.delete("never"), 1);
-    assert.deepEqual(await store.get("never"), { value: undefined, version: 1 });
+    const versions = [await store.set("k", bytes("a")), await store.set("k", bytes("b"))];
+    assert.deepEqual(await store.get("k"), { value: bytes("b"), version: versions[1] });
+    versions.push(await store.delete("k"));
+    assert.deepEqual(await store.get("k"), { value: undefined, version: versions[2] });
+    versions.push(await store.delete("k"), await store.set("k", bytes("c")));
+    assert.deepEqual(await store.get("k"), { value: bytes("c"), version: versions[4] });
+    assert.ok(versions[0]! >= 1);
+    assertIncreasing(versions, "versions of k");
+    // Deleting a never-written key leaves a tombstone at a version of its own.
+    const never = await store.delete("never");
+    assert.deepEqual(await store.get("never"), { value: undefined, version: never });
+    assert.ok(never > versions[4]!, "one sequence: later writes of any key get larger versions");
   });
 });
 
 Deno.test("PostgresStore conditional writes succeed only at the expected version", async () => {
   await withStore(async (store) => {
-    assert.equal(await store.set("k", bytes("a"), { expectedVersion: 0 }), 1);
+    const first = await store.set("k", bytes("a"), { expectedVersion: 0 });
     await assert.rejects(store.set("k", bytes("x"), { expectedVersion: 0 }), CONFLICT);
-    await assert.rejects(store.set("k", bytes("x"), { expectedVersion: 2 }), {
+    await assert.rejects(store.set("k", bytes("x"), { expectedVersion: first + 1 }), {
       ...CONFLICT,
-      message: 'Version conflict on key "k": expected 2',
+      message: `Version conflict on key "k": expected ${first + 1}`,
     });
-    assert.equal(await store.set("k", bytes("b"), { expectedVersion: 1 }), 2);
-    await assert.rejects(store.delete("k", { expectedVersion: 1 }), CONFLICT);
-    assert.equal(await store.delete("k", { expectedVersion: 2 }), 3);
+    const second = await store.set("k", bytes("b"), { expectedVersion: first });
+    await assert.rejects(store.delete("k", { expectedVersion: first }), CONFLICT);
+    const third = await store.delete("k", { expectedVersion: second });
     // A deleted key is not at version 0: it is at its tombstone's version.
     await assert.rejects(store.set("k", bytes("x"), { expectedVersion: 0 }), CONFLICT);
-    assert.equal(await store.set("k", bytes("c"), { expectedVersion: 3 }), 4);
+    const fourth = await store.set("k", bytes("c"), { expectedVersion: third });
+    assertIncreasing([first, second, third, fourth], "versions of k");
     // A conditional write of a never-written key at a version above 0 creates nothing.
     await assert.rejects(store.set("absent", bytes("x"), { expectedVersion: 1 }), CONFLICT);
     assert.deepEqual(await store.get("absent"), { value: undefined, version: 0 });
-    assert.equal(await store.delete("absent2", { expectedVersion: 0 }), 1);
-    assert.deepEqual(await store.get("k"), { value: bytes("c"), version: 4 });
+    assert.ok(await store.delete("absent2", { expectedVersion: 0 }) > fourth);
+    assert.deepEqual(await store.get("k"), { value: bytes("c"), version: fourth });
   });
 });
 
@@ -76,24 +93,32 @@ Deno.test("PostgresStore lets exactly one of many concurrent conditional writers
         (_, i) => store.set("race", bytes(`${i}`), { expectedVersion: 0 }),
       ),
     );
-    assert.equal(creates.filter((r) => r.status === "fulfilled").length, 1);
+    const created = creates.filter((r) => r.status === "fulfilled");
+    assert.equal(created.length, 1);
+    let version = (created[0] as PromiseFulfilledResult<number>).value;
     for (const round of [1, 2, 3]) {
       const updates = await Promise.allSettled(
         Array.from(
           { length: writers },
-          (_, i) => store.set("race", bytes(`${round}:${i}`), { expectedVersion: round }),
+          (_, i) => store.set("race", bytes(`${round}:${i}`), { expectedVersion: version }),
         ),
       );
       const winners = updates.filter((r) => r.status === "fulfilled");
       assert.equal(winners.length, 1, `round ${round}`);
-      assert.equal((winners[0] as PromiseFulfilledResult<number>).value, round + 1);
+      const next = (winners[0] as PromiseFulfilledResult<number>).value;
+      assert.ok(next > version);
+      version = next;
       for (const r of updates) {
         if (r.status === "rejected") assert.equal(r.reason.code, "STORE_CONFLICT");
       }
     }
-    // Unconditional writers never lose an increment.
-    await Promise.all(Array.from({ length: writers }, () => store.set("race", bytes("u"))));
-    assert.equal((await store.get("race")).version, 4 + writers);
+    // Unconditional writers never share a version, and the last one is the row's.
+    const unconditional = await Promise.all(
+      Array.from({ length: writers }, () => store.set("race", bytes("u"))),
+    );
+    assert.equal(new Set(unconditional).size, writers);
+    assert.ok(unconditional.every((v) => v > version));
+    assert.equal((await store.get("race")).version, Math.max(...unconditional));
   });
 });
 
@@ -179,7 +204,7 @@ Deno.test("PostgresStore rejects invalid arguments with TypeError and RangeError
     }
     await assert.rejects(store.list({ prefix: "\u0000" }), TypeError);
   });
-  for (const table of ["Warp", "1x", "a-b", 'x"; DROP TABLE y; --', "a".repeat(64)]) {
+  for (const table of ["Warp", "1x", "a-b", 'x"; DROP TABLE y; --', "a".repeat(53)]) {
     await assert.rejects(PostgresStore.connect({ url: POSTGRES_URL, table }), TypeError);
   }
 });
@@ -219,9 +244,225 @@ Deno.test("PostgresStore.close() leaves a given client open", async () => {
     await store.close();
     await store.close();
     const rows = await sql`SELECT version FROM ${sql(table)} WHERE key = 'k'`;
-    assert.equal(rows[0]?.version, "1");
+    assert.equal(rows[0]?.version, "1", "a new table's first version is 1");
+  } finally {
+    await sql.end();
+    await dropTable(table);
+  }
+});
+
+Deno.test("PostgresStore.connect() with createTable: nodes starting together never collide", async () => {
+  // Three instances at once used to fail 9 times in 15 with 23505 on pg_type_typname_nsp_index.
+  const failures: string[] = [];
+  for (let round = 0; round < 5; round++) {
+    const table = `warp_test_${RUN}_race${round}`;
+    const results = await Promise.allSettled(
+      [1, 2, 3].map(() => PostgresStore.connect({ url: POSTGRES_URL, table, createTable: true })),
+    );
+    for (const r of results) {
+      if (r.status === "rejected") failures.push(String(r.reason));
+      else await r.value.close();
+    }
+    await dropTable(table);
+  }
+  assert.deepEqual(failures, []);
+});
+
+Deno.test("PostgresStore.connect() gives up at connectTimeoutMs, on a silent server and an unroutable host", async () => {
+  const server = silentServer();
+  try {
+    for (const url of [server.url("postgres"), "postgres://postgres@10.255.255.1:5432/test"]) {
+      const startedMs = performance.now();
+      await assert.rejects(PostgresStore.connect({ url, connectTimeoutMs: 500 }), {
+        name: "WarpError",
+        code: "TIMEOUT",
+      });
+      const tookMs = performance.now() - startedMs;
+      assert.ok(tookMs >= 490 && tookMs < 3000, `${url}: gave up after ${tookMs.toFixed(0)} ms`);
+    }
+  } finally {
+    await server.close();
+  }
+  await assert.rejects(
+    PostgresStore.connect({ url: POSTGRES_URL, connectTimeoutMs: 1.5 }),
+    RangeError,
+  );
+});
+
+Deno.test("PostgresStore.sweepTombstones() removes old tombstones and no version goes back", async () => {
+  await withStore(async (store) => {
+    const kept = await store.set("kept", bytes("v"));
+    const deleted = await store.set("gone", bytes("v"));
+    const tombstone = await store.delete("gone");
+    const other = await store.delete("gone2");
+    assert.ok(tombstone > deleted);
+    await assert.rejects(store.sweepTombstones({ olderThanMs: 999 }), RangeError);
+    await assert.rejects(store.sweepTombstones({ olderThanMs: 1000, limit: 0 }), RangeError);
+    assert.equal(await store.sweepTombstones({ olderThanMs: 60_000 }), 0, "none that old yet");
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const recent = await store.delete("recent");
+    assert.equal(await store.sweepTombstones({ olderThanMs: 1000 }), 2);
+    // A swept key reads at the floor: the largest version swept, never below its tombstone.
+    const floor = Math.max(tombstone, other);
+    assert.deepEqual(await store.get("gone"), { value: undefined, version: floor });
+    assert.deepEqual(await store.get("never-written"), { value: undefined, version: floor });
+    assert.deepEqual(await store.get("recent"), { value: undefined, version: recent });
+    assert.deepEqual(await store.get("kept"), { value: bytes("v"), version: kept });
+    // A writer that read the tombstone loses; one that read the floor wins, higher still.
+    await assert.rejects(store.set("gone", bytes("w"), { expectedVersion: tombstone }), CONFLICT);
+    await assert.rejects(store.set("gone", bytes("w"), { expectedVersion: 0 }), CONFLICT);
+    const rewritten = await store.set("gone", bytes("w"), { expectedVersion: floor });
+    assert.ok(rewritten > recent);
+    assert.ok(await store.set("gone2", bytes("w")) > rewritten);
+    assert.deepEqual(
+      (await store.list()).keys,
+      ["gone", "gone2", "kept"],
+      "the floor row is no key",
+    );
+  });
+});
+
+Deno.test("PostgresStore tombstoneSweep: off by default, sweeps in the background when asked", async () => {
+  const table = `warp_test_${RUN}_${tableCount++}`;
+  await assert.rejects(
+    PostgresStore.connect({ url: POSTGRES_URL, table, tombstoneSweep: { olderThanMs: 10 } }),
+    RangeError,
+  );
+  const store = await PostgresStore.connect({
+    url: POSTGRES_URL,
+    table,
+    createTable: true,
+    tombstoneSweep: { olderThanMs: 1000, intervalMs: 100 },
+  });
+  const plain = await PostgresStore.connect({ url: POSTGRES_URL, table });
+  try {
+    const tombstone = await plain.delete("k");
+    const deadline = Date.now() + 5000;
+    const sql = postgres(POSTGRES_URL, { onnotice: () => {}, max: 1 });
+    try {
+      while ((await sql`SELECT 1 FROM ${sql(table)} WHERE key = 'k'`).length > 0) {
+        assert.ok(Date.now() < deadline, "the background sweep removed the tombstone");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      await sql.end();
+    }
+    assert.deepEqual(await plain.get("k"), { value: undefined, version: tombstone });
+  } finally {
+    await store.close();
+    await plain.close();
+    await dropTable(table);
+  }
+});
+
+Deno.test("PostgresStore swept while Warp nodes write, delete and read: no read goes back, nothing fails", async () => {
+  await withStore(async (store) => {
+    // Entries live 200 ms, so the nodes read the store again and again, swept keys included.
+    const bus = new InProcessBus();
+    const coordinator = new MemoryCoordinator();
+    const nodes = [0, 1, 2].map(() =>
+      new Warp({
+        store,
+        coordinator,
+        transport: bus.connect(),
+        heartbeatIntervalMs: 20,
+        keys: {
+          "ev:*": { mode: "eventual-distributed", maxStalenessMs: 100, ttlMs: 200 },
+          "st:*": { mode: "strong-distributed", ttlMs: 200 },
+          "sl:*": { mode: "strong-local", ttlMs: 200 },
+        },
+      })
+    );
+    const sweeps: number[] = [];
+    const seen = new Map<string, number>(); // per node and key: the last version read
+    const errors: string[] = [];
+    const keys = ["ev", "st", "sl"].flatMap((mode) =>
+      Array.from({ length: 8 }, (_, i) => `${mode}:${i}`)
+    );
+    const startMs = performance.now();
+    // First every key is written and most are deleted; then the nodes read them all while
+    // the tombstones age past the sweep's bound and go, and keep writing a few of them.
+    const writing = (key: string, ms: number) =>
+      ms < 800 || key.endsWith(":0") || key.endsWith(":1");
+    const endMs = startMs + 3500;
+    const sweeper = (async () => {
+      while (performance.now() < endMs) {
+        sweeps.push(await store.sweepTombstones({ olderThanMs: 1000 }));
+        // What a node that forgot every version sees: the store itself must not go back.
+        for (const key of keys) {
+          const { version } = await store.get(key);
+          const last = seen.get(`store ${key}`) ?? 0;
+          if (version < last) errors.push(`the store read ${key} at ${version} after ${last}`);
+          seen.set(`store ${key}`, version);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    try {
+      await Promise.all([
+        sweeper,
+        ...nodes.map(async (node, n) => {
+          for (let i = 0; performance.now() < endMs; i++) {
+            const key = keys[(i * 7 + n * 3) % keys.length]!;
+            const ms = performance.now() - startMs;
+            try {
+              const roll = (i * 13 + n * 5) % 10;
+              // strong-local keys have one writer, node 0.
+              if (writing(key, ms) && roll < 5 && (n === 0 || !key.startsWith("sl:"))) {
+                if (roll < 2) await node.set(key, `${n}-${i}`);
+                else await node.delete(key);
+              } else {
+                const read = await node.read(key);
+                const last = seen.get(`${n} ${key}`) ?? 0;
+                if (read.version < last) {
+                  errors.push(`node ${n} read ${key} at ${read.version} after ${last}`);
+                }
+                seen.set(`${n} ${key}`, read.version);
+              }
+            } catch (error) {
+              errors.push(`node ${n} ${key}: ${error}`);
+            }
+            await new Promise((resolve) => setTimeout(resolve, 3));
+          }
+        }),
+      ]);
+    } finally {
+      await Promise.all(nodes.map((node) => node.close()));
+    }
+    const swept = sweeps.reduce((a, b) => a + b, 0);
+    console.log(
+      `  ${swept} tombstones swept in ${sweeps.length} sweeps, ${seen.size} node-key pairs read`,
+    );
+    assert.deepEqual(errors, []);
+    assert.ok(swept > 0, "tombstones were swept while the nodes ran");
+  });
+});
+
+Deno.test("PostgresStore on a table of an earlier Warp: refused without createTable, upgraded with it", async () => {
+  const table = `warp_test_${RUN}_old`;
+  const sql = postgres(POSTGRES_URL, { onnotice: () => {}, max: 1 });
+  try {
+    await sql`
+      CREATE TABLE ${sql(table)} (
+        key text COLLATE "C" PRIMARY KEY, value bytea,
+        version bigint NOT NULL CHECK (version > 0), deleted boolean NOT NULL DEFAULT false,
+        updated_at timestamptz NOT NULL DEFAULT now(), CHECK (deleted = (value IS NULL)))`;
+    await sql`INSERT INTO ${sql(table)} (key, value, version) VALUES ('a', '\\x01', 7)`;
+    await assert.rejects(PostgresStore.connect({ url: POSTGRES_URL, table }), {
+      name: "WarpError",
+      code: "STORE_ERROR",
+    });
+    const store = await PostgresStore.connect({ url: POSTGRES_URL, table, createTable: true });
+    try {
+      assert.equal((await store.get("a")).version, 7);
+      assert.ok(await store.set("a", bytes("x"), { expectedVersion: 7 }) > 7);
+      assert.ok(await store.set("b", bytes("x")) > 7, "the sequence starts above the table");
+    } finally {
+      await store.close();
+    }
   } finally {
     await sql`DROP TABLE IF EXISTS ${sql(table)}`;
+    await sql`DROP SEQUENCE IF EXISTS ${sql(`${table}_version`)}`;
     await sql.end();
   }
 });

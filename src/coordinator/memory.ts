@@ -206,8 +206,8 @@ export class MemoryCoordinator implements Coordinator {
   /**
    * Calls `listener` after every later write of `key`: with the new entry (a copy), or
    * `undefined` when the key is deleted. It is not called with the current entry. Calls
-   * come on a microtask, in write order, never inside the writing call. Returns a
-   * function that stops the calls.
+   * come on a microtask, in write order, never inside the writing call. A listener that
+   * throws is not stopped. Returns a function that stops the calls.
    *
    * @example
    * ```ts
@@ -319,7 +319,11 @@ export class MemoryCoordinator implements Coordinator {
       queueMicrotask(() => {
         // Re-checked: a listener stopped before its turn gets nothing more.
         if (!this.#watchers.get(key)?.has(listener)) return;
-        listener(entry === undefined ? undefined : { ...entry, value: entry.value.slice() });
+        try {
+          listener(entry === undefined ? undefined : { ...entry, value: entry.value.slice() });
+        } catch {
+          // A listener's bug must not end the watch, nor escape into the writer's microtask.
+        }
       });
     }
   }

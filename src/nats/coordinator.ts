@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection, NodeConnectionOptions } from "@nats-io/transport-node";
 import {
   jetstream,
   JetStreamApiCodes,
@@ -17,6 +17,7 @@ import { assert, WarpError } from "../core/errors.ts";
 import { coordinatorKeyProblem } from "../coordinator.ts";
 import type { Coordinator, CoordinatorCallOptions, CoordinatorEntry } from "../coordinator.ts";
 import { escapeKvKey } from "./_kv_key.ts";
+import { connectNats, natsServerProblem } from "./_connect.ts";
 
 /** Called by {@linkcode NatsKvCoordinator.watch} with the new entry, or `undefined` on a delete. */
 export type NatsKvWatchListener = (entry: CoordinatorEntry | undefined) => void;
@@ -47,6 +48,13 @@ export interface NatsKvCoordinatorOptions {
    */
   readonly watchersMax?: number;
 }
+
+/**
+ * Options of {@linkcode NatsKvCoordinator.connect}: nats.js connection options (`servers`,
+ * `user`/`pass`, `token`, `authenticator`, `tls`, ...) passed through unchanged, plus the
+ * coordinator's own.
+ */
+export type NatsKvCoordinatorConnectOptions = NodeConnectionOptions & NatsKvCoordinatorOptions;
 
 const BUCKET_PATTERN = /^[-\w]{1,64}$/;
 /** The shortest TTL JetStream accepts as a bucket's max age. */
@@ -109,11 +117,52 @@ export class NatsKvCoordinator implements Coordinator {
   readonly #ttlBuckets = new Map<number, Promise<KV>>();
   readonly #stops = new Set<() => void>();
   #connected = true;
+  #ownsConnection = false;
+
+  /**
+   * Connects to NATS with its own connection (closed by {@linkcode NatsKvCoordinator.close})
+   * and does what {@linkcode NatsKvCoordinator.create} does. The nats.js options pass
+   * through unchanged: credentials as `user`/`pass` or `token`, or an `authenticator`
+   * (`credsAuthenticator`, `nkeyAuthenticator`, `jwtAuthenticator`, ... re-exported by
+   * `@warp/warp/nats`), `tls`; Warp's defaults reconnect forever. Rejects with the client's
+   * error when no server can be reached, and as `create` does otherwise.
+   *
+   * @example
+   * ```ts ignore
+   * import { NatsKvCoordinator } from "./coordinator.ts";
+   * const coordinator = await NatsKvCoordinator.connect({
+   *   servers: "127.0.0.1:4222",
+   *   user: "warp",
+   *   pass: "secret",
+   *   bucket: "warp_orders",
+   * });
+   * await coordinator.close(); // closes its connection too
+   * ```
+   */
+  static async connect(options: NatsKvCoordinatorConnectOptions = {}): Promise<NatsKvCoordinator> {
+    const { bucket, replicas, timeoutMs, watchersMax, ...natsOptions } = options;
+    const nc = await connectNats(natsOptions);
+    try {
+      const coordinator = await NatsKvCoordinator.create(nc, {
+        ...(bucket !== undefined && { bucket }),
+        ...(replicas !== undefined && { replicas }),
+        ...(timeoutMs !== undefined && { timeoutMs }),
+        ...(watchersMax !== undefined && { watchersMax }),
+      });
+      coordinator.#ownsConnection = true;
+      return coordinator;
+    } catch (error) {
+      await nc.close();
+      throw error;
+    }
+  }
 
   /**
    * Creates the bucket if it does not exist (history 1), or binds to it, and returns a
-   * coordinator on it. Rejects with `COORDINATOR_UNAVAILABLE` if JetStream cannot be
-   * reached.
+   * coordinator on it. First checks the server: a nats-server older than 2.9.0, one with
+   * JetStream disabled, or an account without JetStream rejects with
+   * `COORDINATOR_UNAVAILABLE` and a message naming what is missing; so does a JetStream
+   * that cannot be reached.
    *
    * @example
    * ```ts ignore
@@ -145,6 +194,7 @@ export class NatsKvCoordinator implements Coordinator {
     if (!Number.isSafeInteger(watchersMax) || watchersMax < 1) {
       throw new RangeError(`Invalid watchersMax: ${describe(watchersMax)}`);
     }
+    await checkServer(nc, timeoutMs);
     let kv: KV;
     try {
       const kvm = new Kvm(jetstream(nc, { timeout: timeoutMs }));
@@ -448,7 +498,8 @@ export class NatsKvCoordinator implements Coordinator {
   }
 
   /**
-   * Stops every watch. The connection stays open; later calls still work.
+   * Stops every watch. A connection you passed to `create` stays open, and later calls
+   * still work; one that {@linkcode NatsKvCoordinator.connect} opened is closed.
    *
    * @example
    * ```ts ignore
@@ -460,9 +511,9 @@ export class NatsKvCoordinator implements Coordinator {
    * await nc.close();
    * ```
    */
-  close(): Promise<void> {
+  async close(): Promise<void> {
     for (const stop of [...this.#stops]) stop();
-    return Promise.resolve();
+    if (this.#ownsConnection && !this.#nc.isClosed()) await this.#nc.close();
   }
 
   /**
@@ -480,7 +531,7 @@ export class NatsKvCoordinator implements Coordinator {
    * ```
    */
   async destroy(): Promise<void> {
-    await this.close();
+    for (const stop of [...this.#stops]) stop();
     try {
       await this.#kv.destroy();
       const jsm = await jetstreamManager(this.#nc, { timeout: this.#timeoutMs });
@@ -491,6 +542,8 @@ export class NatsKvCoordinator implements Coordinator {
       this.#ttlBuckets.clear();
     } catch (error) {
       throw toWarpError(error, "destroy bucket", this.#bucket);
+    } finally {
+      await this.close();
     }
   }
 
@@ -508,6 +561,33 @@ export class NatsKvCoordinator implements Coordinator {
     if (max !== undefined && value.length > max) {
       throw new RangeError(`Value too large (max ${max} bytes): ${value.length}`);
     }
+  }
+}
+
+/**
+ * Rejects with `COORDINATOR_UNAVAILABLE`, naming what is missing, unless the server can host
+ * the coordinator: its version and JetStream from its INFO, then the account's JetStream by
+ * asking for the account's JetStream information.
+ */
+async function checkServer(nc: NatsConnection, timeoutMs: number): Promise<void> {
+  const where = `nats-server at ${nc.getServer()}`;
+  const problem = natsServerProblem(nc.info);
+  if (problem !== undefined) throw new WarpError("COORDINATOR_UNAVAILABLE", `${problem}: ${where}`);
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+    await jsm.getAccountInfo();
+  } catch (error) {
+    const disabled = error instanceof JetStreamApiError ||
+      /not enabled|no responders/i.test(String((error as Error)?.message));
+    throw new WarpError(
+      "COORDINATOR_UNAVAILABLE",
+      disabled
+        ? `Coordinator needs JetStream for this connection's account, which has none (${
+          describeError(error)
+        }): ${where}`
+        : `Coordinator could not reach JetStream (${describeError(error)}): ${where}`,
+      { cause: error },
+    );
   }
 }
 

@@ -4,11 +4,12 @@
  * @module
  */
 
-import { connect, PermissionViolationError } from "@nats-io/transport-node";
+import { PermissionViolationError } from "@nats-io/transport-node";
 import type { NatsConnection, NodeConnectionOptions, Subscription } from "@nats-io/transport-node";
 import { describe } from "../_describe.ts";
 import { WarpError } from "../core/errors.ts";
 import type { Transport, TransportStatus, Unsubscribe } from "../transport.ts";
+import { connectNats } from "./_connect.ts";
 
 /** The longest subject {@linkcode NatsTransport} accepts, in UTF-16 code units. */
 export const SUBJECT_LENGTH_MAX = 1024;
@@ -79,13 +80,6 @@ export interface NatsTransportErrorEvent {
   readonly error: Error;
 }
 
-const CONNECT_DEFAULTS: NodeConnectionOptions = {
-  maxReconnectAttempts: -1,
-  reconnectTimeWait: 250,
-  reconnectJitter: 100,
-  name: "warp",
-};
-
 /**
  * A {@linkcode Transport} over core NATS (at-most-once), for Warp nodes in many processes.
  *
@@ -150,7 +144,7 @@ export class NatsTransport implements Transport {
    */
   static async connect(options: NatsTransportConnectOptions = {}): Promise<NatsTransport> {
     const { dropWhileDisconnected = true, closeConnection = true, ...natsOptions } = options;
-    const nc = await connect({ ...CONNECT_DEFAULTS, ...natsOptions });
+    const nc = await connectNats(natsOptions);
     return new NatsTransport(nc, { dropWhileDisconnected, closeConnection });
   }
 

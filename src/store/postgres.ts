@@ -9,8 +9,8 @@
  * @module
  */
 
-import postgres from "postgres";
 import { describe } from "../_describe.ts";
+import { unrefTimer } from "../_wake_timer.ts";
 import { assert, WarpError } from "../core/errors.ts";
 import { keyProblem } from "../core/messages.ts";
 import type {
@@ -20,36 +20,70 @@ import type {
   StoreRecord,
   StoreWriteOptions,
 } from "../store.ts";
+import {
+  checkReachable,
+  openClient,
+  type OpenedClient,
+  type PostgresConnectionOptions,
+  type PostgresSql,
+  withConnectDeadline,
+  withDdlLock,
+} from "../postgres/_client.ts";
 
-/** A postgres.js client, as `postgres(url)` returns it. */
-export type PostgresSql = postgres.Sql;
+export type { PostgresSql };
 
 /** Options of {@linkcode PostgresStore.connect}. */
-export interface PostgresStoreOptions {
+export interface PostgresStoreOptions extends PostgresConnectionOptions {
   /**
-   * A connection URL, e.g. `postgres://user@127.0.0.1:5432/db`; the store opens (and
-   * {@linkcode PostgresStore.close} ends) its own client. Give `url` or `sql`, not both.
-   * @default {undefined} postgres.js reads the `PG*` environment variables
-   */
-  readonly url?: string;
-  /**
-   * An existing postgres.js client; {@linkcode PostgresStore.close} leaves it open.
-   * @default {undefined}
-   */
-  readonly sql?: PostgresSql;
-  /**
-   * The table: a lower-case SQL identifier matching `/^[a-z_][a-z0-9_]{0,62}$/`.
+   * The table: a lower-case SQL identifier matching `/^[a-z_][a-z0-9_]{0,51}$/` (its
+   * sequence and index are named after it).
    * @default {"warp_store"}
    */
   readonly table?: string;
   /**
-   * Create the table if it does not exist (see {@linkcode PostgresStore} for the schema).
+   * Create the table, its version sequence and its tombstone index if they do not exist
+   * (see {@linkcode PostgresStore} for the schema), under a lock, so that nodes starting
+   * together do not collide. On a table made by an earlier version of Warp it adds the
+   * sequence, started above every version in the table.
    * @default {false}
    */
   readonly createTable?: boolean;
+  /**
+   * Delete old tombstones in the background: every `intervalMs` (default 60 000), at most
+   * `batchMax` (default 1000) of those older than `olderThanMs` (default 3 600 000, at least
+   * 1000), by {@linkcode PostgresStore.sweepTombstones}. Off unless given: it needs the
+   * `DELETE` privilege, and one node sweeping is enough.
+   * @default {undefined}
+   */
+  readonly tombstoneSweep?: TombstoneSweepOptions;
 }
 
-const TABLE_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+/** Options of the background tombstone sweep ({@linkcode PostgresStoreOptions.tombstoneSweep}). */
+export interface TombstoneSweepOptions {
+  /** Sweep tombstones older than this, by the database's clock. @default {3600000} */
+  readonly olderThanMs?: number;
+  /** Time between sweeps. @default {60000} */
+  readonly intervalMs?: number;
+  /** The most tombstones one sweep deletes. @default {1000} */
+  readonly batchMax?: number;
+}
+
+/** Options of {@linkcode PostgresStore.sweepTombstones}. */
+export interface SweepTombstonesOptions {
+  /**
+   * Delete tombstones whose delete is older than this, in milliseconds of the database's
+   * clock; at least 1000 (a write statement must never run longer than this; see
+   * {@linkcode PostgresStore.sweepTombstones}).
+   */
+  readonly olderThanMs: number;
+  /** The most tombstones deleted, 1 to 10 000. @default {1000} */
+  readonly limit?: number;
+}
+
+const TABLE_PATTERN = /^[a-z_][a-z0-9_]{0,51}$/;
+const SWEEP_AGE_MIN_MS = 1000;
+/** The key of the row that holds the sweep floor: no Warp key is empty. */
+const FLOOR_KEY = "";
 const LIST_LIMIT_DEFAULT = 1000;
 const LIST_LIMIT_MAX = 10_000;
 const CODE_POINT_MAX = 0x10ffff;
@@ -75,21 +109,28 @@ export const POSTGRES_VALUE_BYTES_MAX = 64 * 1024 * 1024;
  *   updated_at timestamptz NOT NULL DEFAULT now(),
  *   CHECK (deleted = (value IS NULL))
  * );
+ * CREATE SEQUENCE warp_store_version;               -- every write's version
+ * CREATE INDEX warp_store_tombstones ON warp_store (updated_at) WHERE deleted;
  * ```
  *
- * - **Versions** start at 1 and grow by 1 with every write of the key, a delete included:
- *   a delete keeps the row as a tombstone (`value` NULL, `deleted` true), so a version is
- *   never reused. `get` of a tombstone returns `{ value: undefined, version }`; of a
- *   never-written key, `{ value: undefined, version: 0 }`. Deleting a never-written key
- *   writes a tombstone at version 1.
- * - **Conditional writes** (`expectedVersion`) succeed only if the key's version is
- *   exactly `expectedVersion` when the statement runs, and otherwise reject with a
- *   `WarpError` of code `STORE_CONFLICT`. `expectedVersion: 0` means "never written": no
- *   row at all. A deleted key is not at version 0; to write it again conditionally, pass
- *   its tombstone's version. Every write is one statement (an upsert, an `INSERT … ON
- *   CONFLICT DO NOTHING` for 0, an `UPDATE … WHERE version = $expected` otherwise), so
- *   concurrent conditional writers of one version cannot both win: PostgreSQL re-checks
- *   the `WHERE` against the row a concurrent writer left behind.
+ * - **Versions** come from the table's sequence: every write (a delete included) takes
+ *   the next value, and never less than the key's version plus one. So versions increase
+ *   per key and are never reused, and a row removed by a tombstone sweep cannot let a
+ *   version go back: the next write of that key still gets a larger one. A delete keeps
+ *   the row as a tombstone (`value` NULL, `deleted` true). `get` of a tombstone returns
+ *   `{ value: undefined, version }`; of a key without a row, `{ value: undefined, version:
+ *   F }`, where F is the **sweep floor**: 0 until tombstones are swept, then the largest
+ *   version swept (kept in a row of key `''`, which no Warp key can be). So a key whose
+ *   tombstone was swept reads at a version at least as new as before, and a node that had
+ *   seen the tombstone never sees its key go back in time.
+ * - **Conditional writes** (`expectedVersion`) succeed only if the key is at exactly that
+ *   version when the statement runs (for a key without a row: only if `expectedVersion` is
+ *   the sweep floor, 0 before any sweep), and otherwise reject with a `WarpError` of code
+ *   `STORE_CONFLICT`. Every write is one statement, so concurrent conditional writers of
+ *   one version cannot both win: PostgreSQL re-checks the `WHERE` against the row a
+ *   concurrent writer left behind.
+ * - **Tombstones** stay until {@linkcode PostgresStore.sweepTombstones} (or the
+ *   `tombstoneSweep` option) deletes those older than a bound, safely while nodes run.
  * - **Keys** must be non-empty, at most 1024 code units, well-formed Unicode and free of
  *   NUL (PostgreSQL text cannot hold it): exactly what Warp accepts (`isKey`).
  * - **Values** are at most {@linkcode POSTGRES_VALUE_BYTES_MAX} (64 MiB); a larger one
@@ -110,19 +151,24 @@ export const POSTGRES_VALUE_BYTES_MAX = 64 * 1024 * 1024;
  * });
  * const version = await store.set("user:1", new TextEncoder().encode("Ada"));
  * await store.set("user:1", new TextEncoder().encode("Grace"), { expectedVersion: version });
- * console.log(await store.get("user:1")); // { value: Uint8Array(5) [...], version: 2 }
+ * console.log((await store.get("user:1")).version > version); // true
  * await store.close();
  * ```
  */
 export class PostgresStore implements Store {
+  readonly #opened: OpenedClient;
   readonly #sql: PostgresSql;
   readonly #table: string;
-  readonly #ownsSql: boolean;
+  readonly #sequence: string;
+  #sweepTimer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
   /**
-   * Opens the store: connects (with `url`) or uses `sql`, creates the table if asked, and
-   * checks that the table can be read. Rejects with the postgres.js error otherwise.
+   * Opens the store: with `sql` it uses your client (and `close` leaves it open), else it
+   * opens one from `url` and `client` options (credentials, `ssl`), passed through to
+   * postgres.js. Creates the table if asked, and checks that it can be used. Rejects with a
+   * `WarpError` of code `TIMEOUT` after `connectTimeoutMs` (default 10 s), with
+   * `STORE_ERROR` for a table without its version sequence, or with the postgres.js error.
    *
    * @example
    * ```ts ignore
@@ -131,40 +177,44 @@ export class PostgresStore implements Store {
    *   url: "postgres://postgres@127.0.0.1:5432/test",
    *   table: "warp_store",
    *   createTable: true,
+   *   connectTimeoutMs: 5000,
    * });
    * await store.close();
    * ```
    */
   static async connect(options: PostgresStoreOptions = {}): Promise<PostgresStore> {
-    const { url, sql, table = "warp_store", createTable = false } = options;
+    const { table = "warp_store", createTable = false, tombstoneSweep, ...connection } = options ??
+      {};
     if (typeof table !== "string" || !TABLE_PATTERN.test(table)) {
       throw new TypeError(`Invalid table: ${describe(table)}`);
     }
-    if (url !== undefined && sql !== undefined) {
-      throw new TypeError(`Invalid options, give url or sql, not both: ${describe(url)}`);
-    }
-    if (url !== undefined && typeof url !== "string") {
-      throw new TypeError(`Invalid url: ${describe(url)}`);
-    }
-    if (sql !== undefined && typeof sql !== "function") {
-      throw new TypeError(`Invalid sql: ${describe(sql)}`);
-    }
-    const client = sql ?? (url === undefined ? postgres(QUIET) : postgres(url, QUIET));
-    const store = new PostgresStore(client, table, sql === undefined);
+    const sweep = tombstoneSweep === undefined ? undefined : checkSweepOptions(tombstoneSweep);
+    const opened = openClient(connection);
+    await checkReachable(opened);
+    const store = new PostgresStore(opened, table);
     try {
-      if (createTable) await store.#createTable();
-      await client`SELECT key FROM ${client(table)} LIMIT 0`;
+      await withConnectDeadline(opened, () => store.#prepare(createTable));
     } catch (error) {
       await store.close();
       throw error;
     }
+    if (sweep !== undefined) {
+      store.#sweepTimer = setInterval(
+        () =>
+          void store.sweepTombstones({ olderThanMs: sweep.olderThanMs, limit: sweep.batchMax })
+            .catch(() => {}),
+        sweep.intervalMs,
+      );
+      unrefTimer(store.#sweepTimer);
+    }
     return store;
   }
 
-  private constructor(sql: PostgresSql, table: string, ownsSql: boolean) {
-    this.#sql = sql;
+  private constructor(opened: OpenedClient, table: string) {
+    this.#opened = opened;
+    this.#sql = opened.sql;
     this.#table = table;
-    this.#ownsSql = ownsSql;
+    this.#sequence = `${table}_version`;
   }
 
   /** The table's name. */
@@ -174,7 +224,8 @@ export class PostgresStore implements Store {
 
   /**
    * Reads a key: its value and version; `{ value: undefined, version }` for a deleted
-   * key and `{ value: undefined, version: 0 }` for a never-written one.
+   * key, and for a key without a row `{ value: undefined, version }` at the sweep floor
+   * (0 until tombstones are swept).
    *
    * @example
    * ```ts ignore
@@ -187,8 +238,11 @@ export class PostgresStore implements Store {
   async get(key: string): Promise<StoreRecord> {
     validateKey(key);
     const sql = this.#sql;
+    // The key's row, else the floor row (key '' sorts first in the C collation).
     const rows = await sql`
-      SELECT value, version FROM ${sql(this.#table)} WHERE key = ${key}`;
+      SELECT value, version FROM ${sql(this.#table)}
+      WHERE key IN (${key}, ${FLOOR_KEY})
+      ORDER BY key DESC LIMIT 1`;
     const row = rows[0];
     if (row === undefined) return { value: undefined, version: 0 };
     const value = row.value === null ? undefined : new Uint8Array(row.value as Uint8Array);
@@ -290,7 +344,61 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Ends the client if the store opened it (with `url`); idempotent.
+   * Deletes tombstones (rows of deleted keys) whose delete is older than `olderThanMs`, at
+   * most `limit`, and resolves to how many. Safe while nodes run: in the same transaction
+   * it raises the sweep floor to the largest version deleted, so a swept key reads at a
+   * version at least as new as its tombstone's, and the next write of it gets a larger one
+   * still (versions come from the sequence). A writer that read the tombstone and writes at
+   * its version gets `STORE_CONFLICT`, and Warp reads again. What it assumes: no write
+   * statement runs longer than `olderThanMs` (a write draws its version when its statement
+   * starts). Nodes sweeping at once skip each other's rows. Needs the `DELETE` privilege.
+   *
+   * @example
+   * ```ts ignore
+   * import { PostgresStore } from "./postgres.ts";
+   * const store = await PostgresStore.connect({ url: "postgres://postgres@127.0.0.1/test" });
+   * console.log(await store.sweepTombstones({ olderThanMs: 3_600_000 })); // 0
+   * await store.close();
+   * ```
+   */
+  async sweepTombstones(options: SweepTombstonesOptions): Promise<number> {
+    const { olderThanMs, limit = 1000 } = options ?? {};
+    if (!Number.isSafeInteger(olderThanMs) || olderThanMs < SWEEP_AGE_MIN_MS) {
+      throw new RangeError(
+        `Invalid olderThanMs, at least ${SWEEP_AGE_MIN_MS}: ${describe(olderThanMs)}`,
+      );
+    }
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > LIST_LIMIT_MAX) {
+      throw new RangeError(`Invalid limit: ${describe(limit)}`);
+    }
+    const sql = this.#sql;
+    const table = sql(this.#table);
+    // Locked rows (a write in progress) are skipped; the DELETE re-checks `deleted` anyway.
+    const rows = await sql`
+      WITH doomed AS (
+        SELECT key FROM ${table}
+        WHERE deleted AND key <> ${FLOOR_KEY}
+          AND updated_at < now() - ${olderThanMs}::float8 * interval '1 millisecond'
+        ORDER BY updated_at
+        LIMIT ${limit}::int
+        FOR UPDATE SKIP LOCKED
+      ), swept AS (
+        DELETE FROM ${table}
+        WHERE key IN (SELECT key FROM doomed) AND deleted
+        RETURNING version
+      ), floor AS (
+        INSERT INTO ${table} AS f (key, value, version, deleted)
+        SELECT ${FLOOR_KEY}, NULL, max(version), true FROM swept HAVING count(*) > 0
+        ON CONFLICT (key) DO UPDATE
+          SET version = GREATEST(f.version, excluded.version), updated_at = now()
+        RETURNING version
+      )
+      SELECT (SELECT count(*) FROM swept)::int AS swept, (SELECT version FROM floor) AS floor`;
+    return rows[0]!.swept as number;
+  }
+
+  /**
+   * Stops the background sweep and ends the client if the store opened it; idempotent.
    *
    * @example
    * ```ts ignore
@@ -302,10 +410,15 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#ownsSql) await this.#sql.end({ timeout: 5 });
+    clearInterval(this.#sweepTimer);
+    if (this.#opened.owned) await this.#sql.end({ timeout: 5 });
   }
 
-  /** One statement per write: `value` null is a delete (a tombstone). */
+  /**
+   * One statement per write: `value` null is a delete (a tombstone). A conditional write
+   * updates the key's row at `expectedVersion`, or inserts one if the key has no row and
+   * `expectedVersion` is the sweep floor; both branches run, at most one can match.
+   */
   async #write(
     key: string,
     value: Uint8Array | null,
@@ -314,27 +427,38 @@ export class PostgresStore implements Store {
     const sql = this.#sql;
     const table = sql(this.#table);
     const deleted = value === null;
+    const next = sql`nextval(${this.#sequence}::regclass)`;
+    // Above the floor too, should a version outside the sequence (an earlier Warp's) be swept.
+    const floor = sql`COALESCE((SELECT version FROM ${table} WHERE key = ${FLOOR_KEY}), 0)`;
     let rows;
     if (expectedVersion === undefined) {
       rows = await sql`
         INSERT INTO ${table} AS stored (key, value, version, deleted)
-        VALUES (${key}, ${value}, 1, ${deleted})
+        VALUES (${key}, ${value}, GREATEST(${next}, ${floor} + 1), ${deleted})
         ON CONFLICT (key) DO UPDATE
-          SET value = excluded.value, version = stored.version + 1,
+          SET value = excluded.value, version = GREATEST(excluded.version, stored.version + 1),
               deleted = excluded.deleted, updated_at = now()
         RETURNING version`;
-    } else if (expectedVersion === 0) {
-      rows = await sql`
-        INSERT INTO ${table} (key, value, version, deleted)
-        VALUES (${key}, ${value}, 1, ${deleted})
-        ON CONFLICT (key) DO NOTHING
-        RETURNING version`;
     } else {
+      // The value is sent once, in `input`, and read by whichever branch writes.
       rows = await sql`
-        UPDATE ${table}
-        SET value = ${value}, version = version + 1, deleted = ${deleted}, updated_at = now()
-        WHERE key = ${key} AND version = ${expectedVersion}
-        RETURNING version`;
+        WITH input AS (
+          SELECT ${value}::bytea AS value, ${floor} AS floor
+        ), updated AS (
+          UPDATE ${table}
+          SET value = (SELECT value FROM input), version = GREATEST(${next}, version + 1),
+              deleted = ${deleted}, updated_at = now()
+          WHERE key = ${key} AND version = ${expectedVersion}
+          RETURNING version
+        ), inserted AS (
+          INSERT INTO ${table} (key, value, version, deleted)
+          SELECT ${key}, input.value, GREATEST(${next}, input.floor + 1), ${deleted} FROM input
+          WHERE input.floor = ${expectedVersion}
+            AND NOT EXISTS (SELECT 1 FROM ${table} WHERE key = ${key})
+          ON CONFLICT (key) DO NOTHING
+          RETURNING version
+        )
+        SELECT version FROM updated UNION ALL SELECT version FROM inserted`;
     }
     const row = rows[0];
     if (row === undefined) {
@@ -344,30 +468,56 @@ export class PostgresStore implements Store {
         `Version conflict on key ${describe(key)}: expected ${expectedVersion}`,
       );
     }
+    assert(rows.length === 1, `Conditional write wrote twice: ${describe(key)}`);
     const version = toVersion(row.version);
     assert(
-      expectedVersion === undefined || version === expectedVersion + 1,
-      `Conditional write skipped a version on key ${describe(key)}: ${version}`,
+      expectedVersion === undefined || version > expectedVersion,
+      `Conditional write did not move the version of ${describe(key)}: ${version}`,
     );
     return version;
   }
 
-  async #createTable(): Promise<void> {
+  /**
+   * Creates what is missing (if asked, under the DDL lock), then checks that the table can
+   * be read and has its sequence.
+   */
+  async #prepare(createTable: boolean): Promise<void> {
     const sql = this.#sql;
-    await sql`
-      CREATE TABLE IF NOT EXISTS ${sql(this.#table)} (
-        key text COLLATE "C" PRIMARY KEY,
-        value bytea,
-        version bigint NOT NULL CHECK (version > 0),
-        deleted boolean NOT NULL DEFAULT false,
-        updated_at timestamptz NOT NULL DEFAULT now(),
-        CHECK (deleted = (value IS NULL))
-      )`;
+    const table = sql(this.#table);
+    if (createTable) {
+      await withDdlLock(sql, this.#table, async (tx) => {
+        await tx`
+          CREATE TABLE IF NOT EXISTS ${table} (
+            key text COLLATE "C" PRIMARY KEY,
+            value bytea,
+            version bigint NOT NULL CHECK (version > 0),
+            deleted boolean NOT NULL DEFAULT false,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            CHECK (deleted = (value IS NULL))
+          )`;
+        const [found] = await tx`SELECT to_regclass(${this.#sequence}) AS sequence`;
+        if (found?.sequence === null) {
+          // A table of an earlier Warp: start the sequence above every version it holds.
+          await tx`CREATE SEQUENCE ${sql(this.#sequence)}`;
+          await tx`
+            SELECT setval(${this.#sequence}::regclass,
+              COALESCE((SELECT max(version) FROM ${table}), 0) + 1, false)`;
+        }
+        await tx`
+          CREATE INDEX IF NOT EXISTS ${sql(`${this.#table}_tombstones`)}
+          ON ${table} (updated_at) WHERE deleted`;
+      });
+    }
+    await sql`SELECT key FROM ${table} LIMIT 0`;
+    const [found] = await sql`SELECT to_regclass(${this.#sequence}) AS sequence`;
+    if (found?.sequence === null) {
+      throw new WarpError(
+        "STORE_ERROR",
+        `Store table has no version sequence (connect once with createTable: true to add it): ${this.#sequence}`,
+      );
+    }
   }
 }
-
-/** Client options for a client the store opens: no notices on stdout. */
-const QUIET = { onnotice: () => {} };
 
 function validateKey(key: unknown): asserts key is string {
   const problem = keyProblem(key);
@@ -411,4 +561,24 @@ function prefixUpperBound(prefix: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The background sweep's options with their defaults; throws a `RangeError` for a bad one. */
+function checkSweepOptions(options: TombstoneSweepOptions): Required<TombstoneSweepOptions> {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(`Invalid tombstoneSweep: ${describe(options)}`);
+  }
+  const { olderThanMs = 3_600_000, intervalMs = 60_000, batchMax = 1000 } = options;
+  if (!Number.isSafeInteger(olderThanMs) || olderThanMs < SWEEP_AGE_MIN_MS) {
+    throw new RangeError(
+      `Invalid olderThanMs, at least ${SWEEP_AGE_MIN_MS}: ${describe(olderThanMs)}`,
+    );
+  }
+  if (!Number.isSafeInteger(intervalMs) || intervalMs < 1) {
+    throw new RangeError(`Invalid intervalMs: ${describe(intervalMs)}`);
+  }
+  if (!Number.isSafeInteger(batchMax) || batchMax < 1 || batchMax > LIST_LIMIT_MAX) {
+    throw new RangeError(`Invalid batchMax: ${describe(batchMax)}`);
+  }
+  return { olderThanMs, intervalMs, batchMax };
 }

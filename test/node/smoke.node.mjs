@@ -48,10 +48,14 @@ test("Node globals Warp needs exist, and Deno's do not", () => {
 test("every entry point of the exports map loads", async () => {
   const core = await importPackage("@warp/warp/core");
   const postgres = await importPackage("@warp/warp/postgres");
+  const redis = await importPackage("@warp/warp/redis");
   assert.equal(typeof warp.Warp, "function");
   assert.equal(typeof core.NodeCore, "function");
   assert.equal(typeof nats.NatsTransport.connect, "function");
   assert.equal(typeof postgres.PostgresStore.connect, "function");
+  assert.equal(typeof postgres.PostgresCoordinator.connect, "function");
+  assert.equal(typeof postgres.PostgresTransport.connect, "function");
+  assert.equal(typeof redis.RedisTransport.connect, "function");
 });
 
 test("three in-process nodes: a strong write is visible everywhere, an eventual one spreads", async () => {
