@@ -271,6 +271,8 @@ Deno.test("PostgresStore.connect() with createTable: nodes starting together nev
 Deno.test("PostgresStore.connect() gives up at connectTimeoutMs, on a silent server and an unroutable host", async () => {
   const server = silentServer();
   try {
+    // 10.255.255.1:5432 is in the test task's --allow-net list for this case: without it Deno
+    // refuses the connect with NotCapable before any packet leaves.
     for (const url of [server.url("postgres"), "postgres://postgres@10.255.255.1:5432/test"]) {
       const startedMs = performance.now();
       await assert.rejects(PostgresStore.connect({ url, connectTimeoutMs: 500 }), {
