@@ -1,0 +1,295 @@
+/**
+ * Metrics read back after a known sequence of operations: through a real OpenTelemetry SDK
+ * (`@opentelemetry/sdk-metrics`, a `MetricReader` collected on demand) and through the
+ * Prometheus text, both fed by the same two nodes, with the exact counts asserted.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
+import type { DataPoint, Histogram, ResourceMetrics } from "@opentelemetry/sdk-metrics";
+import {
+  type Coordinator,
+  InProcessBus,
+  MemoryCoordinator,
+  MemoryStore,
+  Warp,
+  WARP_METRICS,
+  type WarpMetrics,
+} from "../mod.ts";
+import { OpenTelemetryMetrics } from "../src/metrics/otel.ts";
+import {
+  escapeHelp,
+  escapeLabel,
+  PrometheusMetrics,
+  prometheusName,
+} from "../src/metrics/prometheus.ts";
+
+/** A reader the test collects by hand: no timer, no exporter. */
+class OnDemandReader extends MetricReader {
+  protected override onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected override onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** Every metrics object of `all`, as one. */
+function fanOut(...all: WarpMetrics[]): WarpMetrics {
+  return {
+    addNode: (node) => all.forEach((m) => m.addNode(node)),
+    removeNode: (node) => all.forEach((m) => m.removeNode(node)),
+    recordOperation: (node, operation, outcome, seconds) =>
+      all.forEach((m) => m.recordOperation(node, operation, outcome, seconds)),
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The data point of metric `name` whose attributes include `attributes`. */
+function otelPoint(
+  collected: ResourceMetrics,
+  name: string,
+  attributes: Record<string, string>,
+): DataPoint<number | Histogram> | undefined {
+  for (const scope of collected.scopeMetrics) {
+    for (const metric of scope.metrics) {
+      if (metric.descriptor.name !== name) continue;
+      for (const point of metric.dataPoints as DataPoint<number | Histogram>[]) {
+        if (Object.entries(attributes).every(([k, v]) => point.attributes[k] === v)) return point;
+      }
+    }
+  }
+  return undefined;
+}
+
+function otelValue(collected: ResourceMetrics, name: string, attributes: Record<string, string>) {
+  const point = otelPoint(collected, name, attributes);
+  assert.ok(point !== undefined, `no OpenTelemetry point ${name} ${JSON.stringify(attributes)}`);
+  return point.value;
+}
+
+/**
+ * Parses Prometheus text, checking the format as it goes: each family opens with HELP then
+ * TYPE, every sample belongs to the family just opened, and every line is well formed.
+ * Returns the samples by `name{labels}` exactly as written.
+ */
+function parsePrometheus(text: string): Map<string, number> {
+  assert.ok(text.endsWith("\n"), "the text ends with a line feed");
+  const samples = new Map<string, number>();
+  let family: { name: string; type: string } | undefined;
+  let help: string | undefined;
+  const sample =
+    /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*",?)*\})? (\S+)$/;
+  for (const line of text.slice(0, -1).split("\n")) {
+    const helpMatch = /^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line);
+    if (helpMatch !== null) {
+      help = helpMatch[1];
+      continue;
+    }
+    const typeMatch = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram)$/.exec(line);
+    if (typeMatch !== null) {
+      assert.equal(typeMatch[1], help, "TYPE follows the HELP of its family");
+      family = { name: typeMatch[1]!, type: typeMatch[2]! };
+      continue;
+    }
+    const match = sample.exec(line);
+    assert.ok(match !== null, `malformed line: ${line}`);
+    assert.ok(family !== undefined);
+    const suffixes = family.type === "histogram" ? ["_bucket", "_sum", "_count"] : [""];
+    assert.ok(
+      suffixes.some((suffix) => match[1] === family!.name + suffix),
+      `${match[1]} outside its family ${family.name}`,
+    );
+    const value = match[3] === "+Inf" ? Infinity : Number(match[3]);
+    assert.ok(!Number.isNaN(value), `not a number: ${line}`);
+    samples.set(match[1]! + (match[2] ?? ""), value);
+  }
+  return samples;
+}
+
+Deno.test("metrics read through an OpenTelemetry SDK reader and the Prometheus text give the exact counts of a known sequence", async () => {
+  const reader = new OnDemandReader();
+  const provider = new MeterProvider({ readers: [reader] });
+  const otel = new OpenTelemetryMetrics(provider.getMeter("warp-test"));
+  const prometheus = new PrometheusMetrics();
+  const metrics = fanOut(otel, prometheus);
+  const store = new MemoryStore();
+  const bus = new InProcessBus();
+  const shared = new MemoryCoordinator();
+  // Each node's coordinator counts its compare-and-sets by outcome, independently of Warp.
+  const casCounts = { a: { ok: 0, conflict: 0 }, b: { ok: 0, conflict: 0 } };
+  const counting = (node: "a" | "b"): Coordinator => {
+    const count = (call: Promise<number>) =>
+      call.then((revision) => {
+        casCounts[node].ok++;
+        return revision;
+      }, (error) => {
+        casCounts[node].conflict++;
+        throw error;
+      });
+    return {
+      get: (key, options) => shared.get(key, options),
+      create: (key, value, options) => count(shared.create(key, value, options)),
+      update: (key, value, revision, options) =>
+        count(shared.update(key, value, revision, options)),
+      delete: (key, options) => shared.delete(key, options),
+    };
+  };
+  // No session: the coordinator sees only what the sequence asks of it.
+  const common = { store, metrics, sessionMs: 0 };
+  const a = new Warp({
+    ...common,
+    nodeId: "a",
+    coordinator: counting("a"),
+    transport: bus.connect(),
+    entriesMax: 2,
+  });
+  const b = new Warp({
+    ...common,
+    nodeId: "b",
+    coordinator: counting("b"),
+    transport: bus.connect(),
+  });
+  for (const node of [a, b]) {
+    node.register("k:*", { mode: "strong-local", ttlMs: 30, failSafeMaxMs: 60_000 });
+    node.register("e:*", { mode: "eventual-distributed" });
+    node.register("s:*", { mode: "strong-distributed" });
+  }
+  try {
+    assert.equal(await a.get("k:1"), undefined); // miss 1 (an absence, cached)
+    await a.set("k:1", "v1"); // write 1
+    assert.equal(await a.get("k:1"), "v1"); // hit 1 (not timed)
+    assert.equal(a.peek("k:1"), "v1"); // hit 2
+    await a.set("k:2", "v2"); // write 2
+    await a.set("k:3", "v3"); // write 3: three entries, entriesMax 2: k:1 is evicted
+    await sleep(50); // k:2 and k:3 are past their 30 ms TTL
+    store.failNext(new Error("store down"));
+    const stale = await a.read("k:3"); // miss 2, answered stale by fail-safe
+    assert.deepEqual([stale.value, stale.stale], ["v3", true]);
+    await b.set("e:1", 1); // b broadcasts one inv
+    await a.invalidate("e:1"); // a broadcasts one drop
+    await b.set("s:1", "x"); // a strong write: claim, store write, release
+    assert.equal(await a.get("s:1"), "x"); // a registers as a holder, then reads the store
+    await b.set("s:1", "y"); // revokes a: one revoke sent, one ack back
+    await sleep(20); // every message delivered
+
+    const { resourceMetrics: collected, errors } = await reader.collect();
+    assert.deepEqual(errors, []);
+    const text = prometheus.text();
+    const samples = parsePrometheus(text);
+    /** The figure `name` (OpenTelemetry) of `node`, read both ways, must be `expected`. */
+    const expect = (
+      name: string,
+      node: string,
+      labels: Record<string, string>,
+      expected: number,
+    ) => {
+      const definition = WARP_METRICS.find((d) => d.name === name)!;
+      assert.equal(otelValue(collected, name, { node, ...labels }), expected, `${name} otel`);
+      const labelText = Object.entries({ node, ...labels }).map(([k, v]) => `${k}="${v}"`);
+      const id = `${prometheusName(definition)}{${labelText.join(",")}}`;
+      assert.equal(samples.get(id), expected, `${id} prometheus`);
+    };
+    expect("warp.requests", "a", { result: "hit" }, 2);
+    expect("warp.requests", "a", { result: "miss" }, 2); // k:1 at first, and s:1
+    expect("warp.requests", "a", { result: "stale" }, 1);
+    // entriesMax 2: k:3 pushed k:1 out, then s:1 pushed k:2 out.
+    expect("warp.l1.evictions", "a", { reason: "capacity" }, 2);
+    expect("warp.l1.evictions", "a", { reason: "flush" }, 0);
+    expect("warp.l1.entries", "a", {}, a.stats.entries);
+    expect("warp.l1.size", "a", {}, a.stats.bytes);
+    expect("warp.invalidations.sent", "b", { type: "inv" }, 1);
+    expect("warp.invalidations.sent", "a", { type: "drop" }, 1);
+    expect("warp.invalidations.received", "a", { type: "inv" }, 1);
+    expect("warp.invalidations.received", "b", { type: "drop" }, 1);
+    expect("warp.invalidations.sent", "b", { type: "revoke" }, 1);
+    expect("warp.invalidations.received", "a", { type: "revoke" }, 1);
+    expect("warp.invalidations.applied", "a", {}, 1); // the revoke dropped s:1
+    expect("warp.store.writes", "b", {}, 3);
+    expect("warp.gaps", "a", {}, 0);
+    expect("warp.flushes", "a", {}, 0);
+    expect("warp.fills.rejected", "a", { reason: "older_version" }, 0);
+    // b's two strong writes (claim, pin, release...) and a's registration as a holder.
+    for (const node of ["a", "b"] as const) {
+      expect("warp.coordinator.compare_and_sets", node, { result: "ok" }, casCounts[node].ok);
+      const { conflict } = casCounts[node];
+      expect("warp.coordinator.compare_and_sets", node, { result: "conflict" }, conflict);
+      expect("warp.coordinator.compare_and_sets", node, { result: "error" }, 0);
+    }
+    assert.ok(casCounts.b.ok >= 4 && casCounts.a.ok >= 1);
+    expect("warp.strong.lease_waits", "b", {}, 0);
+    expect("warp.lease.checks", "a", {}, 0);
+    expect("warp.listener.errors", "a", {}, 0);
+
+    // Durations of a: the two reads that missed, three writes, one invalidate, one read of s:1.
+    const histogram = WARP_METRICS.find((d) => d.kind === "histogram")!;
+    const hName = prometheusName(histogram);
+    for (const [operation, count] of [["read", 3], ["write", 3], ["invalidate", 1]] as const) {
+      const point = otelValue(collected, histogram.name, { node: "a", operation, outcome: "ok" });
+      assert.equal((point as Histogram).count, count, `otel ${operation}`);
+      const labels = `node="a",operation="${operation}",outcome="ok"`;
+      assert.equal(samples.get(`${hName}_count{${labels}}`), count, `prometheus ${operation}`);
+      assert.equal(samples.get(`${hName}_bucket{${labels},le="+Inf"}`), count);
+      let previous = 0;
+      for (const bound of [0.0001, 0.001, 0.01, 0.1, 1, 10]) {
+        const bucket = samples.get(`${hName}_bucket{${labels},le="${bound}"}`)!;
+        assert.ok(bucket >= previous && bucket <= count, "buckets are cumulative");
+        previous = bucket;
+      }
+    }
+    assert.equal(
+      otelPoint(collected, histogram.name, { node: "a", operation: "lease" }),
+      undefined,
+    );
+    for (const definition of WARP_METRICS) {
+      assert.ok(text.includes(`# TYPE ${prometheusName(definition)} ${definition.kind}\n`));
+    }
+    assert.ok(!text.includes("k:1") && !text.includes("e:1"), "a key is never a label");
+  } finally {
+    await a.close();
+    await b.close();
+    await provider.shutdown();
+  }
+  assert.equal(parsePrometheus(prometheus.text()).size, 0, "closed nodes report nothing");
+});
+
+Deno.test("PrometheusMetrics escapes HELP texts and label values, and refuses bad buckets", () => {
+  assert.equal(escapeLabel('a"b\\c\nd'), 'a\\"b\\\\c\\nd');
+  assert.equal(escapeHelp("one\\two\nthree"), "one\\\\two\\nthree");
+  assert.throws(() => new PrometheusMetrics({ buckets: [1, 1] }), RangeError);
+  assert.throws(() => new PrometheusMetrics({ buckets: [] }), RangeError);
+  const metrics = new PrometheusMetrics({ buckets: [0.5, 1] });
+  const node = { nodeId: "n", stats: {} as never };
+  metrics.recordOperation(node, "read", "ok", 0.5);
+  metrics.recordOperation(node, "read", "ok", 0.7);
+  metrics.recordOperation(node, "read", "ok", 3);
+  const text = metrics.text();
+  const labels = 'node="n",operation="read",outcome="ok"';
+  for (
+    const line of [
+      `warp_operation_duration_seconds_bucket{${labels},le="0.5"} 1`,
+      `warp_operation_duration_seconds_bucket{${labels},le="1"} 2`,
+      `warp_operation_duration_seconds_bucket{${labels},le="+Inf"} 3`,
+      `warp_operation_duration_seconds_sum{${labels}} 4.2`,
+      `warp_operation_duration_seconds_count{${labels}} 3`,
+    ]
+  ) {
+    assert.ok(text.includes(`${line}\n`), line);
+  }
+});
+
+Deno.test("Warp refuses a metrics or logger option that lacks a method", async () => {
+  assert.throws(
+    () => new Warp({ store: new MemoryStore(), metrics: {} as WarpMetrics }),
+    (error) => error instanceof TypeError && /Invalid metrics/.test(error.message),
+  );
+  assert.throws(
+    () => new Warp({ store: new MemoryStore(), logger: { info() {} } as never }),
+    (error) => error instanceof TypeError && /Invalid logger/.test(error.message),
+  );
+  const warp = new Warp({ store: new MemoryStore() });
+  await warp.close();
+});
