@@ -8,8 +8,8 @@
  * input, adds its own (a loader that failed, an I/O call past its deadline, the node
  * failing), and hands each event here, once, to the listeners of its type and to the
  * logger. A node with no listener and no logger has no `Observer` at all: its hit path
- * pays one `undefined` check, and reads record no event unless a `hit`, `miss` or `stale`
- * listener exists. Listeners run after the core's transition, never inside it: one that
+ * pays one `undefined` check, and reads record no event unless a `hit` or `miss` listener
+ * exists (a `stale` answer is rare, and logged). Listeners run after the core's transition, never inside it: one that
  * throws is counted (`stats.listenerErrors`) and logged, and the node goes on.
  *
  * Rejected: an `EventTarget` (every event would be a `CustomEvent` allocation, and a
@@ -148,7 +148,8 @@ const LOG_MESSAGES: Readonly<Record<WarpEventType, string>> = {
 };
 
 const TYPES = new Set<string>(WARP_EVENT_TYPES);
-const READ_TYPES = new Set<string>(["hit", "miss", "stale"]);
+/** The events of every read: recorded only while one of them has a listener. */
+const READ_TYPES = new Set<string>(["hit", "miss"]);
 
 /**
  * The listeners and logger of one node, and the dispatch of its events. Private to the

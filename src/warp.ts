@@ -580,8 +580,8 @@ export class Warp<T = unknown> {
   /**
    * Adds a listener for events of `type` (see {@linkcode WarpEvent}): it runs after the
    * node's step that caused the event, never inside it; if it throws, the error is counted
-   * (`stats.listenerErrors`) and logged, and the node goes on. Read events (`hit`, `miss`,
-   * `stale`) are recorded only while one of them has a listener.
+   * (`stats.listenerErrors`) and logged, and the node goes on. `hit` and `miss` events are
+   * recorded only while one of them has a listener.
    *
    * @example
    * ```ts

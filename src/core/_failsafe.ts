@@ -65,7 +65,7 @@ export class FailSafe {
       return undefined;
     }
     k.stats.staleAnswers++;
-    if (k.readEvents) k.note({ type: "stale", key });
+    if (k.events !== undefined) k.note({ type: "stale", key });
     return entryAnswer(entry, k.now, "fallback");
   }
 

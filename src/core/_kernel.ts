@@ -140,7 +140,7 @@ export class NodeKernel {
    * node: a protocol checks it before building an event, so an unobserved node builds none.
    */
   events: NodeEvent[] | undefined;
-  /** Whether reads record `hit`, `miss` and `stale` events too (they are many). */
+  /** Whether reads record `hit` and `miss` events too (there are many). */
   readEvents = false;
   /** Events lost because the driver left more than `NODE_EVENTS_MAX` untaken. */
   eventsDropped = 0;

@@ -67,7 +67,8 @@ export interface LoadTimeoutEvent {
 /**
  * A read's outcome: `hit` (answered from L1), `miss` (L1 could not answer: the store or
  * the loader was asked) or `stale` (a miss answered by fail-safe with a value past its
- * freshness). Recorded only while read events are observed (`NodeCore.observe`).
+ * freshness). `hit` and `miss` are recorded only while read events are observed
+ * (`NodeCore.observe("all")`); `stale`, rare, whenever the node is observed.
  */
 export interface ReadEvent {
   readonly type: "hit" | "miss" | "stale";
