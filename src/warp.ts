@@ -695,7 +695,8 @@ export class Warp<T = unknown> {
         return Promise.reject(error);
       }
     }
-    const entry = this.#hit(key);
+    const entry = this.#core.hit(key, this.#clock()); // #hit, inlined: the hot path
+    if (this.#observer !== undefined) this.#emitCoreEvents(this.#observer);
     if (entry !== undefined) {
       if (entry.tuning !== undefined) this.#afterHit();
       return Promise.resolve(entry.value as T | undefined);
@@ -872,7 +873,8 @@ export class Warp<T = unknown> {
    * ```
    */
   peek(key: string): T | undefined {
-    const entry = this.#hit(key);
+    const entry = this.#core.hit(key, this.#clock()); // #hit, inlined: the hot path
+    if (this.#observer !== undefined) this.#emitCoreEvents(this.#observer);
     if (entry === undefined) checkKey(key); // only invalid keys miss for sure: hits stay cheap
     else if (entry.tuning !== undefined) this.#afterHit();
     return entry?.value as T | undefined;

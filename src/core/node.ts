@@ -323,6 +323,8 @@ export class NodeCore {
   readonly #sessions: Sessions;
   readonly #loads: Loads;
   #closed = false;
+  /** The kernel's `readEvents`, here too so that `hit` checks it in one step. */
+  #readEvents = false;
 
   /** Creates a node; validates the configuration (TypeError/RangeError on misuse). */
   constructor(config: NodeConfig) {
@@ -464,7 +466,7 @@ export class NodeCore {
    */
   observe(level: "all" | "protocol" | "off"): void {
     const kernel = this.#kernel;
-    kernel.readEvents = level === "all";
+    kernel.readEvents = this.#readEvents = level === "all";
     if (level === "off") kernel.events = undefined;
     else kernel.events ??= [];
   }
@@ -533,7 +535,7 @@ export class NodeCore {
     if (entry.leases !== undefined && !this.#leases.servable(entry.leases, nowMs)) return undefined;
     this.#l1.touch(entry);
     this.stats.hits++;
-    if (this.#kernel.readEvents) this.#kernel.note({ type: "hit", key });
+    if (this.#readEvents) this.#kernel.note({ type: "hit", key });
     return entry;
   }
 
