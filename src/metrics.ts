@@ -20,7 +20,10 @@
 import type { WarpStats } from "./warp.ts";
 import type { Message } from "./core/messages.ts";
 
-/** What a duration was spent on: a caller operation that reached the core. */
+/**
+ * What a duration was spent on: a caller operation of a `Warp` node that reached the core,
+ * or (`lock`) the wait of a `Locks.acquire` from its call to the grant.
+ */
 export type OperationName =
   | "read"
   | "load"
@@ -28,6 +31,7 @@ export type OperationName =
   | "delete"
   | "invalidate"
   | "lease"
+  | "lock"
   | "other";
 
 /** A node as metrics see it: its id and its counters, read at each collection. */
@@ -40,17 +44,17 @@ export interface MetricsSource {
 
 /**
  * Where a node reports its metrics. Give one to every node of a process
- * (`new Warp({ metrics })`); each adds itself at construction and removes itself at
- * `close`.
+ * (`new Warp({ metrics })`, and `new Locks({ metrics })` for lock waits); a `Warp` adds
+ * itself at construction and removes itself at `close`.
  */
 export interface WarpMetrics {
   /** `node` starts reporting: read its `stats` at each collection, until `removeNode`. */
   addNode(node: MetricsSource): void;
   /** `node` closed: stop reading it. */
   removeNode(node: MetricsSource): void;
-  /** An operation of `node` completed (`ok`) or failed (`error`) after `seconds`. */
+  /** An operation of node `nodeId` completed (`ok`) or failed (`error`) after `seconds`. */
   recordOperation(
-    node: MetricsSource,
+    nodeId: string,
     operation: OperationName,
     outcome: "ok" | "error",
     seconds: number,
@@ -134,7 +138,7 @@ export const WARP_METRICS: readonly MetricDefinition[] = [
     kind: "histogram",
     unit: "s",
     description:
-      "Duration of operations that reached the core (an L1 hit by get or peek is not timed)",
+      "Duration of operations that reached the core (an L1 hit by get or peek is not timed), and of lock waits",
   },
   {
     name: "warp.l1.entries",

@@ -1308,7 +1308,7 @@ export class Warp<T = unknown> {
     const startMs = this.#clock();
     const record = (outcome: "ok" | "error") => {
       try {
-        metrics.recordOperation(this, operation, outcome, (this.#clock() - startMs) / 1000);
+        metrics.recordOperation(this.nodeId, operation, outcome, (this.#clock() - startMs) / 1000);
       } catch {
         // a metrics adapter that throws must not fail the operation it measured
       }

@@ -12,6 +12,7 @@ import type { DataPoint, Histogram, ResourceMetrics } from "@opentelemetry/sdk-m
 import {
   type Coordinator,
   InProcessBus,
+  Locks,
   MemoryCoordinator,
   MemoryStore,
   Warp,
@@ -174,6 +175,11 @@ Deno.test("metrics read through an OpenTelemetry SDK reader and the Prometheus t
     await b.set("s:1", "x"); // a strong write: claim, store write, release
     assert.equal(await a.get("s:1"), "x"); // a registers as a holder, then reads the store
     await b.set("s:1", "y"); // revokes a: one revoke sent, one ack back
+    const locks = new Locks({ coordinator: shared, nodeId: "a", metrics });
+    const lock = await locks.acquire("report"); // a lock wait that ends in a grant
+    await assert.rejects(locks.acquire("report", { timeoutMs: 30 })); // one that times out
+    await lock.release();
+    locks.close();
     await sleep(20); // every message delivered
 
     const { resourceMetrics: collected, errors } = await reader.collect();
@@ -227,10 +233,17 @@ Deno.test("metrics read through an OpenTelemetry SDK reader and the Prometheus t
     // Durations of a: the two reads that missed, three writes, one invalidate, one read of s:1.
     const histogram = WARP_METRICS.find((d) => d.kind === "histogram")!;
     const hName = prometheusName(histogram);
-    for (const [operation, count] of [["read", 3], ["write", 3], ["invalidate", 1]] as const) {
-      const point = otelValue(collected, histogram.name, { node: "a", operation, outcome: "ok" });
+    const timed = [
+      ["read", "ok", 3],
+      ["write", "ok", 3],
+      ["invalidate", "ok", 1],
+      ["lock", "ok", 1],
+      ["lock", "error", 1],
+    ] as const;
+    for (const [operation, outcome, count] of timed) {
+      const point = otelValue(collected, histogram.name, { node: "a", operation, outcome });
       assert.equal((point as Histogram).count, count, `otel ${operation}`);
-      const labels = `node="a",operation="${operation}",outcome="ok"`;
+      const labels = `node="a",operation="${operation}",outcome="${outcome}"`;
       assert.equal(samples.get(`${hName}_count{${labels}}`), count, `prometheus ${operation}`);
       assert.equal(samples.get(`${hName}_bucket{${labels},le="+Inf"}`), count);
       let previous = 0;
@@ -253,7 +266,11 @@ Deno.test("metrics read through an OpenTelemetry SDK reader and the Prometheus t
     await b.close();
     await provider.shutdown();
   }
-  assert.equal(parsePrometheus(prometheus.text()).size, 0, "closed nodes report nothing");
+  const left = [...parsePrometheus(prometheus.text()).keys()];
+  assert.ok(
+    left.length > 0 && left.every((id) => id.startsWith("warp_operation_duration_seconds")),
+  );
+  assert.ok(!left.some((id) => id.startsWith("warp_requests")), "closed nodes' counters go");
 });
 
 Deno.test("PrometheusMetrics escapes HELP texts and label values, and refuses bad buckets", () => {
@@ -262,10 +279,9 @@ Deno.test("PrometheusMetrics escapes HELP texts and label values, and refuses ba
   assert.throws(() => new PrometheusMetrics({ buckets: [1, 1] }), RangeError);
   assert.throws(() => new PrometheusMetrics({ buckets: [] }), RangeError);
   const metrics = new PrometheusMetrics({ buckets: [0.5, 1] });
-  const node = { nodeId: "n", stats: {} as never };
-  metrics.recordOperation(node, "read", "ok", 0.5);
-  metrics.recordOperation(node, "read", "ok", 0.7);
-  metrics.recordOperation(node, "read", "ok", 3);
+  metrics.recordOperation("n", "read", "ok", 0.5);
+  metrics.recordOperation("n", "read", "ok", 0.7);
+  metrics.recordOperation("n", "read", "ok", 3);
   const text = metrics.text();
   const labels = 'node="n",operation="read",outcome="ok"';
   for (

@@ -93,12 +93,12 @@ export class OpenTelemetryMetrics implements WarpMetrics {
 
   /** Records one duration on the `warp.operation.duration` histogram. */
   recordOperation(
-    node: MetricsSource,
+    nodeId: string,
     operation: OperationName,
     outcome: "ok" | "error",
     seconds: number,
   ): void {
-    this.#duration.record(seconds, { node: node.nodeId, operation, outcome });
+    this.#duration.record(seconds, { node: nodeId, operation, outcome });
   }
 
   /** Unregisters the collection callback: the instruments report nothing more. */

@@ -48,7 +48,6 @@ export interface PrometheusMetricsOptions {
 
 /** One histogram series: cumulative counts per bucket, and the sum and count. */
 interface Series {
-  readonly node: MetricsSource;
   readonly labels: string;
   readonly counts: number[];
   sum: number;
@@ -109,28 +108,30 @@ export class PrometheusMetrics implements WarpMetrics {
     this.#nodes.add(node);
   }
 
-  /** Stops reading `node`; its duration series go with it. */
+  /**
+   * Stops reading `node`. Its duration series stay: a histogram is cumulative over the
+   * process's life, as Prometheus expects.
+   */
   removeNode(node: MetricsSource): void {
     this.#nodes.delete(node);
-    for (const [id, series] of this.#series) if (series.node === node) this.#series.delete(id);
   }
 
   /** Adds one duration to its series' buckets. */
   recordOperation(
-    node: MetricsSource,
+    nodeId: string,
     operation: OperationName,
     outcome: "ok" | "error",
     seconds: number,
   ): void {
-    const id = `${node.nodeId}\u0000${operation}\u0000${outcome}`;
+    const id = `${nodeId}\u0000${operation}\u0000${outcome}`;
     let series = this.#series.get(id);
     if (series === undefined) {
       if (this.#series.size >= SERIES_MAX) return;
-      const labels = labelText([["node", node.nodeId], ["operation", operation], [
+      const labels = labelText([["node", nodeId], ["operation", operation], [
         "outcome",
         outcome,
       ]]);
-      series = { node, labels, counts: this.#buckets.map(() => 0), sum: 0, count: 0 };
+      series = { labels, counts: this.#buckets.map(() => 0), sum: 0, count: 0 };
       this.#series.set(id, series);
     }
     const buckets = this.#buckets;
