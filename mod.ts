@@ -91,7 +91,9 @@ export type {
   CompareAndSetCounts,
   MessageType,
   MetricDefinition,
+  MetricsCounterName,
   MetricsSource,
+  MetricsStats,
   OperationName,
   WarpMetrics,
 } from "./src/metrics.ts";

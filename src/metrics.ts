@@ -17,9 +17,6 @@
  * @module
  */
 
-import type { WarpStats } from "./warp.ts";
-import type { Message } from "./core/messages.ts";
-
 /**
  * What a duration was spent on: a caller operation of a `Warp` node that reached the core,
  * or (`lock`) the wait of a `Locks.acquire` from its call to the grant.
@@ -34,12 +31,52 @@ export type OperationName =
   | "lock"
   | "other";
 
+/** The plain counters the catalogue reads from a node's `stats` (`WarpStats` has them all). */
+export type MetricsCounterName =
+  | "hits"
+  | "misses"
+  | "staleAnswers"
+  | "entries"
+  | "bytes"
+  | "evictions"
+  | "entriesFlushed"
+  | "staleFillsDiscarded"
+  | "fillsNotCached"
+  | "invalidationsApplied"
+  | "malformedMessages"
+  | "messagesDropped"
+  | "gapsDetected"
+  | "flushes"
+  | "coordinatorReads"
+  | "leaseWaits"
+  | "leaseChecks"
+  | "leaseDeadValues"
+  | "sessionRenewals"
+  | "sessionsLost"
+  | "storeReads"
+  | "storeWrites"
+  | "loads"
+  | "loadTimeouts"
+  | "loadsOvertaken"
+  | "refreshes"
+  | "listenerErrors";
+
+/** What the catalogue reads from a node's `stats`: a `WarpStats` is one. */
+export type MetricsStats = Readonly<Record<MetricsCounterName, number>> & {
+  /** Messages published, by type. */
+  readonly messagesSentByType: Readonly<Record<MessageType, number>>;
+  /** Messages received that decoded, by type. */
+  readonly messagesReceivedByType: Readonly<Record<MessageType, number>>;
+  /** Coordinator compare-and-sets by result. */
+  readonly compareAndSets: CompareAndSetCounts;
+};
+
 /** A node as metrics see it: its id and its counters, read at each collection. */
 export interface MetricsSource {
   /** The node's id (the `node` attribute of every figure). */
   readonly nodeId: string;
   /** The node's counters now. */
-  readonly stats: WarpStats;
+  readonly stats: MetricsStats;
 }
 
 /**
@@ -94,7 +131,7 @@ export interface MetricDefinition {
    * Its values in `stats`: one per attribute value (`undefined` when it has no attribute).
    * Histograms have none: they are recorded.
    */
-  readonly read?: (stats: WarpStats) => readonly (readonly [string | undefined, number])[];
+  readonly read?: (stats: MetricsStats) => readonly (readonly [string | undefined, number])[];
 }
 
 /** The bucket bounds of every duration histogram, seconds: 100 µs to 10 s. */
@@ -324,8 +361,11 @@ export const WARP_METRICS: readonly MetricDefinition[] = [
   },
 ];
 
-/** The type of a bus message (`inv`, `drop`, `hb`, `revoke`, `ack`, `lrev`). */
-export type MessageType = Message["t"];
+/**
+ * The type of a bus message: `inv`, `drop`, `hb` (heartbeat), `revoke`, `ack`, `lrev` (the
+ * `t` of the core's `Message`; the runtime's counting of `message.t` keeps the two in step).
+ */
+export type MessageType = "inv" | "drop" | "hb" | "revoke" | "ack" | "lrev";
 
 /** Compare-and-sets by result. */
 export interface CompareAndSetCounts {

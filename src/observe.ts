@@ -41,6 +41,7 @@ export type {
 
 /** An I/O call or a load that ran past its deadline. */
 export interface TimeoutEvent {
+  /** The event's tag. */
   readonly type: "timeout";
   /** What timed out: a loader (its `hardTimeoutMs`) or a store or coordinator call (`ioTimeoutMs`). */
   readonly operation:
@@ -57,7 +58,9 @@ export interface TimeoutEvent {
 
 /** The application's loader of `key` threw or rejected. */
 export interface LoaderErrorEvent {
+  /** The event's tag. */
   readonly type: "loader-error";
+  /** The key the loader was called for. */
   readonly key: string;
   /** What the loader threw. */
   readonly error: unknown;
@@ -65,7 +68,9 @@ export interface LoaderErrorEvent {
 
 /** A broken internal invariant stopped the node: every operation now fails with `CLOSED`. */
 export interface NodeFailedEvent {
+  /** The event's tag. */
   readonly type: "node-failed";
+  /** The broken invariant (an `InvariantError`), also in `warp.failure`. */
   readonly error: Error;
 }
 

@@ -15,8 +15,6 @@
  * @module
  */
 
-import type { NodeId } from "./messages.ts";
-
 /** Why a node dropped every eventual-distributed entry. */
 export type FlushReason =
   /** A gap in a peer's sequence numbers stayed open past `gapTimeoutMs`, or overflowed. */
@@ -30,16 +28,19 @@ export type FlushReason =
 
 /** A gap opened in a peer's broadcasts: some of its invalidations may be lost. */
 export interface GapEvent {
+  /** The event's tag. */
   readonly type: "gap";
-  /** The peer whose broadcasts have a gap. */
-  readonly peer: NodeId;
+  /** The id of the peer whose broadcasts have a gap. */
+  readonly peer: string;
   /** `sequence`: a number was skipped; `peer-joined`: first heard past its start. */
   readonly reason: "sequence" | "peer-joined";
 }
 
 /** Every eventual-distributed entry was dropped. */
 export interface FlushEvent {
+  /** The event's tag. */
   readonly type: "flush";
+  /** Why the entries were dropped. */
   readonly reason: FlushReason;
   /** How many L1 entries the flush dropped. */
   readonly entries: number;
@@ -47,18 +48,23 @@ export interface FlushEvent {
 
 /** This node found its session gone: its distributed entries were dropped. */
 export interface SessionLostEvent {
+  /** The event's tag. */
   readonly type: "session-lost";
 }
 
 /** Refresh-ahead started a background fill of `key`. */
 export interface RefreshEvent {
+  /** The event's tag. */
   readonly type: "refresh";
+  /** The key refreshed. */
   readonly key: string;
 }
 
 /** A load of `key` outlived its hard timeout and was aborted. */
 export interface LoadTimeoutEvent {
+  /** The event's tag. */
   readonly type: "load-timeout";
+  /** The key loaded. */
   readonly key: string;
   /** The hard timeout it outlived, ms. */
   readonly hardTimeoutMs: number;
@@ -71,7 +77,9 @@ export interface LoadTimeoutEvent {
  * (`NodeCore.observe("all")`); `stale`, rare, whenever the node is observed.
  */
 export interface ReadEvent {
+  /** The event's tag: the read's outcome. */
   readonly type: "hit" | "miss" | "stale";
+  /** The key read. */
   readonly key: string;
 }
 

@@ -37,6 +37,14 @@ import type {
 import { DURATION_BUCKETS_S, WARP_METRICS } from "../metrics.ts";
 import type { MetricDefinition, MetricsSource, OperationName, WarpMetrics } from "../metrics.ts";
 
+export type { MetricsSource, OperationName, WarpMetrics } from "../metrics.ts";
+export type {
+  CompareAndSetCounts,
+  MessageType,
+  MetricsCounterName,
+  MetricsStats,
+} from "../metrics.ts";
+
 /**
  * Reports the metrics of the nodes given it through an OpenTelemetry `Meter`.
  *

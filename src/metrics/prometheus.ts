@@ -34,6 +34,14 @@
 import { DURATION_BUCKETS_S, WARP_METRICS } from "../metrics.ts";
 import type { MetricDefinition, MetricsSource, OperationName, WarpMetrics } from "../metrics.ts";
 
+export type { MetricDefinition, MetricsSource, OperationName, WarpMetrics } from "../metrics.ts";
+export type {
+  CompareAndSetCounts,
+  MessageType,
+  MetricsCounterName,
+  MetricsStats,
+} from "../metrics.ts";
+
 /** The `Content-Type` of {@linkcode PrometheusMetrics.text}'s answer. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
