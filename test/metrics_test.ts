@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { MeterProvider, MetricReader } from "@opentelemetry/sdk-metrics";
 import type { DataPoint, Histogram, ResourceMetrics } from "@opentelemetry/sdk-metrics";
 import {
@@ -308,4 +309,56 @@ Deno.test("Warp refuses a metrics or logger option that lacks a method", async (
   );
   const warp = new Warp({ store: new MemoryStore() });
   await warp.close();
+});
+
+/** Undoes the text format's escapes of a label value or HELP text. */
+function unescape(text: string): string {
+  return text.replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c));
+}
+
+Deno.test("escapeLabel() and escapeHelp() round-trip any string and leave no raw line feed or bare quote", () => {
+  fc.assert(
+    fc.property(fc.string({ unit: "binary" }), (text) => {
+      const label = escapeLabel(text);
+      assert.equal(unescape(label), text);
+      assert.ok(!label.includes("\n") && !/(^|[^\\])(\\\\)*"/.test(label));
+      const help = escapeHelp(text);
+      assert.ok(!help.includes("\n"));
+      assert.equal(unescape(help), text);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+Deno.test("PrometheusMetrics histogram buckets equal a naive count of the durations at or below each bound", () => {
+  fc.assert(
+    fc.property(
+      fc.uniqueArray(fc.double({ min: 0.001, max: 100, noNaN: true }), {
+        minLength: 1,
+        maxLength: 8,
+      }),
+      fc.array(fc.double({ min: 0, max: 200, noNaN: true }), { maxLength: 50 }),
+      (bounds, durations) => {
+        const buckets = [...bounds].sort((a, b) => a - b);
+        const metrics = new PrometheusMetrics({ buckets });
+        for (const seconds of durations) metrics.recordOperation("n", "write", "ok", seconds);
+        const samples = parsePrometheus(metrics.text());
+        const labels = 'node="n",operation="write",outcome="ok"';
+        const name = "warp_operation_duration_seconds";
+        if (durations.length === 0) {
+          assert.equal(samples.get(`${name}_count{${labels}}`), undefined);
+          return;
+        }
+        for (const bound of buckets) {
+          const expected = durations.filter((d) => d <= bound).length;
+          assert.equal(samples.get(`${name}_bucket{${labels},le="${bound}"}`), expected);
+        }
+        assert.equal(samples.get(`${name}_bucket{${labels},le="+Inf"}`), durations.length);
+        assert.equal(samples.get(`${name}_count{${labels}}`), durations.length);
+        const sum = durations.reduce((a, b) => a + b, 0);
+        assert.ok(Math.abs(samples.get(`${name}_sum{${labels}}`)! - sum) <= 1e-9 * (1 + sum));
+      },
+    ),
+    { numRuns: 300 },
+  );
 });
