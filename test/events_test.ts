@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { Observer } from "../src/observe.ts";
 import {
   encodeMessage,
   EVENT_LOG_LEVELS,
@@ -268,4 +269,21 @@ Deno.test("Warp.on and off refuse an unknown event type or a non-function, and o
   } finally {
     await warp.close();
   }
+});
+
+Deno.test("Observer hands node-failed to its listeners and logs it at error, the invariant as err", () => {
+  const { logger, calls } = recordingLogger();
+  const observer = new Observer(logger);
+  const order: string[] = [];
+  observer.on("node-failed", () => order.push("listener"));
+  const error = new Error("L1 byte count went negative: -1");
+  observer.emit({ type: "node-failed", error });
+  order.push("logged");
+  assert.deepEqual(order, ["listener", "logged"]);
+  assert.deepEqual(calls, [[
+    "error",
+    { event: "node-failed", err: error, reason: "L1 byte count went negative: -1" },
+    "Node failed, it serves nothing more",
+  ]]);
+  assert.equal(observer.errors, 0);
 });
