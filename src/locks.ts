@@ -187,7 +187,12 @@ export class Locks {
       throw new TypeError(`Invalid clock, expected a function: ${describe(options.clock)}`);
     }
     if (options.metrics !== undefined) {
-      checkMethods(options.metrics, "metrics", ["addNode", "removeNode", "recordOperation"]);
+      checkMethods(options.metrics, "metrics", [
+        "addNode",
+        "removeNode",
+        "recordInvalidationEcho",
+        "recordOperation",
+      ]);
     }
     this.#nodeId = nodeId;
     this.#metrics = options.metrics;

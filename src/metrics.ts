@@ -89,6 +89,12 @@ export interface WarpMetrics {
   addNode(node: MetricsSource): void;
   /** `node` closed: stop reading it. */
   removeNode(node: MetricsSource): void;
+  /**
+   * Node `nodeId` heard its own invalidation of `type` back from the bus `seconds` after it
+   * published it (right after the store commit): the bus part of the invalidation lag,
+   * measured on one clock.
+   */
+  recordInvalidationEcho(nodeId: string, type: "inv" | "drop", seconds: number): void;
   /** An operation of node `nodeId` completed (`ok`) or failed (`error`) after `seconds`. */
   recordOperation(
     nodeId: string,
@@ -112,6 +118,7 @@ export interface WarpMetrics {
 export const noopMetrics: WarpMetrics = Object.freeze({
   addNode() {},
   removeNode() {},
+  recordInvalidationEcho() {},
   recordOperation() {},
 });
 
@@ -176,6 +183,14 @@ export const WARP_METRICS: readonly MetricDefinition[] = [
     unit: "s",
     description:
       "Duration of operations that reached the core (an L1 hit by get or peek is not timed), and of lock waits",
+  },
+  {
+    name: "warp.invalidation.echo_delay",
+    kind: "histogram",
+    unit: "s",
+    description:
+      "Time from publishing an invalidation (right after the store commit) until the writer hears it back from the bus: the bus part of the invalidation lag, on the writer's clock",
+    attribute: "type",
   },
   {
     name: "warp.l1.entries",

@@ -32,6 +32,7 @@ import type { KeyOptions, KeyPolicy, ReadOptions } from "./core/registry.ts";
 import type { Store } from "./store.ts";
 import type { Transport, Unsubscribe } from "./transport.ts";
 import { decodeMessage, encodeMessage } from "./wire.ts";
+import type { Message } from "./core/messages.ts";
 import { TIMER_DELAY_MAX_MS, WakeTimer, withTimeout } from "./_wake_timer.ts";
 import { describe, describeError } from "./_describe.ts";
 import {
@@ -353,6 +354,8 @@ function readResult<T>(result: OpResult): ReadResult<T> {
 }
 
 const WARMUP_CONCURRENCY = 16;
+/** Own invalidations remembered for timing their echo (the oldest is forgotten). */
+const PUBLISHED_MAX = 1024;
 const WARMUP_LIMIT_MAX = 1_000_000;
 const NUMBER_OPTIONS = [
   "entriesMax",
@@ -423,7 +426,12 @@ function checkWarpOptions<T>(options: WarpOptions<T>): {
     checkMethods(options.logger, "logger", ["debug", "info", "warn", "error"]);
   }
   if (options.metrics !== undefined) {
-    checkMethods(options.metrics, "metrics", ["addNode", "removeNode", "recordOperation"]);
+    checkMethods(options.metrics, "metrics", [
+      "addNode",
+      "removeNode",
+      "recordInvalidationEcho",
+      "recordOperation",
+    ]);
   }
   if (options.clock !== undefined && typeof options.clock !== "function") {
     throw new TypeError(`Invalid clock, expected a function: ${describe(options.clock)}`);
@@ -509,6 +517,8 @@ export class Warp<T = unknown> {
   /** Where durations go; `undefined` for none (no clock read for them). */
   readonly #metrics: WarpMetrics | undefined;
   readonly #counters = new RuntimeCounters();
+  /** With metrics: when this node published each of its recent `inv`/`drop`, by seq. */
+  readonly #published = new Map<number, number>();
   #failure: Error | undefined;
   #closing: Promise<void> | undefined;
 
@@ -1365,6 +1375,7 @@ export class Warp<T = unknown> {
       return;
     }
     this.#counters.received(message.t);
+    if (this.#metrics !== undefined) this.#echoHeard(message, this.#metrics);
     this.#step(() => this.#core.onMessage(message, this.#clock()));
   }
 
@@ -1382,6 +1393,7 @@ export class Warp<T = unknown> {
       }
       case "broadcast":
         this.#counters.sent(effect.message.t);
+        if (this.#metrics !== undefined) this.#publishing(effect.message);
         this.#transport?.publish(this.#allSubject, encodeMessage(effect.message));
         return;
       case "send":
@@ -1590,6 +1602,29 @@ export class Warp<T = unknown> {
           );
         },
       );
+  }
+
+  /** Notes when an own `inv` or `drop` is published, to time its echo (at most 1024 kept). */
+  #publishing(message: Message): void {
+    if (message.t !== "inv" && message.t !== "drop") return;
+    const published = this.#published;
+    if (published.size >= PUBLISHED_MAX) published.delete(published.keys().next().value!);
+    published.set(message.seq, this.#clock());
+  }
+
+  /** An own `inv` or `drop` came back from the bus: reports how long after publishing. */
+  #echoHeard(message: Message, metrics: WarpMetrics): void {
+    if (message.t !== "inv" && message.t !== "drop") return;
+    if (message.from !== this.nodeId || message.inc !== this.#core.incarnation) return;
+    const publishedMs = this.#published.get(message.seq);
+    if (publishedMs === undefined) return;
+    this.#published.delete(message.seq);
+    const seconds = (this.#clock() - publishedMs) / 1000;
+    try {
+      metrics.recordInvalidationEcho(this.nodeId, message.t, seconds);
+    } catch {
+      // a metrics adapter that throws must not break the bus path
+    }
   }
 
   /** An I/O call failed with `failure`: past its deadline, that is a `timeout` event. */

@@ -43,6 +43,8 @@ function fanOut(...all: WarpMetrics[]): WarpMetrics {
   return {
     addNode: (node) => all.forEach((m) => m.addNode(node)),
     removeNode: (node) => all.forEach((m) => m.removeNode(node)),
+    recordInvalidationEcho: (nodeId, type, seconds) =>
+      all.forEach((m) => m.recordInvalidationEcho(nodeId, type, seconds)),
     recordOperation: (node, operation, outcome, seconds) =>
       all.forEach((m) => m.recordOperation(node, operation, outcome, seconds)),
   };
@@ -258,6 +260,16 @@ Deno.test("metrics read through an OpenTelemetry SDK reader and the Prometheus t
       otelPoint(collected, histogram.name, { node: "a", operation: "lease" }),
       undefined,
     );
+    // Each node heard its own invalidation back from the bus once: b's inv, a's drop.
+    const echo = WARP_METRICS.find((d) => d.name === "warp.invalidation.echo_delay")!;
+    for (const [node, type] of [["b", "inv"], ["a", "drop"]] as const) {
+      const point = otelValue(collected, echo.name, { node, type }) as Histogram;
+      assert.equal(point.count, 1, `otel echo ${node} ${type}`);
+      assert.ok(point.sum! >= 0 && point.sum! < 1);
+      const id = `${prometheusName(echo)}_count{node="${node}",type="${type}"}`;
+      assert.equal(samples.get(id), 1, id);
+    }
+    assert.equal(otelPoint(collected, echo.name, { node: "a", type: "inv" }), undefined);
     for (const definition of WARP_METRICS) {
       assert.ok(text.includes(`# TYPE ${prometheusName(definition)} ${definition.kind}\n`));
     }
@@ -269,7 +281,8 @@ Deno.test("metrics read through an OpenTelemetry SDK reader and the Prometheus t
   }
   const left = [...parsePrometheus(prometheus.text()).keys()];
   assert.ok(
-    left.length > 0 && left.every((id) => id.startsWith("warp_operation_duration_seconds")),
+    left.length > 0 &&
+      left.every((id) => /^warp_(operation_duration|invalidation_echo_delay)_seconds/.test(id)),
   );
   assert.ok(!left.some((id) => id.startsWith("warp_requests")), "closed nodes' counters go");
 });

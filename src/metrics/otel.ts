@@ -61,6 +61,7 @@ export class OpenTelemetryMetrics implements WarpMetrics {
   readonly #nodes = new Set<MetricsSource>();
   readonly #observed: [MetricDefinition, Observable][] = [];
   readonly #duration: Histogram;
+  readonly #echo: Histogram;
   readonly #callback = (result: BatchObservableResult) => this.#observe(result);
 
   /** Creates every instrument on `meter`. */
@@ -71,21 +72,25 @@ export class OpenTelemetryMetrics implements WarpMetrics {
       throw new TypeError(`Invalid meter, expected an OpenTelemetry Meter: ${String(meter)}`);
     }
     this.#meter = meter;
-    let duration: Histogram | undefined;
+    const histograms = new Map<string, Histogram>();
     for (const definition of WARP_METRICS) {
       const options = { description: definition.description, unit: definition.unit };
       if (definition.kind === "histogram") {
-        duration = meter.createHistogram(definition.name, {
-          ...options,
-          advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_S] },
-        });
+        histograms.set(
+          definition.name,
+          meter.createHistogram(definition.name, {
+            ...options,
+            advice: { explicitBucketBoundaries: [...DURATION_BUCKETS_S] },
+          }),
+        );
       } else if (definition.kind === "counter") {
         this.#observed.push([definition, meter.createObservableCounter(definition.name, options)]);
       } else {
         this.#observed.push([definition, meter.createObservableGauge(definition.name, options)]);
       }
     }
-    this.#duration = duration!;
+    this.#duration = histograms.get("warp.operation.duration")!;
+    this.#echo = histograms.get("warp.invalidation.echo_delay")!;
     meter.addBatchObservableCallback(this.#callback, this.#observed.map(([, o]) => o));
   }
 
@@ -107,6 +112,11 @@ export class OpenTelemetryMetrics implements WarpMetrics {
     seconds: number,
   ): void {
     this.#duration.record(seconds, { node: nodeId, operation, outcome });
+  }
+
+  /** Records one echo delay on the `warp.invalidation.echo_delay` histogram. */
+  recordInvalidationEcho(nodeId: string, type: "inv" | "drop", seconds: number): void {
+    this.#echo.record(seconds, { node: nodeId, type });
   }
 
   /** Unregisters the collection callback: the instruments report nothing more. */

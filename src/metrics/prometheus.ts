@@ -96,7 +96,8 @@ export function prometheusName(definition: MetricDefinition): string {
  */
 export class PrometheusMetrics implements WarpMetrics {
   readonly #nodes = new Set<MetricsSource>();
-  readonly #series = new Map<string, Series>();
+  /** Histogram series by figure name, then by their labels. */
+  readonly #series = new Map<string, Map<string, Series>>();
   readonly #buckets: readonly number[];
 
   /** A collector with no node yet; the bucket bounds are checked (RangeError). */
@@ -131,16 +132,28 @@ export class PrometheusMetrics implements WarpMetrics {
     outcome: "ok" | "error",
     seconds: number,
   ): void {
-    const id = `${nodeId}\u0000${operation}\u0000${outcome}`;
-    let series = this.#series.get(id);
+    const labels = [["node", nodeId], ["operation", operation], ["outcome", outcome]] as const;
+    this.#observe("warp.operation.duration", labels, seconds);
+  }
+
+  /** Adds one echo delay to its series' buckets. */
+  recordInvalidationEcho(nodeId: string, type: "inv" | "drop", seconds: number): void {
+    this.#observe("warp.invalidation.echo_delay", [["node", nodeId], ["type", type]], seconds);
+  }
+
+  #observe(
+    figure: string,
+    labelPairs: readonly (readonly [string, string])[],
+    seconds: number,
+  ): void {
+    let table = this.#series.get(figure);
+    if (table === undefined) this.#series.set(figure, table = new Map());
+    const labels = labelText(labelPairs);
+    let series = table.get(labels);
     if (series === undefined) {
-      if (this.#series.size >= SERIES_MAX) return;
-      const labels = labelText([["node", nodeId], ["operation", operation], [
-        "outcome",
-        outcome,
-      ]]);
+      if (table.size >= SERIES_MAX) return;
       series = { labels, counts: this.#buckets.map(() => 0), sum: 0, count: 0 };
-      this.#series.set(id, series);
+      table.set(labels, series);
     }
     const buckets = this.#buckets;
     for (let i = buckets.length - 1; i >= 0 && seconds <= buckets[i]!; i--) series.counts[i]!++;
@@ -157,7 +170,7 @@ export class PrometheusMetrics implements WarpMetrics {
       lines.push(`# HELP ${name} ${escapeHelp(definition.description)}`);
       lines.push(`# TYPE ${name} ${definition.kind}`);
       if (definition.kind === "histogram") {
-        this.#histogramLines(name, lines);
+        this.#histogramLines(definition.name, name, lines);
         continue;
       }
       for (const [nodeId, nodeStats] of stats) {
@@ -171,8 +184,8 @@ export class PrometheusMetrics implements WarpMetrics {
     return lines.join("\n") + "\n";
   }
 
-  #histogramLines(name: string, lines: string[]): void {
-    for (const series of this.#series.values()) {
+  #histogramLines(figure: string, name: string, lines: string[]): void {
+    for (const series of this.#series.get(figure)?.values() ?? []) {
       const open = series.labels.slice(0, -1); // without its closing brace, to add `le`
       for (const [i, bound] of this.#buckets.entries()) {
         lines.push(`${name}_bucket${open},le="${formatNumber(bound)}"} ${series.counts[i]}`);
