@@ -27,6 +27,11 @@ import {
   PrometheusMetrics,
   prometheusName,
 } from "../src/metrics/prometheus.ts";
+import { REDIS_URL } from "./_stack.ts";
+import { NATS_URL, PG_URL } from "./_process_cluster.ts";
+import { NatsTransport } from "../src/nats/mod.ts";
+import { PostgresTransport } from "../src/postgres/mod.ts";
+import { RedisTransport } from "../src/redis/mod.ts";
 
 /** A reader the test collects by hand: no timer, no exporter. */
 class OnDemandReader extends MetricReader {
@@ -374,4 +379,48 @@ Deno.test("PrometheusMetrics histogram buckets equal a naive count of the durati
     ),
     { numRuns: 300 },
   );
+});
+
+Deno.test("warp.invalidation.echo_delay is measured over NATS, PostgreSQL LISTEN/NOTIFY and Redis pub/sub alike", async () => {
+  const buses = {
+    nats: () => NatsTransport.connect({ servers: NATS_URL }),
+    postgres: () => PostgresTransport.connect({ url: PG_URL, client: { max: 2 } }),
+    redis: () => RedisTransport.connect({ url: REDIS_URL }),
+  };
+  for (const [bus, connect] of Object.entries(buses)) {
+    const prefix = `metrics_echo_${bus}_${crypto.randomUUID().slice(0, 8)}`;
+    const transport = await connect();
+    const metrics = new PrometheusMetrics();
+    const warp = new Warp({
+      store: new MemoryStore(),
+      transport,
+      nodeId: "echo",
+      prefix,
+      metrics,
+      sessionMs: 0,
+    });
+    warp.register("e:*", { mode: "eventual-distributed" });
+    try {
+      // A subscription becomes active a moment after it is made: wait to hear a heartbeat.
+      for (let waited = 0; waited < 5000; waited += 20) {
+        if (warp.stats.messagesReceivedByType.hb > 0) break;
+        await sleep(20);
+      }
+      assert.ok(warp.stats.messagesReceivedByType.hb > 0, `${bus}: no heartbeat came back`);
+      await warp.set("e:1", 1);
+      await warp.invalidate("e:1");
+      const count = (type: string) =>
+        parsePrometheus(metrics.text()).get(
+          `warp_invalidation_echo_delay_seconds_count{node="echo",type="${type}"}`,
+        );
+      for (let waited = 0; waited < 5000 && count("drop") === undefined; waited += 20) {
+        await sleep(20);
+      }
+      assert.equal(count("inv"), 1, `${bus}: the inv came back once`);
+      assert.equal(count("drop"), 1, `${bus}: the drop came back once`);
+    } finally {
+      await warp.close();
+      await transport.close();
+    }
+  }
 });
