@@ -51,6 +51,7 @@ export type {
 export type { WarpConfig } from "./src/config.ts";
 export type { Codec } from "./src/codec.ts";
 export { bytesCodec, JSON_DEPTH_MAX, jsonCodec, textCodec } from "./src/codec.ts";
+export { structuredCodec } from "./src/structured_codec.ts";
 export { isKey, KEY_LENGTH_MAX } from "./src/core/messages.ts";
 export type {
   Store,
