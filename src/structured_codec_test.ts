@@ -6,7 +6,25 @@ import { structuredCodec } from "./structured_codec.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
-/** Values a database row holds, nested in anything fast-check builds. */
+function hasNegativeZero(value: unknown): boolean {
+  if (Object.is(value, -0)) return true;
+  if (typeof value !== "object" || value === null) return false;
+  return Object.values(value).some(hasNegativeZero);
+}
+
+/** Whether an object in `value` has an own `__proto__` key: refused beside non-JSON parts. */
+function hasProtoKey(value: unknown): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  if (Object.hasOwn(value, "__proto__")) return true;
+  if (value instanceof Map) return [...value].some(([k, v]) => hasProtoKey(k) || hasProtoKey(v));
+  if (value instanceof Set) return [...value].some(hasProtoKey);
+  return Object.values(value).some(hasProtoKey);
+}
+
+/**
+ * Values a database row holds, nested in anything fast-check builds (but an own `__proto__`
+ * key, which `encode` refuses beside non-JSON parts: tested on its own below).
+ */
 const rowLike = fc.anything({
   withBigInt: true,
   withDate: true,
@@ -17,7 +35,7 @@ const rowLike = fc.anything({
   withSparseArray: true,
   withBoxedValues: true,
   maxDepth: 4,
-});
+}).filter((value) => !hasProtoKey(value));
 
 Deno.test("structuredCodec.decode() inverts encode() for rows of Date, BigInt, Map, Set, undefined and typed arrays", () => {
   fc.assert(
@@ -26,6 +44,22 @@ Deno.test("structuredCodec.decode() inverts encode() for rows of Date, BigInt, M
     }),
     { numRuns: 2000 },
   );
+});
+
+Deno.test("structuredCodec.decode() inverts encode() for strings with lone surrogates, keys included", () => {
+  fc.assert(
+    fc.property(
+      fc.anything({ withDate: true, withMap: true, stringUnit: "binary" }).filter((value) =>
+        !hasProtoKey(value)
+      ),
+      (value) => {
+        assert.deepStrictEqual(structuredCodec.decode(structuredCodec.encode(value)), value);
+      },
+    ),
+    { numRuns: 1000 },
+  );
+  const value = { at: new Date(0), text: "a\ud800b", ["\udfff"]: new Set(["\ud83d"]) };
+  assert.deepStrictEqual(structuredCodec.decode(structuredCodec.encode(value)), value);
 });
 
 Deno.test("structuredCodec.encode() is deterministic: equal values, equal bytes", () => {
@@ -43,7 +77,7 @@ Deno.test("structuredCodec.encode() is deterministic: equal values, equal bytes"
 Deno.test("structuredCodec.encode() writes plain JSON values as jsonCodec does, and reads jsonCodec's bytes", () => {
   fc.assert(
     fc.property(fc.jsonValue(), (value) => {
-      fc.pre(!Object.is(value, -0) && !JSON.stringify(value).includes("-0"));
+      fc.pre(!hasNegativeZero(value)); // JSON has no -0: such values are stored tagged
       const bytes = jsonCodec.encode(value);
       assert.deepEqual(structuredCodec.encode(value), bytes);
       assert.deepStrictEqual(structuredCodec.decode(bytes), value);
