@@ -63,6 +63,7 @@ export interface LockOptions {
 
 /** A held lock. */
 export interface LockHandle {
+  /** The lock's name. */
   readonly name: string;
   /**
    * The fencing token: larger than every earlier grant's token of this lock. Pass it to

@@ -8,7 +8,7 @@
  */
 
 import type { Codec } from "./codec.ts";
-import { jsonCodec } from "./codec.ts";
+import { structuredCodec } from "./structured_codec.ts";
 import type { Coordinator } from "./coordinator.ts";
 import { MemoryCoordinator } from "./coordinator/memory.ts";
 import type {
@@ -67,7 +67,11 @@ export interface WarpOptions<T> {
    * is strong-distributed; alone, a node uses an in-memory one. @default {undefined}
    */
   readonly coordinator?: Coordinator;
-  /** How values become bytes for the store. @default {jsonCodec} */
+  /**
+   * How values become bytes for the store: the default stores JSON values as JSON text and
+   * round-trips `Date`, `BigInt`, `Map`, `Set`, `undefined` and `Uint8Array` too; pass
+   * `jsonCodec` to accept plain JSON only. @default {structuredCodec}
+   */
   readonly codec?: Codec<T>;
   /**
    * This node's id, unique in the cluster: 1 to 64 of `[A-Za-z0-9_-]`, not `all` (the
@@ -534,7 +538,7 @@ export class Warp<T = unknown> {
     this.#transport = transport;
     this.#coordinator = coordinator ??
       (transport === undefined ? new MemoryCoordinator() : undefined);
-    this.#codec = options.codec ?? (jsonCodec as Codec<T>);
+    this.#codec = options.codec ?? (structuredCodec as Codec<T>);
     this.#clock = options.clock ?? (() => performance.now());
     this.#timer = new WakeTimer(
       this.#clock,
@@ -658,6 +662,7 @@ export class Warp<T = unknown> {
    * await warp.close();
    * ```
    */
+  register<V extends T = T>(pattern: string, options: WarpKeyOptions<V>): KeyPolicy;
   register(pattern: string, options: WarpKeyOptions<T>): KeyPolicy {
     if (options?.mode === "strong-distributed" && this.#coordinator === undefined) {
       throw new TypeError(
@@ -697,6 +702,7 @@ export class Warp<T = unknown> {
    * await warp.close();
    * ```
    */
+  get<V extends T = T>(key: string, options?: WarpReadOptions<V>): Promise<V | undefined>;
   get(key: string, options?: WarpReadOptions<T>): Promise<T | undefined> {
     if (options !== undefined) {
       try {
@@ -742,6 +748,7 @@ export class Warp<T = unknown> {
    * await warp.close();
    * ```
    */
+  read<V extends T = T>(key: string, options?: WarpReadOptions<V>): Promise<ReadResult<V>>;
   async read(key: string, options?: WarpReadOptions<T>): Promise<ReadResult<T>> {
     checkKey(key);
     const { loader, core } = splitReadOptions(options);
@@ -780,6 +787,10 @@ export class Warp<T = unknown> {
    * await warp.close();
    * ```
    */
+  readMany<V extends T = T>(
+    keys: readonly string[],
+    options?: WarpReadOptions<V>,
+  ): Promise<ReadResult<V>[]>;
   readMany(keys: readonly string[], options?: WarpReadOptions<T>): Promise<ReadResult<T>[]> {
     if (!Array.isArray(keys)) {
       return Promise.reject(
@@ -882,6 +893,7 @@ export class Warp<T = unknown> {
    * await warp.close();
    * ```
    */
+  peek<V extends T = T>(key: string): V | undefined;
   peek(key: string): T | undefined {
     const entry = this.#core.hit(key, this.#clock()); // #hit, inlined: the hot path
     if (this.#observer !== undefined) this.#emitCoreEvents(this.#observer);
@@ -895,7 +907,7 @@ export class Warp<T = unknown> {
    * says. Resolves to the store's new version. If the store write fails, no cache
    * changes and the promise rejects with a `WarpError` (`STORE_ERROR`). A value whose
    * encoding is over `valueBytesMax` rejects with `VALUE_TOO_LARGE` before anything
-   * happens, as does (with `jsonCodec`) one nested deeper than `JSON_DEPTH_MAX`.
+   * happens, as does one nested deeper than `JSON_DEPTH_MAX`.
    *
    * @example
    * ```ts
@@ -906,6 +918,7 @@ export class Warp<T = unknown> {
    * await warp.close();
    * ```
    */
+  set<V extends T = T>(key: string, value: V, options?: SetOptions): Promise<number>;
   async set(key: string, value: T, options?: SetOptions): Promise<number> {
     checkKey(key);
     const leases = leaseOption(options);
@@ -1146,6 +1159,11 @@ export class Warp<T = unknown> {
    * await warp.close();
    * ```
    */
+  getOrSet<V extends T = T>(
+    key: string,
+    loader: Loader<V>,
+    options?: ReadOptions,
+  ): Promise<V | undefined>;
   async getOrSet(
     key: string,
     loader: Loader<T>,

@@ -25,3 +25,4 @@ export * from "./node.ts";
 export * from "./events.ts";
 export * from "./lock.ts";
 export * from "./leases.ts";
+export type { SessionMember, SessionNotice, SessionsRecord } from "./_sessions.ts";

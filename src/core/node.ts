@@ -161,26 +161,37 @@ export interface Canary {
 
 /** Counters of a node, for monitoring and for the simulator's reports. */
 export interface NodeStats {
+  /** Reads answered from L1. */
   hits: number;
+  /** Reads L1 could not answer. */
   misses: number;
+  /** Store reads started. */
   storeReads: number;
+  /** Store writes and deletes started. */
   storeWrites: number;
   /** Fill results discarded because they were older than a version already seen. */
   staleFillsDiscarded: number;
   /** Fill results not cached because an invalidation, drop, revoke or flush raced them. */
   fillsNotCached: number;
+  /** Invalidations and drops that outdated or removed a cached entry. */
   invalidationsApplied: number;
+  /** Valid bus messages received from peers. */
   messagesReceived: number;
   /** Bus messages dropped as malformed or foreign. */
   messagesDropped: number;
+  /** Sequence gaps seen in a peer's broadcasts. */
   gapsDetected: number;
+  /** Flushes of every eventual-distributed L1 entry (a broadcast may have been missed). */
   flushes: number;
   /** L1 entries the flushes dropped. */
   entriesFlushed: number;
+  /** `revoke` messages sent by strong writes. */
   revokesSent: number;
+  /** `ack` messages received for them. */
   acksReceived: number;
   /** Strong writes that completed by waiting out a silent holder's lease. */
   leaseWaits: number;
+  /** Coordinator calls started. */
   coordinatorCalls: number;
   /** Coordinator reads of lease records. */
   leaseChecks: number;
