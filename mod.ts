@@ -39,6 +39,7 @@ export type {
   WarpStats,
 } from "./src/warp.ts";
 export type { LoadMany, LoadManyContext, ManyResult } from "./src/_batch.ts";
+export { WarpNamespace } from "./src/_namespace.ts";
 export { InvariantError, WarpError } from "./src/core/errors.ts";
 export type { WarpErrorCode } from "./src/core/errors.ts";
 export type {

@@ -40,6 +40,7 @@ import {
   type ManyResult,
   settleMany,
 } from "./_batch.ts";
+import { checkNamespace, WarpNamespace } from "./_namespace.ts";
 import type { Transport, Unsubscribe } from "./transport.ts";
 import { decodeMessage, encodeMessage } from "./wire.ts";
 import { TIMER_DELAY_MAX_MS, WakeTimer, withTimeout } from "./_wake_timer.ts";
@@ -1254,6 +1255,46 @@ export class Warp<T = unknown> {
   async invalidate(key: string): Promise<void> {
     checkKey(key);
     await this.#run((op, now) => this.#core.invalidate(op, key, now));
+  }
+
+  /**
+   * A view of this node under namespace `name`: every key and pattern it is given is
+   * prefixed with `name:`, and its {@linkcode WarpNamespace.clear} drops them all from
+   * every node's L1. Views share this node (L1, bus, limits). A bad name is a TypeError.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const warp = new Warp<number>({ store: new MemoryStore() });
+   * const carts = warp.namespace("carts");
+   * carts.register("*", { mode: "strong-local" });
+   * await carts.set("7", 3);
+   * console.log(await warp.get("carts:7")); // 3
+   * await warp.close();
+   * ```
+   */
+  namespace(name: string): WarpNamespace<T> {
+    return new WarpNamespace(this, name);
+  }
+
+  /**
+   * Clears namespace `name` on every node: {@linkcode WarpNamespace.clear}. Resolves to the
+   * namespace's epoch on this node.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const warp = new Warp({ store: new MemoryStore() });
+   * warp.register("users:*", { mode: "eventual-distributed" });
+   * await warp.set("users:1", "Ada");
+   * console.log(await warp.clearNamespace("users"), warp.peek("users:1")); // 1 undefined
+   * await warp.close();
+   * ```
+   */
+  async clearNamespace(name: string): Promise<number> {
+    checkNamespace(name);
+    const result = await this.#run((op, now) => this.#core.clear(op, name, now));
+    return result.version;
   }
 
   /**

@@ -433,6 +433,12 @@ export class Registry {
     return policy;
   }
 
+  /** Every registration's policy: exact keys, then patterns, most specific first. */
+  *policies(): IterableIterator<KeyPolicy> {
+    yield* this.#exact.values();
+    for (const rule of this.#patterns) yield rule.policy;
+  }
+
   /** The policy of `key`, or `undefined` when nothing matches. */
   find(key: string): KeyPolicy | undefined {
     const exact = this.#exact.get(key);
