@@ -27,7 +27,7 @@ import { InvariantError, WarpError } from "./core/errors.ts";
 import { NodeCore } from "./core/node.ts";
 import type { NodeStats } from "./core/node.ts";
 import { entryAnswer } from "./core/l1.ts";
-import { readSettings } from "./core/registry.ts";
+import { readSettings, resolvePolicy } from "./core/registry.ts";
 import type { KeyOptions, KeyPolicy, ReadOptions } from "./core/registry.ts";
 import type { Store, StoreRecord } from "./store.ts";
 import { STORE_GET_MANY_MAX } from "./store.ts";
@@ -41,6 +41,14 @@ import {
   settleMany,
 } from "./_batch.ts";
 import { checkNamespace, WarpNamespace } from "./_namespace.ts";
+import {
+  checkKnownOptions,
+  KEY_OPTION_NAMES,
+  READ_OPTION_NAMES,
+  SET_OPTION_NAMES,
+  WARP_OPTION_NAMES,
+} from "./_options.ts";
+import { registrationProblems } from "./core/_options.ts";
 import type { Transport, Unsubscribe } from "./transport.ts";
 import { decodeMessage, encodeMessage } from "./wire.ts";
 import { TIMER_DELAY_MAX_MS, WakeTimer, withTimeout } from "./_wake_timer.ts";
@@ -325,6 +333,7 @@ function splitReadOptions<T>(
 ): { loader: Loader<T> | undefined; core: ReadOptions | undefined } {
   checkOptions(options, "read options", true);
   if (options === undefined) return { loader: undefined, core: undefined };
+  checkKnownOptions(options, READ_OPTIONS_WITH_LOADER, "a read");
   const { loader, ...core } = options as WarpReadOptions<T>;
   if (loader !== undefined && typeof loader !== "function") {
     throw new TypeError(`Invalid loader, expected a function: ${describe(loader)}`);
@@ -345,6 +354,8 @@ function readResult<T>(result: OpResult): ReadResult<T> {
   };
 }
 
+const READ_OPTIONS_WITH_LOADER = [...READ_OPTION_NAMES, "loader"];
+const KEY_OPTIONS_WITH_LOADER = [...KEY_OPTION_NAMES, "loader"];
 const WARMUP_CONCURRENCY = 16;
 const WARMUP_LIMIT_MAX = 1_000_000;
 const NUMBER_OPTIONS = [
@@ -377,6 +388,7 @@ function checkLease(lease: unknown): asserts lease is string {
 function leaseOption(options: SetOptions | undefined): readonly string[] {
   checkOptions(options, "set options", true);
   if (options === undefined) return [];
+  checkKnownOptions(options, SET_OPTION_NAMES, "set");
   const lease = (options as SetOptions).lease;
   if (lease === undefined) return [];
   const leases = typeof lease === "string" ? [lease] : lease;
@@ -404,6 +416,7 @@ function checkWarpOptions<T>(options: WarpOptions<T>): {
   valueBytesMax: number;
 } {
   checkOptions(options, "options", false);
+  checkKnownOptions(options, WARP_OPTION_NAMES, "new Warp");
   checkMethods(options.store, "store", ["get", "set", "delete", "list"]);
   if (options.transport !== undefined) {
     checkMethods(options.transport, "transport", ["publish", "subscribe", "close"]);
@@ -477,6 +490,8 @@ export class Warp<T = unknown> {
   readonly #coordPrefix: string;
   readonly #nodeSubjectPrefix: string;
   readonly #pending = new Map<number, Pending>();
+  /** The drift bound, as a fraction, that registrations are checked against. */
+  readonly #drift: number;
   /** Store-backed getOrSet sequences in flight (read, load, write), one per key. */
   readonly #loading = new Map<string, Promise<ReadResult<T>>>();
   /** Registered loaders, by the pattern of their registration. */
@@ -535,6 +550,7 @@ export class Warp<T = unknown> {
       ...(options.coordinatorStalenessMs !== undefined &&
         { coordinatorStalenessMs: options.coordinatorStalenessMs }),
     });
+    this.#drift = (options.maxDriftPpm ?? 500) / 1e6;
     const keys = options.keys ?? {};
     if (typeof keys !== "object" || keys === null || Array.isArray(keys)) {
       throw new TypeError(`Invalid keys, expected an object of registrations: ${String(keys)}`);
@@ -571,6 +587,21 @@ export class Warp<T = unknown> {
    * ```
    */
   register(pattern: string, options: WarpKeyOptions<T>): KeyPolicy {
+    checkOptions(options, `options of ${describe(pattern)}`, false);
+    checkKnownOptions(options, KEY_OPTIONS_WITH_LOADER, `register(${describe(pattern)})`);
+    const { loader: _, ...resolvable } = options;
+    // Each option alone (TypeError/RangeError), then together. The write deadline is held
+    // to the documented rule, above leaseMs × (1 + drift); how a session's wait compares is
+    // the simulator's check (`configProblems`), since it depends on every node's session.
+    const [problem] = registrationProblems(
+      resolvePolicy(pattern, resolvable),
+      resolvable,
+      this.#drift,
+      undefined,
+    );
+    if (problem !== undefined) {
+      throw problem.includes(" applies to ") ? new TypeError(problem) : new RangeError(problem);
+    }
     if (options?.mode === "strong-distributed" && this.#coordinator === undefined) {
       throw new TypeError(
         `A strong-distributed key needs a coordinator shared by the cluster: ${describe(pattern)}`,
@@ -1031,8 +1062,16 @@ export class Warp<T = unknown> {
    */
   peek(key: string): T | undefined {
     const entry = this.#core.hit(key, this.#clock());
-    if (entry === undefined) checkKey(key); // only invalid keys miss for sure: hits stay cheap
-    else if (entry.tuning !== undefined) this.#afterHit();
+    if (entry === undefined) {
+      // Misses only, so hits stay cheap: a bad key throws, an unregistered one too (as get).
+      checkKey(key);
+      if (this.#core.policyOf(key) === undefined) {
+        throw new WarpError(
+          "UNREGISTERED_KEY",
+          `Key matches no registered key or pattern: ${describe(key)}`,
+        );
+      }
+    } else if (entry.tuning !== undefined) this.#afterHit();
     return entry?.value as T | undefined;
   }
 
@@ -1090,6 +1129,7 @@ export class Warp<T = unknown> {
    */
   async grantLease(options: GrantLeaseOptions): Promise<string> {
     checkOptions(options, "grantLease options", false);
+    checkKnownOptions(options, ["ttlMs"], "grantLease");
     checkNumbers(options as unknown as Record<string, unknown>, ["ttlMs"]);
     this.#needCoordinator("grant a lease");
     const random = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(12))))

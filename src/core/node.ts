@@ -11,6 +11,7 @@
  */
 
 import { WarpError } from "./errors.ts";
+import { describeValue } from "./_describe.ts";
 import type {
   CoordReadResult,
   CoordWriteResult,
@@ -889,7 +890,9 @@ export class NodeCore {
 function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
-    throw new RangeError(`${name} must be a number of at least ${min}: ${value}`);
+    throw new RangeError(
+      `${name} must be a number of at least ${min}, got ${describeValue(value)}`,
+    );
   }
   return value;
 }
