@@ -72,4 +72,32 @@ export type { Transport, TransportStatus, Unsubscribe } from "./src/transport.ts
 export { InProcessBus, InProcessTransport } from "./src/transport/in_process.ts";
 export { decodeMessage, encodeMessage, MESSAGE_BYTES_MAX } from "./src/wire.ts";
 export { Fence, Locks } from "./src/locks.ts";
+export { EVENT_LOG_LEVELS, WARP_EVENT_TYPES } from "./src/observe.ts";
+export type {
+  FlushEvent,
+  FlushReason,
+  GapEvent,
+  LoaderErrorEvent,
+  Logger,
+  NodeFailedEvent,
+  ReadEvent,
+  RefreshEvent,
+  SessionLostEvent,
+  TimeoutEvent,
+  WarpEvent,
+  WarpEventOf,
+  WarpEventType,
+  WarpListener,
+} from "./src/observe.ts";
+export { DURATION_BUCKETS_S, noopMetrics, WARP_METRICS } from "./src/metrics.ts";
+export type {
+  CompareAndSetCounts,
+  MessageType,
+  MetricDefinition,
+  MetricsCounterName,
+  MetricsSource,
+  MetricsStats,
+  OperationName,
+  WarpMetrics,
+} from "./src/metrics.ts";
 export type { LockHandle, LockOptions, LocksOptions } from "./src/locks.ts";

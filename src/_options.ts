@@ -37,6 +37,8 @@ export const WARP_OPTION_NAMES = [
   "keys",
   "sessionMs",
   "coordinatorStalenessMs",
+  "logger",
+  "metrics",
 ] as const satisfies readonly (keyof WarpOptions<unknown>)[];
 
 /** The options of a read (`get`, `read`, `getOrSet`, batches), without `loader`. */

@@ -51,6 +51,7 @@ import {
 import { registrationProblems } from "./core/_options.ts";
 import type { Transport, Unsubscribe } from "./transport.ts";
 import { decodeMessage, encodeMessage } from "./wire.ts";
+import type { Message } from "./core/messages.ts";
 import { TIMER_DELAY_MAX_MS, WakeTimer, withTimeout } from "./_wake_timer.ts";
 import { describe, describeError } from "./_describe.ts";
 import {
@@ -62,6 +63,11 @@ import {
   checkPrefix,
 } from "./_check.ts";
 import { clusterSubjects, RESERVED_NODE_IDS } from "./_subjects.ts";
+import { Observer } from "./observe.ts";
+import type { Logger, WarpEventType, WarpListener } from "./observe.ts";
+import { noopMetrics, RuntimeCounters } from "./metrics.ts";
+import type { CompareAndSetCounts, MessageType, OperationName, WarpMetrics } from "./metrics.ts";
+import type { Entry } from "./core/l1.ts";
 
 /** The default `sessionMs` of a node with a coordinator. */
 export const DEFAULT_SESSION_MS = 2000;
@@ -150,6 +156,17 @@ export interface WarpOptions<T> {
    * (see `docs/operations.md`). Only lease checks depend on it. @default {0}
    */
   readonly coordinatorStalenessMs?: number;
+  /**
+   * Where events an operator should see are logged, each at its level (see
+   * `docs/metrics.md`): pino's shape, `{ debug, info, warn, error }` taking
+   * `(fields, message)`. @default {undefined} (nothing is logged)
+   */
+  readonly logger?: Logger;
+  /**
+   * Where this node reports its metrics: `OpenTelemetryMetrics` (`@warp/warp/otel`),
+   * `PrometheusMetrics` (`@warp/warp/prometheus`), or your own. @default {noopMetrics}
+   */
+  readonly metrics?: WarpMetrics;
 }
 
 /**
@@ -278,6 +295,16 @@ export interface WarpStats extends NodeStats {
    * version, over 8192 bytes.
    */
   readonly malformedMessages: number;
+  /** Messages this node published, by type. */
+  readonly messagesSentByType: Readonly<Record<MessageType, number>>;
+  /** Messages this node received that decoded, by type. */
+  readonly messagesReceivedByType: Readonly<Record<MessageType, number>>;
+  /** Coordinator compare-and-sets (create, update) by result. */
+  readonly compareAndSets: CompareAndSetCounts;
+  /** Coordinator reads. */
+  readonly coordinatorReads: number;
+  /** Event listener or logger calls that threw (counted, never passed on). */
+  readonly listenerErrors: number;
 }
 
 /** The default of {@linkcode WarpOptions.valueBytesMax}: 8 MiB. */
@@ -357,6 +384,8 @@ function readResult<T>(result: OpResult): ReadResult<T> {
 const READ_OPTIONS_WITH_LOADER = [...READ_OPTION_NAMES, "loader"];
 const KEY_OPTIONS_WITH_LOADER = [...KEY_OPTION_NAMES, "loader"];
 const WARMUP_CONCURRENCY = 16;
+/** Own invalidations remembered for timing their echo (the oldest is forgotten). */
+const PUBLISHED_MAX = 1024;
 const WARMUP_LIMIT_MAX = 1_000_000;
 const NUMBER_OPTIONS = [
   "entriesMax",
@@ -425,6 +454,17 @@ function checkWarpOptions<T>(options: WarpOptions<T>): {
     checkMethods(options.coordinator, "coordinator", ["get", "create", "update", "delete"]);
   }
   if (options.codec !== undefined) checkMethods(options.codec, "codec", ["encode", "decode"]);
+  if (options.logger !== undefined) {
+    checkMethods(options.logger, "logger", ["debug", "info", "warn", "error"]);
+  }
+  if (options.metrics !== undefined) {
+    checkMethods(options.metrics, "metrics", [
+      "addNode",
+      "removeNode",
+      "recordInvalidationEcho",
+      "recordOperation",
+    ]);
+  }
   if (options.clock !== undefined && typeof options.clock !== "function") {
     throw new TypeError(`Invalid clock, expected a function: ${describe(options.clock)}`);
   }
@@ -508,6 +548,13 @@ export class Warp<T = unknown> {
   #nextOp = 1;
   readonly #timer: WakeTimer;
   #malformed = 0;
+  /** Listeners and logger; `undefined` while there are none (the hit path checks it). */
+  #observer: Observer | undefined;
+  /** Where durations go; `undefined` for none (no clock read for them). */
+  readonly #metrics: WarpMetrics | undefined;
+  readonly #counters = new RuntimeCounters();
+  /** With metrics: when this node published each of its recent `inv`/`drop`, by seq. */
+  readonly #published = new Map<number, number>();
   #failure: Error | undefined;
   #closing: Promise<void> | undefined;
 
@@ -531,6 +578,8 @@ export class Warp<T = unknown> {
     );
     this.#ioTimeoutMs = ioTimeoutMs;
     this.#valueBytesMax = valueBytesMax;
+    this.#metrics = options.metrics === noopMetrics ? undefined : options.metrics;
+    if (options.logger !== undefined) this.#observer = new Observer(options.logger);
     this.#core = new NodeCore({
       nodeId,
       // New at every start and, with the clock's help, larger than the previous one.
@@ -570,7 +619,67 @@ export class Warp<T = unknown> {
         throw error;
       }
     }
+    if (this.#observer !== undefined) this.#core.observe(this.#observer.level);
     this.#step(() => this.#core.tick(this.#clock()));
+    this.#metrics?.addNode(this);
+  }
+
+  /**
+   * Adds a listener for events of `type` (see {@linkcode WarpEvent}): it runs after the
+   * node's step that caused the event, never inside it; if it throws, the error is counted
+   * (`stats.listenerErrors`) and logged, and the node goes on. `hit` and `miss` events are
+   * recorded only while one of them has a listener.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const warp = new Warp({ store: new MemoryStore() });
+   * warp.register("k", { mode: "strong-local" });
+   * const seen: string[] = [];
+   * warp.on("miss", (event) => seen.push(`miss ${event.key}`));
+   * warp.on("hit", (event) => seen.push(`hit ${event.key}`));
+   * await warp.get("k");
+   * await warp.set("k", 1);
+   * await warp.get("k");
+   * console.log(seen); // [ "miss k", "hit k" ]
+   * await warp.close();
+   * ```
+   */
+  on<K extends WarpEventType>(type: K, listener: WarpListener<K>): void {
+    const observer = this.#observer ??= new Observer(undefined);
+    observer.on(type, listener);
+    this.#core.observe(observer.level);
+  }
+
+  /**
+   * Removes a listener added with {@linkcode Warp.on}; one never added is ignored.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const warp = new Warp({ store: new MemoryStore() });
+   * const listener = () => {};
+   * warp.on("flush", listener);
+   * warp.off("flush", listener);
+   * await warp.close();
+   * ```
+   */
+  off<K extends WarpEventType>(type: K, listener: WarpListener<K>): void {
+    const observer = this.#observer ??= new Observer(undefined);
+    observer.off(type, listener);
+    this.#core.observe(observer.level);
+  }
+
+  /** The L1 entry the core serves for `key` now, if any (a hit), its events handed on. */
+  #hit(key: string): Entry | undefined {
+    const entry = this.#core.hit(key, this.#clock());
+    if (this.#observer !== undefined) this.#emitCoreEvents(this.#observer);
+    return entry;
+  }
+
+  #emitCoreEvents(observer: Observer): void {
+    const events = this.#core.takeEvents();
+    if (events.length > 0) observer.emitCore(events);
   }
 
   /**
@@ -648,7 +757,8 @@ export class Warp<T = unknown> {
         return Promise.reject(error);
       }
     }
-    const entry = this.#core.hit(key, this.#clock());
+    const entry = this.#core.hit(key, this.#clock()); // #hit, inlined: the hot path
+    if (this.#observer !== undefined) this.#emitCoreEvents(this.#observer);
     if (entry !== undefined) {
       if (entry.tuning !== undefined) this.#afterHit();
       return Promise.resolve(entry.value as T | undefined);
@@ -691,9 +801,11 @@ export class Warp<T = unknown> {
     if (policy !== undefined) readSettings(policy, core); // misuse throws, hit or miss
     if (policy?.origin === "loader") return await this.#readLoaded(key, policy, loader, core);
     if (loader === undefined) {
-      return readResult(await this.#run((op, now) => this.#core.get(op, key, now, core)));
+      return readResult(
+        await this.#run((op, now) => this.#core.get(op, key, now, core), "read"),
+      );
     }
-    const entry = this.#core.hit(key, this.#clock());
+    const entry = this.#hit(key);
     if (entry?.found) {
       if (entry.tuning !== undefined) this.#afterHit();
       return readResult(entryAnswer(entry, this.#clock(), "l1"));
@@ -966,7 +1078,7 @@ export class Warp<T = unknown> {
   ): Promise<ReadResult<T>> {
     const chosen = loader ?? this.#loaders.get(policy.pattern);
     if (chosen === undefined) {
-      const entry = this.#core.hit(key, this.#clock());
+      const entry = this.#hit(key);
       if (entry !== undefined) return readResult(entryAnswer(entry, this.#clock(), "l1"));
       throw new TypeError(
         `Key is loader-backed and its registration has no loader, pass one (getOrSet): ${
@@ -981,7 +1093,7 @@ export class Warp<T = unknown> {
       reading = this.#run((op, now) => {
         this.#opLoaders.set(op, bound);
         this.#core.get(op, key, now, core);
-      });
+      }, "read");
     } finally {
       this.#loaderInScope = undefined;
     }
@@ -1000,7 +1112,7 @@ export class Warp<T = unknown> {
     core: ReadOptions | undefined,
   ): Promise<ReadResult<T>> {
     const read = readResult<T>(
-      await this.#run((op, now) => this.#core.get(op, key, now, core)),
+      await this.#run((op, now) => this.#core.get(op, key, now, core), "read"),
     );
     if (read.found || read.source === "fallback") return read;
     const bound = { loader, decisions: { ttlMs: undefined, cache: true } };
@@ -1008,7 +1120,7 @@ export class Warp<T = unknown> {
       await this.#run((op, now) => {
         this.#opLoaders.set(op, bound);
         this.#core.load(op, key, now, core);
-      }),
+      }, "load"),
     );
     return await this.#storeLoaded(key, read, load, bound.decisions, core);
   }
@@ -1036,13 +1148,15 @@ export class Warp<T = unknown> {
       ...(ttlMs !== undefined ? { ttlMs } : core?.ttlMs !== undefined && { ttlMs: core.ttlMs }),
     };
     try {
-      const written = await this.#run((op, now) => this.#core.set(op, key, input, now));
+      const written = await this.#run((op, now) => this.#core.set(op, key, input, now), "write");
       const entry = this.#core.inspect(key);
       const fresh = entry?.version === written.version ? entry.freshUntilMs - this.#clock() : 0;
       return { ...load, version: written.version, freshForMs: Math.max(0, fresh) };
     } catch (error) {
       if (!(error instanceof WarpError) || error.code !== "STORE_CONFLICT") throw error;
-      return readResult(await this.#run((op, now) => this.#core.get(op, key, now, core)));
+      return readResult(
+        await this.#run((op, now) => this.#core.get(op, key, now, core), "read"),
+      );
     }
   }
 
@@ -1061,7 +1175,8 @@ export class Warp<T = unknown> {
    * ```
    */
   peek(key: string): T | undefined {
-    const entry = this.#core.hit(key, this.#clock());
+    const entry = this.#core.hit(key, this.#clock()); // #hit, inlined: the hot path
+    if (this.#observer !== undefined) this.#emitCoreEvents(this.#observer);
     if (entry === undefined) {
       // Misses only, so hits stay cheap: a bad key throws, an unregistered one too (as get).
       checkKey(key);
@@ -1104,7 +1219,7 @@ export class Warp<T = unknown> {
       sizeBytes: encoded.byteLength,
       ...(leases.length > 0 && { leases }),
     };
-    const result = await this.#run((op, now) => this.#core.set(op, key, input, now));
+    const result = await this.#run((op, now) => this.#core.set(op, key, input, now), "write");
     return result.version;
   }
 
@@ -1135,7 +1250,7 @@ export class Warp<T = unknown> {
     const random = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(12))))
       .replaceAll("+", "-").replaceAll("/", "_");
     const id = makeLeaseId(options.ttlMs, random); // RangeError on a bad TTL
-    await this.#run((op, now) => this.#core.grantLease(op, id, now));
+    await this.#run((op, now) => this.#core.grantLease(op, id, now), "lease");
     return id;
   }
 
@@ -1155,7 +1270,7 @@ export class Warp<T = unknown> {
   async keepAlive(lease: string): Promise<void> {
     checkLease(lease);
     this.#needCoordinator("keep a lease alive");
-    await this.#run((op, now) => this.#core.keepAliveLease(op, lease, now));
+    await this.#run((op, now) => this.#core.keepAliveLease(op, lease, now), "lease");
   }
 
   /**
@@ -1179,7 +1294,7 @@ export class Warp<T = unknown> {
   async revokeLease(lease: string): Promise<void> {
     checkLease(lease);
     this.#needCoordinator("revoke a lease");
-    await this.#run((op, now) => this.#core.revokeLease(op, lease, now));
+    await this.#run((op, now) => this.#core.revokeLease(op, lease, now), "lease");
   }
 
   /**
@@ -1221,7 +1336,7 @@ export class Warp<T = unknown> {
         expectedVersion: stored.version,
       };
       try {
-        const result = await this.#run((op, now) => this.#core.set(op, key, input, now));
+        const result = await this.#run((op, now) => this.#core.set(op, key, input, now), "write");
         return result.version;
       } catch (error) {
         if (!(error instanceof WarpError) || error.code !== "STORE_CONFLICT" || attempt >= 5) {
@@ -1273,7 +1388,7 @@ export class Warp<T = unknown> {
    */
   async delete(key: string): Promise<number> {
     checkKey(key);
-    const result = await this.#run((op, now) => this.#core.delete(op, key, now));
+    const result = await this.#run((op, now) => this.#core.delete(op, key, now), "delete");
     return result.version;
   }
 
@@ -1294,7 +1409,7 @@ export class Warp<T = unknown> {
    */
   async invalidate(key: string): Promise<void> {
     checkKey(key);
-    await this.#run((op, now) => this.#core.invalidate(op, key, now));
+    await this.#run((op, now) => this.#core.invalidate(op, key, now), "invalidate");
   }
 
   /**
@@ -1382,7 +1497,7 @@ export class Warp<T = unknown> {
       throw new TypeError(`Invalid loader, expected a function: ${describe(loader)}`);
     }
     if (options !== undefined) this.#checkReadOptions(key, options);
-    const cached = this.#core.hit(key, this.#clock());
+    const cached = this.#hit(key);
     // A cached absence is an answer for a loader-backed key; a store-backed one loads.
     if (cached !== undefined && (cached.found || cached.policy.origin === "loader")) {
       if (cached.tuning !== undefined) {
@@ -1481,6 +1596,8 @@ export class Warp<T = unknown> {
       evictions: this.#core.l1Evictions,
       messagesDropped: this.#core.stats.messagesDropped + this.#malformed,
       malformedMessages: this.#malformed,
+      ...this.#counters.snapshot(),
+      listenerErrors: this.#observer?.errors ?? 0,
     };
   }
 
@@ -1505,6 +1622,7 @@ export class Warp<T = unknown> {
       for (const unsubscribe of this.#unsubscribes) unsubscribe();
       this.#timer.cancel();
       this.#step(() => this.#core.close(this.#clock()));
+      this.#metrics?.removeNode(this);
       await Promise.resolve();
     })();
     return this.#closing;
@@ -1512,7 +1630,10 @@ export class Warp<T = unknown> {
 
   // ------------------------------------------------------------------ driver
 
-  #run(start: (op: number, nowMs: number) => void): Promise<OpResult> {
+  #run(
+    start: (op: number, nowMs: number) => void,
+    operation: OperationName = "other",
+  ): Promise<OpResult> {
     if (this.#failure !== undefined) {
       return Promise.reject(
         new WarpError("CLOSED", `Node failed: ${this.#failure.message}`, { cause: this.#failure }),
@@ -1530,6 +1651,20 @@ export class Warp<T = unknown> {
       this.#opLoaders.delete(op);
       throw error;
     }
+    return this.#metrics === undefined ? promise : this.#timed(promise, operation, this.#metrics);
+  }
+
+  /** Reports the duration of operation `promise` to `metrics` when it settles. */
+  #timed(promise: Promise<OpResult>, operation: OperationName, metrics: WarpMetrics) {
+    const startMs = this.#clock();
+    const record = (outcome: "ok" | "error") => {
+      try {
+        metrics.recordOperation(this.nodeId, operation, outcome, (this.#clock() - startMs) / 1000);
+      } catch {
+        // a metrics adapter that throws must not fail the operation it measured
+      }
+    };
+    promise.then(() => record("ok"), () => record("error"));
     return promise;
   }
 
@@ -1544,6 +1679,7 @@ export class Warp<T = unknown> {
       if (!(error instanceof InvariantError)) throw error;
       this.#fail(error);
     }
+    if (this.#observer !== undefined) this.#emitCoreEvents(this.#observer);
   }
 
   #fail(error: Error): void {
@@ -1560,6 +1696,7 @@ export class Warp<T = unknown> {
     this.#opLoaders.clear();
     for (const controller of this.#loadControllers.values()) controller.abort();
     this.#loadControllers.clear();
+    this.#observer?.emit({ type: "node-failed", error });
   }
 
   /**
@@ -1578,6 +1715,8 @@ export class Warp<T = unknown> {
       this.#malformed++;
       return;
     }
+    this.#counters.received(message.t);
+    if (this.#metrics !== undefined) this.#echoHeard(message, this.#metrics);
     this.#step(() => this.#core.onMessage(message, this.#clock()));
   }
 
@@ -1594,9 +1733,12 @@ export class Warp<T = unknown> {
         return;
       }
       case "broadcast":
+        this.#counters.sent(effect.message.t);
+        if (this.#metrics !== undefined) this.#publishing(effect.message);
         this.#transport?.publish(this.#allSubject, encodeMessage(effect.message));
         return;
       case "send":
+        this.#counters.sent(effect.message.t);
         this.#transport?.publish(
           this.#nodeSubjectPrefix + effect.to,
           encodeMessage(effect.message),
@@ -1666,6 +1808,7 @@ export class Warp<T = unknown> {
     loading.then(
       (value) => this.#loaded(io, controller, this.#loadedValue(key, value, decisions)),
       (error) => {
+        this.#observer?.emit({ type: "loader-error", key, error });
         const failure = error instanceof WarpError && error.code === "VALUE_TOO_LARGE"
           ? error
           : new WarpError(
@@ -1800,7 +1943,11 @@ export class Warp<T = unknown> {
       this.#ioTimeoutMs,
       timeoutAfter(this.#ioTimeoutMs, `Store read of ${describe(key)}`),
     ).catch((error) => {
-      throw asWarpError(error, "STORE_ERROR", `Store read of ${describe(key)} failed`);
+      throw this.#ioFailure(
+        asWarpError(error, "STORE_ERROR", `Store read of ${describe(key)} failed`),
+        "store-read",
+        key,
+      );
     });
     return this.#openStored(key, record);
   }
@@ -1842,10 +1989,10 @@ export class Warp<T = unknown> {
         (version) =>
           this.#step(() => this.#core.onStoreWrite(io, { ok: true, version }, this.#clock())),
         (error) => {
-          const failure = asWarpError(
-            error,
-            "STORE_ERROR",
-            `Store write of ${describe(key)} failed`,
+          const failure = this.#ioFailure(
+            asWarpError(error, "STORE_ERROR", `Store write of ${describe(key)} failed`),
+            "store-write",
+            key,
           );
           this.#step(() =>
             this.#core.onStoreWrite(io, { ok: false, error: failure }, this.#clock())
@@ -1854,9 +2001,45 @@ export class Warp<T = unknown> {
       );
   }
 
+  /** Notes when an own `inv` or `drop` is published, to time its echo (at most 1024 kept). */
+  #publishing(message: Message): void {
+    if (message.t !== "inv" && message.t !== "drop") return;
+    const published = this.#published;
+    if (published.size >= PUBLISHED_MAX) published.delete(published.keys().next().value!);
+    published.set(message.seq, this.#clock());
+  }
+
+  /** An own `inv` or `drop` came back from the bus: reports how long after publishing. */
+  #echoHeard(message: Message, metrics: WarpMetrics): void {
+    if (message.t !== "inv" && message.t !== "drop") return;
+    if (message.from !== this.nodeId || message.inc !== this.#core.incarnation) return;
+    const publishedMs = this.#published.get(message.seq);
+    if (publishedMs === undefined) return;
+    this.#published.delete(message.seq);
+    const seconds = (this.#clock() - publishedMs) / 1000;
+    try {
+      metrics.recordInvalidationEcho(this.nodeId, message.t, seconds);
+    } catch {
+      // a metrics adapter that throws must not break the bus path
+    }
+  }
+
+  /** An I/O call failed with `failure`: past its deadline, that is a `timeout` event. */
+  #ioFailure(
+    failure: WarpError,
+    operation: "store-read" | "store-write" | "coordinator-read" | "coordinator-write",
+    key: string,
+  ): WarpError {
+    if (failure.code === "TIMEOUT" && this.#observer !== undefined) {
+      this.#observer.emit({ type: "timeout", operation, key, timeoutMs: this.#ioTimeoutMs });
+    }
+    return failure;
+  }
+
   #coordGet(io: number, key: string, kind: CoordRecordKind, ttlMs: number | undefined): void {
     const coordinator = this.#coordinator!;
     const options = ttlMs === undefined ? undefined : { ttlMs };
+    this.#counters.coordinatorRead();
     withTimeout(
       () => coordinator.get(this.#coordPrefix + key, options),
       this.#ioTimeoutMs,
@@ -1888,10 +2071,14 @@ export class Warp<T = unknown> {
         this.#step(() => this.#core.onCoordRead(io, result, this.#clock()));
       },
       (error) => {
-        const failure = asWarpError(
-          error,
-          "COORDINATOR_UNAVAILABLE",
-          `Coordinator read of ${describe(key)} failed`,
+        const failure = this.#ioFailure(
+          asWarpError(
+            error,
+            "COORDINATOR_UNAVAILABLE",
+            `Coordinator read of ${describe(key)} failed`,
+          ),
+          "coordinator-read",
+          key,
         );
         this.#step(() => this.#core.onCoordRead(io, { ok: false, error: failure }, this.#clock()));
       },
@@ -1917,21 +2104,28 @@ export class Warp<T = unknown> {
       this.#ioTimeoutMs,
       timeoutAfter(this.#ioTimeoutMs, `Coordinator write of ${describe(key)}`),
     ).then(
-      (newRevision) =>
+      (newRevision) => {
+        this.#counters.compareAndSet("ok");
         this.#step(() =>
           this.#core.onCoordWrite(io, { ok: true, revision: newRevision }, this.#clock())
-        ),
+        );
+      },
       (error) => {
-        const failure = asWarpError(
-          error,
-          "COORDINATOR_UNAVAILABLE",
-          `Coordinator write of ${describe(key)} failed`,
+        const failure = this.#ioFailure(
+          asWarpError(
+            error,
+            "COORDINATOR_UNAVAILABLE",
+            `Coordinator write of ${describe(key)} failed`,
+          ),
+          "coordinator-write",
+          key,
         );
         const result = {
           ok: false as const,
           conflict: failure.code === "CONTENDED",
           error: failure,
         };
+        this.#counters.compareAndSet(result.conflict ? "conflict" : "error");
         this.#step(() => this.#core.onCoordWrite(io, result, this.#clock()));
       },
     );

@@ -438,6 +438,7 @@ export class Sessions {
 
   #loseSession(): void {
     this.#k.stats.sessionsLost++;
+    if (this.#k.events !== undefined) this.#k.note({ type: "session-lost" });
     this.#joined = false;
     this.#active = false;
     this.#k.liveUntilMs = -Infinity;

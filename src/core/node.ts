@@ -38,6 +38,7 @@ import { FailSafe } from "./_failsafe.ts";
 import { loadResultProblem, Loads } from "./_loads.ts";
 import { tuneHit } from "./_tuning.ts";
 import { blockingRegistration, NamespaceClears, namespaceProblem } from "./_namespaces.ts";
+import type { NodeEvent } from "./events.ts";
 
 export { holderRecordKey } from "./_strong.ts";
 
@@ -178,6 +179,8 @@ export interface NodeStats {
   messagesDropped: number;
   gapsDetected: number;
   flushes: number;
+  /** L1 entries the flushes dropped. */
+  entriesFlushed: number;
   revokesSent: number;
   acksReceived: number;
   /** Strong writes that completed by waiting out a silent holder's lease. */
@@ -294,6 +297,7 @@ export class NodeCore {
     messagesDropped: 0,
     gapsDetected: 0,
     flushes: 0,
+    entriesFlushed: 0,
     revokesSent: 0,
     acksReceived: 0,
     leaseWaits: 0,
@@ -327,6 +331,8 @@ export class NodeCore {
   readonly #loads: Loads;
   readonly #clears: NamespaceClears;
   #closed = false;
+  /** The kernel's `readEvents`, here too so that `hit` checks it in one step. */
+  #readEvents = false;
 
   /** Creates a node; validates the configuration (TypeError/RangeError on misuse). */
   constructor(config: NodeConfig) {
@@ -391,9 +397,9 @@ export class NodeCore {
     // The session's hooks reach modules made below; they run only after construction.
     const hooks = {
       revoked: (key: string, rev: number) => this.#strong.revokedByNotice(key, rev),
-      membersRemoved: () => this.#eventual.flush(),
+      membersRemoved: () => this.#eventual.flush("members-removed"),
       lost: () => {
-        this.#eventual.flush();
+        this.#eventual.flush("session-lost");
         this.#strong.sessionLost();
         this.#fills.sessionLost();
       },
@@ -463,6 +469,29 @@ export class NodeCore {
     return this.#kernel.effectsPending;
   }
 
+  /**
+   * Starts or stops recording the events of `events.ts` for {@linkcode NodeCore.takeEvents}:
+   * `"all"`, every read's outcome included; `"protocol"`, all but those; `"off"`, none
+   * (the default: an unobserved node records nothing, and a hit checks one flag).
+   */
+  observe(level: "all" | "protocol" | "off"): void {
+    const kernel = this.#kernel;
+    kernel.readEvents = this.#readEvents = level === "all";
+    if (level === "off") kernel.events = undefined;
+    else kernel.events ??= [];
+  }
+
+  /**
+   * Takes the events recorded since the last call, in order (empty while not observed),
+   * and how many were lost to the bound in all (`NODE_EVENTS_MAX` untaken).
+   */
+  takeEvents(): NodeEvent[] {
+    const events = this.#kernel.events;
+    if (events === undefined || events.length === 0) return [];
+    this.#kernel.events = [];
+    return events;
+  }
+
   /** The earliest local time at which {@linkcode tick} has work, or `Infinity`. */
   nextDeadlineMs(): number {
     return this.#kernel.nextDeadlineMs();
@@ -516,6 +545,7 @@ export class NodeCore {
     if (entry.leases !== undefined && !this.#leases.servable(entry.leases, nowMs)) return undefined;
     this.#l1.touch(entry);
     this.stats.hits++;
+    if (this.#readEvents) this.#kernel.note({ type: "hit", key });
     return entry;
   }
 

@@ -22,7 +22,15 @@
 import assert from "node:assert/strict";
 
 /** The entry points built for Node, as `deno.json` `exports` names them. */
-export const NODE_EXPORTS = [".", "./core", "./nats", "./postgres", "./redis"] as const;
+export const NODE_EXPORTS = [
+  ".",
+  "./core",
+  "./nats",
+  "./postgres",
+  "./redis",
+  "./otel",
+  "./prometheus",
+] as const;
 
 /** Packages only the build needs: installed in `dist/`, never by the package's users. */
 const DEV_DEPENDENCIES: Readonly<Record<string, string>> = {
