@@ -38,6 +38,8 @@ export type {
   WarpReadOptions,
   WarpStats,
 } from "./src/warp.ts";
+export type { LoadMany, LoadManyContext, ManyResult } from "./src/_batch.ts";
+export { WarpNamespace } from "./src/_namespace.ts";
 export { InvariantError, WarpError } from "./src/core/errors.ts";
 export type { WarpErrorCode } from "./src/core/errors.ts";
 export type {
@@ -61,6 +63,7 @@ export type {
   StoreRecord,
   StoreWriteOptions,
 } from "./src/store.ts";
+export { STORE_GET_MANY_MAX } from "./src/store.ts";
 export { MemoryStore } from "./src/store/memory.ts";
 export type { MemoryStoreCounts, MemoryStoreOptions } from "./src/store/memory.ts";
 export type { Coordinator, CoordinatorCallOptions, CoordinatorEntry } from "./src/coordinator.ts";

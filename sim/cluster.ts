@@ -79,7 +79,8 @@ export type CanaryName =
   | "complete-without-session"
   | "trust-heartbeat-arrival"
   | "trust-absent-lease-read"
-  | "lease-staleness-ignored";
+  | "lease-staleness-ignored"
+  | "clear-ignored";
 
 /** The canary names, for the CLI and tests. */
 export const CANARIES: readonly CanaryName[] = [
@@ -103,6 +104,7 @@ export const CANARIES: readonly CanaryName[] = [
   "trust-heartbeat-arrival",
   "trust-absent-lease-read",
   "lease-staleness-ignored",
+  "clear-ignored",
 ];
 
 /** The canaries that break a lease assumption; they turn leases on. */
@@ -132,6 +134,7 @@ const CORE_CANARY_FLAGS: Partial<Record<CanaryName, keyof Canary>> = {
   "complete-without-session": "completeWithoutSession",
   "trust-heartbeat-arrival": "trustHeartbeatArrival",
   "trust-absent-lease-read": "trustAbsentLeaseRead",
+  "clear-ignored": "ignoreClears",
 };
 
 /** The core canaries set on every node (the others break node 0 only). */
@@ -216,6 +219,13 @@ export interface SimOptions {
    * @default {false}
    */
   readonly leases?: boolean;
+  /**
+   * Add namespace clears to the workload (about 2 % of the operations: the eventual keys'
+   * namespace `ev`, or the node's own strong-local keys' `lc:nI`), checked by CL. The
+   * clear canary turns it on. Off by default so that pinned seeds replay their workload.
+   * @default {false}
+   */
+  readonly clears?: boolean;
 }
 
 /** A client operation at a given true time, on a node, for scripted runs. */
@@ -328,8 +338,20 @@ interface SimNode extends SimProcess<NodeCore> {
   inflight: number;
   readonly ops: Map<number, HistoryOpDraft>;
   readonly leaseOps: Map<number, LeaseOpDraft>;
+  readonly clearOps: Map<number, ClearOpDraft>;
   /** Local time each key's L1 value was asked (for SL2 ages): key → local ms. */
   readonly askedAt: Map<string, number>;
+  /** With clears: true time of the latest store call of each key (CL's `fetchedByMs`). */
+  readonly fetchedBy: Map<string, number>;
+}
+
+interface ClearOpDraft {
+  id: number;
+  process: string;
+  ns: string;
+  invokeMs: number;
+  completeMs: number | null;
+  outcome: Outcome;
 }
 
 interface HistoryOpDraft {
@@ -342,6 +364,7 @@ interface HistoryOpDraft {
   version?: number;
   source?: "l1" | "store";
   ageMs?: number;
+  fetchedByMs?: number;
   invokeMs: number;
   completeMs: number | null;
   outcome: Outcome;
@@ -396,6 +419,8 @@ export class SimCluster {
   readonly #leasing: boolean;
   readonly #leasePool: string[] = [];
   readonly #leaseOps: LeaseOpDraft[] = [];
+  readonly #clearing: boolean;
+  readonly #clearOps: ClearOpDraft[] = [];
   readonly #leaseLog = new Map<
     string,
     { ttlMs: number; activeWritesMs: number[]; revokedAtMs: number | null }
@@ -441,6 +466,7 @@ export class SimCluster {
       this.#schedule = faults.schedule;
     }
     this.#trace = options.trace ? [] : undefined;
+    this.#clearing = options.clears === true || options.canary === "clear-ignored";
     this.#leasing = options.leases === true ||
       (options.canary !== undefined && LEASE_CANARIES.includes(options.canary));
     this.#shape = this.#drawShape(seed);
@@ -543,7 +569,9 @@ export class SimCluster {
         inflight: 0,
         ops: new Map(),
         leaseOps: new Map(),
+        clearOps: new Map(),
         askedAt: new Map(),
+        fetchedBy: new Map(),
       });
     }
   }
@@ -667,6 +695,7 @@ export class SimCluster {
       return core;
     });
     node.askedAt.clear();
+    node.fetchedBy.clear();
     this.#host.step(node, core, (c) => c.tick(this.#local(node)));
   }
 
@@ -711,6 +740,7 @@ export class SimCluster {
           };
         }, (result) => core.onStoreRead(effect.io, result, this.#local(node)));
         if (this.#isLocal(effect.key)) node.askedAt.set(effect.key, this.#local(node));
+        if (this.#clearing) node.fetchedBy.set(effect.key, this.#now);
         return;
       case "store-write":
         this.#storeCall(node, core, () => {
@@ -719,6 +749,7 @@ export class SimCluster {
           return result;
         }, (result) => core.onStoreWrite(effect.io, result, this.#local(node)));
         if (this.#isLocal(effect.key)) node.askedAt.set(effect.key, this.#local(node));
+        if (this.#clearing) node.fetchedBy.set(effect.key, this.#now);
         return;
       case "coord-get":
         this.#coordCall(
@@ -746,10 +777,12 @@ export class SimCluster {
         return;
       case "resolve":
         if (node.leaseOps.has(effect.op)) this.#leaseDone(node, effect.op, undefined);
+        else if (node.clearOps.has(effect.op)) this.#clearDone(node, effect.op, undefined);
         else this.#complete(node, effect.op, effect.result);
         return;
       case "reject":
         if (node.leaseOps.has(effect.op)) this.#leaseDone(node, effect.op, effect.error);
+        else if (node.clearOps.has(effect.op)) this.#clearDone(node, effect.op, effect.error);
         else this.#fail(node, effect.op, effect.error);
         return;
     }
@@ -915,6 +948,7 @@ export class SimCluster {
     node.inflight = 0;
     node.ops.clear(); // their outcome stays unknown
     node.leaseOps.clear();
+    node.clearOps.clear();
   }
 
   #restart(node: SimNode): void {
@@ -1077,8 +1111,13 @@ export class SimCluster {
     const picked = w.pick(this.#keys);
     const roll = w.float();
     const leaseRoll = this.#leasing ? w.float() : 1;
+    const clearRoll = this.#clearing ? w.float() : 1;
     if (!this.#issuing || node.core === undefined || node.pausedUntil > this.#now) return;
     if (node.inflight >= (this.#options.inflightPerNode ?? 4)) return;
+    if (clearRoll < 0.02) {
+      this.#issueClear(node, clearRoll / 0.02);
+      return;
+    }
     if (leaseRoll < 0.1) {
       this.#issueLeaseOp(node, leaseRoll / 0.1);
       return;
@@ -1170,6 +1209,10 @@ export class SimCluster {
         const askedAt = node.askedAt.get(draft.key);
         if (askedAt !== undefined) draft.ageMs = this.#local(node) - askedAt;
       }
+      if (draft.source === "l1" && this.#clearing) {
+        const fetchedBy = node.fetchedBy.get(draft.key);
+        if (fetchedBy !== undefined) draft.fetchedByMs = fetchedBy;
+      }
       const info = this.#keyInfo[draft.key]!;
       const phase = draft.invokeMs < this.#safetyMs ? "safety" : "liveness";
       const name = `${info.mode}${info.leased ? "+leases" : ""}/${phase}`;
@@ -1203,6 +1246,50 @@ export class SimCluster {
       node: node.index,
       op,
       text: `${error.code} ${draft.kind} ${draft.key}`,
+    });
+  }
+
+  /**
+   * A namespace clear: of the eventual keys (`ev`), or of this node's own strong-local
+   * keys (`lc:nI`), whichever the workload has.
+   */
+  #issueClear(node: SimNode, roll: number): void {
+    const namespaces = [
+      ...(this.#keys.some((k) => k.key.startsWith("ev:")) ? ["ev"] : []),
+      ...(this.#keys.some((k) => k.owner === node.index) ? [`lc:n${node.index}`] : []),
+    ];
+    if (namespaces.length === 0) return;
+    const ns = namespaces[Math.min(namespaces.length - 1, Math.floor(roll * namespaces.length))]!;
+    const core = node.core!;
+    const id = this.#nextOp++;
+    const draft: ClearOpDraft = {
+      id,
+      process: node.id,
+      ns,
+      invokeMs: this.#now,
+      completeMs: null,
+      outcome: "unknown",
+    };
+    this.#clearOps.push(draft);
+    node.clearOps.set(id, draft);
+    this.#invoked(node, id, `clear ${ns}`);
+    const local = this.#local(node);
+    this.#host.step(node, core, () => core.clear(id, ns, local));
+  }
+
+  #clearDone(node: SimNode, op: number, error: WarpError | undefined): void {
+    const draft = node.clearOps.get(op)!;
+    node.clearOps.delete(op);
+    node.inflight--;
+    draft.completeMs = this.#now;
+    draft.outcome = error === undefined ? "ok" : "unknown";
+    if (error !== undefined) draft.completeMs = null;
+    this.#trace?.push({
+      t: this.#now,
+      type: "op",
+      node: node.index,
+      op,
+      text: `${error === undefined ? "ok" : error.code} clear ${draft.ns}`,
     });
   }
 
@@ -1410,6 +1497,7 @@ export class SimCluster {
           samples: this.#l1Samples,
         },
         maxDriftPpm: this.#shape.maxDriftPpm,
+        ...(this.#clearing && { clears: this.#clearOps.map((d) => ({ ...d })) }),
         ...(this.#leasing && {
           leases: {
             leaseCheckMs: Math.max(...this.#shape.nodes.map((n) => n.leaseCheckMs ?? 1000)),

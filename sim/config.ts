@@ -25,6 +25,7 @@ import type { NodeConfig } from "../src/core/node.ts";
 import { Registry } from "../src/core/registry.ts";
 import type { ConsistencyMode, KeyOptions, KeyPolicy } from "../src/core/registry.ts";
 import { CONFIG_OPTIONS } from "../src/config.ts";
+import { registrationProblems } from "../src/core/_options.ts";
 import type { WarpConfig } from "../src/config.ts";
 import { DEFAULT_SESSION_MS } from "../src/warp.ts";
 import type { KeyInfo } from "./history.ts";
@@ -510,58 +511,6 @@ export function configProblems(config: unknown, maxDriftPpm?: number): string[] 
     } catch (error) {
       problems.push(`Registration ${JSON.stringify(pattern)}: ${(error as Error).message}`);
     }
-  }
-  return problems;
-}
-
-/** The unsafe or meaningless combinations in one valid registration. */
-function registrationProblems(
-  policy: KeyPolicy,
-  options: KeyOptions,
-  drift: number,
-  sessions: { readonly sessionMs: number; readonly ackWaitMs: number } | undefined,
-): string[] {
-  const problems: string[] = [];
-  const at = `Registration ${JSON.stringify(policy.pattern)}`;
-  const only = (name: "maxStalenessMs" | "leaseMs", mode: ConsistencyMode) => {
-    if (options[name] !== undefined && policy.mode !== mode) {
-      problems.push(
-        `${at}: ${name} applies to ${mode} keys only, not ${policy.mode}: ${options[name]}`,
-      );
-    }
-  };
-  only("maxStalenessMs", "eventual-distributed");
-  only("leaseMs", "strong-distributed");
-  if (policy.mode === "strong-distributed" && sessions === undefined) {
-    const waitMs = policy.leaseMs * (1 + drift) + 1;
-    if (policy.writeTimeoutMs <= waitMs) {
-      problems.push(
-        `${at}: writeTimeoutMs must be above leaseMs × (1 + drift) + 1 ms = ${
-          waitMs.toFixed(1)
-        } ms, or a silent holder fails every write: ${policy.writeTimeoutMs}`,
-      );
-    }
-  }
-  if (policy.mode === "strong-distributed" && sessions !== undefined) {
-    const waitMs = sessions.ackWaitMs + sessions.sessionMs * (1 + drift) + 1;
-    if (policy.writeTimeoutMs <= waitMs) {
-      problems.push(
-        `${at}: writeTimeoutMs must be above 2 heartbeats + sessionMs × (1 + drift) + 1 ms = ${
-          waitMs.toFixed(1)
-        } ms, or a silent holder fails every write: ${policy.writeTimeoutMs}`,
-      );
-    }
-  }
-  const bound = policy.mode === "eventual-distributed"
-    ? ["maxStalenessMs", policy.maxStalenessMs] as const
-    : policy.mode === "strong-distributed" && sessions === undefined
-    ? ["leaseMs", policy.leaseMs] as const
-    : undefined;
-  if (bound !== undefined && bound[1] > policy.ttlMs) {
-    problems.push(
-      `${at}: ${bound[0]} above ttlMs ${policy.ttlMs} bounds nothing (no entry outlives ` +
-        `its TTL): ${bound[1]}`,
-    );
   }
   return problems;
 }

@@ -133,6 +133,11 @@ export interface HistoryOp {
   readonly source?: "l1" | "store";
   /** For an ok read from L1: how old the served value was on the node's own clock (SL2). */
   readonly ageMs?: number;
+  /**
+   * For an ok read from L1: a true time by which its entry had been read from the store
+   * (the node's latest store call of the key before the read), for the clear check (CL).
+   */
+  readonly fetchedByMs?: number;
   /** True time of the call. */
   readonly invokeMs: number;
   /** True time of the answer; `null` if there was none (then the outcome is unknown). */
@@ -163,6 +168,17 @@ export interface LeaseOp {
   readonly outcome: Outcome;
   /** The error code of a failed op. */
   readonly error?: string;
+}
+
+/** A client's clear of a namespace (`clear(ns)`: every key starting with `ns:`), CL. */
+export interface ClearOp {
+  readonly id: number;
+  readonly process: string | number;
+  /** The namespace: the clear covers the keys that start with `ns:`. */
+  readonly ns: string;
+  readonly invokeMs: number;
+  readonly completeMs: number | null;
+  readonly outcome: Outcome;
 }
 
 /** What the coordinator did with one lease's record, in true time (the simulator knows). */
@@ -259,6 +275,8 @@ export interface History {
   readonly propagation?: PropagationPhase;
   /** The drift bound the nodes assumed and their clocks kept, ppm, if known. */
   readonly maxDriftPpm?: number;
+  /** Namespace clears, if the run made any (CL). */
+  readonly clears?: readonly ClearOp[];
 }
 
 /** One violation found by a checker. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { describe } from "./_describe.ts";
+import { describe, describeValue } from "./_describe.ts";
 import { isNodeId, keyProblem } from "./core/messages.ts";
 
 /** The longest cluster prefix, so every subject and coordinator key built on it fits. */
@@ -132,7 +132,7 @@ export function checkNumbers(options: Record<string, unknown>, names: readonly s
   for (const name of names) {
     const value = options[name];
     if (value !== undefined && typeof value !== "number") {
-      throw new TypeError(`Invalid ${name}, expected a number: ${describe(value)}`);
+      throw new TypeError(`${name} must be a number, got ${describeValue(value)}`);
     }
   }
 }

@@ -5,4 +5,4 @@
  * @module
  */
 
-export { describe, describeError } from "./core/_describe.ts";
+export { describe, describeError, describeValue } from "./core/_describe.ts";

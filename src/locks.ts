@@ -11,7 +11,7 @@ import { LockCore } from "./core/lock.ts";
 import type { LockEffect, LockGrant, LockReadResult, LockWriteResult } from "./core/lock.ts";
 import { WakeTimer, withTimeout } from "./_wake_timer.ts";
 import type { WarpMetrics } from "./metrics.ts";
-import { describe, describeError } from "./_describe.ts";
+import { describe, describeError, describeValue } from "./_describe.ts";
 import {
   checkKey,
   checkMethods,
@@ -85,12 +85,11 @@ const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
 function checkMs(name: string, value: unknown, min: number): number {
-  if (typeof value !== "number") {
-    throw new TypeError(`Invalid ${name}, expected a number of milliseconds: ${describe(value)}`);
-  }
-  if (!(value >= min && value <= DURATION_MAX_MS)) {
-    throw new RangeError(`${name} must be in [${min}, ${DURATION_MAX_MS}] ms: ${value}`);
-  }
+  const expected = `${name} must be a number in [${min}, ${DURATION_MAX_MS}] ms, got ${
+    describeValue(value)
+  }`;
+  if (typeof value !== "number") throw new TypeError(expected);
+  if (!(value >= min && value <= DURATION_MAX_MS)) throw new RangeError(expected);
   return value;
 }
 

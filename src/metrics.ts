@@ -162,7 +162,7 @@ export const DURATION_BUCKETS_S: readonly number[] = [
 ];
 
 /** The figures an invalidation counts under: its message types. */
-const INVALIDATION_TYPES = ["inv", "drop", "revoke", "lrev"] as const;
+const INVALIDATION_TYPES = ["inv", "drop", "clr", "revoke", "lrev"] as const;
 
 const one = (value: number) => [[undefined, value] as const];
 
@@ -377,10 +377,11 @@ export const WARP_METRICS: readonly MetricDefinition[] = [
 ];
 
 /**
- * The type of a bus message: `inv`, `drop`, `hb` (heartbeat), `revoke`, `ack`, `lrev` (the
+ * The type of a bus message: `inv`, `drop`, `clr` (namespace clear), `hb` (heartbeat),
+ * `revoke`, `ack`, `lrev` (the
  * `t` of the core's `Message`; the runtime's counting of `message.t` keeps the two in step).
  */
-export type MessageType = "inv" | "drop" | "hb" | "revoke" | "ack" | "lrev";
+export type MessageType = "inv" | "drop" | "clr" | "hb" | "revoke" | "ack" | "lrev";
 
 /** Compare-and-sets by result. */
 export interface CompareAndSetCounts {
@@ -393,7 +394,7 @@ export interface CompareAndSetCounts {
 }
 
 function byType(): Record<MessageType, number> {
-  return { inv: 0, drop: 0, hb: 0, revoke: 0, ack: 0, lrev: 0 };
+  return { inv: 0, drop: 0, clr: 0, hb: 0, revoke: 0, ack: 0, lrev: 0 };
 }
 
 /**

@@ -9,6 +9,9 @@
  * @module
  */
 
+/** The most keys Warp passes to one {@linkcode Store.getMany} call. */
+export const STORE_GET_MANY_MAX = 1000;
+
 /** What the store holds for a key: the encoded value (absent if deleted or never written). */
 export interface StoreRecord {
   /** The encoded value, or `undefined` if the key is deleted or was never written. */
@@ -56,6 +59,13 @@ export interface StoreListOptions {
 export interface Store {
   /** Reads a key. */
   get(key: string): Promise<StoreRecord>;
+  /**
+   * Reads several keys in one round trip, optional: the records in the order of `keys`,
+   * each as `get` would return it (linearizable per key). Without it, `Warp.getMany` and
+   * `getOrSetMany` make bounded parallel `get` calls. At most
+   * {@linkcode STORE_GET_MANY_MAX} keys per call.
+   */
+  getMany?(keys: readonly string[]): Promise<StoreRecord[]>;
   /** Writes a key and returns its new version. */
   set(key: string, value: Uint8Array, options?: StoreWriteOptions): Promise<number>;
   /** Deletes a key (leaving a tombstone) and returns the tombstone's version. */

@@ -27,9 +27,28 @@ import { InvariantError, WarpError } from "./core/errors.ts";
 import { NodeCore } from "./core/node.ts";
 import type { NodeStats } from "./core/node.ts";
 import { entryAnswer } from "./core/l1.ts";
-import { readSettings } from "./core/registry.ts";
+import { readSettings, resolvePolicy } from "./core/registry.ts";
 import type { KeyOptions, KeyPolicy, ReadOptions } from "./core/registry.ts";
-import type { Store } from "./store.ts";
+import type { Store, StoreRecord } from "./store.ts";
+import { STORE_GET_MANY_MAX } from "./store.ts";
+import {
+  BATCH_PARALLEL,
+  batchLoader,
+  checkBatchKeys,
+  inParallel,
+  type LoadMany,
+  type ManyResult,
+  settleMany,
+} from "./_batch.ts";
+import { checkNamespace, WarpNamespace } from "./_namespace.ts";
+import {
+  checkKnownOptions,
+  KEY_OPTION_NAMES,
+  READ_OPTION_NAMES,
+  SET_OPTION_NAMES,
+  WARP_OPTION_NAMES,
+} from "./_options.ts";
+import { registrationProblems } from "./core/_options.ts";
 import type { Transport, Unsubscribe } from "./transport.ts";
 import { decodeMessage, encodeMessage } from "./wire.ts";
 import type { Message } from "./core/messages.ts";
@@ -301,6 +320,14 @@ export const VALUE_BYTES_MAX_DEFAULT = 8 * 1024 * 1024;
  */
 export const VALUE_BYTES_LIMIT = 1024 * 1024 * 1024;
 
+/** A store record opened: codec bytes (`undefined`: no value), decoded value, leases. */
+interface Stored {
+  version: number;
+  bytes: Uint8Array | undefined;
+  value: unknown;
+  leases: string[];
+}
+
 interface Pending {
   resolve(result: OpResult): void;
   reject(error: unknown): void;
@@ -337,6 +364,7 @@ function splitReadOptions<T>(
 ): { loader: Loader<T> | undefined; core: ReadOptions | undefined } {
   checkOptions(options, "read options", true);
   if (options === undefined) return { loader: undefined, core: undefined };
+  checkKnownOptions(options, READ_OPTIONS_WITH_LOADER, "a read");
   const { loader, ...core } = options as WarpReadOptions<T>;
   if (loader !== undefined && typeof loader !== "function") {
     throw new TypeError(`Invalid loader, expected a function: ${describe(loader)}`);
@@ -357,6 +385,8 @@ function readResult<T>(result: OpResult): ReadResult<T> {
   };
 }
 
+const READ_OPTIONS_WITH_LOADER = [...READ_OPTION_NAMES, "loader"];
+const KEY_OPTIONS_WITH_LOADER = [...KEY_OPTION_NAMES, "loader"];
 const WARMUP_CONCURRENCY = 16;
 /** Own invalidations remembered for timing their echo (the oldest is forgotten). */
 const PUBLISHED_MAX = 1024;
@@ -391,6 +421,7 @@ function checkLease(lease: unknown): asserts lease is string {
 function leaseOption(options: SetOptions | undefined): readonly string[] {
   checkOptions(options, "set options", true);
   if (options === undefined) return [];
+  checkKnownOptions(options, SET_OPTION_NAMES, "set");
   const lease = (options as SetOptions).lease;
   if (lease === undefined) return [];
   const leases = typeof lease === "string" ? [lease] : lease;
@@ -418,6 +449,7 @@ function checkWarpOptions<T>(options: WarpOptions<T>): {
   valueBytesMax: number;
 } {
   checkOptions(options, "options", false);
+  checkKnownOptions(options, WARP_OPTION_NAMES, "new Warp");
   checkMethods(options.store, "store", ["get", "set", "delete", "list"]);
   if (options.transport !== undefined) {
     checkMethods(options.transport, "transport", ["publish", "subscribe", "close"]);
@@ -502,6 +534,8 @@ export class Warp<T = unknown> {
   readonly #coordPrefix: string;
   readonly #nodeSubjectPrefix: string;
   readonly #pending = new Map<number, Pending>();
+  /** The drift bound, as a fraction, that registrations are checked against. */
+  readonly #drift: number;
   /** Store-backed getOrSet sequences in flight (read, load, write), one per key. */
   readonly #loading = new Map<string, Promise<ReadResult<T>>>();
   /** Registered loaders, by the pattern of their registration. */
@@ -512,6 +546,8 @@ export class Warp<T = unknown> {
   readonly #loadControllers = new Map<number, AbortController>();
   /** The loader of the call being stepped, for a refresh-ahead its hit starts. */
   #loaderInScope: Loader<T> | undefined;
+  /** While a batch step runs: the store reads it produced, performed together after it. */
+  #readBatch: { io: number; key: string }[] | undefined;
   readonly #unsubscribes: Unsubscribe[] = [];
   #nextOp = 1;
   readonly #timer: WakeTimer;
@@ -567,6 +603,7 @@ export class Warp<T = unknown> {
       ...(options.coordinatorStalenessMs !== undefined &&
         { coordinatorStalenessMs: options.coordinatorStalenessMs }),
     });
+    this.#drift = (options.maxDriftPpm ?? 500) / 1e6;
     const keys = options.keys ?? {};
     if (typeof keys !== "object" || keys === null || Array.isArray(keys)) {
       throw new TypeError(`Invalid keys, expected an object of registrations: ${String(keys)}`);
@@ -664,6 +701,21 @@ export class Warp<T = unknown> {
    */
   register<V extends T = T>(pattern: string, options: WarpKeyOptions<V>): KeyPolicy;
   register(pattern: string, options: WarpKeyOptions<T>): KeyPolicy {
+    checkOptions(options, `options of ${describe(pattern)}`, false);
+    checkKnownOptions(options, KEY_OPTIONS_WITH_LOADER, `register(${describe(pattern)})`);
+    const { loader: _, ...resolvable } = options;
+    // Each option alone (TypeError/RangeError), then together. The write deadline is held
+    // to the documented rule, above leaseMs × (1 + drift); how a session's wait compares is
+    // the simulator's check (`configProblems`), since it depends on every node's session.
+    const [problem] = registrationProblems(
+      resolvePolicy(pattern, resolvable),
+      resolvable,
+      this.#drift,
+      undefined,
+    );
+    if (problem !== undefined) {
+      throw problem.includes(" applies to ") ? new TypeError(problem) : new RangeError(problem);
+    }
     if (options?.mode === "strong-distributed" && this.#coordinator === undefined) {
       throw new TypeError(
         `A strong-distributed key needs a coordinator shared by the cluster: ${describe(pattern)}`,
@@ -792,12 +844,237 @@ export class Warp<T = unknown> {
     options?: WarpReadOptions<V>,
   ): Promise<ReadResult<V>[]>;
   readMany(keys: readonly string[], options?: WarpReadOptions<T>): Promise<ReadResult<T>[]> {
-    if (!Array.isArray(keys)) {
-      return Promise.reject(
-        new TypeError(`Invalid keys, expected an array of keys: ${describe(keys)}`),
+    try {
+      checkBatchKeys(keys);
+      if (options?.loader !== undefined) {
+        return Promise.all(keys.map((key) => this.read(key, options)));
+      }
+      const core = this.#batchReadOptions(keys, options);
+      return Promise.all(
+        this.#startReads(keys, core, (policy) => this.#loaders.get(policy.pattern)),
       );
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return Promise.all(keys.map((key) => this.read(key, options)));
+  }
+
+  /**
+   * Reads several keys at once and answers per key: a key that fails (a store error, an
+   * unregistered key, a loader error) fails alone. Each key is read as {@linkcode Warp.get}
+   * reads it — from L1 when its mode allows, else through the same fill, with the same
+   * version and epoch rules — but the store reads of the misses go out together: one
+   * `Store.getMany` call (one query on `PostgresStore`) per 1000 keys, or, for a store
+   * without it, 16 reads in flight at a time. Loader-backed keys load with their
+   * registered loader. A bad argument (not an array, a bad key, more than 10 000 keys, bad
+   * options) rejects the whole call with a `TypeError` or `RangeError`.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const warp = new Warp<string>({ store: new MemoryStore() });
+   * warp.register("user:*", { mode: "eventual-distributed" });
+   * await warp.set("user:1", "Ada");
+   * const [one, two, other] = await warp.getMany(["user:1", "user:2", "order:1"]);
+   * console.log(one?.value, two?.ok, two?.value); // "Ada" true undefined
+   * console.log(other?.ok); // false (UNREGISTERED_KEY)
+   * await warp.close();
+   * ```
+   */
+  async getMany(keys: readonly string[], options?: ReadOptions): Promise<ManyResult<T>[]> {
+    checkBatchKeys(keys);
+    const core = this.#batchReadOptions(keys, options);
+    const loaderOf = (policy: KeyPolicy) => this.#loaders.get(policy.pattern);
+    return settleMany(keys, await this.#readAll(keys, core, loaderOf));
+  }
+
+  /**
+   * Reads several keys and loads the misses with **one** call of `loadMany`, answering per
+   * key. Store-backed keys are read (as {@linkcode Warp.getMany}); those the store has no
+   * value for are loaded and each loaded value is written to the store conditionally on the
+   * version read, as {@linkcode Warp.getOrSet} does (a node that loses that race answers
+   * the winner's value). Loader-backed keys that L1 cannot serve are loaded through the
+   * core's fill path, with their invalidation epochs (a load an invalidation overtook is
+   * loaded again, in a `loadMany` call of its own). A key `loadMany` leaves out is "not
+   * found"; if it rejects, each of its keys fails with `LOADER_ERROR` (unless fail-safe
+   * answers).
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const warp = new Warp<number>({ store: new MemoryStore() });
+   * warp.register("price:*", { mode: "eventual-distributed", origin: "loader" });
+   * const prices = new Map([["price:a", 1], ["price:b", 2]]); // stands for your database
+   * const calls: string[][] = [];
+   * const loadMany = (keys: string[]) => {
+   *   calls.push(keys);
+   *   return new Map(keys.map((key) => [key, prices.get(key)]));
+   * };
+   * await warp.getOrSetMany(["price:a"], loadMany);
+   * const results = await warp.getOrSetMany(["price:a", "price:b", "price:c"], loadMany);
+   * console.log(results.map((r) => r.value)); // [1, 2, undefined]
+   * console.log(calls); // [["price:a"], ["price:b", "price:c"]]
+   * await warp.close();
+   * ```
+   */
+  async getOrSetMany(
+    keys: readonly string[],
+    loadMany: LoadMany<T>,
+    options?: ReadOptions,
+  ): Promise<ManyResult<T>[]> {
+    checkBatchKeys(keys);
+    if (typeof loadMany !== "function") {
+      throw new TypeError(`Invalid loadMany, expected a function: ${describe(loadMany)}`);
+    }
+    const core = this.#batchReadOptions(keys, options);
+    const settled: PromiseSettledResult<ReadResult<T>>[] = new Array(keys.length);
+    // 1. Store-backed keys are read (together); loader-backed ones answer from L1 if they can.
+    const stored: number[] = [];
+    const toLoad: { index: number; stored: ReadResult<T> | undefined }[] = [];
+    keys.forEach((key, index) => {
+      if (this.#core.policyOf(key)?.origin !== "loader") stored.push(index);
+      else toLoad.push({ index, stored: undefined });
+    });
+    const reads = await this.#readAll(stored.map((i) => keys[i]!), core, () => undefined);
+    reads.forEach((read, j) => {
+      const index = stored[j]!;
+      if (read.status === "fulfilled" && !read.value.found && read.value.source !== "fallback") {
+        toLoad.push({ index, stored: read.value });
+      } else settled[index] = read;
+    });
+    // 2. Every miss loads in one step: one loadMany call.
+    const loader = batchLoader(loadMany);
+    const bounds = new Map<number, BoundLoader<T>>();
+    const loads = this.#startBatch(toLoad.map(({ index }) => keys[index]!), (op, key, now, i) => {
+      const bound = { loader, decisions: { ttlMs: undefined, cache: true } };
+      bounds.set(i, bound);
+      this.#opLoaders.set(op, bound);
+      if (toLoad[i]!.stored === undefined) this.#core.get(op, key, now, core);
+      else this.#core.load(op, key, now, core);
+    }, loader);
+    // 3. Store-backed values loaded are written, each conditionally on the version read.
+    await inParallel(toLoad, BATCH_PARALLEL, async ({ index, stored: read }, i) => {
+      try {
+        const load = await loads[i]!;
+        settled[index] = {
+          status: "fulfilled",
+          value: read === undefined
+            ? load
+            : await this.#storeLoaded(keys[index]!, read, load, bounds.get(i)!.decisions, core),
+        };
+      } catch (reason) {
+        settled[index] = { status: "rejected", reason };
+      }
+    });
+    return settleMany(keys, settled);
+  }
+
+  /** A batch's read options, checked against every key's registration (misuse throws). */
+  #batchReadOptions(keys: readonly string[], options: unknown): ReadOptions | undefined {
+    const { loader, core } = splitReadOptions(options as WarpReadOptions<T> | undefined);
+    if (loader !== undefined) {
+      throw new TypeError("Invalid option loader of a batch: getOrSetMany takes a loadMany");
+    }
+    if (core === undefined) return undefined;
+    for (const key of keys) {
+      const policy = this.#core.policyOf(key);
+      if (policy !== undefined) readSettings(policy, core);
+    }
+    return core;
+  }
+
+  /**
+   * Reads every key (see `#startReads`): in one step when the store has `getMany`, else
+   * at most {@linkcode BATCH_PARALLEL} store reads in flight.
+   */
+  async #readAll(
+    keys: readonly string[],
+    core: ReadOptions | undefined,
+    loaderOf: (policy: KeyPolicy) => Loader<T> | undefined,
+  ): Promise<PromiseSettledResult<ReadResult<T>>[]> {
+    if (this.#store.getMany !== undefined) {
+      return await Promise.allSettled(this.#startReads(keys, core, loaderOf));
+    }
+    const settled: PromiseSettledResult<ReadResult<T>>[] = new Array(keys.length);
+    await inParallel(keys, BATCH_PARALLEL, async (key, i) => {
+      const [reading] = this.#startReads([key], core, loaderOf);
+      settled[i] = (await Promise.allSettled([reading!]))[0]!;
+    });
+    return settled;
+  }
+
+  /**
+   * Starts a read of every key in one driver step, each as `get` starts it (a hit answers
+   * at once), so the store reads they need go out together. A loader-backed key loads with
+   * `loaderOf` its registration; without one, only L1 can answer it (a TypeError).
+   */
+  #startReads(
+    keys: readonly string[],
+    core: ReadOptions | undefined,
+    loaderOf: (policy: KeyPolicy) => Loader<T> | undefined,
+  ): Promise<ReadResult<T>>[] {
+    return this.#startBatch(keys, (op, key, now) => {
+      const policy = this.#core.policyOf(key);
+      if (policy?.origin === "loader") {
+        const loader = loaderOf(policy);
+        if (loader === undefined && this.#core.hit(key, now) === undefined) {
+          throw new TypeError(
+            `Key is loader-backed and its registration has no loader, pass one (getOrSetMany): ${
+              describe(key)
+            }`,
+          );
+        }
+        if (loader !== undefined) {
+          this.#opLoaders.set(op, { loader, decisions: { ttlMs: undefined, cache: true } });
+        }
+      }
+      this.#core.get(op, key, now, core);
+    });
+  }
+
+  /**
+   * Starts one caller operation per key in a single step, with `start`; the store reads
+   * the step produces are performed together (`#storeGetMany`). A `start` that throws
+   * fails its key alone (its operation never began). Returns one promise per key.
+   */
+  #startBatch(
+    keys: readonly string[],
+    start: (op: number, key: string, nowMs: number, index: number) => void,
+    loaderInScope?: Loader<T>,
+  ): Promise<ReadResult<T>>[] {
+    if (this.#failure !== undefined) {
+      const error = new WarpError("CLOSED", `Node failed: ${this.#failure.message}`, {
+        cause: this.#failure,
+      });
+      return keys.map(() => Promise.reject(error));
+    }
+    const promises: Promise<ReadResult<T>>[] = [];
+    const reads: { io: number; key: string }[] = [];
+    this.#readBatch = reads;
+    this.#loaderInScope = loaderInScope;
+    try {
+      this.#step(() => {
+        const now = this.#clock();
+        keys.forEach((key, index) => {
+          const op = this.#nextOp++;
+          const result = new Promise<OpResult>((resolve, reject) =>
+            this.#pending.set(op, { resolve, reject })
+          );
+          try {
+            start(op, key, now, index);
+            promises.push(result.then(readResult<T>));
+          } catch (error) {
+            this.#pending.delete(op);
+            this.#opLoaders.delete(op);
+            promises.push(Promise.reject(error));
+          }
+        });
+      });
+    } finally {
+      this.#readBatch = undefined;
+      this.#loaderInScope = undefined;
+    }
+    this.#storeGetMany(reads);
+    return promises;
   }
 
   /**
@@ -856,7 +1133,22 @@ export class Warp<T = unknown> {
         this.#core.load(op, key, now, core);
       }, "load"),
     );
-    const { ttlMs, cache } = bound.decisions;
+    return await this.#storeLoaded(key, read, load, bound.decisions, core);
+  }
+
+  /**
+   * getOrSet's write of a loaded value of a store-backed key: conditionally on the version
+   * `read` found, unless it is not-found or `skipCache()`. A node that lost the race reads
+   * the winner's value.
+   */
+  async #storeLoaded(
+    key: string,
+    read: ReadResult<T>,
+    load: ReadResult<T>,
+    decisions: LoadDecisions,
+    core: ReadOptions | undefined,
+  ): Promise<ReadResult<T>> {
+    const { ttlMs, cache } = decisions;
     if (!load.found || !cache) return { ...load, version: read.version };
     const encoded = this.#encode(key, load.value as T);
     const input = {
@@ -897,8 +1189,16 @@ export class Warp<T = unknown> {
   peek(key: string): T | undefined {
     const entry = this.#core.hit(key, this.#clock()); // #hit, inlined: the hot path
     if (this.#observer !== undefined) this.#emitCoreEvents(this.#observer);
-    if (entry === undefined) checkKey(key); // only invalid keys miss for sure: hits stay cheap
-    else if (entry.tuning !== undefined) this.#afterHit();
+    if (entry === undefined) {
+      // Misses only, so hits stay cheap: a bad key throws, an unregistered one too (as get).
+      checkKey(key);
+      if (this.#core.policyOf(key) === undefined) {
+        throw new WarpError(
+          "UNREGISTERED_KEY",
+          `Key matches no registered key or pattern: ${describe(key)}`,
+        );
+      }
+    } else if (entry.tuning !== undefined) this.#afterHit();
     return entry?.value as T | undefined;
   }
 
@@ -957,6 +1257,7 @@ export class Warp<T = unknown> {
    */
   async grantLease(options: GrantLeaseOptions): Promise<string> {
     checkOptions(options, "grantLease options", false);
+    checkKnownOptions(options, ["ttlMs"], "grantLease");
     checkNumbers(options as unknown as Record<string, unknown>, ["ttlMs"]);
     this.#needCoordinator("grant a lease");
     const random = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(12))))
@@ -1122,6 +1423,46 @@ export class Warp<T = unknown> {
   async invalidate(key: string): Promise<void> {
     checkKey(key);
     await this.#run((op, now) => this.#core.invalidate(op, key, now), "invalidate");
+  }
+
+  /**
+   * A view of this node under namespace `name`: every key and pattern it is given is
+   * prefixed with `name:`, and its {@linkcode WarpNamespace.clear} drops them all from
+   * every node's L1. Views share this node (L1, bus, limits). A bad name is a TypeError.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const warp = new Warp<number>({ store: new MemoryStore() });
+   * const carts = warp.namespace("carts");
+   * carts.register("*", { mode: "strong-local" });
+   * await carts.set("7", 3);
+   * console.log(await warp.get("carts:7")); // 3
+   * await warp.close();
+   * ```
+   */
+  namespace(name: string): WarpNamespace<T> {
+    return new WarpNamespace(this, name);
+  }
+
+  /**
+   * Clears namespace `name` on every node: {@linkcode WarpNamespace.clear}. Resolves to the
+   * namespace's epoch on this node.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const warp = new Warp({ store: new MemoryStore() });
+   * warp.register("users:*", { mode: "eventual-distributed" });
+   * await warp.set("users:1", "Ada");
+   * console.log(await warp.clearNamespace("users"), warp.peek("users:1")); // 1 undefined
+   * await warp.close();
+   * ```
+   */
+  async clearNamespace(name: string): Promise<number> {
+    checkNamespace(name);
+    const result = await this.#run((op, now) => this.#core.clear(op, name, now));
+    return result.version;
   }
 
   /**
@@ -1422,7 +1763,8 @@ export class Warp<T = unknown> {
         );
         return;
       case "store-get":
-        this.#storeGet(effect.io, effect.key);
+        if (this.#readBatch !== undefined) this.#readBatch.push(effect);
+        else this.#storeGet(effect.io, effect.key);
         return;
       case "store-write":
         this.#storeWrite(
@@ -1536,21 +1878,76 @@ export class Warp<T = unknown> {
 
   #storeGet(io: number, key: string): void {
     this.#readStored(key).then(
-      (stored) => {
-        const result = {
-          ok: true as const,
-          found: stored.bytes !== undefined,
-          value: stored.value,
-          version: stored.version,
-          sizeBytes: stored.bytes?.byteLength ?? 0,
-          ...(stored.leases.length > 0 && { leases: stored.leases }),
-        };
-        this.#step(() => this.#core.onStoreRead(io, result, this.#clock()));
-      },
+      (stored) => this.#reportStored(io, stored),
       (error: WarpError) => {
         this.#step(() => this.#core.onStoreRead(io, { ok: false, error }, this.#clock()));
       },
     );
+  }
+
+  #reportStored(io: number, stored: Stored): void {
+    const result = {
+      ok: true as const,
+      found: stored.bytes !== undefined,
+      value: stored.value,
+      version: stored.version,
+      sizeBytes: stored.bytes?.byteLength ?? 0,
+      ...(stored.leases.length > 0 && { leases: stored.leases }),
+    };
+    this.#step(() => this.#core.onStoreRead(io, result, this.#clock()));
+  }
+
+  /**
+   * Performs the store reads one batch step produced: one `Store.getMany` call per
+   * {@linkcode STORE_GET_MANY_MAX} keys, each record reported to the core as `get`'s would
+   * be (a failed call fails each of its reads). A store without `getMany` reads each key.
+   */
+  #storeGetMany(reads: readonly { io: number; key: string }[]): void {
+    const store = this.#store;
+    if (store.getMany === undefined || reads.length < 2) {
+      for (const { io, key } of reads) this.#storeGet(io, key);
+      return;
+    }
+    const getMany = store.getMany.bind(store);
+    for (let at = 0; at < reads.length; at += STORE_GET_MANY_MAX) {
+      const chunk = reads.slice(at, at + STORE_GET_MANY_MAX);
+      const keys = chunk.map((read) => read.key);
+      const what = `Store read of ${keys.length} keys`;
+      withTimeout(() => getMany(keys), this.#ioTimeoutMs, timeoutAfter(this.#ioTimeoutMs, what))
+        .then((records) => {
+          if (!Array.isArray(records) || records.length !== keys.length) {
+            throw new TypeError(
+              `Store getMany answered ${describe(records)} for ${keys.length} keys`,
+            );
+          }
+          return records as StoreRecord[];
+        })
+        .then(
+          (records) => {
+            chunk.forEach(({ io, key }, i) => {
+              let stored: Stored;
+              try {
+                stored = this.#openStored(key, records[i]!);
+              } catch (error) {
+                const failure = error as WarpError;
+                this.#step(() =>
+                  this.#core.onStoreRead(io, { ok: false, error: failure }, this.#clock())
+                );
+                return;
+              }
+              this.#reportStored(io, stored);
+            });
+          },
+          (error) => {
+            const failure = asWarpError(error, "STORE_ERROR", `${what} failed`);
+            for (const { io } of chunk) {
+              this.#step(() =>
+                this.#core.onStoreRead(io, { ok: false, error: failure }, this.#clock())
+              );
+            }
+          },
+        );
+    }
   }
 
   /**
@@ -1558,12 +1955,7 @@ export class Warp<T = unknown> {
    * codec bytes (`undefined`: no value), their decoded value, and the leases. Rejects with
    * a `WarpError`: `STORE_ERROR` for a failed read or a value that does not decode.
    */
-  async #readStored(key: string): Promise<{
-    version: number;
-    bytes: Uint8Array | undefined;
-    value: unknown;
-    leases: string[];
-  }> {
+  async #readStored(key: string): Promise<Stored> {
     const record = await withTimeout(
       () => this.#store.get(key),
       this.#ioTimeoutMs,
@@ -1575,6 +1967,11 @@ export class Warp<T = unknown> {
         key,
       );
     });
+    return this.#openStored(key, record);
+  }
+
+  /** A store record opened: its lease envelope and codec (`STORE_ERROR` if they fail). */
+  #openStored(key: string, record: StoreRecord): Stored {
     if (record.value === undefined) {
       return { version: record.version, bytes: undefined, value: undefined, leases: [] };
     }

@@ -11,12 +11,15 @@
  * type 4 revoke: id, rev, key
  * type 5 ack:    id, key
  * type 6 lrev:   lease (a varint byte length then ASCII)
+ * type 7 clr:    seq, epoch, ns (as `key`)
  * ```
  *
  * Numbers (`inc`, `seq`, `version`, `id`, `rev`, `round`, the echo count) are unsigned LEB128 varints of at most 8 bytes
  * (up to `Number.MAX_SAFE_INTEGER`), in their shortest form. `from` is one length byte
  * then its ASCII characters; `key` is a varint byte length then UTF-8. Nothing may follow
- * the last field. Version 2 added the heartbeat's round and echoes (session freshness
+ * the last field. Type 7 (`clr`) came later within version 2: a node without it drops a
+ * `clr` as malformed, which leaves a gap in the sender's sequence and so flushes its
+ * eventual entries — safe, only slower. Version 2 added the heartbeat's round and echoes (session freshness
  * proofs) and the revoke's claim revision; a version-1 message is foreign to it (nodes of
  * both versions do not share a cluster). The encoding is canonical: each message has exactly one, so
  * `encodeMessage(decodeMessage(bytes))` gives `bytes` back whenever it decodes.
@@ -39,7 +42,7 @@ export const WIRE_VERSION = 2;
  */
 export const MESSAGE_BYTES_MAX = 24_576;
 
-const TYPE_CODES = { inv: 1, drop: 2, hb: 3, revoke: 4, ack: 5, lrev: 6 } as const;
+const TYPE_CODES = { inv: 1, drop: 2, hb: 3, revoke: 4, ack: 5, lrev: 6, clr: 7 } as const;
 const VARINT_BYTES_MAX = 8;
 const HEADER_BYTES = 3;
 const ASCII_FAST_BYTES_MAX = 64;
@@ -106,6 +109,11 @@ export function encodeMessage(message: Message): Uint8Array {
       break;
     case "lrev":
       at = writeKey(out, at, message.lease); // ASCII: its UTF-8 is itself
+      break;
+    case "clr":
+      at = writeVarint(out, at, message.seq);
+      at = writeVarint(out, at, message.epoch);
+      at = writeKey(out, at, message.ns);
       break;
   }
   return out.slice(0, at);
@@ -175,6 +183,12 @@ export function decodeMessage(bytes: Uint8Array): Message | undefined {
     case TYPE_CODES.lrev:
       message = { t: "lrev", from, inc, lease: reader.key() };
       break;
+    case TYPE_CODES.clr: {
+      const seq = reader.varint();
+      const epoch = reader.varint();
+      message = { t: "clr", from, inc, seq, epoch, ns: reader.key() };
+      break;
+    }
     default:
       return undefined;
   }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { isKey, KEY_LENGTH_MAX, type Message, validateMessage } from "./core/messages.ts";
+import { NAMESPACE_LENGTH_MAX, namespaceProblem } from "./core/_namespaces.ts";
 import { LEASE_TTL_MAX_MS, LEASE_TTL_MIN_MS, makeLeaseId } from "./core/leases.ts";
 import {
   decodeMessage,
@@ -28,6 +29,14 @@ const header = { from: nodeId, inc: count };
 const messageArbitraries: Record<Message["t"], fc.Arbitrary<Message>> = {
   inv: fc.record({ t: fc.constant("inv"), ...header, seq: positive, key, version: positive }),
   drop: fc.record({ t: fc.constant("drop"), ...header, seq: positive, key }),
+  clr: fc.record({
+    t: fc.constant("clr"),
+    ...header,
+    seq: positive,
+    ns: fc.string({ minLength: 1, maxLength: NAMESPACE_LENGTH_MAX, unit: "grapheme" })
+      .filter((ns) => namespaceProblem(ns) === undefined),
+    epoch: positive,
+  }),
   hb: fc.record({
     t: fc.constant("hb"),
     ...header,
@@ -217,4 +226,18 @@ Deno.test("decodeMessage() inverts encodeMessage() at every key length boundary"
       assert.deepStrictEqual(decodeMessage(encodeMessage(m)), m, `${length} × ${unit}`);
     }
   }
+});
+
+Deno.test("decodeMessage() refuses a clr whose namespace is no namespace, or whose epoch or seq is 0", () => {
+  const good = { t: "clr", from: "a", inc: 1, seq: 3, ns: "users", epoch: 2 } as const;
+  assert.deepEqual(decodeMessage(encodeMessage(good)), good);
+  for (const bad of [{ ns: "us*" }, { ns: "users:" }, { ns: "" }, { epoch: 0 }, { seq: 0 }]) {
+    const m = { ...good, ...bad };
+    assert.equal(validateMessage(m), undefined, JSON.stringify(bad));
+    assert.throws(() => encodeMessage(m as Message), TypeError);
+  }
+  // Forged bytes with a namespace ending in ":" decode to nothing.
+  const bytes = encodeMessage({ ...good, ns: "users!" });
+  bytes[bytes.length - 1] = 0x3a; // "!" -> ":"
+  assert.equal(decodeMessage(bytes), undefined);
 });

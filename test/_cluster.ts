@@ -64,6 +64,8 @@ export interface ClusterOptions {
   readonly size?: number;
   /** Extra node options (timers, limits). */
   readonly node?: Partial<WarpOptions<unknown>>;
+  /** Extra options of node `index` alone, over `node`. @default {none} */
+  readonly nodeOf?: (index: number) => Partial<WarpOptions<unknown>>;
   /** The store node `index` uses, given the shared one. @default {the shared store} */
   readonly storeOf?: (index: number, shared: MemoryStore) => Store;
 }
@@ -121,6 +123,7 @@ export class Cluster {
         gapTimeoutMs: GAP_TIMEOUT_MS,
         sessionMs: SESSION_MS,
         ...options.node,
+        ...options.nodeOf?.(i),
       });
       for (const [pattern, keyOptions] of Object.entries(KEYS)) node.register(pattern, keyOptions);
       this.nodes.push(node);

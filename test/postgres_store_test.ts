@@ -324,6 +324,39 @@ Deno.test("PostgresStore.sweepTombstones() removes old tombstones and no version
   });
 });
 
+Deno.test("PostgresStore.getMany() answers each key as get does, in order, in one statement", async () => {
+  await withStore(async (store) => {
+    const a = await store.set("a", bytes("1"));
+    await store.set("gone", bytes("v"));
+    const gone = await store.delete("gone");
+    const keys = ["a", "missing", "gone", "a", "b\u00e9"];
+    const b = await store.set("b\u00e9", bytes("2"));
+    const many = await store.getMany(keys);
+    assert.deepEqual(many, await Promise.all(keys.map((key) => store.get(key))));
+    assert.deepEqual(many, [
+      { value: bytes("1"), version: a },
+      { value: undefined, version: 0 },
+      { value: undefined, version: gone },
+      { value: bytes("1"), version: a },
+      { value: bytes("2"), version: b },
+    ]);
+    assert.deepEqual(await store.getMany([]), []);
+    await assert.rejects(store.getMany(["ok", "\u0000"]), TypeError);
+    await assert.rejects(
+      store.getMany(Array.from({ length: 1001 }, (_, i) => `k${i}`)),
+      RangeError,
+    );
+    // After a sweep, keys without a row read at the floor, as get does.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    assert.equal(await store.sweepTombstones({ olderThanMs: 1000 }), 1);
+    assert.deepEqual(await store.getMany(["gone", "never", "a"]), [
+      { value: undefined, version: gone },
+      { value: undefined, version: gone },
+      { value: bytes("1"), version: a },
+    ]);
+  });
+});
+
 Deno.test("PostgresStore tombstoneSweep: off by default, sweeps in the background when asked", async () => {
   const table = `warp_test_${RUN}_${tableCount++}`;
   await assert.rejects(

@@ -76,12 +76,12 @@ Deno.test("configProblems() names each unsafe or invalid option with its value",
   });
   const expected = [
     /^Unknown option, expected one of .*: maxStalenesMs$/,
-    /^Option leaseCheckMs must be a number of at least 1: -5$/,
+    /^Option leaseCheckMs must be a number of at least 1, got the number -5$/,
     /^Registration "a:\*": maxStalenessMs above ttlMs 1000 bounds nothing .*: 5000$/,
     /^Registration "b:\*": leaseMs applies to strong-distributed keys only, not strong-local: 300$/,
     /^Registration "c:\*": writeTimeoutMs must be above 2 heartbeats \+ sessionMs × \(1 \+ drift\) \+ 1 ms = 2502\.0 ms, .*: 2000$/,
     /^Registration "d:\*": Invalid mode for "d:\*", expected one of .*: "weak"$/,
-    /^Registration "e:\*": ttlMs must be in \(0, \d+\]: 0$/,
+    /^Registration "e:\*": ttlMs must be a number in \(0, \d+\] ms, got the number 0$/,
   ];
   assert.equal(problems.length, expected.length, problems.join("\n"));
   expected.forEach((pattern, i) => assert.match(problems[i]!, pattern));

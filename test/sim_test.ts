@@ -30,6 +30,7 @@ const CANARY_GUARANTEES: Partial<Record<string, readonly string[]>> = {
   "trust-heartbeat-arrival": ["E3"],
   "trust-absent-lease-read": ["GV"],
   "lease-staleness-ignored": ["G1", "G2", "GV"], // GV: an absent read taken for dead unproved
+  "clear-ignored": ["CL"],
 };
 
 /**
@@ -503,4 +504,45 @@ Deno.test("simulator with leases: 30 swarm seeds keep G1-G3 and every other guar
   assert.ok(checked.G1 >= 25 && checked.G2 >= 25 && checked.G3 >= 25, JSON.stringify(checked));
   assert.ok(leaseOps > 1000, `only ${leaseOps} lease operations succeeded`);
   assert.ok(deadReads > 0, "no read ever met a dead lease");
+});
+
+Deno.test("simulator with namespace clears: CL judges many reads and finds no violation across seeds", () => {
+  let judged = 0;
+  let clears = 0;
+  for (let seed = 1; seed <= 12; seed++) {
+    const report = runSeed({ seed, clears: true, ...SHORT });
+    assert.deepEqual(report.violations, [], `seed ${seed}`);
+    assert.equal(report.results.CL, "pass", `seed ${seed}`);
+    judged += checkHistory(report.run.history).stats.checked.CL;
+    clears += report.run.history.clears?.filter((c) => c.outcome === "ok").length ?? 0;
+  }
+  assert.ok(clears >= 12, `clears completed: ${clears}`);
+  assert.ok(judged >= 100, `(clear, read) pairs judged: ${judged}`);
+});
+
+Deno.test("simulator canary clear-ignored is caught by CL on eventual keys, on the clearing node and on the others past the bound", () => {
+  const own: string[] = [];
+  const remote: string[] = [];
+  for (let seed = 1; seed <= 10 && (own.length === 0 || remote.length === 0); seed++) {
+    const report = runSeed({
+      seed,
+      canary: "clear-ignored",
+      modes: ["eventual-distributed"],
+      leases: false,
+      // Few writes over many keys: a cleared entry outlives the bound unless it is cleared.
+      readShare: 0.95,
+      keysPerMode: 8,
+      ...SHORT,
+    });
+    const ops = new Map(report.run.history.ops.map((o) => [o.id, o]));
+    const clears = new Map((report.run.history.clears ?? []).map((c) => [c.id, c]));
+    for (const v of report.violations.filter((v) => v.guarantee === "CL")) {
+      const read = ops.get(v.ops[0]!);
+      const clear = clears.get(v.ops[1]!);
+      assert.ok(read !== undefined && clear !== undefined && read.key.startsWith("ev:"));
+      (read.process === clear.process ? own : remote).push(v.message);
+    }
+  }
+  assert.ok(own.length > 0, "a node that ignores its own clear serves what it cleared");
+  assert.ok(remote.length > 0, "a node that ignores a peer's clear serves past the bound");
 });

@@ -10,6 +10,8 @@
  *   entry served past its TTL;
  * - every mode, when the history has the store's log: E1s, every ok read and write
  *   against the (value, version) pairs the store really held (`store_log.ts`);
+ * - every mode, when the history has clears: CL, a cleared entry is not served past the
+ *   clear's bound (`clears.ts`);
  * - eventual-distributed, when the history has a fault-free phase: EP, invalidations reach
  *   every node within the phase's bounds (`propagation.ts`);
  * - leased keys, when the history has a lease part: G1–G3 and GV (`leases.ts`).
@@ -42,6 +44,7 @@ import { validateHistory } from "./validate_history.ts";
 import { checkLeases, LEASE_GUARANTEES } from "./leases.ts";
 import { checkStoreLog } from "./store_log.ts";
 import { checkPropagation } from "./propagation.ts";
+import { checkClears } from "./clears.ts";
 
 /** The guarantees {@linkcode checkHistory} checks, in the order it reports them. */
 export const GUARANTEES = [
@@ -59,6 +62,7 @@ export const GUARANTEES = [
   "G2",
   "G3",
   "GV",
+  "CL",
 ] as const;
 
 /** A guarantee of CONSISTENCY.md that {@linkcode checkHistory} checks. */
@@ -203,6 +207,7 @@ export function checkHistory(
     };
     if (guarantee === "E1s") checked.E1s = checkStoreLog(history, report);
     if (guarantee === "EP") checked.EP = checkPropagation(history, report);
+    if (guarantee === "CL") checked.CL = checkClears(history, report);
     if (MODE_OF[guarantee] === undefined) continue; // whole-history checks, G1–G3 below
     for (const key of keys) {
       const info = history.keys[key]!;

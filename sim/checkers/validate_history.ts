@@ -85,6 +85,7 @@ export function validateHistory(value: unknown, options: ValidateHistoryOptions 
   if (value.final !== undefined) validateFinal(value.final);
   if (value.storeLog !== undefined) validateStoreLog(value.storeLog, keys);
   if (value.propagation !== undefined) validatePropagation(value.propagation, keys);
+  if (value.clears !== undefined) validateClears(value.clears);
   return (keys === value.keys ? value : { ...value, keys }) as unknown as History;
 }
 
@@ -165,6 +166,9 @@ function validateOp(op: unknown, index: number, keys: Record<string, unknown> | 
   if (op.ageMs !== undefined && !isFiniteNumber(op.ageMs)) {
     fail("ageMs must be a finite number", op.ageMs);
   }
+  if (op.fetchedByMs !== undefined && !isFiniteNumber(op.fetchedByMs)) {
+    fail("fetchedByMs must be a finite number", op.fetchedByMs);
+  }
   if (op.probe !== undefined && typeof op.probe !== "boolean") {
     fail("probe must be a boolean", op.probe);
   }
@@ -235,6 +239,29 @@ function validateStoreLog(log: unknown, keys: Record<string, unknown>): void {
       !(Array.isArray(e.leases) && e.leases.every((l) => typeof l === "string"))
     ) {
       fail("leases must be an array of strings", e.leases);
+    }
+  });
+}
+
+function validateClears(clears: unknown): void {
+  if (!Array.isArray(clears)) {
+    throw new TypeError(`Invalid history clears, expected an array: ${show(clears)}`);
+  }
+  clears.forEach((clear: unknown, index: number) => {
+    const c = isRecord(clear) ? clear : {};
+    const complete = c.completeMs === null ||
+      (isFiniteNumber(c.completeMs) && isFiniteNumber(c.invokeMs) && c.completeMs >= c.invokeMs);
+    if (
+      !isFiniteNumber(c.id) || (typeof c.process !== "string" && !isFiniteNumber(c.process)) ||
+      typeof c.ns !== "string" || c.ns === "" || !isFiniteNumber(c.invokeMs) || !complete ||
+      !["ok", "fail", "unknown"].includes(c.outcome as string) ||
+      (c.outcome !== "unknown" && c.completeMs === null)
+    ) {
+      throw new TypeError(
+        `Invalid clear at index ${index}, expected { id, process, ns, invokeMs, completeMs, outcome }: ${
+          show(clear)
+        }`,
+      );
     }
   });
 }

@@ -41,6 +41,30 @@ export function describe(value: unknown): string {
   }
 }
 
+/**
+ * {@linkcode describe} with the value's type in front, for "expected X, got Y" messages:
+ * `the string "1000"`, `the number NaN`, `the boolean true`, `undefined`, `null`, `an
+ * array of 2`, `a function f`, `an object [object Map]`.
+ *
+ * @example
+ * ```ts
+ * import { describeValue } from "./_describe.ts";
+ * console.log(`ttlMs must be a number, got ${describeValue("1000")}`); // ttlMs must be a number, got the string "1000"
+ * ```
+ */
+export function describeValue(value: unknown): string {
+  if (value === undefined || value === null) return String(value);
+  if (Array.isArray(value)) return describe(value);
+  switch (typeof value) {
+    case "function":
+      return `a ${describe(value)}`;
+    case "object":
+      return `an object ${describe(value)}`;
+    default:
+      return `the ${typeof value} ${describe(value)}`;
+  }
+}
+
 function shorten(text: string): string {
   return text.length <= STRING_SHOWN_MAX ? text : `${text.slice(0, STRING_SHOWN_MAX)}…`;
 }

@@ -196,6 +196,12 @@ export class Fills implements VersionWatcher, DropWatcher {
     }
   }
 
+  /** The keys of every fill and load in flight, superseded ones included. */
+  *keysInFlight(): IterableIterator<string> {
+    yield* this.#fills.keys();
+    yield* this.#supersededFills.keys();
+  }
+
   /**
    * A dropped key: the store fill in flight still answers, but caches nothing; a load in
    * flight (superseded ones too) is overtaken, so it is loaded again (LB1). The new load

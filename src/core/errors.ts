@@ -42,6 +42,11 @@ export type WarpErrorCode =
   /** The key has no value (`attachKey`). */
   | "NOT_FOUND"
   /**
+   * The operation is not available for what it names: a namespace `clear` that may reach a
+   * strong-distributed key.
+   */
+  | "NOT_SUPPORTED"
+  /**
    * A value over a size limit: its encoded bytes over `valueBytesMax` or what the store
    * can hold, or nested deeper than `JSON_DEPTH_MAX`. Nothing was written.
    */

@@ -3,13 +3,14 @@
  *
  * Every message names its sender (`from`, a node id) and the sender's incarnation
  * (`inc`, new at every start, so a restarted node is a new peer). Broadcast messages
- * (`inv`, `drop`, `hb`) carry a per-incarnation sequence number `seq`, starting at 1 and
+ * (`inv`, `drop`, `clr`, `hb`) carry a per-incarnation sequence number `seq`, starting at 1 and
  * growing by one per broadcast, so a receiver detects lost messages as gaps.
  *
  * @module
  */
 
 import { isLeaseId } from "./leases.ts";
+import { namespaceProblem } from "./_namespaces.ts";
 
 /** A node's id: 1 to 64 characters of `[A-Za-z0-9_-]`. */
 export type NodeId = string;
@@ -42,6 +43,21 @@ export interface DropMessage {
   readonly seq: number;
   /** The key to drop. */
   readonly key: string;
+}
+
+/**
+ * Remove every key of namespace `ns` (those starting with `ns:`) from every L1: a
+ * namespace clear, numbered in the sender's sequence like `drop`. `epoch` is how many
+ * clears of `ns` the sender had applied with this one: a version of the namespace, never a
+ * time.
+ */
+export interface ClearMessage {
+  readonly t: "clr";
+  readonly from: NodeId;
+  readonly inc: number;
+  readonly seq: number;
+  readonly ns: string;
+  readonly epoch: number;
 }
 
 /**
@@ -127,6 +143,7 @@ export interface LeaseRevokedMessage {
 export type Message =
   | InvalidateMessage
   | DropMessage
+  | ClearMessage
   | HeartbeatMessage
   | RevokeMessage
   | AckMessage
@@ -213,6 +230,11 @@ export function validateMessage(value: unknown): Message | undefined {
         : undefined;
     case "drop":
       return isCount(m.seq) && m.seq > 0 && isKey(m.key) ? m as unknown as DropMessage : undefined;
+    case "clr":
+      return isCount(m.seq) && m.seq > 0 && namespaceProblem(m.ns) === undefined &&
+          isCount(m.epoch) && m.epoch > 0
+        ? m as unknown as ClearMessage
+        : undefined;
     case "hb":
       return isCount(m.seq) && isCount(m.round) && isEchoList(m.echo)
         ? m as unknown as HeartbeatMessage

@@ -11,6 +11,7 @@
  */
 
 import { WarpError } from "./errors.ts";
+import { describeValue } from "./_describe.ts";
 import type {
   CoordReadResult,
   CoordWriteResult,
@@ -36,6 +37,7 @@ import { SESSION_MAX_MS, Sessions } from "./_sessions.ts";
 import { FailSafe } from "./_failsafe.ts";
 import { loadResultProblem, Loads } from "./_loads.ts";
 import { tuneHit } from "./_tuning.ts";
+import { blockingRegistration, NamespaceClears, namespaceProblem } from "./_namespaces.ts";
 import type { NodeEvent } from "./events.ts";
 
 export { holderRecordKey } from "./_strong.ts";
@@ -157,6 +159,8 @@ export interface Canary {
   readonly fallbackServesRemoved?: boolean;
   /** Cache and answer a load that an invalidation overtook (LB1). */
   readonly cacheOvertakenLoads?: boolean;
+  /** Count namespace clears, local and from peers, but remove nothing (CL). */
+  readonly ignoreClears?: boolean;
 }
 
 /** Counters of a node, for monitoring and for the simulator's reports. */
@@ -217,6 +221,8 @@ export interface NodeStats {
   staleAnswers: number;
   /** Background refreshes started by refresh-ahead. */
   refreshes: number;
+  /** Namespace clears applied: this node's own and its peers'. */
+  clears: number;
 }
 
 const DRIFT_PPM_MAX = 100_000;
@@ -319,6 +325,7 @@ export class NodeCore {
     loadTimeouts: 0,
     staleAnswers: 0,
     refreshes: 0,
+    clears: 0,
   };
 
   readonly #registry = new Registry();
@@ -333,6 +340,7 @@ export class NodeCore {
   readonly #leases: LeaseProtocol;
   readonly #sessions: Sessions;
   readonly #loads: Loads;
+  readonly #clears: NamespaceClears;
   #closed = false;
   /** The kernel's `readEvents`, here too so that `hit` checks it in one step. */
   #readEvents = false;
@@ -409,6 +417,7 @@ export class NodeCore {
       changed: () => {
         this.#peers.refreshProof();
         this.#eventual.sessionChanged();
+        this.#clears.sessionChanged();
       },
     };
     this.#sessions = new Sessions(kernel, {
@@ -439,6 +448,7 @@ export class NodeCore {
       peersMax,
       flusher: this.#eventual,
     });
+    this.#clears = new NamespaceClears(kernel, this.#sessions, () => this.#fills.keysInFlight());
     if (sessionMs > 0) this.#peers.useMembership(this.#sessions);
     kernel.watchVersions(this.#fills);
     kernel.watchVersions(this.#eventual);
@@ -698,6 +708,41 @@ export class NodeCore {
     }
   }
 
+  /**
+   * Clears namespace `ns` — every key that starts with `ns:` — on every node, as caller
+   * operation `op`: as an invalidation of each of its keys (see `_namespaces.ts`), here at
+   * once, elsewhere within each key's bound. Resolves with `version` the namespace's epoch
+   * on this node. A namespace that a strong-distributed registration may reach is refused
+   * with `NOT_SUPPORTED`; past `timeoutMs` (waiting for this node's session) the caller
+   * hears `OUTCOME_UNKNOWN`. A bad name is a TypeError.
+   */
+  clear(op: number, ns: string, nowMs: number, timeoutMs = 10_000): void {
+    this.#kernel.advance(nowMs);
+    const problem = namespaceProblem(ns);
+    if (problem !== undefined) throw new TypeError(`Invalid namespace, ${problem}: ${ns}`);
+    if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+      throw new RangeError(`Invalid timeoutMs of a clear of ${ns}: ${timeoutMs}`);
+    }
+    if (!this.#mayStart(op)) return;
+    const blocking = blockingRegistration(this.#registry.policies(), ns);
+    if (blocking !== undefined) {
+      this.#kernel.reject(
+        op,
+        new WarpError(
+          "NOT_SUPPORTED",
+          `Namespace ${ns} may hold strong-distributed keys (${blocking.pattern}), which clear does not support: invalidate them one by one`,
+        ),
+      );
+      return;
+    }
+    this.#clears.clear(op, ns, timeoutMs);
+  }
+
+  /** How many clears of namespace `ns` this node has applied (its epoch here). */
+  namespaceEpoch(ns: string): number {
+    return this.#clears.epoch(ns);
+  }
+
   // ---------------------------------------------------------------- leases
 
   /**
@@ -822,6 +867,11 @@ export class NodeCore {
       case "lrev":
         this.#leases.revoked(message.lease);
         return;
+      case "clr":
+        this.#peers.track(message.from, message.inc, message.seq, false);
+        if (message.from === this.nodeId && message.inc === this.incarnation) return; // applied
+        this.#clears.apply(message.ns);
+        return;
     }
   }
 
@@ -881,7 +931,9 @@ export class NodeCore {
 function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
-    throw new RangeError(`${name} must be a number of at least ${min}: ${value}`);
+    throw new RangeError(
+      `${name} must be a number of at least ${min}, got ${describeValue(value)}`,
+    );
   }
   return value;
 }

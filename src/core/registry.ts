@@ -15,7 +15,7 @@
 
 import { keyProblem } from "./messages.ts";
 import { WarpError } from "./errors.ts";
-import { describe } from "./_describe.ts";
+import { describe, describeValue } from "./_describe.ts";
 
 /**
  * How a key is kept consistent across nodes.
@@ -205,12 +205,11 @@ const DURATION_MAX_MS = 365 * 24 * 3600 * 1000;
 
 function checkDuration(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value)) {
-    throw new TypeError(`Invalid ${name}, expected a number of milliseconds: ${describe(value)}`);
-  }
-  if (value <= 0 || value > DURATION_MAX_MS) {
-    throw new RangeError(`${name} must be in (0, ${DURATION_MAX_MS}]: ${value}`);
-  }
+  const expected = `${name} must be a number in (0, ${DURATION_MAX_MS}] ms, got ${
+    describeValue(value)
+  }`;
+  if (typeof value !== "number" || !Number.isFinite(value)) throw new TypeError(expected);
+  if (value <= 0 || value > DURATION_MAX_MS) throw new RangeError(expected);
   return value;
 }
 
@@ -226,12 +225,11 @@ function checkOffDuration(name: string, value: unknown, fallback: number): numbe
 
 function checkRatio(name: string, value: unknown, fallback: number, zeroAllowed: boolean): number {
   if (value === undefined) return fallback;
-  if (typeof value !== "number" || Number.isNaN(value)) {
-    throw new TypeError(`Invalid ${name}, expected a number: ${describe(value)}`);
-  }
-  if (value < 0 || value >= 1 || (value === 0 && !zeroAllowed)) {
-    throw new RangeError(`${name} must be in ${zeroAllowed ? "[0" : "(0"}, 1): ${value}`);
-  }
+  const expected = `${name} must be a number in ${zeroAllowed ? "[0" : "(0"}, 1), got ${
+    describeValue(value)
+  }`;
+  if (typeof value !== "number" || Number.isNaN(value)) throw new TypeError(expected);
+  if (value < 0 || value >= 1 || (value === 0 && !zeroAllowed)) throw new RangeError(expected);
   return value;
 }
 
@@ -443,6 +441,12 @@ export class Registry {
       b.literalChars - a.literalChars || a.wildcards - b.wildcards || a.order - b.order
     );
     return policy;
+  }
+
+  /** Every registration's policy: exact keys, then patterns, most specific first. */
+  *policies(): IterableIterator<KeyPolicy> {
+    yield* this.#exact.values();
+    for (const rule of this.#patterns) yield rule.policy;
   }
 
   /** The policy of `key`, or `undefined` when nothing matches. */

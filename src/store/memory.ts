@@ -35,6 +35,8 @@ export interface MemoryStoreOptions {
 export interface MemoryStoreCounts {
   /** Calls of `get`. */
   readonly get: number;
+  /** Calls of `getMany` (each one, whatever its number of keys). */
+  readonly getMany: number;
   /** Calls of `set`. */
   readonly set: number;
   /** Calls of `delete`. */
@@ -82,7 +84,7 @@ export class MemoryStore implements Store {
   readonly #failures: unknown[] = [];
   readonly #latencyMs: number;
   readonly #keysMax: number;
-  #counts = { get: 0, set: 0, delete: 0, list: 0 };
+  #counts = { get: 0, getMany: 0, set: 0, delete: 0, list: 0 };
 
   /** Creates an empty store. */
   constructor(options: MemoryStoreOptions = {}) {
@@ -115,6 +117,34 @@ export class MemoryStore implements Store {
     const slot = this.#slots.get(key);
     if (slot === undefined) return { value: undefined, version: 0 };
     return { value: slot.value?.slice(), version: slot.version };
+  }
+
+  /**
+   * Reads several keys at once (one call, one latency): a copy of each record, in the
+   * order of `keys`.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore } from "./memory.ts";
+   * const store = new MemoryStore();
+   * await store.set("a", new Uint8Array([1]));
+   * const [a, b] = await store.getMany(["a", "b"]);
+   * console.log(a?.version, b?.version); // 1 0
+   * ```
+   */
+  async getMany(keys: readonly string[]): Promise<StoreRecord[]> {
+    if (!Array.isArray(keys)) {
+      throw new TypeError(`Invalid keys, expected an array: ${describe(keys)}`);
+    }
+    for (const key of keys) validateKey(key);
+    this.#counts.getMany++;
+    await this.#begin();
+    return keys.map((key) => {
+      const slot = this.#slots.get(key);
+      return slot === undefined
+        ? { value: undefined, version: 0 }
+        : { value: slot.value?.slice(), version: slot.version };
+    });
   }
 
   /**

@@ -20,6 +20,7 @@ import type {
   StoreRecord,
   StoreWriteOptions,
 } from "../store.ts";
+import { STORE_GET_MANY_MAX } from "../store.ts";
 import {
   checkReachable,
   openClient,
@@ -247,6 +248,45 @@ export class PostgresStore implements Store {
     if (row === undefined) return { value: undefined, version: 0 };
     const value = row.value === null ? undefined : new Uint8Array(row.value as Uint8Array);
     return { value, version: toVersion(row.version) };
+  }
+
+  /**
+   * Reads several keys in one statement (`WHERE key = ANY($1)`), each as `get` would: the
+   * records in the order of `keys`; a key without a row is at the sweep floor.
+   *
+   * @example
+   * ```ts ignore
+   * import { PostgresStore } from "./postgres.ts";
+   * const store = await PostgresStore.connect({ url: "postgres://postgres@127.0.0.1/test" });
+   * const [a, b] = await store.getMany(["a", "b"]);
+   * console.log(a?.version, b?.version);
+   * await store.close();
+   * ```
+   */
+  async getMany(keys: readonly string[]): Promise<StoreRecord[]> {
+    if (!Array.isArray(keys)) {
+      throw new TypeError(`Invalid keys, expected an array: ${describe(keys)}`);
+    }
+    if (keys.length > STORE_GET_MANY_MAX) {
+      throw new RangeError(
+        `Too many keys for one getMany, at most ${STORE_GET_MANY_MAX}: ${keys.length}`,
+      );
+    }
+    for (const key of keys) validateKey(key);
+    if (keys.length === 0) return [];
+    const sql = this.#sql;
+    const rows = await sql`
+      SELECT key, value, version FROM ${sql(this.#table)}
+      WHERE key = ANY(${[...new Set(keys), FLOOR_KEY]}::text[])`;
+    let floor: StoreRecord = { value: undefined, version: 0 };
+    const byKey = new Map<string, StoreRecord>();
+    for (const row of rows) {
+      const value = row.value === null ? undefined : new Uint8Array(row.value as Uint8Array);
+      const record = { value, version: toVersion(row.version) };
+      if (row.key === FLOOR_KEY) floor = { value: undefined, version: record.version };
+      else byKey.set(row.key as string, record);
+    }
+    return keys.map((key) => byKey.get(key) ?? floor);
   }
 
   /**
