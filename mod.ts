@@ -38,6 +38,10 @@ export type {
   WarpReadOptions,
   WarpStats,
 } from "./src/warp.ts";
+export type { CompareAndSetResult, Merge, UpdateOptions } from "./src/_update.ts";
+export { UPDATE_ABORT } from "./src/core/update.ts";
+export type { Reducer, UpdateContext, UpdateLimits, UpdateResult } from "./src/core/update.ts";
+export { merges } from "./src/merges.ts";
 export { InvariantError, WarpError } from "./src/core/errors.ts";
 export type { WarpErrorCode } from "./src/core/errors.ts";
 export type {

@@ -24,3 +24,4 @@ export * from "./timers.ts";
 export * from "./node.ts";
 export * from "./lock.ts";
 export * from "./leases.ts";
+export * from "./update.ts";
