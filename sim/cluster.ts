@@ -47,6 +47,8 @@ import {
 } from "./config.ts";
 import type { ClusterShape, SimKey, SimPolicy } from "./config.ts";
 import { HISTORY_FORMAT } from "./history.ts";
+import { SimUpdates, UPDATE_KEYS } from "./_updates.ts";
+import type { UpdateHost } from "./_updates.ts";
 import type {
   History,
   HistoryOp,
@@ -79,7 +81,8 @@ export type CanaryName =
   | "complete-without-session"
   | "trust-heartbeat-arrival"
   | "trust-absent-lease-read"
-  | "lease-staleness-ignored";
+  | "lease-staleness-ignored"
+  | "reducer-reads-l1";
 
 /** The canary names, for the CLI and tests. */
 export const CANARIES: readonly CanaryName[] = [
@@ -103,6 +106,7 @@ export const CANARIES: readonly CanaryName[] = [
   "trust-heartbeat-arrival",
   "trust-absent-lease-read",
   "lease-staleness-ignored",
+  "reducer-reads-l1",
 ];
 
 /** The canaries that break a lease assumption; they turn leases on. */
@@ -216,6 +220,12 @@ export interface SimOptions {
    * @default {false}
    */
   readonly leases?: boolean;
+  /**
+   * Add `update`s to the workload (a counter and a set-union key per distributed mode,
+   * written only by updates), checked by M1. The canary `reducer-reads-l1` turns it on.
+   * @default {false}
+   */
+  readonly updates?: boolean;
 }
 
 /** A client operation at a given true time, on a node, for scripted runs. */
@@ -319,6 +329,8 @@ interface SimNode extends SimProcess<NodeCore> {
   readonly leaseOps: Map<number, LeaseOpDraft>;
   /** Local time each key's L1 value was asked (for SL2 ages): key → local ms. */
   readonly askedAt: Map<string, number>;
+  /** The conditional writes of this node's updates in flight, by op. */
+  readonly updateWrites: Map<number, (result: OpResult | WarpError) => void>;
 }
 
 interface HistoryOpDraft {
@@ -406,6 +418,9 @@ export class SimCluster {
   readonly #endMs: number;
   #nextOp = 1;
   #issuing = true;
+  /** The update workload (M1), when on; its keys. */
+  readonly #updates: SimUpdates<SimNode> | undefined;
+  readonly #updateKeys: readonly string[];
 
   /** Prepares a run; nothing happens until {@linkcode run}. */
   constructor(options: SimOptions) {
@@ -467,6 +482,17 @@ export class SimCluster {
       },
     };
     this.#defineKeys();
+    const updating = options.updates === true || options.canary === "reducer-reads-l1";
+    this.#updateKeys = !updating || options.config !== undefined
+      ? []
+      : (options.modes ?? ["eventual-distributed", "strong-distributed"]).flatMap((mode) =>
+        mode === "strong-local" ? [] : UPDATE_KEYS[mode]
+      );
+    this.#updates = this.#updateKeys.length === 0 ? undefined : new SimUpdates<SimNode>(
+      this.#updateHost(),
+      new Prng(deriveSeed(seed, "updates")),
+      options.canary === "reducer-reads-l1",
+    );
     // The network's stream also draws the coordinator's hops and stale reads.
     const net = new Prng(deriveSeed(seed, "network"));
     this.#host = new ProcessHost(this.#timeline, {
@@ -533,6 +559,7 @@ export class SimCluster {
         ops: new Map(),
         leaseOps: new Map(),
         askedAt: new Map(),
+        updateWrites: new Map(),
       });
     }
   }
@@ -680,7 +707,7 @@ export class SimCluster {
         this.#storeCall(node, core, () => {
           const cell = this.#store.cell(effect.key);
           const leased = cell?.value as { v: unknown; leases: string[] } | undefined;
-          if (cell?.found && typeof leased === "object" && leased !== null) {
+          if (cell?.found && isLeased(leased)) {
             // A value written with leases: the store record carries them.
             return {
               ok: true as const,
@@ -734,6 +761,16 @@ export class SimCluster {
         );
         return;
       case "resolve":
+      case "reject": {
+        const update = node.updateWrites.get(effect.op);
+        if (update === undefined) break;
+        node.updateWrites.delete(effect.op);
+        update(effect.type === "resolve" ? effect.result : effect.error);
+        return;
+      }
+    }
+    switch (effect.type) {
+      case "resolve":
         if (node.leaseOps.has(effect.op)) this.#leaseDone(node, effect.op, undefined);
         else this.#complete(node, effect.op, effect.result);
         return;
@@ -776,7 +813,7 @@ export class SimCluster {
     };
     const leased = payload as { v: unknown; leases: string[] } | undefined;
     if (payload === undefined) entry.deleted = true;
-    else if (typeof leased === "object" && leased !== null) {
+    else if (isLeased(leased)) {
       entry.value = leased.v;
       entry.leases = leased.leases;
     } else entry.value = payload;
@@ -904,6 +941,7 @@ export class SimCluster {
     node.inflight = 0;
     node.ops.clear(); // their outcome stays unknown
     node.leaseOps.clear();
+    node.updateWrites.clear();
   }
 
   #restart(node: SimNode): void {
@@ -1066,10 +1104,16 @@ export class SimCluster {
     const picked = w.pick(this.#keys);
     const roll = w.float();
     const leaseRoll = this.#leasing ? w.float() : 1;
+    const updateRoll = this.#updates !== undefined ? w.float() : 1;
+    const updateKey = this.#updates !== undefined ? w.pick(this.#updateKeys) : "";
     if (!this.#issuing || node.core === undefined || node.pausedUntil > this.#now) return;
     if (node.inflight >= (this.#options.inflightPerNode ?? 4)) return;
     if (leaseRoll < 0.1) {
       this.#issueLeaseOp(node, leaseRoll / 0.1);
+      return;
+    }
+    if (updateRoll < 0.3) {
+      this.#issueUpdate(node, updateKey, updateRoll / 0.3);
       return;
     }
     if (picked.owner !== undefined && picked.owner !== node.index) {
@@ -1193,6 +1237,54 @@ export class SimCluster {
       op,
       text: `${error.code} ${draft.kind} ${draft.key}`,
     });
+  }
+
+  /**
+   * On a key only updates write: an update (two in three), else a read whose answer is
+   * not recorded (it fills L1, which a correct update never consults).
+   */
+  #issueUpdate(node: SimNode, key: string, roll: number): void {
+    const core = node.core!;
+    const id = this.#nextOp++;
+    if (roll >= 2 / 3) {
+      this.#host.step(node, core, () => core.get(id, key, this.#local(node)));
+      return;
+    }
+    this.#invoked(node, id, `update ${key}`);
+    this.#updates!.start(node, key, id);
+  }
+
+  /** What the update workload does through this cluster. */
+  #updateHost(): UpdateHost<SimNode> {
+    return {
+      now: () => this.#now,
+      readStore: (node, core, key, answer) =>
+        this.#storeCall(node, core, () => {
+          const cell = this.#store.cell(key);
+          return {
+            ok: true as const,
+            found: cell?.found ?? false,
+            value: cell?.value,
+            version: cell?.version ?? 0,
+          };
+        }, (result) => answer(result.ok ? result : undefined)),
+      write: (node, core, key, value, expectedVersion, done) => {
+        const id = this.#nextOp++;
+        node.updateWrites.set(id, done);
+        const input = { value, payload: value, sizeBytes: 16, expectedVersion };
+        this.#host.step(node, core, () => core.set(id, key, input, this.#local(node)));
+      },
+      after: (node, ms, run) => {
+        const core = node.core;
+        this.#at(this.#now + ms, () => {
+          if (node.core === core) this.#host.whenRunning(node, core, run);
+        });
+      },
+      definite: (code) => DEFINITE_FAILURES.has(code),
+      ended: (node) => {
+        node.inflight--;
+      },
+    };
   }
 
   /** A lease operation: grant a new lease, or keep alive or revoke a known one. */
@@ -1399,6 +1491,7 @@ export class SimCluster {
           samples: this.#l1Samples,
         },
         maxDriftPpm: this.#shape.maxDriftPpm,
+        ...(this.#updates !== undefined && { updates: { ops: this.#updates.ops } }),
         ...(this.#leasing && {
           leases: {
             leaseCheckMs: Math.max(...this.#shape.nodes.map((n) => n.leaseCheckMs ?? 1000)),
@@ -1419,6 +1512,12 @@ export class SimCluster {
       trace: this.#trace,
     };
   }
+}
+
+/** Whether a stored payload is a value with leases (`{ v, leases }`), not a plain value. */
+function isLeased(payload: unknown): payload is { v: unknown; leases: string[] } {
+  return typeof payload === "object" && payload !== null &&
+    Array.isArray((payload as { leases?: unknown }).leases);
 }
 
 /** A fault in words, for timelines. */

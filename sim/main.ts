@@ -41,6 +41,7 @@ Fuzzes Warp's consistency guarantees in a deterministic simulated cluster.
   --scenario NAME   cache (default: the three consistency modes and leases, E1–E4, S1–S2,
                     SL1–SL2, G1–G3) or locks (L1–L4)
   --no-leases       cache scenario without leased keys and lease operations
+  --no-updates      cache scenario without update (read-modify-write) keys and M1
   --coordinator-faults
                     locks scenario: also stale coordinator reads and answers lost after
                     the call took effect (drawn as for the cache scenario's gray seeds)
@@ -97,6 +98,7 @@ const { values } = (() => {
       options: {
         scenario: { type: "string" },
         "no-leases": { type: "boolean" },
+        "no-updates": { type: "boolean" },
         "coordinator-faults": { type: "boolean" },
         config: { type: "string" },
         "max-drift-ppm": { type: "string" },
@@ -183,6 +185,7 @@ const base: Omit<SeedOptions, "seed"> = {
   opsPerSecondPerNode: positiveNumber("rate", values.rate, 200),
   readShare,
   leases: values["no-leases"] !== true,
+  updates: values["no-updates"] !== true,
   ...(canary !== undefined && { canary }),
   ...(maxDriftPpm !== undefined && { maxDriftPpm }),
   ...(config !== undefined && { config }),
@@ -235,6 +238,7 @@ function replayCommand(seed: number, runPath = path): string {
     `--rate ${base.opsPerSecondPerNode} --read-share ${readShare}`,
     canary !== undefined ? `--canary ${canary}` : "",
     values["no-leases"] ? "--no-leases" : "",
+    values["no-updates"] ? "--no-updates" : "",
     maxDriftPpm !== undefined ? `--max-drift-ppm ${maxDriftPpm}` : "",
     values.config !== undefined ? `--config ${values.config}` : "",
   ].filter((s) => s !== "").join(" ");

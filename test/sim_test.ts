@@ -16,6 +16,7 @@ const CLASSIC = { maxDriftPpm: 500, nodeConfigs: "default", classicSwarm: true }
 /** The guarantees each canary must break (one of them at least), where it matters which. */
 const CANARY_GUARANTEES: Partial<Record<string, readonly string[]>> = {
   "revoke-without-wait": ["G1"],
+  "reducer-reads-l1": ["M1"],
   "lease-ttl-ignored": ["G2"],
   "attach-unchecked": ["G3"],
   "staleness-without-drift": ["E3"],
@@ -503,4 +504,28 @@ Deno.test("simulator with leases: 30 swarm seeds keep G1-G3 and every other guar
   assert.ok(checked.G1 >= 25 && checked.G2 >= 25 && checked.G3 >= 25, JSON.stringify(checked));
   assert.ok(leaseOps > 1000, `only ${leaseOps} lease operations succeeded`);
   assert.ok(deadReads > 0, "no read ever met a dead lease");
+});
+
+Deno.test("simulator canary reducer-reads-l1 is caught by M1 alone, and the same runs without it pass", () => {
+  let caught = 0;
+  for (let seed = 1; seed <= 5; seed++) {
+    const options = { seed, ...SHORT, leases: false } as const;
+    const canary = runSeed({ ...options, canary: "reducer-reads-l1" });
+    const guarantees = new Set(canary.violations.map((v) => v.guarantee));
+    assert.ok([...guarantees].every((g) => g === "M1"), `seed ${seed}: ${[...guarantees]}`);
+    if (guarantees.has("M1")) caught++;
+    const control = runSeed({ ...options, updates: true });
+    assert.deepEqual(control.violations, [], `control seed ${seed}`);
+    const outcomes = control.run.history.updates!.ops.map((op) => op.outcome);
+    assert.ok(outcomes.filter((o) => o === "ok").length > 20, `seed ${seed}: ${outcomes.length}`);
+    assert.equal(control.results.M1, "pass");
+  }
+  assert.ok(caught >= 4, `caught in ${caught} of 5 seeds`);
+});
+
+Deno.test("simulator update workload leaves the other operations' draws alone when off", () => {
+  const off = new SimCluster({ seed: 3, ...SHORT }).run();
+  const explicit = new SimCluster({ seed: 3, ...SHORT, updates: false }).run();
+  assert.equal(off.traceHash, explicit.traceHash);
+  assert.equal(off.history.updates, undefined);
 });
