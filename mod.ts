@@ -61,6 +61,7 @@ export type {
   StoreKeyPage,
   StoreListOptions,
   StoreRecord,
+  StoreTransactionStep,
   StoreWriteOptions,
 } from "./src/store.ts";
 export { MemoryStore } from "./src/store/memory.ts";

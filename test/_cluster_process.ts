@@ -27,7 +27,7 @@
  * `{"id": 2, "op": "stats"}`, `{"id": 3, "op": "exit"}`, `{"id": 5, "op": "increment",
  * "key": "st:c", "count": 50}` (`update` increments, see `increment`), `{"id": 4, "op": "workload",
  * "durationMs": 5000, ...}` (see {@linkcode WorkloadCommand}), and for the benchmark
- * `peek`, `watch`, `rawsub`, `rawpub`, `rawreply`, `baseline`.
+ * `peek`, `watch`, `rawsub`, `rawpub`, `rawreply`, `baseline`, `rawincrement`.
  *
  * **stdout**, one JSON record per line:
  * - `{"type": "ready", "node": "n1"}` once connected;
@@ -291,6 +291,26 @@ class NodeProcess {
     return tally;
   }
 
+  /**
+   * The baseline of `increment`: `count` plain `UPDATE … SET n = n + 1` statements on row 1
+   * of `table` (made by the caller), two in flight; the milliseconds each took.
+   */
+  async rawIncrement(table: string, count: number): Promise<{ latenciesMs: number[] }> {
+    const sql = this.sql;
+    const latenciesMs: number[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < count) {
+        next++;
+        const startMs = performance.now();
+        await sql`UPDATE ${sql(table)} SET n = n + 1 WHERE id = 1`;
+        latenciesMs.push(performance.now() - startMs);
+      }
+    };
+    await Promise.all([worker(), worker()]);
+    return { latenciesMs };
+  }
+
   /** Runs one operation and records it; never rejects. */
   async operate(kind: OpKind, key: string, value?: unknown): Promise<OpRecord> {
     const base = { process: this.options.node, key, kind, ...(kind === "write" && { value }) };
@@ -361,6 +381,13 @@ class NodeProcess {
         return;
       case "increment":
         emit({ type: "result", id, ...(await this.increment(key, command.count as number)) });
+        return;
+      case "rawincrement":
+        emit({
+          type: "result",
+          id,
+          ...(await this.rawIncrement(command.table as string, command.count as number)),
+        });
         return;
       case "peek":
         emit({ type: "result", id, cached: this.warp.peek(key) !== undefined, atMs: epochMs() });
