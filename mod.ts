@@ -39,6 +39,7 @@ export type {
   WarpStats,
 } from "./src/warp.ts";
 export type { CompareAndSetResult, Merge, UpdateOptions } from "./src/_update.ts";
+export type { TransactionResult, TransactionStep } from "./src/_transaction.ts";
 export { UPDATE_ABORT } from "./src/core/update.ts";
 export type { Reducer, UpdateContext, UpdateLimits, UpdateResult } from "./src/core/update.ts";
 export { merges } from "./src/merges.ts";

@@ -52,6 +52,8 @@ import type {
   UpdateOptions,
 } from "./_update.ts";
 import type { Reducer, UpdateResult } from "./core/update.ts";
+import { runTransaction } from "./_transaction.ts";
+import type { TransactionIo, TransactionResult, TransactionStep } from "./_transaction.ts";
 
 /** The default `sessionMs` of a node with a coordinator. */
 export const DEFAULT_SESSION_MS = 2000;
@@ -1036,6 +1038,63 @@ export class Warp<T = unknown> {
       }
       throw error;
     }
+  }
+
+  /**
+   * Writes and checks several keys all or nothing, through the store's `transact` (a store
+   * without one rejects with a `TypeError`). Checks compare store versions; a `set` or
+   * `delete` with `expectedVersion` is conditional. Resolves to `{ status: "ok", versions }`
+   * or `{ status: "conflict" }` (nothing written anywhere). Nothing is cached on commit:
+   * each written key is invalidated as its mode says (eventual-distributed: on every node
+   * within its staleness bound), after the commit only. Strong-local and
+   * eventual-distributed keys only for now (a strong-distributed one is a `TypeError`).
+   *
+   * @example A transfer between two balances
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const warp = new Warp<number>({ store: new MemoryStore() });
+   * warp.register("acct:*", { mode: "eventual-distributed" });
+   * const a = await warp.read("acct:a").then((r) => r.version); // 0: never written
+   * const result = await warp.transaction([
+   *   { kind: "set", key: "acct:a", value: 90, expectedVersion: a },
+   *   { kind: "set", key: "acct:b", value: 10, expectedVersion: 0 },
+   * ]);
+   * assert.equal(result.status, "ok");
+   * assert.equal(await warp.get("acct:b"), 10);
+   * await warp.close();
+   * ```
+   */
+  transaction(steps: readonly TransactionStep<T>[]): Promise<TransactionResult> {
+    try {
+      return runTransaction(this.#transactionIo(), steps);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #transactionIo(): TransactionIo<T> {
+    const store = this.#store;
+    return {
+      policyOf: (key) => this.#core.policyOf(key),
+      merges: (key) => this.#mergeOf(key) !== undefined,
+      encode: (key, value) => sealEnvelope(this.#encode(key, value), []),
+      transact: store.transact === undefined ? undefined : (steps) =>
+        withTimeout(
+          () => store.transact!(steps),
+          this.#ioTimeoutMs,
+          timeoutAfter(this.#ioTimeoutMs, `Store transaction of ${steps.length} keys`),
+        ),
+      committed: (key, version) => {
+        const input = {
+          value: undefined,
+          payload: undefined,
+          sizeBytes: 0,
+          committedVersion: version,
+        };
+        return this.#run((op, now) => this.#core.set(op, key, input, now));
+      },
+    };
   }
 
   /** A conditional write through the core (every mode's protocol, strong included). */

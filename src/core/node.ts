@@ -230,6 +230,13 @@ export interface WriteInput {
    * @default {the key's ttlMs}
    */
   readonly ttlMs?: number;
+  /**
+   * The write is already in the store at this version (a committed transaction): no store
+   * write, nothing installed in L1; only the invalidation (this node's L1 and, for an
+   * eventual-distributed key, every node's, as a write of that version). Not for a
+   * strong-distributed key, nor with leases or `expectedVersion`. @default {undefined}
+   */
+  readonly committedVersion?: number;
 }
 
 /**
@@ -616,6 +623,7 @@ export class NodeCore {
     ) {
       throw new TypeError(`Invalid expectedVersion of a write of ${key}: ${input.expectedVersion}`);
     }
+    if (input.committedVersion !== undefined) this.#checkCommitted(key, input);
     const policy = this.#admit(op, key);
     if (policy === undefined) return;
     const leases = input.payload === undefined ? undefined : input.leases;
@@ -630,6 +638,19 @@ export class NodeCore {
       policy.writeTimeoutMs,
       () => this.#dispatchWrite(op, key, policy, input),
     );
+  }
+
+  #checkCommitted(key: string, input: WriteInput): void {
+    const version = input.committedVersion!;
+    if (!Number.isSafeInteger(version) || version < 1) {
+      throw new TypeError(`Invalid committedVersion of a write of ${key}: ${version}`);
+    }
+    if (this.#registry.find(key)?.mode === "strong-distributed") {
+      throw new TypeError(`A strong-distributed key cannot take a committed write: ${key}`);
+    }
+    if ((input.leases?.length ?? 0) > 0 || input.expectedVersion !== undefined) {
+      throw new TypeError(`A committed write has no leases and no expectedVersion: ${key}`);
+    }
   }
 
   /** Deletes `key` from the store (a tombstone version) as caller operation `op`. */
