@@ -49,6 +49,8 @@ import type { ClusterShape, SimKey, SimPolicy } from "./config.ts";
 import { HISTORY_FORMAT } from "./history.ts";
 import { SimUpdates, UPDATE_KEYS } from "./_updates.ts";
 import type { UpdateHost } from "./_updates.ts";
+import { startTransaction } from "./_transactions.ts";
+import type { TransactionHost } from "./_transactions.ts";
 import type {
   History,
   HistoryOp,
@@ -226,6 +228,12 @@ export interface SimOptions {
    * @default {false}
    */
   readonly updates?: boolean;
+  /**
+   * Add transactions to the workload: two eventual-distributed keys written in one store
+   * transaction, each then invalidated as a committed write (`Warp.transaction`), recorded
+   * as write ops checked by E1–E4. @default {false}
+   */
+  readonly transactions?: boolean;
 }
 
 /** A client operation at a given true time, on a node, for scripted runs. */
@@ -329,8 +337,8 @@ interface SimNode extends SimProcess<NodeCore> {
   readonly leaseOps: Map<number, LeaseOpDraft>;
   /** Local time each key's L1 value was asked (for SL2 ages): key → local ms. */
   readonly askedAt: Map<string, number>;
-  /** The conditional writes of this node's updates in flight, by op. */
-  readonly updateWrites: Map<number, (result: OpResult | WarpError) => void>;
+  /** Core ops of the update and transaction workloads in flight: op → its callback. */
+  readonly opCallbacks: Map<number, (result: OpResult | WarpError) => void>;
 }
 
 interface HistoryOpDraft {
@@ -421,6 +429,8 @@ export class SimCluster {
   /** The update workload (M1), when on; its keys. */
   readonly #updates: SimUpdates<SimNode> | undefined;
   readonly #updateKeys: readonly string[];
+  /** The keys transactions write (eventual-distributed, not leased), when on. */
+  readonly #txnKeys: readonly string[];
 
   /** Prepares a run; nothing happens until {@linkcode run}. */
   constructor(options: SimOptions) {
@@ -488,6 +498,10 @@ export class SimCluster {
       : (options.modes ?? ["eventual-distributed", "strong-distributed"]).flatMap((mode) =>
         mode === "strong-local" ? [] : UPDATE_KEYS[mode]
       );
+    this.#txnKeys = options.transactions === true
+      ? this.#keys.filter((k) => !k.leased && this.#keyInfo[k.key]?.mode === "eventual-distributed")
+        .map((k) => k.key)
+      : [];
     this.#updates = this.#updateKeys.length === 0 ? undefined : new SimUpdates<SimNode>(
       this.#updateHost(),
       new Prng(deriveSeed(seed, "updates")),
@@ -559,7 +573,7 @@ export class SimCluster {
         ops: new Map(),
         leaseOps: new Map(),
         askedAt: new Map(),
-        updateWrites: new Map(),
+        opCallbacks: new Map(),
       });
     }
   }
@@ -762,9 +776,9 @@ export class SimCluster {
         return;
       case "resolve":
       case "reject": {
-        const update = node.updateWrites.get(effect.op);
+        const update = node.opCallbacks.get(effect.op);
         if (update === undefined) break;
-        node.updateWrites.delete(effect.op);
+        node.opCallbacks.delete(effect.op);
         update(effect.type === "resolve" ? effect.result : effect.error);
         return;
       }
@@ -941,7 +955,7 @@ export class SimCluster {
     node.inflight = 0;
     node.ops.clear(); // their outcome stays unknown
     node.leaseOps.clear();
-    node.updateWrites.clear();
+    node.opCallbacks.clear();
   }
 
   #restart(node: SimNode): void {
@@ -1106,6 +1120,9 @@ export class SimCluster {
     const leaseRoll = this.#leasing ? w.float() : 1;
     const updateRoll = this.#updates !== undefined ? w.float() : 1;
     const updateKey = this.#updates !== undefined ? w.pick(this.#updateKeys) : "";
+    const txn = this.#txnKeys.length >= 2;
+    const txnRoll = txn ? w.float() : 1;
+    const txnKeys = txn ? [...new Set([w.pick(this.#txnKeys), w.pick(this.#txnKeys)])] : [];
     if (!this.#issuing || node.core === undefined || node.pausedUntil > this.#now) return;
     if (node.inflight >= (this.#options.inflightPerNode ?? 4)) return;
     if (leaseRoll < 0.1) {
@@ -1114,6 +1131,11 @@ export class SimCluster {
     }
     if (updateRoll < 0.3) {
       this.#issueUpdate(node, updateKey, updateRoll / 0.3);
+      return;
+    }
+    if (txnRoll < 0.1) {
+      this.#invoked(node, this.#nextOp, `transaction ${txnKeys.join(" ")}`);
+      startTransaction(this.#transactionHost(), node, txnKeys);
       return;
     }
     if (picked.owner !== undefined && picked.owner !== node.index) {
@@ -1254,6 +1276,36 @@ export class SimCluster {
     this.#updates!.start(node, key, id);
   }
 
+  /** What the transaction workload does through this cluster. */
+  #transactionHost(): TransactionHost<SimNode> {
+    return {
+      now: () => this.#now,
+      nextOp: () => this.#nextOp++,
+      record: (draft) => this.#ops.push(draft as HistoryOpDraft),
+      commit: (node, core, writes, answer) =>
+        this.#storeCall(node, core, () => {
+          const result = this.#store.transact(writes);
+          result.versions.forEach((v, i) =>
+            this.#logStoreWrite(writes[i]!.key, v, writes[i]!.payload)
+          );
+          return result;
+        }, (result) => answer(result.ok ? result.versions : undefined)),
+      committed: (node, core, id, key, version, done) => {
+        node.opCallbacks.set(id, done);
+        const input = {
+          value: undefined,
+          payload: undefined,
+          sizeBytes: 0,
+          committedVersion: version,
+        };
+        this.#host.step(node, core, () => core.set(id, key, input, this.#local(node)));
+      },
+      ended: (node) => {
+        node.inflight--;
+      },
+    };
+  }
+
   /** What the update workload does through this cluster. */
   #updateHost(): UpdateHost<SimNode> {
     return {
@@ -1270,7 +1322,7 @@ export class SimCluster {
         }, (result) => answer(result.ok ? result : undefined)),
       write: (node, core, key, value, expectedVersion, done) => {
         const id = this.#nextOp++;
-        node.updateWrites.set(id, done);
+        node.opCallbacks.set(id, done);
         const input = { value, payload: value, sizeBytes: 16, expectedVersion };
         this.#host.step(node, core, () => core.set(id, key, input, this.#local(node)));
       },

@@ -529,3 +529,18 @@ Deno.test("simulator update workload leaves the other operations' draws alone wh
   assert.equal(off.traceHash, explicit.traceHash);
   assert.equal(off.history.updates, undefined);
 });
+
+Deno.test("simulator transactions: two-key commits whose writes keep E1-E4 and EP on every node", () => {
+  for (let seed = 1; seed <= 4; seed++) {
+    const report = runSeed({ seed, ...SHORT, transactions: true, leases: false });
+    assert.deepEqual(report.violations, [], `seed ${seed}`);
+    // Commits that wrote two keys at one instant, each checked as a write.
+    const atMs = new Map<number, Set<string>>();
+    for (const e of report.run.history.storeLog ?? []) {
+      atMs.set(e.atMs, (atMs.get(e.atMs) ?? new Set()).add(e.key));
+    }
+    const commits = [...atMs.values()].filter((keys) => keys.size === 2).length;
+    assert.ok(commits >= 10, `seed ${seed}: ${commits} two-key commits`);
+    assert.equal(report.results.E3, "pass");
+  }
+});
