@@ -84,7 +84,8 @@ export type CanaryName =
   | "trust-heartbeat-arrival"
   | "trust-absent-lease-read"
   | "lease-staleness-ignored"
-  | "reducer-reads-l1";
+  | "reducer-reads-l1"
+  | "transaction-without-invalidation";
 
 /** The canary names, for the CLI and tests. */
 export const CANARIES: readonly CanaryName[] = [
@@ -109,6 +110,7 @@ export const CANARIES: readonly CanaryName[] = [
   "trust-absent-lease-read",
   "lease-staleness-ignored",
   "reducer-reads-l1",
+  "transaction-without-invalidation",
 ];
 
 /** The canaries that break a lease assumption; they turn leases on. */
@@ -498,7 +500,8 @@ export class SimCluster {
       : (options.modes ?? ["eventual-distributed", "strong-distributed"]).flatMap((mode) =>
         mode === "strong-local" ? [] : UPDATE_KEYS[mode]
       );
-    this.#txnKeys = options.transactions === true
+    this.#txnKeys = options.transactions === true ||
+        options.canary === "transaction-without-invalidation"
       ? this.#keys.filter((k) => !k.leased && this.#keyInfo[k.key]?.mode === "eventual-distributed")
         .map((k) => k.key)
       : [];
@@ -1291,6 +1294,11 @@ export class SimCluster {
           return result;
         }, (result) => answer(result.ok ? result.versions : undefined)),
       committed: (node, core, id, key, version, done) => {
+        if (this.#options.canary === "transaction-without-invalidation") {
+          // The canary: answered once committed, its keys never invalidated anywhere.
+          done({ found: false, value: undefined, version, source: "none" });
+          return;
+        }
         node.opCallbacks.set(id, done);
         const input = {
           value: undefined,
