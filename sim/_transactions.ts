@@ -50,7 +50,14 @@ export interface TransactionHost<N> {
 
 /**
  * Starts a transaction writing `keys` on `node` (running); its history ops are recorded
- * at once, unknown until answered.
+ * at once, unknown until answered. A `SimCluster` with `transactions: true` calls it.
+ *
+ * @example
+ * ```ts
+ * import { SimCluster } from "./cluster.ts";
+ * const run = new SimCluster({ seed: 1, nodes: 3, safetyMs: 300, livenessMs: 200, transactions: true }).run();
+ * console.log(run.history.ops.some((op) => op.kind === "write")); // true
+ * ```
  */
 export function startTransaction<N extends { readonly id: string; core: NodeCore | undefined }>(
   host: TransactionHost<N>,

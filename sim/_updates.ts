@@ -62,7 +62,16 @@ type UpdateDraft = { -readonly [K in keyof UpdateOp]: UpdateOp[K] };
 
 const LIMITS = { attemptsMax: 6, backoffMs: 2, backoffMaxMs: 40 } as const;
 
-/** The updates of one run, and their history. */
+/**
+ * The updates of one run, and their history. A `SimCluster` with `updates: true` makes one.
+ *
+ * @example
+ * ```ts
+ * import { SimCluster } from "./cluster.ts";
+ * const run = new SimCluster({ seed: 1, nodes: 3, safetyMs: 300, livenessMs: 200, updates: true }).run();
+ * console.log(run.history.updates!.ops.length > 0); // true
+ * ```
+ */
 export class SimUpdates<N extends { readonly id: string; core: NodeCore | undefined }> {
   readonly #host: UpdateHost<N>;
   readonly #prng: Prng;

@@ -61,6 +61,24 @@ export interface TransactionIo<T> {
  * commits, then invalidates each written key through its mode. A store failure rejects
  * (`STORE_ERROR` or `TIMEOUT`: the commit's outcome is unknown); so does a failure of the
  * invalidations after a commit (the transaction did commit).
+ *
+ * @example Against a MemoryStore, with invalidations only counted
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MemoryStore } from "./store/memory.ts";
+ * import { runTransaction } from "./_transaction.ts";
+ * const store = new MemoryStore();
+ * const invalidated: string[] = [];
+ * const result = await runTransaction<string>({
+ *   policyOf: () => ({ mode: "eventual-distributed", origin: "store" }) as never,
+ *   merges: () => false,
+ *   encode: (_key, value) => new TextEncoder().encode(value),
+ *   transact: (steps) => store.transact(steps),
+ *   committed: async (key) => invalidated.push(key),
+ * }, [{ kind: "set", key: "a", value: "x" }, { kind: "check", key: "b", expectedVersion: 0 }]);
+ * assert.deepEqual(result, { status: "ok", versions: [1, 0] });
+ * assert.deepEqual(invalidated, ["a"]);
+ * ```
  */
 export async function runTransaction<T>(
   io: TransactionIo<T>,

@@ -55,7 +55,15 @@ export interface UpdateIo<T> {
   ): Promise<number>;
 }
 
-/** Checks update options (`TypeError` / `RangeError` naming the problem). */
+/**
+ * Checks update options (`TypeError` / `RangeError` naming the problem).
+ *
+ * @example
+ * ```ts
+ * import { checkUpdateOptions } from "./_update.ts";
+ * console.log(checkUpdateOptions({ attemptsMax: 3 })); // { attemptsMax: 3 }
+ * ```
+ */
 export function checkUpdateOptions(options: unknown): UpdateOptions {
   checkOptions(options, "update options", true);
   const opts = (options ?? {}) as UpdateOptions;
@@ -69,6 +77,23 @@ export function checkUpdateOptions(options: unknown): UpdateOptions {
  * Runs one update to its end. `leases` overrides the leases the written value carries
  * (default: the ones the stored value has). Store failures other than a conflict reject
  * (the write's outcome is then unknown: it is not retried).
+ *
+ * @example Against a store held in a variable
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { WarpError } from "./core/errors.ts";
+ * import { runUpdate } from "./_update.ts";
+ * let cell = { value: 1, version: 3 };
+ * const result = await runUpdate<number>({
+ *   read: async () => ({ found: true, ...cell, leases: [] }),
+ *   write: async (_key, value, expected) => {
+ *     if (expected !== cell.version) throw new WarpError("STORE_CONFLICT", "moved");
+ *     cell = { value, version: cell.version + 1 };
+ *     return cell.version;
+ *   },
+ * }, "k", (n) => n! * 10);
+ * assert.deepEqual(result, { status: "ok", value: 10, version: 4, attempts: 1 });
+ * ```
  */
 export async function runUpdate<T>(
   io: UpdateIo<T>,
@@ -111,7 +136,16 @@ export async function runUpdate<T>(
   }
 }
 
-/** `merge(current, incoming)` as a reducer. */
+/**
+ * `merge(current, incoming)` as a reducer.
+ *
+ * @example
+ * ```ts
+ * import { mergeReducer } from "./_update.ts";
+ * const reducer = mergeReducer<number>((a, b) => (a ?? 0) + b, 5);
+ * console.log(reducer(1, { version: 1, found: true, attempt: 1, abort: () => Symbol() as never })); // 6
+ * ```
+ */
 export function mergeReducer<T>(merge: Merge<T>, incoming: T): Reducer<T> {
   return (current) => merge(current, incoming);
 }
