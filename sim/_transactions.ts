@@ -16,10 +16,7 @@
 import type { NodeCore } from "../src/core/node.ts";
 import type { OpResult } from "../src/core/effects.ts";
 import type { WarpError } from "../src/core/errors.ts";
-import type { HistoryOp } from "./history.ts";
-
-/** A history write op while it is recorded. */
-export type WriteDraft = { -readonly [K in keyof HistoryOp]: HistoryOp[K] };
+import type { WriteDraft } from "./_updates.ts";
 
 /** What the transaction workload needs from the cluster that runs it. */
 export interface TransactionHost<N> {

@@ -21,7 +21,10 @@ import type { OpResult } from "../src/core/effects.ts";
 import type { WarpError } from "../src/core/errors.ts";
 import { UpdateRun } from "../src/core/update.ts";
 import type { Reducer, UpdateResult, UpdateStep } from "../src/core/update.ts";
-import type { Outcome, UpdateOp } from "./history.ts";
+import type { HistoryOp, Outcome, UpdateOp } from "./history.ts";
+
+/** A history op while it is recorded. */
+export type WriteDraft = { -readonly [K in keyof HistoryOp]: HistoryOp[K] };
 import type { Prng } from "./prng.ts";
 
 /** The keys only updates write: a counter and a set per distributed mode. */
@@ -54,6 +57,11 @@ export interface UpdateHost<N> {
   after(node: N, ms: number, run: () => void): void;
   /** Whether a failed write's error code means it certainly did not happen. */
   definite(code: string): boolean;
+  /**
+   * Records one conditional write of an update as a `write` op of the main history (given
+   * a fresh id), unknown until its answer; returns the op to complete.
+   */
+  recordWrite(draft: Omit<HistoryOp, "id">): WriteDraft;
   /** The update ended (the node's in-flight count). */
   ended(node: N): void;
 }
@@ -133,14 +141,30 @@ export class SimUpdates<N extends { readonly id: string; core: NodeCore | undefi
             next(run.onRead(this.#readsL1 ? this.#fromL1(core, key, read) : read));
           });
           return;
-        case "write":
+        case "write": {
+          // Each attempt is a write op of the history (a crash leaves it unknown).
+          const op = host.recordWrite({
+            process: node.id,
+            key,
+            kind: "write",
+            value: step.value,
+            invokeMs: host.now(),
+            completeMs: null,
+            outcome: "unknown",
+          });
           host.write(node, core, key, step.value, step.expectedVersion, (result) => {
-            if ("code" in result) {
-              if (result.code === "STORE_CONFLICT") next(run.onWritten({ ok: false }));
-              else end(host.definite(result.code) ? "fail" : "unknown");
-            } else next(run.onWritten({ ok: true, version: result.version }));
+            if (!("code" in result)) {
+              Object.assign(op, { outcome: "ok", completeMs: host.now(), version: result.version });
+              next(run.onWritten({ ok: true, version: result.version }));
+              return;
+            }
+            const definite = result.code === "STORE_CONFLICT" || host.definite(result.code);
+            if (definite) Object.assign(op, { outcome: "fail", completeMs: host.now() });
+            if (result.code === "STORE_CONFLICT") next(run.onWritten({ ok: false }));
+            else end(definite ? "fail" : "unknown");
           });
           return;
+        }
         case "wait":
           host.after(node, this.#prng.range(step.minMs, step.maxMs), () => next(run.onWaited()));
           return;

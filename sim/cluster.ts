@@ -493,13 +493,13 @@ export class SimCluster {
         healLatencyMs: null,
       },
     };
-    this.#defineKeys();
     const updating = options.updates === true || options.canary === "reducer-reads-l1";
     this.#updateKeys = !updating || options.config !== undefined
       ? []
       : (options.modes ?? ["eventual-distributed", "strong-distributed"]).flatMap((mode) =>
         mode === "strong-local" ? [] : UPDATE_KEYS[mode]
       );
+    this.#defineKeys();
     this.#txnKeys = options.transactions === true ||
         options.canary === "transaction-without-invalidation"
       ? this.#keys.filter((k) => !k.leased && this.#keyInfo[k.key]?.mode === "eventual-distributed")
@@ -1093,7 +1093,8 @@ export class SimCluster {
       return registry;
     });
     const ids = registries.map((_, i) => `n${i}`);
-    for (const key of this.#keys) {
+    // Update keys too: their reads and their updates' writes are ops of the history.
+    for (const key of [...this.#keys, ...this.#updateKeys.map((k): SimKey => ({ key: k }))]) {
       this.#keyInfo[key.key] = keyInfo(key, keyPolicies(registries, key), ids);
       if (key.owner !== undefined) this.#localKeys.set(`${key.owner}/${key.slot}`, key.key);
     }
@@ -1269,12 +1270,11 @@ export class SimCluster {
    * not recorded (it fills L1, which a correct update never consults).
    */
   #issueUpdate(node: SimNode, key: string, roll: number): void {
-    const core = node.core!;
-    const id = this.#nextOp++;
     if (roll >= 2 / 3) {
-      this.#host.step(node, core, () => core.get(id, key, this.#local(node)));
+      this.#issue(node, key, 0, false, "read");
       return;
     }
+    const id = this.#nextOp++;
     this.#invoked(node, id, `update ${key}`);
     this.#updates!.start(node, key, id);
   }
@@ -1341,6 +1341,11 @@ export class SimCluster {
         });
       },
       definite: (code) => DEFINITE_FAILURES.has(code),
+      recordWrite: (draft) => {
+        const recorded = { ...draft, id: this.#nextOp++ } as HistoryOpDraft;
+        this.#ops.push(recorded);
+        return recorded;
+      },
       ended: (node) => {
         node.inflight--;
       },
