@@ -9,9 +9,12 @@
  * (go-warp's merge, H7), keeping the store's version for the condition: the write then
  * lands on top of a value the reducer never saw, and M1 must catch the lost update.
  *
- * Rejected: recording updates as `write` ops of the main history. Their values are decided
- * after the call and retried attempts are not writes the checkers know, so the value
- * checkers would judge them by rules meant for plain writes; M1 judges them on their own.
+ * Two records: each update is an op of the history's update part (M1 judges the store's
+ * log against them), and each of its conditional writes is a plain `write` op of the main
+ * history (ok, failed on a conflict, or unknown), as are the reads of the update keys, so
+ * the mode's checkers (S1/S2, E1–E4) also judge what every node serves. Rejected: one
+ * `write` op per update, invoked at the update's call: its value is decided later, and an
+ * attempt that crashed mid-write would be missing from the history.
  *
  * @module
  */
