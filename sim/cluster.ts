@@ -85,7 +85,8 @@ export type CanaryName =
   | "trust-absent-lease-read"
   | "lease-staleness-ignored"
   | "reducer-reads-l1"
-  | "transaction-without-invalidation";
+  | "transaction-without-invalidation"
+  | "failed-update-cached";
 
 /** The canary names, for the CLI and tests. */
 export const CANARIES: readonly CanaryName[] = [
@@ -111,6 +112,7 @@ export const CANARIES: readonly CanaryName[] = [
   "lease-staleness-ignored",
   "reducer-reads-l1",
   "transaction-without-invalidation",
+  "failed-update-cached",
 ];
 
 /** The canaries that break a lease assumption; they turn leases on. */
@@ -140,11 +142,13 @@ const CORE_CANARY_FLAGS: Partial<Record<CanaryName, keyof Canary>> = {
   "complete-without-session": "completeWithoutSession",
   "trust-heartbeat-arrival": "trustHeartbeatArrival",
   "trust-absent-lease-read": "trustAbsentLeaseRead",
+  "failed-update-cached": "installFailedConditional",
 };
 
 /** The core canaries set on every node (the others break node 0 only). */
 const EVERY_NODE_CANARIES: readonly CanaryName[] = [
   ...LEASE_CANARIES,
+  "failed-update-cached",
   "lease-wait-without-drift",
   "flush-rules-off",
   "trust-stale-registration",
@@ -493,7 +497,8 @@ export class SimCluster {
         healLatencyMs: null,
       },
     };
-    const updating = options.updates === true || options.canary === "reducer-reads-l1";
+    const updating = options.updates === true || options.canary === "reducer-reads-l1" ||
+      options.canary === "failed-update-cached";
     this.#updateKeys = !updating || options.config !== undefined
       ? []
       : (options.modes ?? ["eventual-distributed", "strong-distributed"]).flatMap((mode) =>

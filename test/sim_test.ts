@@ -17,6 +17,7 @@ const CLASSIC = { maxDriftPpm: 500, nodeConfigs: "default", classicSwarm: true }
 const CANARY_GUARANTEES: Partial<Record<string, readonly string[]>> = {
   "revoke-without-wait": ["G1"],
   "reducer-reads-l1": ["M1"],
+  "failed-update-cached": ["E1s", "E1", "E2", "E3", "S1", "S2"],
   "transaction-without-invalidation": ["E3", "E4", "EP"],
   "lease-ttl-ignored": ["G2"],
   "attach-unchecked": ["G3"],

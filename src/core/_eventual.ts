@@ -95,6 +95,11 @@ export class EventualWrites implements VersionWatcher, FlushEpoch, EventualFlush
       if (!result.ok) {
         // A failed store write leaves L1 untouched.
         const conflict = result.error.code === "STORE_CONFLICT";
+        if (conflict && k.canary.installFailedConditional && !deleting) {
+          const version = input.expectedVersion! + 1;
+          const data = { value: input.value, found: true, version, sizeBytes: input.sizeBytes };
+          k.install(key, policy, data, askMs, input.ttlMs);
+        }
         k.answerWrite(
           op,
           new WarpError(

@@ -113,6 +113,11 @@ export interface NodeConfig {
 
 /** The deliberate bugs a simulator canary can switch on. */
 export interface Canary {
+  /**
+   * A strong-local or eventual conditional write that finds another version still installs
+   * its value, at the version it expected plus one: a failed write's trace in L1 (E1s).
+   */
+  readonly installFailedConditional?: boolean;
   /** Install fill results even when they are older than a version already seen (E2). */
   readonly skipFillCheck?: boolean;
   /** Serve eventual entries for their whole TTL, ignoring maxStalenessMs (E3). */
