@@ -40,6 +40,11 @@ export type {
 } from "./src/warp.ts";
 export type { LoadMany, LoadManyContext, ManyResult } from "./src/_batch.ts";
 export { WarpNamespace } from "./src/_namespace.ts";
+export type { CompareAndSetResult, Merge, UpdateOptions } from "./src/_update.ts";
+export type { TransactionResult, TransactionStep } from "./src/_transaction.ts";
+export { UPDATE_ABORT } from "./src/core/update.ts";
+export type { Reducer, UpdateContext, UpdateLimits, UpdateResult } from "./src/core/update.ts";
+export { merges } from "./src/merges.ts";
 export { InvariantError, WarpError } from "./src/core/errors.ts";
 export type { WarpErrorCode } from "./src/core/errors.ts";
 export type {
@@ -61,6 +66,7 @@ export type {
   StoreKeyPage,
   StoreListOptions,
   StoreRecord,
+  StoreTransactionStep,
   StoreWriteOptions,
 } from "./src/store.ts";
 export { STORE_GET_MANY_MAX } from "./src/store.ts";

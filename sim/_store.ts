@@ -90,6 +90,16 @@ export class SimStore {
     return { ok: true, version };
   }
 
+  /** Writes each `{ key, payload }` as its key's next version, all at one instant. */
+  transact(writes: readonly { key: string; payload: unknown }[]): { ok: true; versions: number[] } {
+    const versions = writes.map(({ key, payload }) => {
+      const version = (this.#cells.get(key)?.version ?? 0) + 1;
+      this.#cells.set(key, { value: payload, found: payload !== undefined, version });
+      return version;
+    });
+    return { ok: true, versions };
+  }
+
   /**
    * A call from `node`: `apply` runs one request latency from now (unless the call fails
    * first), `answer` gets its result one reply latency later (unless it fails after).

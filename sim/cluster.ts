@@ -47,6 +47,10 @@ import {
 } from "./config.ts";
 import type { ClusterShape, SimKey, SimPolicy } from "./config.ts";
 import { HISTORY_FORMAT } from "./history.ts";
+import { SimUpdates, UPDATE_KEYS } from "./_updates.ts";
+import type { UpdateHost } from "./_updates.ts";
+import { startTransaction } from "./_transactions.ts";
+import type { TransactionHost } from "./_transactions.ts";
 import type {
   History,
   HistoryOp,
@@ -80,7 +84,10 @@ export type CanaryName =
   | "trust-heartbeat-arrival"
   | "trust-absent-lease-read"
   | "lease-staleness-ignored"
-  | "clear-ignored";
+  | "clear-ignored"
+  | "reducer-reads-l1"
+  | "transaction-without-invalidation"
+  | "failed-update-cached";
 
 /** The canary names, for the CLI and tests. */
 export const CANARIES: readonly CanaryName[] = [
@@ -105,6 +112,9 @@ export const CANARIES: readonly CanaryName[] = [
   "trust-absent-lease-read",
   "lease-staleness-ignored",
   "clear-ignored",
+  "reducer-reads-l1",
+  "transaction-without-invalidation",
+  "failed-update-cached",
 ];
 
 /** The canaries that break a lease assumption; they turn leases on. */
@@ -135,11 +145,13 @@ const CORE_CANARY_FLAGS: Partial<Record<CanaryName, keyof Canary>> = {
   "trust-heartbeat-arrival": "trustHeartbeatArrival",
   "trust-absent-lease-read": "trustAbsentLeaseRead",
   "clear-ignored": "ignoreClears",
+  "failed-update-cached": "installFailedConditional",
 };
 
 /** The core canaries set on every node (the others break node 0 only). */
 const EVERY_NODE_CANARIES: readonly CanaryName[] = [
   ...LEASE_CANARIES,
+  "failed-update-cached",
   "lease-wait-without-drift",
   "flush-rules-off",
   "trust-stale-registration",
@@ -226,6 +238,18 @@ export interface SimOptions {
    * @default {false}
    */
   readonly clears?: boolean;
+  /**
+   * Add `update`s to the workload (a counter and a set-union key per distributed mode,
+   * written only by updates), checked by M1. The canary `reducer-reads-l1` turns it on.
+   * @default {false}
+   */
+  readonly updates?: boolean;
+  /**
+   * Add transactions to the workload: two eventual-distributed keys written in one store
+   * transaction, each then invalidated as a committed write (`Warp.transaction`), recorded
+   * as write ops checked by E1–E4. @default {false}
+   */
+  readonly transactions?: boolean;
 }
 
 /** A client operation at a given true time, on a node, for scripted runs. */
@@ -341,6 +365,8 @@ interface SimNode extends SimProcess<NodeCore> {
   readonly clearOps: Map<number, ClearOpDraft>;
   /** Local time each key's L1 value was asked (for SL2 ages): key → local ms. */
   readonly askedAt: Map<string, number>;
+  /** Core ops of the update and transaction workloads in flight: op → its callback. */
+  readonly opCallbacks: Map<number, (result: OpResult | WarpError) => void>;
   /** With clears: true time of the latest store call of each key (CL's `fetchedByMs`). */
   readonly fetchedBy: Map<string, number>;
 }
@@ -442,6 +468,11 @@ export class SimCluster {
   readonly #endMs: number;
   #nextOp = 1;
   #issuing = true;
+  /** The update workload (M1), when on; its keys. */
+  readonly #updates: SimUpdates<SimNode> | undefined;
+  readonly #updateKeys: readonly string[];
+  /** The keys transactions write (eventual-distributed, not leased), when on. */
+  readonly #txnKeys: readonly string[];
 
   /** Prepares a run; nothing happens until {@linkcode run}. */
   constructor(options: SimOptions) {
@@ -503,7 +534,24 @@ export class SimCluster {
         healLatencyMs: null,
       },
     };
+    const updating = options.updates === true || options.canary === "reducer-reads-l1" ||
+      options.canary === "failed-update-cached";
+    this.#updateKeys = !updating || options.config !== undefined
+      ? []
+      : (options.modes ?? ["eventual-distributed", "strong-distributed"]).flatMap((mode) =>
+        mode === "strong-local" ? [] : UPDATE_KEYS[mode]
+      );
     this.#defineKeys();
+    this.#txnKeys = options.transactions === true ||
+        options.canary === "transaction-without-invalidation"
+      ? this.#keys.filter((k) => !k.leased && this.#keyInfo[k.key]?.mode === "eventual-distributed")
+        .map((k) => k.key)
+      : [];
+    this.#updates = this.#updateKeys.length === 0 ? undefined : new SimUpdates<SimNode>(
+      this.#updateHost(),
+      new Prng(deriveSeed(seed, "updates")),
+      options.canary === "reducer-reads-l1",
+    );
     // The network's stream also draws the coordinator's hops and stale reads.
     const net = new Prng(deriveSeed(seed, "network"));
     this.#host = new ProcessHost(this.#timeline, {
@@ -572,6 +620,7 @@ export class SimCluster {
         clearOps: new Map(),
         askedAt: new Map(),
         fetchedBy: new Map(),
+        opCallbacks: new Map(),
       });
     }
   }
@@ -720,7 +769,7 @@ export class SimCluster {
         this.#storeCall(node, core, () => {
           const cell = this.#store.cell(effect.key);
           const leased = cell?.value as { v: unknown; leases: string[] } | undefined;
-          if (cell?.found && typeof leased === "object" && leased !== null) {
+          if (cell?.found && isLeased(leased)) {
             // A value written with leases: the store record carries them.
             return {
               ok: true as const,
@@ -776,6 +825,16 @@ export class SimCluster {
         );
         return;
       case "resolve":
+      case "reject": {
+        const update = node.opCallbacks.get(effect.op);
+        if (update === undefined) break;
+        node.opCallbacks.delete(effect.op);
+        update(effect.type === "resolve" ? effect.result : effect.error);
+        return;
+      }
+    }
+    switch (effect.type) {
+      case "resolve":
         if (node.leaseOps.has(effect.op)) this.#leaseDone(node, effect.op, undefined);
         else if (node.clearOps.has(effect.op)) this.#clearDone(node, effect.op, undefined);
         else this.#complete(node, effect.op, effect.result);
@@ -820,7 +879,7 @@ export class SimCluster {
     };
     const leased = payload as { v: unknown; leases: string[] } | undefined;
     if (payload === undefined) entry.deleted = true;
-    else if (typeof leased === "object" && leased !== null) {
+    else if (isLeased(leased)) {
       entry.value = leased.v;
       entry.leases = leased.leases;
     } else entry.value = payload;
@@ -949,6 +1008,7 @@ export class SimCluster {
     node.ops.clear(); // their outcome stays unknown
     node.leaseOps.clear();
     node.clearOps.clear();
+    node.opCallbacks.clear();
   }
 
   #restart(node: SimNode): void {
@@ -1083,7 +1143,8 @@ export class SimCluster {
       return registry;
     });
     const ids = registries.map((_, i) => `n${i}`);
-    for (const key of this.#keys) {
+    // Update keys too: their reads and their updates' writes are ops of the history.
+    for (const key of [...this.#keys, ...this.#updateKeys.map((k): SimKey => ({ key: k }))]) {
       this.#keyInfo[key.key] = keyInfo(key, keyPolicies(registries, key), ids);
       if (key.owner !== undefined) this.#localKeys.set(`${key.owner}/${key.slot}`, key.key);
     }
@@ -1112,6 +1173,11 @@ export class SimCluster {
     const roll = w.float();
     const leaseRoll = this.#leasing ? w.float() : 1;
     const clearRoll = this.#clearing ? w.float() : 1;
+    const updateRoll = this.#updates !== undefined ? w.float() : 1;
+    const updateKey = this.#updates !== undefined ? w.pick(this.#updateKeys) : "";
+    const txn = this.#txnKeys.length >= 2;
+    const txnRoll = txn ? w.float() : 1;
+    const txnKeys = txn ? [...new Set([w.pick(this.#txnKeys), w.pick(this.#txnKeys)])] : [];
     if (!this.#issuing || node.core === undefined || node.pausedUntil > this.#now) return;
     if (node.inflight >= (this.#options.inflightPerNode ?? 4)) return;
     if (clearRoll < 0.02) {
@@ -1120,6 +1186,15 @@ export class SimCluster {
     }
     if (leaseRoll < 0.1) {
       this.#issueLeaseOp(node, leaseRoll / 0.1);
+      return;
+    }
+    if (updateRoll < 0.3) {
+      this.#issueUpdate(node, updateKey, updateRoll / 0.3);
+      return;
+    }
+    if (txnRoll < 0.1) {
+      this.#invoked(node, this.#nextOp, `transaction ${txnKeys.join(" ")}`);
+      startTransaction(this.#transactionHost(), node, txnKeys);
       return;
     }
     if (picked.owner !== undefined && picked.owner !== node.index) {
@@ -1291,6 +1366,93 @@ export class SimCluster {
       op,
       text: `${error === undefined ? "ok" : error.code} clear ${draft.ns}`,
     });
+  }
+
+  /**
+   * On a key only updates write: an update (two in three), else a read whose answer is
+   * not recorded (it fills L1, which a correct update never consults).
+   */
+  #issueUpdate(node: SimNode, key: string, roll: number): void {
+    if (roll >= 2 / 3) {
+      this.#issue(node, key, 0, false, "read");
+      return;
+    }
+    const id = this.#nextOp++;
+    this.#invoked(node, id, `update ${key}`);
+    this.#updates!.start(node, key, id);
+  }
+
+  /** What the transaction workload does through this cluster. */
+  #transactionHost(): TransactionHost<SimNode> {
+    return {
+      now: () => this.#now,
+      nextOp: () => this.#nextOp++,
+      record: (draft) => this.#ops.push(draft as HistoryOpDraft),
+      commit: (node, core, writes, answer) =>
+        this.#storeCall(node, core, () => {
+          const result = this.#store.transact(writes);
+          result.versions.forEach((v, i) =>
+            this.#logStoreWrite(writes[i]!.key, v, writes[i]!.payload)
+          );
+          return result;
+        }, (result) => answer(result.ok ? result.versions : undefined)),
+      committed: (node, core, id, key, version, done) => {
+        if (this.#options.canary === "transaction-without-invalidation") {
+          // The canary: answered once committed, its keys never invalidated anywhere.
+          done({ found: false, value: undefined, version, source: "none" });
+          return;
+        }
+        node.opCallbacks.set(id, done);
+        const input = {
+          value: undefined,
+          payload: undefined,
+          sizeBytes: 0,
+          committedVersion: version,
+        };
+        this.#host.step(node, core, () => core.set(id, key, input, this.#local(node)));
+      },
+      ended: (node) => {
+        node.inflight--;
+      },
+    };
+  }
+
+  /** What the update workload does through this cluster. */
+  #updateHost(): UpdateHost<SimNode> {
+    return {
+      now: () => this.#now,
+      readStore: (node, core, key, answer) =>
+        this.#storeCall(node, core, () => {
+          const cell = this.#store.cell(key);
+          return {
+            ok: true as const,
+            found: cell?.found ?? false,
+            value: cell?.value,
+            version: cell?.version ?? 0,
+          };
+        }, (result) => answer(result.ok ? result : undefined)),
+      write: (node, core, key, value, expectedVersion, done) => {
+        const id = this.#nextOp++;
+        node.opCallbacks.set(id, done);
+        const input = { value, payload: value, sizeBytes: 16, expectedVersion };
+        this.#host.step(node, core, () => core.set(id, key, input, this.#local(node)));
+      },
+      after: (node, ms, run) => {
+        const core = node.core;
+        this.#at(this.#now + ms, () => {
+          if (node.core === core) this.#host.whenRunning(node, core, run);
+        });
+      },
+      definite: (code) => DEFINITE_FAILURES.has(code),
+      recordWrite: (draft) => {
+        const recorded = { ...draft, id: this.#nextOp++ } as HistoryOpDraft;
+        this.#ops.push(recorded);
+        return recorded;
+      },
+      ended: (node) => {
+        node.inflight--;
+      },
+    };
   }
 
   /** A lease operation: grant a new lease, or keep alive or revoke a known one. */
@@ -1498,6 +1660,7 @@ export class SimCluster {
         },
         maxDriftPpm: this.#shape.maxDriftPpm,
         ...(this.#clearing && { clears: this.#clearOps.map((d) => ({ ...d })) }),
+        ...(this.#updates !== undefined && { updates: { ops: this.#updates.ops } }),
         ...(this.#leasing && {
           leases: {
             leaseCheckMs: Math.max(...this.#shape.nodes.map((n) => n.leaseCheckMs ?? 1000)),
@@ -1518,6 +1681,12 @@ export class SimCluster {
       trace: this.#trace,
     };
   }
+}
+
+/** Whether a stored payload is a value with leases (`{ v, leases }`), not a plain value. */
+function isLeased(payload: unknown): payload is { v: unknown; leases: string[] } {
+  return typeof payload === "object" && payload !== null &&
+    Array.isArray((payload as { leases?: unknown }).leases);
 }
 
 /** A fault in words, for timelines. */

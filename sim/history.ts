@@ -257,6 +257,31 @@ export interface PropagationPhase {
   readonly samples: readonly L1Sample[];
 }
 
+/**
+ * One `update` (read-modify-write) of a key that only updates write: `add` increments a
+ * counter by 1; `union` adds `element` to a set kept as an array (M1).
+ */
+export interface UpdateOp {
+  readonly id: number;
+  readonly process: string;
+  readonly key: string;
+  readonly kind: "add" | "union";
+  /** For `union`: the element added (unique per update). */
+  readonly element?: string;
+  /** For an ok update: the value it wrote and that value's store version. */
+  readonly value?: unknown;
+  readonly version?: number;
+  readonly invokeMs: number;
+  readonly completeMs: number | null;
+  /** `fail`: it certainly wrote nothing (conflict, aborted, a definite error). */
+  readonly outcome: Outcome;
+}
+
+/** The update part of a history (M1): the updates; the store log holds their writes. */
+export interface UpdateHistory {
+  readonly ops: readonly UpdateOp[];
+}
+
 /** A recorded history. */
 export interface History {
   /** The format tag, {@linkcode HISTORY_FORMAT}. */
@@ -277,6 +302,8 @@ export interface History {
   readonly maxDriftPpm?: number;
   /** Namespace clears, if the run made any (CL). */
   readonly clears?: readonly ClearOp[];
+  /** Updates of keys only updates write, if the run made any (M1); needs `storeLog`. */
+  readonly updates?: UpdateHistory;
 }
 
 /** One violation found by a checker. */

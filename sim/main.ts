@@ -42,6 +42,8 @@ Fuzzes Warp's consistency guarantees in a deterministic simulated cluster.
                     SL1–SL2, G1–G3) or locks (L1–L4)
   --no-leases       cache scenario without leased keys and lease operations
   --clears          cache scenario with namespace clears (about 2 % of operations, CL)
+  --no-updates      cache scenario without update (read-modify-write) keys and M1
+  --no-transactions cache scenario without two-key transactions of eventual keys
   --coordinator-faults
                     locks scenario: also stale coordinator reads and answers lost after
                     the call took effect (drawn as for the cache scenario's gray seeds)
@@ -99,6 +101,8 @@ const { values } = (() => {
         scenario: { type: "string" },
         "no-leases": { type: "boolean" },
         clears: { type: "boolean" },
+        "no-updates": { type: "boolean" },
+        "no-transactions": { type: "boolean" },
         "coordinator-faults": { type: "boolean" },
         config: { type: "string" },
         "max-drift-ppm": { type: "string" },
@@ -186,6 +190,8 @@ const base: Omit<SeedOptions, "seed"> = {
   readShare,
   leases: values["no-leases"] !== true,
   ...(values.clears === true && { clears: true }),
+  updates: values["no-updates"] !== true,
+  transactions: values["no-transactions"] !== true,
   ...(canary !== undefined && { canary }),
   ...(maxDriftPpm !== undefined && { maxDriftPpm }),
   ...(config !== undefined && { config }),
@@ -239,6 +245,8 @@ function replayCommand(seed: number, runPath = path): string {
     canary !== undefined ? `--canary ${canary}` : "",
     values["no-leases"] ? "--no-leases" : "",
     values.clears ? "--clears" : "",
+    values["no-updates"] ? "--no-updates" : "",
+    values["no-transactions"] ? "--no-transactions" : "",
     maxDriftPpm !== undefined ? `--max-drift-ppm ${maxDriftPpm}` : "",
     values.config !== undefined ? `--config ${values.config}` : "",
   ].filter((s) => s !== "").join(" ");

@@ -80,7 +80,7 @@ type Unlisted<I, L extends readonly string[]> = Exclude<keyof I, L[number]>;
 const complete = <T extends never>(): T | undefined => undefined;
 complete<Unlisted<WarpOptions<unknown>, typeof WARP_OPTION_NAMES>>();
 complete<Unlisted<WarpReadOptions<unknown>, [...typeof READ_OPTION_NAMES, "loader"]>>();
-complete<Unlisted<WarpKeyOptions<unknown>, [...typeof KEY_OPTION_NAMES, "loader"]>>();
+complete<Unlisted<WarpKeyOptions<unknown>, [...typeof KEY_OPTION_NAMES, "loader", "merge"]>>();
 complete<Unlisted<SetOptions, typeof SET_OPTION_NAMES>>();
 
 /**

@@ -50,6 +50,19 @@ export interface StoreListOptions {
 }
 
 /**
+ * One step of {@linkcode Store.transact}: a write (`value` undefined: a delete) or a check
+ * that the key is at `expectedVersion`; a write with `expectedVersion` is conditional.
+ */
+export interface StoreTransactionStep {
+  readonly kind: "write" | "check";
+  readonly key: string;
+  /** For a write: the bytes, or `undefined` to delete (a tombstone). */
+  readonly value?: Uint8Array;
+  /** Required for a check; for a write, makes it conditional. @default {undefined} */
+  readonly expectedVersion?: number;
+}
+
+/**
  * A versioned key-value store. Implementations: `MemoryStore`, `PostgresStore`.
  *
  * Errors: a conditional write that finds another version rejects with a `WarpError`
@@ -72,4 +85,11 @@ export interface Store {
   delete(key: string, options?: StoreWriteOptions): Promise<number>;
   /** Lists keys with a value, a page at a time. */
   list(options?: StoreListOptions): Promise<StoreKeyPage>;
+  /**
+   * Optional: applies every step or none (all-or-nothing, isolated from other writes), and
+   * resolves to each step's version (a write's new one, a check's current one). A key may
+   * appear in one step only. A check or conditional write that finds another version
+   * rejects with `STORE_CONFLICT` and nothing is written.
+   */
+  transact?(steps: readonly StoreTransactionStep[]): Promise<number[]>;
 }

@@ -68,6 +68,17 @@ import type { Logger, WarpEventType, WarpListener } from "./observe.ts";
 import { noopMetrics, RuntimeCounters } from "./metrics.ts";
 import type { CompareAndSetCounts, MessageType, OperationName, WarpMetrics } from "./metrics.ts";
 import type { Entry } from "./core/l1.ts";
+import { checkUpdateOptions, mergeReducer, runUpdate } from "./_update.ts";
+import type {
+  CompareAndSetResult,
+  Merge,
+  StoredForUpdate,
+  UpdateIo,
+  UpdateOptions,
+} from "./_update.ts";
+import type { Reducer, UpdateResult } from "./core/update.ts";
+import { runTransaction } from "./_transaction.ts";
+import type { TransactionIo, TransactionResult, TransactionStep } from "./_transaction.ts";
 
 /** The default `sessionMs` of a node with a coordinator. */
 export const DEFAULT_SESSION_MS = 2000;
@@ -214,6 +225,12 @@ export type Loader<T> = (context: LoaderContext<T>) => T | undefined | Promise<T
 export interface WarpKeyOptions<T> extends KeyOptions {
   /** The loader of these keys. Only with `origin: "loader"`. @default {undefined} */
   readonly loader?: Loader<T>;
+  /**
+   * Merge on write: `set` of these keys then stores `merge(current, value)`, `current`
+   * read from the store and the write conditional on its version (see `merges` and
+   * `docs/updates.md`). Not with `origin: "loader"`. @default {undefined} plain writes
+   */
+  readonly merge?: Merge<T>;
 }
 
 /**
@@ -386,7 +403,7 @@ function readResult<T>(result: OpResult): ReadResult<T> {
 }
 
 const READ_OPTIONS_WITH_LOADER = [...READ_OPTION_NAMES, "loader"];
-const KEY_OPTIONS_WITH_LOADER = [...KEY_OPTION_NAMES, "loader"];
+const KEY_OPTIONS_WITH_LOADER = [...KEY_OPTION_NAMES, "loader", "merge"];
 const WARMUP_CONCURRENCY = 16;
 /** Own invalidations remembered for timing their echo (the oldest is forgotten). */
 const PUBLISHED_MAX = 1024;
@@ -544,6 +561,20 @@ export class Warp<T = unknown> {
   readonly #opLoaders = new Map<number, BoundLoader<T>>();
   /** The abort controller of each load in flight, by the load's io. */
   readonly #loadControllers = new Map<number, AbortController>();
+  /** Registered merges, by the pattern of their registration. */
+  readonly #merges = new Map<string, Merge<T>>();
+  /** The store read and conditional write that `update` and merged writes run on. */
+  readonly #updateIo: UpdateIo<T> = {
+    read: (key) =>
+      this.#readStored(key).then((stored): StoredForUpdate<T> => ({
+        found: stored.bytes !== undefined,
+        value: stored.value as T | undefined,
+        version: stored.version,
+        leases: stored.leases,
+      })),
+    write: (key, value, expectedVersion, leases) =>
+      this.#writeAt(key, value, expectedVersion, leases),
+  };
   /** The loader of the call being stepped, for a refresh-ahead its hit starts. */
   #loaderInScope: Loader<T> | undefined;
   /** While a batch step runs: the store reads it produced, performed together after it. */
@@ -703,7 +734,7 @@ export class Warp<T = unknown> {
   register(pattern: string, options: WarpKeyOptions<T>): KeyPolicy {
     checkOptions(options, `options of ${describe(pattern)}`, false);
     checkKnownOptions(options, KEY_OPTIONS_WITH_LOADER, `register(${describe(pattern)})`);
-    const { loader: _, ...resolvable } = options;
+    const { loader: _, merge: _merge, ...resolvable } = options;
     // Each option alone (TypeError/RangeError), then together. The write deadline is held
     // to the documented rule, above leaseMs × (1 + drift); how a session's wait compares is
     // the simulator's check (`configProblems`), since it depends on every node's session.
@@ -720,6 +751,9 @@ export class Warp<T = unknown> {
       throw new TypeError(
         `A strong-distributed key needs a coordinator shared by the cluster: ${describe(pattern)}`,
       );
+    }
+    if (typeof options === "object" && options !== null && options.merge !== undefined) {
+      return this.#registerMerge(pattern, options);
     }
     if (typeof options !== "object" || options === null || options.loader === undefined) {
       return this.#core.register(pattern, options);
@@ -1223,6 +1257,8 @@ export class Warp<T = unknown> {
     checkKey(key);
     const leases = leaseOption(options);
     if (leases.length > 0) this.#needCoordinator("attach a value to a lease");
+    const merge = this.#mergeOf(key);
+    if (merge !== undefined) return await this.#setMerged(key, merge, value, leases);
     const encoded = this.#encode(key, value);
     // L1 keeps its own decoded copy, so the caller mutating `value` later changes nothing.
     const copy = this.#codec.decode(encoded);
@@ -1357,6 +1393,200 @@ export class Warp<T = unknown> {
         }
       }
     }
+  }
+
+  /**
+   * Read-modify-write without lost updates: reads the key's value and version **from the
+   * store** (never L1), applies `reducer` (pure; it may run several times, and may return
+   * `abort()`), and writes the result through the key's mode on condition that the store
+   * is still at that version; on a conflict it backs off and tries again, at most
+   * `attemptsMax` times. Resolves to a result, not an exception, for the expected
+   * outcomes: `ok` (with the value and version written), `conflict` (every attempt lost a
+   * race; nothing written), `aborted` (the reducer or `signal`). A store failure rejects
+   * as `set` does (its outcome is unknown, and it is not retried). See `docs/updates.md`.
+   *
+   * @example A counter two writers increment
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const warp = new Warp<number>({ store: new MemoryStore() });
+   * warp.register("count", { mode: "eventual-distributed" });
+   * const results = await Promise.all(
+   *   [1, 2, 3].map(() => warp.update("count", (n) => (n ?? 0) + 1)),
+   * );
+   * assert.deepEqual(results.map((r) => r.status), ["ok", "ok", "ok"]);
+   * assert.equal(await warp.get("count"), 3);
+   * await warp.close();
+   * ```
+   */
+  update(key: string, reducer: Reducer<T>, options?: UpdateOptions): Promise<UpdateResult<T>> {
+    try {
+      checkKey(key);
+      if (typeof reducer !== "function") {
+        throw new TypeError(`Invalid reducer, expected a function: ${describe(reducer)}`);
+      }
+      return runUpdate(this.#updateIo, key, reducer, checkUpdateOptions(options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Writes `value` only if the store's version of `key` is `expectedVersion` (0: only if
+   * the key was never written; a deleted key is at its tombstone's version). Resolves to
+   * `{ status: "ok", version }`, or `{ status: "conflict" }` with nothing written and no
+   * cache changed. The value is attached to no lease. A store failure rejects.
+   *
+   * @example A writer that read version 1 loses to one that wrote meanwhile
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const warp = new Warp<number>({ store: new MemoryStore() });
+   * warp.register("balance", { mode: "strong-local" });
+   * const read = await warp.set("balance", 100);
+   * await warp.set("balance", 105);
+   * assert.deepEqual(await warp.compareAndSet("balance", read, 101), { status: "conflict" });
+   * assert.equal(await warp.get("balance"), 105);
+   * await warp.close();
+   * ```
+   */
+  async compareAndSet(
+    key: string,
+    expectedVersion: number,
+    value: T,
+  ): Promise<CompareAndSetResult> {
+    checkKey(key);
+    if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
+      throw new RangeError(`Invalid expectedVersion: ${describe(expectedVersion)}`);
+    }
+    try {
+      return { status: "ok", version: await this.#writeAt(key, value, expectedVersion, []) };
+    } catch (error) {
+      if (error instanceof WarpError && error.code === "STORE_CONFLICT") {
+        return { status: "conflict" };
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Writes and checks several keys all or nothing, through the store's `transact` (a store
+   * without one rejects with a `TypeError`). Checks compare store versions; a `set` or
+   * `delete` with `expectedVersion` is conditional. Resolves to `{ status: "ok", versions }`
+   * or `{ status: "conflict" }` (nothing written anywhere). Nothing is cached on commit:
+   * each written key is invalidated as its mode says (eventual-distributed: on every node
+   * within its staleness bound), after the commit only. Strong-local and
+   * eventual-distributed keys only for now (a strong-distributed one is a `TypeError`).
+   *
+   * @example A transfer between two balances
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const warp = new Warp<number>({ store: new MemoryStore() });
+   * warp.register("acct:*", { mode: "eventual-distributed" });
+   * const a = await warp.read("acct:a").then((r) => r.version); // 0: never written
+   * const result = await warp.transaction([
+   *   { kind: "set", key: "acct:a", value: 90, expectedVersion: a },
+   *   { kind: "set", key: "acct:b", value: 10, expectedVersion: 0 },
+   * ]);
+   * assert.equal(result.status, "ok");
+   * assert.equal(await warp.get("acct:b"), 10);
+   * await warp.close();
+   * ```
+   */
+  transaction(steps: readonly TransactionStep<T>[]): Promise<TransactionResult> {
+    try {
+      return runTransaction(this.#transactionIo(), steps);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #transactionIo(): TransactionIo<T> {
+    const store = this.#store;
+    return {
+      policyOf: (key) => this.#core.policyOf(key),
+      merges: (key) => this.#mergeOf(key) !== undefined,
+      encode: (key, value) => sealEnvelope(this.#encode(key, value), []),
+      transact: store.transact === undefined ? undefined : (steps) =>
+        withTimeout(
+          () => store.transact!(steps),
+          this.#ioTimeoutMs,
+          timeoutAfter(this.#ioTimeoutMs, `Store transaction of ${steps.length} keys`),
+        ),
+      committed: (key, version) => {
+        const input = {
+          value: undefined,
+          payload: undefined,
+          sizeBytes: 0,
+          committedVersion: version,
+        };
+        return this.#run((op, now) => this.#core.set(op, key, input, now));
+      },
+    };
+  }
+
+  /** A conditional write through the core (every mode's protocol, strong included). */
+  async #writeAt(
+    key: string,
+    value: T,
+    expectedVersion: number,
+    leases: readonly string[],
+  ): Promise<number> {
+    const encoded = this.#encode(key, value);
+    const input = {
+      value: this.#codec.decode(encoded),
+      payload: sealEnvelope(encoded, leases),
+      sizeBytes: encoded.byteLength,
+      ...(leases.length > 0 && { leases }),
+      expectedVersion,
+    };
+    const result = await this.#run((op, now) => this.#core.set(op, key, input, now));
+    return result.version;
+  }
+
+  #registerMerge(pattern: string, options: WarpKeyOptions<T>): KeyPolicy {
+    const { merge, ...rest } = options;
+    if (typeof merge !== "function") {
+      throw new TypeError(`Invalid merge of ${describe(pattern)}: ${describe(merge)}`);
+    }
+    if (rest.origin === "loader") {
+      throw new TypeError(
+        `A loader-backed key is never written to the store, so it cannot merge: ${
+          describe(pattern)
+        }`,
+      );
+    }
+    const policy = this.#core.register(pattern, rest);
+    this.#merges.set(pattern, merge);
+    return policy;
+  }
+
+  #mergeOf(key: string): Merge<T> | undefined {
+    if (this.#merges.size === 0) return undefined;
+    const policy = this.#core.policyOf(key);
+    return policy === undefined ? undefined : this.#merges.get(policy.pattern);
+  }
+
+  /** A `set` of a key with a merge: an update whose reducer is `merge(current, value)`. */
+  async #setMerged(
+    key: string,
+    merge: Merge<T>,
+    value: T,
+    leases: readonly string[],
+  ): Promise<number> {
+    const result = await runUpdate(
+      this.#updateIo,
+      key,
+      mergeReducer(merge, value),
+      {},
+      leases.length > 0 ? leases : undefined,
+    );
+    if (result.status === "ok") return result.version;
+    throw new WarpError(
+      "STORE_CONFLICT",
+      `Merged write of ${describe(key)} lost the race ${result.attempts} times`,
+    );
   }
 
   /** Encodes `value` within `valueBytesMax`; throws before any effect otherwise. */

@@ -24,9 +24,10 @@
  *
  * **stdin**, one command per line, answered in any order (commands run concurrently):
  * `{"id": 1, "op": "get"|"set"|"delete"|"invalidate", "key": "ev:1", "value": "v"}`,
- * `{"id": 2, "op": "stats"}`, `{"id": 3, "op": "exit"}`, `{"id": 4, "op": "workload",
+ * `{"id": 2, "op": "stats"}`, `{"id": 3, "op": "exit"}`, `{"id": 5, "op": "increment",
+ * "key": "st:c", "count": 50}` (`update` increments, see `increment`), `{"id": 4, "op": "workload",
  * "durationMs": 5000, ...}` (see {@linkcode WorkloadCommand}), and for the benchmark
- * `peek`, `watch`, `rawsub`, `rawpub`, `rawreply`, `baseline`.
+ * `peek`, `watch`, `rawsub`, `rawpub`, `rawreply`, `baseline`, `rawincrement`.
  *
  * **stdout**, one JSON record per line:
  * - `{"type": "ready", "node": "n1"}` once connected;
@@ -238,6 +239,78 @@ class NodeProcess {
     this.warp.register("sl:*", { mode: "strong-local" });
   }
 
+  /**
+   * `count` increments of `key` with `update`, two in flight: how many were acknowledged,
+   * lost every race (`conflict`), certainly failed, or have an unknown outcome (a store
+   * or bus failure after the write may have landed), and the milliseconds each ok one took.
+   */
+  async increment(key: string, count: number): Promise<{
+    ok: number;
+    conflict: number;
+    failed: number;
+    unknown: number;
+    attempts: number;
+    latenciesMs: number[];
+    errors: string[];
+  }> {
+    const tally = {
+      ok: 0,
+      conflict: 0,
+      failed: 0,
+      unknown: 0,
+      attempts: 0,
+      latenciesMs: [] as number[],
+      errors: [] as string[],
+    };
+    let next = 0;
+    const worker = async () => {
+      while (next < count) {
+        next++;
+        const startMs = performance.now();
+        try {
+          const result = await this.warp.update(
+            key,
+            (n) => ((n as number | undefined) ?? 0) + 1,
+            { attemptsMax: 100, backoffMaxMs: 50 },
+          );
+          tally.attempts += result.attempts;
+          if (result.status === "ok") {
+            tally.ok++;
+            tally.latenciesMs.push(performance.now() - startMs);
+          } else tally.conflict++;
+        } catch (error) {
+          if (failureOutcome("write", error) === "fail") tally.failed++;
+          else tally.unknown++;
+          if (tally.errors.length < 5) {
+            tally.errors.push(error instanceof WarpError ? error.code : String(error));
+          }
+        }
+      }
+    };
+    await Promise.all([worker(), worker()]);
+    return tally;
+  }
+
+  /**
+   * The baseline of `increment`: `count` plain `UPDATE … SET n = n + 1` statements on row 1
+   * of `table` (made by the caller), two in flight; the milliseconds each took.
+   */
+  async rawIncrement(table: string, count: number): Promise<{ latenciesMs: number[] }> {
+    const sql = this.sql;
+    const latenciesMs: number[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < count) {
+        next++;
+        const startMs = performance.now();
+        await sql`UPDATE ${sql(table)} SET n = n + 1 WHERE id = 1`;
+        latenciesMs.push(performance.now() - startMs);
+      }
+    };
+    await Promise.all([worker(), worker()]);
+    return { latenciesMs };
+  }
+
   /** Runs one operation and records it; never rejects. */
   async operate(kind: OpKind, key: string, value?: unknown): Promise<OpRecord> {
     const base = { process: this.options.node, key, kind, ...(kind === "write" && { value }) };
@@ -305,6 +378,16 @@ class NodeProcess {
         return;
       case "stats":
         emit({ type: "result", id, warp: this.warp.stats, transport: this.stack.transport.stats });
+        return;
+      case "increment":
+        emit({ type: "result", id, ...(await this.increment(key, command.count as number)) });
+        return;
+      case "rawincrement":
+        emit({
+          type: "result",
+          id,
+          ...(await this.rawIncrement(command.table as string, command.count as number)),
+        });
         return;
       case "peek":
         emit({ type: "result", id, cached: this.warp.peek(key) !== undefined, atMs: epochMs() });

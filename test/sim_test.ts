@@ -16,6 +16,9 @@ const CLASSIC = { maxDriftPpm: 500, nodeConfigs: "default", classicSwarm: true }
 /** The guarantees each canary must break (one of them at least), where it matters which. */
 const CANARY_GUARANTEES: Partial<Record<string, readonly string[]>> = {
   "revoke-without-wait": ["G1"],
+  "reducer-reads-l1": ["M1"],
+  "failed-update-cached": ["E1s", "E1", "E2", "E3", "S1", "S2"],
+  "transaction-without-invalidation": ["E3", "E4", "EP"],
   "lease-ttl-ignored": ["G2"],
   "attach-unchecked": ["G3"],
   "staleness-without-drift": ["E3"],
@@ -545,4 +548,43 @@ Deno.test("simulator canary clear-ignored is caught by CL on eventual keys, on t
   }
   assert.ok(own.length > 0, "a node that ignores its own clear serves what it cleared");
   assert.ok(remote.length > 0, "a node that ignores a peer's clear serves past the bound");
+});
+
+Deno.test("simulator canary reducer-reads-l1 is caught by M1 alone, and the same runs without it pass", () => {
+  let caught = 0;
+  for (let seed = 1; seed <= 5; seed++) {
+    const options = { seed, ...SHORT, leases: false } as const;
+    const canary = runSeed({ ...options, canary: "reducer-reads-l1" });
+    const guarantees = new Set(canary.violations.map((v) => v.guarantee));
+    assert.ok([...guarantees].every((g) => g === "M1"), `seed ${seed}: ${[...guarantees]}`);
+    if (guarantees.has("M1")) caught++;
+    const control = runSeed({ ...options, updates: true });
+    assert.deepEqual(control.violations, [], `control seed ${seed}`);
+    const outcomes = control.run.history.updates!.ops.map((op) => op.outcome);
+    assert.ok(outcomes.filter((o) => o === "ok").length > 20, `seed ${seed}: ${outcomes.length}`);
+    assert.equal(control.results.M1, "pass");
+  }
+  assert.ok(caught >= 4, `caught in ${caught} of 5 seeds`);
+});
+
+Deno.test("simulator update workload leaves the other operations' draws alone when off", () => {
+  const off = new SimCluster({ seed: 3, ...SHORT }).run();
+  const explicit = new SimCluster({ seed: 3, ...SHORT, updates: false }).run();
+  assert.equal(off.traceHash, explicit.traceHash);
+  assert.equal(off.history.updates, undefined);
+});
+
+Deno.test("simulator transactions: two-key commits whose writes keep E1-E4 and EP on every node", () => {
+  for (let seed = 1; seed <= 4; seed++) {
+    const report = runSeed({ seed, ...SHORT, transactions: true, leases: false });
+    assert.deepEqual(report.violations, [], `seed ${seed}`);
+    // Commits that wrote two keys at one instant, each checked as a write.
+    const atMs = new Map<number, Set<string>>();
+    for (const e of report.run.history.storeLog ?? []) {
+      atMs.set(e.atMs, (atMs.get(e.atMs) ?? new Set()).add(e.key));
+    }
+    const commits = [...atMs.values()].filter((keys) => keys.size === 2).length;
+    assert.ok(commits >= 10, `seed ${seed}: ${commits} two-key commits`);
+    assert.equal(report.results.E3, "pass");
+  }
 });

@@ -19,6 +19,13 @@
  * instances would have) first share the counter correctly, then one of them stalls past
  * its TTL holding the lock, and its late write is refused.
  *
+ * Part 3 does the same through Warp's own API, with no hand-written SQL: the balance is a
+ * Warp key in a `PostgresStore`. Worker 1 takes the lock, reads the balance (100) and its
+ * store version, stalls past its TTL; worker 2 takes the lock over and adds 5 with
+ * `update`. Worker 1's late `compareAndSet` at the version it read is a typed
+ * `{ status: "conflict" }`, not a lost update; it re-reads with `update` and the balance
+ * ends at 106. A plain `set` would have left 101.
+ *
  * Run it from the repository root:
  *
  * ```sh
@@ -35,14 +42,16 @@
 
 import postgres from "postgres";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { type LockHandle, Locks } from "@warp/warp";
-import { NatsKvCoordinator } from "@warp/warp/nats";
+import { type LockHandle, Locks, Warp } from "@warp/warp";
+import { NatsKvCoordinator, NatsTransport } from "@warp/warp/nats";
+import { PostgresStore } from "@warp/warp/postgres";
 
 const NATS_URL = Deno.env.get("WARP_EXAMPLE_NATS_URL") ?? "127.0.0.1:4222";
 const POSTGRES_URL = Deno.env.get("WARP_EXAMPLE_POSTGRES_URL") ??
   "postgres://postgres@127.0.0.1:5432/test";
 const RUN = crypto.randomUUID().slice(0, 8);
 const TABLE = `warp_example_counter_${RUN}`;
+const STORE_TABLE = `warp_example_store_${RUN}`;
 const BUCKET = `warp_example_counter_${RUN}`;
 const LOCK = "counter";
 const INCREMENTS_PER_WORKER = 5;
@@ -129,6 +138,72 @@ async function stall(first: Worker, second: Worker): Promise<void> {
   await taken.release();
 }
 
+/** One worker's Warp node: the shared PostgresStore table, its own NATS connection as bus. */
+async function warpOf(worker: Worker): Promise<{ warp: Warp<number>; close(): Promise<void> }> {
+  const store = await PostgresStore.connect({
+    url: POSTGRES_URL,
+    table: STORE_TABLE,
+    createTable: true,
+  });
+  const transport = NatsTransport.fromConnection(worker.nc);
+  const warp = new Warp<number>({
+    store,
+    transport,
+    coordinator: worker.coordinator,
+    nodeId: worker.name,
+    prefix: `example.${RUN}`,
+  });
+  warp.register("balance:*", { mode: "strong-distributed" });
+  return {
+    warp,
+    close: async () => {
+      await warp.close();
+      await store.close();
+    },
+  };
+}
+
+/** Part 3: the issue's lost update, through Warp: the stalled write is a typed conflict. */
+async function stallThroughWarp(first: Worker, second: Worker): Promise<void> {
+  console.log(`\n3. The same stall through Warp: compareAndSet and update on a PostgresStore`);
+  const a = await warpOf(first);
+  const b = await warpOf(second);
+  try {
+    await a.warp.set("balance:1", 100);
+    const lock = await first.locks.acquire("balance", { ttlMs: SHORT_TTL_MS });
+    const read = await a.warp.read("balance:1"); // strong: the current value and version
+    console.log(
+      `[${first.name}] token ${lock.token}: balance ${read.value} at version ${read.version}; stalling ${STALL_MS} ms`,
+    );
+    const stalled = sleep(STALL_MS);
+    const taken = await second.locks.acquire("balance", { ttlMs: 5000, timeoutMs: 10_000 });
+    const added = await b.warp.update("balance:1", (balance) => (balance ?? 0) + 5);
+    console.log(
+      `[${second.name}] took over, update +5: ${added.status}, balance ${
+        added.status === "ok" ? added.value : "?"
+      }`,
+    );
+    await taken.release();
+    await stalled;
+    const late = await a.warp.compareAndSet("balance:1", read.version, read.value! + 1);
+    console.log(
+      `[${first.name}] wakes up, compareAndSet(version ${read.version}, ${read.value! + 1}): ${
+        JSON.stringify(late)
+      }`,
+    );
+    if (late.status !== "conflict") throw new Error("A stale compareAndSet landed: a lost update");
+    const retried = await a.warp.update("balance:1", (balance) => (balance ?? 0) + 1);
+    const final = await b.warp.get("balance:1");
+    console.log(
+      `[${first.name}] re-reads and adds 1 with update: ${retried.status}; balance = ${final} (expected 106)`,
+    );
+    if (final !== 106) throw new Error(`Lost or doubled update: ${final}`);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+}
+
 async function main(): Promise<void> {
   console.log(`NATS ${NATS_URL}, PostgreSQL ${POSTGRES_URL}`);
   await sql`
@@ -149,10 +224,13 @@ async function main(): Promise<void> {
     const expected = 2 * INCREMENTS_PER_WORKER + 1;
     console.log(`\ncounter = ${row!.value} (expected ${expected}), highest token ${row!.token}`);
     if (row!.value !== expected) throw new Error(`Lost or doubled increments: ${row!.value}`);
+    await stallThroughWarp(workers[0]!, workers[1]!);
   } finally {
     await workers[0]?.coordinator.destroy().catch(() => {});
     for (const worker of workers) await stopWorker(worker);
     await sql`DROP TABLE IF EXISTS ${sql(TABLE)}`;
+    await sql`DROP TABLE IF EXISTS ${sql(STORE_TABLE)}`;
+    await sql`DROP SEQUENCE IF EXISTS ${sql(`${STORE_TABLE}_version`)}`;
     await sql.end({ timeout: 1 });
     console.log(`Cleaned up: dropped table ${TABLE} and KV bucket ${BUCKET}`);
   }

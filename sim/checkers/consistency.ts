@@ -14,6 +14,7 @@
  *   clear's bound (`clears.ts`);
  * - eventual-distributed, when the history has a fault-free phase: EP, invalidations reach
  *   every node within the phase's bounds (`propagation.ts`);
+ * - keys only `update` writes, when the history has an update part: M1 (`updates.ts`);
  * - leased keys, when the history has a lease part: G1–G3 and GV (`leases.ts`).
  *
  * Once one key's linearizability search (S1 or SL1) fails, the other keys' searches are
@@ -45,6 +46,7 @@ import { checkLeases, LEASE_GUARANTEES } from "./leases.ts";
 import { checkStoreLog } from "./store_log.ts";
 import { checkPropagation } from "./propagation.ts";
 import { checkClears } from "./clears.ts";
+import { checkUpdates } from "./updates.ts";
 
 /** The guarantees {@linkcode checkHistory} checks, in the order it reports them. */
 export const GUARANTEES = [
@@ -58,6 +60,7 @@ export const GUARANTEES = [
   "S2",
   "SL1",
   "SL2",
+  "M1",
   "G1",
   "G2",
   "G3",
@@ -208,6 +211,7 @@ export function checkHistory(
     if (guarantee === "E1s") checked.E1s = checkStoreLog(history, report);
     if (guarantee === "EP") checked.EP = checkPropagation(history, report);
     if (guarantee === "CL") checked.CL = checkClears(history, report);
+    if (guarantee === "M1") checked.M1 = checkUpdates(history, report);
     if (MODE_OF[guarantee] === undefined) continue; // whole-history checks, G1–G3 below
     for (const key of keys) {
       const info = history.keys[key]!;

@@ -83,7 +83,8 @@ export function validateHistory(value: unknown, options: ValidateHistoryOptions 
     ids.add(id);
   });
   if (value.final !== undefined) validateFinal(value.final);
-  if (value.storeLog !== undefined) validateStoreLog(value.storeLog, keys);
+  const updated = value.updates === undefined ? new Set<string>() : validateUpdates(value.updates);
+  if (value.storeLog !== undefined) validateStoreLog(value.storeLog, keys, updated);
   if (value.propagation !== undefined) validatePropagation(value.propagation, keys);
   if (value.clears !== undefined) validateClears(value.clears);
   return (keys === value.keys ? value : { ...value, keys }) as unknown as History;
@@ -214,7 +215,40 @@ function validateFinal(final: unknown): void {
   }
 }
 
-function validateStoreLog(log: unknown, keys: Record<string, unknown>): void {
+/** Checks the update part (M1); returns the keys it updates (the store log may name them). */
+function validateUpdates(updates: unknown): Set<string> {
+  if (!isRecord(updates) || !Array.isArray(updates.ops)) {
+    throw new TypeError(`Invalid history updates, expected { ops: [...] }: ${show(updates)}`);
+  }
+  const keys = new Set<string>();
+  updates.ops.forEach((op: unknown, index: number) => {
+    const o = (isRecord(op) ? op : {}) as Record<string, unknown>;
+    const problem = !isRecord(op)
+      ? "expected an object"
+      : typeof o.key !== "string"
+      ? "key must be a string"
+      : o.kind !== "add" && o.kind !== "union"
+      ? `kind must be "add" or "union"`
+      : o.outcome !== "ok" && o.outcome !== "fail" && o.outcome !== "unknown"
+      ? "outcome must be ok, fail or unknown"
+      : o.outcome === "ok" && !Number.isSafeInteger(o.version)
+      ? "an ok update needs its version"
+      : o.kind === "union" && typeof o.element !== "string"
+      ? "a union update needs its element"
+      : undefined;
+    if (problem !== undefined) {
+      throw new TypeError(`Invalid update at index ${index}, ${problem}: ${show(op)}`);
+    }
+    keys.add(o.key as string);
+  });
+  return keys;
+}
+
+function validateStoreLog(
+  log: unknown,
+  keys: Record<string, unknown>,
+  updated: ReadonlySet<string>,
+): void {
   if (!Array.isArray(log)) {
     throw new TypeError(`Invalid history storeLog, expected an array: ${show(log)}`);
   }
@@ -224,7 +258,7 @@ function validateStoreLog(log: unknown, keys: Record<string, unknown>): void {
     };
     if (!isRecord(entry)) fail("expected an object", entry);
     const e = entry as Record<string, unknown>;
-    if (typeof e.key !== "string" || !Object.hasOwn(keys, e.key)) {
+    if (typeof e.key !== "string" || !(Object.hasOwn(keys, e.key) || updated.has(e.key))) {
       fail("key is not described in keys", e.key);
     }
     if (!Number.isSafeInteger(e.version) || (e.version as number) < 1) {

@@ -29,7 +29,7 @@
  */
 
 import { WarpError } from "./errors.ts";
-import type { OpResult } from "./effects.ts";
+import type { OpResult, StoreWriteResult } from "./effects.ts";
 import type { KeyPolicy } from "./registry.ts";
 import type { NodeKernel, VersionWatcher } from "./_kernel.ts";
 import type { FlushEpoch } from "./_fills.ts";
@@ -85,14 +85,22 @@ export class EventualWrites implements VersionWatcher, FlushEpoch, EventualFlush
     const floors = this.#writeFloors.get(key) ?? { count: 0, floor: 0 };
     floors.count++;
     this.#writeFloors.set(key, floors);
-    k.storeWrite(key, input.payload, input.expectedVersion, (result) => {
+    const committed = input.committedVersion !== undefined;
+    const written = (result: StoreWriteResult) => {
       // A newer version seen while this write was in flight (an invalidation, another
-      // write) means installing ours would take the node back in time (E2).
-      const seenNewer = result.ok && floors.floor > result.version;
+      // write) means installing ours would take the node back in time (E2). A committed
+      // write installs nothing: it began before this call, so a newer version may have
+      // come and gone unseen by the floors.
+      const seenNewer = committed || (result.ok && floors.floor > result.version);
       if (--floors.count === 0) this.#writeFloors.delete(key);
       if (!result.ok) {
         // A failed store write leaves L1 untouched.
         const conflict = result.error.code === "STORE_CONFLICT";
+        if (conflict && k.canary.installFailedConditional && !deleting) {
+          const version = input.expectedVersion! + 1;
+          const data = { value: input.value, found: true, version, sizeBytes: input.sizeBytes };
+          k.install(key, policy, data, askMs, input.ttlMs);
+        }
         k.answerWrite(
           op,
           new WarpError(
@@ -116,7 +124,9 @@ export class EventualWrites implements VersionWatcher, FlushEpoch, EventualFlush
       k.noteVersion(key, result.version);
       if (policy.mode === "eventual-distributed") this.#invalidate(key, result.version);
       this.#complete(op, policy, key, { ...data, source: "none" }, false);
-    });
+    };
+    if (committed) written({ ok: true, version: input.committedVersion! });
+    else k.storeWrite(key, input.payload, input.expectedVersion, written);
   }
 
   /**

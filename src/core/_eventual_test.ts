@@ -40,3 +40,22 @@ Deno.test("NodeCore leaves L1 untouched and reports the error when a store write
   none(effects, "broadcast");
   assert.equal(n.hit("ev:k", 3)?.value, "old");
 });
+
+Deno.test("NodeCore takes a committed write without a store write: it invalidates and installs nothing", () => {
+  const n = node();
+  write(n, 1, "ev:k", "old", 1, 0);
+  n.set(2, "ev:k", { value: undefined, payload: undefined, sizeBytes: 0, committedVersion: 5 }, 1);
+  const effects = n.takeEffects();
+  none(effects, "store-write");
+  assert.equal(only(effects, "broadcast").message.t, "inv");
+  assert.equal(only(effects, "resolve").result.version, 5);
+  assert.equal(n.hit("ev:k", 2), undefined, "the old entry is gone and nothing new is cached");
+  assert.throws(
+    () => n.set(3, "st:k", { value: 1, payload: 1, sizeBytes: 1, committedVersion: 2 }, 2),
+    TypeError,
+  );
+  assert.throws(
+    () => n.set(4, "ev:k", { value: 1, payload: 1, sizeBytes: 1, committedVersion: 0 }, 2),
+    TypeError,
+  );
+});

@@ -26,3 +26,4 @@ export * from "./events.ts";
 export * from "./lock.ts";
 export * from "./leases.ts";
 export type { SessionMember, SessionNotice, SessionsRecord } from "./_sessions.ts";
+export * from "./update.ts";

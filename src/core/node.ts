@@ -116,6 +116,11 @@ export interface NodeConfig {
 
 /** The deliberate bugs a simulator canary can switch on. */
 export interface Canary {
+  /**
+   * A strong-local or eventual conditional write that finds another version still installs
+   * its value, at the version it expected plus one: a failed write's trace in L1 (E1s).
+   */
+  readonly installFailedConditional?: boolean;
   /** Install fill results even when they are older than a version already seen (E2). */
   readonly skipFillCheck?: boolean;
   /** Serve eventual entries for their whole TTL, ignoring maxStalenessMs (E3). */
@@ -250,6 +255,13 @@ export interface WriteInput {
    * @default {the key's ttlMs}
    */
   readonly ttlMs?: number;
+  /**
+   * The write is already in the store at this version (a committed transaction): no store
+   * write, nothing installed in L1; only the invalidation (this node's L1 and, for an
+   * eventual-distributed key, every node's, as a write of that version). Not for a
+   * strong-distributed key, nor with leases or `expectedVersion`. @default {undefined}
+   */
+  readonly committedVersion?: number;
 }
 
 /**
@@ -667,6 +679,7 @@ export class NodeCore {
     ) {
       throw new TypeError(`Invalid expectedVersion of a write of ${key}: ${input.expectedVersion}`);
     }
+    if (input.committedVersion !== undefined) this.#checkCommitted(key, input);
     const policy = this.#admit(op, key);
     if (policy === undefined) return;
     const leases = input.payload === undefined ? undefined : input.leases;
@@ -681,6 +694,19 @@ export class NodeCore {
       policy.writeTimeoutMs,
       () => this.#dispatchWrite(op, key, policy, input),
     );
+  }
+
+  #checkCommitted(key: string, input: WriteInput): void {
+    const version = input.committedVersion!;
+    if (!Number.isSafeInteger(version) || version < 1) {
+      throw new TypeError(`Invalid committedVersion of a write of ${key}: ${version}`);
+    }
+    if (this.#registry.find(key)?.mode === "strong-distributed") {
+      throw new TypeError(`A strong-distributed key cannot take a committed write: ${key}`);
+    }
+    if ((input.leases?.length ?? 0) > 0 || input.expectedVersion !== undefined) {
+      throw new TypeError(`A committed write has no leases and no expectedVersion: ${key}`);
+    }
   }
 
   /** Deletes `key` from the store (a tombstone version) as caller operation `op`. */

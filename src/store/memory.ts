@@ -12,8 +12,10 @@ import type {
   StoreKeyPage,
   StoreListOptions,
   StoreRecord,
+  StoreTransactionStep,
   StoreWriteOptions,
 } from "../store.ts";
+import { checkTransactionSteps } from "./_transaction.ts";
 
 /** Options of {@linkcode MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -43,6 +45,7 @@ export interface MemoryStoreCounts {
   readonly delete: number;
   /** Calls of `list`. */
   readonly list: number;
+  readonly transact: number;
 }
 
 const LIST_LIMIT_DEFAULT = 1000;
@@ -84,7 +87,7 @@ export class MemoryStore implements Store {
   readonly #failures: unknown[] = [];
   readonly #latencyMs: number;
   readonly #keysMax: number;
-  #counts = { get: 0, getMany: 0, set: 0, delete: 0, list: 0 };
+  #counts = { get: 0, getMany: 0, set: 0, delete: 0, list: 0, transact: 0 };
 
   /** Creates an empty store. */
   constructor(options: MemoryStoreOptions = {}) {
@@ -230,6 +233,60 @@ export class MemoryStore implements Store {
       keys.push(key);
     }
     return { keys };
+  }
+
+  /**
+   * Applies every step or none, at one instant: checks every `expectedVersion` first, then
+   * writes. Resolves to each step's version (a write's new one, a check's current one); a
+   * version that moved rejects with `STORE_CONFLICT` and nothing is written.
+   *
+   * @example Move one unit from one key to another, or nothing
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { MemoryStore } from "./memory.ts";
+   * const store = new MemoryStore();
+   * const a = await store.set("a", new Uint8Array([5]));
+   * const versions = await store.transact([
+   *   { kind: "write", key: "a", value: new Uint8Array([4]), expectedVersion: a },
+   *   { kind: "write", key: "b", value: new Uint8Array([1]), expectedVersion: 0 },
+   * ]);
+   * assert.deepEqual(versions, [2, 1]);
+   * await assert.rejects(
+   *   store.transact([
+   *     { kind: "check", key: "a", expectedVersion: a },
+   *     { kind: "write", key: "b", value: new Uint8Array([2]) },
+   *   ]),
+   *   { code: "STORE_CONFLICT" },
+   * );
+   * assert.equal((await store.get("b")).version, 1);
+   * ```
+   */
+  async transact(steps: readonly StoreTransactionStep[]): Promise<number[]> {
+    checkTransactionSteps(steps);
+    const copies = steps.map((step) => ({ ...step, value: step.value?.slice() }));
+    this.#counts.transact++;
+    await this.#begin();
+    let fresh = 0;
+    for (const step of copies) {
+      const actual = this.#slots.get(step.key)?.version ?? 0;
+      if (step.expectedVersion !== undefined && step.expectedVersion !== actual) {
+        throw new WarpError(
+          "STORE_CONFLICT",
+          `Version conflict on key ${
+            JSON.stringify(step.key)
+          }: expected ${step.expectedVersion}, actual ${actual}`,
+        );
+      }
+      if (step.kind === "write" && !this.#slots.has(step.key)) fresh++;
+    }
+    if (this.#slots.size + fresh > this.#keysMax) {
+      throw new WarpError("LIMIT_EXCEEDED", `Store is full: ${this.#keysMax} keys`);
+    }
+    return copies.map((step) =>
+      step.kind === "check"
+        ? this.#slots.get(step.key)?.version ?? 0
+        : this.#write(step.key, step.value, undefined)
+    );
   }
 
   /**

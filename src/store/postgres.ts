@@ -13,11 +13,13 @@ import { describe } from "../_describe.ts";
 import { unrefTimer } from "../_wake_timer.ts";
 import { assert, WarpError } from "../core/errors.ts";
 import { keyProblem } from "../core/messages.ts";
+import { checkTransactionSteps } from "./_transaction.ts";
 import type {
   Store,
   StoreKeyPage,
   StoreListOptions,
   StoreRecord,
+  StoreTransactionStep,
   StoreWriteOptions,
 } from "../store.ts";
 import { STORE_GET_MANY_MAX } from "../store.ts";
@@ -455,6 +457,71 @@ export class PostgresStore implements Store {
   }
 
   /**
+   * Applies every step or none, in one SQL transaction (READ COMMITTED, the steps in key
+   * order so that two transactions lock rows in the same order): each write is the same
+   * conditional statement as `set`'s, each check reads the key's row `FOR SHARE`, which
+   * holds off every other writer of it until the commit. Resolves to each step's version;
+   * a moved version rejects with `STORE_CONFLICT` and the transaction is rolled back.
+   * A check of a key without a row (its version is the sweep floor) locks nothing: a
+   * concurrent first write of that key is not held off.
+   *
+   * @example
+   * ```ts ignore
+   * import { PostgresStore } from "./postgres.ts";
+   * const store = await PostgresStore.connect({ url: "postgres://postgres@127.0.0.1:5432/test" });
+   * const [a, b] = await store.transact([
+   *   { kind: "write", key: "a", value: new Uint8Array([1]) },
+   *   { kind: "write", key: "b", value: new Uint8Array([2]), expectedVersion: 0 },
+   * ]);
+   * await store.close();
+   * ```
+   */
+  async transact(steps: readonly StoreTransactionStep[]): Promise<number[]> {
+    checkTransactionSteps(steps);
+    for (const step of steps) {
+      if ((step.value?.byteLength ?? 0) > POSTGRES_VALUE_BYTES_MAX) {
+        throw new WarpError(
+          "VALUE_TOO_LARGE",
+          `Value of ${describe(step.key)} is ${
+            step.value!.byteLength
+          } bytes, over ${POSTGRES_VALUE_BYTES_MAX}`,
+        );
+      }
+    }
+    const order = steps.map((_, i) => i).sort((a, b) =>
+      steps[a]!.key < steps[b]!.key ? -1 : steps[a]!.key > steps[b]!.key ? 1 : 0
+    );
+    const versions: number[] = new Array(steps.length);
+    await this.#sql.begin(async (tx) => {
+      const sql = tx as unknown as PostgresSql;
+      const table = sql(this.#table);
+      for (const i of order) {
+        const step = steps[i]!;
+        if (step.kind === "write") {
+          versions[i] = await this.#write(step.key, step.value ?? null, step.expectedVersion, sql);
+          continue;
+        }
+        const rows = await sql<{ version: string }[]>`
+          SELECT version FROM ${table} WHERE key = ${step.key} FOR SHARE`;
+        const [floor] = rows.length > 0 ? [] : await sql<{ version: string }[]>`
+          SELECT version FROM ${table} WHERE key = ${FLOOR_KEY}`;
+        const found = rows[0]?.version ?? floor?.version;
+        const actual = found === undefined ? 0 : toVersion(found);
+        if (actual !== step.expectedVersion) {
+          throw new WarpError(
+            "STORE_CONFLICT",
+            `Version conflict on key ${
+              describe(step.key)
+            }: expected ${step.expectedVersion}, actual ${actual}`,
+          );
+        }
+        versions[i] = actual;
+      }
+    });
+    return versions;
+  }
+
+  /**
    * One statement per write: `value` null is a delete (a tombstone). A conditional write
    * updates the key's row at `expectedVersion`, or inserts one if the key has no row and
    * `expectedVersion` is the sweep floor; both branches run, at most one can match.
@@ -463,8 +530,8 @@ export class PostgresStore implements Store {
     key: string,
     value: Uint8Array | null,
     expectedVersion: number | undefined,
+    sql: PostgresSql = this.#sql,
   ): Promise<number> {
-    const sql = this.#sql;
     const table = sql(this.#table);
     const deleted = value === null;
     const next = sql`nextval(${this.#sequence}::regclass)`;
