@@ -822,6 +822,8 @@ export class SimCluster {
           inc: node.incarnation,
           id: message.id,
           key: message.key,
+          to: message.inc,
+          nonce: message.nonce,
         });
       }
       if (message.t === "revoke" || message.t === "inv" || message.t === "drop") return;

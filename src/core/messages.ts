@@ -71,15 +71,28 @@ export interface RevokeMessage {
    * read of that record older than it (it may predate the claim).
    */
   readonly rev: number;
+  /**
+   * A number the writer drew for this holder and this write (from the runtime's
+   * randomness), echoed in the ack: an ack that does not carry it answers no revoke.
+   */
+  readonly nonce: number;
 }
 
-/** A holder confirms it no longer serves `key` and will not cache it until told. */
+/**
+ * A holder confirms it no longer serves `key` and will not cache it until told. It is
+ * bound to the exact revoke it answers: the writer's id for the revocation (`id`), the
+ * writer's incarnation (`to`), the key, and the revoke's `nonce`.
+ */
 export interface AckMessage {
   readonly t: "ack";
   readonly from: NodeId;
   readonly inc: number;
   readonly id: number;
   readonly key: string;
+  /** The incarnation of the writer whose revoke this answers. */
+  readonly to: number;
+  /** The revoke's nonce. */
+  readonly nonce: number;
 }
 
 /**
@@ -188,11 +201,13 @@ export function validateMessage(value: unknown): Message | undefined {
         ? m as unknown as HeartbeatMessage
         : undefined;
     case "revoke":
-      return isCount(m.id) && isKey(m.key) && isCount(m.rev)
+      return isCount(m.id) && isKey(m.key) && isCount(m.rev) && isCount(m.nonce)
         ? m as unknown as RevokeMessage
         : undefined;
     case "ack":
-      return isCount(m.id) && isKey(m.key) ? m as unknown as AckMessage : undefined;
+      return isCount(m.id) && isKey(m.key) && isCount(m.to) && isCount(m.nonce)
+        ? m as unknown as AckMessage
+        : undefined;
     case "lrev":
       return isLeaseId(m.lease) ? m as unknown as LeaseRevokedMessage : undefined;
     default:

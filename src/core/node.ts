@@ -104,6 +104,14 @@ export interface NodeConfig {
    */
   readonly coordinatorStalenessMs?: number;
   /**
+   * Draws the nonce each revoke carries (its ack must echo it): an integer from 0 to
+   * `Number.MAX_SAFE_INTEGER`, unpredictable to whoever cannot read the bus. The runtime
+   * passes a cryptographic source; the core never draws randomness of its own. @default
+   * {a xorshift stream seeded from nodeId and incarnation: predictable, for tests and the
+   * simulator only}
+   */
+  readonly nonce?: () => number;
+  /**
    * Deliberately broken behaviour, for the simulator's canaries only: a run with a canary
    * must be reported as a violation, which proves the checkers bite. Never set it in
    * production. @default {undefined}
@@ -147,6 +155,8 @@ export interface Canary {
   readonly completeWithoutSession?: boolean;
   /** Serve eventual entries past their bound on heartbeats heard, with no echo (E3). */
   readonly trustHeartbeatArrival?: boolean;
+  /** Count an ack whose nonce does not match the revoke it names (S1, S2 under a forger). */
+  readonly acceptUnboundAcks?: boolean;
   /** Take a lease read as absent for dead without confirming it by a create (GV). */
   readonly trustAbsentLeaseRead?: boolean;
   /**
@@ -176,6 +186,11 @@ export interface NodeStats {
   flushes: number;
   revokesSent: number;
   acksReceived: number;
+  /**
+   * Acks that answered no revoke in flight exactly (id, key, this incarnation, the revoke's
+   * nonce): late, duplicated or forged. They change nothing.
+   */
+  acksRejected: number;
   /** Strong writes that completed by waiting out a silent holder's lease. */
   leaseWaits: number;
   coordinatorCalls: number;
@@ -290,6 +305,7 @@ export class NodeCore {
     flushes: 0,
     revokesSent: 0,
     acksReceived: 0,
+    acksRejected: 0,
     leaseWaits: 0,
     coordinatorCalls: 0,
     leaseChecks: 0,
@@ -327,6 +343,9 @@ export class NodeCore {
     }
     if (!Number.isSafeInteger(config.incarnation) || config.incarnation < 0) {
       throw new RangeError(`Invalid incarnation: ${config.incarnation}`);
+    }
+    if (config.nonce !== undefined && typeof config.nonce !== "function") {
+      throw new TypeError(`Invalid nonce, expected a function: ${typeof config.nonce}`);
     }
     this.nodeId = config.nodeId;
     this.incarnation = config.incarnation;
@@ -372,6 +391,7 @@ export class NodeCore {
       canary: config.canary ?? {},
       sessions: sessionMs > 0,
       currentReads: stalenessMs === 0,
+      nonce: config.nonce,
     });
     this.#kernel = kernel;
     this.#leases = new LeaseProtocol(kernel, {
@@ -773,10 +793,10 @@ export class NodeCore {
         );
         return;
       case "revoke":
-        this.#strong.onRevoke(message.from, message.id, message.key, message.rev);
+        this.#strong.onRevoke(message);
         return;
       case "ack":
-        this.#strong.onAck(message.from, message.id, message.key);
+        this.#strong.onAck(message);
         return;
       case "lrev":
         this.#leases.revoked(message.lease);
