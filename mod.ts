@@ -68,5 +68,12 @@ export type { MemoryCoordinatorOptions } from "./src/coordinator/memory.ts";
 export type { Transport, TransportStatus, Unsubscribe } from "./src/transport.ts";
 export { InProcessBus, InProcessTransport } from "./src/transport/in_process.ts";
 export { decodeMessage, encodeMessage, MESSAGE_BYTES_MAX } from "./src/wire.ts";
+export {
+  AUTH_SECRET_BYTES_MIN,
+  AUTH_SECRETS_MAX,
+  AUTH_TAG_BYTES,
+  MessageAuth,
+} from "./src/auth.ts";
+export type { AuthOptions } from "./src/auth.ts";
 export { Fence, Locks } from "./src/locks.ts";
 export type { LockHandle, LockOptions, LocksOptions } from "./src/locks.ts";

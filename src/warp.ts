@@ -31,7 +31,9 @@ import { readSettings } from "./core/registry.ts";
 import type { KeyOptions, KeyPolicy, ReadOptions } from "./core/registry.ts";
 import type { Store } from "./store.ts";
 import type { Transport, Unsubscribe } from "./transport.ts";
+import type { Message } from "./core/messages.ts";
 import { decodeMessage, encodeMessage } from "./wire.ts";
+import { type AuthOptions, MessageAuth, unsealUnchecked } from "./auth.ts";
 import { TIMER_DELAY_MAX_MS, WakeTimer, withTimeout } from "./_wake_timer.ts";
 import { describe, describeError } from "./_describe.ts";
 import {
@@ -131,6 +133,14 @@ export interface WarpOptions<T> {
    * (see `docs/operations.md`). Only lease checks depend on it. @default {0}
    */
   readonly coordinatorStalenessMs?: number;
+  /**
+   * Authenticate bus messages with a cluster secret: every message this node publishes is
+   * signed, and one received unsigned or badly signed is dropped and counted
+   * (`unsignedMessages`, `badSignatures`). Every node of the cluster needs it. Without it,
+   * whoever can publish on the prefix can forge messages (see `docs/operations.md`).
+   * @default {undefined} messages are not signed
+   */
+  readonly auth?: AuthOptions;
 }
 
 /**
@@ -256,9 +266,17 @@ export interface WarpStats extends NodeStats {
   readonly messagesDropped: number;
   /**
    * The part of `messagesDropped` that did not decode: malformed, foreign, another wire
-   * version, over 8192 bytes.
+   * version, over 24 576 bytes.
    */
   readonly malformedMessages: number;
+  /**
+   * Messages that arrived unsigned on a node with `auth`: dropped (part of
+   * `messagesDropped`), or with `auth.acceptUnsigned` accepted and counted here only, so
+   * that an operator sees when the last unsigned sender is gone.
+   */
+  readonly unsignedMessages: number;
+  /** The part of `messagesDropped` whose tag matched none of the node's `auth.secrets`. */
+  readonly badSignatures: number;
 }
 
 /** The default of {@linkcode WarpOptions.valueBytesMax}: 8 MiB. */
@@ -344,6 +362,14 @@ const NUMBER_OPTIONS = [
 ] as const;
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
+
+/** A revoke's nonce: 48 bits from the platform's cryptographic random source. */
+function randomNonce(): number {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  let nonce = 0;
+  for (const byte of bytes) nonce = nonce * 256 + byte;
+  return nonce;
+}
 
 function randomNodeId(): string {
   return crypto.randomUUID().replaceAll("-", "").slice(0, 16);
@@ -472,6 +498,9 @@ export class Warp<T = unknown> {
   #nextOp = 1;
   readonly #timer: WakeTimer;
   #malformed = 0;
+  readonly #auth: MessageAuth | undefined;
+  #unsigned = 0;
+  #badSignatures = 0;
   #failure: Error | undefined;
   #closing: Promise<void> | undefined;
 
@@ -495,8 +524,10 @@ export class Warp<T = unknown> {
     );
     this.#ioTimeoutMs = ioTimeoutMs;
     this.#valueBytesMax = valueBytesMax;
+    this.#auth = options.auth === undefined ? undefined : new MessageAuth(options.auth, prefix);
     this.#core = new NodeCore({
       nodeId,
+      nonce: randomNonce,
       // New at every start and, with the clock's help, larger than the previous one.
       incarnation: Date.now() * 1000 + Math.floor(Math.random() * 1000),
       ...(options.entriesMax !== undefined && { entriesMax: options.entriesMax }),
@@ -1138,8 +1169,11 @@ export class Warp<T = unknown> {
       entries: this.#core.l1Size,
       bytes: this.#core.l1Bytes,
       evictions: this.#core.l1Evictions,
-      messagesDropped: this.#core.stats.messagesDropped + this.#malformed,
+      messagesDropped: this.#core.stats.messagesDropped + this.#malformed + this.#badSignatures +
+        (this.#auth?.acceptsUnsigned ? 0 : this.#unsigned),
       malformedMessages: this.#malformed,
+      unsignedMessages: this.#unsigned,
+      badSignatures: this.#badSignatures,
     };
   }
 
@@ -1232,12 +1266,31 @@ export class Warp<T = unknown> {
   }
 
   #onBusData(data: Uint8Array): void {
-    const message = decodeMessage(data);
+    let bytes = data;
+    if (this.#auth === undefined) {
+      bytes = unsealUnchecked(data);
+    } else {
+      const opened = this.#auth.open(data);
+      if (!opened.ok) {
+        if (opened.why === "unsigned") this.#unsigned++;
+        else this.#badSignatures++;
+        return;
+      }
+      if (!opened.signed) this.#unsigned++;
+      bytes = opened.bytes;
+    }
+    const message = decodeMessage(bytes);
     if (message === undefined) {
       this.#malformed++;
       return;
     }
     this.#step(() => this.#core.onMessage(message, this.#clock()));
+  }
+
+  /** A message's bytes for the bus: encoded, and signed when the cluster has a secret. */
+  #busBytes(message: Message): Uint8Array {
+    const bytes = encodeMessage(message);
+    return this.#auth === undefined ? bytes : this.#auth.seal(bytes);
   }
 
   #perform(effect: Effect): void {
@@ -1253,12 +1306,12 @@ export class Warp<T = unknown> {
         return;
       }
       case "broadcast":
-        this.#transport?.publish(this.#allSubject, encodeMessage(effect.message));
+        this.#transport?.publish(this.#allSubject, this.#busBytes(effect.message));
         return;
       case "send":
         this.#transport?.publish(
           this.#nodeSubjectPrefix + effect.to,
-          encodeMessage(effect.message),
+          this.#busBytes(effect.message),
         );
         return;
       case "store-get":
