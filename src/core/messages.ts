@@ -115,6 +115,47 @@ export type Message =
   | AckMessage
   | LeaseRevokedMessage;
 
+/**
+ * The largest number a message may carry besides a nonce: 2^52 − 1, half of
+ * `Number.MAX_SAFE_INTEGER`. Nothing real comes near it — versions and coordinator
+ * revisions grow by one per write (142 years at a million writes a second), sequence
+ * numbers and rounds by one per message, incarnations are microsecond timestamps (below
+ * it until 2112) — so a message with a larger one is a forgery, dropped and counted
+ * (`absurdMessages`) before it can pin a key's version floor or a peer's sequence.
+ */
+export const MESSAGE_NUMBER_MAX = 2 ** 52 - 1;
+
+/**
+ * Whether `message` carries a number above {@linkcode MESSAGE_NUMBER_MAX} (nonces aside).
+ *
+ * @example
+ * ```ts
+ * import { isAbsurd } from "./messages.ts";
+ * const inv = { t: "inv", from: "a", inc: 1, seq: 1, key: "k", version: 2 ** 53 - 1 } as const;
+ * console.log(isAbsurd(inv), isAbsurd({ ...inv, version: 7 })); // true false
+ * ```
+ */
+export function isAbsurd(message: Message): boolean {
+  if (message.inc > MESSAGE_NUMBER_MAX) return true;
+  switch (message.t) {
+    case "inv":
+      return message.seq > MESSAGE_NUMBER_MAX || message.version > MESSAGE_NUMBER_MAX;
+    case "drop":
+      return message.seq > MESSAGE_NUMBER_MAX;
+    case "hb":
+      if (message.seq > MESSAGE_NUMBER_MAX || message.round > MESSAGE_NUMBER_MAX) return true;
+      return message.echo.some(([, inc, round]) =>
+        inc > MESSAGE_NUMBER_MAX || round > MESSAGE_NUMBER_MAX
+      );
+    case "revoke":
+      return message.id > MESSAGE_NUMBER_MAX || message.rev > MESSAGE_NUMBER_MAX;
+    case "ack":
+      return message.id > MESSAGE_NUMBER_MAX || message.to > MESSAGE_NUMBER_MAX;
+    case "lrev":
+      return false;
+  }
+}
+
 /** The longest key Warp accepts, in UTF-16 code units. */
 export const KEY_LENGTH_MAX = 1024;
 

@@ -22,7 +22,7 @@ import type {
 import { entryAnswer, L1Cache } from "./l1.ts";
 import { isLeaseId, LEASE_CHECK_MAX_MS, leaseListProblem, leaseTtlMs } from "./leases.ts";
 import type { Entry } from "./l1.ts";
-import { ECHOES_MAX, isNodeId, validateMessage } from "./messages.ts";
+import { ECHOES_MAX, isAbsurd, isNodeId, validateMessage } from "./messages.ts";
 import type { NodeId } from "./messages.ts";
 import { readSettings, Registry } from "./registry.ts";
 import type { KeyOptions, KeyPolicy, ReadOptions } from "./registry.ts";
@@ -180,8 +180,23 @@ export interface NodeStats {
   fillsNotCached: number;
   invalidationsApplied: number;
   messagesReceived: number;
-  /** Bus messages dropped as malformed or foreign. */
+  /** Bus messages dropped as malformed, foreign or absurd. */
   messagesDropped: number;
+  /**
+   * The part of `messagesDropped` that carried a number no real node sends (above
+   * `MESSAGE_NUMBER_MAX`, 2^52 − 1): forged.
+   */
+  absurdMessages: number;
+  /**
+   * Heartbeats ignored because their sender is not a session member at that incarnation
+   * (under sessions only): forged, or from a node this one has not yet read as a member.
+   */
+  nonMemberHeartbeats: number;
+  /**
+   * Flushes on a first word from a peer incarnation folded into one pending flush (at most
+   * one such flush per heartbeat interval).
+   */
+  flushesCoalesced: number;
   gapsDetected: number;
   flushes: number;
   revokesSent: number;
@@ -301,6 +316,9 @@ export class NodeCore {
     invalidationsApplied: 0,
     messagesReceived: 0,
     messagesDropped: 0,
+    absurdMessages: 0,
+    nonMemberHeartbeats: 0,
+    flushesCoalesced: 0,
     gapsDetected: 0,
     flushes: 0,
     revokesSent: 0,
@@ -770,6 +788,11 @@ export class NodeCore {
     this.#kernel.advance(nowMs);
     const message = validateMessage(raw);
     if (message === undefined || this.#closed) {
+      this.stats.messagesDropped++;
+      return;
+    }
+    if (isAbsurd(message)) {
+      this.stats.absurdMessages++;
       this.stats.messagesDropped++;
       return;
     }
