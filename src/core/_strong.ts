@@ -98,7 +98,7 @@ interface StrongWrite {
   revision: number;
   record: HolderRecord | undefined;
   awaiting: Set<NodeId>;
-  /** The nonce of the revoke to each holder, drawn at its first send: its ack must echo it. */
+  /** The nonce of this claim's revoke to each holder, drawn at its first send: its ack echoes it. */
   readonly nonces: Map<NodeId, number>;
   timer: number;
   retransmitTimer: number;
@@ -468,6 +468,9 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
   #revoke(write: StrongWrite): void {
     const k = this.#k;
     write.phase = "revoke";
+    // New nonces per claim: an ack of an earlier claim's revoke (the holder may have
+    // registered again since) answers nothing of this one.
+    write.nonces.clear();
     k.drop(write.key);
     for (const holder of write.record?.holders ?? []) {
       if (holder !== k.nodeId) write.awaiting.add(holder);
