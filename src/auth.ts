@@ -104,7 +104,7 @@ export class MessageAuth {
       const bytes = typeof secret === "string"
         ? new TextEncoder().encode(secret)
         : secret instanceof Uint8Array
-        ? secret.slice()
+        ? new Uint8Array(secret) // a copy (a Buffer's slice() would be a view)
         : undefined;
       if (bytes === undefined) {
         throw new TypeError(`auth.secrets[${i}] must be a string or a Uint8Array`);
@@ -192,7 +192,8 @@ function isSigned(bytes: Uint8Array): boolean {
 }
 
 function unflagged(body: Uint8Array): Uint8Array {
-  const out = body.slice();
+  // A copy: the caller's bytes stay as they came (a Buffer's slice() would be a view).
+  const out = new Uint8Array(body);
   out[TYPE_AT]! &= ~SIGNED_FLAG;
   return out;
 }

@@ -222,3 +222,14 @@ Deno.test("MessageAuth.open() never throws and accepts only what seal() made, fo
     { numRuns: 2000 },
   );
 });
+
+Deno.test("MessageAuth.open() and unsealUnchecked() leave the bytes they are given as they came, Buffers included", async () => {
+  const { Buffer } = await import("node:buffer");
+  const auth = new MessageAuth({ secrets: [Buffer.from(NEW)] }, "warp");
+  const sealed = auth.seal(encodeMessage({ t: "drop", from: "a", inc: 1, seq: 1, key: "k" }));
+  const asBuffer = Buffer.from(sealed); // what a NATS client may hand over
+  const copy = Uint8Array.from(asBuffer);
+  assert.ok(auth.open(asBuffer).ok);
+  unsealUnchecked(asBuffer);
+  assert.deepEqual(Uint8Array.from(asBuffer), copy);
+});
