@@ -24,6 +24,7 @@
 import { ECHOES_MAX } from "./messages.ts";
 import type { Echo, NodeId } from "./messages.ts";
 import type { NodeKernel } from "./_kernel.ts";
+import type { FlushReason } from "./events.ts";
 
 /** Most sequence numbers held ahead of a gap before the gap is healed by a flush. */
 const AHEAD_MAX = 256;
@@ -62,7 +63,7 @@ export interface Membership {
 /** What peer tracking needs of the eventual protocol (`_eventual.ts`). */
 export interface EventualFlush {
   /** Broadcasts of unknown keys may have been missed: drop every eventual entry. */
-  flush(): void;
+  flush(reason: FlushReason): void;
 }
 
 /** Settings of {@linkcode Peers}, validated by `NodeCore`. */
@@ -204,6 +205,7 @@ export class Peers {
       this.#peers.set(from, peer);
       if (((heartbeat ? seq : seq - 1) > 0 || restarted) && !k.canary.ignoreGaps) {
         k.stats.gapsDetected++;
+        if (k.events !== undefined) k.note({ type: "gap", peer: from, reason: "peer-joined" });
         this.#firstWordFlush();
       }
       return;
@@ -227,7 +229,7 @@ export class Peers {
       this.#healGap(peer);
       return;
     }
-    if (peer.gapSinceMs === undefined) this.#openGap(peer);
+    if (peer.gapSinceMs === undefined) this.#openGap(peer, from);
   }
 
   /**
@@ -245,7 +247,7 @@ export class Peers {
     const intervalMs = this.#settings.heartbeatIntervalMs;
     if (k.now >= this.#firstWordFlushAllowedMs) {
       this.#firstWordFlushAllowedMs = k.now + intervalMs;
-      this.#settings.flusher.flush();
+      this.#settings.flusher.flush("peer-joined");
       return;
     }
     k.stats.flushesCoalesced++;
@@ -254,17 +256,18 @@ export class Peers {
     k.arm(this.#firstWordFlushAllowedMs, () => {
       this.#flushPending = false;
       this.#firstWordFlushAllowedMs = k.now + intervalMs;
-      this.#settings.flusher.flush();
+      this.#settings.flusher.flush("peer-joined");
       this.refreshProof();
     });
   }
 
   /** A gap opened: heal it by a flush unless it closes within `gapTimeoutMs`. */
-  #openGap(peer: Peer): void {
+  #openGap(peer: Peer, from: NodeId): void {
     const k = this.#k;
     const gapTimeoutMs = this.#settings.gapTimeoutMs;
     peer.gapSinceMs = k.now;
     k.stats.gapsDetected++;
+    if (k.events !== undefined) k.note({ type: "gap", peer: from, reason: "sequence" });
     k.arm(k.now + gapTimeoutMs, () => {
       if (peer.gapSinceMs !== undefined && k.now - peer.gapSinceMs >= gapTimeoutMs) {
         this.#healGap(peer);
@@ -274,7 +277,7 @@ export class Peers {
 
   /** Missed invalidations of unknown keys: drop every eventual entry, then go on. */
   #healGap(peer: Peer): void {
-    if (!this.#k.canary.ignoreGaps) this.#settings.flusher.flush();
+    if (!this.#k.canary.ignoreGaps) this.#settings.flusher.flush("gap");
     peer.contiguous = peer.highest;
     peer.ahead.clear();
     peer.gapSinceMs = undefined;
