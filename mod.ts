@@ -87,6 +87,13 @@ export type {
   InProcessFilter,
 } from "./src/transport/in_process.ts";
 export { decodeMessage, encodeMessage, MESSAGE_BYTES_MAX } from "./src/wire.ts";
+export {
+  AUTH_SECRET_BYTES_MIN,
+  AUTH_SECRETS_MAX,
+  AUTH_TAG_BYTES,
+  MessageAuth,
+} from "./src/auth.ts";
+export type { AuthOptions } from "./src/auth.ts";
 export { Fence, Locks } from "./src/locks.ts";
 export { EVENT_LOG_LEVELS, WARP_EVENT_TYPES } from "./src/observe.ts";
 export type {

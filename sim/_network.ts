@@ -43,6 +43,11 @@ export interface NetworkOptions<M> {
   /** Hands a message that arrived to node `to`. */
   readonly receive: (from: number, to: number, message: M) => void;
   /**
+   * Sees every message as it is sent, before any fault draws (a forger on the bus).
+   * @default {none}
+   */
+  readonly tap?: (from: number, to: number, message: M) => void;
+  /**
    * Sees every message sent: when it will arrive (`null`: lost) and why it was lost.
    * @default {none}
    */
@@ -85,6 +90,7 @@ export class SimNetwork<M> {
   readonly #counts: MessageCounts;
   readonly #receive: NetworkOptions<M>["receive"];
   readonly #traceSend: NetworkOptions<M>["traceSend"];
+  readonly #tap: NetworkOptions<M>["tap"];
   /** Partitions cutting each directed link. */
   readonly #blocked: Int32Array;
   /** Extra delay on each directed link, ms. */
@@ -103,6 +109,7 @@ export class SimNetwork<M> {
     this.#counts = options.counts;
     this.#receive = options.receive;
     this.#traceSend = options.traceSend;
+    this.#tap = options.tap;
     this.#blocked = new Int32Array(n * n);
     this.#clog = new Float64Array(n * n);
     this.#busDown = new Int32Array(n);
@@ -124,6 +131,7 @@ export class SimNetwork<M> {
     const net = this.#prng;
     const mix = this.#mix;
     counts.sent++;
+    this.#tap?.(from, to, message);
     const copies = timeline.faultsOn && net.chance(mix.dupRate) ? 2 : 1;
     if (copies === 2) counts.duplicated++;
     for (let c = 0; c < copies; c++) {

@@ -29,6 +29,8 @@ import { deriveSeed, Prng } from "./prng.ts";
 import { Timeline } from "./_timeline.ts";
 import { drawNodeClock } from "./_clocks.ts";
 import { processFields, ProcessHost } from "./_processes.ts";
+import { Forger } from "./_forger.ts";
+import type { ForgerPower } from "./_forger.ts";
 import type { EffectOf, SimProcess } from "./_processes.ts";
 import { SimNetwork } from "./_network.ts";
 import { SimStore } from "./_store.ts";
@@ -87,7 +89,9 @@ export type CanaryName =
   | "clear-ignored"
   | "reducer-reads-l1"
   | "transaction-without-invalidation"
-  | "failed-update-cached";
+  | "failed-update-cached"
+  | "forger-has-secret"
+  | "unbound-acks";
 
 /** The canary names, for the CLI and tests. */
 export const CANARIES: readonly CanaryName[] = [
@@ -115,6 +119,8 @@ export const CANARIES: readonly CanaryName[] = [
   "reducer-reads-l1",
   "transaction-without-invalidation",
   "failed-update-cached",
+  "forger-has-secret",
+  "unbound-acks",
 ];
 
 /** The canaries that break a lease assumption; they turn leases on. */
@@ -146,12 +152,14 @@ const CORE_CANARY_FLAGS: Partial<Record<CanaryName, keyof Canary>> = {
   "trust-absent-lease-read": "trustAbsentLeaseRead",
   "clear-ignored": "ignoreClears",
   "failed-update-cached": "installFailedConditional",
+  "unbound-acks": "acceptUnboundAcks",
 };
 
 /** The core canaries set on every node (the others break node 0 only). */
 const EVERY_NODE_CANARIES: readonly CanaryName[] = [
   ...LEASE_CANARIES,
   "failed-update-cached",
+  "unbound-acks",
   "lease-wait-without-drift",
   "flush-rules-off",
   "trust-stale-registration",
@@ -223,6 +231,14 @@ export interface SimOptions {
   readonly clientOps?: readonly ScriptedOp[];
   /** Break an assumption on purpose. @default {undefined} */
   readonly canary?: CanaryName;
+  /**
+   * A forger on the bus while faults are on (`sim/_forger.ts`): `snooping` reads every
+   * message and lacks the secret the nodes authenticate with; `blind` cannot read and the
+   * nodes run without a secret. The canaries `forger-has-secret` (a snooping forger that
+   * signs) and `unbound-acks` (a blind one, nonces unchecked) must be caught.
+   * @default {undefined} no forger
+   */
+  readonly forger?: ForgerPower;
   /** Record a trace of every message and operation for timelines and diagrams. @default {false} */
   readonly trace?: boolean;
   /**
@@ -306,6 +322,11 @@ export interface SimStats {
   polaris: { offsetsMs: number[]; consistent: number[]; writes: number };
   /** Sum of the nodes' counters at the end. */
   node: Record<string, number>;
+  /**
+   * The forger's messages (acks among them), and those the nodes refused for want of a
+   * signature; `undefined` without a forger.
+   */
+  forger?: { sent: number; acks: number; refused: number };
   /**
    * EP, propagation once faults stop: the run's bounds; the Polaris probes of the eventual
    * writes that completed in the fault-free phase; and how long after the faults stopped
@@ -438,6 +459,10 @@ export class SimCluster {
   readonly #workload: Prng;
   readonly #host: ProcessHost<NodeCore, SimNode>;
   readonly #network: SimNetwork<Message>;
+  readonly #forger: Forger | undefined;
+  /** Whether the nodes authenticate bus messages (they share a secret the forger may lack). */
+  readonly #authenticates: boolean;
+  #forgeriesRefused = 0;
   readonly #store: SimStore;
   readonly #coordinator: SimCoordinator<CoordRecord>;
   /** How old a stale coordinator read may be, ms (what the built-in nodes assume). */
@@ -552,6 +577,25 @@ export class SimCluster {
       new Prng(deriveSeed(seed, "updates")),
       options.canary === "reducer-reads-l1",
     );
+    const power = options.canary === "forger-has-secret"
+      ? "snooping"
+      : options.canary === "unbound-acks"
+      ? "blind"
+      : options.forger;
+    this.#authenticates = power === "snooping";
+    this.#forger = power === undefined ? undefined : new Forger(
+      this.#timeline,
+      new Prng(deriveSeed(seed, "forger")),
+      {
+        nodes: this.#n,
+        id: (i) => this.#nodes[i]!.id,
+        incarnation: (i) => this.#nodes[i]!.incarnation,
+        keys: this.#keys.map((k) => k.key),
+        deliver: (to, message, signed) => this.#forged(to, message, signed),
+      },
+      power,
+      options.canary === "forger-has-secret",
+    );
     // The network's stream also draws the coordinator's hops and stale reads.
     const net = new Prng(deriveSeed(seed, "network"));
     this.#host = new ProcessHost(this.#timeline, {
@@ -565,6 +609,10 @@ export class SimCluster {
       mix: this.#mix,
       counts: this.#stats.messages,
       receive: (from, to, message) => this.#receive(this.#nodes[to]!, from, message),
+      ...(this.#forger !== undefined && {
+        tap: (from: number, to: number, message: Message) =>
+          this.#forger!.observe(from, to, message),
+      }),
       ...(this.#trace !== undefined && {
         traceSend: (from, to, message, deliverAt, why) =>
           this.#traceSend(from, to, message, deliverAt, why),
@@ -628,6 +676,7 @@ export class SimCluster {
   /** Runs the whole scenario: safety phase, liveness phase, quiescence, probes. */
   run(): SimRun {
     for (const node of this.#nodes) this.#start(node);
+    this.#forger?.start();
     for (const fault of this.#schedule) this.#at(fault.atMs, () => this.#inject(fault));
     for (const node of this.#nodes) this.#scheduleClient(node);
     for (const op of this.#options.clientOps ?? []) {
@@ -925,11 +974,22 @@ export class SimCluster {
           inc: node.incarnation,
           id: message.id,
           key: message.key,
+          to: message.inc,
+          nonce: message.nonce,
         });
       }
       if (message.t === "revoke" || message.t === "inv" || message.t === "drop") return;
     }
     this.#deliver(node, (core) => core.onMessage(message, this.#local(node)));
+  }
+
+  /** A forged message for node `to`: dropped if the nodes authenticate and it is unsigned. */
+  #forged(to: number, message: Message, signed: boolean): void {
+    if (this.#authenticates && !signed) {
+      this.#forgeriesRefused++;
+      return;
+    }
+    this.#receive(this.#nodes[to]!, -1, message);
   }
 
   #traceSend(
@@ -1634,6 +1694,9 @@ export class SimCluster {
       for (const [k, v] of Object.entries(node.core?.stats ?? {})) sums[k] = (sums[k] ?? 0) + v;
     }
     this.#stats.node = sums;
+    if (this.#forger !== undefined) {
+      this.#stats.forger = { ...this.#forger.counts, refused: this.#forgeriesRefused };
+    }
     const final: Record<string, { version: number; value: unknown }> = {};
     for (const { key } of this.#keys) {
       const cell = this.#store.cell(key);

@@ -61,6 +61,8 @@ Fuzzes Warp's consistency guarantees in a deterministic simulated cluster.
 } ppm; with --config, its own or 500)
   --canary NAME     break an assumption on purpose: ${CANARIES.join("|")}
                     (locks: ${LOCK_CANARIES.join("|")})
+  --forger POWER    a forger on the bus: snooping (reads all, lacks the nodes' secret) or
+                    blind (no secret in the cluster, cannot read)
   --path P          with --seed: replay a shrunk run (as printed on a violation)
   --replay          run only --seed (and --path) with a full trace and timeline
   --safety-ms MS    safety phase length (default 2000); --liveness-ms MS (default 1000)
@@ -113,6 +115,7 @@ const { values } = (() => {
         modes: { type: "string" },
         faults: { type: "string" },
         canary: { type: "string" },
+        forger: { type: "string" },
         path: { type: "string" },
         replay: { type: "boolean" },
         "safety-ms": { type: "string" },
@@ -149,6 +152,10 @@ if (values["coordinator-faults"] && scenario !== "locks") {
 const canary = values.canary as CanaryName | undefined;
 const canaries: readonly string[] = scenario === "locks" ? LOCK_CANARIES : CANARIES;
 if (canary !== undefined && !canaries.includes(canary)) fail(`unknown canary: ${canary}`);
+const forger = values.forger as "snooping" | "blind" | undefined;
+if (forger !== undefined && forger !== "snooping" && forger !== "blind") {
+  fail(`--forger must be snooping or blind: ${forger}`);
+}
 const firstSeed = values.seed !== undefined
   ? Number(values.seed)
   : crypto.getRandomValues(new Uint32Array(1))[0]!;
@@ -193,6 +200,7 @@ const base: Omit<SeedOptions, "seed"> = {
   updates: values["no-updates"] !== true,
   transactions: values["no-transactions"] !== true,
   ...(canary !== undefined && { canary }),
+  ...(forger !== undefined && { forger }),
   ...(maxDriftPpm !== undefined && { maxDriftPpm }),
   ...(config !== undefined && { config }),
 };
@@ -243,6 +251,7 @@ function replayCommand(seed: number, runPath = path): string {
     `--safety-ms ${base.safetyMs} --liveness-ms ${base.livenessMs}`,
     `--rate ${base.opsPerSecondPerNode} --read-share ${readShare}`,
     canary !== undefined ? `--canary ${canary}` : "",
+    forger !== undefined ? `--forger ${forger}` : "",
     values["no-leases"] ? "--no-leases" : "",
     values.clears ? "--clears" : "",
     values["no-updates"] ? "--no-updates" : "",

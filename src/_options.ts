@@ -39,6 +39,7 @@ export const WARP_OPTION_NAMES = [
   "coordinatorStalenessMs",
   "logger",
   "metrics",
+  "auth",
 ] as const satisfies readonly (keyof WarpOptions<unknown>)[];
 
 /** The options of a read (`get`, `read`, `getOrSet`, batches), without `loader`. */

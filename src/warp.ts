@@ -50,8 +50,9 @@ import {
 } from "./_options.ts";
 import { registrationProblems } from "./core/_options.ts";
 import type { Transport, Unsubscribe } from "./transport.ts";
-import { decodeMessage, encodeMessage } from "./wire.ts";
 import type { Message } from "./core/messages.ts";
+import { decodeMessage, encodeMessage } from "./wire.ts";
+import { type AuthOptions, MessageAuth, unsealUnchecked } from "./auth.ts";
 import { TIMER_DELAY_MAX_MS, WakeTimer, withTimeout } from "./_wake_timer.ts";
 import { describe, describeError } from "./_describe.ts";
 import {
@@ -171,6 +172,14 @@ export interface WarpOptions<T> {
    * (see `docs/operations.md`). Only lease checks depend on it. @default {0}
    */
   readonly coordinatorStalenessMs?: number;
+  /**
+   * Authenticate bus messages with a cluster secret: every message this node publishes is
+   * signed, and one received unsigned or badly signed is dropped and counted
+   * (`unsignedMessages`, `badSignatures`). Every node of the cluster needs it. Without it,
+   * whoever can publish on the prefix can forge messages (see `docs/operations.md`).
+   * @default {undefined} messages are not signed
+   */
+  readonly auth?: AuthOptions;
   /**
    * Where events an operator should see are logged, each at its level (see
    * `docs/metrics.md`): pino's shape, `{ debug, info, warn, error }` taking
@@ -313,9 +322,17 @@ export interface WarpStats extends NodeStats {
   readonly messagesDropped: number;
   /**
    * The part of `messagesDropped` that did not decode: malformed, foreign, another wire
-   * version, over 8192 bytes.
+   * version, over 24 576 bytes.
    */
   readonly malformedMessages: number;
+  /**
+   * Messages that arrived unsigned on a node with `auth`: dropped (part of
+   * `messagesDropped`), or with `auth.acceptUnsigned` accepted and counted here only, so
+   * that an operator sees when the last unsigned sender is gone.
+   */
+  readonly unsignedMessages: number;
+  /** The part of `messagesDropped` whose tag matched none of the node's `auth.secrets`. */
+  readonly badSignatures: number;
   /** Messages this node published, by type. */
   readonly messagesSentByType: Readonly<Record<MessageType, number>>;
   /** Messages this node received that decoded, by type. */
@@ -424,6 +441,14 @@ const NUMBER_OPTIONS = [
 ] as const;
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
+
+/** A revoke's nonce: 48 bits from the platform's cryptographic random source. */
+function randomNonce(): number {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  let nonce = 0;
+  for (const byte of bytes) nonce = nonce * 256 + byte;
+  return nonce;
+}
 
 function randomNodeId(): string {
   return crypto.randomUUID().replaceAll("-", "").slice(0, 16);
@@ -583,6 +608,9 @@ export class Warp<T = unknown> {
   #nextOp = 1;
   readonly #timer: WakeTimer;
   #malformed = 0;
+  readonly #auth: MessageAuth | undefined;
+  #unsigned = 0;
+  #badSignatures = 0;
   /** Listeners and logger; `undefined` while there are none (the hit path checks it). */
   #observer: Observer | undefined;
   /** Where durations go; `undefined` for none (no clock read for them). */
@@ -613,10 +641,12 @@ export class Warp<T = unknown> {
     );
     this.#ioTimeoutMs = ioTimeoutMs;
     this.#valueBytesMax = valueBytesMax;
+    this.#auth = options.auth === undefined ? undefined : new MessageAuth(options.auth, prefix);
     this.#metrics = options.metrics === noopMetrics ? undefined : options.metrics;
     if (options.logger !== undefined) this.#observer = new Observer(options.logger);
     this.#core = new NodeCore({
       nodeId,
+      nonce: randomNonce,
       // New at every start and, with the clock's help, larger than the previous one.
       incarnation: Date.now() * 1000 + Math.floor(Math.random() * 1000),
       ...(options.entriesMax !== undefined && { entriesMax: options.entriesMax }),
@@ -1842,8 +1872,11 @@ export class Warp<T = unknown> {
       entries: this.#core.l1Size,
       bytes: this.#core.l1Bytes,
       evictions: this.#core.l1Evictions,
-      messagesDropped: this.#core.stats.messagesDropped + this.#malformed,
+      messagesDropped: this.#core.stats.messagesDropped + this.#malformed + this.#badSignatures +
+        (this.#auth?.acceptsUnsigned ? 0 : this.#unsigned),
       malformedMessages: this.#malformed,
+      unsignedMessages: this.#unsigned,
+      badSignatures: this.#badSignatures,
       ...this.#counters.snapshot(),
       listenerErrors: this.#observer?.errors ?? 0,
     };
@@ -1958,7 +1991,20 @@ export class Warp<T = unknown> {
   }
 
   #onBusData(data: Uint8Array): void {
-    const message = decodeMessage(data);
+    let bytes = data;
+    if (this.#auth === undefined) {
+      bytes = unsealUnchecked(data);
+    } else {
+      const opened = this.#auth.open(data);
+      if (!opened.ok) {
+        if (opened.why === "unsigned") this.#unsigned++;
+        else this.#badSignatures++;
+        return;
+      }
+      if (!opened.signed) this.#unsigned++;
+      bytes = opened.bytes;
+    }
+    const message = decodeMessage(bytes);
     if (message === undefined) {
       this.#malformed++;
       return;
@@ -1966,6 +2012,12 @@ export class Warp<T = unknown> {
     this.#counters.received(message.t);
     if (this.#metrics !== undefined) this.#echoHeard(message, this.#metrics);
     this.#step(() => this.#core.onMessage(message, this.#clock()));
+  }
+
+  /** A message's bytes for the bus: encoded, and signed when the cluster has a secret. */
+  #busBytes(message: Message): Uint8Array {
+    const bytes = encodeMessage(message);
+    return this.#auth === undefined ? bytes : this.#auth.seal(bytes);
   }
 
   #perform(effect: Effect): void {
@@ -1983,13 +2035,13 @@ export class Warp<T = unknown> {
       case "broadcast":
         this.#counters.sent(effect.message.t);
         if (this.#metrics !== undefined) this.#publishing(effect.message);
-        this.#transport?.publish(this.#allSubject, encodeMessage(effect.message));
+        this.#transport?.publish(this.#allSubject, this.#busBytes(effect.message));
         return;
       case "send":
         this.#counters.sent(effect.message.t);
         this.#transport?.publish(
           this.#nodeSubjectPrefix + effect.to,
-          encodeMessage(effect.message),
+          this.#busBytes(effect.message),
         );
         return;
       case "store-get":

@@ -1,27 +1,28 @@
 /**
- * The wire format of Warp's bus messages ({@linkcode Message}), version 2.
+ * The wire format of Warp's bus messages ({@linkcode Message}), version 3.
  *
  * A compact binary layout, because heartbeats and invalidations are the hot path:
  *
  * ```text
- * 0x57 'W' | version 0x01 | type | from | inc | fields of the type
+ * 0x57 'W' | version 0x03 | type | from | inc | fields of the type
  * type 1 inv:    seq, version, key
  * type 2 drop:   seq, key
  * type 3 hb:     seq, round, echo count, then per echo: id (as `from`), inc, round
- * type 4 revoke: id, rev, key
- * type 5 ack:    id, key
+ * type 4 revoke: id, rev, nonce, key
+ * type 5 ack:    id, to, nonce, key
  * type 6 lrev:   lease (a varint byte length then ASCII)
  * type 7 clr:    seq, epoch, ns (as `key`)
  * ```
  *
- * Numbers (`inc`, `seq`, `version`, `id`, `rev`, `round`, the echo count) are unsigned LEB128 varints of at most 8 bytes
+ * Numbers (`inc`, `seq`, `version`, `id`, `rev`, `nonce`, `to`, `round`, the echo count) are unsigned LEB128 varints of at most 8 bytes
  * (up to `Number.MAX_SAFE_INTEGER`), in their shortest form. `from` is one length byte
  * then its ASCII characters; `key` is a varint byte length then UTF-8. Nothing may follow
- * the last field. Type 7 (`clr`) came later within version 2: a node without it drops a
- * `clr` as malformed, which leaves a gap in the sender's sequence and so flushes its
- * eventual entries — safe, only slower. Version 2 added the heartbeat's round and echoes (session freshness
- * proofs) and the revoke's claim revision; a version-1 message is foreign to it (nodes of
- * both versions do not share a cluster). The encoding is canonical: each message has exactly one, so
+ * the last field. Version 2 added the heartbeat's round and echoes (session freshness
+ * proofs) and the revoke's claim revision; version 3 binds an ack to the revoke it answers
+ * (the revoke's nonce, echoed with the writer's incarnation `to`) and
+ * added type 7 (`clr`, a namespace clear). A message of another
+ * version is foreign (nodes of two versions do not share a cluster). A signed message
+ * (`_auth.ts`) is this encoding with the type's high bit set and a tag after it. The encoding is canonical: each message has exactly one, so
  * `encodeMessage(decodeMessage(bytes))` gives `bytes` back whenever it decodes.
  *
  * @module
@@ -33,7 +34,7 @@ import { type Echo, ECHOES_MAX, type Message, validateMessage } from "./core/mes
 export const WIRE_MAGIC = 0x57;
 
 /** The version of the wire format written by {@linkcode encodeMessage}. */
-export const WIRE_VERSION = 2;
+export const WIRE_VERSION = 3;
 
 /**
  * The largest message {@linkcode decodeMessage} accepts, in bytes. Every valid message
@@ -101,10 +102,13 @@ export function encodeMessage(message: Message): Uint8Array {
     case "revoke":
       at = writeVarint(out, at, message.id);
       at = writeVarint(out, at, message.rev);
+      at = writeVarint(out, at, message.nonce);
       at = writeKey(out, at, message.key);
       break;
     case "ack":
       at = writeVarint(out, at, message.id);
+      at = writeVarint(out, at, message.to);
+      at = writeVarint(out, at, message.nonce);
       at = writeKey(out, at, message.key);
       break;
     case "lrev":
@@ -121,7 +125,7 @@ export function encodeMessage(message: Message): Uint8Array {
 
 /**
  * Decodes a message from the bus. Never throws: returns `undefined` for anything that is
- * not exactly one valid version-1 Warp message — malformed, truncated, followed by extra
+ * not exactly one valid version-3 Warp message — malformed, truncated, followed by extra
  * bytes, of another wire version, foreign, or over {@linkcode MESSAGE_BYTES_MAX}.
  *
  * @example
@@ -172,12 +176,15 @@ export function decodeMessage(bytes: Uint8Array): Message | undefined {
     case TYPE_CODES.revoke: {
       const id = reader.varint();
       const rev = reader.varint();
-      message = { t: "revoke", from, inc, id, rev, key: reader.key() };
+      const nonce = reader.varint();
+      message = { t: "revoke", from, inc, id, rev, nonce, key: reader.key() };
       break;
     }
     case TYPE_CODES.ack: {
       const id = reader.varint();
-      message = { t: "ack", from, inc, id, key: reader.key() };
+      const to = reader.varint();
+      const nonce = reader.varint();
+      message = { t: "ack", from, inc, id, to, nonce, key: reader.key() };
       break;
     }
     case TYPE_CODES.lrev:

@@ -44,8 +44,15 @@ const messageArbitraries: Record<Message["t"], fc.Arbitrary<Message>> = {
     round: count,
     echo: fc.array(fc.tuple(nodeId, count, count), { maxLength: 8 }),
   }),
-  revoke: fc.record({ t: fc.constant("revoke"), ...header, id: count, key, rev: count }),
-  ack: fc.record({ t: fc.constant("ack"), ...header, id: count, key }),
+  revoke: fc.record({
+    t: fc.constant("revoke"),
+    ...header,
+    id: count,
+    key,
+    rev: count,
+    nonce: count,
+  }),
+  ack: fc.record({ t: fc.constant("ack"), ...header, id: count, key, to: count, nonce: count }),
   lrev: fc.record({
     t: fc.constant("lrev"),
     ...header,
@@ -91,7 +98,9 @@ Deno.test("encodeMessage() throws a TypeError for an invalid message", () => {
   const invalid = [
     { t: "hb", from: "a b", inc: 1, seq: 0 },
     { t: "inv", from: "a", inc: 1, seq: 0, key: "k", version: 1 },
-    { t: "ack", from: "a", inc: -1, id: 0, key: "k" },
+    { t: "ack", from: "a", inc: -1, id: 0, key: "k", to: 1, nonce: 1 },
+    { t: "ack", from: "a", inc: 1, id: 0, key: "k" }, // no binding to a revoke
+    { t: "revoke", from: "a", inc: 1, id: 0, key: "k", rev: 1 }, // no nonce
     { t: "nope", from: "a", inc: 1 },
     { t: "drop", from: "a", inc: 1, seq: 1, key: "lone \ud800" },
     { t: "drop", from: "a", inc: 1, seq: 1, key: "nul \u0000" },
@@ -114,11 +123,14 @@ Deno.test("decodeMessage() gives undefined for every truncation of a valid messa
 });
 
 Deno.test("decodeMessage() gives undefined for trailing bytes, other versions and foreign data", () => {
-  const bytes = encodeMessage({ t: "ack", from: "n1", inc: 5, id: 9, key: "k" });
+  const bytes = encodeMessage({ t: "ack", from: "n1", inc: 5, id: 9, key: "k", to: 4, nonce: 3 });
   assert.equal(decodeMessage(new Uint8Array([...bytes, 0])), undefined);
-  const otherVersion = bytes.slice();
-  otherVersion[1] = 1; // version 1 heartbeats and revokes lack the fields of version 2
-  assert.equal(decodeMessage(otherVersion), undefined);
+  for (const version of [1, 2]) {
+    // Versions 1 and 2 lack the heartbeat's echoes or the ack's binding to its revoke.
+    const otherVersion = bytes.slice();
+    otherVersion[1] = version;
+    assert.equal(decodeMessage(otherVersion), undefined);
+  }
   const otherType = bytes.slice();
   otherType[2] = 6;
   assert.equal(decodeMessage(otherType), undefined);

@@ -89,10 +89,15 @@ export interface DropWatcher {
 }
 
 /** What a kernel is made of, from the configuration `NodeCore` has validated. */
-export type KernelParts = Pick<
-  NodeKernel,
-  "nodeId" | "incarnation" | "stats" | "l1" | "drift" | "canary" | "sessions" | "currentReads"
->;
+export type KernelParts =
+  & Pick<
+    NodeKernel,
+    "nodeId" | "incarnation" | "stats" | "l1" | "drift" | "canary" | "sessions" | "currentReads"
+  >
+  & {
+    /** The driver's nonce source (`NodeConfig.nonce`), or `undefined` for the seeded stream. */
+    readonly nonce: (() => number) | undefined;
+  };
 
 /** The state and plumbing every protocol module of one node shares. */
 export class NodeKernel {
@@ -157,6 +162,8 @@ export class NodeKernel {
   #seq = 0;
   /** Jitter of TTLs and refresh points, its own stream (see `_random.ts`). */
   readonly #random: Xorshift32;
+  /** Nonces of revokes: the driver's source, or a seeded stream of 48-bit numbers. */
+  readonly #nonce: () => number;
 
   /** Makes the kernel of a node from its validated parts. */
   constructor(parts: KernelParts) {
@@ -169,6 +176,23 @@ export class NodeKernel {
     this.sessions = parts.sessions;
     this.currentReads = parts.currentReads;
     this.#random = new Xorshift32(nodeSeed(this.nodeId, this.incarnation, 0x5eed));
+    if (parts.nonce !== undefined) {
+      this.#nonce = parts.nonce;
+    } else {
+      const stream = new Xorshift32(nodeSeed(this.nodeId, this.incarnation, 0x0ce));
+      this.#nonce = () =>
+        Math.floor(stream.next() * 0x1_0000_0000) * 0x1_0000 +
+        Math.floor(stream.next() * 0x1_0000);
+    }
+  }
+
+  /** A nonce for a revoke (see `NodeConfig.nonce`); a bad one from the driver is a TypeError. */
+  nonce(): number {
+    const nonce = this.#nonce();
+    if (!Number.isSafeInteger(nonce) || nonce < 0) {
+      throw new TypeError(`Invalid nonce from the driver's nonce source: ${nonce}`);
+    }
+    return nonce;
   }
 
   // ---------------------------------------------------------------- time, ids, effects

@@ -267,7 +267,8 @@ Deno.test("NodeCore strong invalidate of a loader-backed key revokes its holders
   if (revoke.message.t !== "revoke") throw new Error("expected a revoke");
   assert.equal(revoke.to, "b");
   none(w.takeEffects(), "resolve");
-  w.onMessage({ t: "ack", from: "b", inc: 1, id: revoke.message.id, key: "lst:k" }, 10);
+  const { id, inc: to, nonce } = revoke.message;
+  w.onMessage({ t: "ack", from: "b", inc: 1, id, key: "lst:k", to, nonce }, 10);
   const effects = w.takeEffects();
   assert.equal(only(effects, "resolve").op, 1);
   none(effects, "store-write");
@@ -286,7 +287,7 @@ Deno.test("NodeCore holder of a loader-backed strong key drops it on a revoke, a
   );
   b.onCoordWrite(only(b.takeEffects(), "coord-put").io, { ok: true, revision: 1 }, 0);
   const first = only(b.takeEffects(), "load");
-  b.onMessage({ t: "revoke", from: "w", inc: 1, id: 7, key: "lst:k", rev: 2 }, 5);
+  b.onMessage({ t: "revoke", from: "w", inc: 1, id: 7, key: "lst:k", rev: 2, nonce: 9 }, 5);
   only(b.takeEffects(), "send"); // the ack
   b.onLoad(first.io, loaded("before"), 6);
   const retry = only(b.takeEffects(), "load");

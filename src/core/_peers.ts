@@ -56,6 +56,8 @@ interface Peer {
 export interface Membership {
   /** Every other member, with its incarnation. */
   members(): Iterable<readonly [NodeId, { readonly inc: number }]>;
+  /** The incarnation of member `id`, or `undefined` if it is not a member. */
+  memberInc(id: NodeId): number | undefined;
 }
 
 /** What peer tracking needs of the eventual protocol (`_eventual.ts`). */
@@ -83,6 +85,10 @@ export class Peers {
   readonly #roundSentMs = new Float64Array(ROUNDS_KEPT);
   #round = 0;
   #membership: Membership | undefined;
+  /** Local time before which a first-word flush is coalesced into the pending one. */
+  #firstWordFlushAllowedMs = -Infinity;
+  /** Whether a coalesced first-word flush waits for its timer (no freshness proof meanwhile). */
+  #flushPending = false;
 
   /** Makes the peer tracking of the node whose kernel is `kernel`. */
   constructor(kernel: NodeKernel, settings: PeerSettings) {
@@ -109,8 +115,8 @@ export class Peers {
   refreshProof(): void {
     const k = this.#k;
     const membership = this.#membership;
-    let asOf = membership === undefined ? -Infinity : Infinity;
-    if (membership !== undefined) {
+    let asOf = membership === undefined || this.#flushPending ? -Infinity : Infinity;
+    if (membership !== undefined && !this.#flushPending) {
       for (const [id, member] of membership.members()) {
         const peer = this.#peers.get(id);
         if (peer === undefined || peer.inc !== member.inc || peer.echoed === 0) {
@@ -129,9 +135,22 @@ export class Peers {
     k.freshAsOfMs = asOf;
   }
 
-  /** A peer's heartbeat: its sequence (gaps), its round, and its echo of ours. */
+  /**
+   * A peer's heartbeat: its sequence (gaps), its round, and its echo of ours. Under
+   * sessions, a heartbeat from a node that is not a member at that incarnation is ignored
+   * (counted in `nonMemberHeartbeats`): anyone can send one, and it would flush. A real
+   * node's is heard again once this node reads it in the membership, as a first word.
+   */
   heartbeat(from: NodeId, inc: number, seq: number, round: number, echo: readonly Echo[]): void {
     const k = this.#k;
+    const membership = this.#membership;
+    if (
+      membership !== undefined && membership.memberInc(from) !== inc &&
+      !(from === k.nodeId && inc === k.incarnation)
+    ) {
+      k.stats.nonMemberHeartbeats++;
+      return;
+    }
     this.track(from, inc, seq, true);
     const peer = this.#peers.get(from);
     if (peer === undefined || peer.inc !== inc) return;
@@ -187,7 +206,7 @@ export class Peers {
       if (((heartbeat ? seq : seq - 1) > 0 || restarted) && !k.canary.ignoreGaps) {
         k.stats.gapsDetected++;
         if (k.events !== undefined) k.note({ type: "gap", peer: from, reason: "peer-joined" });
-        this.#settings.flusher.flush("peer-joined");
+        this.#firstWordFlush();
       }
       return;
     }
@@ -211,6 +230,35 @@ export class Peers {
       return;
     }
     if (peer.gapSinceMs === undefined) this.#openGap(peer, from);
+  }
+
+  /**
+   * A first word from a peer incarnation flushes, at most once per heartbeat interval: ids
+   * and incarnations cost a forger nothing, so a limit per peer would not bound it. A flush
+   * asked for within the interval is coalesced into one at its end, and no freshness proof
+   * counts until it is done (entries keep to their bound meanwhile).
+   */
+  #firstWordFlush(): void {
+    const k = this.#k;
+    if (this.#flushPending) {
+      k.stats.flushesCoalesced++;
+      return;
+    }
+    const intervalMs = this.#settings.heartbeatIntervalMs;
+    if (k.now >= this.#firstWordFlushAllowedMs) {
+      this.#firstWordFlushAllowedMs = k.now + intervalMs;
+      this.#settings.flusher.flush("peer-joined");
+      return;
+    }
+    k.stats.flushesCoalesced++;
+    this.#flushPending = true;
+    this.refreshProof();
+    k.arm(this.#firstWordFlushAllowedMs, () => {
+      this.#flushPending = false;
+      this.#firstWordFlushAllowedMs = k.now + intervalMs;
+      this.#settings.flusher.flush("peer-joined");
+      this.refreshProof();
+    });
   }
 
   /** A gap opened: heal it by a flush unless it closes within `gapTimeoutMs`. */

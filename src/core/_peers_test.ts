@@ -145,3 +145,46 @@ Deno.test("NodeCore with no other member proves freshness by its live session al
   readThrough(without, 1, "ev:k", "v", 1, 10);
   assert.equal(without.hit("ev:k", 510), undefined, "without sessions: its bound only");
 });
+
+// ------------------------------------------------------------------ forged bookkeeping
+
+Deno.test("NodeCore under sessions ignores heartbeats from non-members, and from members at another incarnation", () => {
+  const a = memberOfTwo(); // b is a member at incarnation 1
+  for (let i = 0; i < 1000; i++) a.onMessage(hb(`forged${i}`, 1, 7), 20);
+  a.onMessage(hb("b", 2, 7), 21); // b's id, an incarnation the membership does not list
+  assert.equal(a.stats.nonMemberHeartbeats, 1001);
+  assert.equal(a.stats.flushes, 0);
+  assert.equal(a.hit("ev:k", 22)?.value, "v");
+  a.onMessage(hb("b", 1, 7), 23); // the member itself, having broadcast before: a first word
+  assert.equal(a.stats.flushes, 1);
+  assert.equal(a.hit("ev:k", 24), undefined);
+});
+
+Deno.test("NodeCore flushes on first words at most once per heartbeat interval, coalescing the rest", () => {
+  const n = node("a", { heartbeatIntervalMs: 100 });
+  write(n, 1, "ev:k", "v", 1, 0);
+  n.onMessage(hb("p0", 1, 3), 10);
+  assert.equal(n.stats.flushes, 1);
+  write(n, 2, "ev:k", "w", 2, 11);
+  for (let i = 1; i <= 1000; i++) n.onMessage(hb(`p${i}`, 1, 3), 12);
+  assert.equal(n.stats.flushes, 1, "the others wait for the interval to end");
+  assert.equal(n.stats.flushesCoalesced, 1000);
+  n.tick(109);
+  assert.equal(n.stats.flushes, 1);
+  n.tick(110);
+  assert.equal(n.stats.flushes, 2, "one flush for the thousand");
+  assert.equal(n.hit("ev:k", 111), undefined);
+});
+
+Deno.test("NodeCore proves no freshness while a coalesced flush is pending", () => {
+  const a = sessionNode("a", { heartbeatIntervalMs: 1000 });
+  renewSession(a, { members: [member("b", { after: 3 })] }, 5, 0);
+  a.onMessage({ t: "inv", from: "x", inc: 1, seq: 5, key: "ev:o", version: 1 }, 5); // flushes
+  readThrough(a, 1, "ev:k", "v", 1, 10); // its bound ends at 509.5
+  assert.equal(ownRound(a, 1000), 1);
+  a.onMessage(hb("b", 1, 0, 1, [["a", 1, 1]]), 1001);
+  assert.equal(a.hit("ev:k", 1002)?.value, "v", "proved fresh as of 1000");
+  a.onMessage({ t: "inv", from: "y", inc: 1, seq: 5, key: "ev:o", version: 1 }, 1003);
+  assert.equal(a.stats.flushesCoalesced, 1);
+  assert.equal(a.hit("ev:k", 1004), undefined, "no proof while the flush waits");
+});

@@ -278,6 +278,11 @@ export class Sessions {
     return this.#members.entries();
   }
 
+  /** The incarnation of member `id` as this node last read it, or `undefined` if not a member. */
+  memberInc(id: NodeId): number | undefined {
+    return this.#members.get(id)?.inc;
+  }
+
   /** How many other members there are. */
   get memberCount(): number {
     return this.#members.size;

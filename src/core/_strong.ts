@@ -30,7 +30,7 @@
 
 import { assert, WarpError } from "./errors.ts";
 import type { CoordReadResult, CoordWriteResult, HolderRecord } from "./effects.ts";
-import type { NodeId } from "./messages.ts";
+import type { AckMessage, NodeId, RevokeMessage } from "./messages.ts";
 import type { KeyPolicy } from "./registry.ts";
 import { MARGIN_MS, noop } from "./_kernel.ts";
 import type { DropWatcher, NodeKernel } from "./_kernel.ts";
@@ -98,6 +98,8 @@ interface StrongWrite {
   revision: number;
   record: HolderRecord | undefined;
   awaiting: Set<NodeId>;
+  /** The nonce of this claim's revoke to each holder, drawn at its first send: its ack echoes it. */
+  readonly nonces: Map<NodeId, number>;
   timer: number;
   retransmitTimer: number;
   storeAttempts: number;
@@ -265,20 +267,44 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
     k.l1.deleteWhere((e) => e.policy.mode === "strong-distributed");
   }
 
-  /** A writer revokes this node's hold on `key` (a `revoke` message): drop it, acknowledge. */
-  onRevoke(from: NodeId, id: number, key: string, rev: number): void {
+  /**
+   * A writer revokes this node's hold on `key` (a `revoke` message): drop it, acknowledge
+   * with the revoke's id, the writer's incarnation and the revoke's nonce.
+   */
+  onRevoke(revoke: RevokeMessage): void {
     const k = this.#k;
-    this.#raiseFloor(key, rev);
-    k.drop(key);
-    k.send(from, { t: "ack", from: k.nodeId, inc: k.incarnation, id, key });
+    this.#raiseFloor(revoke.key, revoke.rev);
+    k.drop(revoke.key);
+    k.send(revoke.from, {
+      t: "ack",
+      from: k.nodeId,
+      inc: k.incarnation,
+      id: revoke.id,
+      key: revoke.key,
+      to: revoke.inc,
+      nonce: revoke.nonce,
+    });
   }
 
-  /** A holder acknowledged revoke `id` of `key`. */
-  onAck(from: NodeId, id: number, key: string): void {
-    const write = this.#byId.get(id);
-    if (write === undefined || write.phase !== "revoke" || write.key !== key) return;
-    if (!write.awaiting.delete(from)) return;
-    this.#k.stats.acksReceived++;
+  /**
+   * A holder acknowledged a revoke. It counts only if it answers exactly the revoke this
+   * node sent that holder for a write in flight: id, key, this incarnation and the nonce
+   * (a forger that did not see the revoke cannot make one). Anything else is counted in
+   * `acksRejected` (late, duplicated, or forged) and changes nothing.
+   */
+  onAck(ack: AckMessage): void {
+    const k = this.#k;
+    const write = this.#byId.get(ack.id);
+    if (
+      write === undefined || write.phase !== "revoke" || write.key !== ack.key ||
+      ack.to !== k.incarnation || !write.awaiting.has(ack.from) ||
+      (write.nonces.get(ack.from) !== ack.nonce && !k.canary.acceptUnboundAcks)
+    ) {
+      k.stats.acksRejected++;
+      return;
+    }
+    write.awaiting.delete(ack.from);
+    k.stats.acksReceived++;
     if (write.awaiting.size === 0) this.#store(write);
   }
 
@@ -322,6 +348,7 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
       revision: 0,
       record: undefined,
       awaiting: new Set(),
+      nonces: new Map(),
       timer: 0,
       retransmitTimer: 0,
       storeAttempts: 0,
@@ -441,6 +468,9 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
   #revoke(write: StrongWrite): void {
     const k = this.#k;
     write.phase = "revoke";
+    // New nonces per claim: an ack of an earlier claim's revoke (the holder may have
+    // registered again since) answers nothing of this one.
+    write.nonces.clear();
     k.drop(write.key);
     for (const holder of write.record?.holders ?? []) {
       if (holder !== k.nodeId) write.awaiting.add(holder);
@@ -462,6 +492,8 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
     const k = this.#k;
     for (const holder of write.awaiting) {
       k.stats.revokesSent++;
+      let nonce = write.nonces.get(holder);
+      if (nonce === undefined) write.nonces.set(holder, nonce = k.nonce());
       k.send(holder, {
         t: "revoke",
         from: k.nodeId,
@@ -469,6 +501,7 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
         id: write.id,
         key: write.key,
         rev: write.claimRevision,
+        nonce,
       });
     }
     // The bus may lose a revoke or its ack: ask again until answered or waited out.

@@ -171,6 +171,61 @@ Deno.test("NodeCore frees a dead writer's slot: a later write takes it over", ()
   assert.ok(now >= 500 && now < 1100, `took over at ${now} ms`);
 });
 
+Deno.test("NodeCore writer counts only an ack that echoes its revoke's nonce and incarnation", () => {
+  const draws = [41, 42];
+  const a = node("a", { incarnation: 3, heartbeatIntervalMs: 50, nonce: () => draws.shift() ?? 0 });
+  a.set(10, "st:k", value("v2"), 100);
+  a.onCoordRead(only(a.takeEffects(), "coord-get").io, {
+    ok: true,
+    record: { holders: ["b"], pending: undefined, version: 1 },
+    revision: 5,
+  }, 101);
+  a.onCoordWrite(only(a.takeEffects(), "coord-put").io, { ok: true, revision: 6 }, 102);
+  const revoke = only(a.takeEffects(), "send").message;
+  if (revoke.t !== "revoke") throw new Error("expected a revoke");
+  assert.equal(revoke.nonce, 41, "the nonce comes from the driver's source");
+  const ack = {
+    t: "ack",
+    from: "b",
+    inc: 7,
+    id: revoke.id,
+    key: "st:k",
+    to: 3,
+    nonce: 41,
+  } as const;
+  // A forger that guessed everything but the nonce, or answered another incarnation, or
+  // named another key: none counts.
+  for (const forged of [{ nonce: 0 }, { to: 2 }, { key: "st:other" }, { from: "c" }]) {
+    a.onMessage({ ...ack, ...forged }, 103);
+    none(a.takeEffects(), "store-write");
+  }
+  assert.equal(a.stats.acksRejected, 4);
+  a.tick(102 + 50); // the retransmit carries the same nonce
+  const again = only(a.takeEffects(), "send").message;
+  assert.equal(again.t === "revoke" && again.nonce, 41);
+  a.onMessage(ack, 160);
+  only(a.takeEffects(), "store-write");
+  assert.equal(a.stats.acksReceived, 1);
+  a.onMessage(ack, 161); // a duplicate changes nothing
+  assert.equal(a.stats.acksRejected, 5);
+});
+
+Deno.test("NodeCore rejects a nonce source that is not a function, or that draws a bad nonce", () => {
+  assert.throws(
+    () => new NodeCore({ nodeId: "a", incarnation: 1, nonce: 7 as unknown as () => number }),
+    TypeError,
+  );
+  const a = node("a", { nonce: () => -1 });
+  a.set(1, "st:k", value("v"), 0);
+  a.onCoordRead(only(a.takeEffects(), "coord-get").io, {
+    ok: true,
+    record: { holders: ["b"], pending: undefined, version: 1 },
+    revision: 5,
+  }, 1);
+  const claim = only(a.takeEffects(), "coord-put");
+  assert.throws(() => a.onCoordWrite(claim.io, { ok: true, revision: 6 }, 2), TypeError);
+});
+
 Deno.test("NodeCore strong write drops a silent holder from the record at release", () => {
   const a = node("a");
   a.set(1, "st:k", value("v2"), 0);
@@ -184,7 +239,8 @@ Deno.test("NodeCore strong write drops a silent holder from the record at releas
   const revokes = a.takeEffects().filter((e) => e.type === "send");
   const toB = revokes.find((e) => e.type === "send" && e.to === "b")!;
   if (toB.type !== "send" || toB.message.t !== "revoke") throw new Error("no revoke to b");
-  a.onMessage({ t: "ack", from: "b", inc: 1, id: toB.message.id, key: "st:k" }, 1);
+  const { id, inc: to, nonce } = toB.message;
+  a.onMessage({ t: "ack", from: "b", inc: 1, id, key: "st:k", to, nonce }, 1);
   a.tick(500); // c never answers and holds no session: its lease is waited out
   noSession(a, 501);
   a.tick(1200);
@@ -348,7 +404,8 @@ Deno.test("NodeCore writer completes on a silent holder's late acknowledgement a
   const { revoke, post } = silentHolder(w);
   postForB(w, post);
   if (revoke.message.t !== "revoke") throw new Error("expected a revoke");
-  w.onMessage({ t: "ack", from: "b", inc: 1, id: revoke.message.id, key: "st:k" }, 600);
+  const { id, inc: to, nonce } = revoke.message;
+  w.onMessage({ t: "ack", from: "b", inc: 1, id, key: "st:k", to, nonce }, 600);
   only(w.takeEffects(), "store-write");
 });
 

@@ -108,9 +108,18 @@ export interface RevokeMessage {
    * read of that record older than it (it may predate the claim).
    */
   readonly rev: number;
+  /**
+   * A number the writer drew for this holder and this write (from the runtime's
+   * randomness), echoed in the ack: an ack that does not carry it answers no revoke.
+   */
+  readonly nonce: number;
 }
 
-/** A holder confirms it no longer serves `key` and will not cache it until told. */
+/**
+ * A holder confirms it no longer serves `key` and will not cache it until told. It is
+ * bound to the exact revoke it answers: the writer's id for the revocation (`id`), the
+ * writer's incarnation (`to`), the key, and the revoke's `nonce`.
+ */
 export interface AckMessage {
   /** The message type tag. */
   readonly t: "ack";
@@ -122,6 +131,10 @@ export interface AckMessage {
   readonly id: number;
   /** The key the holder stopped serving. */
   readonly key: string;
+  /** The incarnation of the writer whose revoke this answers. */
+  readonly to: number;
+  /** The revoke's nonce. */
+  readonly nonce: number;
 }
 
 /**
@@ -148,6 +161,49 @@ export type Message =
   | RevokeMessage
   | AckMessage
   | LeaseRevokedMessage;
+
+/**
+ * The largest number a message may carry besides a nonce: 2^52 − 1, half of
+ * `Number.MAX_SAFE_INTEGER`. Nothing real comes near it — versions and coordinator
+ * revisions grow by one per write (142 years at a million writes a second), sequence
+ * numbers and rounds by one per message, incarnations are microsecond timestamps (below
+ * it until 2112) — so a message with a larger one is a forgery, dropped and counted
+ * (`absurdMessages`) before it can pin a key's version floor or a peer's sequence.
+ */
+export const MESSAGE_NUMBER_MAX = 2 ** 52 - 1;
+
+/**
+ * Whether `message` carries a number above {@linkcode MESSAGE_NUMBER_MAX} (nonces aside).
+ *
+ * @example
+ * ```ts
+ * import { isAbsurd } from "./messages.ts";
+ * const inv = { t: "inv", from: "a", inc: 1, seq: 1, key: "k", version: 2 ** 53 - 1 } as const;
+ * console.log(isAbsurd(inv), isAbsurd({ ...inv, version: 7 })); // true false
+ * ```
+ */
+export function isAbsurd(message: Message): boolean {
+  if (message.inc > MESSAGE_NUMBER_MAX) return true;
+  switch (message.t) {
+    case "inv":
+      return message.seq > MESSAGE_NUMBER_MAX || message.version > MESSAGE_NUMBER_MAX;
+    case "drop":
+      return message.seq > MESSAGE_NUMBER_MAX;
+    case "hb":
+      if (message.seq > MESSAGE_NUMBER_MAX || message.round > MESSAGE_NUMBER_MAX) return true;
+      return message.echo.some(([, inc, round]) =>
+        inc > MESSAGE_NUMBER_MAX || round > MESSAGE_NUMBER_MAX
+      );
+    case "revoke":
+      return message.id > MESSAGE_NUMBER_MAX || message.rev > MESSAGE_NUMBER_MAX;
+    case "ack":
+      return message.id > MESSAGE_NUMBER_MAX || message.to > MESSAGE_NUMBER_MAX;
+    case "clr":
+      return message.seq > MESSAGE_NUMBER_MAX || message.epoch > MESSAGE_NUMBER_MAX;
+    case "lrev":
+      return false;
+  }
+}
 
 /** The longest key Warp accepts, in UTF-16 code units. */
 export const KEY_LENGTH_MAX = 1024;
@@ -240,11 +296,13 @@ export function validateMessage(value: unknown): Message | undefined {
         ? m as unknown as HeartbeatMessage
         : undefined;
     case "revoke":
-      return isCount(m.id) && isKey(m.key) && isCount(m.rev)
+      return isCount(m.id) && isKey(m.key) && isCount(m.rev) && isCount(m.nonce)
         ? m as unknown as RevokeMessage
         : undefined;
     case "ack":
-      return isCount(m.id) && isKey(m.key) ? m as unknown as AckMessage : undefined;
+      return isCount(m.id) && isKey(m.key) && isCount(m.to) && isCount(m.nonce)
+        ? m as unknown as AckMessage
+        : undefined;
     case "lrev":
       return isLeaseId(m.lease) ? m as unknown as LeaseRevokedMessage : undefined;
     default:

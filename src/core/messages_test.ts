@@ -14,7 +14,8 @@ import {
   VALID_WEIGHT,
 } from "../../test/_tagged.ts";
 import type { Tagged } from "../../test/_tagged.ts";
-import { ECHOES_MAX, validateMessage } from "./messages.ts";
+import { ECHOES_MAX, isAbsurd, MESSAGE_NUMBER_MAX, validateMessage } from "./messages.ts";
+import type { Message } from "./messages.ts";
 
 const echoTagged: fc.Arbitrary<Tagged> = fc.oneof(
   {
@@ -55,9 +56,11 @@ Deno.test("NodeCore takes in well-formed heartbeats and drops the others, never 
       const n = testNode("z");
       let t = 1;
       for (const [message] of messages) n.onMessage(message, t++);
-      const valid = messages.filter(([, ok]) => ok).length;
-      assert.equal(n.stats.messagesReceived, valid);
-      assert.equal(n.stats.messagesDropped, messages.length - valid);
+      // Well formed but absurd (a number above MESSAGE_NUMBER_MAX): dropped and counted too.
+      const valid = messages.filter(([m, ok]) => ok && !isAbsurd(m as Message));
+      assert.equal(n.stats.messagesReceived, valid.length);
+      assert.equal(n.stats.absurdMessages, messages.filter(([, ok]) => ok).length - valid.length);
+      assert.equal(n.stats.messagesDropped, messages.length - valid.length);
     }),
     { numRuns: 300 },
   );
@@ -73,4 +76,29 @@ Deno.test("validateMessage() never throws on a heartbeat of anything", () => {
     echo: fc.oneof(fc.anything(), fc.array(fc.anything()), fc.array(fc.array(fc.anything()))),
   });
   assertNeverThrows(fc.oneof(fc.anything(), anyHeartbeat), validateMessage);
+});
+
+Deno.test("NodeCore drops and counts messages with a number above MESSAGE_NUMBER_MAX, and keeps serving", () => {
+  const n = testNode("z");
+  const big = MESSAGE_NUMBER_MAX + 1;
+  const absurd: Message[] = [
+    { t: "inv", from: "x", inc: 1, seq: 1, key: "ev:1", version: 2 ** 53 - 1 },
+    { t: "inv", from: "x", inc: big, seq: 1, key: "ev:1", version: 2 },
+    { t: "drop", from: "x", inc: 1, seq: big, key: "ev:1" },
+    { t: "hb", from: "x", inc: 1, seq: 2 ** 53 - 1, round: 1, echo: [] },
+    { t: "hb", from: "x", inc: 1, seq: 1, round: 1, echo: [["z", 1, big]] },
+    { t: "revoke", from: "x", inc: 1, id: big, key: "st:1", rev: 1, nonce: 1 },
+    { t: "ack", from: "x", inc: 1, id: 1, key: "st:1", to: big, nonce: 1 },
+  ];
+  for (const message of absurd) n.onMessage(message, 1);
+  assert.equal(n.stats.absurdMessages, absurd.length);
+  assert.equal(n.stats.messagesReceived, 0);
+  assert.equal(n.stats.flushes, 0);
+  // A nonce may be anything safe: it is drawn, not counted.
+  n.onMessage(
+    { t: "revoke", from: "x", inc: 1, id: 1, key: "st:1", rev: 1, nonce: 2 ** 53 - 1 },
+    2,
+  );
+  assert.equal(n.stats.absurdMessages, absurd.length);
+  assert.equal(n.stats.messagesReceived, 1);
 });

@@ -23,7 +23,7 @@ import type {
 import { entryAnswer, L1Cache } from "./l1.ts";
 import { isLeaseId, LEASE_CHECK_MAX_MS, leaseListProblem, leaseTtlMs } from "./leases.ts";
 import type { Entry } from "./l1.ts";
-import { ECHOES_MAX, isNodeId, validateMessage } from "./messages.ts";
+import { ECHOES_MAX, isAbsurd, isNodeId, validateMessage } from "./messages.ts";
 import type { NodeId } from "./messages.ts";
 import { readSettings, Registry } from "./registry.ts";
 import type { KeyOptions, KeyPolicy, ReadOptions } from "./registry.ts";
@@ -107,6 +107,14 @@ export interface NodeConfig {
    */
   readonly coordinatorStalenessMs?: number;
   /**
+   * Draws the nonce each revoke carries (its ack must echo it): an integer from 0 to
+   * `Number.MAX_SAFE_INTEGER`, unpredictable to whoever cannot read the bus. The runtime
+   * passes a cryptographic source; the core never draws randomness of its own. @default
+   * {a xorshift stream seeded from nodeId and incarnation: predictable, for tests and the
+   * simulator only}
+   */
+  readonly nonce?: () => number;
+  /**
    * Deliberately broken behaviour, for the simulator's canaries only: a run with a canary
    * must be reported as a violation, which proves the checkers bite. Never set it in
    * production. @default {undefined}
@@ -155,6 +163,8 @@ export interface Canary {
   readonly completeWithoutSession?: boolean;
   /** Serve eventual entries past their bound on heartbeats heard, with no echo (E3). */
   readonly trustHeartbeatArrival?: boolean;
+  /** Count an ack whose nonce does not match the revoke it names (S1, S2 under a forger). */
+  readonly acceptUnboundAcks?: boolean;
   /** Take a lease read as absent for dead without confirming it by a create (GV). */
   readonly trustAbsentLeaseRead?: boolean;
   /**
@@ -186,8 +196,23 @@ export interface NodeStats {
   invalidationsApplied: number;
   /** Valid bus messages received from peers. */
   messagesReceived: number;
-  /** Bus messages dropped as malformed or foreign. */
+  /** Bus messages dropped as malformed, foreign or absurd. */
   messagesDropped: number;
+  /**
+   * The part of `messagesDropped` that carried a number no real node sends (above
+   * `MESSAGE_NUMBER_MAX`, 2^52 − 1): forged.
+   */
+  absurdMessages: number;
+  /**
+   * Heartbeats ignored because their sender is not a session member at that incarnation
+   * (under sessions only): forged, or from a node this one has not yet read as a member.
+   */
+  nonMemberHeartbeats: number;
+  /**
+   * Flushes on a first word from a peer incarnation folded into one pending flush (at most
+   * one such flush per heartbeat interval).
+   */
+  flushesCoalesced: number;
   /** Sequence gaps seen in a peer's broadcasts. */
   gapsDetected: number;
   /** Flushes of every eventual-distributed L1 entry (a broadcast may have been missed). */
@@ -198,6 +223,11 @@ export interface NodeStats {
   revokesSent: number;
   /** `ack` messages received for them. */
   acksReceived: number;
+  /**
+   * Acks that answered no revoke in flight exactly (id, key, this incarnation, the revoke's
+   * nonce): late, duplicated or forged. They change nothing.
+   */
+  acksRejected: number;
   /** Strong writes that completed by waiting out a silent holder's lease. */
   leaseWaits: number;
   /** Coordinator calls started. */
@@ -318,11 +348,15 @@ export class NodeCore {
     invalidationsApplied: 0,
     messagesReceived: 0,
     messagesDropped: 0,
+    absurdMessages: 0,
+    nonMemberHeartbeats: 0,
+    flushesCoalesced: 0,
     gapsDetected: 0,
     flushes: 0,
     entriesFlushed: 0,
     revokesSent: 0,
     acksReceived: 0,
+    acksRejected: 0,
     leaseWaits: 0,
     coordinatorCalls: 0,
     leaseChecks: 0,
@@ -364,6 +398,9 @@ export class NodeCore {
     }
     if (!Number.isSafeInteger(config.incarnation) || config.incarnation < 0) {
       throw new RangeError(`Invalid incarnation: ${config.incarnation}`);
+    }
+    if (config.nonce !== undefined && typeof config.nonce !== "function") {
+      throw new TypeError(`Invalid nonce, expected a function: ${typeof config.nonce}`);
     }
     this.nodeId = config.nodeId;
     this.incarnation = config.incarnation;
@@ -409,6 +446,7 @@ export class NodeCore {
       canary: config.canary ?? {},
       sessions: sessionMs > 0,
       currentReads: stalenessMs === 0,
+      nonce: config.nonce,
     });
     this.#kernel = kernel;
     this.#leases = new LeaseProtocol(kernel, {
@@ -865,6 +903,11 @@ export class NodeCore {
       this.stats.messagesDropped++;
       return;
     }
+    if (isAbsurd(message)) {
+      this.stats.absurdMessages++;
+      this.stats.messagesDropped++;
+      return;
+    }
     this.stats.messagesReceived++;
     switch (message.t) {
       case "inv":
@@ -885,10 +928,10 @@ export class NodeCore {
         );
         return;
       case "revoke":
-        this.#strong.onRevoke(message.from, message.id, message.key, message.rev);
+        this.#strong.onRevoke(message);
         return;
       case "ack":
-        this.#strong.onAck(message.from, message.id, message.key);
+        this.#strong.onAck(message);
         return;
       case "lrev":
         this.#leases.revoked(message.lease);
