@@ -145,3 +145,21 @@ Deno.test("NodeCore with no other member proves freshness by its live session al
   readThrough(without, 1, "ev:k", "v", 1, 10);
   assert.equal(without.hit("ev:k", 510), undefined, "without sessions: its bound only");
 });
+
+Deno.test("NodeCore with an echo budget echoes at most echoesMax peers per heartbeat, every one in turn", () => {
+  const a = sessionNode("a", { echoesMax: 2 });
+  renewSession(a, undefined, 0, 0);
+  a.takeEffects();
+  const peers = ["b", "c", "d", "e", "f"];
+  for (const [i, id] of peers.entries()) a.onMessage(hb(id, 1, 0, 1), 10 + i);
+  const echoed = new Set<string>();
+  for (let t = 250; t <= 750; t += 250) {
+    a.tick(t);
+    const message = only(a.takeEffects(), "broadcast").message;
+    assert.ok(message.t === "hb" && message.echo.length === 2, JSON.stringify(message));
+    for (const [id] of message.echo) echoed.add(id);
+  }
+  assert.deepEqual([...echoed].sort(), peers, "⌈5 / 2⌉ = 3 heartbeats echo every peer");
+  assert.throws(() => sessionNode("a", { echoesMax: 257 }), RangeError);
+  assert.throws(() => sessionNode("a", { echoesMax: 1.5 }), RangeError);
+});
