@@ -18,6 +18,14 @@ import { freePort, PrivateServer } from "./_private_server.ts";
 const NATS_SERVER_BINARY = Deno.env.get("WARP_NATS_SERVER") ?? "/usr/sbin/nats-server";
 const READY_TIMEOUT_MS = 20_000;
 
+/** The version of the nats-server binary the cluster runs (`2.9.10`), from `--version`. */
+export function natsServerVersion(): string {
+  const { stdout } = new Deno.Command(NATS_SERVER_BINARY, { args: ["--version"] }).outputSync();
+  const match = /v(\d+\.\d+\.\d+\S*)/.exec(new TextDecoder().decode(stdout));
+  if (match === null) throw new Error(`No version from ${NATS_SERVER_BINARY} --version`);
+  return match[1]!;
+}
+
 /** Ports of one cluster member. */
 interface MemberPorts {
   readonly client: number;
