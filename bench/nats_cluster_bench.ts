@@ -1,7 +1,9 @@
 /**
  * Warp at twelve nodes on a NATS cluster: three private nats-servers routed into one
- * cluster (`test/_nats_cluster.ts`), the coordinator's buckets replicated on all three (R3),
- * and twelve Warp node processes (`test/_process_cluster.ts`), each connected to one of the
+ * cluster (`test/_nats_cluster.ts`), the coordinator's buckets replicated on all three (R3)
+ * where the server decides compare-and-sets once on a replicated stream (2.9.21 or later;
+ * R1 on an older one, nats-server #4320 — the invalidations measured here do not go
+ * through the coordinator), and twelve Warp node processes (`test/_process_cluster.ts`), each connected to one of the
  * servers (nats.js picks one at random, so most deliveries cross a route), sessions on.
  *
  * - **invalidation fan-out**: from `set` of an eventual key returning on node 1 to the
@@ -26,7 +28,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { NatsCluster } from "../test/_nats_cluster.ts";
+import { NatsCluster, natsServerVersion } from "../test/_nats_cluster.ts";
+import { natsServerProblem } from "../src/nats/_connect.ts";
 import { ProcessCluster } from "../test/_process_cluster.ts";
 import { expectOk, ratioCells, row, summarize, type Summary } from "./_process_bench.ts";
 
@@ -119,12 +122,14 @@ async function main(): Promise<void> {
   if (!Number.isSafeInteger(size) || size < 2 || size > 64) {
     throw new RangeError(`Invalid --nodes, expected 2 to 64: ${values.nodes}`);
   }
+  const version = natsServerVersion();
+  const replicas = natsServerProblem({ version, jetstream: true }, 3) === undefined ? 3 : 1;
   const nats = await NatsCluster.start(3);
   try {
     const cluster = await ProcessCluster.start({
       size,
       natsUrl: nats.urls,
-      replicas: 3,
+      replicas,
       stalenessMs: 60_000,
       leaseMs: 2000,
       // Warp's own timer defaults, not the fault tests' short ones.
@@ -148,8 +153,8 @@ async function main(): Promise<void> {
       ];
       const widths = [50, 11, 11, 11, 11, 7, 7];
       console.log(
-        `\nWarp at ${size} node processes on a 3-server NATS cluster (R3 coordinator, ` +
-          `sessions on): ${iterations} writes, medians and p99s\n`,
+        `\nWarp at ${size} node processes on a 3-server NATS cluster (nats-server ${version}, ` +
+          `R${replicas} coordinator, sessions on): ${iterations} writes, medians and p99s\n`,
       );
       console.log(
         row(["measure", "warp p50", "warp p99", "base p50", "base p99", "×p50", "×p99"], widths),
