@@ -49,8 +49,10 @@ export type {
   ValueOrigin,
 } from "./src/core/registry.ts";
 export type { WarpConfig } from "./src/config.ts";
+export { CONFIG_OPTIONS } from "./src/config.ts";
 export type { Codec } from "./src/codec.ts";
 export { bytesCodec, JSON_DEPTH_MAX, jsonCodec, textCodec } from "./src/codec.ts";
+export { structuredCodec } from "./src/structured_codec.ts";
 export { isKey, KEY_LENGTH_MAX } from "./src/core/messages.ts";
 export type {
   Store,
@@ -60,13 +62,49 @@ export type {
   StoreWriteOptions,
 } from "./src/store.ts";
 export { MemoryStore } from "./src/store/memory.ts";
-export type { MemoryStoreOptions } from "./src/store/memory.ts";
+export type { MemoryStoreCounts, MemoryStoreOptions } from "./src/store/memory.ts";
 export type { Coordinator, CoordinatorCallOptions, CoordinatorEntry } from "./src/coordinator.ts";
 export { COORDINATOR_KEY_LENGTH_MAX } from "./src/coordinator.ts";
 export { MemoryCoordinator } from "./src/coordinator/memory.ts";
-export type { MemoryCoordinatorOptions } from "./src/coordinator/memory.ts";
+export type {
+  CoordinatorWatchListener,
+  MemoryCoordinatorOptions,
+} from "./src/coordinator/memory.ts";
 export type { Transport, TransportStatus, Unsubscribe } from "./src/transport.ts";
 export { InProcessBus, InProcessTransport } from "./src/transport/in_process.ts";
+export type {
+  InProcessBusCounts,
+  InProcessConnectOptions,
+  InProcessFilter,
+} from "./src/transport/in_process.ts";
 export { decodeMessage, encodeMessage, MESSAGE_BYTES_MAX } from "./src/wire.ts";
 export { Fence, Locks } from "./src/locks.ts";
+export { EVENT_LOG_LEVELS, WARP_EVENT_TYPES } from "./src/observe.ts";
+export type {
+  FlushEvent,
+  FlushReason,
+  GapEvent,
+  LoaderErrorEvent,
+  Logger,
+  NodeFailedEvent,
+  ReadEvent,
+  RefreshEvent,
+  SessionLostEvent,
+  TimeoutEvent,
+  WarpEvent,
+  WarpEventOf,
+  WarpEventType,
+  WarpListener,
+} from "./src/observe.ts";
+export { DURATION_BUCKETS_S, noopMetrics, WARP_METRICS } from "./src/metrics.ts";
+export type {
+  CompareAndSetCounts,
+  MessageType,
+  MetricDefinition,
+  MetricsCounterName,
+  MetricsSource,
+  MetricsStats,
+  OperationName,
+  WarpMetrics,
+} from "./src/metrics.ts";
 export type { LockHandle, LockOptions, LocksOptions } from "./src/locks.ts";

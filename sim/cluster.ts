@@ -226,9 +226,13 @@ export interface SimOptions {
 
 /** A client operation at a given true time, on a node, for scripted runs. */
 export interface ScriptedOp {
+  /** True time of the call, ms. */
   readonly atMs: number;
+  /** The node that makes it (an index). */
   readonly node: number;
+  /** The key. */
   readonly key: string;
+  /** The operation. */
   readonly kind: "read" | "write" | "delete" | "invalidate";
 }
 
@@ -290,16 +294,23 @@ export interface SimStats {
 
 /** The outcome of a simulated run (before checking). */
 export interface SimRun {
+  /** The seed the run was drawn from. */
   readonly seed: number;
+  /** The options it ran with. */
   readonly options: SimOptions;
   /** What the nodes ran: the drift bound, each node's configuration, the keys. */
   readonly shape: ClusterShape;
+  /** The fault rates drawn for it. */
   readonly mix: FaultMix;
+  /** The faults it injected, in order. */
   readonly schedule: readonly Fault[];
+  /** The client operations it recorded. */
   readonly history: History;
+  /** What it counted. */
   readonly stats: SimStats;
   /** A hash of every processed event: equal for equal runs. */
   readonly traceHash: string;
+  /** Every processed event, if asked for (`trace`); else `undefined`. */
   readonly trace: readonly TraceEvent[] | undefined;
 }
 

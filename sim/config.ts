@@ -32,15 +32,21 @@ import type { Prng } from "./prng.ts";
 
 /** Timing options of the built-in keys (every node, unless the cluster is mixed). */
 export interface SimPolicy {
+  /** Time-to-live of entries, ms. */
   readonly ttlMs: number;
+  /** eventual-distributed staleness bound, ms. */
   readonly maxStalenessMs: number;
+  /** strong-distributed lease, ms. */
   readonly leaseMs: number;
+  /** Write deadline, ms. */
   readonly writeTimeoutMs: number;
+  /** Read deadline, ms. */
   readonly readTimeoutMs: number;
 }
 
 /** A concrete key of the workload. */
 export interface SimKey {
+  /** The key. */
   readonly key: string;
   /** A strong-local key belongs to one node, the only one that uses it. */
   readonly owner?: number;

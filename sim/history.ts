@@ -36,6 +36,7 @@ export const HISTORY_FORMAT = "warp-history/1";
 
 /** What a history says about a key: its mode and the bounds that apply to it. */
 export interface KeyInfo {
+  /** The key's consistency mode. */
   readonly mode: ConsistencyMode;
   /** eventual-distributed: the staleness bound of E3. */
   readonly maxStalenessMs?: number;
@@ -79,8 +80,11 @@ export type OpKind = "read" | "write" | "delete" | "invalidate" | "cas" | "appen
  * an ok txn, `value` is what it read, `null` absent) or a write.
  */
 export interface TxnStep {
+  /** A read or a write. */
   readonly kind: "read" | "write";
+  /** The key. */
   readonly key: string;
+  /** For a write the value written; for an ok read the value read (`null`: absent). */
   readonly value?: unknown;
 }
 
@@ -93,6 +97,7 @@ export interface HistoryOp {
    * given (`1` and `"1"` are two processes).
    */
   readonly process: string | number;
+  /** The key. */
   readonly key: string;
   /**
    * `write` stores `value`; `delete` stores absence; `read` returns `value` (absent: `found`
@@ -132,6 +137,7 @@ export interface HistoryOp {
   readonly invokeMs: number;
   /** True time of the answer; `null` if there was none (then the outcome is unknown). */
   readonly completeMs: number | null;
+  /** Whether the call succeeded, failed, or its outcome is unknown. */
   readonly outcome: Outcome;
   /** Marks the probe reads made after faults stopped (E4 convergence). */
   readonly probe?: boolean;
@@ -141,12 +147,19 @@ export interface HistoryOp {
 
 /** A client's lease operation. */
 export interface LeaseOp {
+  /** Unique among the lease operations. */
   readonly id: number;
+  /** The node that made the call. */
   readonly process: string;
+  /** Which call. */
   readonly kind: "grant" | "keepalive" | "revoke";
+  /** The lease id. */
   readonly lease: string;
+  /** True time of the call. */
   readonly invokeMs: number;
+  /** True time of the answer; `null` if there was none. */
   readonly completeMs: number | null;
+  /** Whether it succeeded, failed, or is unknown. */
   readonly outcome: Outcome;
   /** The error code of a failed op. */
   readonly error?: string;
@@ -154,6 +167,7 @@ export interface LeaseOp {
 
 /** What the coordinator did with one lease's record, in true time (the simulator knows). */
 export interface LeaseRecordLog {
+  /** The lease's TTL, ms. */
   readonly ttlMs: number;
   /** True times the record was written active (grant, keep-alives). */
   readonly activeWritesMs: readonly number[];
@@ -167,7 +181,9 @@ export interface LeaseHistory {
   readonly leaseCheckMs: number;
   /** The drift bound the nodes assume, ppm. */
   readonly maxDriftPpm: number;
+  /** Every lease operation. */
   readonly ops: readonly LeaseOp[];
+  /** Per lease id, what the coordinator did with its record. */
   readonly records: Readonly<Record<string, LeaseRecordLog>>;
 }
 
@@ -177,6 +193,7 @@ export interface LeaseHistory {
  * store-log check (E1s) judges every ok read and write against it.
  */
 export interface StoreLogEntry {
+  /** The key of the written value. */
   readonly key: string;
   /** The version the store gave the write (at least 1; version 0 is "never written"). */
   readonly version: number;
@@ -196,6 +213,7 @@ export interface L1Sample {
   readonly atMs: number;
   /** The node. */
   readonly process: string;
+  /** The key of the sampled entry. */
   readonly key: string;
   /** The version of the entry the node could have served at `atMs`. */
   readonly version: number;
@@ -225,8 +243,11 @@ export interface PropagationPhase {
 
 /** A recorded history. */
 export interface History {
+  /** The format tag, {@linkcode HISTORY_FORMAT}. */
   readonly format: typeof HISTORY_FORMAT;
+  /** Every key of the history and its bounds. */
   readonly keys: Readonly<Record<string, KeyInfo>>;
+  /** Every client operation. */
   readonly ops: readonly HistoryOp[];
   /** The store's content at the end, if known: newest version and value per key. */
   readonly final?: Readonly<Record<string, { readonly version: number; readonly value: unknown }>>;
@@ -244,6 +265,7 @@ export interface History {
 export interface Violation {
   /** The guarantee violated, as named in CONSISTENCY.md (E1, E2, E3, E4, S1, S2, SL1, SL2…). */
   readonly guarantee: string;
+  /** The key. */
   readonly key: string;
   /** The operations involved, offending one first. */
   readonly ops: readonly number[];

@@ -152,14 +152,21 @@ export interface LockSimOptions {
 export interface LockSimStats {
   /** Events processed by the loop. */
   events: number;
+  /** Locks granted. */
   grants: number;
+  /** Fenced operations attempted. */
   claims: number;
+  /** Fenced operations admitted. */
   admitted: number;
+  /** Fenced operations rejected (an older token). */
   rejected: number;
   /** Grants whose record replaced another holder's (a takeover after expiry). */
   takeovers: number;
+  /** Successful renewals. */
   renewals: number;
+  /** Renews or releases of grants no longer held. */
   misuses: number;
+  /** Node crashes. */
   crashes: number;
   /** Coordinator calls that failed with COORDINATOR_UNAVAILABLE. */
   coordTimeouts: number;
@@ -173,14 +180,21 @@ export interface LockSimStats {
 
 /** A checked lock run. */
 export interface LockSeedReport {
+  /** The seed. */
   readonly seed: number;
+  /** The violations found. */
   readonly violations: readonly Violation[];
+  /** Each lock guarantee's status. */
   readonly results: Readonly<Record<LockGuarantee, "pass" | "fail" | "skipped">>;
+  /** What the run counted. */
   readonly stats: LockSimStats;
+  /** The recorded history. */
   readonly history: LockHistory;
   /** What L3 judged: stretches, the longest wait and the bound. */
   readonly l3: LockL3Stats;
+  /** The fault rates drawn. */
   readonly mix: LockFaultMix;
+  /** The faults injected, in order. */
   readonly schedule: readonly LockFault[];
   /** A hash of every processed event: equal for equal runs. */
   readonly traceHash: string;

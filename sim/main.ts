@@ -353,6 +353,13 @@ function accumulate(totals: Totals, report: SeedReport): void {
   s.propagation.liveness.consistent.forEach((c, i) => propagation.liveness.consistent[i]! += c);
 }
 
+/** `S1, S2 ×58`: each guarantee violated once, with its count when more than one. */
+function countedGuarantees(violations: readonly { readonly guarantee: string }[]): string {
+  const counts = new Map<string, number>();
+  for (const { guarantee } of violations) counts.set(guarantee, (counts.get(guarantee) ?? 0) + 1);
+  return [...counts].map(([name, n]) => (n === 1 ? name : `${name} ×${n}`)).join(", ");
+}
+
 function summary(totals: Totals, violations: number, wallMs: number): void {
   if (values.json) {
     console.log(JSON.stringify({ firstSeed, ...totals, violations, wallMs }, null, 2));
@@ -531,7 +538,7 @@ function main(): number {
     if (report.violations.length > 0) {
       if (interactive) console.log();
       console.log(
-        `seed ${seed} violates ${report.violations.map((v) => v.guarantee).join(", ")}; shrinking…`,
+        `seed ${seed} violates ${countedGuarantees(report.violations)}; shrinking…`,
       );
       const shrunk = shrinkSeed({ ...base, seed }, report);
       explain(shrunk);

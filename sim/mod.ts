@@ -15,6 +15,7 @@
 export { CANARIES, describeFault, SimCluster } from "./cluster.ts";
 export type {
   CanaryName,
+  HitCounts,
   ScriptedOp,
   SimOptions,
   SimPolicy,
@@ -23,7 +24,8 @@ export type {
   TraceEvent,
 } from "./cluster.ts";
 export { CALM, drawDriftPpm, drawFaults, drawMix, drawSchedule, FAULT_PRESETS } from "./faults.ts";
-export type { Fault, FaultMix, FaultPreset } from "./faults.ts";
+export type { CoordinatorFaultRates, Fault, FaultMix, FaultPreset } from "./faults.ts";
+export { Prng } from "./prng.ts";
 export { configProblems, userShape } from "./config.ts";
 export type { ClusterShape, SimKey } from "./config.ts";
 export { formatPath, FULL_PATH, parsePath, runSeed, shrinkSeed } from "./runner.ts";
@@ -32,14 +34,39 @@ export { HISTORY_FORMAT } from "./history.ts";
 export type {
   History,
   HistoryOp,
+  KeyBounds,
   KeyInfo,
   L1Sample,
+  LeaseHistory,
+  LeaseOp,
+  LeaseRecordLog,
+  OpKind,
   Outcome,
   PropagationPhase,
   StoreLogEntry,
+  TxnStep,
   Violation,
 } from "./history.ts";
 export * from "./checkers/mod.ts";
 export { LOCK_CANARIES, LockSimCluster, runLockSeed } from "./lock_cluster.ts";
-export type { LockCanaryName, LockSeedReport, LockSimOptions } from "./lock_cluster.ts";
-export { checkLockHistory, LOCK_GUARANTEES } from "./checkers/locks.ts";
+export type {
+  LockCanaryName,
+  LockFault,
+  LockFaultMix,
+  LockSeedReport,
+  LockSimOptions,
+  LockSimStats,
+} from "./lock_cluster.ts";
+export { checkLockHistory, LOCK_GUARANTEES, LOCK_HISTORY_FORMAT } from "./checkers/locks.ts";
+export type {
+  LockAcquireRecord,
+  LockCheckResult,
+  LockClaimRecord,
+  LockGrantRecord,
+  LockGuarantee,
+  LockHistory,
+  LockL3Params,
+  LockL3Stats,
+  LockMisuseRecord,
+  LockWriteRecord,
+} from "./checkers/locks.ts";

@@ -39,11 +39,15 @@ const RATES: readonly (keyof FaultMix)[] = [
 
 /** A checked run. */
 export interface SeedReport {
+  /** The run. */
   readonly run: SimRun;
+  /** The path that replays it. */
   readonly path: RunPath;
+  /** The violations found. */
   readonly violations: readonly Violation[];
   /** Each guarantee's status: pass, fail, unknown (search budget ran out) or skipped. */
   readonly results: Readonly<Record<string, string>>;
+  /** Wall-clock time of the run and its check, ms. */
   readonly wallMs: number;
 }
 

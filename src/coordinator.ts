@@ -41,6 +41,7 @@ export function coordinatorKeyProblem(key: unknown): string | undefined {
 
 /** A stored register. */
 export interface CoordinatorEntry {
+  /** The stored bytes. */
   readonly value: Uint8Array;
   /** The revision of the last write of this key. */
   readonly revision: number;

@@ -10,6 +10,7 @@ import { InvariantError, WarpError } from "./core/errors.ts";
 import { LockCore } from "./core/lock.ts";
 import type { LockEffect, LockGrant, LockReadResult, LockWriteResult } from "./core/lock.ts";
 import { WakeTimer, withTimeout } from "./_wake_timer.ts";
+import type { WarpMetrics } from "./metrics.ts";
 import { describe, describeError } from "./_describe.ts";
 import {
   checkKey,
@@ -43,6 +44,11 @@ export interface LocksOptions {
   readonly ioTimeoutMs?: number;
   /** The node's monotonic clock in ms, for tests. @default {performance.now} */
   readonly clock?: () => number;
+  /**
+   * Where the waits of `acquire` (and `withLock`) are reported, as durations of operation
+   * `lock`: from the call to the grant (`ok`) or the failure (`error`). @default {undefined}
+   */
+  readonly metrics?: WarpMetrics;
 }
 
 /** Options of an acquisition. */
@@ -57,6 +63,7 @@ export interface LockOptions {
 
 /** A held lock. */
 export interface LockHandle {
+  /** The lock's name. */
   readonly name: string;
   /**
    * The fencing token: larger than every earlier grant's token of this lock. Pass it to
@@ -160,6 +167,8 @@ export class Locks {
   #nextOp = 1;
   readonly #timer: WakeTimer;
   #closed = false;
+  readonly #nodeId: string;
+  readonly #metrics: WarpMetrics | undefined;
 
   /** Creates the lock client of a node; checks every option (`TypeError`/`RangeError`). */
   constructor(options: LocksOptions) {
@@ -178,6 +187,16 @@ export class Locks {
     if (options.clock !== undefined && typeof options.clock !== "function") {
       throw new TypeError(`Invalid clock, expected a function: ${describe(options.clock)}`);
     }
+    if (options.metrics !== undefined) {
+      checkMethods(options.metrics, "metrics", [
+        "addNode",
+        "removeNode",
+        "recordInvalidationEcho",
+        "recordOperation",
+      ]);
+    }
+    this.#nodeId = nodeId;
+    this.#metrics = options.metrics;
     const { waitersMax } = options;
     if (waitersMax !== undefined && !(Number.isSafeInteger(waitersMax) && waitersMax >= 1)) {
       throw new RangeError(`waitersMax must be a positive integer: ${waitersMax}`);
@@ -205,7 +224,26 @@ export class Locks {
    */
   async acquire(name: string, options?: LockOptions): Promise<LockHandle> {
     const { ttlMs, timeoutMs, signal } = checkAcquire(name, options);
-    const grant = await this.#acquire(name, ttlMs, timeoutMs, signal);
+    const metrics = this.#metrics;
+    if (metrics === undefined) {
+      return this.#handle((await this.#acquire(name, ttlMs, timeoutMs, signal))!);
+    }
+    const startMs = this.#clock();
+    const record = (outcome: "ok" | "error") => {
+      try {
+        metrics.recordOperation(this.#nodeId, "lock", outcome, (this.#clock() - startMs) / 1000);
+      } catch {
+        // a metrics adapter that throws must not fail the acquisition it measured
+      }
+    };
+    let grant: LockGrant | undefined;
+    try {
+      grant = await this.#acquire(name, ttlMs, timeoutMs, signal);
+    } catch (error) {
+      record("error");
+      throw error;
+    }
+    record("ok");
     return this.#handle(grant!);
   }
 

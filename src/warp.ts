@@ -8,7 +8,7 @@
  */
 
 import type { Codec } from "./codec.ts";
-import { jsonCodec } from "./codec.ts";
+import { structuredCodec } from "./structured_codec.ts";
 import type { Coordinator } from "./coordinator.ts";
 import { MemoryCoordinator } from "./coordinator/memory.ts";
 import type {
@@ -32,6 +32,7 @@ import type { KeyOptions, KeyPolicy, ReadOptions } from "./core/registry.ts";
 import type { Store } from "./store.ts";
 import type { Transport, Unsubscribe } from "./transport.ts";
 import { decodeMessage, encodeMessage } from "./wire.ts";
+import type { Message } from "./core/messages.ts";
 import { TIMER_DELAY_MAX_MS, WakeTimer, withTimeout } from "./_wake_timer.ts";
 import { describe, describeError } from "./_describe.ts";
 import {
@@ -43,6 +44,11 @@ import {
   checkPrefix,
 } from "./_check.ts";
 import { clusterSubjects, RESERVED_NODE_IDS } from "./_subjects.ts";
+import { Observer } from "./observe.ts";
+import type { Logger, WarpEventType, WarpListener } from "./observe.ts";
+import { noopMetrics, RuntimeCounters } from "./metrics.ts";
+import type { CompareAndSetCounts, MessageType, OperationName, WarpMetrics } from "./metrics.ts";
+import type { Entry } from "./core/l1.ts";
 
 /** The default `sessionMs` of a node with a coordinator. */
 export const DEFAULT_SESSION_MS = 2000;
@@ -61,7 +67,11 @@ export interface WarpOptions<T> {
    * is strong-distributed; alone, a node uses an in-memory one. @default {undefined}
    */
   readonly coordinator?: Coordinator;
-  /** How values become bytes for the store. @default {jsonCodec} */
+  /**
+   * How values become bytes for the store: the default stores JSON values as JSON text and
+   * round-trips `Date`, `BigInt`, `Map`, `Set`, `undefined` and `Uint8Array` too; pass
+   * `jsonCodec` to accept plain JSON only. @default {structuredCodec}
+   */
   readonly codec?: Codec<T>;
   /**
    * This node's id, unique in the cluster: 1 to 64 of `[A-Za-z0-9_-]`, not `all` (the
@@ -137,6 +147,17 @@ export interface WarpOptions<T> {
    * (see `docs/operations.md`). Only lease checks depend on it. @default {0}
    */
   readonly coordinatorStalenessMs?: number;
+  /**
+   * Where events an operator should see are logged, each at its level (see
+   * `docs/metrics.md`): pino's shape, `{ debug, info, warn, error }` taking
+   * `(fields, message)`. @default {undefined} (nothing is logged)
+   */
+  readonly logger?: Logger;
+  /**
+   * Where this node reports its metrics: `OpenTelemetryMetrics` (`@warp/warp/otel`),
+   * `PrometheusMetrics` (`@warp/warp/prometheus`), or your own. @default {noopMetrics}
+   */
+  readonly metrics?: WarpMetrics;
 }
 
 /**
@@ -265,6 +286,16 @@ export interface WarpStats extends NodeStats {
    * version, over 8192 bytes.
    */
   readonly malformedMessages: number;
+  /** Messages this node published, by type. */
+  readonly messagesSentByType: Readonly<Record<MessageType, number>>;
+  /** Messages this node received that decoded, by type. */
+  readonly messagesReceivedByType: Readonly<Record<MessageType, number>>;
+  /** Coordinator compare-and-sets (create, update) by result. */
+  readonly compareAndSets: CompareAndSetCounts;
+  /** Coordinator reads. */
+  readonly coordinatorReads: number;
+  /** Event listener or logger calls that threw (counted, never passed on). */
+  readonly listenerErrors: number;
 }
 
 /** The default of {@linkcode WarpOptions.valueBytesMax}: 8 MiB. */
@@ -333,6 +364,8 @@ function readResult<T>(result: OpResult): ReadResult<T> {
 }
 
 const WARMUP_CONCURRENCY = 16;
+/** Own invalidations remembered for timing their echo (the oldest is forgotten). */
+const PUBLISHED_MAX = 1024;
 const WARMUP_LIMIT_MAX = 1_000_000;
 const NUMBER_OPTIONS = [
   "entriesMax",
@@ -400,6 +433,17 @@ function checkWarpOptions<T>(options: WarpOptions<T>): {
     checkMethods(options.coordinator, "coordinator", ["get", "create", "update", "delete"]);
   }
   if (options.codec !== undefined) checkMethods(options.codec, "codec", ["encode", "decode"]);
+  if (options.logger !== undefined) {
+    checkMethods(options.logger, "logger", ["debug", "info", "warn", "error"]);
+  }
+  if (options.metrics !== undefined) {
+    checkMethods(options.metrics, "metrics", [
+      "addNode",
+      "removeNode",
+      "recordInvalidationEcho",
+      "recordOperation",
+    ]);
+  }
   if (options.clock !== undefined && typeof options.clock !== "function") {
     throw new TypeError(`Invalid clock, expected a function: ${describe(options.clock)}`);
   }
@@ -479,6 +523,13 @@ export class Warp<T = unknown> {
   #nextOp = 1;
   readonly #timer: WakeTimer;
   #malformed = 0;
+  /** Listeners and logger; `undefined` while there are none (the hit path checks it). */
+  #observer: Observer | undefined;
+  /** Where durations go; `undefined` for none (no clock read for them). */
+  readonly #metrics: WarpMetrics | undefined;
+  readonly #counters = new RuntimeCounters();
+  /** With metrics: when this node published each of its recent `inv`/`drop`, by seq. */
+  readonly #published = new Map<number, number>();
   #failure: Error | undefined;
   #closing: Promise<void> | undefined;
 
@@ -494,7 +545,7 @@ export class Warp<T = unknown> {
     this.#transport = transport;
     this.#coordinator = coordinator ??
       (transport === undefined ? new MemoryCoordinator() : undefined);
-    this.#codec = options.codec ?? (jsonCodec as Codec<T>);
+    this.#codec = options.codec ?? (structuredCodec as Codec<T>);
     this.#clock = options.clock ?? (() => performance.now());
     this.#timer = new WakeTimer(
       this.#clock,
@@ -502,6 +553,8 @@ export class Warp<T = unknown> {
     );
     this.#ioTimeoutMs = ioTimeoutMs;
     this.#valueBytesMax = valueBytesMax;
+    this.#metrics = options.metrics === noopMetrics ? undefined : options.metrics;
+    if (options.logger !== undefined) this.#observer = new Observer(options.logger);
     this.#core = new NodeCore({
       nodeId,
       // New at every start and, with the clock's help, larger than the previous one.
@@ -541,7 +594,67 @@ export class Warp<T = unknown> {
         throw error;
       }
     }
+    if (this.#observer !== undefined) this.#core.observe(this.#observer.level);
     this.#step(() => this.#core.tick(this.#clock()));
+    this.#metrics?.addNode(this);
+  }
+
+  /**
+   * Adds a listener for events of `type` (see {@linkcode WarpEvent}): it runs after the
+   * node's step that caused the event, never inside it; if it throws, the error is counted
+   * (`stats.listenerErrors`) and logged, and the node goes on. `hit` and `miss` events are
+   * recorded only while one of them has a listener.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const warp = new Warp({ store: new MemoryStore() });
+   * warp.register("k", { mode: "strong-local" });
+   * const seen: string[] = [];
+   * warp.on("miss", (event) => seen.push(`miss ${event.key}`));
+   * warp.on("hit", (event) => seen.push(`hit ${event.key}`));
+   * await warp.get("k");
+   * await warp.set("k", 1);
+   * await warp.get("k");
+   * console.log(seen); // [ "miss k", "hit k" ]
+   * await warp.close();
+   * ```
+   */
+  on<K extends WarpEventType>(type: K, listener: WarpListener<K>): void {
+    const observer = this.#observer ??= new Observer(undefined);
+    observer.on(type, listener);
+    this.#core.observe(observer.level);
+  }
+
+  /**
+   * Removes a listener added with {@linkcode Warp.on}; one never added is ignored.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Warp } from "../mod.ts";
+   * const warp = new Warp({ store: new MemoryStore() });
+   * const listener = () => {};
+   * warp.on("flush", listener);
+   * warp.off("flush", listener);
+   * await warp.close();
+   * ```
+   */
+  off<K extends WarpEventType>(type: K, listener: WarpListener<K>): void {
+    const observer = this.#observer ??= new Observer(undefined);
+    observer.off(type, listener);
+    this.#core.observe(observer.level);
+  }
+
+  /** The L1 entry the core serves for `key` now, if any (a hit), its events handed on. */
+  #hit(key: string): Entry | undefined {
+    const entry = this.#core.hit(key, this.#clock());
+    if (this.#observer !== undefined) this.#emitCoreEvents(this.#observer);
+    return entry;
+  }
+
+  #emitCoreEvents(observer: Observer): void {
+    const events = this.#core.takeEvents();
+    if (events.length > 0) observer.emitCore(events);
   }
 
   /**
@@ -557,6 +670,7 @@ export class Warp<T = unknown> {
    * await warp.close();
    * ```
    */
+  register<V extends T = T>(pattern: string, options: WarpKeyOptions<V>): KeyPolicy;
   register(pattern: string, options: WarpKeyOptions<T>): KeyPolicy {
     if (options?.mode === "strong-distributed" && this.#coordinator === undefined) {
       throw new TypeError(
@@ -596,6 +710,7 @@ export class Warp<T = unknown> {
    * await warp.close();
    * ```
    */
+  get<V extends T = T>(key: string, options?: WarpReadOptions<V>): Promise<V | undefined>;
   get(key: string, options?: WarpReadOptions<T>): Promise<T | undefined> {
     if (options !== undefined) {
       try {
@@ -604,7 +719,8 @@ export class Warp<T = unknown> {
         return Promise.reject(error);
       }
     }
-    const entry = this.#core.hit(key, this.#clock());
+    const entry = this.#core.hit(key, this.#clock()); // #hit, inlined: the hot path
+    if (this.#observer !== undefined) this.#emitCoreEvents(this.#observer);
     if (entry !== undefined) {
       if (entry.tuning !== undefined) this.#afterHit();
       return Promise.resolve(entry.value as T | undefined);
@@ -640,6 +756,7 @@ export class Warp<T = unknown> {
    * await warp.close();
    * ```
    */
+  read<V extends T = T>(key: string, options?: WarpReadOptions<V>): Promise<ReadResult<V>>;
   async read(key: string, options?: WarpReadOptions<T>): Promise<ReadResult<T>> {
     checkKey(key);
     const { loader, core } = splitReadOptions(options);
@@ -647,9 +764,11 @@ export class Warp<T = unknown> {
     if (policy !== undefined) readSettings(policy, core); // misuse throws, hit or miss
     if (policy?.origin === "loader") return await this.#readLoaded(key, policy, loader, core);
     if (loader === undefined) {
-      return readResult(await this.#run((op, now) => this.#core.get(op, key, now, core)));
+      return readResult(
+        await this.#run((op, now) => this.#core.get(op, key, now, core), "read"),
+      );
     }
-    const entry = this.#core.hit(key, this.#clock());
+    const entry = this.#hit(key);
     if (entry?.found) {
       if (entry.tuning !== undefined) this.#afterHit();
       return readResult(entryAnswer(entry, this.#clock(), "l1"));
@@ -676,6 +795,10 @@ export class Warp<T = unknown> {
    * await warp.close();
    * ```
    */
+  readMany<V extends T = T>(
+    keys: readonly string[],
+    options?: WarpReadOptions<V>,
+  ): Promise<ReadResult<V>[]>;
   readMany(keys: readonly string[], options?: WarpReadOptions<T>): Promise<ReadResult<T>[]> {
     if (!Array.isArray(keys)) {
       return Promise.reject(
@@ -697,7 +820,7 @@ export class Warp<T = unknown> {
   ): Promise<ReadResult<T>> {
     const chosen = loader ?? this.#loaders.get(policy.pattern);
     if (chosen === undefined) {
-      const entry = this.#core.hit(key, this.#clock());
+      const entry = this.#hit(key);
       if (entry !== undefined) return readResult(entryAnswer(entry, this.#clock(), "l1"));
       throw new TypeError(
         `Key is loader-backed and its registration has no loader, pass one (getOrSet): ${
@@ -712,7 +835,7 @@ export class Warp<T = unknown> {
       reading = this.#run((op, now) => {
         this.#opLoaders.set(op, bound);
         this.#core.get(op, key, now, core);
-      });
+      }, "read");
     } finally {
       this.#loaderInScope = undefined;
     }
@@ -731,7 +854,7 @@ export class Warp<T = unknown> {
     core: ReadOptions | undefined,
   ): Promise<ReadResult<T>> {
     const read = readResult<T>(
-      await this.#run((op, now) => this.#core.get(op, key, now, core)),
+      await this.#run((op, now) => this.#core.get(op, key, now, core), "read"),
     );
     if (read.found || read.source === "fallback") return read;
     const bound = { loader, decisions: { ttlMs: undefined, cache: true } };
@@ -739,7 +862,7 @@ export class Warp<T = unknown> {
       await this.#run((op, now) => {
         this.#opLoaders.set(op, bound);
         this.#core.load(op, key, now, core);
-      }),
+      }, "load"),
     );
     const { ttlMs, cache } = bound.decisions;
     if (!load.found || !cache) return { ...load, version: read.version };
@@ -752,13 +875,15 @@ export class Warp<T = unknown> {
       ...(ttlMs !== undefined ? { ttlMs } : core?.ttlMs !== undefined && { ttlMs: core.ttlMs }),
     };
     try {
-      const written = await this.#run((op, now) => this.#core.set(op, key, input, now));
+      const written = await this.#run((op, now) => this.#core.set(op, key, input, now), "write");
       const entry = this.#core.inspect(key);
       const fresh = entry?.version === written.version ? entry.freshUntilMs - this.#clock() : 0;
       return { ...load, version: written.version, freshForMs: Math.max(0, fresh) };
     } catch (error) {
       if (!(error instanceof WarpError) || error.code !== "STORE_CONFLICT") throw error;
-      return readResult(await this.#run((op, now) => this.#core.get(op, key, now, core)));
+      return readResult(
+        await this.#run((op, now) => this.#core.get(op, key, now, core), "read"),
+      );
     }
   }
 
@@ -776,8 +901,10 @@ export class Warp<T = unknown> {
    * await warp.close();
    * ```
    */
+  peek<V extends T = T>(key: string): V | undefined;
   peek(key: string): T | undefined {
-    const entry = this.#core.hit(key, this.#clock());
+    const entry = this.#core.hit(key, this.#clock()); // #hit, inlined: the hot path
+    if (this.#observer !== undefined) this.#emitCoreEvents(this.#observer);
     if (entry === undefined) checkKey(key); // only invalid keys miss for sure: hits stay cheap
     else if (entry.tuning !== undefined) this.#afterHit();
     return entry?.value as T | undefined;
@@ -788,7 +915,7 @@ export class Warp<T = unknown> {
    * says. Resolves to the store's new version. If the store write fails, no cache
    * changes and the promise rejects with a `WarpError` (`STORE_ERROR`). A value whose
    * encoding is over `valueBytesMax` rejects with `VALUE_TOO_LARGE` before anything
-   * happens, as does (with `jsonCodec`) one nested deeper than `JSON_DEPTH_MAX`.
+   * happens, as does one nested deeper than `JSON_DEPTH_MAX`.
    *
    * @example
    * ```ts
@@ -799,6 +926,7 @@ export class Warp<T = unknown> {
    * await warp.close();
    * ```
    */
+  set<V extends T = T>(key: string, value: V, options?: SetOptions): Promise<number>;
   async set(key: string, value: T, options?: SetOptions): Promise<number> {
     checkKey(key);
     const leases = leaseOption(options);
@@ -812,7 +940,7 @@ export class Warp<T = unknown> {
       sizeBytes: encoded.byteLength,
       ...(leases.length > 0 && { leases }),
     };
-    const result = await this.#run((op, now) => this.#core.set(op, key, input, now));
+    const result = await this.#run((op, now) => this.#core.set(op, key, input, now), "write");
     return result.version;
   }
 
@@ -842,7 +970,7 @@ export class Warp<T = unknown> {
     const random = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(12))))
       .replaceAll("+", "-").replaceAll("/", "_");
     const id = makeLeaseId(options.ttlMs, random); // RangeError on a bad TTL
-    await this.#run((op, now) => this.#core.grantLease(op, id, now));
+    await this.#run((op, now) => this.#core.grantLease(op, id, now), "lease");
     return id;
   }
 
@@ -862,7 +990,7 @@ export class Warp<T = unknown> {
   async keepAlive(lease: string): Promise<void> {
     checkLease(lease);
     this.#needCoordinator("keep a lease alive");
-    await this.#run((op, now) => this.#core.keepAliveLease(op, lease, now));
+    await this.#run((op, now) => this.#core.keepAliveLease(op, lease, now), "lease");
   }
 
   /**
@@ -886,7 +1014,7 @@ export class Warp<T = unknown> {
   async revokeLease(lease: string): Promise<void> {
     checkLease(lease);
     this.#needCoordinator("revoke a lease");
-    await this.#run((op, now) => this.#core.revokeLease(op, lease, now));
+    await this.#run((op, now) => this.#core.revokeLease(op, lease, now), "lease");
   }
 
   /**
@@ -928,7 +1056,7 @@ export class Warp<T = unknown> {
         expectedVersion: stored.version,
       };
       try {
-        const result = await this.#run((op, now) => this.#core.set(op, key, input, now));
+        const result = await this.#run((op, now) => this.#core.set(op, key, input, now), "write");
         return result.version;
       } catch (error) {
         if (!(error instanceof WarpError) || error.code !== "STORE_CONFLICT" || attempt >= 5) {
@@ -980,7 +1108,7 @@ export class Warp<T = unknown> {
    */
   async delete(key: string): Promise<number> {
     checkKey(key);
-    const result = await this.#run((op, now) => this.#core.delete(op, key, now));
+    const result = await this.#run((op, now) => this.#core.delete(op, key, now), "delete");
     return result.version;
   }
 
@@ -1001,7 +1129,7 @@ export class Warp<T = unknown> {
    */
   async invalidate(key: string): Promise<void> {
     checkKey(key);
-    await this.#run((op, now) => this.#core.invalidate(op, key, now));
+    await this.#run((op, now) => this.#core.invalidate(op, key, now), "invalidate");
   }
 
   /**
@@ -1039,6 +1167,11 @@ export class Warp<T = unknown> {
    * await warp.close();
    * ```
    */
+  getOrSet<V extends T = T>(
+    key: string,
+    loader: Loader<V>,
+    options?: ReadOptions,
+  ): Promise<V | undefined>;
   async getOrSet(
     key: string,
     loader: Loader<T>,
@@ -1049,7 +1182,7 @@ export class Warp<T = unknown> {
       throw new TypeError(`Invalid loader, expected a function: ${describe(loader)}`);
     }
     if (options !== undefined) this.#checkReadOptions(key, options);
-    const cached = this.#core.hit(key, this.#clock());
+    const cached = this.#hit(key);
     // A cached absence is an answer for a loader-backed key; a store-backed one loads.
     if (cached !== undefined && (cached.found || cached.policy.origin === "loader")) {
       if (cached.tuning !== undefined) {
@@ -1148,6 +1281,8 @@ export class Warp<T = unknown> {
       evictions: this.#core.l1Evictions,
       messagesDropped: this.#core.stats.messagesDropped + this.#malformed,
       malformedMessages: this.#malformed,
+      ...this.#counters.snapshot(),
+      listenerErrors: this.#observer?.errors ?? 0,
     };
   }
 
@@ -1172,6 +1307,7 @@ export class Warp<T = unknown> {
       for (const unsubscribe of this.#unsubscribes) unsubscribe();
       this.#timer.cancel();
       this.#step(() => this.#core.close(this.#clock()));
+      this.#metrics?.removeNode(this);
       await Promise.resolve();
     })();
     return this.#closing;
@@ -1179,7 +1315,10 @@ export class Warp<T = unknown> {
 
   // ------------------------------------------------------------------ driver
 
-  #run(start: (op: number, nowMs: number) => void): Promise<OpResult> {
+  #run(
+    start: (op: number, nowMs: number) => void,
+    operation: OperationName = "other",
+  ): Promise<OpResult> {
     if (this.#failure !== undefined) {
       return Promise.reject(
         new WarpError("CLOSED", `Node failed: ${this.#failure.message}`, { cause: this.#failure }),
@@ -1197,6 +1336,20 @@ export class Warp<T = unknown> {
       this.#opLoaders.delete(op);
       throw error;
     }
+    return this.#metrics === undefined ? promise : this.#timed(promise, operation, this.#metrics);
+  }
+
+  /** Reports the duration of operation `promise` to `metrics` when it settles. */
+  #timed(promise: Promise<OpResult>, operation: OperationName, metrics: WarpMetrics) {
+    const startMs = this.#clock();
+    const record = (outcome: "ok" | "error") => {
+      try {
+        metrics.recordOperation(this.nodeId, operation, outcome, (this.#clock() - startMs) / 1000);
+      } catch {
+        // a metrics adapter that throws must not fail the operation it measured
+      }
+    };
+    promise.then(() => record("ok"), () => record("error"));
     return promise;
   }
 
@@ -1211,6 +1364,7 @@ export class Warp<T = unknown> {
       if (!(error instanceof InvariantError)) throw error;
       this.#fail(error);
     }
+    if (this.#observer !== undefined) this.#emitCoreEvents(this.#observer);
   }
 
   #fail(error: Error): void {
@@ -1227,6 +1381,7 @@ export class Warp<T = unknown> {
     this.#opLoaders.clear();
     for (const controller of this.#loadControllers.values()) controller.abort();
     this.#loadControllers.clear();
+    this.#observer?.emit({ type: "node-failed", error });
   }
 
   /**
@@ -1245,6 +1400,8 @@ export class Warp<T = unknown> {
       this.#malformed++;
       return;
     }
+    this.#counters.received(message.t);
+    if (this.#metrics !== undefined) this.#echoHeard(message, this.#metrics);
     this.#step(() => this.#core.onMessage(message, this.#clock()));
   }
 
@@ -1261,9 +1418,12 @@ export class Warp<T = unknown> {
         return;
       }
       case "broadcast":
+        this.#counters.sent(effect.message.t);
+        if (this.#metrics !== undefined) this.#publishing(effect.message);
         this.#transport?.publish(this.#allSubject, encodeMessage(effect.message));
         return;
       case "send":
+        this.#counters.sent(effect.message.t);
         this.#transport?.publish(
           this.#nodeSubjectPrefix + effect.to,
           encodeMessage(effect.message),
@@ -1332,6 +1492,7 @@ export class Warp<T = unknown> {
     loading.then(
       (value) => this.#loaded(io, controller, this.#loadedValue(key, value, decisions)),
       (error) => {
+        this.#observer?.emit({ type: "loader-error", key, error });
         const failure = error instanceof WarpError && error.code === "VALUE_TOO_LARGE"
           ? error
           : new WarpError(
@@ -1416,7 +1577,11 @@ export class Warp<T = unknown> {
       this.#ioTimeoutMs,
       timeoutAfter(this.#ioTimeoutMs, `Store read of ${describe(key)}`),
     ).catch((error) => {
-      throw asWarpError(error, "STORE_ERROR", `Store read of ${describe(key)} failed`);
+      throw this.#ioFailure(
+        asWarpError(error, "STORE_ERROR", `Store read of ${describe(key)} failed`),
+        "store-read",
+        key,
+      );
     });
     if (record.value === undefined) {
       return { version: record.version, bytes: undefined, value: undefined, leases: [] };
@@ -1453,10 +1618,10 @@ export class Warp<T = unknown> {
         (version) =>
           this.#step(() => this.#core.onStoreWrite(io, { ok: true, version }, this.#clock())),
         (error) => {
-          const failure = asWarpError(
-            error,
-            "STORE_ERROR",
-            `Store write of ${describe(key)} failed`,
+          const failure = this.#ioFailure(
+            asWarpError(error, "STORE_ERROR", `Store write of ${describe(key)} failed`),
+            "store-write",
+            key,
           );
           this.#step(() =>
             this.#core.onStoreWrite(io, { ok: false, error: failure }, this.#clock())
@@ -1465,9 +1630,45 @@ export class Warp<T = unknown> {
       );
   }
 
+  /** Notes when an own `inv` or `drop` is published, to time its echo (at most 1024 kept). */
+  #publishing(message: Message): void {
+    if (message.t !== "inv" && message.t !== "drop") return;
+    const published = this.#published;
+    if (published.size >= PUBLISHED_MAX) published.delete(published.keys().next().value!);
+    published.set(message.seq, this.#clock());
+  }
+
+  /** An own `inv` or `drop` came back from the bus: reports how long after publishing. */
+  #echoHeard(message: Message, metrics: WarpMetrics): void {
+    if (message.t !== "inv" && message.t !== "drop") return;
+    if (message.from !== this.nodeId || message.inc !== this.#core.incarnation) return;
+    const publishedMs = this.#published.get(message.seq);
+    if (publishedMs === undefined) return;
+    this.#published.delete(message.seq);
+    const seconds = (this.#clock() - publishedMs) / 1000;
+    try {
+      metrics.recordInvalidationEcho(this.nodeId, message.t, seconds);
+    } catch {
+      // a metrics adapter that throws must not break the bus path
+    }
+  }
+
+  /** An I/O call failed with `failure`: past its deadline, that is a `timeout` event. */
+  #ioFailure(
+    failure: WarpError,
+    operation: "store-read" | "store-write" | "coordinator-read" | "coordinator-write",
+    key: string,
+  ): WarpError {
+    if (failure.code === "TIMEOUT" && this.#observer !== undefined) {
+      this.#observer.emit({ type: "timeout", operation, key, timeoutMs: this.#ioTimeoutMs });
+    }
+    return failure;
+  }
+
   #coordGet(io: number, key: string, kind: CoordRecordKind, ttlMs: number | undefined): void {
     const coordinator = this.#coordinator!;
     const options = ttlMs === undefined ? undefined : { ttlMs };
+    this.#counters.coordinatorRead();
     withTimeout(
       () => coordinator.get(this.#coordPrefix + key, options),
       this.#ioTimeoutMs,
@@ -1499,10 +1700,14 @@ export class Warp<T = unknown> {
         this.#step(() => this.#core.onCoordRead(io, result, this.#clock()));
       },
       (error) => {
-        const failure = asWarpError(
-          error,
-          "COORDINATOR_UNAVAILABLE",
-          `Coordinator read of ${describe(key)} failed`,
+        const failure = this.#ioFailure(
+          asWarpError(
+            error,
+            "COORDINATOR_UNAVAILABLE",
+            `Coordinator read of ${describe(key)} failed`,
+          ),
+          "coordinator-read",
+          key,
         );
         this.#step(() => this.#core.onCoordRead(io, { ok: false, error: failure }, this.#clock()));
       },
@@ -1528,21 +1733,28 @@ export class Warp<T = unknown> {
       this.#ioTimeoutMs,
       timeoutAfter(this.#ioTimeoutMs, `Coordinator write of ${describe(key)}`),
     ).then(
-      (newRevision) =>
+      (newRevision) => {
+        this.#counters.compareAndSet("ok");
         this.#step(() =>
           this.#core.onCoordWrite(io, { ok: true, revision: newRevision }, this.#clock())
-        ),
+        );
+      },
       (error) => {
-        const failure = asWarpError(
-          error,
-          "COORDINATOR_UNAVAILABLE",
-          `Coordinator write of ${describe(key)} failed`,
+        const failure = this.#ioFailure(
+          asWarpError(
+            error,
+            "COORDINATOR_UNAVAILABLE",
+            `Coordinator write of ${describe(key)} failed`,
+          ),
+          "coordinator-write",
+          key,
         );
         const result = {
           ok: false as const,
           conflict: failure.code === "CONTENDED",
           error: failure,
         };
+        this.#counters.compareAndSet(result.conflict ? "conflict" : "error");
         this.#step(() => this.#core.onCoordWrite(io, result, this.#clock()));
       },
     );

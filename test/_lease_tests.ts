@@ -174,17 +174,24 @@ export function testLeasesAcrossProcesses(
       }
       const shared = [...attached, ...controls, ...ofOther];
 
-      // Every node reads every key: found; the second read comes from L1.
+      // Every node reads every key: found; a later read comes from L1.
       for (const node of nodes) {
         const keys = node === a ? [...shared, "sl:a"] : shared;
         for (const key of keys) {
           const first = await node.read(key);
           assert.deepEqual([first.found, first.value], [true, `v-${key}`], `${node.node} ${key}`);
-          const second = await node.read(key);
+          // On a loaded machine a session renewal can come late, and a strong read then
+          // reads through (by design) until the session is current again: allow two more
+          // tries, 250 ms apart, before calling the entry uncached.
+          let later = await node.read(key);
+          for (let tries = 0; later.source !== "l1" && tries < 2; tries++) {
+            await new Promise((resolve) => setTimeout(resolve, 250));
+            later = await node.read(key);
+          }
           assert.deepEqual(
-            [second.found, second.value, second.source],
+            [later.found, later.value, later.source],
             [true, `v-${key}`, "l1"],
-            `${node.node} ${key}: a second read is served from L1`,
+            `${node.node} ${key}: a later read is served from L1`,
           );
         }
       }

@@ -114,7 +114,9 @@ export interface CheckHistoryStats {
 export interface CheckHistoryResult {
   /** Violations, by guarantee (in {@linkcode GUARANTEES} order), then key, then op. */
   readonly violations: readonly Violation[];
+  /** Each guarantee's status. */
   readonly results: Readonly<Record<Guarantee, GuaranteeStatus>>;
+  /** What the check counted. */
   readonly stats: CheckHistoryStats;
 }
 

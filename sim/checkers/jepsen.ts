@@ -46,6 +46,7 @@ export interface JepsenImportOptions {
 
 /** The result of {@linkcode importJepsenHistory}. */
 export interface JepsenImport {
+  /** The history in Warp's format. */
   readonly history: History;
   /** Whether the values were `[key value]` tuples: check with `kv` rather than `cas-register`. */
   readonly keyed: boolean;

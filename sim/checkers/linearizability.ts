@@ -74,6 +74,7 @@ export interface Model<State, Input, Output> {
 export interface Operation<Input, Output> {
   /** Unique among the operations checked together. */
   readonly id: number;
+  /** What the operation asked for. */
   readonly input: Input;
   /** The answer, for an `ok` operation; ignored otherwise. */
   readonly output?: Output;
@@ -110,6 +111,7 @@ export type PartitionStatus = LinearizabilityStatus | "skipped";
 
 /** The result of one partition. */
 export interface PartitionResult {
+  /** The partition's verdict. */
   readonly status: PartitionStatus;
   /** The ids of the operations checked in this partition (`fail` ones dropped). */
   readonly ops: readonly number[];
@@ -126,6 +128,7 @@ export interface LinearizabilityResult {
    * searched, else `pass`.
    */
   readonly status: LinearizabilityStatus;
+  /** The result of each partition. */
   readonly partitions: readonly PartitionResult[];
   /** Model steps taken in all partitions. */
   readonly steps: number;

@@ -46,11 +46,13 @@ export type LockGuarantee = typeof LOCK_GUARANTEES[number];
 
 /** A granted lock and how long its holder believed in it (true times, ms). */
 export interface LockGrantRecord {
+  /** The lock's name. */
   readonly lock: string;
   /** The node that held it. */
   readonly node: string;
   /** The holder as the coordinator record names it: `node/incarnation/handle`. */
   readonly holder: string;
+  /** The fencing token of the grant. */
   readonly token: number;
   /** When the grant was answered. */
   readonly grantTrueMs: number;
@@ -68,23 +70,31 @@ export interface LockGrantRecord {
 
 /** A fenced operation on the protected resource. */
 export interface LockClaimRecord {
+  /** The lock's name. */
   readonly lock: string;
+  /** The node that made the call. */
   readonly node: string;
   /** The grant it was made under (`holder` of a {@linkcode LockGrantRecord}). */
   readonly holder: string;
+  /** The fencing token of the grant. */
   readonly token: number;
   /** When the node checked that it held the lock. */
   readonly checkTrueMs: number;
   /** When the operation reached the resource and was admitted or rejected. */
   readonly arrivalTrueMs: number;
+  /** Whether the resource admitted it (its token was not older than one it had seen). */
   readonly admitted: boolean;
 }
 
 /** An acquisition, for L3. */
 export interface LockAcquireRecord {
+  /** The lock's name. */
   readonly lock: string;
+  /** The node that made the call. */
   readonly node: string;
+  /** The client operation's id. */
   readonly op: number;
+  /** When the acquisition started. */
   readonly startTrueMs: number;
   /** When it ended; absent while pending at the end of the history. */
   readonly endTrueMs?: number;
@@ -96,11 +106,17 @@ export interface LockAcquireRecord {
 
 /** A renew or release of a grant its node no longer held, for L4. */
 export interface LockMisuseRecord {
+  /** The lock's name. */
   readonly lock: string;
+  /** The node that made the call. */
   readonly node: string;
+  /** The client operation's id. */
   readonly op: number;
+  /** Which call it was. */
   readonly kind: "renew" | "release";
+  /** The grant's handle. */
   readonly handle: number;
+  /** When the call was made. */
   readonly trueMs: number;
   /** The error code it failed with, `ok` if it succeeded, `crashed` or `pending`. */
   readonly outcome: string;
@@ -108,9 +124,13 @@ export interface LockMisuseRecord {
 
 /** A write applied by the coordinator. */
 export interface LockWriteRecord {
+  /** The coordinator key written. */
   readonly key: string;
+  /** The lock's name. */
   readonly lock: string;
+  /** When the coordinator applied it. */
   readonly trueMs: number;
+  /** What the write did. */
   readonly kind: "create" | "update" | "delete";
   /** The coordinator revision of the write (a delete gets one too). */
   readonly revision: number;
@@ -136,13 +156,19 @@ export interface LockL3Params {
 
 /** A recorded lock history. */
 export interface LockHistory {
+  /** The format tag, {@linkcode LOCK_HISTORY_FORMAT}. */
   readonly format: typeof LOCK_HISTORY_FORMAT;
+  /** Every grant. */
   readonly grants: readonly LockGrantRecord[];
+  /** Every fenced operation on the protected resource. */
   readonly claims: readonly LockClaimRecord[];
+  /** Every acquisition (L3). */
   readonly acquires: readonly LockAcquireRecord[];
+  /** Every renew or release of a grant no longer held (L4). */
   readonly misuses: readonly LockMisuseRecord[];
   /** The coordinator's log of applied writes; without it L2 and L4 check less. */
   readonly writes?: readonly LockWriteRecord[];
+  /** Node crashes, in true time. */
   readonly crashes: readonly { readonly node: string; readonly trueMs: number }[];
   /** Absent: L3 is skipped. */
   readonly l3?: LockL3Params;
@@ -156,13 +182,17 @@ export interface LockL3Stats {
   readonly judged: number;
   /** The longest wait judged, ms (0 if none). */
   readonly worstDelayMs: number;
+  /** The L3 bound the waits were judged against, ms. */
   readonly boundMs: number;
 }
 
 /** The result of {@linkcode checkLockHistory}. */
 export interface LockCheckResult {
+  /** The violations found. */
   readonly violations: Violation[];
+  /** Each lock guarantee's status. */
   readonly results: Record<LockGuarantee, "pass" | "fail" | "skipped">;
+  /** What L3 measured. */
   readonly l3: LockL3Stats;
 }
 

@@ -95,25 +95,31 @@ export type ModelCheckStatus = "pass" | "fail" | "unknown" | "empty";
 
 /** The result of one key. */
 export interface KeyCheck {
+  /** The key. */
   readonly key: string;
   /** `skipped`: its search was stopped before an answer because another key failed. */
   readonly status: PartitionStatus;
   /** Operations checked on this key (`fail` ones and reads that said nothing left out). */
   readonly ops: number;
+  /** Model steps the search took. */
   readonly steps: number;
   /** For a failing key: why, in a sentence with the values. */
   readonly explanation?: string;
   /** For a failing key: the op that could not take effect, then the last ones linearized. */
   readonly involved?: readonly number[];
+  /** For a failing key: a shortest history the model cannot explain. */
   readonly counterexample?: Counterexample;
 }
 
 /** The result of {@linkcode checkModel}. */
 export interface CheckModelResult {
+  /** The model checked against. */
   readonly model: ModelName;
+  /** `fail` if a key fails, else `unknown` if one ran out of budget, else `pass` (`empty`: nothing to check). */
   readonly status: ModelCheckStatus;
   /** Per key, in the order of their first op. */
   readonly keys: readonly KeyCheck[];
+  /** What the check counted. */
   readonly stats: {
     /** Ops in the history. */
     readonly ops: number;

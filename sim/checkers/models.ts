@@ -133,6 +133,7 @@ export function kvModel<V = unknown>(
 
 /** A transaction over registers: its steps, applied in order at one instant. */
 export interface MultiRegisterInput<V = unknown> {
+  /** The reads and writes, in order. */
   readonly steps: readonly (
     | { readonly kind: "read"; readonly key: string }
     | { readonly kind: "write"; readonly key: string; readonly value: V | null }

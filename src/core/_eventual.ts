@@ -35,6 +35,7 @@ import type { NodeKernel, VersionWatcher } from "./_kernel.ts";
 import type { FlushEpoch } from "./_fills.ts";
 import type { EventualFlush } from "./_peers.ts";
 import type { WriteInput } from "./node.ts";
+import type { FlushReason } from "./events.ts";
 
 /** Most eventual writes waiting for this node's session at once. */
 const HELD_MAX = 10_000;
@@ -208,10 +209,12 @@ export class EventualWrites implements VersionWatcher, FlushEpoch, EventualFlush
   }
 
   /** Broadcasts of unknown keys may have been missed: drop every eventual entry. */
-  flush(): void {
-    this.#k.l1.deleteWhere((e) => e.policy.mode === "eventual-distributed");
+  flush(reason: FlushReason): void {
+    const entries = this.#k.l1.deleteWhere((e) => e.policy.mode === "eventual-distributed");
     this.#flushEpoch++;
     this.#k.stats.flushes++;
+    this.#k.stats.entriesFlushed += entries;
+    if (this.#k.events !== undefined) this.#k.note({ type: "flush", reason, entries });
   }
 
   /** Raises the floor of the writes of `key` in flight. */

@@ -65,6 +65,7 @@ export class FailSafe {
       return undefined;
     }
     k.stats.staleAnswers++;
+    if (k.events !== undefined) k.note({ type: "stale", key });
     return entryAnswer(entry, k.now, "fallback");
   }
 

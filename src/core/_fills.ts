@@ -149,6 +149,7 @@ export class Fills implements VersionWatcher, DropWatcher {
   miss(op: number, key: string, policy: KeyPolicy, settings: ReadSettings): void {
     const k = this.#k;
     k.stats.misses++;
+    if (k.readEvents) k.note({ type: "miss", key });
     if (this.#parts.failSafe.throttled(key)) {
       const stale = this.#parts.failSafe.fallback(key, settings);
       if (stale !== undefined) {
@@ -180,6 +181,7 @@ export class Fills implements VersionWatcher, DropWatcher {
   refresh(key: string, policy: KeyPolicy): void {
     if (this.#fills.has(key)) return;
     this.#k.stats.refreshes++;
+    if (this.#k.events !== undefined) this.#k.note({ type: "refresh", key });
     const fill = this.#newFill(key, policy, policy, []);
     this.#fills.set(key, fill);
     this.#start(fill);

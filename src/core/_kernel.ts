@@ -43,6 +43,8 @@ import { entryLifetime } from "./_tuning.ts";
 import type { Canary, NodeStats } from "./node.ts";
 import type { Fill } from "./_fills.ts";
 import type { StaleValue } from "./_loads.ts";
+import { NODE_EVENTS_MAX } from "./events.ts";
+import type { NodeEvent } from "./events.ts";
 
 /** Padding added to every wait that must outlast a belief held on another clock. */
 export const MARGIN_MS = 1;
@@ -133,6 +135,15 @@ export class NodeKernel {
    * has applied. A load records it when it starts (`_fills.ts`).
    */
   dropEpoch = 0;
+  /**
+   * Events recorded for the driver (`events.ts`), or `undefined` while nobody observes the
+   * node: a protocol checks it before building an event, so an unobserved node builds none.
+   */
+  events: NodeEvent[] | undefined;
+  /** Whether reads record `hit` and `miss` events too (there are many). */
+  readEvents = false;
+  /** Events lost because the driver left more than `NODE_EVENTS_MAX` untaken. */
+  eventsDropped = 0;
 
   readonly #timers = new TimerHeap();
   readonly #timerActions = new Map<number, () => void>();
@@ -201,6 +212,14 @@ export class NodeKernel {
     if (effects.length === 0) return effects;
     this.#effects = [];
     return effects;
+  }
+
+  /** Records `event` for the driver; only call it when `events` is defined. */
+  note(event: NodeEvent): void {
+    const events = this.events;
+    if (events === undefined) return;
+    if (events.length >= NODE_EVENTS_MAX) this.eventsDropped++;
+    else events.push(event);
   }
 
   // ---------------------------------------------------------------- timers

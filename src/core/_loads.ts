@@ -61,6 +61,7 @@ export class Loads {
     const timer = k.arm(k.now + hardTimeoutMs, () => {
       this.#timers.delete(io);
       k.stats.loadTimeouts++;
+      if (k.events !== undefined) k.note({ type: "load-timeout", key, hardTimeoutMs });
       k.abortLoad(io);
       then({
         ok: false,

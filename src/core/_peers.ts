@@ -25,6 +25,7 @@ import { ECHOES_MAX } from "./messages.ts";
 import type { Echo, NodeId } from "./messages.ts";
 import type { NodeKernel } from "./_kernel.ts";
 import { EchoBudget } from "./_echo_budget.ts";
+import type { FlushReason } from "./events.ts";
 
 /** Most sequence numbers held ahead of a gap before the gap is healed by a flush. */
 const AHEAD_MAX = 256;
@@ -61,7 +62,7 @@ export interface Membership {
 /** What peer tracking needs of the eventual protocol (`_eventual.ts`). */
 export interface EventualFlush {
   /** Broadcasts of unknown keys may have been missed: drop every eventual entry. */
-  flush(): void;
+  flush(reason: FlushReason): void;
 }
 
 /** Settings of {@linkcode Peers}, validated by `NodeCore`. */
@@ -190,7 +191,8 @@ export class Peers {
       this.#peers.set(from, peer);
       if (((heartbeat ? seq : seq - 1) > 0 || restarted) && !k.canary.ignoreGaps) {
         k.stats.gapsDetected++;
-        this.#settings.flusher.flush();
+        if (k.events !== undefined) k.note({ type: "gap", peer: from, reason: "peer-joined" });
+        this.#settings.flusher.flush("peer-joined");
       }
       return;
     }
@@ -213,15 +215,16 @@ export class Peers {
       this.#healGap(peer);
       return;
     }
-    if (peer.gapSinceMs === undefined) this.#openGap(peer);
+    if (peer.gapSinceMs === undefined) this.#openGap(peer, from);
   }
 
   /** A gap opened: heal it by a flush unless it closes within `gapTimeoutMs`. */
-  #openGap(peer: Peer): void {
+  #openGap(peer: Peer, from: NodeId): void {
     const k = this.#k;
     const gapTimeoutMs = this.#settings.gapTimeoutMs;
     peer.gapSinceMs = k.now;
     k.stats.gapsDetected++;
+    if (k.events !== undefined) k.note({ type: "gap", peer: from, reason: "sequence" });
     k.arm(k.now + gapTimeoutMs, () => {
       if (peer.gapSinceMs !== undefined && k.now - peer.gapSinceMs >= gapTimeoutMs) {
         this.#healGap(peer);
@@ -231,7 +234,7 @@ export class Peers {
 
   /** Missed invalidations of unknown keys: drop every eventual entry, then go on. */
   #healGap(peer: Peer): void {
-    if (!this.#k.canary.ignoreGaps) this.#settings.flusher.flush();
+    if (!this.#k.canary.ignoreGaps) this.#settings.flusher.flush("gap");
     peer.contiguous = peer.highest;
     peer.ahead.clear();
     peer.gapSinceMs = undefined;

@@ -82,7 +82,9 @@ export interface SessionNotice {
 
 /** One member of the cluster, as its entry of the sessions record says. */
 export interface SessionMember {
+  /** The member's node id. */
   readonly id: NodeId;
+  /** The member's incarnation. */
   readonly inc: number;
   /** The session number within the incarnation: new at every (re)join. */
   readonly session: number;
@@ -96,6 +98,7 @@ export interface SessionMember {
 
 /** The sessions record: every member, sorted by id. */
 export interface SessionsRecord {
+  /** Every member, sorted by id. */
   readonly members: readonly SessionMember[];
 }
 
@@ -438,6 +441,7 @@ export class Sessions {
 
   #loseSession(): void {
     this.#k.stats.sessionsLost++;
+    if (this.#k.events !== undefined) this.#k.note({ type: "session-lost" });
     this.#joined = false;
     this.#active = false;
     this.#k.liveUntilMs = -Infinity;

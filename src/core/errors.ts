@@ -43,7 +43,7 @@ export type WarpErrorCode =
   | "NOT_FOUND"
   /**
    * A value over a size limit: its encoded bytes over `valueBytesMax` or what the store
-   * can hold, or (`jsonCodec`) nested deeper than `JSON_DEPTH_MAX`. Nothing was written.
+   * can hold, or nested deeper than `JSON_DEPTH_MAX`. Nothing was written.
    */
   | "VALUE_TOO_LARGE";
 

@@ -37,6 +37,7 @@ export interface EntryTuning {
 
 /** One cached key. Owned by {@linkcode L1Cache}; treat as read-only outside it. */
 export interface Entry {
+  /** The cached key. */
   readonly key: string;
   /** The decoded value; meaningless when `found` is false. */
   value: unknown;
@@ -67,14 +68,19 @@ export interface Entry {
   policy: KeyPolicy;
   /** The leases the value is attached to: served only while each is known active. */
   leases: readonly string[] | undefined;
+  /** The previous entry in LRU order (towards the most recently used). */
   prev: Entry | undefined;
+  /** The next entry in LRU order (towards the least recently used). */
   next: Entry | undefined;
 }
 
 /** What {@linkcode L1Cache.install} caches for a key. */
 export interface EntryData {
+  /** The decoded value; ignored when `found` is false. */
   readonly value: unknown;
+  /** Whether the key has a value (false: a cached absence). */
   readonly found: boolean;
+  /** The store version of the value (or of the absence). */
   readonly version: number;
   /** The encoded size in bytes. */
   readonly sizeBytes: number;

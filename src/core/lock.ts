@@ -32,6 +32,7 @@ export interface LockRecord {
 export interface LockGrant {
   /** Identifies the grant in later calls (renew, release). */
   readonly handle: number;
+  /** The lock's name. */
   readonly name: string;
   /** The fencing token: larger than every earlier grant's token of this lock. */
   readonly token: number;
@@ -94,7 +95,9 @@ export interface AcquireOptions {
 
 /** Configuration of a {@linkcode LockCore}. */
 export interface LockCoreConfig {
+  /** This node's id, written in the lock records it holds. */
   readonly nodeId: string;
+  /** This node's incarnation: grants of an earlier life are told apart. */
   readonly incarnation: number;
   /** The drift bound every node's clock keeps, ppm. @default {500} */
   readonly maxDriftPpm?: number;

@@ -16,20 +16,31 @@ export type NodeId = string;
 
 /** An eventual-distributed write or delete of `key` reached the store at `version`. */
 export interface InvalidateMessage {
+  /** The message type tag. */
   readonly t: "inv";
+  /** The sender's node id. */
   readonly from: NodeId;
+  /** The sender's incarnation: it grows at each restart, so a message from an earlier life is told apart. */
   readonly inc: number;
+  /** The sender's broadcast sequence number (one per broadcast), by which receivers detect gaps. */
   readonly seq: number;
+  /** The key written or deleted. */
   readonly key: string;
+  /** The store version the write or delete reached. */
   readonly version: number;
 }
 
 /** Drop `key` from every L1 whatever its version (the user's `invalidate`). */
 export interface DropMessage {
+  /** The message type tag. */
   readonly t: "drop";
+  /** The sender's node id. */
   readonly from: NodeId;
+  /** The sender's incarnation: it grows at each restart, so a message from an earlier life is told apart. */
   readonly inc: number;
+  /** The sender's broadcast sequence number (one per broadcast), by which receivers detect gaps. */
   readonly seq: number;
+  /** The key to drop. */
   readonly key: string;
 }
 
@@ -50,21 +61,31 @@ export const ECHOES_MAX = 256;
  * invalidation the peer sent before it sent round `r` (see `_peers.ts`).
  */
 export interface HeartbeatMessage {
+  /** The message type tag. */
   readonly t: "hb";
+  /** The sender's node id. */
   readonly from: NodeId;
+  /** The sender's incarnation: it grows at each restart, so a message from an earlier life is told apart. */
   readonly inc: number;
+  /** The sender's broadcast sequence number (one per broadcast), by which receivers detect gaps. */
   readonly seq: number;
+  /** The number of this heartbeat among the sender's heartbeats (its freshness round). */
   readonly round: number;
+  /** For each peer the sender hears, the latest round of that peer it had heard. */
   readonly echo: readonly Echo[];
 }
 
 /** A strong writer asks a holder of `key` to stop serving it and answer with `ack`. */
 export interface RevokeMessage {
+  /** The message type tag. */
   readonly t: "revoke";
+  /** The sender's node id. */
   readonly from: NodeId;
+  /** The sender's incarnation: it grows at each restart, so a message from an earlier life is told apart. */
   readonly inc: number;
   /** The writer's id for this revocation, echoed in the ack. */
   readonly id: number;
+  /** The key the holder must stop serving. */
   readonly key: string;
   /**
    * The revision of the writer's claim on the key's holder record: the holder trusts no
@@ -75,10 +96,15 @@ export interface RevokeMessage {
 
 /** A holder confirms it no longer serves `key` and will not cache it until told. */
 export interface AckMessage {
+  /** The message type tag. */
   readonly t: "ack";
+  /** The sender's node id. */
   readonly from: NodeId;
+  /** The sender's incarnation: it grows at each restart, so a message from an earlier life is told apart. */
   readonly inc: number;
+  /** The revocation's id, echoed from the `revoke`. */
   readonly id: number;
+  /** The key the holder stopped serving. */
   readonly key: string;
 }
 
@@ -87,9 +113,13 @@ export interface AckMessage {
  * effort and only a speed-up: the revocation is safe without it (see `leases.ts`).
  */
 export interface LeaseRevokedMessage {
+  /** The message type tag. */
   readonly t: "lrev";
+  /** The sender's node id. */
   readonly from: NodeId;
+  /** The sender's incarnation: it grows at each restart, so a message from an earlier life is told apart. */
   readonly inc: number;
+  /** The id of the revoked lease. */
   readonly lease: string;
 }
 

@@ -22,5 +22,7 @@ export * from "./registry.ts";
 export * from "./l1.ts";
 export * from "./timers.ts";
 export * from "./node.ts";
+export * from "./events.ts";
 export * from "./lock.ts";
 export * from "./leases.ts";
+export type { SessionMember, SessionNotice, SessionsRecord } from "./_sessions.ts";

@@ -37,6 +37,7 @@ import { SESSION_MAX_MS, Sessions } from "./_sessions.ts";
 import { FailSafe } from "./_failsafe.ts";
 import { loadResultProblem, Loads } from "./_loads.ts";
 import { tuneHit } from "./_tuning.ts";
+import type { NodeEvent } from "./events.ts";
 
 export { holderRecordKey } from "./_strong.ts";
 
@@ -168,24 +169,37 @@ export interface Canary {
 
 /** Counters of a node, for monitoring and for the simulator's reports. */
 export interface NodeStats {
+  /** Reads answered from L1. */
   hits: number;
+  /** Reads L1 could not answer. */
   misses: number;
+  /** Store reads started. */
   storeReads: number;
+  /** Store writes and deletes started. */
   storeWrites: number;
   /** Fill results discarded because they were older than a version already seen. */
   staleFillsDiscarded: number;
   /** Fill results not cached because an invalidation, drop, revoke or flush raced them. */
   fillsNotCached: number;
+  /** Invalidations and drops that outdated or removed a cached entry. */
   invalidationsApplied: number;
+  /** Valid bus messages received from peers. */
   messagesReceived: number;
   /** Bus messages dropped as malformed or foreign. */
   messagesDropped: number;
+  /** Sequence gaps seen in a peer's broadcasts. */
   gapsDetected: number;
+  /** Flushes of every eventual-distributed L1 entry (a broadcast may have been missed). */
   flushes: number;
+  /** L1 entries the flushes dropped. */
+  entriesFlushed: number;
+  /** `revoke` messages sent by strong writes. */
   revokesSent: number;
+  /** `ack` messages received for them. */
   acksReceived: number;
   /** Strong writes that completed by waiting out a silent holder's lease. */
   leaseWaits: number;
+  /** Coordinator calls started. */
   coordinatorCalls: number;
   /** Coordinator reads of lease records. */
   leaseChecks: number;
@@ -296,6 +310,7 @@ export class NodeCore {
     messagesDropped: 0,
     gapsDetected: 0,
     flushes: 0,
+    entriesFlushed: 0,
     revokesSent: 0,
     acksReceived: 0,
     leaseWaits: 0,
@@ -327,6 +342,8 @@ export class NodeCore {
   readonly #sessions: Sessions;
   readonly #loads: Loads;
   #closed = false;
+  /** The kernel's `readEvents`, here too so that `hit` checks it in one step. */
+  #readEvents = false;
 
   /** Creates a node; validates the configuration (TypeError/RangeError on misuse). */
   constructor(config: NodeConfig) {
@@ -395,9 +412,9 @@ export class NodeCore {
     // The session's hooks reach modules made below; they run only after construction.
     const hooks = {
       revoked: (key: string, rev: number) => this.#strong.revokedByNotice(key, rev),
-      membersRemoved: () => this.#eventual.flush(),
+      membersRemoved: () => this.#eventual.flush("members-removed"),
       lost: () => {
-        this.#eventual.flush();
+        this.#eventual.flush("session-lost");
         this.#strong.sessionLost();
         this.#fills.sessionLost();
       },
@@ -466,6 +483,29 @@ export class NodeCore {
     return this.#kernel.effectsPending;
   }
 
+  /**
+   * Starts or stops recording the events of `events.ts` for {@linkcode NodeCore.takeEvents}:
+   * `"all"`, every read's outcome included; `"protocol"`, all but those; `"off"`, none
+   * (the default: an unobserved node records nothing, and a hit checks one flag).
+   */
+  observe(level: "all" | "protocol" | "off"): void {
+    const kernel = this.#kernel;
+    kernel.readEvents = this.#readEvents = level === "all";
+    if (level === "off") kernel.events = undefined;
+    else kernel.events ??= [];
+  }
+
+  /**
+   * Takes the events recorded since the last call, in order (empty while not observed),
+   * and how many were lost to the bound in all (`NODE_EVENTS_MAX` untaken).
+   */
+  takeEvents(): NodeEvent[] {
+    const events = this.#kernel.events;
+    if (events === undefined || events.length === 0) return [];
+    this.#kernel.events = [];
+    return events;
+  }
+
   /** The earliest local time at which {@linkcode tick} has work, or `Infinity`. */
   nextDeadlineMs(): number {
     return this.#kernel.nextDeadlineMs();
@@ -519,6 +559,7 @@ export class NodeCore {
     if (entry.leases !== undefined && !this.#leases.servable(entry.leases, nowMs)) return undefined;
     this.#l1.touch(entry);
     this.stats.hits++;
+    if (this.#readEvents) this.#kernel.note({ type: "hit", key });
     return entry;
   }
 

@@ -152,9 +152,13 @@ export interface KeyOptions {
 
 /** The access-frequency TTL rule of a registration, resolved. */
 export interface AccessTtl {
+  /** The shortest TTL, ms (`ttlMinMs`). */
   readonly minMs: number;
+  /** The longest TTL, ms (`ttlMaxMs`). */
   readonly maxMs: number;
+  /** A hit this soon after the previous one counts as hot, ms (`hotHitGapMs`). */
   readonly hotHitGapMs: number;
+  /** How much one hit moves the TTL, ms (`ttlStepMs`). */
   readonly stepMs: number;
 }
 
@@ -162,15 +166,23 @@ export interface AccessTtl {
 export interface KeyPolicy extends ReadSettings {
   /** The registered key or pattern. */
   readonly pattern: string;
+  /** The consistency mode. */
   readonly mode: ConsistencyMode;
+  /** Where values come from: the store (`store`) or the application's loader (`loader`). */
   readonly origin: ValueOrigin;
+  /** eventual-distributed: the most a read may lag a completed write, ms. */
   readonly maxStalenessMs: number;
+  /** strong-distributed: how long a holder may serve without renewing, ms. */
   readonly leaseMs: number;
+  /** How long a write may take before it fails with `TIMEOUT`, ms. */
   readonly writeTimeoutMs: number;
+  /** How long a read may take before it fails with `TIMEOUT`, ms. */
   readonly readTimeoutMs: number;
+  /** Fail-safe: how long a value served after a failure is served before the next retry, ms. */
   readonly failSafeThrottleMs: number;
   /** The refresh-ahead fraction, or 0: off. */
   readonly refreshAheadRatio: number;
+  /** The fraction by which a TTL is randomly shortened, so entries filled together do not expire together. */
   readonly ttlJitterRatio: number;
   /** The hard maximum age of a sliding entry, or `undefined`: not sliding. */
   readonly slidingMaxAgeMs: number | undefined;

@@ -71,6 +71,7 @@ export interface NatsTransportStats {
  * could throw it: a publish or subscription the connection's user has no permission for.
  */
 export interface NatsTransportErrorEvent {
+  /** The kind of problem. */
   readonly type: "permission-violation";
   /** What was refused. */
   readonly operation: "publish" | "subscription";

@@ -34,3 +34,4 @@ export * from "./transport.ts";
 export { CONNECT_TIMEOUT_MS_DEFAULT, reconnectBackoff } from "./_client.ts";
 export type { PostgresClientOptions, PostgresConnectionOptions } from "./_client.ts";
 export type { BusErrorEvent, BusOptions, BusStats } from "../transport/_channel_bus.ts";
+export type { ChannelBus } from "../transport/_channel_bus.ts";

@@ -161,6 +161,7 @@ export class PostgresTransport extends ChannelBus {
     return serverOf(this.#opened.sql);
   }
 
+  /** Sends `data` on `subject`'s channel (`NOTIFY`). */
   protected send(subject: string, data: Uint8Array): void {
     if (this.#queue.length >= POSTGRES_PUBLISH_QUEUE_MAX) {
       this.publishFailed(
@@ -177,6 +178,7 @@ export class PostgresTransport extends ChannelBus {
     }
   }
 
+  /** Starts listening to `subject`'s channel (`LISTEN`). */
   protected open(subject: string): void {
     const channel = channelOf(subject);
     this.#subjectOf.set(channel, subject);
@@ -185,12 +187,14 @@ export class PostgresTransport extends ChannelBus {
     listening.finally(() => this.#listens.delete(listening));
   }
 
+  /** Stops listening to `subject`'s channel (`UNLISTEN`). */
   protected shut(subject: string): void {
     const channel = channelOf(subject);
     this.#subjectOf.delete(channel);
     this.#listener.unlisten(channel);
   }
 
+  /** Ends the listener connection and, if the transport opened it, the client. */
   protected async end(): Promise<void> {
     await this.#listener.close();
     if (this.#opened.owned) await this.#opened.sql.end({ timeout: 1 });

@@ -23,3 +23,4 @@
 
 export * from "./transport.ts";
 export type { BusErrorEvent, BusOptions, BusStats } from "../transport/_channel_bus.ts";
+export type { ChannelBus } from "../transport/_channel_bus.ts";

@@ -22,23 +22,33 @@ const CONNECT_TIMEOUT_MS_DEFAULT = 10_000;
  * later) the transport uses.
  */
 export interface RedisClientLike {
+  /** Whether the client's socket is open. */
   readonly isOpen: boolean;
+  /** Whether the client is connected and ready for commands. */
   readonly isReady: boolean;
+  /** Connects the client. */
   connect(): Promise<unknown>;
+  /** A new client with the same options (the subscriber connection). */
   duplicate(): RedisClientLike;
+  /** Publishes `message` on `channel`. */
   publish(channel: string, message: Buffer): Promise<unknown>;
+  /** Subscribes `listener` to `channel`, with messages as buffers. */
   subscribe(
     channel: string,
     listener: (message: Buffer, channel: Buffer) => unknown,
     bufferMode: true,
   ): Promise<void>;
+  /** Removes `listener` from `channel`. */
   unsubscribe(
     channel: string,
     listener: (message: Buffer, channel: Buffer) => unknown,
     bufferMode: true,
   ): Promise<void>;
+  /** The server's `INFO` for `section`. */
   info(section: string): Promise<unknown>;
+  /** Listens to a client event (`error`, `ready`, ...). */
   on(event: string, listener: (...args: unknown[]) => void): unknown;
+  /** Closes the connection at once. */
   destroy(): void;
 }
 
@@ -221,6 +231,7 @@ export class RedisTransport extends ChannelBus {
     return Promise.all(this.#subscribing).then(() => {});
   }
 
+  /** Publishes `data` on `subject`'s channel. */
   protected send(subject: string, data: Uint8Array): void {
     // node-redis takes strings or Buffers only (anything else throws later, out of reach).
     const message = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -230,6 +241,7 @@ export class RedisTransport extends ChannelBus {
     );
   }
 
+  /** Subscribes to `subject`'s channel. */
   protected open(subject: string): void {
     const listener = (message: Buffer) =>
       this.deliver(subject, new Uint8Array(message.buffer, message.byteOffset, message.length));
@@ -241,6 +253,7 @@ export class RedisTransport extends ChannelBus {
     subscribing.finally(() => this.#subscribing.delete(subscribing));
   }
 
+  /** Unsubscribes from `subject`'s channel. */
   protected shut(subject: string): void {
     const listener = this.#listeners.get(subject);
     this.#listeners.delete(subject);
@@ -249,6 +262,7 @@ export class RedisTransport extends ChannelBus {
     }
   }
 
+  /** Closes the subscriber and, if the transport opened it, the publisher. */
   protected end(): Promise<void> {
     this.#subscriber.destroy();
     if (this.#ownsPublisher) this.#publisher.destroy();

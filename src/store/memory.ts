@@ -33,9 +33,13 @@ export interface MemoryStoreOptions {
 
 /** How many operations a {@linkcode MemoryStore} has been asked to do, failed ones included. */
 export interface MemoryStoreCounts {
+  /** Calls of `get`. */
   readonly get: number;
+  /** Calls of `set`. */
   readonly set: number;
+  /** Calls of `delete`. */
   readonly delete: number;
+  /** Calls of `list`. */
   readonly list: number;
 }
 

@@ -1,5 +1,5 @@
 // A Node user's first hour with the built package: run with `node --test` after
-// `test/node/build.ts` has built dist/ and installed its dependencies.
+// `deno task build:node` (scripts/build_node.ts) has built dist/ and installed its dependencies.
 //
 //   node --test --test-reporter=tap test/node/smoke.node.mjs
 //

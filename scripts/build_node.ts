@@ -1,7 +1,11 @@
 /**
  * Builds Warp for Node in `dist/`: per-file ES modules and `.d.ts` for the public entry
- * points, and a `dist/package.json` whose `exports` mirror `deno.json`'s and whose
- * `dependencies` are the npm packages of `deno.json`'s import map.
+ * points, and a `dist/package.json` whose `exports` mirror `deno.json`'s. The npm packages the
+ * main entry point imports (from `deno.json`'s import map) are its `dependencies`; those
+ * only the adapter entry points import (`@nats-io/*`, `postgres`, `@redis/client`) are
+ * optional `peerDependencies`, installed by the user who imports that adapter, so that the
+ * package's `engines` hold for what `npm install` brings (`@nats-io/nuid` 3 declares
+ * Node ≥ 22; the core and the PostgreSQL and Redis adapters need Node ≥ 20).
  *
  * How: the entry points and the files they import are copied to `dist/.src/` (so that the
  * bare specifiers `@nats-io/*` and `postgres` resolve from `dist/node_modules/` exactly as
@@ -13,7 +17,7 @@
  * Usage, from the repository root:
  *
  * ```sh
- * npx -y deno@2 run --allow-read --allow-write=dist --allow-run test/node/build.ts
+ * npx -y deno@2 task build:node
  * ```
  *
  * @module
@@ -22,10 +26,18 @@
 import assert from "node:assert/strict";
 
 /** The entry points built for Node, as `deno.json` `exports` names them. */
-export const NODE_EXPORTS = [".", "./core", "./nats", "./postgres", "./redis"] as const;
+export const NODE_EXPORTS = [
+  ".",
+  "./core",
+  "./nats",
+  "./postgres",
+  "./redis",
+  "./otel",
+  "./prometheus",
+] as const;
 
 /** Packages only the build needs: installed in `dist/`, never by the package's users. */
-const DEV_DEPENDENCIES: Readonly<Record<string, string>> = {
+const BUILD_DEPENDENCIES: Readonly<Record<string, string>> = {
   "typescript": "~5.9.3",
   "@types/node": "^20.19.0",
 };
@@ -65,7 +77,7 @@ interface DenoConfig {
 
 /** The default paths: the repository this file lives in, and its `dist/`. */
 export function defaultPaths(): BuildPaths {
-  const root = new URL("../../", import.meta.url);
+  const root = new URL("../", import.meta.url);
   return { root, dist: new URL("dist/", root) };
 }
 
@@ -78,10 +90,17 @@ export function parseNpmSpecifier(target: string): { name: string; range: string
   return { name: match[1]!, range: match[2]! };
 }
 
-/** The `dist/package.json` for a `deno.json` and the bare specifiers the built code imports. */
+/** The oldest Node the package supports: `engines.node`, checked by the smoke test. */
+export const NODE_MAJOR_MIN = 20;
+
+/**
+ * The `dist/package.json` for a `deno.json`, the bare specifiers the built code imports, and
+ * those of them the main entry point reaches (the others become optional peers).
+ */
 export function packageManifest(
   config: DenoConfig,
   bareImports: ReadonlySet<string>,
+  coreImports: ReadonlySet<string> = bareImports,
 ): Record<string, unknown> {
   const exports: Record<string, { types: string; default: string }> = {};
   for (const name of NODE_EXPORTS) {
@@ -91,6 +110,7 @@ export function packageManifest(
     exports[name] = { types: `${base}.d.ts`, default: `${base}.js` };
   }
   const dependencies: Record<string, string> = {};
+  const peerDependencies: Record<string, string> = {};
   for (const specifier of [...bareImports].sort()) {
     const target = config.imports[specifier];
     if (target === undefined) {
@@ -100,20 +120,35 @@ export function packageManifest(
     if (name !== specifier) {
       throw new TypeError(`Import map renames a package, which Node cannot follow: ${specifier}`);
     }
-    dependencies[name] = range;
+    if (coreImports.has(specifier)) dependencies[name] = range;
+    else peerDependencies[name] = range;
   }
+  const subpaths = Object.fromEntries(
+    Object.entries(exports).filter(([name]) => name !== ".").map((
+      [name, { types }],
+    ) => [name.slice(2), [types.replace(/^\.\//, "")]]),
+  );
   return {
     name: config.name,
     version: config.version,
     description: "Consistent in-memory caches across the instances of a Deno or Node service",
     license: config.license ?? "MIT",
     type: "module",
-    engines: { node: ">=20" },
+    engines: { node: `>=${NODE_MAJOR_MIN}` },
     sideEffects: false,
     exports,
+    // For TypeScript's `moduleResolution: "node"` (node10), which ignores `exports`.
+    main: exports["."]!.default,
+    types: exports["."]!.types,
+    typesVersions: { "*": subpaths },
     files: ["**/*.js", "**/*.d.ts", "README.md", "LICENSE"],
     dependencies,
-    devDependencies: DEV_DEPENDENCIES,
+    peerDependencies,
+    peerDependenciesMeta: Object.fromEntries(
+      Object.keys(peerDependencies).map((name) => [name, { optional: true }]),
+    ),
+    // The build installs the peers too: it compiles the adapters against them.
+    devDependencies: { ...BUILD_DEPENDENCIES, ...peerDependencies },
   };
 }
 
@@ -236,7 +271,8 @@ export async function buildNode(paths: BuildPaths = defaultPaths()): Promise<Bui
   ) as DenoConfig;
   const entries = NODE_EXPORTS.map((name) => config.exports[name]!.replace(/^\.\//, ""));
   const { files, bare } = await moduleGraph(paths.root, entries);
-  const manifest = packageManifest(config, bare);
+  const core = await moduleGraph(paths.root, [entries[0]!]);
+  const manifest = packageManifest(config, bare, core.bare);
   const manifestText = JSON.stringify(manifest, null, 2) + "\n";
 
   await cleanDist(paths.dist);

@@ -1,0 +1,198 @@
+/**
+ * What events, the logger and metrics cost on the L1-hit path of the API (`peek`, and
+ * `get` awaited), side by side in one run with **today's** `Warp` — the `src/` of the base
+ * commit (default: where this branch left `main`), exported with `git archive` into a
+ * temporary folder and imported next to this one.
+ *
+ * Rows, each a fresh node with 1024 strong-local keys cached, read in the same order:
+ * - `today`, two copies, and `nobody listens` (this branch, no listener, no logger, no
+ *   metrics), two copies: where a module's code lands moves a hit by more than a change
+ *   this small, so the summary compares the pair with the pair;
+ * - `metrics (Prometheus)`: a node reporting to `PrometheusMetrics` (hits are counted by
+ *   the core anyway, not timed);
+ * - `a flush listener`: an observer exists, no read event is recorded;
+ * - `a hit listener`: every hit records an event and calls the listener — the cost of a
+ *   feature that is on.
+ *
+ * Timing: `rounds` rounds; in each, every row reads `hits` keys in a shuffled row order,
+ * and its time is divided by today's (copy 1) in the same round. Per row: the median ns
+ * per hit and the quartiles of that ratio. A timed assertion would only be flaky: this
+ * prints.
+ *
+ * Run: npx -y deno@2 run --allow-read --allow-env --allow-run=git,tar --allow-write=/tmp
+ *      bench/observe_hit_bench.ts [--base REF] [--rounds 100] [--hits 20000]
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { MemoryStore, Warp } from "../mod.ts";
+import { PrometheusMetrics } from "../src/metrics/prometheus.ts";
+
+const KEYS_COUNT = 1024;
+const KEY_MASK = KEYS_COUNT - 1;
+const HOUR_MS = 3_600_000;
+
+/** The part of a node the bench drives: today's `Warp` and this branch's both have it. */
+interface HitWarp {
+  register(pattern: string, options: { mode: "strong-local"; ttlMs: number }): unknown;
+  set(key: string, value: unknown): Promise<number>;
+  peek(key: string): unknown;
+  get(key: string): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+type WarpClass = new (options: Record<string, unknown>) => HitWarp;
+type StoreClass = new () => unknown;
+
+const { values: args } = parseArgs({
+  options: {
+    base: { type: "string" },
+    rounds: { type: "string", default: "100" },
+    hits: { type: "string", default: "20000" },
+  },
+});
+const rounds = Number(args.rounds);
+const hitsPerRound = Number(args.hits);
+if (
+  !(Number.isInteger(rounds) && rounds > 0 && Number.isInteger(hitsPerRound) && hitsPerRound > 0)
+) {
+  throw new RangeError(`Invalid --rounds or --hits: ${args.rounds}, ${args.hits}`);
+}
+
+const keys = Array.from({ length: KEYS_COUNT }, (_, i) => `k:${i}`);
+
+async function git(...gitArgs: string[]): Promise<Uint8Array> {
+  const output = await new Deno.Command("git", { args: gitArgs, stderr: "inherit" }).output();
+  if (!output.success) throw new Error(`git ${gitArgs.join(" ")} failed`);
+  return output.stdout;
+}
+
+/** A copy of `src/` as of `ref` (`undefined`: this working tree), imported on its own. */
+async function srcCopy(ref: string | undefined): Promise<[WarpClass, StoreClass]> {
+  const dir = await Deno.makeTempDir({ prefix: "warp-observe-" });
+  const tar = ref === undefined
+    ? await new Deno.Command("tar", {
+      args: ["-c", "-C", new URL("..", import.meta.url).pathname, "src"],
+      stdout: "piped",
+    }).output().then((o) => o.stdout)
+    : await git("archive", "--format=tar", ref, "src");
+  const untar = new Deno.Command("tar", { args: ["-x", "-C", dir], stdin: "piped" }).spawn();
+  const writer = untar.stdin.getWriter();
+  await writer.write(tar);
+  await writer.close();
+  if (!(await untar.status).success) throw new Error("tar failed");
+  const warp = await import(`file://${dir}/src/warp.ts`);
+  const store = await import(`file://${dir}/src/store/memory.ts`);
+  await Deno.remove(dir, { recursive: true }); // loaded: the files are no longer needed
+  return [warp.Warp as WarpClass, store.MemoryStore as StoreClass];
+}
+
+/** A node of `Class` with every key cached, set up by `setup`. */
+async function node(
+  [Class, Store]: [WarpClass, StoreClass],
+  options: Record<string, unknown> = {},
+  setup: (warp: HitWarp) => void = () => {},
+): Promise<HitWarp> {
+  const warp = new Class({ store: new Store(), ...options });
+  warp.register("k:*", { mode: "strong-local", ttlMs: HOUR_MS });
+  setup(warp);
+  for (const [i, key] of keys.entries()) await warp.set(key, { id: i });
+  for (const key of keys) {
+    if (warp.peek(key) === undefined) throw new Error(`${key} does not hit`);
+  }
+  return warp;
+}
+
+let sink = 0;
+let next = 0;
+
+function timePeeks(warp: HitWarp): number {
+  const start = performance.now();
+  for (let i = 0; i < hitsPerRound; i++) {
+    if (warp.peek(keys[next++ & KEY_MASK]!) !== undefined) sink++;
+  }
+  return ((performance.now() - start) * 1e6) / hitsPerRound;
+}
+
+async function timeGets(warp: HitWarp): Promise<number> {
+  const start = performance.now();
+  for (let i = 0; i < hitsPerRound; i++) {
+    if (await warp.get(keys[next++ & KEY_MASK]!) !== undefined) sink++;
+  }
+  return ((performance.now() - start) * 1e6) / hitsPerRound;
+}
+
+function quantile(values: readonly number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(q * (sorted.length - 1))]!;
+}
+
+/** Times `rows` over `rounds` rounds, each row's time divided by the first row's. */
+async function measure(
+  title: string,
+  rows: readonly [string, HitWarp][],
+  time: (warp: HitWarp) => number | Promise<number>,
+): Promise<void> {
+  const times = rows.map(() => [] as number[]);
+  const ratios = rows.map(() => [] as number[]);
+  let seed = 12345;
+  for (let round = 0; round < rounds; round++) {
+    const order = rows.map((_, i) => i);
+    for (let i = order.length - 1; i > 0; i--) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      const j = seed % (i + 1);
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    const ns = rows.map(() => 0);
+    for (const i of order) ns[i] = await time(rows[i]![1]);
+    for (const [i, value] of ns.entries()) {
+      times[i]!.push(value);
+      ratios[i]!.push(value / ns[0]!);
+    }
+  }
+  console.log(`\n${title}`);
+  console.log("row                                   ns/hit   × today (p25  p50  p75)");
+  for (const [i, [name]] of rows.entries()) {
+    const r = ratios[i]!;
+    console.log(
+      `${name.padEnd(36)} ${quantile(times[i]!, 0.5).toFixed(1).padStart(7)}   ${
+        [0.25, 0.5, 0.75].map((q) => quantile(r, q).toFixed(3)).join("  ")
+      }`,
+    );
+  }
+  const pair = times[0]!.map((todayNs, round) =>
+    (times[2]![round]! + times[3]![round]!) / (todayNs + times[1]![round]!)
+  );
+  console.log(
+    `nobody listens (both copies) ÷ today (both copies), per round: p25 ${
+      quantile(pair, 0.25).toFixed(3)
+    }  p50 ${quantile(pair, 0.5).toFixed(3)}  p75 ${quantile(pair, 0.75).toFixed(3)}`,
+  );
+}
+
+const base = args.base ??
+  new TextDecoder().decode(await git("merge-base", "HEAD", "main")).trim();
+const commit = new TextDecoder().decode(await git("rev-parse", "--short", base)).trim();
+const today = [await srcCopy(base), await srcCopy(base)];
+const branch: [WarpClass, StoreClass] = [
+  Warp as unknown as WarpClass,
+  MemoryStore as unknown as StoreClass,
+];
+const branchCopy = await srcCopy(undefined);
+const rows: [string, HitWarp][] = [
+  [`today (${commit}), copy 1`, await node(today[0]!)],
+  [`today (${commit}), copy 2`, await node(today[1]!)],
+  ["nobody listens", await node(branch)],
+  ["nobody listens, copy 2", await node(branchCopy)],
+  ["metrics (Prometheus)", await node(branch, { metrics: new PrometheusMetrics() })],
+  ["a flush listener", await node(branch, {}, (w) => (w as Warp).on("flush", () => {}))],
+  ["a hit listener", await node(branch, {}, (w) => (w as Warp).on("hit", () => sink++))],
+];
+console.log(
+  `Warp L1 hits, ${KEYS_COUNT} keys, ${rounds} rounds × ${hitsPerRound} hits per row, base ${base}`,
+);
+await measure("1. peek (synchronous)", rows, timePeeks);
+await measure("2. get (awaited)", rows, timeGets);
+for (const [, warp] of rows) await warp.close();
+if (sink === 0) throw new Error("the benchmark read nothing");
