@@ -11,13 +11,15 @@
  *    ratio, store reads per key per node per minute, and each session row's hit ratio as
  *    a ratio to the ceiling's in the same seed (target: ≥ 0.95); per row, coordinator calls
  *    per node per second. Medians over the seeds.
- * 2. **What sessions cost as the cluster grows.** 3 to 50 nodes, a light workload (10
+ * 2. **What sessions cost as the cluster grows.** 3 to 100 nodes, a light workload (10
  *    operations a second per node over 20 keys per mode), sessions on (2000 ms) and off,
  *    measured from 5 s to 20 s (after the joins): coordinator reads and writes (and lost
  *    compare-and-sets) per node per second, bus publishes and deliveries per node per
  *    second, bytes delivered per node per second, the mean heartbeat and sessions record
  *    size as sent and production-shaped (16-character ids, `Date.now()`-sized
- *    incarnations, counters of a node up for days).
+ *    incarnations, counters of a node up for days), and the eventual keys' L1 hit ratio (it
+ *    shows whether the heartbeats' freshness proofs keep up as the echoes are budgeted,
+ *    `_echo_budget.ts`).
  *
  * Every node runs the library's timer defaults (`heartbeatIntervalMs` 250, `gapTimeoutMs`
  * 500, `maxDriftPpm` 500) and `writeTimeoutMs`/`readTimeoutMs` 5000; the simulator's
@@ -25,6 +27,7 @@
  * Counts come from `_core_meter.ts` (what the cores ask for, inside the window).
  *
  * Run: npx -y deno@2 task bench:sessions [--part hits|cost|all] [--seeds 7,8,9,10,11]
+ *      [--nodes 3,6,12,25,50,100] (the cost table's cluster sizes)
  *
  * @module
  */
@@ -180,28 +183,50 @@ interface CostRun {
   readonly heartbeatProduction: number;
   readonly record: number;
   readonly recordProduction: number;
+  /** L1 hit ratio of the eventual keys' reads (whole run). */
+  readonly eventualHitRatio: number;
 }
 
 const COST_FROM_MS = 5000, COST_TO_MS = 20_000;
 
-function costRun(seed: number, nodes: number, sessionMs: number): CostRun {
-  const t =
-    meter({ fromMs: COST_FROM_MS, toMs: COST_TO_MS, nodes, encode: true }, () =>
-      new SimCluster({
-        seed,
-        nodes,
-        faults: "none",
-        nodeConfigs: "default",
-        modes: ["eventual-distributed", "strong-distributed"],
-        keysPerMode: 20,
-        readShare: 0.95,
-        opsPerSecondPerNode: 10,
-        safetyMs: COST_TO_MS,
-        livenessMs: 1000,
-        sessionMs,
-        policy: policy(TODAY),
-        ...NODE_TIMERS,
-      }).run()).tally;
+/** A row of the cost table: sessions on or off, and the nodes' echo budget. */
+interface CostVariant {
+  readonly name: string;
+  readonly sessionMs: number;
+  /** `echoesMax`; 256 echoes every peer (the behaviour before the budget). */
+  readonly echoesMax?: number;
+}
+
+const COST_VARIANTS: readonly CostVariant[] = [
+  { name: "2000 ms, every echo", sessionMs: 2000, echoesMax: 256 },
+  { name: "2000 ms, ≤ 32 echoes", sessionMs: 2000 },
+  { name: "off", sessionMs: 0 },
+];
+
+function costRun(seed: number, nodes: number, variant: CostVariant): CostRun {
+  const { sessionMs } = variant;
+  const { result: run, tally: t } = meter({
+    fromMs: COST_FROM_MS,
+    toMs: COST_TO_MS,
+    nodes,
+    encode: true,
+  }, () =>
+    new SimCluster({
+      seed,
+      nodes,
+      faults: "none",
+      nodeConfigs: "default",
+      modes: ["eventual-distributed", "strong-distributed"],
+      keysPerMode: 20,
+      readShare: 0.95,
+      opsPerSecondPerNode: 10,
+      safetyMs: COST_TO_MS,
+      livenessMs: 1000,
+      sessionMs,
+      policy: policy(TODAY),
+      ...NODE_TIMERS,
+      ...(variant.echoesMax !== undefined && { echoesMax: variant.echoesMax }),
+    }).run());
   const perNodeSec = (x: number) => x / nodes / ((COST_TO_MS - COST_FROM_MS) / 1000);
   const recordWrites = t.coordWrites.sessions;
   return {
@@ -219,10 +244,25 @@ function costRun(seed: number, nodes: number, sessionMs: number): CostRun {
     heartbeatProduction: t.heartbeatBytesProduction / t.heartbeats,
     record: t.sessionsRecordBytes / recordWrites,
     recordProduction: t.sessionsRecordBytesProduction / recordWrites,
+    eventualHitRatio: hitRatioOf(run.stats.hits, "eventual-distributed"),
   };
 }
 
-function cost(seeds: readonly number[]): void {
+/** The L1 hit ratio of `mode`'s reads over every phase of a run. */
+function hitRatioOf(
+  hits: Record<string, { l1: number; store: number }>,
+  mode: ConsistencyMode,
+): number {
+  let l1 = 0, store = 0;
+  for (const [name, reads] of Object.entries(hits)) {
+    if (!name.startsWith(`${mode}/`)) continue;
+    l1 += reads.l1;
+    store += reads.store;
+  }
+  return l1 / (l1 + store);
+}
+
+function cost(seeds: readonly number[], sizes: readonly number[]): void {
   console.log(
     `\n### Session cost as the cluster grows (medians of seeds ${seeds.join(", ")})\n\n` +
       "Faults none, every node started at 0 s; 10 ops/s per node over 20 eventual and 20 " +
@@ -231,15 +271,15 @@ function cost(seeds: readonly number[]): void {
       "nodes send them / production-shaped.\n",
   );
   const lines: string[][] = [];
-  for (const nodes of [3, 5, 10, 20, 50]) {
-    for (const sessionMs of [2000, 0]) {
-      const runs = seeds.map((seed) => costRun(seed, nodes, sessionMs));
+  for (const nodes of sizes) {
+    for (const variant of COST_VARIANTS) {
+      const runs = seeds.map((seed) => costRun(seed, nodes, variant));
       const m = (pick: (r: CostRun) => number, digits: number) =>
         fixed(median(runs.map(pick)), digits);
-      const on = sessionMs > 0;
+      const on = variant.sessionMs > 0;
       lines.push([
         String(nodes),
-        on ? `${sessionMs} ms` : "off",
+        variant.name,
         m((r) => r.sessionReads, 2),
         m((r) => r.sessionWrites, 2),
         on ? `${m((r) => 100 * r.renewalsLost, 1)} %` : "–",
@@ -249,8 +289,10 @@ function cost(seeds: readonly number[]): void {
         m((r) => r.publishes, 2),
         m((r) => r.deliveries, 1),
         `${m((r) => r.kibDelivered, 1)} / ${m((r) => r.kibDeliveredProduction, 1)}`,
+        fixed(median(runs.map((r) => r.kibDeliveredProduction)) * nodes / 1024, 2),
         `${m((r) => r.heartbeat, 0)} / ${m((r) => r.heartbeatProduction, 0)}`,
         on ? `${m((r) => r.record, 0)} / ${m((r) => r.recordProduction, 0)}` : "–",
+        m((r) => r.eventualHitRatio, 3),
       ]);
     }
   }
@@ -267,8 +309,10 @@ function cost(seeds: readonly number[]): void {
       "bus publishes",
       "bus deliveries",
       "KiB delivered",
+      "cluster MiB/s",
       "heartbeat B",
       "sessions record B",
+      "ev hit ratio",
     ],
     lines,
     2,
@@ -314,17 +358,22 @@ function main(): void {
     options: {
       part: { type: "string", default: "all" },
       seeds: { type: "string", default: "7,8,9,10,11" },
+      nodes: { type: "string", default: "3,6,12,25,50,100" },
     },
   });
   const seeds = values.seeds.split(",").map(Number);
   if (seeds.length === 0 || !seeds.every(Number.isInteger)) {
     throw new TypeError(`Invalid --seeds, expected integers separated by commas: ${values.seeds}`);
   }
+  const sizes = values.nodes.split(",").map(Number);
+  if (sizes.length === 0 || !sizes.every((n) => Number.isInteger(n) && n >= 1 && n <= 256)) {
+    throw new TypeError(`Invalid --nodes, expected node counts from 1 to 256: ${values.nodes}`);
+  }
   if (!["hits", "cost", "all"].includes(values.part)) {
     throw new TypeError(`Invalid --part, expected hits, cost or all: ${values.part}`);
   }
   if (values.part !== "cost") hits(seeds);
-  if (values.part !== "hits") cost(seeds);
+  if (values.part !== "hits") cost(seeds, sizes);
 }
 
 // A script, not a Deno.bench file: `deno bench bench/` imports it and must not run it.

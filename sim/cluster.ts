@@ -217,6 +217,12 @@ export interface SimOptions {
   readonly heartbeatIntervalMs?: number;
   /** Gap timeout of the built-in nodes. @default {100, or drawn in a mixed cluster} */
   readonly gapTimeoutMs?: number;
+  /**
+   * Echo budget per heartbeat of the built-in nodes (`echoesMax`): below the cluster's
+   * size, heartbeats echo their peers in turn (`src/core/_echo_budget.ts`).
+   * @default {the library's 32}
+   */
+  readonly echoesMax?: number;
   /** The nodes' `sessionMs`; 0 runs them without sessions (the age bound and cache leases). @default {200} */
   readonly sessionMs?: number;
   /**
@@ -504,8 +510,9 @@ export class SimCluster {
     if (!Number.isInteger(options.seed)) throw new TypeError(`Invalid seed: ${options.seed}`);
     this.#options = options;
     this.#n = options.nodes ?? 5;
-    if (!Number.isInteger(this.#n) || this.#n < 1 || this.#n > 64) {
-      throw new RangeError(`nodes must be 1 to 64: ${this.#n}`);
+    // Up to 128: the many-node cost table (bench/sessions.ts) runs 100.
+    if (!Number.isInteger(this.#n) || this.#n < 1 || this.#n > 128) {
+      throw new RangeError(`nodes must be 1 to 128: ${this.#n}`);
     }
     this.#safetyMs = options.safetyMs ?? 2000;
     this.#endMs = this.#safetyMs + (options.livenessMs ?? 1000);
@@ -761,6 +768,7 @@ export class SimCluster {
       ...(options.heartbeatIntervalMs !== undefined &&
         { heartbeatIntervalMs: options.heartbeatIntervalMs }),
       ...(options.gapTimeoutMs !== undefined && { gapTimeoutMs: options.gapTimeoutMs }),
+      ...(options.echoesMax !== undefined && { echoesMax: options.echoesMax }),
       ...(options.sessionMs !== undefined && { sessionMs: options.sessionMs }),
       ...(options.canary === "complete-without-session" && { sessionMs: 1500 }),
       ...(options.canary === "session-wait-without-drift" && { sessionMs: 1000 }),

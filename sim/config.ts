@@ -101,6 +101,7 @@ const CORE_OPTIONS = [
   "waitersMax",
   "opsMax",
   "peersMax",
+  "echoesMax",
 ] as const satisfies readonly (keyof WarpConfig & keyof NodeConfig)[];
 
 /**
@@ -133,6 +134,8 @@ export interface BuiltInShapeOptions {
   readonly policy?: Partial<SimPolicy>;
   readonly heartbeatIntervalMs?: number;
   readonly gapTimeoutMs?: number;
+  /** Every node's echo budget (`echoesMax`), instead of the library's default. */
+  readonly echoesMax?: number;
   /** Every node's `sessionMs` (0: no sessions), instead of the default or the draws. */
   readonly sessionMs?: number;
 }
@@ -186,6 +189,7 @@ export function builtInShape(prng: Prng, options: BuiltInShapeOptions): ClusterS
       entriesMax: DEFAULT_NODE.entriesMax,
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? node.heartbeatIntervalMs,
       gapTimeoutMs: options.gapTimeoutMs ?? node.gapTimeoutMs,
+      ...(options.echoesMax !== undefined && { echoesMax: options.echoesMax }),
       leaseCheckMs: node.leaseCheckMs,
       sessionMs: options.sessionMs ?? node.sessionMs,
       leaseTimeoutMs: policy.writeTimeoutMs ?? DEFAULT_POLICY.writeTimeoutMs,

@@ -65,6 +65,8 @@ Fuzzes Warp's consistency guarantees in a deterministic simulated cluster.
                     blind (no secret in the cluster, cannot read)
   --path P          with --seed: replay a shrunk run (as printed on a violation)
   --replay          run only --seed (and --path) with a full trace and timeline
+  --echoes-max N    every node's echo budget per heartbeat (default: the library's 32;
+                    below --nodes, heartbeats echo their peers in turn)
   --safety-ms MS    safety phase length (default 2000); --liveness-ms MS (default 1000)
   --rate N          client ops per second per node (default 200)
   --read-share F    share of reads in the workload (default 0.75)
@@ -119,6 +121,7 @@ const { values } = (() => {
         path: { type: "string" },
         replay: { type: "boolean" },
         "safety-ms": { type: "string" },
+        "echoes-max": { type: "string" },
         "liveness-ms": { type: "string" },
         rate: { type: "string" },
         "read-share": { type: "string" },
@@ -203,6 +206,8 @@ const base: Omit<SeedOptions, "seed"> = {
   ...(forger !== undefined && { forger }),
   ...(maxDriftPpm !== undefined && { maxDriftPpm }),
   ...(config !== undefined && { config }),
+  ...(values["echoes-max"] !== undefined &&
+    { echoesMax: positiveNumber("echoes-max", values["echoes-max"], 32) }),
 };
 
 /**
@@ -258,6 +263,7 @@ function replayCommand(seed: number, runPath = path): string {
     values["no-transactions"] ? "--no-transactions" : "",
     maxDriftPpm !== undefined ? `--max-drift-ppm ${maxDriftPpm}` : "",
     values.config !== undefined ? `--config ${values.config}` : "",
+    values["echoes-max"] !== undefined ? `--echoes-max ${values["echoes-max"]}` : "",
   ].filter((s) => s !== "").join(" ");
 }
 

@@ -31,6 +31,7 @@ export const WARP_OPTION_NAMES = [
   "waitersMax",
   "opsMax",
   "peersMax",
+  "echoesMax",
   "clock",
   "leaseCheckMs",
   "leaseTimeoutMs",

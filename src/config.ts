@@ -26,6 +26,7 @@ export const CONFIG_OPTIONS = [
   "waitersMax",
   "opsMax",
   "peersMax",
+  "echoesMax",
   "prefix",
   "codec",
 ] as const;

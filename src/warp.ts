@@ -140,6 +140,12 @@ export interface WarpOptions<T> {
   readonly opsMax?: number;
   /** Most peers tracked for sequence gaps. @default {1024} */
   readonly peersMax?: number;
+  /**
+   * Most echoes one heartbeat carries (1 to 256): past this many peers, heartbeats stay
+   * this size and eventual entries' freshness proofs lag by `⌈peers / echoesMax⌉`
+   * heartbeat intervals (docs/operations.md, "Bus"). @default {32}
+   */
+  readonly echoesMax?: number;
   /** The node's monotonic clock in ms, for tests. @default {performance.now} */
   readonly clock?: () => number;
   /**
@@ -435,6 +441,7 @@ const NUMBER_OPTIONS = [
   "waitersMax",
   "opsMax",
   "peersMax",
+  "echoesMax",
   "leaseCheckMs",
   "leaseTimeoutMs",
   "valueBytesMax",
@@ -658,6 +665,7 @@ export class Warp<T = unknown> {
       ...(options.waitersMax !== undefined && { waitersMax: options.waitersMax }),
       ...(options.opsMax !== undefined && { opsMax: options.opsMax }),
       ...(options.peersMax !== undefined && { peersMax: options.peersMax }),
+      ...(options.echoesMax !== undefined && { echoesMax: options.echoesMax }),
       ...(options.leaseCheckMs !== undefined && { leaseCheckMs: options.leaseCheckMs }),
       ...(options.leaseTimeoutMs !== undefined && { leaseTimeoutMs: options.leaseTimeoutMs }),
       sessionMs: this.#coordinator === undefined ? 0 : options.sessionMs ?? DEFAULT_SESSION_MS,

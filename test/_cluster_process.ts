@@ -9,7 +9,7 @@
  *   --table warp_x --prefix warp.x [--staleness-ms 1000] [--lease-ms 1000] [--write-timeout-ms 5000] \
  *   [--heartbeat-ms 100] [--gap-timeout-ms 200] [--io-timeout-ms N] [--coordinator-timeout-ms N] \
  *   [--session-ms N] [--bus-nats host:port] [--bus nats|postgres|redis] \
- *   [--coordinator nats|postgres] [--redis redis://host:port]
+ *   [--coordinator nats|postgres] [--redis redis://host:port] [--replicas 3]
  * ```
  *
  * `--bus` and `--coordinator` choose the stack (`test/_stack.ts`; default NATS for both):
@@ -167,7 +167,7 @@ function parseOptions() {
       "session-ms": undefined,
     },
     { env: "WARP_NODE" },
-    ["bus-nats", "bus", "coordinator", "redis"],
+    ["bus-nats", "bus", "coordinator", "redis", "replicas"],
   );
   return {
     ...options,
@@ -181,6 +181,7 @@ function parseOptions() {
     sessionMs: ms["session-ms"],
     busNats: text["bus-nats"],
     redis: text.redis,
+    replicas: text.replicas === undefined ? undefined : Number(text.replicas),
     ...stackKinds(text),
   };
 }

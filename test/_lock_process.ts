@@ -8,7 +8,7 @@
  * deno run --allow-net=127.0.0.1 --allow-env --allow-sys test/_lock_process.ts \
  *   --node a --nats 127.0.0.1:4222 --bucket warp_lock_x \
  *   --pg postgres://postgres@127.0.0.1:5432/test --table warp_lock_x [--prefix warp] \
- *   [--coordinator nats|postgres]
+ *   [--coordinator nats|postgres] [--replicas 3]
  * ```
  *
  * Each option may come from the environment instead: `WARP_LOCK_NODE`, `WARP_LOCK_NATS`,
@@ -18,7 +18,10 @@
  * **stdin**, one command per line:
  * - `{"id": 1, "op": "run", "iterations": 30, "ttlMs": 5000, "timeoutMs": 20000,
  *   "thinkMs": 2}`: `iterations` times, acquire the lock, increment the counter fenced by
- *   the token, release, then pause up to `thinkMs` (random);
+ *   the token, release, then pause up to `thinkMs` (random); with `"durationMs": N` it
+ *   stops once N ms have passed, and with `"tolerant": true` a failed acquire or release
+ *   (a coordinator fault) is reported as an `acquire-failed` or `release-failed` record
+ *   and the loop goes on;
  * - `{"id": 2, "op": "hold", "ttlMs": 1000, "timeoutMs": 5000, "increment": true}`:
  *   acquire, increment once (if asked), answer, then never renew nor release: the
  *   process is meant to be SIGKILLed;
@@ -91,8 +94,11 @@ export async function fencedIncrement(
   return rows[0]?.value;
 }
 
-/** The options of a lock process: the common ones and its coordinator. */
-type LockOptions = ProgramOptions & { readonly coordinator: CoordinatorKind };
+/** The options of a lock process: the common ones, its coordinator and the bucket's replicas. */
+type LockOptions = ProgramOptions & {
+  readonly coordinator: CoordinatorKind;
+  readonly replicas: number | undefined;
+};
 
 /** Reads the options, with their `WARP_LOCK_*` variables and defaults. */
 function parseOptions(): LockOptions {
@@ -103,8 +109,12 @@ function parseOptions(): LockOptions {
       pg: "postgres://postgres@127.0.0.1:5432/test",
       prefix: "warp",
     },
-  }, ["coordinator"]);
-  return { ...options, coordinator: stackKinds(text).coordinator };
+  }, ["coordinator", "replicas"]);
+  return {
+    ...options,
+    coordinator: stackKinds(text).coordinator,
+    replicas: text.replicas === undefined ? undefined : Number(text.replicas),
+  };
 }
 
 function count(command: Command, name: string, fallback: number, max: number): number {
@@ -168,22 +178,32 @@ class LockProcess {
     const ttlMs = count(command, "ttlMs", 5000, 3_600_000);
     const timeoutMs = count(command, "timeoutMs", 20_000, 3_600_000);
     const thinkMs = count(command, "thinkMs", 0, 60_000);
-    let accepted = 0;
-    for (let i = 0; i < iterations; i++) {
-      const lock = await this.#acquire(i, ttlMs, timeoutMs);
+    const durationMs = count(command, "durationMs", 3_600_000, 3_600_000);
+    const tolerant = command.tolerant === true;
+    const node = this.#options.node, endMs = epochMs() + durationMs;
+    let accepted = 0, done = 0;
+    for (let i = 0; i < iterations && epochMs() < endMs; i++, done++) {
+      let lock;
+      try {
+        lock = await this.#acquire(i, ttlMs, timeoutMs);
+      } catch (error) {
+        if (!tolerant || !(error instanceof WarpError)) throw error;
+        emit({ type: "acquire-failed", node, i, code: error.code, atMs: epochMs() });
+        await sleep(50);
+        continue;
+      }
       if (await this.#increment(i, lock.token)) accepted++;
       const releasing = lock.release();
-      emit({
-        type: "release",
-        node: this.#options.node,
-        i,
-        token: lock.token,
-        releaseMs: epochMs(),
-      });
-      await releasing;
+      emit({ type: "release", node, i, token: lock.token, releaseMs: epochMs() });
+      try {
+        await releasing;
+      } catch (error) {
+        if (!tolerant || !(error instanceof WarpError)) throw error;
+        emit({ type: "release-failed", node, i, code: error.code, atMs: epochMs() });
+      }
       if (thinkMs > 0) await sleep(Math.random() * thinkMs);
     }
-    return { iterations, accepted };
+    return { iterations: done, accepted };
   }
 
   /** Acquires and increments, then stops: no renewal, no release, no more work. */

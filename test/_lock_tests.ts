@@ -53,7 +53,7 @@ class LockChild {
   /** Spawns the process and waits until it is connected to its coordinator and PostgreSQL. */
   static async spawn(
     node: string,
-    names: { bucket: string; table: string; coordinator: CoordinatorKind },
+    names: Names,
   ): Promise<LockChild> {
     const { bucket, table, coordinator } = names;
     const records: LockRecord[] = [];
@@ -61,11 +61,12 @@ class LockChild {
       name: node,
       args: [
         `--node=${node}`,
-        `--nats=${NATS_URL}`,
+        `--nats=${names.nats ?? NATS_URL}`,
         `--bucket=${bucket}`,
         `--pg=${PG_URL}`,
         `--table=${table}`,
         `--coordinator=${coordinator}`,
+        ...(names.replicas === undefined ? [] : [`--replicas=${names.replicas}`]),
       ],
       onRecord: (record) => records.push(record),
       commandTimeoutMs: EVENT_TIMEOUT_MS,
@@ -118,24 +119,30 @@ interface Names {
   readonly bucket: string;
   readonly table: string;
   readonly coordinator: CoordinatorKind;
+  /** The NATS server, or a cluster's servers separated by commas. @default {NATS_URL} */
+  readonly nats?: string;
+  /** Replicas of the NATS bucket. @default {1} */
+  readonly replicas?: number;
 }
 
 /** A fresh coordinator namespace and counter table; removed, and everything closed, after `fn`. */
 async function withCounter(
   coordinator: CoordinatorKind,
   fn: (names: Names, sql: postgres.Sql) => Promise<void>,
+  where: { readonly nats?: string; readonly replicas?: number } = {},
 ): Promise<void> {
   const name = uniqueName();
   const sql = postgres(PG_URL, { onnotice: () => {}, max: 2 });
   let namespace: { remove(): Promise<void> } | undefined;
   try {
     namespace = await makeCoordinatorNamespace(coordinator, {
-      nats: NATS_URL,
+      nats: where.nats ?? NATS_URL,
       pg: PG_URL,
       bucket: name,
+      replicas: where.replicas,
     });
     await createCounterTable(sql, name);
-    await fn({ bucket: name, table: name, coordinator }, sql);
+    await fn({ bucket: name, table: name, coordinator, ...where }, sql);
   } finally {
     await namespace?.remove();
     await sql`DROP TABLE IF EXISTS ${sql(name)}`.catch(() => {});
@@ -323,4 +330,66 @@ export function testLocksAcrossProcesses(coordinator: CoordinatorKind, label: st
       });
     });
   });
+}
+
+/**
+ * Three processes contend for the lock on the NATS cluster `where` (its servers separated by
+ * commas, `replicas` for the bucket) for `durationMs` while `fault` runs on the servers,
+ * tolerating acquires and releases that fail; then checks what must hold whatever the
+ * coordinator went through: grants never overlap (L1), tokens grow in grant order (L2),
+ * and the fence accepted every increment, each counted once. Returns a summary line.
+ */
+export async function contendUnderFault(
+  where: { readonly nats: string; readonly replicas: number },
+  durationMs: number,
+  fault: () => Promise<void>,
+): Promise<string> {
+  let summary = "";
+  await withCounter("nats", async (names, sql) => {
+    await withProcesses(["a", "b", "c"], names, async (processes) => {
+      const runs = processes.map((p) =>
+        p.command({
+          op: "run",
+          iterations: 10_000,
+          durationMs,
+          ttlMs: 2000,
+          timeoutMs: 3000,
+          thinkMs: 20,
+          tolerant: true,
+        })
+      );
+      await fault();
+      await Promise.all(runs);
+      const all = processes.flatMap(tenures).sort((x, y) => x.grantMs - y.grantMs);
+      assert.ok(all.length > 0, "no lock was ever granted");
+      for (let i = 1; i < all.length; i++) {
+        const previous = all[i - 1]!, current = all[i]!;
+        assert.ok(current.token > previous.token, `L2: token ${i}: ${JSON.stringify(all)}`);
+        assert.ok(
+          previous.releaseMs < current.grantMs,
+          `L1: overlap: ${JSON.stringify(previous)} and ${JSON.stringify(current)}`,
+        );
+      }
+      const accepted = all.filter((t) => t.accepted);
+      assert.equal(accepted.length, all.length, "a fenced increment was rejected");
+      const row = await counterRow(sql, names.table);
+      assert.equal(row.value, accepted.length, "every accepted increment counted once");
+      const failed = processes.flatMap((
+        p,
+      ) => [...p.of("acquire-failed"), ...p.of("release-failed")]);
+      const codes = new Map<string, number>();
+      for (const f of failed) {
+        codes.set(`${f.type} ${f.code}`, (codes.get(`${f.type} ${f.code}`) ?? 0) + 1);
+      }
+      const times = failed.map((f) => f.atMs as number);
+      summary = `locks: ${all.length} grants, none overlapping, tokens growing, every fenced ` +
+        `increment accepted; ${failed.length} failed calls (${
+          [...codes].map(([c, n]) => `${c} ×${n}`).join(", ") || "none"
+        })` +
+        (times.length === 0
+          ? ""
+          : `, over ${Math.round(Math.max(...times) - Math.min(...times))} ms`);
+    });
+  }, where);
+  return summary;
 }

@@ -30,8 +30,13 @@ const NODE_PROGRAM = new URL("./_cluster_process.ts", import.meta.url).pathname;
 export interface ProcessClusterOptions {
   /** Node processes, named n1, n2, ... @default {3} */
   readonly size?: number;
-  /** The NATS server of the nodes and of the KV bucket. @default {NATS_URL} */
+  /**
+   * The NATS server of the nodes and of the KV bucket, or a cluster's servers separated by
+   * commas (`test/_nats_cluster.ts`). @default {NATS_URL}
+   */
   readonly natsUrl?: string;
+  /** Replicas of the coordinator's KV buckets (3 on a cluster of three). @default {1} */
+  readonly replicas?: number;
   /**
    * Put a {@linkcode TcpProxy} between each node and NATS: `true` for its one connection,
    * `"bus"` for its bus alone (the bus then has its own connection, and the coordinator's
@@ -139,6 +144,7 @@ export class ProcessCluster {
         nats: natsUrl,
         pg: pgUrl,
         bucket: name,
+        replicas: options.replicas,
       });
     } catch (error) {
       await sql`DROP TABLE IF EXISTS ${sql(name)}`.catch(() => {});
@@ -230,6 +236,7 @@ export class ProcessCluster {
       `--bus=${options.bus ?? "nats"}`,
       `--coordinator=${options.coordinator ?? "nats"}`,
       ...(options.redisUrl === undefined ? [] : [`--redis=${options.redisUrl}`]),
+      ...(options.replicas === undefined ? [] : [`--replicas=${options.replicas}`]),
     ];
   }
 

@@ -39,7 +39,7 @@ export interface StackOptions {
   readonly coordinator: CoordinatorKind;
   /** The node id, for connection names. */
   readonly node: string;
-  /** The NATS server (`host:port`). */
+  /** The NATS server (`host:port`), or a cluster's servers separated by commas. */
   readonly nats: string;
   /** Another NATS server for the bus alone (a proxy a test cuts). @default {nats} */
   readonly busNats?: string | undefined;
@@ -51,6 +51,13 @@ export interface StackOptions {
   readonly bucket: string;
   /** The coordinator's per-call deadline. @default {the coordinator's own} */
   readonly coordinatorTimeoutMs?: number | undefined;
+  /** Replicas of the NATS KV buckets (3 on a cluster of three). @default {1} */
+  readonly replicas?: number | undefined;
+}
+
+/** nats.js `servers` of a `--nats` value: one `host:port`, or several separated by commas. */
+export function natsServers(nats: string): string[] {
+  return nats.split(",");
 }
 
 /** A test process's bus and coordinator. */
@@ -113,9 +120,10 @@ export async function openCoordinator(
   options: Omit<StackOptions, "bus" | "busNats" | "redis">,
   nc?: NatsConnection,
 ): Promise<{ coordinator: Coordinator; close(): Promise<void> }> {
-  const timeout = options.coordinatorTimeoutMs === undefined
-    ? {}
-    : { timeoutMs: options.coordinatorTimeoutMs };
+  const timeout = {
+    ...(options.coordinatorTimeoutMs !== undefined && { timeoutMs: options.coordinatorTimeoutMs }),
+    ...(options.replicas !== undefined && { replicas: options.replicas }),
+  };
   if (options.coordinator === "postgres") {
     const coordinator = await PostgresCoordinator.connect({
       url: options.pg,
@@ -130,7 +138,7 @@ export async function openCoordinator(
     return { coordinator, close: () => coordinator.close() };
   }
   const coordinator = await NatsKvCoordinator.connect({
-    servers: options.nats,
+    servers: natsServers(options.nats),
     name: `warp-${options.node}-coordinator`,
     bucket: options.bucket,
     ...timeout,
@@ -147,7 +155,7 @@ async function openBus(
   switch (options.bus) {
     case "nats": {
       const transport = await NatsTransport.connect({
-        servers: options.busNats ?? options.nats,
+        servers: natsServers(options.busNats ?? options.nats),
         name: `warp-${options.node}`,
       });
       closers.push(() => transport.close());
@@ -220,7 +228,12 @@ function readSeq(data: Uint8Array): number {
  */
 export async function makeCoordinatorNamespace(
   kind: CoordinatorKind,
-  where: { readonly nats: string; readonly pg: string; readonly bucket: string },
+  where: {
+    readonly nats: string;
+    readonly pg: string;
+    readonly bucket: string;
+    readonly replicas?: number | undefined;
+  },
 ): Promise<{ remove(): Promise<void> }> {
   if (kind === "postgres") {
     const table = coordinatorTable(where.bucket);
@@ -234,9 +247,12 @@ export async function makeCoordinatorNamespace(
       },
     };
   }
-  const nc = await connect({ servers: where.nats, name: "warp-harness" });
+  const nc = await connect({ servers: natsServers(where.nats), name: "warp-harness" });
   try {
-    await NatsKvCoordinator.create(nc, { bucket: where.bucket });
+    await NatsKvCoordinator.create(nc, {
+      bucket: where.bucket,
+      ...(where.replicas !== undefined && { replicas: where.replicas }),
+    });
   } finally {
     await nc.close();
   }
@@ -244,7 +260,7 @@ export async function makeCoordinatorNamespace(
     remove: async () => {
       try {
         const coordinator = await NatsKvCoordinator.connect({
-          servers: where.nats,
+          servers: natsServers(where.nats),
           bucket: where.bucket,
           timeoutMs: 2000,
           maxReconnectAttempts: 0,

@@ -59,6 +59,14 @@ Deno.test("natsServerProblem() names what a server lacks for the coordinator", (
   );
   assert.match(natsServerProblem({ version: "2.1.0", jetstream: true })!, /2\.9\.0 or later/);
   assert.match(natsServerProblem({ version: "2.9.10", jetstream: false })!, /JetStream.*-js/);
+  // Replicated buckets: compare-and-set is decided once only from 2.9.21 (nats-server #4320).
+  assert.equal(natsServerProblem({ version: "2.9.10", jetstream: true }, 1), undefined);
+  assert.match(
+    natsServerProblem({ version: "2.9.10", jetstream: true }, 3)!,
+    /replicas 3.*2\.9\.21 or later.*#4320.*2\.9\.10/,
+  );
+  assert.equal(natsServerProblem({ version: "2.9.21", jetstream: true }, 3), undefined);
+  assert.equal(natsServerProblem({ version: "2.10.0", jetstream: true }, 5), undefined);
   assert.match(natsServerProblem({ version: "2.9.10" })!, /JetStream/);
   assert.match(natsServerProblem(undefined)!, /No server information/);
 });

@@ -621,3 +621,36 @@ Deno.test("simulator transactions: two-key commits whose writes keep E1-E4 and E
     assert.equal(report.results.E3, "pass");
   }
 });
+
+// ------------------------------------------------------------------ echo budget
+
+Deno.test("simulator with an echo budget of 1 (heartbeats echo their peers in turn) keeps every guarantee on swarm, gray and partition seeds", () => {
+  for (const faults of ["swarm", "gray", "partition"] as const) {
+    for (let seed = 200; seed < 208; seed++) {
+      const report = runSeed({ seed, faults, echoesMax: 1, ...SHORT });
+      assert.deepEqual(report.violations, [], `${faults} seed ${seed}`);
+      assert.equal(report.results.S1 === "fail", false);
+    }
+  }
+});
+
+// The canaries that break the freshness proof or what it rests on, run with heartbeats
+// that echo one peer each: the budget must not hide them.
+for (
+  const canary of [
+    "trust-heartbeat-arrival",
+    "complete-without-session",
+    "staleness-without-drift",
+  ] as const
+) {
+  Deno.test(`simulator canary ${canary} is still caught with an echo budget of 1`, () => {
+    const { options = {}, seeds = 10 } = CANARY_RUNS[canary] ?? {};
+    let caught: string[] = [];
+    for (let seed = 1; seed <= seeds && caught.length === 0; seed++) {
+      caught = runSeed({ seed, canary, ...options, echoesMax: 1 }).violations.map((v) =>
+        v.guarantee
+      );
+    }
+    assert.ok(caught.length > 0, `canary ${canary} went unnoticed in ${seeds} seeds`);
+  });
+}

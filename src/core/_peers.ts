@@ -24,6 +24,7 @@
 import { ECHOES_MAX } from "./messages.ts";
 import type { Echo, NodeId } from "./messages.ts";
 import type { NodeKernel } from "./_kernel.ts";
+import { EchoBudget } from "./_echo_budget.ts";
 import type { FlushReason } from "./events.ts";
 
 /** Most sequence numbers held ahead of a gap before the gap is healed by a flush. */
@@ -72,6 +73,8 @@ export interface PeerSettings {
   readonly gapTimeoutMs: number;
   /** Most peers tracked (`peersMax`). */
   readonly peersMax: number;
+  /** Most echoes per heartbeat (`echoesMax`; `_echo_budget.ts`). */
+  readonly echoesMax: number;
   readonly flusher: EventualFlush;
 }
 
@@ -89,11 +92,13 @@ export class Peers {
   #firstWordFlushAllowedMs = -Infinity;
   /** Whether a coalesced first-word flush waits for its timer (no freshness proof meanwhile). */
   #flushPending = false;
+  readonly #budget: EchoBudget;
 
   /** Makes the peer tracking of the node whose kernel is `kernel`. */
   constructor(kernel: NodeKernel, settings: PeerSettings) {
     this.#k = kernel;
     this.#settings = settings;
+    this.#budget = new EchoBudget(Math.min(settings.echoesMax, ECHOES_MAX));
   }
 
   /**
@@ -317,16 +322,18 @@ export class Peers {
     });
   }
 
-  /** The latest round heard from each peer heard lately, for the peers' freshness proofs. */
+  /**
+   * The latest round heard from peers heard lately, for the peers' freshness proofs: all
+   * of them, or the echo budget's turn of them in a large cluster.
+   */
   #echoes(): Echo[] {
     const echoes: Echo[] = [];
     const recentMs = this.#settings.heartbeatIntervalMs * ECHO_SILENCE_INTERVALS;
     for (const [id, peer] of this.#peers) {
       if (peer.round === 0 || this.#k.now - peer.lastHeardMs > recentMs) continue;
-      if (echoes.length >= ECHOES_MAX) break;
       echoes.push([id, peer.inc, peer.round]);
     }
-    return echoes;
+    return this.#budget.take(echoes);
   }
 
   #forgetSilentPeers(): void {

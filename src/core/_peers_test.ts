@@ -188,3 +188,21 @@ Deno.test("NodeCore proves no freshness while a coalesced flush is pending", () 
   assert.equal(a.stats.flushesCoalesced, 1);
   assert.equal(a.hit("ev:k", 1004), undefined, "no proof while the flush waits");
 });
+
+Deno.test("NodeCore with an echo budget echoes at most echoesMax peers per heartbeat, every one in turn", () => {
+  const a = sessionNode("a", { echoesMax: 2 });
+  renewSession(a, undefined, 0, 0);
+  a.takeEffects();
+  const peers = ["b", "c", "d", "e", "f"];
+  for (const [i, id] of peers.entries()) a.onMessage(hb(id, 1, 0, 1), 10 + i);
+  const echoed = new Set<string>();
+  for (let t = 250; t <= 750; t += 250) {
+    a.tick(t);
+    const message = only(a.takeEffects(), "broadcast").message;
+    assert.ok(message.t === "hb" && message.echo.length === 2, JSON.stringify(message));
+    for (const [id] of message.echo) echoed.add(id);
+  }
+  assert.deepEqual([...echoed].sort(), peers, "⌈5 / 2⌉ = 3 heartbeats echo every peer");
+  assert.throws(() => sessionNode("a", { echoesMax: 257 }), RangeError);
+  assert.throws(() => sessionNode("a", { echoesMax: 1.5 }), RangeError);
+});

@@ -32,6 +32,7 @@ import { EventualWrites } from "./_eventual.ts";
 import { Fills } from "./_fills.ts";
 import { LeaseProtocol } from "./_lease_protocol.ts";
 import { Peers } from "./_peers.ts";
+import { ECHOES_PER_HEARTBEAT_DEFAULT } from "./_echo_budget.ts";
 import { StrongWrites } from "./_strong.ts";
 import { SESSION_MAX_MS, Sessions } from "./_sessions.ts";
 import { FailSafe } from "./_failsafe.ts";
@@ -70,6 +71,13 @@ export interface NodeConfig {
   readonly waitersMax?: number;
   /** Most peers tracked; the least recently heard is forgotten beyond. @default {1024} */
   readonly peersMax?: number;
+  /**
+   * Most echoes one heartbeat carries (1 to 256); beyond, the echoes take turns over the
+   * peers, so heartbeats stay small in a large cluster and the freshness proofs of eventual
+   * entries lag by up to `⌈peers / echoesMax⌉` heartbeat intervals (`_echo_budget.ts`).
+   * @default {32}
+   */
+  readonly echoesMax?: number;
   /**
    * How long a check of a lease (a coordinator read that found it active) lets this node
    * serve the values attached to it; also how long `revokeLease` waits after its
@@ -417,6 +425,10 @@ export class NodeCore {
     this.#opsMax = positive("opsMax", config.opsMax, 10_000);
     const waitersMax = positive("waitersMax", config.waitersMax, 1000);
     const peersMax = positive("peersMax", config.peersMax, 1024);
+    const echoesMax = positive("echoesMax", config.echoesMax, ECHOES_PER_HEARTBEAT_DEFAULT);
+    if (!Number.isSafeInteger(echoesMax) || echoesMax > ECHOES_MAX) {
+      throw new RangeError(`echoesMax must be an integer of at most ${ECHOES_MAX}: ${echoesMax}`);
+    }
     const leaseCheckMs = positive("leaseCheckMs", config.leaseCheckMs, 1000);
     if (leaseCheckMs > LEASE_CHECK_MAX_MS) {
       throw new RangeError(`leaseCheckMs must be at most ${LEASE_CHECK_MAX_MS}: ${leaseCheckMs}`);
@@ -496,6 +508,7 @@ export class NodeCore {
       heartbeatIntervalMs,
       gapTimeoutMs,
       peersMax,
+      echoesMax,
       flusher: this.#eventual,
     });
     this.#clears = new NamespaceClears(kernel, this.#sessions, () => this.#fills.keysInFlight());

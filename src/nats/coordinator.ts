@@ -31,7 +31,10 @@ export interface NatsKvCoordinatorOptions {
    */
   readonly bucket?: string;
   /**
-   * Replicas of a bucket this call creates (1, 3 or 5; at most the cluster size).
+   * Replicas of a bucket this call creates (1, 3 or 5; at most the cluster size). More than
+   * 1 needs nats-server 2.9.21 or later (`COORDINATOR_UNAVAILABLE` before): older servers
+   * do not decide a compare-and-set once on a replicated stream (nats-server #4320).
+   * docs/deploy-nats.md has the settings a production cluster needs.
    * @default {1}
    */
   readonly replicas?: number;
@@ -194,7 +197,7 @@ export class NatsKvCoordinator implements Coordinator {
     if (!Number.isSafeInteger(watchersMax) || watchersMax < 1) {
       throw new RangeError(`Invalid watchersMax: ${describe(watchersMax)}`);
     }
-    await checkServer(nc, timeoutMs);
+    await checkServer(nc, timeoutMs, replicas);
     let kv: KV;
     try {
       const kvm = new Kvm(jetstream(nc, { timeout: timeoutMs }));
@@ -569,9 +572,13 @@ export class NatsKvCoordinator implements Coordinator {
  * the coordinator: its version and JetStream from its INFO, then the account's JetStream by
  * asking for the account's JetStream information.
  */
-async function checkServer(nc: NatsConnection, timeoutMs: number): Promise<void> {
+async function checkServer(
+  nc: NatsConnection,
+  timeoutMs: number,
+  replicas: number,
+): Promise<void> {
   const where = `nats-server at ${nc.getServer()}`;
-  const problem = natsServerProblem(nc.info);
+  const problem = natsServerProblem(nc.info, replicas);
   if (problem !== undefined) throw new WarpError("COORDINATOR_UNAVAILABLE", `${problem}: ${where}`);
   try {
     const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
