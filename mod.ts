@@ -93,7 +93,7 @@ export {
   AUTH_TAG_BYTES,
   MessageAuth,
 } from "./src/auth.ts";
-export type { AuthOptions } from "./src/auth.ts";
+export type { AuthOptions, Opened } from "./src/auth.ts";
 export { Fence, Locks } from "./src/locks.ts";
 export { EVENT_LOG_LEVELS, WARP_EVENT_TYPES } from "./src/observe.ts";
 export type {

@@ -172,12 +172,17 @@ export interface LeaseOp {
 
 /** A client's clear of a namespace (`clear(ns)`: every key starting with `ns:`), CL. */
 export interface ClearOp {
+  /** The operation's id, unique in the history. */
   readonly id: number;
+  /** The node that cleared. */
   readonly process: string | number;
   /** The namespace: the clear covers the keys that start with `ns:`. */
   readonly ns: string;
+  /** True time the clear was invoked, ms. */
   readonly invokeMs: number;
+  /** True time it completed, ms; `null` if it never answered. */
   readonly completeMs: number | null;
+  /** How it ended. */
   readonly outcome: Outcome;
 }
 
@@ -262,16 +267,23 @@ export interface PropagationPhase {
  * counter by 1; `union` adds `element` to a set kept as an array (M1).
  */
 export interface UpdateOp {
+  /** The operation's id, unique in the history. */
   readonly id: number;
+  /** The node that updated. */
   readonly process: string;
+  /** The key updated. */
   readonly key: string;
+  /** The reducer: add 1 to a counter, or add an element to a set. */
   readonly kind: "add" | "union";
   /** For `union`: the element added (unique per update). */
   readonly element?: string;
   /** For an ok update: the value it wrote and that value's store version. */
   readonly value?: unknown;
+  /** For an ok update: the store version of the value it wrote. */
   readonly version?: number;
+  /** True time the update was invoked, ms. */
   readonly invokeMs: number;
+  /** True time it completed, ms; `null` if it never answered. */
   readonly completeMs: number | null;
   /** `fail`: it certainly wrote nothing (conflict, aborted, a definite error). */
   readonly outcome: Outcome;
@@ -279,6 +291,7 @@ export interface UpdateOp {
 
 /** The update part of a history (M1): the updates; the store log holds their writes. */
 export interface UpdateHistory {
+  /** Every update, in invocation order. */
   readonly ops: readonly UpdateOp[];
 }
 

@@ -45,8 +45,12 @@ export type {
   PropagationPhase,
   StoreLogEntry,
   TxnStep,
+  UpdateHistory,
+  UpdateOp,
   Violation,
 } from "./history.ts";
+export type { ClearOp } from "./history.ts";
+export type { ForgerPower } from "./_forger.ts";
 export * from "./checkers/mod.ts";
 export { LOCK_CANARIES, LockSimCluster, runLockSeed } from "./lock_cluster.ts";
 export type {

@@ -78,7 +78,11 @@ export interface Coordinator {
     revision: number,
     options?: CoordinatorCallOptions,
   ): Promise<number>;
-  /** Deletes a key, if given only at `revision`. */
+  /**
+   * Deletes a key, if given only at `revision`. A conditional delete of a key that is
+   * already absent may succeed or fail (NATS KV matches the revision of its delete
+   * marker); the key is absent afterwards either way.
+   */
   delete(key: string, revision?: number): Promise<void>;
   /**
    * Calls `listener` on every later change of `key` (`undefined`: deleted) until the

@@ -54,7 +54,9 @@ export interface StoreListOptions {
  * that the key is at `expectedVersion`; a write with `expectedVersion` is conditional.
  */
 export interface StoreTransactionStep {
+  /** A write (or delete) of the key, or a check of its version. */
   readonly kind: "write" | "check";
+  /** The key written or checked. */
   readonly key: string;
   /** For a write: the bytes, or `undefined` to delete (a tombstone). */
   readonly value?: Uint8Array;

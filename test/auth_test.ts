@@ -23,7 +23,7 @@ function pair(authA: AuthOptions | undefined, authB: AuthOptions | undefined) {
   const coordinator = new MemoryCoordinator();
   const keys = {
     "ev:*": { mode: "eventual-distributed", maxStalenessMs: 60_000, ttlMs: 60_000 },
-    "st:*": { mode: "strong-distributed", leaseMs: 60_000, writeTimeoutMs: 3000 },
+    "st:*": { mode: "strong-distributed", leaseMs: 2000, writeTimeoutMs: 3000 },
   } as const;
   const node = (nodeId: string, auth: AuthOptions | undefined) =>
     new Warp({

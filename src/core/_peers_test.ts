@@ -191,9 +191,10 @@ Deno.test("NodeCore proves no freshness while a coalesced flush is pending", () 
 
 Deno.test("NodeCore with an echo budget echoes at most echoesMax peers per heartbeat, every one in turn", () => {
   const a = sessionNode("a", { echoesMax: 2 });
-  renewSession(a, undefined, 0, 0);
-  a.takeEffects();
   const peers = ["b", "c", "d", "e", "f"];
+  // Members, or their heartbeats would be ignored (forged bookkeeping).
+  renewSession(a, { members: peers.map((id) => member(id)) }, 0, 0);
+  a.takeEffects();
   for (const [i, id] of peers.entries()) a.onMessage(hb(id, 1, 0, 1), 10 + i);
   const echoed = new Set<string>();
   for (let t = 250; t <= 750; t += 250) {

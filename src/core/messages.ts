@@ -52,11 +52,17 @@ export interface DropMessage {
  * time.
  */
 export interface ClearMessage {
+  /** The message type: a namespace clear. */
   readonly t: "clr";
+  /** The sender's node id. */
   readonly from: NodeId;
+  /** The sender's incarnation. */
   readonly inc: number;
+  /** The sender's broadcast sequence number (a lost clear is a gap). */
   readonly seq: number;
+  /** The namespace cleared (keys starting with `ns:`). */
   readonly ns: string;
+  /** The namespace's epoch on the sender after the clear. */
   readonly epoch: number;
 }
 

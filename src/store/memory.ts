@@ -45,6 +45,7 @@ export interface MemoryStoreCounts {
   readonly delete: number;
   /** Calls of `list`. */
   readonly list: number;
+  /** Calls of `transact`. */
   readonly transact: number;
 }
 
