@@ -29,7 +29,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { baseCommit, git, importTreeCopy, roundsAndHits } from "./_tree_copy.ts";
 import { NodeCore } from "../src/core/node.ts";
 import type { KeyOptions } from "../src/core/registry.ts";
 
@@ -50,54 +50,17 @@ interface HitCore {
 
 type CoreClass = new (config: { nodeId: string; incarnation: number }) => HitCore;
 
-const { values: args } = parseArgs({
-  options: {
-    base: { type: "string" },
-    rounds: { type: "string", default: "200" },
-    hits: { type: "string", default: "20000" },
-  },
-});
-const rounds = Number(args.rounds);
-const hitsPerRound = Number(args.hits);
-if (
-  !(Number.isInteger(rounds) && rounds > 0 && Number.isInteger(hitsPerRound) && hitsPerRound > 0)
-) {
-  throw new RangeError(`Invalid --rounds or --hits: ${args.rounds}, ${args.hits}`);
-}
+const { base: baseArg, rounds, hitsPerRound } = roundsAndHits({ rounds: 200, hits: 20_000 });
 
 const keys = Array.from({ length: KEYS_COUNT }, (_, i) => `k:${i}`);
-
-async function git(...gitArgs: string[]): Promise<Uint8Array> {
-  const output = await new Deno.Command("git", { args: gitArgs, stderr: "inherit" }).output();
-  if (!output.success) throw new Error(`git ${gitArgs.join(" ")} failed`);
-  return output.stdout;
-}
 
 /**
  * A copy of `src/core` as of `ref` (`undefined`: this working tree), extracted into a
  * temporary folder and imported: a module of its own, with its own compiled code.
  */
 async function coreCopy(ref: string | undefined): Promise<CoreClass> {
-  const dir = await Deno.makeTempDir({ prefix: "warp-hit-core-" });
-  if (ref === undefined) {
-    await Deno.mkdir(`${dir}/src/core`, { recursive: true });
-    const here = new URL("../src/core/", import.meta.url);
-    for await (const file of Deno.readDir(here)) {
-      if (file.isFile) {
-        await Deno.copyFile(new URL(file.name, here), `${dir}/src/core/${file.name}`);
-      }
-    }
-  } else {
-    const tar = await git("archive", "--format=tar", ref, "src/core");
-    const untar = new Deno.Command("tar", { args: ["-x", "-C", dir], stdin: "piped" }).spawn();
-    const writer = untar.stdin.getWriter();
-    await writer.write(tar);
-    await writer.close();
-    if (!(await untar.status).success) throw new Error("tar failed");
-  }
-  const module = await import(`file://${dir}/src/core/node.ts`);
-  await Deno.remove(dir, { recursive: true }); // loaded: the files are no longer needed
-  return module.NodeCore as CoreClass;
+  const [module] = await importTreeCopy(ref, "src/core", ["src/core/node.ts"]);
+  return module!.NodeCore as CoreClass;
 }
 
 /** A node of `Core` with every key cached: written through the store (store-backed). */
@@ -195,8 +158,7 @@ function quantile(values: readonly number[], q: number): number {
   return sorted[Math.floor(q * (sorted.length - 1))]!;
 }
 
-const base = args.base ??
-  new TextDecoder().decode(await git("merge-base", "HEAD", "main")).trim();
+const base = await baseCommit(baseArg);
 const commit = new TextDecoder().decode(await git("rev-parse", "--short", base)).trim();
 // Two copies of each core: where a module's code lands, and how it is compiled, moves a
 // hit by more than any change here (two copies of one source differ by up to 20 % on this

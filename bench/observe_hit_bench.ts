@@ -25,7 +25,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { baseCommit, git, importTreeCopy, roundsAndHits } from "./_tree_copy.ts";
 import { MemoryStore, Warp } from "../mod.ts";
 import { PrometheusMetrics } from "../src/metrics/prometheus.ts";
 
@@ -45,47 +45,14 @@ interface HitWarp {
 type WarpClass = new (options: Record<string, unknown>) => HitWarp;
 type StoreClass = new () => unknown;
 
-const { values: args } = parseArgs({
-  options: {
-    base: { type: "string" },
-    rounds: { type: "string", default: "100" },
-    hits: { type: "string", default: "20000" },
-  },
-});
-const rounds = Number(args.rounds);
-const hitsPerRound = Number(args.hits);
-if (
-  !(Number.isInteger(rounds) && rounds > 0 && Number.isInteger(hitsPerRound) && hitsPerRound > 0)
-) {
-  throw new RangeError(`Invalid --rounds or --hits: ${args.rounds}, ${args.hits}`);
-}
+const { base: baseArg, rounds, hitsPerRound } = roundsAndHits({ rounds: 100, hits: 20_000 });
 
 const keys = Array.from({ length: KEYS_COUNT }, (_, i) => `k:${i}`);
 
-async function git(...gitArgs: string[]): Promise<Uint8Array> {
-  const output = await new Deno.Command("git", { args: gitArgs, stderr: "inherit" }).output();
-  if (!output.success) throw new Error(`git ${gitArgs.join(" ")} failed`);
-  return output.stdout;
-}
-
 /** A copy of `src/` as of `ref` (`undefined`: this working tree), imported on its own. */
 async function srcCopy(ref: string | undefined): Promise<[WarpClass, StoreClass]> {
-  const dir = await Deno.makeTempDir({ prefix: "warp-observe-" });
-  const tar = ref === undefined
-    ? await new Deno.Command("tar", {
-      args: ["-c", "-C", new URL("..", import.meta.url).pathname, "src"],
-      stdout: "piped",
-    }).output().then((o) => o.stdout)
-    : await git("archive", "--format=tar", ref, "src");
-  const untar = new Deno.Command("tar", { args: ["-x", "-C", dir], stdin: "piped" }).spawn();
-  const writer = untar.stdin.getWriter();
-  await writer.write(tar);
-  await writer.close();
-  if (!(await untar.status).success) throw new Error("tar failed");
-  const warp = await import(`file://${dir}/src/warp.ts`);
-  const store = await import(`file://${dir}/src/store/memory.ts`);
-  await Deno.remove(dir, { recursive: true }); // loaded: the files are no longer needed
-  return [warp.Warp as WarpClass, store.MemoryStore as StoreClass];
+  const [warp, store] = await importTreeCopy(ref, "src", ["src/warp.ts", "src/store/memory.ts"]);
+  return [warp!.Warp as WarpClass, store!.MemoryStore as StoreClass];
 }
 
 /** A node of `Class` with every key cached, set up by `setup`. */
@@ -171,8 +138,7 @@ async function measure(
   );
 }
 
-const base = args.base ??
-  new TextDecoder().decode(await git("merge-base", "HEAD", "main")).trim();
+const base = await baseCommit(baseArg);
 const commit = new TextDecoder().decode(await git("rev-parse", "--short", base)).trim();
 const today = [await srcCopy(base), await srcCopy(base)];
 const branch: [WarpClass, StoreClass] = [

@@ -1,0 +1,78 @@
+/**
+ * What the benchmarks that compare this tree with an earlier commit share: the
+ * `--rounds`/`--hits` arguments, and a copy of a folder of the repository as of a commit (or
+ * this working tree) imported on its own, so that each side runs its own compiled code.
+ *
+ * @example
+ * ```ts ignore
+ * import { importTreeCopy } from "./_tree_copy.ts";
+ * const [core] = await importTreeCopy("HEAD~1", "src/core", ["src/core/node.ts"]);
+ * console.log(typeof core!.NodeCore); // "function"
+ * ```
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+/** Runs git and gives its standard output. */
+export async function git(...gitArgs: string[]): Promise<Uint8Array> {
+  const output = await new Deno.Command("git", { args: gitArgs, stderr: "inherit" }).output();
+  if (!output.success) throw new Error(`git ${gitArgs.join(" ")} failed`);
+  return output.stdout;
+}
+
+/** The commit to compare with: `--base`, else where this branch left main. */
+export async function baseCommit(base: string | undefined): Promise<string> {
+  return base ?? new TextDecoder().decode(await git("merge-base", "HEAD", "main")).trim();
+}
+
+/** `--base`, `--rounds` and `--hits` (positive integers), with the given defaults. */
+export function roundsAndHits(
+  defaults: { rounds: number; hits: number },
+): { base: string | undefined; rounds: number; hitsPerRound: number } {
+  const { values } = parseArgs({
+    options: {
+      base: { type: "string" },
+      rounds: { type: "string", default: String(defaults.rounds) },
+      hits: { type: "string", default: String(defaults.hits) },
+    },
+  });
+  const rounds = Number(values.rounds);
+  const hitsPerRound = Number(values.hits);
+  if (
+    !(Number.isInteger(rounds) && rounds > 0 && Number.isInteger(hitsPerRound) &&
+      hitsPerRound > 0)
+  ) {
+    throw new RangeError(`Invalid --rounds or --hits: ${values.rounds}, ${values.hits}`);
+  }
+  return { base: values.base, rounds, hitsPerRound };
+}
+
+/**
+ * Extracts `folder` (relative to the repository root) as of `ref` (`undefined`: this
+ * working tree) into a temporary folder, imports each of `entries` from it (one copy for
+ * all of them) and removes the folder.
+ */
+export async function importTreeCopy(
+  ref: string | undefined,
+  folder: string,
+  entries: readonly string[],
+): Promise<Record<string, unknown>[]> {
+  const dir = await Deno.makeTempDir({ prefix: "warp-tree-copy-" });
+  const tar = ref === undefined
+    ? await new Deno.Command("tar", {
+      args: ["-c", "-C", new URL("..", import.meta.url).pathname, folder],
+      stdout: "piped",
+    }).output().then((o) => o.stdout)
+    : await git("archive", "--format=tar", ref, folder);
+  const untar = new Deno.Command("tar", { args: ["-x", "-C", dir], stdin: "piped" }).spawn();
+  const writer = untar.stdin.getWriter();
+  await writer.write(tar);
+  await writer.close();
+  if (!(await untar.status).success) throw new Error("tar failed");
+  try {
+    return await Promise.all(entries.map((entry) => import(`file://${dir}/${entry}`)));
+  } finally {
+    await Deno.remove(dir, { recursive: true }); // loaded: the files are no longer needed
+  }
+}
