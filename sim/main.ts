@@ -41,6 +41,7 @@ Fuzzes Warp's consistency guarantees in a deterministic simulated cluster.
   --scenario NAME   cache (default: the three consistency modes and leases, E1–E4, S1–S2,
                     SL1–SL2, G1–G3) or locks (L1–L4)
   --no-leases       cache scenario without leased keys and lease operations
+  --no-loaders      cache scenario without loader-backed keys (LB1–LB3, F1–F3)
   --coordinator-faults
                     locks scenario: also stale coordinator reads and answers lost after
                     the call took effect (drawn as for the cache scenario's gray seeds)
@@ -97,6 +98,7 @@ const { values } = (() => {
       options: {
         scenario: { type: "string" },
         "no-leases": { type: "boolean" },
+        "no-loaders": { type: "boolean" },
         "coordinator-faults": { type: "boolean" },
         config: { type: "string" },
         "max-drift-ppm": { type: "string" },
@@ -183,6 +185,7 @@ const base: Omit<SeedOptions, "seed"> = {
   opsPerSecondPerNode: positiveNumber("rate", values.rate, 200),
   readShare,
   leases: values["no-leases"] !== true,
+  ...(values["no-loaders"] === true && { loaders: false }),
   ...(canary !== undefined && { canary }),
   ...(maxDriftPpm !== undefined && { maxDriftPpm }),
   ...(config !== undefined && { config }),
@@ -235,6 +238,7 @@ function replayCommand(seed: number, runPath = path): string {
     `--rate ${base.opsPerSecondPerNode} --read-share ${readShare}`,
     canary !== undefined ? `--canary ${canary}` : "",
     values["no-leases"] ? "--no-leases" : "",
+    values["no-loaders"] ? "--no-loaders" : "",
     maxDriftPpm !== undefined ? `--max-drift-ppm ${maxDriftPpm}` : "",
     values.config !== undefined ? `--config ${values.config}` : "",
   ].filter((s) => s !== "").join(" ");
