@@ -193,12 +193,20 @@ const LOADER_ERA_REGRESSIONS = [
     name: "failed takeover freeing a stalled writer's slot",
     seed: 2,
     path: "f:6,7,8,9,10,11,12;r:clockOffsetMaxMs",
+    options: {},
+  },
+  {
+    // The same bug without loader keys: `deno task sim --seed 1` on main stopped at it.
+    name: "failed takeover freeing a stalled writer's slot, store-backed keys only",
+    seed: 63,
+    path: "f:2,3,6,7,8,9,10",
+    options: { leases: true, loaders: false },
   },
 ] as const;
 
 for (const r of LOADER_ERA_REGRESSIONS) {
   Deno.test(`simulator regression seed ${r.seed} (${r.name}) stays fixed`, () => {
-    const report = runSeed({ seed: r.seed }, parsePath(r.path));
+    const report = runSeed({ seed: r.seed, ...r.options }, parsePath(r.path));
     assert.deepEqual(report.violations, []);
     assert.ok(report.run.history.ops.length > 500);
   });
