@@ -331,7 +331,11 @@ export class LoaderWorkload<P extends SimProcess<NodeCore>> {
     if (info === undefined) {
       // Not a loader key of this workload: nothing can load it.
       const error = new WarpError("LOADER_ERROR", `No loader: ${effect.key}`);
-      this.#d.host.deliver(node, core, (c) => c.onLoad(effect.io, { ok: false, error }, 0));
+      this.#d.host.deliver(
+        node,
+        core,
+        (c) => c.onLoad(effect.io, { ok: false, error }, this.#d.local(node)),
+      );
       return;
     }
     // The loader sets its entry's TTL now and then (adaptive TTL), or asks not to cache.
