@@ -36,6 +36,8 @@ import { SimNetwork } from "./_network.ts";
 import { SimStore } from "./_store.ts";
 import type { StoreFailure } from "./_store.ts";
 import { SimCoordinator } from "./_coordinator.ts";
+import { LoaderWorkload } from "./_loaders.ts";
+import type { LoaderCanary } from "./_loaders.ts";
 import type { CoordFailure } from "./_coordinator.ts";
 import { CALM, drawDriftPpm, drawFaults } from "./faults.ts";
 import type { Fault, FaultMix, FaultPreset } from "./faults.ts";
@@ -91,7 +93,8 @@ export type CanaryName =
   | "transaction-without-invalidation"
   | "failed-update-cached"
   | "forger-has-secret"
-  | "unbound-acks";
+  | "unbound-acks"
+  | LoaderCanary;
 
 /** The canary names, for the CLI and tests. */
 export const CANARIES: readonly CanaryName[] = [
@@ -121,6 +124,8 @@ export const CANARIES: readonly CanaryName[] = [
   "failed-update-cached",
   "forger-has-secret",
   "unbound-acks",
+  "fallback-serves-removed",
+  "cache-overtaken-loads",
 ];
 
 /** The canaries that break a lease assumption; they turn leases on. */
@@ -153,6 +158,8 @@ const CORE_CANARY_FLAGS: Partial<Record<CanaryName, keyof Canary>> = {
   "clear-ignored": "ignoreClears",
   "failed-update-cached": "installFailedConditional",
   "unbound-acks": "acceptUnboundAcks",
+  "fallback-serves-removed": "fallbackServesRemoved",
+  "cache-overtaken-loads": "cacheOvertakenLoads",
 };
 
 /** The core canaries set on every node (the others break node 0 only). */
@@ -168,7 +175,12 @@ const EVERY_NODE_CANARIES: readonly CanaryName[] = [
   "complete-without-session",
   "trust-heartbeat-arrival",
   "trust-absent-lease-read",
+  "fallback-serves-removed",
+  "cache-overtaken-loads",
 ];
+
+/** The canaries that break a loader-backed rule; they need the loader workload. */
+const LOADER_CANARIES: readonly CanaryName[] = ["fallback-serves-removed", "cache-overtaken-loads"];
 
 export type { SimPolicy };
 
@@ -272,6 +284,14 @@ export interface SimOptions {
    * as write ops checked by E1–E4. @default {false}
    */
   readonly transactions?: boolean;
+  /**
+   * Add loader-backed keys of each mode (`sim/_loaders.ts`): loads from the application's
+   * source, the application's writes of it followed by `invalidate`, fail-safe, soft and
+   * hard timeouts, refresh-ahead; checked by LB1–LB3 and F1–F3. Off with `classicSwarm`
+   * or a `config`, so that pinned seeds replay.
+   * @default {true, unless classicSwarm or config}
+   */
+  readonly loaders?: boolean;
 }
 
 /** A client operation at a given true time, on a node, for scripted runs. */
@@ -471,6 +491,7 @@ export class SimCluster {
   #forgeriesRefused = 0;
   readonly #store: SimStore;
   readonly #coordinator: SimCoordinator<CoordRecord>;
+  readonly #loaders: LoaderWorkload<SimNode> | undefined;
   /** How old a stale coordinator read may be, ms (what the built-in nodes assume). */
   readonly #staleMaxMs: number;
   readonly #leasing: boolean;
@@ -644,6 +665,7 @@ export class SimCluster {
       replyLossRate: this.#mix.coordReplyLossRate ?? 0,
       forgetsExpired: options.canary !== "lease-ttl-ignored",
     });
+    this.#loaders = this.#makeLoaders();
     const maxDrift = this.#shape.maxDriftPpm / 1e6;
     // Half the drifting clocks sit at the bound, fast or slow: the legal worst case, where a
     // dropped drift factor shows (its own stream, so the classic draws stay as they were).
@@ -686,6 +708,7 @@ export class SimCluster {
     this.#forger?.start();
     for (const fault of this.#schedule) this.#at(fault.atMs, () => this.#inject(fault));
     for (const node of this.#nodes) this.#scheduleClient(node);
+    this.#loaders?.start();
     for (const op of this.#options.clientOps ?? []) {
       const node = this.#nodes[op.node];
       if (node === undefined || !this.#keyInfo[op.key]) {
@@ -798,6 +821,7 @@ export class SimCluster {
       for (const [pattern, options] of Object.entries(config.keys ?? {})) {
         core.register(pattern, options);
       }
+      this.#loaders?.register(core);
       return core;
     });
     node.askedAt.clear();
@@ -881,6 +905,10 @@ export class SimCluster {
           "coord-write",
         );
         return;
+      case "load":
+      case "load-abort":
+        this.#loaders?.perform(node, core, effect);
+        return;
       case "resolve":
       case "reject": {
         const update = node.opCallbacks.get(effect.op);
@@ -894,11 +922,14 @@ export class SimCluster {
       case "resolve":
         if (node.leaseOps.has(effect.op)) this.#leaseDone(node, effect.op, undefined);
         else if (node.clearOps.has(effect.op)) this.#clearDone(node, effect.op, undefined);
-        else this.#complete(node, effect.op, effect.result);
+        else if (this.#loaders?.owns(effect.op)) {
+          this.#loaders.resolve(node, effect.op, effect.result);
+        } else this.#complete(node, effect.op, effect.result);
         return;
       case "reject":
         if (node.leaseOps.has(effect.op)) this.#leaseDone(node, effect.op, effect.error);
         else if (node.clearOps.has(effect.op)) this.#clearDone(node, effect.op, effect.error);
+        else if (this.#loaders?.owns(effect.op)) this.#loaders.reject(node, effect.op);
         else this.#fail(node, effect.op, effect.error);
         return;
     }
@@ -988,7 +1019,10 @@ export class SimCluster {
       }
       if (message.t === "revoke" || message.t === "inv" || message.t === "drop") return;
     }
-    this.#deliver(node, (core) => core.onMessage(message, this.#local(node)));
+    this.#deliver(node, (core) => {
+      this.#loaders?.delivering(node, message);
+      core.onMessage(message, this.#local(node));
+    });
   }
 
   /** A forged message for node `to`: dropped if the nodes authenticate and it is unsigned. */
@@ -1052,6 +1086,7 @@ export class SimCluster {
       }
       case "store-spike":
         this.#store.spike(fault.node, fault.extraMeanMs, fault.durationMs);
+        this.#loaders?.source.spike(fault.node, fault.extraMeanMs, fault.durationMs);
         return;
       case "clock-step": {
         // A clock that jumps is an unbounded rate, beyond the drift bound every lease needs;
@@ -1077,6 +1112,7 @@ export class SimCluster {
     node.leaseOps.clear();
     node.clearOps.clear();
     node.opCallbacks.clear();
+    this.#loaders?.crashed(node);
   }
 
   #restart(node: SimNode): void {
@@ -1092,6 +1128,7 @@ export class SimCluster {
     this.#network.heal();
     this.#coordinator.heal();
     this.#store.heal();
+    this.#loaders?.source.heal();
     for (const node of this.#nodes) {
       this.#host.resume(node);
       this.#restart(node);
@@ -1184,6 +1221,38 @@ export class SimCluster {
       default:
         return undefined;
     }
+  }
+
+  /** The loader-backed workload, unless the run replays classic seeds or a user's configuration. */
+  #makeLoaders(): LoaderWorkload<SimNode> | undefined {
+    const options = this.#options;
+    const canary = options.canary;
+    const on = options.loaders ??
+      (canary !== undefined && LOADER_CANARIES.includes(canary)
+        ? true
+        : options.classicSwarm !== true && options.config === undefined);
+    if (!on) return undefined;
+    return new LoaderWorkload<SimNode>({
+      seed: options.seed >>> 0,
+      nodes: this.#n,
+      modes: options.modes ?? ["strong-local", "eventual-distributed", "strong-distributed"],
+      keysPerMode: 2,
+      safetyMs: this.#safetyMs,
+      endMs: this.#endMs,
+      opsPerSecondPerNode: (options.opsPerSecondPerNode ?? 200) / 2,
+      mix: this.#mix,
+      inflightPerNode: options.inflightPerNode ?? 4,
+      ...(canary !== undefined && LOADER_CANARIES.includes(canary) &&
+        { canary: canary as LoaderCanary }),
+    }, {
+      timeline: this.#timeline,
+      host: this.#host,
+      nodes: this.#nodes,
+      hits: this.#stats.hits,
+      local: (node) => this.#local(node),
+      issuing: () => this.#issuing,
+      counted: () => this.#stats.ops++,
+    });
   }
 
   #coreCanary(): { canary: Canary } | undefined {
@@ -1732,6 +1801,7 @@ export class SimCluster {
         maxDriftPpm: this.#shape.maxDriftPpm,
         ...(this.#clearing && { clears: this.#clearOps.map((d) => ({ ...d })) }),
         ...(this.#updates !== undefined && { updates: { ops: this.#updates.ops } }),
+        ...(this.#loaders !== undefined && { loaders: this.#loaders.history() }),
         ...(this.#leasing && {
           leases: {
             leaseCheckMs: Math.max(...this.#shape.nodes.map((n) => n.leaseCheckMs ?? 1000)),

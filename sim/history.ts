@@ -317,6 +317,89 @@ export interface History {
   readonly clears?: readonly ClearOp[];
   /** Updates of keys only updates write, if the run made any (M1); needs `storeLog`. */
   readonly updates?: UpdateHistory;
+  /** Loader-backed keys, their loads and the drops that reached each node (LB1–LB3, F1–F3). */
+  readonly loaders?: LoaderHistory;
+}
+
+/**
+ * What a history says of a loader-backed key (`origin: "loader"`): its mode and bounds on
+ * every node (the simulator registers it alike everywhere).
+ */
+export interface LoaderKeyInfo {
+  readonly mode: ConsistencyMode;
+  /** The TTL of an entry whose loader did not set its own. */
+  readonly ttlMs: number;
+  /** eventual-distributed: the staleness bound of LB2. */
+  readonly maxStalenessMs?: number;
+  /** The registration's fail-safe window (0: off; a read may still ask). */
+  readonly failSafeMaxMs: number;
+}
+
+/**
+ * One call of the application's loader, as the driver ran it. The simulated loader tags the
+ * value it returns with the load's id (`value|L<id>`), so each answer names its load.
+ */
+export interface LoadLogEntry {
+  /** Unique in the history; the tag of the value it returned. */
+  readonly id: number;
+  /** The node that ran it. */
+  readonly process: string;
+  readonly key: string;
+  /** True time the node started it (the `load` effect). */
+  readonly startMs: number;
+  /** Its place in the order of load starts, drops and answers (ties in true time). */
+  readonly startSeq: number;
+  /** The source version it read (0: never written), if its read took effect. */
+  readonly version?: number;
+  /** The source value it read (`null`: absent), if its read took effect. */
+  readonly value?: unknown;
+  /** The TTL it was installed with: the loader's own, or the read's. */
+  readonly ttlMs: number;
+}
+
+/** A drop of a loader-backed key reached a node: a `drop` or `revoke`, or its own invalidate. */
+export interface DropLogEntry {
+  readonly process: string;
+  readonly key: string;
+  readonly atMs: number;
+  /** Its place in the order of load starts, drops and answers. */
+  readonly seq: number;
+}
+
+/** A read or an `invalidate` of a loader-backed key. */
+export interface LoaderOp {
+  readonly id: number;
+  readonly process: string;
+  readonly key: string;
+  readonly kind: "read" | "invalidate";
+  readonly invokeMs: number;
+  /** True time of the answer; `null`: none came (unknown outcome). */
+  readonly completeMs: number | null;
+  readonly outcome: Outcome;
+  /** ok reads: whether the load found a value. */
+  readonly found?: boolean;
+  /** ok reads: the source value answered (`null`: absent). */
+  readonly value?: unknown;
+  /** ok reads: the load whose value was answered. */
+  readonly load?: number;
+  /** ok reads: where the answer came from. */
+  readonly source?: "l1" | "loader" | "fallback";
+  /** ok reads: whether the answer said it is stale (F1). */
+  readonly stale?: boolean;
+  /** Reads: the fail-safe window the read asked for, from its call or registration (0: none). */
+  readonly failSafeMs?: number;
+  /** ok reads: the answer's place in the order of load starts, drops and answers. */
+  readonly answerSeq?: number;
+}
+
+/** The loader-backed part of a history. */
+export interface LoaderHistory {
+  readonly keys: Readonly<Record<string, LoaderKeyInfo>>;
+  readonly ops: readonly LoaderOp[];
+  readonly loads: readonly LoadLogEntry[];
+  readonly drops: readonly DropLogEntry[];
+  /** Every write the application made to its source, in the order the source applied them. */
+  readonly sourceLog: readonly StoreLogEntry[];
 }
 
 /** One violation found by a checker. */

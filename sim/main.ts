@@ -44,6 +44,7 @@ Fuzzes Warp's consistency guarantees in a deterministic simulated cluster.
   --clears          cache scenario with namespace clears (about 2 % of operations, CL)
   --no-updates      cache scenario without update (read-modify-write) keys and M1
   --no-transactions cache scenario without two-key transactions of eventual keys
+  --no-loaders      cache scenario without loader-backed keys (LB1–LB3, F1–F3)
   --coordinator-faults
                     locks scenario: also stale coordinator reads and answers lost after
                     the call took effect (drawn as for the cache scenario's gray seeds)
@@ -107,6 +108,7 @@ const { values } = (() => {
         clears: { type: "boolean" },
         "no-updates": { type: "boolean" },
         "no-transactions": { type: "boolean" },
+        "no-loaders": { type: "boolean" },
         "coordinator-faults": { type: "boolean" },
         config: { type: "string" },
         "max-drift-ppm": { type: "string" },
@@ -202,6 +204,7 @@ const base: Omit<SeedOptions, "seed"> = {
   ...(values.clears === true && { clears: true }),
   updates: values["no-updates"] !== true,
   transactions: values["no-transactions"] !== true,
+  ...(values["no-loaders"] === true && { loaders: false }),
   ...(canary !== undefined && { canary }),
   ...(forger !== undefined && { forger }),
   ...(maxDriftPpm !== undefined && { maxDriftPpm }),
@@ -261,6 +264,7 @@ function replayCommand(seed: number, runPath = path): string {
     values.clears ? "--clears" : "",
     values["no-updates"] ? "--no-updates" : "",
     values["no-transactions"] ? "--no-transactions" : "",
+    values["no-loaders"] ? "--no-loaders" : "",
     maxDriftPpm !== undefined ? `--max-drift-ppm ${maxDriftPpm}` : "",
     values.config !== undefined ? `--config ${values.config}` : "",
     values["echoes-max"] !== undefined ? `--echoes-max ${values["echoes-max"]}` : "",

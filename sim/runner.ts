@@ -13,6 +13,7 @@ import type { SimOptions, SimRun } from "./cluster.ts";
 import { drawFaults } from "./faults.ts";
 import type { FaultMix, FaultPreset } from "./faults.ts";
 import { checkHistory } from "./checkers/consistency.ts";
+import { checkLoaders } from "./checkers/loader.ts";
 import type { Violation } from "./history.ts";
 
 /** Which parts of a seed's faults a run leaves out. */
@@ -127,13 +128,26 @@ export function runSeed(options: SeedOptions, path: RunPath = FULL_PATH): SeedRe
     };
   }
   const checked = checkHistory(run.history);
-  return {
-    run,
-    path,
-    violations: checked.violations,
-    results: { invariant: "pass", ...checked.results },
-    wallMs: performance.now() - started,
-  };
+  const results: Record<string, string> = { invariant: "pass", ...checked.results };
+  const violations = [...checked.violations];
+  const loaders = run.history.loaders;
+  if (loaders !== undefined) {
+    // The loader-backed keys' rules; E1 is shared with the store-backed keys.
+    const loaded = checkLoaders(loaders, run.history.maxDriftPpm ?? 500);
+    violations.push(...loaded.violations);
+    for (const [guarantee, status] of Object.entries(loaded.results)) {
+      results[guarantee] = combineStatus(results[guarantee], status);
+    }
+  }
+  return { run, path, violations, results, wallMs: performance.now() - started };
+}
+
+/** Two checks' statuses of one guarantee as one: fail, then unknown, then pass, then skipped. */
+function combineStatus(a: string | undefined, b: string): string {
+  for (const status of ["fail", "unknown", "pass"]) {
+    if (a === status || b === status) return status;
+  }
+  return b;
 }
 
 /**

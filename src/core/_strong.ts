@@ -32,7 +32,7 @@ import { assert, WarpError } from "./errors.ts";
 import type { CoordReadResult, CoordWriteResult, HolderRecord } from "./effects.ts";
 import type { AckMessage, NodeId, RevokeMessage } from "./messages.ts";
 import type { KeyPolicy } from "./registry.ts";
-import { MARGIN_MS, noop } from "./_kernel.ts";
+import { MARGIN_MS } from "./_kernel.ts";
 import type { DropWatcher, NodeKernel } from "./_kernel.ts";
 import type { HolderRegistration } from "./_fills.ts";
 import type { PostOutcome } from "./_sessions.ts";
@@ -121,6 +121,11 @@ interface StrongWrite {
   readonly waitedOut: Set<NodeId>;
   /** The timer that posts notices (again) for the holders still silent with no wait. */
   postTimer: number;
+  /**
+   * The writer whose slot this write took over, if it did: a failure gives the slot back to
+   * it, not free, since its conditional store write may still land (simulator seed 2).
+   */
+  tookOver: string | undefined;
 }
 
 /** What the strong protocol needs of the session protocol (`_sessions.ts`). */
@@ -353,6 +358,7 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
       retransmitTimer: 0,
       storeAttempts: 0,
       revokedDuringRelease: false,
+      tookOver: undefined,
       storeless,
       optimistic: false,
       claimRevision: 0,
@@ -427,6 +433,10 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
   /** Phase 2: take the key's write slot; from now on no node can register as holder. */
   #claim(write: StrongWrite, record: HolderRecord | undefined, revision: number | undefined): void {
     write.phase = "claim";
+    const previous = record?.pending;
+    write.tookOver = previous !== undefined && previous !== this.#pendingId(write)
+      ? previous
+      : undefined;
     const claimed: HolderRecord = {
       holders: record?.holders ?? [],
       pending: this.#pendingId(write),
@@ -437,7 +447,14 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
         // The write gave up (deadline) while the claim was in flight: give the slot back,
         // keeping the holders, none of which was revoked.
         if (put.ok) {
-          this.#writeRecord(write.key, { ...claimed, pending: undefined }, put.revision, noop);
+          this.#writeRecord(
+            write.key,
+            { ...claimed, pending: write.tookOver },
+            put.revision,
+            (back) => {
+              if (back.ok) this.#orphaned(write, back.revision);
+            },
+          );
         }
         return;
       }
@@ -747,17 +764,33 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
       return;
     }
     // Give the slot back, keeping every holder not yet revoked (during phase 3 some may
-    // still serve). If the store write did land after all, its version is unknown here.
+    // still serve). If the store write did land after all, its version is unknown here. A
+    // slot taken over goes back to the writer it was taken from, whose conditional store
+    // write may still land: were it free, a reader could register, read the old version and
+    // keep it past that write, which revoked no one registered after its claim (seed 2).
     const holders = write.phase === "revoke" ? [...write.awaiting] : [];
     write.phase = "release";
     this.#writeRecord(
       write.key,
-      { holders, pending: undefined, version: undefined },
+      { holders, pending: write.tookOver, version: undefined },
       write.revision,
-      () => {
+      (put) => {
+        if (put.ok) this.#orphaned(write, put.revision);
         this.#finish(write);
       },
     );
+  }
+
+  /**
+   * A slot this write took over went back to its stalled writer at `revision`: it was seen
+   * orphaned for half a write deadline already, so the next write of the key here takes it
+   * over at once while the record stays at that revision (without this, a holder slower to
+   * wait out than half a deadline would fail every write after a dead writer's for good).
+   */
+  #orphaned(write: StrongWrite, revision: number): void {
+    if (write.tookOver === undefined) return;
+    if (this.#contended.size >= CONTENDED_MAX) this.#contended.clear();
+    this.#contended.set(write.key, { revision, sinceMs: -Infinity });
   }
 
   #deadline(write: StrongWrite): void {

@@ -226,6 +226,49 @@ Deno.test("NodeCore rejects a nonce source that is not a function, or that draws
   assert.throws(() => a.onCoordWrite(claim.io, { ok: true, revision: 6 }, 2), TypeError);
 });
 
+Deno.test("NodeCore strong write that took a slot over and fails gives it back to the writer it took it from (simulator seed 2)", () => {
+  const a = new NodeCore({ nodeId: "a", incarnation: 1 });
+  a.register("st", { mode: "strong-distributed", leaseMs: 5000, writeTimeoutMs: 1000 });
+  // A stalled writer holds the slot; its conditional store write may still land.
+  const stuck: HolderRecord = { holders: ["b"], pending: "stalled/1/7", version: 3 };
+  let now = 0;
+  let claimed: EffectOf<"coord-put"> | undefined;
+  for (let op = 1; op <= 2 && claimed === undefined; op++) {
+    a.set(op, "st", value("v"), now);
+    for (let i = 0; i < 200 && claimed === undefined; i++) {
+      for (const e of a.takeEffects()) {
+        if (e.type === "coord-get") {
+          a.onCoordRead(e.io, { ok: true, record: stuck, revision: 9 }, now);
+        }
+        if (e.type === "coord-put") claimed = e;
+      }
+      if (claimed === undefined) a.tick(now += 10);
+    }
+  }
+  assert.ok(claimed !== undefined, "no write took the slot over");
+  a.onCoordWrite(claimed.io, { ok: true, revision: 10 }, now);
+  assert.equal(only(a.takeEffects(), "send").to, "b"); // b stays silent past the deadline
+  let release: EffectOf<"coord-put"> | undefined;
+  for (let i = 0; i < 200 && release === undefined; i++) {
+    a.tick(now += 10);
+    release = a.takeEffects().find((e): e is EffectOf<"coord-put"> => e.type === "coord-put");
+  }
+  assert.ok(release !== undefined, "the failed write gave nothing back");
+  assert.equal(release.revision, 10);
+  // Not free: were it, b could register and read v3, and the stalled writer land v4.
+  assert.equal((release.record as HolderRecord).pending, "stalled/1/7");
+  // It was seen orphaned for half a deadline already: the next write here takes it at once,
+  // with its whole deadline to wait out b (else a slow holder would fail every retry).
+  a.onCoordWrite(release.io, { ok: true, revision: 11 }, now);
+  a.takeEffects();
+  a.set(3, "st", value("w"), now);
+  const get = only(a.takeEffects(), "coord-get");
+  a.onCoordRead(get.io, { ok: true, record: release.record, revision: 11 }, now);
+  const retake = only(a.takeEffects(), "coord-put");
+  assert.equal(retake.revision, 11);
+  assert.ok((retake.record as HolderRecord).pending?.startsWith("a/1/"));
+});
+
 Deno.test("NodeCore strong write drops a silent holder from the record at release", () => {
   const a = node("a");
   a.set(1, "st:k", value("v2"), 0);
