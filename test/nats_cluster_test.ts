@@ -119,7 +119,10 @@ Deno.test("three processes under load: one node's NATS connection cut, the other
       proxy.restore();
       restoredMs = performance.timeOrigin + performance.now();
     });
-    assert.ok((await cluster.stats(0)).warp.leaseWaits > 0);
+    // The write waited n2 out: by its lease, or (about 1 run in 4) by the sessions record
+    // showing n2's session ended after notices were posted to it; both are a wait.
+    const writer = (await cluster.stats(0)).warp;
+    assert.ok(writer.leaseWaits > 0 || writer.noticesPosted > 0, JSON.stringify(writer));
     const recovered = okWritesAfter(history, "st:", restoredMs + 1000);
     for (const node of cluster.nodes) {
       assert.ok((recovered.get(node.id) ?? 0) > 0, `${node.id} writes strong keys again`);
