@@ -326,6 +326,7 @@ export interface History {
  * every node (the simulator registers it alike everywhere).
  */
 export interface LoaderKeyInfo {
+  /** The registration's consistency mode. */
   readonly mode: ConsistencyMode;
   /** The TTL of an entry whose loader did not set its own. */
   readonly ttlMs: number;
@@ -344,6 +345,7 @@ export interface LoadLogEntry {
   readonly id: number;
   /** The node that ran it. */
   readonly process: string;
+  /** The key loaded. */
   readonly key: string;
   /** True time the node started it (the `load` effect). */
   readonly startMs: number;
@@ -359,8 +361,11 @@ export interface LoadLogEntry {
 
 /** A drop of a loader-backed key reached a node: a `drop` or `revoke`, or its own invalidate. */
 export interface DropLogEntry {
+  /** The node it reached. */
   readonly process: string;
+  /** The key dropped. */
   readonly key: string;
+  /** True time it reached the node. */
   readonly atMs: number;
   /** Its place in the order of load starts, drops and answers. */
   readonly seq: number;
@@ -368,13 +373,19 @@ export interface DropLogEntry {
 
 /** A read or an `invalidate` of a loader-backed key. */
 export interface LoaderOp {
+  /** The operation's id, unique in the history. */
   readonly id: number;
+  /** The node it ran on. */
   readonly process: string;
+  /** The key read or invalidated. */
   readonly key: string;
+  /** A read, or the application's `invalidate` after writing its source. */
   readonly kind: "read" | "invalidate";
+  /** True time it was invoked. */
   readonly invokeMs: number;
   /** True time of the answer; `null`: none came (unknown outcome). */
   readonly completeMs: number | null;
+  /** How it ended. */
   readonly outcome: Outcome;
   /** ok reads: whether the load found a value. */
   readonly found?: boolean;
@@ -394,9 +405,13 @@ export interface LoaderOp {
 
 /** The loader-backed part of a history. */
 export interface LoaderHistory {
+  /** Each loader-backed key's registration. */
   readonly keys: Readonly<Record<string, LoaderKeyInfo>>;
+  /** Reads and invalidations, in invocation order. */
   readonly ops: readonly LoaderOp[];
+  /** Every call of the loader. */
   readonly loads: readonly LoadLogEntry[];
+  /** Every drop that reached a node. */
   readonly drops: readonly DropLogEntry[];
   /** Every write the application made to its source, in the order the source applied them. */
   readonly sourceLog: readonly StoreLogEntry[];

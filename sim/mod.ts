@@ -50,6 +50,14 @@ export type {
   Violation,
 } from "./history.ts";
 export type { ClearOp } from "./history.ts";
+export type {
+  DropLogEntry,
+  LoaderHistory,
+  LoaderKeyInfo,
+  LoaderOp,
+  LoadLogEntry,
+} from "./history.ts";
+export type { LoaderCanary } from "./_loaders.ts";
 export type { ForgerPower } from "./_forger.ts";
 export * from "./checkers/mod.ts";
 export { LOCK_CANARIES, LockSimCluster, runLockSeed } from "./lock_cluster.ts";
