@@ -98,6 +98,9 @@ class LoaderNode {
       const rows = await sql`SELECT value FROM ${sql(options.table)} WHERE id = ${id}`;
       return rows[0]?.value ?? undefined;
     };
+    // Bounds above the TTL bound nothing, and register refuses them.
+    const maxStalenessMs = Math.min(options.stalenessMs, options.ttlMs);
+    const leaseMs = Math.min(options.leaseMs, options.ttlMs);
     const common = {
       origin: "loader",
       loader,
@@ -107,20 +110,20 @@ class LoaderNode {
     this.warp.register("ev:*", {
       ...common,
       mode: "eventual-distributed",
-      maxStalenessMs: options.stalenessMs,
+      maxStalenessMs,
     });
-    this.warp.register("st:*", { ...common, mode: "strong-distributed", leaseMs: options.leaseMs });
+    this.warp.register("st:*", { ...common, mode: "strong-distributed", leaseMs });
     this.warp.register("evfs:*", {
       ...common,
       mode: "eventual-distributed",
-      maxStalenessMs: options.stalenessMs,
+      maxStalenessMs,
       failSafeMaxMs: options.failSafeMs,
       failSafeThrottleMs: 100,
     });
     this.warp.register("stfs:*", {
       ...common,
       mode: "strong-distributed",
-      leaseMs: options.leaseMs,
+      leaseMs,
       failSafeMaxMs: options.failSafeMs,
       failSafeThrottleMs: 100,
     });
