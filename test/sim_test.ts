@@ -220,6 +220,14 @@ const LOADER_ERA_REGRESSIONS = [
     path: "",
     options: { modes: ["strong-distributed"], readShare: 0.95, leases: false, forger: "blind" },
   },
+  {
+    // The same bug on strong keys alone, read-heavy, with no forger: the first of 5 seeds in
+    // 1-600 of these options that broke S1/S2 before the fix (186, 242, 456, 512, 586).
+    name: "failed takeover freeing a stalled writer's slot, strong keys only, no forger",
+    seed: 186,
+    path: "",
+    options: { modes: ["strong-distributed"], readShare: 0.95, leases: false },
+  },
 ] as const;
 
 for (const r of LOADER_ERA_REGRESSIONS) {

@@ -11,7 +11,9 @@
  * stopped serving on any clock within the drift bound. The claim is a compare-and-set on
  * the record, so no node can register between the claim and the release; the store write
  * is conditional on the version pinned in the record, so a writer whose slot was taken
- * over cannot land after its taker. One strong write per key per node at a time (a chain).
+ * over cannot land after its taker — once the taker's own store write has landed: a taker
+ * that fails before gives the slot back to the writer it took it from, never free.
+ * One strong write per key per node at a time (a chain).
  *
  * The `invalidate` of a loader-backed key (`origin: "loader"`, whose values come from the
  * application's own source) is this same write without its store phase: read the record,
