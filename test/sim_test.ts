@@ -228,6 +228,17 @@ const LOADER_ERA_REGRESSIONS = [
     path: "",
     options: { modes: ["strong-distributed"], readShare: 0.95, leases: false },
   },
+  {
+    // n1's session join was lost, so it wrote st:1 (v2) and cached its own value with no
+    // session; cut off from the coordinator, it was absent from the sessions record, and a
+    // writer waited its lease out and committed v3..v6. n1 then joined, and its session let
+    // the old entry outlive its lease: v2 served at 2045 ms (S1, S2; found by the default
+    // 60 s run). Joining now drops the strong entries cached without a session.
+    name: "an entry cached before the session join served under it",
+    seed: 3464616705,
+    path: "f:3,4,5,6,7,8,9,10,11",
+    options: { leases: true, updates: true, transactions: true },
+  },
 ] as const;
 
 for (const r of LOADER_ERA_REGRESSIONS) {

@@ -155,6 +155,12 @@ export interface SessionHooks {
   membersRemoved(): void;
   /** This node's session ended (it was removed): drop every distributed entry. */
   lost(): void;
+  /**
+   * This node joined (or joined again): strong entries it cached without a session (its
+   * own writes' values) held only by their lease, and a writer that saw it absent from the
+   * record waited that lease out, not a session; drop them so the session cannot extend them.
+   */
+  joined(): void;
   /** The session's liveness or activity changed (held writes may complete). */
   changed(): void;
 }
@@ -405,6 +411,7 @@ export class Sessions {
       this.#joined = true;
       this.#joinRevision = put.revision;
       this.#active = false;
+      this.#hooks.joined();
       // Members that renewed before this join may still believe in a session that does
       // not know this node, for at most their sessionMs after the join took effect.
       let longestMs = 0;

@@ -221,6 +221,10 @@ export class NodeCore {
         this.#strong.sessionLost();
         this.#fills.sessionLost();
       },
+      joined: () => {
+        this.#strong.sessionLost();
+        this.#fills.sessionLost();
+      },
       changed: () => {
         this.#peers.refreshProof();
         this.#eventual.sessionChanged();
