@@ -81,7 +81,8 @@ export interface Coordinator {
   /**
    * Deletes a key, if given only at `revision`. A conditional delete of a key that is
    * already absent may succeed or fail (NATS KV matches the revision of its delete
-   * marker); the key is absent afterwards either way.
+   * marker); the key is absent afterwards either way. Likewise an `update` at the revision
+   * of a key's deletion may succeed on NATS KV: Warp only updates at revisions it read.
    */
   delete(key: string, revision?: number): Promise<void>;
   /**

@@ -111,6 +111,24 @@ Deno.test("NatsKvCoordinator refuses an account without JetStream, naming it", a
 });
 
 Deno.test("NATS credentials pass through to both adapters: user and password, token, nkey", async () => {
+  // A connect the server refuses can leave nats.js's socket to report ECONNRESET after the
+  // connect promise has rejected, outside any promise (seen 2 runs in about 10 on a loaded
+  // machine). Such a late reset of a refused connection is absorbed here, and only that.
+  const lateResets = (event: ErrorEvent) => {
+    if ((event.error as { code?: unknown } | undefined)?.code === "ECONNRESET") {
+      event.preventDefault();
+    }
+  };
+  globalThis.addEventListener("error", lateResets);
+  try {
+    await credentialsPassThrough();
+  } finally {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    globalThis.removeEventListener("error", lateResets);
+  }
+});
+
+async function credentialsPassThrough(): Promise<void> {
   await withServer({ config: "authorization { user: warp, password: s3cret }" }, async (server) => {
     await assertBothConnect({ servers: server.url, user: "warp", pass: "s3cret" });
     await assert.rejects(NatsTransport.connect({ servers: server.url, user: "warp", pass: "no" }));
@@ -132,7 +150,7 @@ Deno.test("NATS credentials pass through to both adapters: user and password, to
       NatsKvCoordinator.connect({ servers: server.url, authenticator: stranger }),
     );
   });
-});
+}
 
 /** The version a private server reports. */
 async function serverVersion(server: PrivateNatsServer): Promise<string> {

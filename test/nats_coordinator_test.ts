@@ -16,6 +16,7 @@ testCoordinator({
   name: "NatsKvCoordinator",
   ttlMs: 1000,
   modelRuns: 10,
+  deletedKeysKeepRevisions: true,
   async open() {
     const nc = await connect({ servers: NATS_URL });
     const bucket = `warp_test_${RUN}_${bucketCount++}`;
