@@ -29,7 +29,14 @@
  * @module
  */
 
-import { baseCommit, git, importTreeCopy, roundsAndHits } from "./_tree_copy.ts";
+import {
+  baseCommit,
+  git,
+  importTreeCopy,
+  measureRounds,
+  quantile,
+  roundsAndHits,
+} from "./_compare.ts";
 import { NodeCore } from "../src/core/node.ts";
 import type { KeyOptions } from "../src/core/registry.ts";
 
@@ -108,56 +115,6 @@ function timeHits(core: HitCore): number {
   return ((performance.now() - start) * 1e6) / hitsPerRound;
 }
 
-/**
- * Times `rows` over `rounds` rounds: in each round every row reads `hitsPerRound` keys, in
- * a shuffled order, and its time is divided by the first row's in the same round. A ratio
- * of two times taken moments apart cancels most of the load the other processes put on a
- * shared machine; the median over rounds is the figure.
- */
-function measure(title: string, rows: readonly [string, HitCore][]): number[][] {
-  const times = rows.map(() => [] as number[]);
-  const ratios = rows.map(() => [] as number[]);
-  let seed = 12345;
-  for (let round = 0; round < rounds; round++) {
-    const order = rows.map((_, i) => i);
-    for (let i = order.length - 1; i > 0; i--) {
-      seed = (seed * 1103515245 + 12345) >>> 0;
-      const j = seed % (i + 1);
-      [order[i], order[j]] = [order[j]!, order[i]!];
-    }
-    const ns = rows.map(() => 0);
-    for (const i of order) ns[i] = timeHits(rows[i]![1]);
-    for (const [i, value] of ns.entries()) {
-      times[i]!.push(value);
-      ratios[i]!.push(value / ns[0]!);
-    }
-  }
-  console.log(`\n${title}`);
-  report(rows, times, ratios);
-  return times;
-}
-
-function report(
-  rows: readonly [string, HitCore][],
-  times: readonly number[][],
-  ratios: readonly number[][],
-): void {
-  console.log("row                                   ns/hit   × today (p25  p50  p75)");
-  for (const [i, [name]] of rows.entries()) {
-    const r = ratios[i]!;
-    console.log(
-      `${name.padEnd(36)} ${quantile(times[i]!, 0.5).toFixed(1).padStart(7)}   ${
-        [0.25, 0.5, 0.75].map((q) => quantile(r, q).toFixed(3)).join("  ")
-      }`,
-    );
-  }
-}
-
-function quantile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(q * (sorted.length - 1))]!;
-}
-
 const base = await baseCommit(baseArg);
 const commit = new TextDecoder().decode(await git("rev-parse", "--short", base)).trim();
 // Two copies of each core: where a module's code lands, and how it is compiled, moves a
@@ -191,7 +148,12 @@ for (const [name, core] of fastRows) checkHits(name, core);
 console.log(
   `NodeCore.hit, ${KEYS_COUNT} keys, ${rounds} rounds × ${hitsPerRound} hits per row, base ${base}`,
 );
-const fast = measure("1. the fast path: features off, or on but acting on misses only", fastRows);
+const fast = await measureRounds(
+  "1. the fast path: features off, or on but acting on misses only",
+  fastRows,
+  rounds,
+  timeHits,
+);
 const pairRatios = fast[0]!.map((todayNs, round) =>
   (fast[2]![round]! + fast[3]![round]!) / (todayNs + fast[1]![round]!)
 );
@@ -211,5 +173,10 @@ const everyHitRows: [string, HitCore][] = [
   ],
 ];
 for (const [name, core] of everyHitRows) checkHits(name, core);
-measure("2. the rules that act on every hit, on (and what they cost the other keys)", everyHitRows);
+await measureRounds(
+  "2. the rules that act on every hit, on (and what they cost the other keys)",
+  everyHitRows,
+  rounds,
+  timeHits,
+);
 if (sink === 0) throw new Error("the benchmark read nothing");

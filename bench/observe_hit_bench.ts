@@ -25,7 +25,14 @@
  * @module
  */
 
-import { baseCommit, git, importTreeCopy, roundsAndHits } from "./_tree_copy.ts";
+import {
+  baseCommit,
+  git,
+  importTreeCopy,
+  measureRounds,
+  quantile,
+  roundsAndHits,
+} from "./_compare.ts";
 import { MemoryStore, Warp } from "../mod.ts";
 import { PrometheusMetrics } from "../src/metrics/prometheus.ts";
 
@@ -90,44 +97,13 @@ async function timeGets(warp: HitWarp): Promise<number> {
   return ((performance.now() - start) * 1e6) / hitsPerRound;
 }
 
-function quantile(values: readonly number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(q * (sorted.length - 1))]!;
-}
-
-/** Times `rows` over `rounds` rounds, each row's time divided by the first row's. */
+/** Times `rows` with `time`, then the two copies of this tree against today's two. */
 async function measure(
   title: string,
   rows: readonly [string, HitWarp][],
   time: (warp: HitWarp) => number | Promise<number>,
 ): Promise<void> {
-  const times = rows.map(() => [] as number[]);
-  const ratios = rows.map(() => [] as number[]);
-  let seed = 12345;
-  for (let round = 0; round < rounds; round++) {
-    const order = rows.map((_, i) => i);
-    for (let i = order.length - 1; i > 0; i--) {
-      seed = (seed * 1103515245 + 12345) >>> 0;
-      const j = seed % (i + 1);
-      [order[i], order[j]] = [order[j]!, order[i]!];
-    }
-    const ns = rows.map(() => 0);
-    for (const i of order) ns[i] = await time(rows[i]![1]);
-    for (const [i, value] of ns.entries()) {
-      times[i]!.push(value);
-      ratios[i]!.push(value / ns[0]!);
-    }
-  }
-  console.log(`\n${title}`);
-  console.log("row                                   ns/hit   × today (p25  p50  p75)");
-  for (const [i, [name]] of rows.entries()) {
-    const r = ratios[i]!;
-    console.log(
-      `${name.padEnd(36)} ${quantile(times[i]!, 0.5).toFixed(1).padStart(7)}   ${
-        [0.25, 0.5, 0.75].map((q) => quantile(r, q).toFixed(3)).join("  ")
-      }`,
-    );
-  }
+  const times = await measureRounds(title, rows, rounds, time);
   const pair = times[0]!.map((todayNs, round) =>
     (times[2]![round]! + times[3]![round]!) / (todayNs + times[1]![round]!)
   );
