@@ -27,6 +27,7 @@ import type {
   ReadEvent,
   RefreshEvent,
   SessionLostEvent,
+  ValidatorEvent,
 } from "./core/events.ts";
 import { describe, describeError } from "./_describe.ts";
 
@@ -37,6 +38,7 @@ export type {
   ReadEvent,
   RefreshEvent,
   SessionLostEvent,
+  ValidatorEvent,
 } from "./core/events.ts";
 
 /** An I/O call or a load that ran past its deadline. */
@@ -83,7 +85,8 @@ export type WarpEvent =
   | RefreshEvent
   | TimeoutEvent
   | LoaderErrorEvent
-  | NodeFailedEvent;
+  | NodeFailedEvent
+  | ValidatorEvent;
 
 /** The `type` of a {@linkcode WarpEvent}. */
 export type WarpEventType = WarpEvent["type"];
@@ -108,6 +111,7 @@ export const WARP_EVENT_TYPES: readonly WarpEventType[] = [
   "gap",
   "session-lost",
   "node-failed",
+  "validator",
 ];
 
 /**
@@ -137,6 +141,7 @@ export const EVENT_LOG_LEVELS: Readonly<Record<WarpEventType, keyof Logger | und
   gap: "info",
   "session-lost": "warn",
   "node-failed": "error",
+  validator: "error",
 };
 
 const LOG_MESSAGES: Readonly<Record<WarpEventType, string>> = {
@@ -150,6 +155,7 @@ const LOG_MESSAGES: Readonly<Record<WarpEventType, string>> = {
   gap: "Gap in a peer's invalidations",
   "session-lost": "Session lost, distributed entries dropped",
   "node-failed": "Node failed, it serves nothing more",
+  validator: "Validator found L1 inconsistent with the store",
 };
 
 const TYPES = new Set<string>(WARP_EVENT_TYPES);

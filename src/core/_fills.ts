@@ -76,6 +76,8 @@ export interface Fill {
   epoch: number;
   /** Loader-backed: a drop of the key reached the node while the current load ran (LB1). */
   overtaken: boolean;
+  /** Whether the validator started it to repair an entry (its reads are tagged so). */
+  healing: boolean;
 }
 
 /** A lease now: `active` (a check still trusted), `dead` (for good), or `unknown`. */
@@ -187,6 +189,25 @@ export class Fills implements VersionWatcher, DropWatcher {
     this.#start(fill);
   }
 
+  /**
+   * The validator's repair (`_validator.ts`): a refresh of `key` that may return nothing
+   * older than `minVersion` — the version the store was found to hold — under every rule
+   * of a fill, so an invalidation racing it wins and nothing older replaces anything newer.
+   * A fill in flight has its floor raised instead; returns whether a store read started.
+   */
+  heal(key: string, policy: KeyPolicy, minVersion: number): boolean {
+    if (this.#fills.has(key)) {
+      this.versionSeen(key, minVersion);
+      return false;
+    }
+    const fill = this.#newFill(key, policy, policy, []);
+    fill.minVersion = minVersion;
+    fill.healing = true;
+    this.#fills.set(key, fill);
+    this.#start(fill);
+    return true;
+  }
+
   /** Raises the floors of every fill of `key` in flight, superseded ones too. */
   versionSeen(key: string, version: number): void {
     const fill = this.#fills.get(key);
@@ -280,6 +301,7 @@ export class Fills implements VersionWatcher, DropWatcher {
       loadIo: 0,
       epoch: 0,
       overtaken: false,
+      healing: false,
     };
   }
 
@@ -378,7 +400,11 @@ export class Fills implements VersionWatcher, DropWatcher {
     fill.askMs = this.#k.now;
     fill.attempts++;
     fill.readIssued = true;
-    this.#k.storeGet(fill.key, (result) => this.#onStoreRead(fill, result));
+    this.#k.storeGet(
+      fill.key,
+      (result) => this.#onStoreRead(fill, result),
+      fill.healing ? "validator" : undefined,
+    );
   }
 
   /**

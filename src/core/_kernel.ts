@@ -346,11 +346,15 @@ export class NodeKernel {
     this.#effects.push({ type: "send", to, message });
   }
 
-  /** Reads `key` from the store; `handler` gets the answer. */
-  storeGet(key: string, handler: (r: StoreReadResult) => void): void {
+  /** Reads `key` from the store; `handler` gets the answer. `origin`: see the effect. */
+  storeGet(key: string, handler: (r: StoreReadResult) => void, origin?: "validator"): void {
     const io = this.#awaitIo(this.storeReads, handler);
     this.stats.storeReads++;
-    this.#effects.push({ type: "store-get", io, key });
+    this.#effects.push(
+      origin === undefined
+        ? { type: "store-get", io, key }
+        : { type: "store-get", io, key, origin },
+    );
   }
 
   /** Writes `payload` (`undefined`: delete) under `key`, conditionally on `expectedVersion`. */

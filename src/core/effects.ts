@@ -38,8 +38,17 @@ export type Effect =
   | { readonly type: "broadcast"; readonly message: Message }
   /** Send `message` to node `to`. */
   | { readonly type: "send"; readonly to: NodeId; readonly message: Message }
-  /** Read `key` from the store; report with `onStoreRead(io, …)`. */
-  | { readonly type: "store-get"; readonly io: number; readonly key: string }
+  /**
+   * Read `key` from the store; report with `onStoreRead(io, …)`. `origin` is `validator`
+   * for the background validator's reads and its heals (`_validator.ts`), absent otherwise:
+   * a driver performs both alike.
+   */
+  | {
+    readonly type: "store-get";
+    readonly io: number;
+    readonly key: string;
+    readonly origin?: "validator";
+  }
   /**
    * Write `payload` (what the caller passed to `set`) under `key`, conditionally on
    * `expectedVersion` when given; report with `onStoreWrite(io, …)`. A `payload` of

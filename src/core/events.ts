@@ -83,6 +83,24 @@ export interface ReadEvent {
   readonly key: string;
 }
 
+/** A validator event (`alert` and `heal` modes), recorded while the node is observed. */
+export interface ValidatorEvent {
+  /** The event's tag. */
+  readonly type: "validator";
+  /** What was found: an outlasted difference, or L1 newer than the store. */
+  readonly verdict: "inconsistent" | "deleted-in-store" | "newer-than-store";
+  /** The key checked. */
+  readonly key: string;
+  /** The version L1 served. */
+  readonly cachedVersion: number;
+  /** The version the store answered with. */
+  readonly storeVersion: number;
+  /** The bound the difference outlasted, ms (0 for newer-than-store). */
+  readonly boundMs: number;
+  /** Whether a versioned fill was started to repair it. */
+  readonly healing: boolean;
+}
+
 /** Every event a {@linkcode NodeCore} records, tagged by `type`. */
 export type NodeEvent =
   | ReadEvent
@@ -90,7 +108,8 @@ export type NodeEvent =
   | FlushEvent
   | SessionLostEvent
   | RefreshEvent
-  | LoadTimeoutEvent;
+  | LoadTimeoutEvent
+  | ValidatorEvent;
 
 /**
  * The most events a node holds between two `takeEvents`: a driver drains them after every

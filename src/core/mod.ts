@@ -26,4 +26,10 @@ export * from "./events.ts";
 export * from "./lock.ts";
 export * from "./leases.ts";
 export type { SessionMember, SessionNotice, SessionsRecord } from "./_sessions.ts";
+export type {
+  ValidatorMode,
+  ValidatorOptions,
+  ValidatorReport,
+  ValidatorVerdict,
+} from "./_validator.ts";
 export * from "./update.ts";

@@ -40,6 +40,8 @@ import { loadResultProblem, Loads } from "./_loads.ts";
 import { tuneHit } from "./_tuning.ts";
 import { blockingRegistration, NamespaceClears, namespaceProblem } from "./_namespaces.ts";
 import type { NodeEvent } from "./events.ts";
+import { Validator, validatorSettings } from "./_validator.ts";
+import type { ValidatorReport } from "./_validator.ts";
 
 export { holderRecordKey } from "./_strong.ts";
 export type { Canary, NodeConfig, NodeStats, WriteInput } from "./node_types.ts";
@@ -140,6 +142,8 @@ export class NodeCore {
   readonly #sessions: Sessions;
   readonly #loads: Loads;
   readonly #clears: NamespaceClears;
+  /** The background validator, or `undefined` when off (it then costs nothing). */
+  readonly #validator: Validator | undefined;
   #closed = false;
   /** The kernel's `readEvents`, here too so that `hit` checks it in one step. */
   #readEvents = false;
@@ -262,6 +266,12 @@ export class NodeCore {
     });
     this.#clears = new NamespaceClears(kernel, this.#sessions, () => this.#fills.keysInFlight());
     if (sessionMs > 0) this.#peers.useMembership(this.#sessions);
+    const validator = validatorSettings(config.validator);
+    this.#validator = validator.mode === "off" ? undefined : new Validator(kernel, {
+      servable: (key) => this.servable(key, kernel.now),
+      policyOf: (key) => this.#registry.find(key),
+      heal: (key, policy, minVersion) => this.#fills.heal(key, policy, minVersion),
+    }, validator);
     kernel.watchVersions(this.#fills);
     kernel.watchVersions(this.#eventual);
     kernel.watchDrops(this.#fills);
@@ -326,6 +336,7 @@ export class NodeCore {
     if (!this.#closed) {
       this.#peers.startHeartbeat();
       this.#sessions.start();
+      this.#validator?.start();
     }
     this.#kernel.runDueTimers();
   }
@@ -348,6 +359,14 @@ export class NodeCore {
   /** The L1 entry of `key` whatever its freshness, for inspection (tests, validator). */
   inspect(key: string): Entry | undefined {
     return this.#l1.get(key);
+  }
+
+  /**
+   * The background validator's figures (`NodeConfig.validator`), or `undefined` when it is
+   * off: checks, verdicts, heals, budget, and the share consistent within 1 s, 10 s, 60 s.
+   */
+  validatorReport(): ValidatorReport | undefined {
+    return this.#validator?.report();
   }
 
   /** Number of caller operations in flight. */
@@ -675,10 +694,12 @@ export class NodeCore {
       case "inv":
         this.#peers.track(message.from, message.inc, message.seq, false);
         this.#eventual.applyInvalidation(message.key, message.version);
+        if (message.from !== this.nodeId) this.#validator?.invalidated(message.key);
         return;
       case "drop":
         this.#peers.track(message.from, message.inc, message.seq, false);
         this.#kernel.drop(message.key);
+        if (message.from !== this.nodeId) this.#validator?.invalidated(message.key);
         return;
       case "hb":
         this.#peers.heartbeat(

@@ -8,6 +8,7 @@
  */
 
 import type { NodeId } from "./messages.ts";
+import type { ValidatorOptions } from "./_validator.ts";
 
 /** Configuration of a {@linkcode NodeCore}. */
 export interface NodeConfig {
@@ -89,6 +90,12 @@ export interface NodeConfig {
    */
   readonly nonce?: () => number;
   /**
+   * The background validator (`_validator.ts`): compares a sample of L1 entries with the
+   * store by version, under a store-read budget, and reports (or repairs) differences that
+   * outlast their key's bound. Off unless its `mode` says otherwise. @default {undefined}
+   */
+  readonly validator?: ValidatorOptions;
+  /**
    * Deliberately broken behaviour, for the simulator's canaries only: a run with a canary
    * must be reported as a violation, which proves the checkers bite. Never set it in
    * production. @default {undefined}
@@ -150,6 +157,13 @@ export interface Canary {
   readonly cacheOvertakenLoads?: boolean;
   /** Count namespace clears, local and from peers, but remove nothing (CL). */
   readonly ignoreClears?: boolean;
+  /**
+   * The validator installs the store's answer of a check over whatever L1 holds when it
+   * differs, unchecked (go-warp's auto-heal; V1).
+   */
+  readonly unconditionalHeal?: boolean;
+  /** The validator counts a difference after its bound on this clock, without `× (1 + drift)` (V1). */
+  readonly validatorWithoutDrift?: boolean;
 }
 
 /** Counters of a node, for monitoring and for the simulator's reports. */
