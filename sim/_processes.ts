@@ -96,6 +96,8 @@ export interface ProcessHostOptions<C, P> {
   readonly perform: Perform<C, P>;
   /** Notes a fault for a trace (an armed pause starting). @default {none} */
   readonly traceFault?: (text: string) => void;
+  /** Runs after every step, once its effects are performed (to drain a core's events). @default {none} */
+  readonly afterStep?: (process: P, core: C) => void;
 }
 
 /**
@@ -129,6 +131,7 @@ export class ProcessHost<C extends Steppable<unknown>, P extends SimProcess<C>> 
   readonly #jitterMs: number;
   readonly #perform: Perform<C, P>;
   readonly #traceFault: ((text: string) => void) | undefined;
+  readonly #afterStep: ((process: P, core: C) => void) | undefined;
 
   /** A host scheduling on `timeline`. */
   constructor(timeline: Timeline, options: ProcessHostOptions<C, P>) {
@@ -139,6 +142,7 @@ export class ProcessHost<C extends Steppable<unknown>, P extends SimProcess<C>> 
     this.#jitterMs = options.timerJitterMs;
     this.#perform = options.perform;
     this.#traceFault = options.traceFault;
+    this.#afterStep = options.afterStep;
   }
 
   /** What the process's clock reads now. */
@@ -188,6 +192,7 @@ export class ProcessHost<C extends Steppable<unknown>, P extends SimProcess<C>> 
     input(core);
     const effects = core.takeEffects() as readonly EffectOf<C>[];
     for (const effect of effects) this.#perform(process, core, effect, op);
+    this.#afterStep?.(process, core);
     const deadline = core.nextDeadlineMs();
     if (deadline === Infinity || process.core !== core) return;
     const jitter = this.#jitterMs > 0 ? process.prng.range(0, this.#jitterMs) : 0;

@@ -54,6 +54,7 @@ import { HISTORY_FORMAT } from "./history.ts";
 import { SimUpdates, UPDATE_KEYS } from "./_updates.ts";
 import type { UpdateHost } from "./_updates.ts";
 import { startTransaction } from "./_transactions.ts";
+import { SIM_VALIDATOR, ValidatorLog } from "./_validator_log.ts";
 import type { TransactionHost } from "./_transactions.ts";
 import type {
   History,
@@ -94,6 +95,7 @@ export type CanaryName =
   | "failed-update-cached"
   | "forger-has-secret"
   | "unbound-acks"
+  | "unconditional-heal"
   | LoaderCanary;
 
 /** The canary names, for the CLI and tests. */
@@ -126,6 +128,7 @@ export const CANARIES: readonly CanaryName[] = [
   "unbound-acks",
   "fallback-serves-removed",
   "cache-overtaken-loads",
+  "unconditional-heal",
 ];
 
 /** The canaries that break a lease assumption; they turn leases on. */
@@ -160,6 +163,7 @@ const CORE_CANARY_FLAGS: Partial<Record<CanaryName, keyof Canary>> = {
   "unbound-acks": "acceptUnboundAcks",
   "fallback-serves-removed": "fallbackServesRemoved",
   "cache-overtaken-loads": "cacheOvertakenLoads",
+  "unconditional-heal": "unconditionalHeal",
 };
 
 /** The core canaries set on every node (the others break node 0 only). */
@@ -177,6 +181,7 @@ const EVERY_NODE_CANARIES: readonly CanaryName[] = [
   "trust-absent-lease-read",
   "fallback-serves-removed",
   "cache-overtaken-loads",
+  "unconditional-heal",
 ];
 
 /** The canaries that break a loader-backed rule; they need the loader workload. */
@@ -292,6 +297,13 @@ export interface SimOptions {
    * @default {true, unless classicSwarm or config}
    */
   readonly loaders?: boolean;
+  /**
+   * Run the background validator on every node (`heal` mode, `SIM_VALIDATOR`), its
+   * verdicts and installs checked by V1. The canary `unconditional-heal` turns it on. Off
+   * by default so that pinned seeds replay (its store reads draw on the store's stream);
+   * the CLI runs it unless `--no-validator`. @default {false}
+   */
+  readonly validator?: boolean;
 }
 
 /** A client operation at a given true time, on a node, for scripted runs. */
@@ -348,6 +360,8 @@ export interface SimStats {
   polaris: { offsetsMs: number[]; consistent: number[]; writes: number };
   /** Sum of the nodes' counters at the end. */
   node: Record<string, number>;
+  /** Sum of the nodes' validator figures (crashed incarnations included), when it ran. */
+  validator?: Record<string, number>;
   /**
    * The forger's messages (acks among them), and those the nodes refused for want of a
    * signature; `undefined` without a forger.
@@ -525,6 +539,8 @@ export class SimCluster {
   readonly #updateKeys: readonly string[];
   /** The keys transactions write (eventual-distributed, not leased), when on. */
   readonly #txnKeys: readonly string[];
+  /** The validators' verdicts and installs (V1), when they run. */
+  readonly #validator: ValidatorLog | undefined;
 
   /** Prepares a run; nothing happens until {@linkcode run}. */
   constructor(options: SimOptions) {
@@ -626,10 +642,16 @@ export class SimCluster {
     );
     // The network's stream also draws the coordinator's hops and stale reads.
     const net = new Prng(deriveSeed(seed, "network"));
+    const validator = options.validator === true || options.canary === "unconditional-heal"
+      ? new ValidatorLog(() => this.#now, (node) => this.#local(node as SimNode))
+      : undefined;
+    this.#validator = validator;
     this.#host = new ProcessHost(this.#timeline, {
       timerJitterMs: this.#mix.timerJitterMs,
       perform: (node, core, effect) => this.#perform(node, core, effect),
       traceFault: (text) => this.#traceFault(text),
+      ...(validator !== undefined &&
+        { afterStep: (node: SimNode, core: NodeCore) => validator.drain(node, core) }),
     });
     this.#network = new SimNetwork<Message>(this.#timeline, {
       nodes: this.#n,
@@ -817,7 +839,9 @@ export class SimCluster {
         nodeId: node.id,
         incarnation,
         ...((node.index === 0 || EVERY_NODE_CANARIES.includes(canary!)) && this.#coreCanary()),
+        ...(this.#validator !== undefined && { validator: SIM_VALIDATOR }),
       });
+      if (this.#validator !== undefined) core.observe("protocol");
       for (const [pattern, options] of Object.entries(config.keys ?? {})) {
         core.register(pattern, options);
       }
@@ -868,7 +892,12 @@ export class SimCluster {
             version: cell?.version ?? 0,
             sizeBytes: 16,
           };
-        }, (result) => core.onStoreRead(effect.io, result, this.#local(node)));
+        }, (result) => {
+          const deliver = () => core.onStoreRead(effect.io, result, this.#local(node));
+          if (effect.origin === "validator" && this.#validator !== undefined) {
+            this.#validator.answer(node, core, effect.key, deliver);
+          } else deliver();
+        });
         if (this.#isLocal(effect.key)) node.askedAt.set(effect.key, this.#local(node));
         if (this.#clearing) node.fetchedBy.set(effect.key, this.#now);
         return;
@@ -1106,6 +1135,7 @@ export class SimCluster {
 
   #crash(node: SimNode): void {
     if (node.core === undefined) return;
+    this.#validator?.add(node.core);
     this.#host.crash(node);
     node.inflight = 0;
     node.ops.clear(); // their outcome stays unknown
@@ -1771,6 +1801,11 @@ export class SimCluster {
       for (const [k, v] of Object.entries(node.core?.stats ?? {})) sums[k] = (sums[k] ?? 0) + v;
     }
     this.#stats.node = sums;
+    if (this.#validator !== undefined) {
+      const totals = { ...this.#validator.totals };
+      for (const node of this.#nodes) this.#validator.add(node.core, totals);
+      this.#stats.validator = totals;
+    }
     if (this.#forger !== undefined) {
       this.#stats.forger = { ...this.#forger.counts, refused: this.#forgeriesRefused };
     }
@@ -1802,6 +1837,8 @@ export class SimCluster {
         ...(this.#clearing && { clears: this.#clearOps.map((d) => ({ ...d })) }),
         ...(this.#updates !== undefined && { updates: { ops: this.#updates.ops } }),
         ...(this.#loaders !== undefined && { loaders: this.#loaders.history() }),
+        ...(this.#validator !== undefined &&
+          { validator: this.#validator.history(this.#stats.validator?.checked ?? 0) }),
         ...(this.#leasing && {
           leases: {
             leaseCheckMs: Math.max(...this.#shape.nodes.map((n) => n.leaseCheckMs ?? 1000)),

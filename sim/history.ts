@@ -319,6 +319,56 @@ export interface History {
   readonly updates?: UpdateHistory;
   /** Loader-backed keys, their loads and the drops that reached each node (LB1–LB3, F1–F3). */
   readonly loaders?: LoaderHistory;
+  /** What the nodes' background validators found and installed, if they ran (V1). */
+  readonly validator?: ValidatorHistory;
+}
+
+/**
+ * What the background validators did (V1): each difference they counted or found newer
+ * than the store, and each value their reads installed in L1, with what L1 held before —
+ * the latter two taken by the driver from the node's L1, not from the validator's word.
+ */
+export interface ValidatorHistory {
+  /** Every verdict a validator reported (inconsistent, deleted in store, newer than store). */
+  readonly verdicts: readonly ValidatorVerdictEntry[];
+  /** Every L1 install made by a validator's store read (a heal), in order. */
+  readonly installs: readonly HealInstall[];
+  /** Checks that got a store answer, over every node. @default {0} */
+  readonly checks?: number;
+}
+
+/** One verdict of a node's validator. */
+export interface ValidatorVerdictEntry {
+  /** The node. */
+  readonly process: string;
+  /** The key checked. */
+  readonly key: string;
+  /** What it found. */
+  readonly verdict: "inconsistent" | "deleted-in-store" | "newer-than-store";
+  /** The version it says L1 served. */
+  readonly cachedVersion: number;
+  /** The version it says the store answered. */
+  readonly storeVersion: number;
+  /** The bound it says the difference outlasted, ms. */
+  readonly boundMs: number;
+  /** True time of the verdict, ms. */
+  readonly atMs: number;
+  /** The version the node's L1 would serve then, read by the driver (`null`: nothing). */
+  readonly heldVersion: number | null;
+}
+
+/** An L1 install made by a validator's store read, as the driver saw it. */
+export interface HealInstall {
+  /** The node. */
+  readonly process: string;
+  /** The key. */
+  readonly key: string;
+  /** The version installed. */
+  readonly version: number;
+  /** The version L1 held just before (`null`: nothing). */
+  readonly heldBefore: number | null;
+  /** True time of the install, ms. */
+  readonly atMs: number;
 }
 
 /**

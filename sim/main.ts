@@ -30,6 +30,7 @@ import {
   relevantEvents,
   spaceTimeHtml,
   timeline,
+  validatorLines,
 } from "./report.ts";
 import { LOCK_CANARIES, runLockSeed } from "./lock_cluster.ts";
 import type { LockCanaryName } from "./lock_cluster.ts";
@@ -45,6 +46,7 @@ Fuzzes Warp's consistency guarantees in a deterministic simulated cluster.
   --no-updates      cache scenario without update (read-modify-write) keys and M1
   --no-transactions cache scenario without two-key transactions of eventual keys
   --no-loaders      cache scenario without loader-backed keys (LB1–LB3, F1–F3)
+  --no-validator    cache scenario without the background validator on every node (V1)
   --coordinator-faults
                     locks scenario: also stale coordinator reads and answers lost after
                     the call took effect (drawn as for the cache scenario's gray seeds)
@@ -109,6 +111,7 @@ const { values } = (() => {
         "no-updates": { type: "boolean" },
         "no-transactions": { type: "boolean" },
         "no-loaders": { type: "boolean" },
+        "no-validator": { type: "boolean" },
         "coordinator-faults": { type: "boolean" },
         config: { type: "string" },
         "max-drift-ppm": { type: "string" },
@@ -205,6 +208,7 @@ const base: Omit<SeedOptions, "seed"> = {
   updates: values["no-updates"] !== true,
   transactions: values["no-transactions"] !== true,
   ...(values["no-loaders"] === true && { loaders: false }),
+  validator: values["no-validator"] !== true,
   ...(canary !== undefined && { canary }),
   ...(forger !== undefined && { forger }),
   ...(maxDriftPpm !== undefined && { maxDriftPpm }),
@@ -265,6 +269,7 @@ function replayCommand(seed: number, runPath = path): string {
     values["no-updates"] ? "--no-updates" : "",
     values["no-transactions"] ? "--no-transactions" : "",
     values["no-loaders"] ? "--no-loaders" : "",
+    values["no-validator"] ? "--no-validator" : "",
     maxDriftPpm !== undefined ? `--max-drift-ppm ${maxDriftPpm}` : "",
     values.config !== undefined ? `--config ${values.config}` : "",
     values["echoes-max"] !== undefined ? `--echoes-max ${values["echoes-max"]}` : "",
@@ -376,6 +381,12 @@ function accumulate(totals: Totals, report: SeedReport): void {
   propagation.healBoundMs = Math.max(propagation.healBoundMs, s.propagation.healBoundMs);
   propagation.liveness.writes += s.propagation.liveness.writes;
   s.propagation.liveness.consistent.forEach((c, i) => propagation.liveness.consistent[i]! += c);
+  if (s.validator !== undefined) {
+    const validator = (totals.stats.validator ??= {});
+    for (const [name, n] of Object.entries(s.validator)) {
+      validator[name] = (validator[name] ?? 0) + n;
+    }
+  }
 }
 
 /** `S1, S2 ×58`: each guarantee violated once, with its count when more than one. */
@@ -419,6 +430,10 @@ function summary(totals: Totals, violations: number, wallMs: number): void {
     console.log(`\n  Propagation once faults stop (EP):`);
     for (const line of propagationLines(totals.stats, totals.healLatenciesMs)) {
       console.log(`    ${line}`);
+    }
+    if (totals.stats.validator !== undefined) {
+      console.log(`\n  Background validator (V1), all nodes:`);
+      for (const line of validatorLines(totals.stats.validator)) console.log(`    ${line}`);
     }
   }
 }

@@ -171,6 +171,27 @@ export function hitLines(stats: SimStats): string[] {
   });
 }
 
+/**
+ * The validators' figures (V1): checks and what they found, heals, the budget, and the
+ * share of checked keys consistent within 1 s, 10 s and 60 s.
+ */
+export function validatorLines(totals: Readonly<Record<string, number>>): string[] {
+  const n = (name: string) => totals[name] ?? 0;
+  const checked = n("checked");
+  const share = (name: string) => checked === 0 ? "-" : `${(100 * n(name) / checked).toFixed(3)}%`;
+  return [
+    `checked ${checked} (store reads ${n("storeReads")}, skipped by the budget ${
+      n("skippedByRateLimit")
+    }, nothing cached ${n("notCached")}, store errors ${n("storeErrors")})`,
+    `consistent ${n("consistent")}, older within the bound ${n("olderWithinBound")}, ` +
+    `inconsistent ${n("inconsistent")}, deleted in store ${n("deletedInStore")}, ` +
+    `newer than the store ${n("newerThanStore")}, heals ${n("healed")}`,
+    `consistent within 1 s ${share("consistentWithin1s")}, 10 s ${
+      share("consistentWithin10s")
+    }, 60 s ${share("consistentWithin60s")} of checked keys`,
+  ];
+}
+
 /** Polaris lines: share of writes for which every node was consistent within X ms. */
 export function polarisLines(stats: SimStats): string[] {
   return shareLines(stats.polaris, "distributed");

@@ -41,6 +41,8 @@ const CANARY_GUARANTEES: Partial<Record<string, readonly string[]>> = {
   "fallback-serves-removed": ["F2"],
   // A load an invalidation overtook cached and served: LB1, E2's form for loader keys.
   "cache-overtaken-loads": ["LB1"],
+  // go-warp's auto-heal: a value read earlier written over L1 unchecked, a newer one included.
+  "unconditional-heal": ["V1"],
 };
 
 /**
@@ -712,6 +714,34 @@ Deno.test("simulator canary reducer-reads-l1 is caught by M1 alone, and the same
     assert.equal(control.results.M1, "pass");
   }
   assert.ok(caught >= 4, `caught in ${caught} of 5 seeds`);
+});
+
+Deno.test("simulator validator runs on every node, checks by version and keeps V1; off, it changes no draw", () => {
+  for (let seed = 1; seed <= 4; seed++) {
+    const report = runSeed({ seed, ...SHORT, validator: true });
+    assert.deepEqual(report.violations, [], `seed ${seed}`);
+    assert.equal(report.results.V1, "pass");
+    const totals = report.run.stats.validator!;
+    assert.ok(totals.checked! > 50, `seed ${seed}: ${JSON.stringify(totals)}`);
+    assert.equal(totals.newerThanStore, 0);
+    // Every read it makes is within its budget: 40 a second per node, one second's burst.
+    const nodeSeconds = SHORT.nodes * report.run.stats.simMs / 1000;
+    assert.ok(
+      totals.storeReads! <= 40 * nodeSeconds + SHORT.nodes * 40,
+      `seed ${seed}: ${totals.storeReads}`,
+    );
+  }
+  const off = new SimCluster({ seed: 3, ...SHORT }).run();
+  const explicit = new SimCluster({ seed: 3, ...SHORT, validator: false }).run();
+  assert.equal(off.traceHash, explicit.traceHash);
+  assert.equal(off.history.validator, undefined);
+});
+
+Deno.test("simulator canary unconditional-heal is caught by V1 through the installs the driver saw", () => {
+  const report = runSeed({ seed: 1, ...SHORT, canary: "unconditional-heal" });
+  const v1 = report.violations.filter((v) => v.guarantee === "V1");
+  assert.ok(v1.length > 0, JSON.stringify(report.results));
+  assert.match(v1[0]!.message, /installed version \d+ over version \d+/);
 });
 
 Deno.test("simulator update workload leaves the other operations' draws alone when off", () => {

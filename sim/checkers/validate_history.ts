@@ -87,6 +87,7 @@ export function validateHistory(value: unknown, options: ValidateHistoryOptions 
   if (value.storeLog !== undefined) validateStoreLog(value.storeLog, keys, updated);
   if (value.propagation !== undefined) validatePropagation(value.propagation, keys);
   if (value.clears !== undefined) validateClears(value.clears);
+  if (value.validator !== undefined) validateValidator(value.validator);
   return (keys === value.keys ? value : { ...value, keys }) as unknown as History;
 }
 
@@ -214,6 +215,39 @@ function validateFinal(final: unknown): void {
     }
   }
 }
+
+/** Checks the validator part (V1): its verdicts and installs, each field of the right type. */
+function validateValidator(validator: unknown): void {
+  if (
+    !isRecord(validator) || !Array.isArray(validator.verdicts) ||
+    !Array.isArray(validator.installs) ||
+    !(validator.checks === undefined || Number.isSafeInteger(validator.checks))
+  ) {
+    throw new TypeError(
+      `Invalid history validator, expected { verdicts: [...], installs: [...] }: ${
+        show(validator)
+      }`,
+    );
+  }
+  const version = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  const held = (v: unknown) => v === null || version(v);
+  validator.verdicts.forEach((entry: unknown, index: number) => {
+    if (
+      !isRecord(entry) || typeof entry.process !== "string" || typeof entry.key !== "string" ||
+      !VERDICTS.has(entry.verdict) || !version(entry.cachedVersion) ||
+      !version(entry.storeVersion) || !(typeof entry.boundMs === "number") ||
+      !Number.isFinite(entry.atMs) || !held(entry.heldVersion)
+    ) throw new TypeError(`Invalid validator verdict ${index}: ${show(entry)}`);
+  });
+  validator.installs.forEach((entry: unknown, index: number) => {
+    if (
+      !isRecord(entry) || typeof entry.process !== "string" || typeof entry.key !== "string" ||
+      !version(entry.version) || !held(entry.heldBefore) || !Number.isFinite(entry.atMs)
+    ) throw new TypeError(`Invalid validator install ${index}: ${show(entry)}`);
+  });
+}
+
+const VERDICTS = new Set<unknown>(["inconsistent", "deleted-in-store", "newer-than-store"]);
 
 /** Checks the update part (M1); returns the keys it updates (the store log may name them). */
 function validateUpdates(updates: unknown): Set<string> {

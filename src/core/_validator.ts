@@ -402,6 +402,13 @@ export class Validator {
     r.olderWithinBound++;
     if (k.canary.unconditionalHeal) this.#installUnchecked(key, policy, result);
     const boundMs = boundOf(policy);
+    if (k.canary.unconditionalHeal) {
+      // go-warp's auto-heal: a bound later, a heal read whose answer is ignored, and the
+      // value read now written over L1, unchecked.
+      k.arm(k.now + boundMs, () => {
+        k.storeGet(key, () => this.#installUnchecked(key, policy, result), "validator");
+      });
+    }
     const difference: Difference = {
       cachedVersion,
       storeVersion: result.version,
@@ -412,8 +419,7 @@ export class Validator {
       marks: [...MARKS_MS],
       done: false,
     };
-    const scale = k.canary.validatorWithoutDrift ? 1 : 1 + k.drift;
-    const dueMs = k.now + boundMs * scale + MARGIN_MS;
+    const dueMs = k.now + boundMs * (1 + k.drift) + MARGIN_MS;
     k.arm(dueMs, () => this.#followUp(key, policy, difference, true));
     for (const mark of MARKS_MS) {
       k.arm(k.now + mark, () => this.#followUp(key, policy, difference, false));

@@ -162,8 +162,6 @@ export interface Canary {
    * differs, unchecked (go-warp's auto-heal; V1).
    */
   readonly unconditionalHeal?: boolean;
-  /** The validator counts a difference after its bound on this clock, without `× (1 + drift)` (V1). */
-  readonly validatorWithoutDrift?: boolean;
 }
 
 /** Counters of a node, for monitoring and for the simulator's reports. */
