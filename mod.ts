@@ -39,6 +39,13 @@ export type {
   WarpStats,
 } from "./src/warp.ts";
 export type { LoadMany, LoadManyContext, ManyResult } from "./src/_batch.ts";
+export type { AuditOptions, AuditReport } from "./src/_audit.ts";
+export type {
+  ValidatorMode,
+  ValidatorOptions,
+  ValidatorReport,
+  ValidatorVerdict,
+} from "./src/core/_validator.ts";
 export { WarpNamespace } from "./src/_namespace.ts";
 export type { CompareAndSetResult, Merge, UpdateOptions } from "./src/_update.ts";
 export type { TransactionResult, TransactionStep } from "./src/_transaction.ts";
@@ -107,6 +114,7 @@ export type {
   RefreshEvent,
   SessionLostEvent,
   TimeoutEvent,
+  ValidatorEvent,
   WarpEvent,
   WarpEventOf,
   WarpEventType,

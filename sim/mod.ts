@@ -50,6 +50,7 @@ export type {
   Violation,
 } from "./history.ts";
 export type { ClearOp } from "./history.ts";
+export type { HealInstall, ValidatorHistory, ValidatorVerdictEntry } from "./history.ts";
 export type {
   DropLogEntry,
   LoaderHistory,

@@ -12,6 +12,7 @@
 import type { KeyOptions, ReadOptions } from "./core/registry.ts";
 import type { SetOptions, WarpKeyOptions, WarpOptions, WarpReadOptions } from "./warp.ts";
 import { describe } from "./_describe.ts";
+import type { ValidatorOptions } from "./core/_validator.ts";
 
 /** The options of `new Warp`. */
 export const WARP_OPTION_NAMES = [
@@ -41,7 +42,18 @@ export const WARP_OPTION_NAMES = [
   "logger",
   "metrics",
   "auth",
+  "validator",
 ] as const satisfies readonly (keyof WarpOptions<unknown>)[];
+
+/** The options of the background validator (`validator` of `new Warp`). */
+export const VALIDATOR_OPTION_NAMES = [
+  "mode",
+  "storeReadsPerS",
+  "afterInvalidationShare",
+  "samplePerS",
+  "checkDelayMs",
+  "checksMax",
+] as const satisfies readonly (keyof ValidatorOptions)[];
 
 /** The options of a read (`get`, `read`, `getOrSet`, batches), without `loader`. */
 export const READ_OPTION_NAMES = [
@@ -84,6 +96,7 @@ complete<Unlisted<WarpOptions<unknown>, typeof WARP_OPTION_NAMES>>();
 complete<Unlisted<WarpReadOptions<unknown>, [...typeof READ_OPTION_NAMES, "loader"]>>();
 complete<Unlisted<WarpKeyOptions<unknown>, [...typeof KEY_OPTION_NAMES, "loader", "merge"]>>();
 complete<Unlisted<SetOptions, typeof SET_OPTION_NAMES>>();
+complete<Unlisted<ValidatorOptions, typeof VALIDATOR_OPTION_NAMES>>();
 
 /**
  * Throws a `TypeError` for the first own key of `options` not in `known`, naming it, the

@@ -26,6 +26,9 @@ import { openEnvelope, sealEnvelope } from "./_lease_envelope.ts";
 import { InvariantError, WarpError } from "./core/errors.ts";
 import { NodeCore } from "./core/node.ts";
 import type { NodeStats } from "./core/node.ts";
+import type { ValidatorOptions, ValidatorReport } from "./core/_validator.ts";
+import { auditSettings, runAudit } from "./_audit.ts";
+import type { AuditedRecord, AuditOptions, AuditReport } from "./_audit.ts";
 import { entryAnswer } from "./core/l1.ts";
 import { readSettings, resolvePolicy } from "./core/registry.ts";
 import type { KeyOptions, KeyPolicy, ReadOptions } from "./core/registry.ts";
@@ -46,6 +49,7 @@ import {
   KEY_OPTION_NAMES,
   READ_OPTION_NAMES,
   SET_OPTION_NAMES,
+  VALIDATOR_OPTION_NAMES,
   WARP_OPTION_NAMES,
 } from "./_options.ts";
 import { registrationProblems } from "./core/_options.ts";
@@ -197,6 +201,15 @@ export interface WarpOptions<T> {
    * `PrometheusMetrics` (`@warp/warp/prometheus`), or your own. @default {noopMetrics}
    */
   readonly metrics?: WarpMetrics;
+  /**
+   * The background validator (see `docs/validator.md`): compares a sample of L1 entries
+   * with the store by version — a share of the keys a delay after the invalidations this
+   * node applies, and a few random entries a second — under a store-read budget, and
+   * counts (`count`), reports with a `validator` event (`alert`) or repairs through a
+   * versioned fill (`heal`) the differences that outlast their key's bound.
+   * `warp.validatorReport()` has its figures. @default {undefined} (off)
+   */
+  readonly validator?: ValidatorOptions;
 }
 
 /**
@@ -540,6 +553,18 @@ function checkWarpOptions<T>(options: WarpOptions<T>): {
   return { nodeId, prefix, ioTimeoutMs, valueBytesMax };
 }
 
+/** Parallel `get`s of one `audit` batch, for a store without `getMany`. */
+const AUDIT_GETS_MAX = 32;
+
+/** The `validator` option, with unknown names refused as every option is (TypeError). */
+function checkValidator(options: ValidatorOptions): ValidatorOptions {
+  if (typeof options !== "object" || options === null) {
+    throw new TypeError(`Invalid validator, expected an object: ${describe(options)}`);
+  }
+  checkKnownOptions(options, VALIDATOR_OPTION_NAMES, "validator");
+  return options;
+}
+
 function timeoutAfter(ms: number, what: string): () => Error {
   return () => new WarpError("TIMEOUT", `${what} took longer than ${ms} ms`);
 }
@@ -671,6 +696,7 @@ export class Warp<T = unknown> {
       sessionMs: this.#coordinator === undefined ? 0 : options.sessionMs ?? DEFAULT_SESSION_MS,
       ...(options.coordinatorStalenessMs !== undefined &&
         { coordinatorStalenessMs: options.coordinatorStalenessMs }),
+      ...(options.validator !== undefined && { validator: checkValidator(options.validator) }),
     });
     this.#drift = (options.maxDriftPpm ?? 500) / 1e6;
     const keys = options.keys ?? {};
@@ -1871,6 +1897,86 @@ export class Warp<T = unknown> {
     };
     await Promise.all(Array.from({ length: Math.min(WARMUP_CONCURRENCY, list.length) }, worker));
     return { loaded, failed };
+  }
+
+  /**
+   * The background validator's figures (`validator` option), or `undefined` when it is off:
+   * checks, what they found, heals, the store-read budget, and how many checked keys were
+   * consistent within 1 s, 10 s and 60 s (see `docs/validator.md`).
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Warp } from "@warp/warp";
+   * const warp = new Warp({ store: new MemoryStore(), validator: { mode: "count" } });
+   * console.log(warp.validatorReport()?.checked); // 0
+   * await warp.close();
+   * ```
+   */
+  validatorReport(): ValidatorReport | undefined {
+    return this.#core.validatorReport();
+  }
+
+  /**
+   * Checks every entry L1 would serve now against the store, by version: a full pass, in
+   * `Store.getMany` batches read one after another, with no rate limit (the background
+   * validator never makes one). Resolves with the counts of entries equal to the store,
+   * older (maybe within their bound), newer (a bug) and deleted in the store, and up to
+   * `keysMax` keys of each. It repairs nothing. Bad options are a TypeError/RangeError.
+   *
+   * @example
+   * ```ts
+   * import { MemoryStore, Warp } from "@warp/warp";
+   * const store = new MemoryStore();
+   * const warp = new Warp({ store, keys: { "user:*": { mode: "strong-local" } } });
+   * await warp.set("user:1", "ada");
+   * await store.set("user:1", new TextEncoder().encode("behind Warp's back"));
+   * const report = await warp.audit();
+   * console.log(report.olderThanStore, report.keys.olderThanStore); // 1 ["user:1"]
+   * await warp.close();
+   * ```
+   */
+  async audit(options: AuditOptions = {}): Promise<AuditReport> {
+    const settings = auditSettings(options);
+    const entries = this.#core.servableEntries(this.#clock());
+    // Without getMany, a batch is that many parallel gets: keep it small.
+    const batchMax = this.#store.getMany === undefined ? AUDIT_GETS_MAX : STORE_GET_MANY_MAX;
+    return await runAudit(entries, (keys) => this.#auditRead(keys), settings, batchMax);
+  }
+
+  /** The store's version of each of `keys` for `audit` (`undefined`: its read failed). */
+  async #auditRead(keys: readonly string[]): Promise<AuditedRecord[]> {
+    const store = this.#store;
+    const open = (record: StoreRecord): AuditedRecord => ({
+      version: record.version,
+      found: record.value !== undefined,
+    });
+    if (store.getMany !== undefined && keys.length > 1) {
+      const what = `Store read of ${keys.length} keys`;
+      try {
+        const records = await withTimeout(
+          () => store.getMany!(keys),
+          this.#ioTimeoutMs,
+          timeoutAfter(this.#ioTimeoutMs, what),
+        );
+        if (Array.isArray(records) && records.length === keys.length) return records.map(open);
+      } catch {
+        // Counted below as errors, key by key.
+      }
+      return keys.map(() => undefined);
+    }
+    return await Promise.all(keys.map(async (key) => {
+      try {
+        return open(
+          await withTimeout(
+            () => store.get(key),
+            this.#ioTimeoutMs,
+            timeoutAfter(this.#ioTimeoutMs, `Store read of ${key}`),
+          ),
+        );
+      } catch {
+        return undefined;
+      }
+    }));
   }
 
   /** Counters of this node. */

@@ -369,6 +369,19 @@ export class NodeCore {
     return this.#validator?.report();
   }
 
+  /**
+   * Every store-backed entry L1 would serve at `nowMs`: its key, version and whether it
+   * holds a value (a full pass over L1, for an explicit audit; the validator never makes one).
+   */
+  servableEntries(nowMs: number): { key: string; version: number; found: boolean }[] {
+    const out: { key: string; version: number; found: boolean }[] = [];
+    for (const entry of this.#l1.entries()) {
+      if (entry.policy.origin === "loader" || this.servable(entry.key, nowMs) !== entry) continue;
+      out.push({ key: entry.key, version: entry.version, found: entry.found });
+    }
+    return out;
+  }
+
   /** Number of caller operations in flight. */
   get opsInFlight(): number {
     return this.#kernel.ops.size;
