@@ -27,7 +27,9 @@
  * Counts come from `_core_meter.ts` (what the cores ask for, inside the window).
  *
  * Run: npx -y deno@2 task bench:sessions [--part hits|cost|all] [--seeds 7,8,9,10,11]
- *      [--nodes 3,6,12,25,50,100] (the cost table's cluster sizes)
+ *      [--nodes 3,6,12,25,50,100] (the cost table's cluster sizes) [--validator] (the hit
+ *      runs with the background validator on every node, the simulator's heal settings:
+ *      its store reads show in the store-read column)
  *
  * @module
  */
@@ -88,6 +90,9 @@ interface HitRun {
   readonly coordWritesPerNodeSec: number;
 }
 
+/** Whether the hit runs have the background validator on (`--validator`). */
+let validatorOn = false;
+
 function hitRun(seed: number, variant: Variant): HitRun {
   const nodes = 5, keysPerMode = 200, safetyMs = 20_000;
   const { result: run, tally } = meter(
@@ -106,6 +111,7 @@ function hitRun(seed: number, variant: Variant): HitRun {
         sessionMs: variant.sessionMs,
         policy: variant.policy,
         ...NODE_TIMERS,
+        validator: validatorOn,
       }).run(),
   );
   const minutes = safetyMs / 60_000, seconds = safetyMs / 1000;
@@ -359,8 +365,10 @@ function main(): void {
       part: { type: "string", default: "all" },
       seeds: { type: "string", default: "7,8,9,10,11" },
       nodes: { type: "string", default: "3,6,12,25,50,100" },
+      validator: { type: "boolean", default: false },
     },
   });
+  validatorOn = values.validator;
   const seeds = values.seeds.split(",").map(Number);
   if (seeds.length === 0 || !seeds.every(Number.isInteger)) {
     throw new TypeError(`Invalid --seeds, expected integers separated by commas: ${values.seeds}`);

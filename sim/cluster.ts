@@ -96,6 +96,7 @@ export type CanaryName =
   | "forger-has-secret"
   | "unbound-acks"
   | "unconditional-heal"
+  | "count-within-bound"
   | LoaderCanary;
 
 /** The canary names, for the CLI and tests. */
@@ -129,6 +130,7 @@ export const CANARIES: readonly CanaryName[] = [
   "fallback-serves-removed",
   "cache-overtaken-loads",
   "unconditional-heal",
+  "count-within-bound",
 ];
 
 /** The canaries that break a lease assumption; they turn leases on. */
@@ -164,6 +166,7 @@ const CORE_CANARY_FLAGS: Partial<Record<CanaryName, keyof Canary>> = {
   "fallback-serves-removed": "fallbackServesRemoved",
   "cache-overtaken-loads": "cacheOvertakenLoads",
   "unconditional-heal": "unconditionalHeal",
+  "count-within-bound": "countWithinBound",
 };
 
 /** The core canaries set on every node (the others break node 0 only). */
@@ -182,6 +185,7 @@ const EVERY_NODE_CANARIES: readonly CanaryName[] = [
   "fallback-serves-removed",
   "cache-overtaken-loads",
   "unconditional-heal",
+  "count-within-bound",
 ];
 
 /** The canaries that break a loader-backed rule; they need the loader workload. */
@@ -642,7 +646,8 @@ export class SimCluster {
     );
     // The network's stream also draws the coordinator's hops and stale reads.
     const net = new Prng(deriveSeed(seed, "network"));
-    const validator = options.validator === true || options.canary === "unconditional-heal"
+    const validator = options.validator === true || options.canary === "unconditional-heal" ||
+        options.canary === "count-within-bound"
       ? new ValidatorLog(() => this.#now, (node) => this.#local(node as SimNode))
       : undefined;
     this.#validator = validator;

@@ -419,6 +419,13 @@ export class Validator {
       marks: [...MARKS_MS],
       done: false,
     };
+    if (k.canary.countWithinBound) {
+      difference.counted = true;
+      if (result.found) r.inconsistent++;
+      else r.deletedInStore++;
+      const verdict = result.found ? "inconsistent" : "deleted-in-store";
+      this.#alert(verdict, key, cachedVersion, result.version, boundMs, false);
+    }
     const dueMs = k.now + boundMs * (1 + k.drift) + MARGIN_MS;
     k.arm(dueMs, () => this.#followUp(key, policy, difference, true));
     for (const mark of MARKS_MS) {

@@ -162,6 +162,11 @@ export interface Canary {
    * differs, unchecked (go-warp's auto-heal; V1).
    */
   readonly unconditionalHeal?: boolean;
+  /**
+   * The validator counts a difference as an inconsistency as soon as it finds it, without
+   * waiting out the key's bound (an invalidation on its way counted as a failure; V1).
+   */
+  readonly countWithinBound?: boolean;
 }
 
 /** Counters of a node, for monitoring and for the simulator's reports. */
