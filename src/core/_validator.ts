@@ -321,10 +321,14 @@ export class Validator {
   #sample(): void {
     const l1 = this.#k.l1;
     if (l1.size === 0) return;
-    let skip = Math.floor(this.#random.next() * Math.min(l1.size, SAMPLE_WALK_MAX));
+    const span = Math.min(l1.size, SAMPLE_WALK_MAX);
+    let skip = Math.floor(this.#random.next() * span);
+    let walked = 0;
+    // From the drawn entry on, the first one not already followed (within the walk's bound).
     for (const entry of l1.entries()) {
-      if (skip-- > 0) continue;
-      if (!this.#busy.has(entry.key)) this.#check(entry.key);
+      if (++walked > SAMPLE_WALK_MAX * 2) return;
+      if (skip-- > 0 || this.#busy.has(entry.key)) continue;
+      this.#check(entry.key);
       return;
     }
   }
