@@ -129,6 +129,7 @@ export type {
   MetricsSource,
   MetricsStats,
   OperationName,
+  ValidatorCheckResult,
   WarpMetrics,
 } from "./src/metrics.ts";
 export type { LockHandle, LockOptions, LocksOptions } from "./src/locks.ts";

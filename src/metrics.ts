@@ -69,7 +69,26 @@ export type MetricsStats = Readonly<Record<MetricsCounterName, number>> & {
   readonly messagesReceivedByType: Readonly<Record<MessageType, number>>;
   /** Coordinator compare-and-sets by result. */
   readonly compareAndSets: CompareAndSetCounts;
+  /** The background validator's checks by verdict (absent or zeros when it is off). */
+  readonly validatorChecks?: Readonly<Record<ValidatorCheckResult, number>>;
 };
+
+/** A background validator check's verdict, as the `verdict` attribute of `warp.validator.checks`. */
+export type ValidatorCheckResult =
+  | "consistent"
+  | "older_within_bound"
+  | "inconsistent"
+  | "deleted_in_store"
+  | "newer_than_store";
+
+/** Every {@linkcode ValidatorCheckResult}, in the order the metric reports them. */
+const VALIDATOR_RESULTS: readonly ValidatorCheckResult[] = [
+  "consistent",
+  "older_within_bound",
+  "inconsistent",
+  "deleted_in_store",
+  "newer_than_store",
+];
 
 /** A node as metrics see it: its id and its counters, read at each collection. */
 export interface MetricsSource {
@@ -191,6 +210,15 @@ export const WARP_METRICS: readonly MetricDefinition[] = [
     description:
       "Time from publishing an invalidation (right after the store commit) until the writer hears it back from the bus: the bus part of the invalidation lag, on the writer's clock",
     attribute: "type",
+  },
+  {
+    name: "warp.validator.checks",
+    kind: "counter",
+    unit: "{check}",
+    description:
+      "Background validator checks by verdict: consistent, older within the bound, inconsistent and deleted in store (a difference that outlasted its bound: counted once more, as found first older), newer than the store (a bug)",
+    attribute: "verdict",
+    read: (s) => VALIDATOR_RESULTS.map((v) => [v, s.validatorChecks?.[v] ?? 0] as const),
   },
   {
     name: "warp.l1.entries",

@@ -71,7 +71,13 @@ import { clusterSubjects, RESERVED_NODE_IDS } from "./_subjects.ts";
 import { Observer } from "./observe.ts";
 import type { Logger, WarpEventType, WarpListener } from "./observe.ts";
 import { noopMetrics, RuntimeCounters } from "./metrics.ts";
-import type { CompareAndSetCounts, MessageType, OperationName, WarpMetrics } from "./metrics.ts";
+import type {
+  CompareAndSetCounts,
+  MessageType,
+  OperationName,
+  ValidatorCheckResult,
+  WarpMetrics,
+} from "./metrics.ts";
 import type { Entry } from "./core/l1.ts";
 import { checkUpdateOptions, mergeReducer, runUpdate } from "./_update.ts";
 import type {
@@ -362,6 +368,11 @@ export interface WarpStats extends NodeStats {
   readonly coordinatorReads: number;
   /** Event listener or logger calls that threw (counted, never passed on). */
   readonly listenerErrors: number;
+  /**
+   * The background validator's checks by verdict (zeros when it is off; the full figures
+   * are in `validatorReport()`).
+   */
+  readonly validatorChecks: Readonly<Record<ValidatorCheckResult, number>>;
 }
 
 /** The default of {@linkcode WarpOptions.valueBytesMax}: 8 MiB. */
@@ -551,6 +562,19 @@ function checkWarpOptions<T>(options: WarpOptions<T>): {
     throw new RangeError(`valueBytesMax must be at most ${VALUE_BYTES_LIMIT}: ${valueBytesMax}`);
   }
   return { nodeId, prefix, ioTimeoutMs, valueBytesMax };
+}
+
+/** The validator's checks by verdict, for `stats` and the metrics (zeros when it is off). */
+function validatorChecks(
+  report: ValidatorReport | undefined,
+): Readonly<Record<ValidatorCheckResult, number>> {
+  return {
+    consistent: report?.consistent ?? 0,
+    older_within_bound: report?.olderWithinBound ?? 0,
+    inconsistent: report?.inconsistent ?? 0,
+    deleted_in_store: report?.deletedInStore ?? 0,
+    newer_than_store: report?.newerThanStore ?? 0,
+  };
 }
 
 /** Parallel `get`s of one `audit` batch, for a store without `getMany`. */
@@ -1993,6 +2017,7 @@ export class Warp<T = unknown> {
       badSignatures: this.#badSignatures,
       ...this.#counters.snapshot(),
       listenerErrors: this.#observer?.errors ?? 0,
+      validatorChecks: validatorChecks(this.#core.validatorReport()),
     };
   }
 

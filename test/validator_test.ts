@@ -10,6 +10,7 @@ import postgres from "postgres";
 import { MemoryStore, Warp } from "../mod.ts";
 import type { Store, ValidatorOptions, WarpEvent } from "../mod.ts";
 import { PostgresStore } from "../src/store/postgres.ts";
+import { PrometheusMetrics } from "../src/metrics/prometheus.ts";
 
 const POSTGRES_URL = Deno.env.get("WARP_TEST_POSTGRES_URL") ??
   "postgres://postgres@127.0.0.1:5432/test";
@@ -20,9 +21,10 @@ const encode = (value: string) => new TextEncoder().encode(JSON.stringify(value)
  * in-memory coordinator it runs a session, so an entry outlives its bound under the
  * freshness proof, and a write behind Warp's back (no invalidation) outlasts the bound.
  */
-function node(store: Store, validator: ValidatorOptions) {
+function node(store: Store, validator: ValidatorOptions, metrics = new PrometheusMetrics()) {
   const warp = new Warp<string>({
     store,
+    metrics,
     codec: {
       encode: (value: string) => encode(value),
       decode: (bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes)),
@@ -35,7 +37,7 @@ function node(store: Store, validator: ValidatorOptions) {
   });
   const events: WarpEvent[] = [];
   warp.on("validator", (event) => events.push(event));
-  return { warp, events };
+  return { warp, events, metrics };
 }
 
 /** Waits until `done` holds, checking every 20 ms, for at most `limitMs` (then fails). */
@@ -53,7 +55,7 @@ async function until(
 
 /** A value written behind Warp's back is counted, alerted and (heal) repaired at its version. */
 async function behindTheBack(store: Store, mode: "alert" | "heal"): Promise<void> {
-  const { warp, events } = node(store, { mode });
+  const { warp, events, metrics } = node(store, { mode });
   try {
     const first = await warp.set("ev:1", "ada");
     await warp.set("ev:2", "unchanged");
@@ -63,6 +65,10 @@ async function behindTheBack(store: Store, mode: "alert" | "heal"): Promise<void
     await until("the difference counted", () => warp.validatorReport()!.inconsistent >= 1);
     await until("ev:2 checked consistent", () => warp.validatorReport()!.consistent >= 1);
     assert.equal(warp.validatorReport()!.newerThanStore, 0);
+    assert.ok(warp.stats.validatorChecks.inconsistent >= 1);
+    const exported = metrics.text();
+    assert.match(exported, /warp_validator_checks_total\{[^}]*verdict="inconsistent"[^}]*\} [1-9]/);
+    assert.match(exported, /warp_validator_checks_total\{[^}]*verdict="newer_than_store"[^}]*\} 0/);
     const event = events.find((e) => e.type === "validator");
     assert.deepEqual(event, {
       type: "validator",
