@@ -188,7 +188,9 @@ export function validatorLines(totals: Readonly<Record<string, number>>): string
     `newer than the store ${n("newerThanStore")}, heals ${n("healed")}`,
     `consistent within 1 s ${share("consistentWithin1s")}, 10 s ${
       share("consistentWithin10s")
-    }, 60 s ${share("consistentWithin60s")} of checked keys`,
+    }, 60 s ${share("consistentWithin60s")} of checked keys (${
+      n("following")
+    } differences left open by the end of a run or a crash)`,
   ];
 }
 

@@ -119,6 +119,11 @@ export interface ValidatorReport {
   /** Store reads the validator made (checks and heals). */
   readonly storeReads: number;
   /**
+   * Differences still followed (found, not yet gone, the 60 s mark not reached): not yet
+   * counted in `consistentWithin`, which they may still join.
+   */
+  readonly following: number;
+  /**
    * Of the checked keys, how many L1 served consistently (or no longer served) within
    * 1 s, 10 s and 60 s of the check's store answer (follow-ups at those marks).
    */
@@ -250,6 +255,7 @@ export class Validator {
     within1s: 0,
     within10s: 0,
     within60s: 0,
+    following: 0,
   };
 
   /** The validator of the node whose kernel is `kernel`, with validated `settings`. */
@@ -283,6 +289,7 @@ export class Validator {
       notCached: r.notCached,
       storeErrors: r.storeErrors,
       storeReads: r.storeReads,
+      following: r.following,
       consistentWithin: { "1s": r.within1s, "10s": r.within10s, "60s": r.within60s },
     };
   }
@@ -423,6 +430,7 @@ export class Validator {
       marks: [...MARKS_MS],
       done: false,
     };
+    r.following++;
     if (k.canary.countWithinBound) {
       difference.counted = true;
       if (result.found) r.inconsistent++;
@@ -476,6 +484,7 @@ export class Validator {
   }
 
   #finish(key: string, difference: Difference): void {
+    this.#report.following--;
     difference.done = true;
     difference.marks.length = 0;
     this.#busy.delete(key);

@@ -79,6 +79,7 @@ Deno.test("validator does not count a difference that L1 drops within its bound"
   assert.equal(report.olderWithinBound, 1);
   assert.equal(report.inconsistent, 0);
   assert.equal(report.consistentWithin["1s"], 1);
+  assert.equal(report.following, 0);
 });
 
 Deno.test("validator counts an entry still served a bound after the store held a newer version", () => {
@@ -91,6 +92,7 @@ Deno.test("validator counts an entry still served a bound after the store held a
   n.onStoreRead(read.io, storeRead("v2", 2), 1001);
   n.tick(1502); // 1001 + 500.5 + 1 = 1502.5: not yet
   assert.equal(n.validatorReport()!.inconsistent, 0);
+  assert.equal(n.validatorReport()!.following, 1);
   n.tick(1503);
   assert.equal(n.validatorReport()!.inconsistent, 1);
   const [event] = n.takeEvents().filter((e) => e.type === "validator");
