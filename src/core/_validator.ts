@@ -298,6 +298,7 @@ export class Validator {
   invalidated(key: string): void {
     const share = this.#settings.afterInvalidationShare;
     if (share === 0 || this.#random.next() >= share) return;
+    if (this.#parts.policyOf(key)?.origin !== "store") return; // a loader's key has no version
     if (!this.#admit(key)) return;
     this.#k.arm(this.#k.now + this.#settings.checkDelayMs, () => {
       this.#busy.delete(key);
