@@ -43,6 +43,7 @@
  * @module
  */
 
+import { assert } from "./errors.ts";
 import type { StoreReadResult } from "./effects.ts";
 import type { Entry } from "./l1.ts";
 import type { KeyPolicy } from "./registry.ts";
@@ -388,6 +389,7 @@ export class Validator {
   ): void {
     const k = this.#k;
     const r = this.#report;
+    assert(this.#busy.has(key), `Validator got an answer for a key it was not checking: ${key}`);
     if (!result.ok) {
       r.storeErrors++;
       this.#busy.delete(key);
@@ -485,7 +487,9 @@ export class Validator {
   }
 
   #finish(key: string, difference: Difference): void {
+    assert(!difference.done, `Validator finished a difference twice: ${key}`);
     this.#report.following--;
+    assert(this.#report.following >= 0, `Validator followed a negative number of keys`);
     difference.done = true;
     difference.marks.length = 0;
     this.#busy.delete(key);
