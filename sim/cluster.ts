@@ -55,6 +55,7 @@ import { SimUpdates, UPDATE_KEYS } from "./_updates.ts";
 import type { UpdateHost } from "./_updates.ts";
 import { startTransaction } from "./_transactions.ts";
 import { SIM_VALIDATOR, ValidatorLog } from "./_validator_log.ts";
+import { Backdoor } from "./_backdoor.ts";
 import type { TransactionHost } from "./_transactions.ts";
 import type {
   History,
@@ -308,6 +309,14 @@ export interface SimOptions {
    * the CLI runs it unless `--no-validator`. @default {false}
    */
   readonly validator?: boolean;
+  /**
+   * Add keys (`bd:*`, eventual-distributed) that the nodes only read and another
+   * application writes in the store directly, sending no invalidation (`sim/_backdoor.ts`):
+   * the validator then has real inconsistencies to count and heal, checked by V1. Outside
+   * the history's keys (a write behind Warp's back is outside the contract). Turns the
+   * validator on. @default {false}
+   */
+  readonly backdoor?: boolean;
 }
 
 /** A client operation at a given true time, on a node, for scripted runs. */
@@ -545,6 +554,8 @@ export class SimCluster {
   readonly #txnKeys: readonly string[];
   /** The validators' verdicts and installs (V1), when they run. */
   readonly #validator: ValidatorLog | undefined;
+  /** Writes behind Warp's back, when on. */
+  readonly #backdoor: Backdoor | undefined;
 
   /** Prepares a run; nothing happens until {@linkcode run}. */
   constructor(options: SimOptions) {
@@ -646,11 +657,32 @@ export class SimCluster {
     );
     // The network's stream also draws the coordinator's hops and stale reads.
     const net = new Prng(deriveSeed(seed, "network"));
-    const validator = options.validator === true || options.canary === "unconditional-heal" ||
-        options.canary === "count-within-bound"
+    const validator = options.validator === true || options.backdoor === true ||
+        options.canary === "unconditional-heal" || options.canary === "count-within-bound"
       ? new ValidatorLog(() => this.#now, (node) => this.#local(node as SimNode))
       : undefined;
     this.#validator = validator;
+    this.#backdoor = options.backdoor !== true ? undefined : new Backdoor({
+      now: () => this.#now,
+      at: (atMs, run) => this.#at(atMs, run),
+      issuing: () => this.#issuing,
+      nodes: this.#n,
+      read: (index, key) => {
+        const node = this.#nodes[index]!;
+        const core = node.core;
+        this.#host.whenRunning(node, core, () => {
+          const id = this.#nextOp++;
+          node.opCallbacks.set(id, () => {});
+          this.#host.step(node, core!, (c) => c.get(id, key, this.#local(node)));
+        });
+      },
+      writeStore: (key, value) => {
+        const result = this.#store.write(key, value, undefined);
+        if (!result.ok) throw new Error(`Unconditional store write failed: ${key}`);
+        this.#logStoreWrite(key, result.version, value);
+        return result.version;
+      },
+    }, new Prng(deriveSeed(seed, "backdoor")));
     this.#host = new ProcessHost(this.#timeline, {
       timerJitterMs: this.#mix.timerJitterMs,
       perform: (node, core, effect) => this.#perform(node, core, effect),
@@ -736,6 +768,7 @@ export class SimCluster {
     for (const fault of this.#schedule) this.#at(fault.atMs, () => this.#inject(fault));
     for (const node of this.#nodes) this.#scheduleClient(node);
     this.#loaders?.start();
+    this.#backdoor?.start();
     for (const op of this.#options.clientOps ?? []) {
       const node = this.#nodes[op.node];
       if (node === undefined || !this.#keyInfo[op.key]) {
@@ -851,6 +884,7 @@ export class SimCluster {
         core.register(pattern, options);
       }
       this.#loaders?.register(core);
+      this.#backdoor?.register(core);
       return core;
     });
     node.askedAt.clear();
@@ -1843,7 +1877,12 @@ export class SimCluster {
         ...(this.#updates !== undefined && { updates: { ops: this.#updates.ops } }),
         ...(this.#loaders !== undefined && { loaders: this.#loaders.history() }),
         ...(this.#validator !== undefined &&
-          { validator: this.#validator.history(this.#stats.validator?.checked ?? 0) }),
+          {
+            validator: {
+              ...this.#validator.history(this.#stats.validator?.checked ?? 0),
+              ...(this.#backdoor !== undefined && { keyBoundsMs: this.#backdoor.bounds() }),
+            },
+          }),
         ...(this.#leasing && {
           leases: {
             leaseCheckMs: Math.max(...this.#shape.nodes.map((n) => n.leaseCheckMs ?? 1000)),

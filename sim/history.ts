@@ -335,6 +335,11 @@ export interface ValidatorHistory {
   readonly installs: readonly HealInstall[];
   /** Checks that got a store answer, over every node. @default {0} */
   readonly checks?: number;
+  /**
+   * The bounds of keys the history's `keys` do not describe (the driver's own
+   * registrations, such as keys written behind Warp's back), ms. @default {{}}
+   */
+  readonly keyBoundsMs?: Readonly<Record<string, number>>;
 }
 
 /** One verdict of a node's validator. */

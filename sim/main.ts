@@ -47,6 +47,8 @@ Fuzzes Warp's consistency guarantees in a deterministic simulated cluster.
   --no-transactions cache scenario without two-key transactions of eventual keys
   --no-loaders      cache scenario without loader-backed keys (LB1–LB3, F1–F3)
   --no-validator    cache scenario without the background validator on every node (V1)
+  --backdoor        cache scenario with keys written in the store behind Warp's back, which
+                    the validator counts and heals (V1)
   --coordinator-faults
                     locks scenario: also stale coordinator reads and answers lost after
                     the call took effect (drawn as for the cache scenario's gray seeds)
@@ -112,6 +114,7 @@ const { values } = (() => {
         "no-transactions": { type: "boolean" },
         "no-loaders": { type: "boolean" },
         "no-validator": { type: "boolean" },
+        backdoor: { type: "boolean" },
         "coordinator-faults": { type: "boolean" },
         config: { type: "string" },
         "max-drift-ppm": { type: "string" },
@@ -209,6 +212,7 @@ const base: Omit<SeedOptions, "seed"> = {
   transactions: values["no-transactions"] !== true,
   ...(values["no-loaders"] === true && { loaders: false }),
   validator: values["no-validator"] !== true,
+  ...(values.backdoor === true && { backdoor: true }),
   ...(canary !== undefined && { canary }),
   ...(forger !== undefined && { forger }),
   ...(maxDriftPpm !== undefined && { maxDriftPpm }),
@@ -270,6 +274,7 @@ function replayCommand(seed: number, runPath = path): string {
     values["no-transactions"] ? "--no-transactions" : "",
     values["no-loaders"] ? "--no-loaders" : "",
     values["no-validator"] ? "--no-validator" : "",
+    values.backdoor ? "--backdoor" : "",
     maxDriftPpm !== undefined ? `--max-drift-ppm ${maxDriftPpm}` : "",
     values.config !== undefined ? `--config ${values.config}` : "",
     values["echoes-max"] !== undefined ? `--echoes-max ${values["echoes-max"]}` : "",

@@ -739,6 +739,22 @@ Deno.test("simulator validator runs on every node, checks by version and keeps V
   assert.equal(off.history.validator, undefined);
 });
 
+Deno.test("simulator validator counts and heals writes made behind Warp's back, each count real (V1)", () => {
+  let counted = 0, healed = 0;
+  for (let seed = 1; seed <= 4; seed++) {
+    const report = runSeed({ seed, backdoor: true });
+    assert.deepEqual(report.violations, [], `seed ${seed}`);
+    assert.equal(report.results.V1, "pass");
+    const { verdicts, installs } = report.run.history.validator!;
+    counted += verdicts.length;
+    assert.ok(verdicts.every((v) => v.key.startsWith("bd:") && v.verdict === "inconsistent"));
+    assert.ok(installs.every((i) => i.heldBefore === null || i.version >= i.heldBefore));
+    healed += report.run.stats.validator!.healed!;
+  }
+  assert.ok(counted >= 4, `${counted} inconsistencies counted in 4 seeds`);
+  assert.ok(healed >= 4, `${healed} heals in 4 seeds`);
+});
+
 Deno.test("simulator canary unconditional-heal is caught by V1 through the installs the driver saw", () => {
   const report = runSeed({ seed: 1, ...SHORT, canary: "unconditional-heal" });
   const v1 = report.violations.filter((v) => v.guarantee === "V1");

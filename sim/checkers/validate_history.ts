@@ -84,7 +84,13 @@ export function validateHistory(value: unknown, options: ValidateHistoryOptions 
   });
   if (value.final !== undefined) validateFinal(value.final);
   const updated = value.updates === undefined ? new Set<string>() : validateUpdates(value.updates);
-  if (value.storeLog !== undefined) validateStoreLog(value.storeLog, keys, updated);
+  // Keys the validator part bounds (written behind Warp's back) may be in the store log too.
+  const bounded = isRecord(value.validator) && isRecord(value.validator.keyBoundsMs)
+    ? Object.keys(value.validator.keyBoundsMs)
+    : [];
+  if (value.storeLog !== undefined) {
+    validateStoreLog(value.storeLog, keys, new Set([...updated, ...bounded]));
+  }
   if (value.propagation !== undefined) validatePropagation(value.propagation, keys);
   if (value.clears !== undefined) validateClears(value.clears);
   if (value.validator !== undefined) validateValidator(value.validator);
@@ -228,6 +234,13 @@ function validateValidator(validator: unknown): void {
         show(validator)
       }`,
     );
+  }
+  const bounds = validator.keyBoundsMs;
+  if (
+    bounds !== undefined &&
+    (!isRecord(bounds) || !Object.values(bounds).every((b) => typeof b === "number" && b >= 0))
+  ) {
+    throw new TypeError(`Invalid history validator keyBoundsMs: ${show(bounds)}`);
   }
   const version = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
   const held = (v: unknown) => v === null || version(v);

@@ -91,7 +91,8 @@ function verdictProblem(
 /** The key's bound on the node that counted: its staleness bound, its TTL, else the one reported. */
 function boundOf(history: History, verdict: ValidatorVerdictEntry): number {
   const info = history.keys[verdict.key];
-  const own = info?.byProcess?.[verdict.process];
+  if (info === undefined) return history.validator?.keyBoundsMs?.[verdict.key] ?? verdict.boundMs;
+  const own = info.byProcess?.[verdict.process];
   switch (info?.mode) {
     case "eventual-distributed": {
       const staleness = own?.maxStalenessMs ?? info.maxStalenessMs ?? verdict.boundMs;
