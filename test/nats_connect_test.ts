@@ -3,7 +3,9 @@
  * `NatsTransport.connect` and `NatsKvCoordinator.connect` (user and password, token, an
  * nkey through its authenticator), and the coordinator's check of the server (its version,
  * JetStream on the server, JetStream for the account), each failing with a message naming
- * what is missing. Private nats-servers on free ports, stopped by PID.
+ * what is missing, and a refused connect leaving no uncaught error behind (nats.js's late
+ * `ECONNRESET`, see `src/nats/_node_transport.ts`). Private nats-servers on free ports, stopped
+ * by PID.
  *
  * @module
  */
