@@ -515,9 +515,31 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
       write.claimedMs = this.#k.now;
       write.record = claimed;
       this.#remember(write.key, claimed, put.revision);
+      if (this.#conflictsEarly(write, claimed, put.revision)) return;
       write.external?.claimed();
       if (write.phase === "claim") this.#revoke(write); // unless the claim's owner gave up
     });
+  }
+
+  /**
+   * An external write whose owner expects another version than the record's: a conflict
+   * whatever the store holds (the record's version is the store's unless a fenced write
+   * landed since, which moved it further). Give the slot back with every holder, none of
+   * which was revoked yet, so a conflicting transaction leaves their caches alone.
+   */
+  #conflictsEarly(write: StrongWrite, claimed: HolderRecord, revision: number): boolean {
+    const expected = write.external?.expectedVersion;
+    if (expected === undefined || claimed.version === undefined || claimed.version === expected) {
+      return false;
+    }
+    write.phase = "release";
+    this.#writeRecord(write.key, { ...claimed, pending: write.tookOver }, revision, (back) => {
+      if (back.ok) this.#orphaned(write, back.revision);
+      else this.#records.delete(write.key);
+      this.#finish(write);
+    });
+    write.external!.failed(new WarpError("STORE_CONFLICT", `Version moved: ${write.key}`));
+    return true;
   }
 
   /**

@@ -39,6 +39,8 @@ import type { StrongWrites } from "./_strong.ts";
  * owner, `_strong_batch.ts`. Its caller op is the owner's: the write answers none.
  */
 export interface ExternalHooks {
+  /** The version the owner expects, if any: a record at another one fails the write early. */
+  readonly expectedVersion?: number;
   /** The write slot is claimed: the owner may claim the next key's. */
   claimed(): void;
   /**
@@ -156,8 +158,9 @@ export class StrongBatches {
   #startNext(batch: Batch): void {
     if (batch.state !== "preparing" || batch.started >= batch.order.length) return;
     const index = batch.order[batch.started++]!;
-    const { key, policy } = batch.keys[index]!;
+    const { key, policy, expectedVersion } = batch.keys[index]!;
     batch.writes[index] = this.#strong.writeExternal(key, policy, {
+      ...(expectedVersion !== undefined && { expectedVersion }),
       claimed: () => this.#startNext(batch),
       ready: (version) => this.#ready(batch, index, version),
       failed: (error) => this.#fail(batch, error),

@@ -23,7 +23,7 @@ function claim(
   a.onCoordRead(get.io, { ok: true, record, revision }, now);
   const put = only(a.takeEffects(), "coord-put");
   assert.equal(put.key, `strong/${key}`);
-  assert.equal(put.revision, revision);
+  assert.equal(put.revision, record === undefined ? undefined : revision);
   a.onCoordWrite(put.io, { ok: true, revision: revision + 1 }, now);
   return put.record as HolderRecord;
 }
@@ -80,15 +80,33 @@ Deno.test("NodeCore.prepareTransaction() claims in key order, revokes holders, p
   assert.throws(() => a.finishTransaction(7, { kind: "failed" }, 22), TypeError);
 });
 
-Deno.test("NodeCore.prepareTransaction() with an expectedVersion other than the pinned one rejects STORE_CONFLICT and gives the slots back", () => {
+Deno.test("NodeCore.prepareTransaction() with an expectedVersion other than the record's rejects STORE_CONFLICT and gives the slot back, revoking no one", () => {
   const a = node("a");
   a.prepareTransaction(1, [{ key: "st:x", expectedVersion: 3 }], 0);
-  claim(a, "st:x", { holders: [], pending: undefined, version: 4 }, 8, 1);
+  claim(a, "st:x", { holders: ["b", "a"], pending: undefined, version: 4 }, 8, 1);
   const effects = a.takeEffects();
   assert.equal(only(effects, "reject").error.code, "STORE_CONFLICT");
+  none(effects, "send");
   const back = only(effects, "coord-put");
-  assert.deepEqual(back.record, { holders: [], pending: undefined, version: undefined });
+  assert.deepEqual(back.record, { holders: ["b", "a"], pending: undefined, version: 4 });
   assert.equal(back.revision, 9);
+});
+
+Deno.test("NodeCore.prepareTransaction() whose pinned version differs from the expected one (learnt from the store) rejects STORE_CONFLICT", () => {
+  const a = node("a");
+  a.prepareTransaction(1, [{ key: "st:x", expectedVersion: 3 }], 0);
+  claim(a, "st:x", undefined, 0, 1);
+  const read = only(a.takeEffects(), "store-get");
+  a.onStoreRead(read.io, { ok: true, found: true, value: "v", version: 5, sizeBytes: 1 }, 2);
+  const pin = only(a.takeEffects(), "coord-put");
+  a.onCoordWrite(pin.io, { ok: true, revision: 2 }, 3);
+  const effects = a.takeEffects();
+  assert.equal(only(effects, "reject").error.code, "STORE_CONFLICT");
+  assert.deepEqual(only(effects, "coord-put").record, {
+    holders: [],
+    pending: undefined,
+    version: undefined,
+  });
 });
 
 Deno.test("NodeCore.finishTransaction() after a failed commit releases without a version; after an unknown one leaves the slot claimed for a takeover", () => {
