@@ -231,6 +231,35 @@ Deno.test("Warp.transaction() over overlapping strong keys in opposite orders, c
   }
 });
 
+Deno.test("Warp.transaction() over a strong key whose store was written around Warp conflicts once, then the retry commits", async () => {
+  const cluster = new Cluster();
+  await cluster.ready();
+  const [a, b] = cluster.nodes as [Warp, Warp];
+  try {
+    await a.set("st:ext", 1);
+    // The application writes the store directly: the holder record's version is stale.
+    const outside = await cluster.store.set("st:ext", new TextEncoder().encode("2"));
+    const stale = await a.transaction([{ kind: "set", key: "st:ext", value: 3 }]);
+    assert.deepEqual(stale, { status: "conflict" });
+    const retry = await a.transaction([{ kind: "set", key: "st:ext", value: 3 }]);
+    assert.equal(retry.status, "ok");
+    await cluster.store.set("st:ext", new TextEncoder().encode("4"));
+    const current = (await cluster.stored("st:ext")).version;
+    assert.deepEqual(
+      await b.transaction([{ kind: "set", key: "st:ext", value: 5, expectedVersion: current }]),
+      { status: "conflict" },
+    );
+    const again = await b.transaction([
+      { kind: "set", key: "st:ext", value: 5, expectedVersion: current },
+    ]);
+    assert.equal(again.status, "ok");
+    assert.ok(current > outside);
+    assert.equal(await a.get("st:ext"), 5);
+  } finally {
+    await cluster.close();
+  }
+});
+
 Deno.test("Warp.transaction() over strong keys on PostgreSQL: caches revoked on commit, left alone on conflict, no deadlock in opposite orders", async () => {
   const table = `warp_test_stx_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`;
   const store = await PostgresStore.connect({ url: POSTGRES_URL, table, createTable: true });

@@ -533,8 +533,11 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
       return false;
     }
     write.phase = "release";
-    this.#writeRecord(write.key, { ...claimed, pending: write.tookOver }, revision, (back) => {
-      if (back.ok) this.#orphaned(write, back.revision);
+    // Without a version: were the record's stale (the store written around Warp), keeping
+    // it would make every retry conflict; the next writer learns it from the store.
+    const back = { ...claimed, pending: write.tookOver, version: undefined };
+    this.#writeRecord(write.key, back, revision, (put) => {
+      if (put.ok) this.#orphaned(write, put.revision);
       else this.#records.delete(write.key);
       this.#finish(write);
     });
