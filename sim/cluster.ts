@@ -1363,7 +1363,7 @@ export class SimCluster {
       this.#issueUpdate(node, updateKey, updateRoll / 0.3);
       return;
     }
-    if (txnRoll < 0.1) {
+    if (txnRoll < (this.#strongTxns ? 0.05 : 0.1)) {
       this.#invoked(node, this.#nextOp, `transaction ${txnKeys.join(" ")}`);
       startTransaction(this.#transactionHost(), node, txnKeys);
       return;

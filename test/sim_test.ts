@@ -750,8 +750,13 @@ Deno.test("simulator transactions: mixed strong and eventual commits keep T1, S1
     assert.ok(strongOk >= 10, `seed ${seed}: ${strongOk} committed with strong keys`);
     assert.equal(report.results.T1, "pass");
     assert.equal(report.results.E3, "pass");
-    assert.notEqual(report.results.S1, "fail");
     assert.equal(report.results.S2, "pass");
+    // A transaction's writes stay open through its revocations: the search may need more
+    // than the default budget (seed 2: 830 k steps), but it must end in a pass.
+    const s1 = report.results.S1 === "pass"
+      ? "pass"
+      : checkHistory(history, { stepsMax: 2_000_000, guarantees: ["S1"] }).results.S1;
+    assert.equal(s1, "pass", `seed ${seed}`);
   }
 });
 
