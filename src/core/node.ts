@@ -4,7 +4,8 @@
  * which validates inputs, admits caller operations and composes one private module per
  * protocol: `_fills.ts` (the read path), `_loads.ts` (the application's loader),
  * `_failsafe.ts` (stale answers), `_tuning.ts` (refresh-ahead and TTL rules),
- * `_eventual.ts`, `_peers.ts`, `_strong.ts`, `_sessions.ts` and `_lease_protocol.ts`, over
+ * `_eventual.ts`, `_peers.ts`, `_strong.ts` (with `_strong_batch.ts`, its side of a
+ * transaction), `_sessions.ts` and `_lease_protocol.ts`, over
  * the `_kernel.ts` they share. See `docs/modules.md`.
  *
  * @module
