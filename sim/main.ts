@@ -43,7 +43,7 @@ Fuzzes Warp's consistency guarantees in a deterministic simulated cluster.
   --no-leases       cache scenario without leased keys and lease operations
   --clears          cache scenario with namespace clears (about 2 % of operations, CL)
   --no-updates      cache scenario without update (read-modify-write) keys and M1
-  --no-transactions cache scenario without two-key transactions of eventual keys
+  --no-transactions cache scenario without transactions (2-3 keys, eventual and strong)
   --no-loaders      cache scenario without loader-backed keys (LB1–LB3, F1–F3)
   --coordinator-faults
                     locks scenario: also stale coordinator reads and answers lost after
@@ -204,6 +204,7 @@ const base: Omit<SeedOptions, "seed"> = {
   ...(values.clears === true && { clears: true }),
   updates: values["no-updates"] !== true,
   transactions: values["no-transactions"] !== true,
+  strongTransactions: values["no-transactions"] !== true,
   ...(values["no-loaders"] === true && { loaders: false }),
   ...(canary !== undefined && { canary }),
   ...(forger !== undefined && { forger }),

@@ -39,6 +39,7 @@ import type { DropWatcher, NodeKernel } from "./_kernel.ts";
 import type { HolderRegistration } from "./_fills.ts";
 import type { PostOutcome } from "./_sessions.ts";
 import type { WriteInput } from "./node.ts";
+import type { ExternalHooks, ExternalOutcome, ExternalWrite } from "./_strong_batch.ts";
 
 const CONTENTION_BACKOFF_MS = 20;
 /** Registration compare-and-sets tried before a fill reads through uncached. */
@@ -46,6 +47,7 @@ const REGISTER_ATTEMPTS_MAX = 3;
 /** Most holder records remembered for optimistic claims, and most contended slots watched. */
 const CONTENDED_MAX = 10_000;
 const HOLDER_KEY_INLINE_MAX = 512;
+const NO_INPUT: WriteInput = { value: undefined, payload: undefined, sizeBytes: 0 };
 
 /**
  * The coordinator key of a strong-distributed key's holder record.
@@ -128,6 +130,8 @@ interface StrongWrite {
    * it, not free, since its conditional store write may still land (simulator seed 2).
    */
   tookOver: string | undefined;
+  /** A write whose store phase a transaction performs (`_strong_batch.ts`); else none. */
+  readonly external: ExternalHooks | undefined;
 }
 
 /** What the strong protocol needs of the session protocol (`_sessions.ts`). */
@@ -329,7 +333,7 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
 
   /** Writes a strong-distributed key as caller op `op` (admitted by `NodeCore`). */
   write(op: number, key: string, policy: KeyPolicy, input: WriteInput): void {
-    this.#begin(op, key, policy, input, false);
+    this.#begin(op, key, policy, input, false, undefined);
   }
 
   /**
@@ -337,13 +341,51 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
    * write's claim and revocations, without its store phase.
    */
   invalidate(op: number, key: string, policy: KeyPolicy): void {
-    this.#begin(op, key, policy, { value: undefined, payload: undefined, sizeBytes: 0 }, true);
+    this.#begin(op, key, policy, NO_INPUT, true, undefined);
   }
 
-  #begin(op: number, key: string, policy: KeyPolicy, input: WriteInput, storeless: boolean): void {
+  /**
+   * Starts a write of `key` whose store phase is performed outside: read, claim, revoke
+   * and pin as any write, then `hooks.ready` and wait for {@linkcode completeExternal}.
+   * It answers no caller op; its deadline fails it only before it is ready.
+   */
+  writeExternal(key: string, policy: KeyPolicy, hooks: ExternalHooks): ExternalWrite {
+    return this.#begin(-1, key, policy, NO_INPUT, false, hooks);
+  }
+
+  /**
+   * Ends an external write: released at the committed version (nothing cached here),
+   * released without one, or left claimed while its commit may still land.
+   */
+  completeExternal(handle: ExternalWrite, outcome: ExternalOutcome): void {
+    const write = handle as StrongWrite;
+    assert(write.external !== undefined, `Not an external write: ${write.key}`);
+    if (write.phase === "done" || write.phase === "release") return;
+    if (outcome.kind === "failed") {
+      this.#fail(write, outcome.error);
+      return;
+    }
+    assert(write.phase === "store", `External write of ${write.key} is not ready`);
+    if (outcome.kind === "unknown") {
+      // Like a writer stalled before its store write: its pinned version fences a taker.
+      this.#finish(write);
+      return;
+    }
+    this.#k.noteVersion(write.key, outcome.version);
+    this.#release(write, [], outcome.version, () => {});
+  }
+
+  #begin(
+    op: number,
+    key: string,
+    policy: KeyPolicy,
+    input: WriteInput,
+    storeless: boolean,
+    external: ExternalHooks | undefined,
+  ): StrongWrite {
     const k = this.#k;
     const timer = k.arm(k.now + policy.writeTimeoutMs, () => this.#deadline(write));
-    k.ops.set(op, { kind: "write", key, timer, answered: false });
+    if (external === undefined) k.ops.set(op, { kind: "write", key, timer, answered: false });
     const write: StrongWrite = {
       op,
       id: k.newId(),
@@ -369,15 +411,17 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
       posted: new Map(),
       waitedOut: new Set(),
       postTimer: 0,
+      external,
     };
     this.#byId.set(write.id, write);
     const chain = this.#chains.get(key);
     if (chain !== undefined) {
       chain.push(write); // one strong write per key per node at a time
-      return;
+      return write;
     }
     this.#chains.set(key, [write]);
     this.#read(write);
+    return write;
   }
 
   /** Phase 1: read the holder record; wait out (or take over) another writer's slot. */
@@ -471,8 +515,34 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
       write.claimedMs = this.#k.now;
       write.record = claimed;
       this.#remember(write.key, claimed, put.revision);
-      this.#revoke(write);
+      if (this.#conflictsEarly(write, claimed, put.revision)) return;
+      write.external?.claimed();
+      if (write.phase === "claim") this.#revoke(write); // unless the claim's owner gave up
     });
+  }
+
+  /**
+   * An external write whose owner expects another version than the record's: a conflict
+   * whatever the store holds (the record's version is the store's unless a fenced write
+   * landed since, which moved it further). Give the slot back with every holder, none of
+   * which was revoked yet, so a conflicting transaction leaves their caches alone.
+   */
+  #conflictsEarly(write: StrongWrite, claimed: HolderRecord, revision: number): boolean {
+    const expected = write.external?.expectedVersion;
+    if (expected === undefined || claimed.version === undefined || claimed.version === expected) {
+      return false;
+    }
+    write.phase = "release";
+    // Without a version: were the record's stale (the store written around Warp), keeping
+    // it would make every retry conflict; the next writer learns it from the store.
+    const back = { ...claimed, pending: write.tookOver, version: undefined };
+    this.#writeRecord(write.key, back, revision, (put) => {
+      if (put.ok) this.#orphaned(write, put.revision);
+      else this.#records.delete(write.key);
+      this.#finish(write);
+    });
+    write.external!.failed(new WarpError("STORE_CONFLICT", `Version moved: ${write.key}`));
+    return true;
   }
 
   /**
@@ -670,6 +740,10 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
   }
 
   #storeAt(write: StrongWrite, expectedVersion: number): void {
+    if (write.external !== undefined) {
+      write.external.ready(expectedVersion); // the owner commits, conditional on it
+      return;
+    }
     write.storeAttempts++;
     const deleting = write.input.payload === undefined;
     this.#k.storeWrite(write.key, write.input.payload, expectedVersion, (result) => {
@@ -757,12 +831,13 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
   #fail(write: StrongWrite, error: WarpError): void {
     const k = this.#k;
     const claimed = write.phase === "revoke" || write.phase === "store";
-    k.answerWrite(write.op, error);
+    if (write.external === undefined) k.answerWrite(write.op, error);
     k.disarm(write.timer);
     k.disarm(write.retransmitTimer);
     k.disarm(write.postTimer);
     if (!claimed) {
       this.#finish(write);
+      write.external?.failed(error); // told last: its owner may end its other writes now
       return;
     }
     // Give the slot back, keeping every holder not yet revoked (during phase 3 some may
@@ -781,6 +856,7 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
         this.#finish(write);
       },
     );
+    write.external?.failed(error);
   }
 
   /**
@@ -798,8 +874,12 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
   #deadline(write: StrongWrite): void {
     const k = this.#k;
     const pending = k.ops.get(write.op);
-    if (pending === undefined || pending.kind !== "write" || pending.answered) return;
+    const open = write.external !== undefined
+      ? write.phase !== "done"
+      : pending?.kind === "write" && !pending.answered;
+    if (!open) return;
     if (write.phase === "store" || write.phase === "release") {
+      if (write.external !== undefined) return; // ready: its owner decides
       k.timeoutWrite(write.op); // in flight in the store: the outcome is unknown
       return;
     }
