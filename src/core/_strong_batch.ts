@@ -31,7 +31,7 @@
 import { assert, WarpError } from "./errors.ts";
 import type { KeyPolicy } from "./registry.ts";
 import type { NodeKernel } from "./_kernel.ts";
-import { holderRecordKey } from "./_strong.ts";
+import { holderRecordKey } from "./_holders.ts";
 import type { StrongWrites } from "./_strong.ts";
 
 /**

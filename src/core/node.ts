@@ -4,8 +4,8 @@
  * which validates inputs, admits caller operations and composes one private module per
  * protocol: `_fills.ts` (the read path), `_loads.ts` (the application's loader),
  * `_failsafe.ts` (stale answers), `_tuning.ts` (refresh-ahead and TTL rules),
- * `_eventual.ts`, `_peers.ts`, `_strong.ts` (with `_strong_batch.ts`, its side of a
- * transaction), `_sessions.ts` and `_lease_protocol.ts`, over
+ * `_eventual.ts`, `_peers.ts`, `_holders.ts` and `_strong.ts` (the strong protocol's holder
+ * and writer sides, with `_strong_batch.ts`, its side of a transaction), `_sessions.ts` and `_lease_protocol.ts`, over
  * the `_kernel.ts` they share. See `docs/modules.md`.
  *
  * @module
@@ -34,6 +34,7 @@ import { Fills } from "./_fills.ts";
 import { LeaseProtocol } from "./_lease_protocol.ts";
 import { Peers } from "./_peers.ts";
 import { ECHOES_PER_HEARTBEAT_DEFAULT } from "./_echo_budget.ts";
+import { StrongHolders } from "./_holders.ts";
 import { StrongWrites } from "./_strong.ts";
 import { StrongBatches } from "./_strong_batch.ts";
 import type { TransactionOutcome } from "./_strong_batch.ts";
@@ -44,7 +45,7 @@ import { tuneHit } from "./_tuning.ts";
 import { blockingRegistration, NamespaceClears, namespaceProblem } from "./_namespaces.ts";
 import type { NodeEvent } from "./events.ts";
 
-export { holderRecordKey } from "./_strong.ts";
+export { holderRecordKey } from "./_holders.ts";
 export type { TransactionOutcome } from "./_strong_batch.ts";
 export type { Canary, NodeConfig, NodeStats, WriteInput } from "./node_types.ts";
 import type { NodeConfig, NodeStats, WriteInput } from "./node_types.ts";
@@ -141,6 +142,7 @@ export class NodeCore {
   readonly #fills: Fills;
   readonly #eventual: EventualWrites;
   readonly #peers: Peers;
+  readonly #holders: StrongHolders;
   readonly #strong: StrongWrites;
   readonly #batches: StrongBatches;
   readonly #leases: LeaseProtocol;
@@ -221,15 +223,15 @@ export class NodeCore {
     });
     // The session's hooks reach modules made below; they run only after construction.
     const hooks = {
-      revoked: (key: string, rev: number) => this.#strong.revokedByNotice(key, rev),
+      revoked: (key: string, rev: number) => this.#holders.revokedByNotice(key, rev),
       membersRemoved: () => this.#eventual.flush("members-removed"),
       lost: () => {
         this.#eventual.flush("session-lost");
-        this.#strong.sessionLost();
+        this.#holders.sessionLost();
         this.#fills.sessionLost();
       },
       joined: () => {
-        this.#strong.sessionLost();
+        this.#holders.sessionLost();
         this.#fills.sessionLost();
       },
       changed: () => {
@@ -244,18 +246,19 @@ export class NodeCore {
       membersMax: Math.min(peersMax, ECHOES_MAX),
     }, hooks);
     this.#eventual = new EventualWrites(kernel, this.#sessions);
+    this.#holders = new StrongHolders(kernel, this.#sessions);
     this.#strong = new StrongWrites(kernel, {
       retransmitMs: heartbeatIntervalMs,
       ackWaitMs: 2 * heartbeatIntervalMs,
       pollMs: heartbeatIntervalMs,
       notices: this.#sessions,
-    });
+    }, this.#holders);
     this.#batches = new StrongBatches(kernel, this.#strong);
     this.#loads = new Loads(kernel);
     this.#fills = new Fills(kernel, {
       waitersMax,
       leases: this.#leases,
-      holders: this.#strong,
+      holders: this.#holders,
       flushes: this.#eventual,
       hits: { serveHit: (op, key) => this.#serveHit(op, key) },
       loads: this.#loads,
@@ -756,7 +759,7 @@ export class NodeCore {
         );
         return;
       case "revoke":
-        this.#strong.onRevoke(message);
+        this.#holders.onRevoke(message);
         return;
       case "ack":
         this.#strong.onAck(message);
