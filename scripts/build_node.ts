@@ -90,6 +90,11 @@ export function parseNpmSpecifier(target: string): { name: string; range: string
   return { name: match[1]!, range: match[2]! };
 }
 
+/** The package a bare specifier names: `@scope/name` or `name`, without a file path. */
+function packageOf(specifier: string): string {
+  return /^(@[^/]+\/[^/]+|[^/]+)/.exec(specifier)?.[1] ?? specifier;
+}
+
 /** The oldest Node the package supports: `engines.node`, checked by the smoke test. */
 export const NODE_MAJOR_MIN = 20;
 
@@ -112,12 +117,14 @@ export function packageManifest(
   const dependencies: Record<string, string> = {};
   const peerDependencies: Record<string, string> = {};
   for (const specifier of [...bareImports].sort()) {
-    const target = config.imports[specifier];
+    // A file of a mapped package (`@nats-io/transport-node/lib/x.js`) counts as that package.
+    const key = specifier in config.imports ? specifier : packageOf(specifier);
+    const target = config.imports[key];
     if (target === undefined) {
       throw new TypeError(`Bare import missing from deno.json imports: ${specifier}`);
     }
     const { name, range } = parseNpmSpecifier(target);
-    if (name !== specifier) {
+    if (name !== key) {
       throw new TypeError(`Import map renames a package, which Node cannot follow: ${specifier}`);
     }
     if (coreImports.has(specifier)) dependencies[name] = range;

@@ -90,14 +90,31 @@ export class SimStore {
     return { ok: true, version };
   }
 
-  /** Writes each `{ key, payload }` as its key's next version, all at one instant. */
-  transact(writes: readonly { key: string; payload: unknown }[]): { ok: true; versions: number[] } {
-    const versions = writes.map(({ key, payload }) => {
+  /**
+   * Writes each `{ key, payload }` as its key's next version, all at one instant, if every
+   * key with an `expectedVersion` is at it (else a conflict, nothing written). `applied`
+   * below the number of writes is a canary's store, which applies only the first ones
+   * and answers as if it applied all.
+   */
+  transact(
+    writes: readonly { key: string; payload: unknown; expectedVersion?: number }[],
+    applied = writes.length,
+  ): { ok: true; versions: number[]; applied: number } | StoreFailure {
+    for (const { key, expectedVersion } of writes) {
+      if (
+        expectedVersion !== undefined && expectedVersion !== (this.#cells.get(key)?.version ?? 0)
+      ) {
+        return { ok: false, error: new WarpError("STORE_CONFLICT", `Version moved: ${key}`) };
+      }
+    }
+    const versions = writes.map(({ key, payload }, i) => {
       const version = (this.#cells.get(key)?.version ?? 0) + 1;
-      this.#cells.set(key, { value: payload, found: payload !== undefined, version });
+      if (i < applied) {
+        this.#cells.set(key, { value: payload, found: payload !== undefined, version });
+      }
       return version;
     });
-    return { ok: true, versions };
+    return { ok: true, versions, applied: Math.min(applied, writes.length) };
   }
 
   /**

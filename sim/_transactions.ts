@@ -1,22 +1,31 @@
 /**
- * The transaction workload of the cache scenario (T1, its second half): a node writes two
- * eventual-distributed keys in one store transaction, then hands each key to its core as
- * a write committed at its version (`WriteInput.committedVersion`, what
- * `Warp.transaction` does). Each key's write is recorded as an ordinary `write` op of the
- * history, from the transaction's call to its answer, so E1–E4, E1s and EP judge what
- * every node serves after it exactly as they judge a plain write.
- *
- * Not checked here: the first half of T1 (no transaction half-applied in the store) holds
- * by construction of the simulated store, which applies a transaction at one instant;
- * the real stores are tested for it (`test/store_transact_test.ts`).
+ * The transaction workload of the cache scenario (T1): a node writes two or three keys,
+ * eventual- and strong-distributed mixed, in one store transaction, as `Warp.transaction`
+ * does. Its strong keys are prepared first (`NodeCore.prepareTransaction`: slots claimed
+ * in key order, holders revoked, versions pinned), the commit is conditional on the
+ * pinned versions, then the core hears the outcome (`finishTransaction`); each eventual
+ * key is handed to its core as a write committed at its version
+ * (`WriteInput.committedVersion`). Each key's write is recorded as an ordinary `write` op
+ * of the history, from the transaction's call to its answer, so S1/S2 judge the strong
+ * keys and E1–E4, E1s and EP the eventual ones exactly as a plain write; the transaction
+ * itself is recorded (`History.transactions`) and the store logs its writes with its id,
+ * so T1 judges all-or-nothing and that nothing of a failed one is ever served.
  *
  * @module
  */
 
-import type { NodeCore } from "../src/core/node.ts";
+import type { NodeCore, TransactionOutcome } from "../src/core/node.ts";
 import type { OpResult } from "../src/core/effects.ts";
 import type { WarpError } from "../src/core/errors.ts";
+import type { TransactionRecord } from "./history.ts";
 import type { WriteDraft } from "./_updates.ts";
+
+/** One write of a transaction's commit: conditional on `expectedVersion` if given. */
+export interface TransactionWrite {
+  readonly key: string;
+  readonly payload: unknown;
+  readonly expectedVersion?: number;
+}
 
 /** What the transaction workload needs from the cluster that runs it. */
 export interface TransactionHost<N> {
@@ -25,12 +34,32 @@ export interface TransactionHost<N> {
   nextOp(): number;
   /** Records `draft` in the history. */
   record(draft: WriteDraft): void;
-  /** Commits the writes in the simulated store (one call); `undefined` if the call failed. */
+  /** Records the transaction in the history (its outcome is updated in place). */
+  recordTransaction(tx: { -readonly [K in keyof TransactionRecord]: TransactionRecord[K] }): void;
+  /** Whether `key` is strong-distributed. */
+  isStrong(key: string): boolean;
+  /** Whether the strong keys are committed without preparing them (a canary). */
+  readonly skipPrepare: boolean;
+  /** Runs `prepareTransaction` as op `id` on the node's core; `done` gets its answer. */
+  prepare(
+    node: N,
+    core: NodeCore,
+    id: number,
+    keys: readonly string[],
+    done: (result: OpResult | WarpError) => void,
+  ): void;
+  /** Runs `finishTransaction` of op `id` on the node's core. */
+  finish(node: N, core: NodeCore, id: number, outcome: TransactionOutcome): void;
+  /**
+   * Commits the writes in the simulated store (one call) as transaction `tx`: the new
+   * versions, `"conflict"` (nothing written), or `undefined` if the call failed.
+   */
   commit(
     node: N,
     core: NodeCore,
-    writes: readonly { key: string; payload: unknown }[],
-    answer: (versions: number[] | undefined) => void,
+    tx: number,
+    writes: readonly TransactionWrite[],
+    answer: (versions: number[] | "conflict" | undefined) => void,
   ): void;
   /** Runs op `id` on the node's core; `done` gets the core's answer. */
   committed(
@@ -53,7 +82,7 @@ export interface TransactionHost<N> {
  * ```ts
  * import { SimCluster } from "./cluster.ts";
  * const run = new SimCluster({ seed: 1, nodes: 3, safetyMs: 300, livenessMs: 200, transactions: true }).run();
- * console.log(run.history.ops.some((op) => op.kind === "write")); // true
+ * console.log((run.history.transactions?.length ?? 0) > 0); // true
  * ```
  */
 export function startTransaction<N extends { readonly id: string; core: NodeCore | undefined }>(
@@ -77,16 +106,87 @@ export function startTransaction<N extends { readonly id: string; core: NodeCore
     host.record(draft);
     return draft;
   });
-  const writes = drafts.map((d) => ({ key: d.key, payload: d.value }));
-  host.commit(node, core, writes, (versions) => {
+  const tx: { -readonly [K in keyof TransactionRecord]: TransactionRecord[K] } = {
+    id: drafts[0]!.id,
+    ops: drafts.map((d) => d.id),
+    outcome: "unknown",
+  };
+  host.recordTransaction(tx);
+  const strong = host.skipPrepare ? [] : drafts.filter((d) => host.isStrong(d.key));
+  const fail = () => {
+    tx.outcome = "fail";
+    for (const draft of drafts) {
+      draft.outcome = "fail";
+      draft.completeMs = host.now();
+    }
+    host.ended(node);
+  };
+  if (strong.length === 0) {
+    commit(host, node, core, tx, drafts, undefined, fail);
+    return;
+  }
+  const prepareOp = host.nextOp();
+  host.prepare(node, core, prepareOp, strong.map((d) => d.key), (result) => {
     if (node.core !== core) return; // crashed: unknown
+    if ("code" in result) {
+      fail(); // nothing was claimed, nothing written
+      return;
+    }
+    const pinned = result.value as number[];
+    const expected = new Map(strong.map((d, i) => [d.key, pinned[i]!]));
+    commit(host, node, core, tx, drafts, { op: prepareOp, expected }, fail);
+  });
+}
+
+function commit<N extends { readonly id: string; core: NodeCore | undefined }>(
+  host: TransactionHost<N>,
+  node: N,
+  core: NodeCore,
+  tx: { outcome: TransactionRecord["outcome"] },
+  drafts: readonly WriteDraft[],
+  prepared: { op: number; expected: ReadonlyMap<string, number> } | undefined,
+  fail: () => void,
+): void {
+  const writes = drafts.map((d): TransactionWrite => {
+    const expectedVersion = prepared?.expected.get(d.key);
+    return expectedVersion === undefined
+      ? { key: d.key, payload: d.value }
+      : { key: d.key, payload: d.value, expectedVersion };
+  });
+  host.commit(node, core, (tx as TransactionRecord).id, writes, (versions) => {
+    if (node.core !== core) return; // crashed: unknown (its claimed slots are taken over)
+    const finish = (outcome: TransactionOutcome) => {
+      if (prepared !== undefined) host.finish(node, core, prepared.op, outcome);
+    };
     if (versions === undefined) {
-      // The store call failed, before or after applying: the outcome is unknown.
+      // The store call failed, before or after applying (settled): the outcome is unknown.
+      finish({ kind: "failed" });
       host.ended(node);
       return;
     }
-    let open = drafts.length;
+    if (versions === "conflict") {
+      finish({ kind: "failed" });
+      fail();
+      return;
+    }
+    tx.outcome = "ok";
+    if (prepared !== undefined) {
+      const strongVersions = drafts.flatMap((d, i) =>
+        prepared.expected.has(d.key) ? [versions[i]!] : []
+      );
+      finish({ kind: "committed", versions: strongVersions });
+    }
+    let open = 0;
     drafts.forEach((draft, i) => {
+      if (host.isStrong(draft.key)) {
+        // Revoked before the commit, released after it: done once committed (under the
+        // canary, answered just as soon, with no holder revoked).
+        draft.outcome = "ok";
+        draft.completeMs = host.now();
+        draft.version = versions[i]!;
+        return;
+      }
+      open++;
       host.committed(node, core, draft.id, draft.key, versions[i]!, (result) => {
         if (!("code" in result)) {
           draft.outcome = "ok";
@@ -96,5 +196,6 @@ export function startTransaction<N extends { readonly id: string; core: NodeCore
         if (--open === 0) host.ended(node);
       });
     });
+    if (open === 0) host.ended(node);
   });
 }

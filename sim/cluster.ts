@@ -66,6 +66,7 @@ import type {
   LeaseRecordLog,
   Outcome,
   StoreLogEntry,
+  TransactionRecord,
 } from "./history.ts";
 
 /** The canaries: runs that break an assumption on purpose and must be caught. */
@@ -93,6 +94,8 @@ export type CanaryName =
   | "clear-ignored"
   | "reducer-reads-l1"
   | "transaction-without-invalidation"
+  | "half-applied-transaction"
+  | "strong-tx-without-claim"
   | "failed-update-cached"
   | "forger-has-secret"
   | "unbound-acks"
@@ -125,6 +128,8 @@ export const CANARIES: readonly CanaryName[] = [
   "clear-ignored",
   "reducer-reads-l1",
   "transaction-without-invalidation",
+  "half-applied-transaction",
+  "strong-tx-without-claim",
   "failed-update-cached",
   "forger-has-secret",
   "unbound-acks",
@@ -142,6 +147,13 @@ export const LEASE_CANARIES: readonly CanaryName[] = [
   "trust-own-lease-check",
   "trust-absent-lease-read",
   "lease-staleness-ignored",
+];
+
+/** The canaries that break a transaction assumption; they turn transactions on. */
+const TRANSACTION_CANARIES: readonly (CanaryName | undefined)[] = [
+  "transaction-without-invalidation",
+  "half-applied-transaction",
+  "strong-tx-without-claim",
 ];
 
 /** The canaries that switch on a deliberate bug in the core, and its flag. */
@@ -289,11 +301,18 @@ export interface SimOptions {
    */
   readonly updates?: boolean;
   /**
-   * Add transactions to the workload: two eventual-distributed keys written in one store
-   * transaction, each then invalidated as a committed write (`Warp.transaction`), recorded
-   * as write ops checked by E1–E4. @default {false}
+   * Add transactions to the workload: keys written in one store transaction as
+   * `Warp.transaction` does (strong keys prepared first, eventual ones invalidated as
+   * committed writes), recorded as write ops checked by S1/S2 and E1–E4, and as
+   * transactions checked by T1. @default {false}
    */
   readonly transactions?: boolean;
+  /**
+   * With `transactions`: two or three keys each, eventual- and strong-distributed mixed,
+   * in the order drawn; without, two eventual keys (the workload seeds pinned before
+   * strong transactions replay). The transaction canaries turn it on. @default {false}
+   */
+  readonly strongTransactions?: boolean;
   /**
    * Add loader-backed keys of each mode (`sim/_loaders.ts`): loads from the application's
    * source, the application's writes of it followed by `invalidate`, fail-safe, soft and
@@ -550,8 +569,12 @@ export class SimCluster {
   /** The update workload (M1), when on; its keys. */
   readonly #updates: SimUpdates<SimNode> | undefined;
   readonly #updateKeys: readonly string[];
-  /** The keys transactions write (eventual-distributed, not leased), when on. */
+  /** The keys transactions write (eventual- and strong-distributed, not leased), when on. */
   readonly #txnKeys: readonly string[];
+  /** Whether transactions take 2–3 keys of both distributed modes. */
+  readonly #strongTxns: boolean;
+  /** The transactions of the history (T1), when on. */
+  readonly #transactions: TransactionRecord[] = [];
   /** The validators' verdicts and installs (V1), when they run. */
   readonly #validator: ValidatorLog | undefined;
   /** Writes behind Warp's back, when on. */
@@ -626,10 +649,14 @@ export class SimCluster {
         mode === "strong-local" ? [] : UPDATE_KEYS[mode]
       );
     this.#defineKeys();
-    this.#txnKeys = options.transactions === true ||
-        options.canary === "transaction-without-invalidation"
-      ? this.#keys.filter((k) => !k.leased && this.#keyInfo[k.key]?.mode === "eventual-distributed")
-        .map((k) => k.key)
+    this.#strongTxns = options.strongTransactions === true ||
+      TRANSACTION_CANARIES.includes(options.canary);
+    this.#txnKeys = options.transactions === true || this.#strongTxns
+      ? this.#keys.filter((k) => {
+        const mode = this.#keyInfo[k.key]?.mode;
+        return !k.leased &&
+          (mode === "eventual-distributed" || (this.#strongTxns && mode === "strong-distributed"));
+      }).map((k) => k.key)
       : [];
     this.#updates = this.#updateKeys.length === 0 ? undefined : new SimUpdates<SimNode>(
       this.#updateHost(),
@@ -1027,11 +1054,12 @@ export class SimCluster {
   }
 
   /** Logs a write the store applied, with the value a read returns (E1s). */
-  #logStoreWrite(key: string, version: number, payload: unknown): void {
+  #logStoreWrite(key: string, version: number, payload: unknown, tx?: number): void {
     const entry: { -readonly [K in keyof StoreLogEntry]: StoreLogEntry[K] } = {
       key,
       version,
       atMs: this.#now,
+      ...(tx !== undefined && { tx }),
     };
     const leased = payload as { v: unknown; leases: string[] } | undefined;
     if (payload === undefined) entry.deleted = true;
@@ -1383,7 +1411,13 @@ export class SimCluster {
     const updateKey = this.#updates !== undefined ? w.pick(this.#updateKeys) : "";
     const txn = this.#txnKeys.length >= 2;
     const txnRoll = txn ? w.float() : 1;
-    const txnKeys = txn ? [...new Set([w.pick(this.#txnKeys), w.pick(this.#txnKeys)])] : [];
+    // Two or three keys, in the order drawn (the core claims strong ones in key order).
+    const txnKeys = !txn
+      ? []
+      : this.#strongTxns
+      ? [...new Set([w.pick(this.#txnKeys), w.pick(this.#txnKeys), w.pick(this.#txnKeys)])]
+        .slice(0, w.float() < 0.5 ? 2 : 3)
+      : [...new Set([w.pick(this.#txnKeys), w.pick(this.#txnKeys)])];
     if (!this.#issuing || node.core === undefined || node.pausedUntil > this.#now) return;
     if (node.inflight >= (this.#options.inflightPerNode ?? 4)) return;
     if (clearRoll < 0.02) {
@@ -1398,7 +1432,7 @@ export class SimCluster {
       this.#issueUpdate(node, updateKey, updateRoll / 0.3);
       return;
     }
-    if (txnRoll < 0.1) {
+    if (txnRoll < (this.#strongTxns ? 0.05 : 0.1)) {
       this.#invoked(node, this.#nextOp, `transaction ${txnKeys.join(" ")}`);
       startTransaction(this.#transactionHost(), node, txnKeys);
       return;
@@ -1594,14 +1628,38 @@ export class SimCluster {
       now: () => this.#now,
       nextOp: () => this.#nextOp++,
       record: (draft) => this.#ops.push(draft as HistoryOpDraft),
-      commit: (node, core, writes, answer) =>
+      recordTransaction: (tx) => this.#transactions.push(tx),
+      isStrong: (key) => this.#keyInfo[key]?.mode === "strong-distributed",
+      skipPrepare: this.#options.canary === "strong-tx-without-claim",
+      prepare: (node, core, id, keys, done) => {
+        node.opCallbacks.set(id, done);
+        this.#host.step(
+          node,
+          core,
+          () => core.prepareTransaction(id, keys.map((key) => ({ key })), this.#local(node)),
+        );
+      },
+      finish: (node, core, id, outcome) =>
+        this.#host.step(node, core, () => core.finishTransaction(id, outcome, this.#local(node))),
+      commit: (node, core, tx, writes, answer) =>
         this.#storeCall(node, core, () => {
-          const result = this.#store.transact(writes);
-          result.versions.forEach((v, i) =>
-            this.#logStoreWrite(writes[i]!.key, v, writes[i]!.payload)
-          );
+          // The canary: the store applies only the first write, and says it applied all.
+          const half = this.#options.canary === "half-applied-transaction";
+          const result = this.#store.transact(writes, half ? 1 : writes.length);
+          if (result.ok) {
+            result.versions.slice(0, result.applied).forEach((v, i) =>
+              this.#logStoreWrite(writes[i]!.key, v, writes[i]!.payload, tx)
+            );
+          }
           return result;
-        }, (result) => answer(result.ok ? result.versions : undefined)),
+        }, (result) =>
+          answer(
+            result.ok
+              ? result.versions
+              : result.error.code === "STORE_CONFLICT"
+              ? "conflict"
+              : undefined,
+          )),
       committed: (node, core, id, key, version, done) => {
         if (this.#options.canary === "transaction-without-invalidation") {
           // The canary: answered once committed, its keys never invalidated anywhere.
@@ -1866,6 +1924,7 @@ export class SimCluster {
         ops,
         final,
         storeLog: this.#storeLog,
+        ...(this.#txnKeys.length > 0 && { transactions: this.#transactions }),
         propagation: {
           fromMs: this.#safetyMs,
           boundMs: this.#stats.propagation.boundMs,

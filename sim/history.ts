@@ -226,6 +226,18 @@ export interface StoreLogEntry {
   readonly leases?: readonly string[];
   /** True time the store applied the write. */
   readonly atMs: number;
+  /** The transaction the write belongs to (`History.transactions`), if any (T1). */
+  readonly tx?: number;
+}
+
+/** One multi-key transaction of a history (T1). */
+export interface TransactionRecord {
+  /** Unique among the transactions; the store log's entries of its writes carry it as `tx`. */
+  readonly id: number;
+  /** The history ops (a write or delete each, one per key) it made. */
+  readonly ops: readonly number[];
+  /** `ok`: committed; `fail`: certainly nothing written; `unknown`: either. */
+  readonly outcome: "ok" | "fail" | "unknown";
 }
 
 /** A node held an L1 entry it could serve: one sample of a node's cache (EP). */
@@ -319,6 +331,8 @@ export interface History {
   readonly updates?: UpdateHistory;
   /** Loader-backed keys, their loads and the drops that reached each node (LB1–LB3, F1–F3). */
   readonly loaders?: LoaderHistory;
+  /** Multi-key transactions, if the run made any (T1); needs `storeLog`. */
+  readonly transactions?: readonly TransactionRecord[];
   /** What the nodes' background validators found and installed, if they ran (V1). */
   readonly validator?: ValidatorHistory;
 }

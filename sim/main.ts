@@ -44,7 +44,7 @@ Fuzzes Warp's consistency guarantees in a deterministic simulated cluster.
   --no-leases       cache scenario without leased keys and lease operations
   --clears          cache scenario with namespace clears (about 2 % of operations, CL)
   --no-updates      cache scenario without update (read-modify-write) keys and M1
-  --no-transactions cache scenario without two-key transactions of eventual keys
+  --no-transactions cache scenario without transactions (2-3 keys, eventual and strong)
   --no-loaders      cache scenario without loader-backed keys (LB1–LB3, F1–F3)
   --no-validator    cache scenario without the background validator on every node (V1)
   --backdoor        cache scenario with keys written in the store behind Warp's back, which
@@ -210,6 +210,7 @@ const base: Omit<SeedOptions, "seed"> = {
   ...(values.clears === true && { clears: true }),
   updates: values["no-updates"] !== true,
   transactions: values["no-transactions"] !== true,
+  strongTransactions: values["no-transactions"] !== true,
   ...(values["no-loaders"] === true && { loaders: false }),
   validator: values["no-validator"] !== true,
   ...(values.backdoor === true && { backdoor: true }),

@@ -44,6 +44,7 @@ export type {
   Outcome,
   PropagationPhase,
   StoreLogEntry,
+  TransactionRecord,
   TxnStep,
   UpdateHistory,
   UpdateOp,

@@ -5,18 +5,25 @@
  * to the store): a failed transaction leaves no trace in a cache, and a committed one
  * never races an older value into L1.
  *
- * Design chosen: commit first, then hand each written key to the node's core as a write
- * already committed at its version (`WriteInput.committedVersion`), which runs the key's
- * mode's invalidation (eventual-distributed: the sequenced invalidation every node must
- * hear within its staleness bound) without a store write. Rejected for now: strong-
- * distributed keys, which need their write slots claimed (in key order) before the
- * commit and released after it; a transaction naming one is refused with a `TypeError`.
+ * Design chosen: strong-distributed keys first go through the core's
+ * `prepareTransaction` (`core/_strong_batch.ts`: write slots claimed in key order,
+ * holders revoked, each key's store version pinned); the commit is then conditional on
+ * those pinned versions, and `finishTransaction` releases the slots (at the new versions,
+ * without one after a conflict, or not at all when the outcome is unknown, so a later
+ * writer's takeover stays fenced by the pinned versions). After the commit, each other
+ * written key is handed to the core as a write already committed at its version
+ * (`WriteInput.committedVersion`), which runs its mode's invalidation (eventual-
+ * distributed: the sequenced invalidation every node must hear within its staleness
+ * bound) without a store write. Rejected: committing strong keys as committed writes
+ * after the fact (a holder would serve the old value after the commit), and installing
+ * any value on commit.
  *
  * @module
  */
 
 import { WarpError } from "./core/errors.ts";
 import type { KeyPolicy } from "./core/registry.ts";
+import type { TransactionOutcome } from "./core/node.ts";
 import type { StoreTransactionStep } from "./store.ts";
 import { describe, describeError } from "./_describe.ts";
 import { checkTransactionSteps } from "./store/_transaction.ts";
@@ -54,6 +61,15 @@ export interface TransactionIo<T> {
   transact: ((steps: readonly StoreTransactionStep[]) => Promise<number[]>) | undefined;
   /** Runs the committed write of `key` at `version` through the node's core. */
   committed(key: string, version: number): Promise<unknown>;
+  /**
+   * Claims the strong-distributed keys (revoking their holders) and pins their versions
+   * (`NodeCore.prepareTransaction`); `handle` names the transaction to `finish`.
+   */
+  prepareStrong(
+    keys: readonly { key: string; expectedVersion?: number }[],
+  ): Promise<{ handle: number; versions: readonly number[] }>;
+  /** Ends a prepared transaction with its commit's outcome (`NodeCore.finishTransaction`). */
+  finishStrong(handle: number, outcome: TransactionOutcome): void;
 }
 
 /**
@@ -75,6 +91,8 @@ export interface TransactionIo<T> {
  *   encode: (_key, value) => new TextEncoder().encode(value),
  *   transact: (steps) => store.transact(steps),
  *   committed: async (key) => invalidated.push(key),
+ *   prepareStrong: () => Promise.reject(new Error("no strong keys here")),
+ *   finishStrong: () => {},
  * }, [{ kind: "set", key: "a", value: "x" }, { kind: "check", key: "b", expectedVersion: 0 }]);
  * assert.deepEqual(result, { status: "ok", versions: [1, 0] });
  * assert.deepEqual(invalidated, ["a"]);
@@ -91,13 +109,36 @@ export async function runTransaction<T>(
       "The store has no transact: transactions need one (MemoryStore, PostgresStore)",
     );
   }
+  const strong = storeSteps.flatMap((step, i) =>
+    step.kind === "write" && io.policyOf(step.key)?.mode === "strong-distributed" ? [i] : []
+  );
+  let handle: number | undefined;
+  if (strong.length > 0) {
+    try {
+      const prepared = await io.prepareStrong(strong.map((i) => {
+        const { key, expectedVersion } = storeSteps[i]!;
+        return expectedVersion === undefined ? { key } : { key, expectedVersion };
+      }));
+      handle = prepared.handle;
+      // The commit is conditional on the pinned versions: the fence against a taker.
+      strong.forEach((i, j) => {
+        storeSteps[i] = { ...storeSteps[i]!, expectedVersion: prepared.versions[j]! };
+      });
+    } catch (error) {
+      if (error instanceof WarpError && error.code === "STORE_CONFLICT") {
+        return { status: "conflict" };
+      }
+      throw error;
+    }
+  }
   let versions: number[];
   try {
     versions = await io.transact(storeSteps);
   } catch (error) {
-    if (error instanceof WarpError && error.code === "STORE_CONFLICT") {
-      return { status: "conflict" };
-    }
+    const conflict = error instanceof WarpError && error.code === "STORE_CONFLICT";
+    // Anything but a conflict may have committed: the slots stay claimed (fenced).
+    if (handle !== undefined) io.finishStrong(handle, { kind: conflict ? "failed" : "unknown" });
+    if (conflict) return { status: "conflict" };
     if (error instanceof WarpError || error instanceof TypeError || error instanceof RangeError) {
       throw error;
     }
@@ -105,9 +146,12 @@ export async function runTransaction<T>(
       cause: error,
     });
   }
+  if (handle !== undefined) {
+    io.finishStrong(handle, { kind: "committed", versions: strong.map((i) => versions[i]!) });
+  }
   await Promise.all(
     steps.map((step, i) =>
-      step.kind === "check" ? undefined : io.committed(step.key, versions[i]!)
+      step.kind === "check" || strong.includes(i) ? undefined : io.committed(step.key, versions[i]!)
     ),
   );
   return { status: "ok", versions };
@@ -134,11 +178,6 @@ function prepare<T>(
     if (policy.origin === "loader") {
       throw new TypeError(
         `A loader-backed key is never written to the store: ${describe(step.key)}`,
-      );
-    }
-    if (policy.mode === "strong-distributed") {
-      throw new TypeError(
-        `Transactions over strong-distributed keys are not supported yet: ${describe(step.key)}`,
       );
     }
     const expected = step.expectedVersion === undefined

@@ -1563,8 +1563,9 @@ export class Warp<T = unknown> {
    * `delete` with `expectedVersion` is conditional. Resolves to `{ status: "ok", versions }`
    * or `{ status: "conflict" }` (nothing written anywhere). Nothing is cached on commit:
    * each written key is invalidated as its mode says (eventual-distributed: on every node
-   * within its staleness bound), after the commit only. Strong-local and
-   * eventual-distributed keys only for now (a strong-distributed one is a `TypeError`).
+   * within its staleness bound), after the commit only. Strong-distributed keys have their
+   * write slots claimed in key order and their holders revoked before the commit, and are
+   * released after it: once it resolves ok, no node serves an older value of them.
    *
    * @example A transfer between two balances
    * ```ts
@@ -1611,6 +1612,16 @@ export class Warp<T = unknown> {
         };
         return this.#run((op, now) => this.#core.set(op, key, input, now));
       },
+      prepareStrong: async (keys) => {
+        let handle = 0;
+        const result = await this.#run((op, now) => {
+          handle = op;
+          this.#core.prepareTransaction(op, keys, now);
+        }, "write");
+        return { handle, versions: result.value as number[] };
+      },
+      finishStrong: (handle, outcome) =>
+        this.#step(() => this.#core.finishTransaction(handle, outcome, this.#clock())),
     };
   }
 

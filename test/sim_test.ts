@@ -19,6 +19,8 @@ const CANARY_GUARANTEES: Partial<Record<string, readonly string[]>> = {
   "reducer-reads-l1": ["M1"],
   "failed-update-cached": ["E1s", "E1", "E2", "E3", "S1", "S2"],
   "transaction-without-invalidation": ["E3", "E4", "EP"],
+  "half-applied-transaction": ["T1"],
+  "strong-tx-without-claim": ["S1", "S2"],
   "lease-ttl-ignored": ["G2"],
   "attach-unchecked": ["G3"],
   // E3 on store-backed keys, or LB2, its form on loader-backed ones.
@@ -769,18 +771,40 @@ Deno.test("simulator update workload leaves the other operations' draws alone wh
   assert.equal(off.history.updates, undefined);
 });
 
-Deno.test("simulator transactions: two-key commits whose writes keep E1-E4 and EP on every node", () => {
+Deno.test("simulator transactions: mixed strong and eventual commits keep T1, S1/S2, E1-E4 and EP on every node", () => {
   for (let seed = 1; seed <= 4; seed++) {
-    const report = runSeed({ seed, ...SHORT, transactions: true, leases: false });
+    const report = runSeed({
+      seed,
+      ...SHORT,
+      transactions: true,
+      strongTransactions: true,
+      leases: false,
+    });
     assert.deepEqual(report.violations, [], `seed ${seed}`);
-    // Commits that wrote two keys at one instant, each checked as a write.
+    // Commits that wrote two or three keys at one instant, each checked as a write.
     const atMs = new Map<number, Set<string>>();
     for (const e of report.run.history.storeLog ?? []) {
-      atMs.set(e.atMs, (atMs.get(e.atMs) ?? new Set()).add(e.key));
+      if (e.tx !== undefined) atMs.set(e.atMs, (atMs.get(e.atMs) ?? new Set()).add(e.key));
     }
-    const commits = [...atMs.values()].filter((keys) => keys.size === 2).length;
-    assert.ok(commits >= 10, `seed ${seed}: ${commits} two-key commits`);
+    const commits = [...atMs.values()].filter((keys) => keys.size >= 2).length;
+    assert.ok(commits >= 10, `seed ${seed}: ${commits} multi-key commits`);
+    const history = report.run.history;
+    const modeOf = new Map(history.ops.map((op) => [op.id, history.keys[op.key]?.mode]));
+    const strongOk = (history.transactions ?? []).filter((tx) =>
+      tx.outcome === "ok" && tx.ops.some((id) =>
+        modeOf.get(id) === "strong-distributed"
+      )
+    ).length;
+    assert.ok(strongOk >= 10, `seed ${seed}: ${strongOk} committed with strong keys`);
+    assert.equal(report.results.T1, "pass");
     assert.equal(report.results.E3, "pass");
+    assert.equal(report.results.S2, "pass");
+    // A transaction's writes stay open through its revocations: the search may need more
+    // than the default budget (seed 2: 830 k steps), but it must end in a pass.
+    const s1 = report.results.S1 === "pass"
+      ? "pass"
+      : checkHistory(history, { stepsMax: 2_000_000, guarantees: ["S1"] }).results.S1;
+    assert.equal(s1, "pass", `seed ${seed}`);
   }
 });
 

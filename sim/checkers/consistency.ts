@@ -15,6 +15,8 @@
  * - eventual-distributed, when the history has a fault-free phase: EP, invalidations reach
  *   every node within the phase's bounds (`propagation.ts`);
  * - keys only `update` writes, when the history has an update part: M1 (`updates.ts`);
+ * - transactions, when the history has them and the store's log: T1, all or nothing in
+ *   the store, nothing of a failed one served (`transactions.ts`);
  * - the background validators, when the history has a validator part: V1 (`validator.ts`);
  * - leased keys, when the history has a lease part: G1–G3 and GV (`leases.ts`).
  *
@@ -48,6 +50,7 @@ import { checkStoreLog } from "./store_log.ts";
 import { checkPropagation } from "./propagation.ts";
 import { checkClears } from "./clears.ts";
 import { checkUpdates } from "./updates.ts";
+import { checkTransactions } from "./transactions.ts";
 import { checkValidator } from "./validator.ts";
 
 /** The guarantees {@linkcode checkHistory} checks, in the order it reports them. */
@@ -63,6 +66,7 @@ export const GUARANTEES = [
   "SL1",
   "SL2",
   "M1",
+  "T1",
   "V1",
   "G1",
   "G2",
@@ -215,6 +219,7 @@ export function checkHistory(
     if (guarantee === "EP") checked.EP = checkPropagation(history, report);
     if (guarantee === "CL") checked.CL = checkClears(history, report);
     if (guarantee === "M1") checked.M1 = checkUpdates(history, report);
+    if (guarantee === "T1") checked.T1 = checkTransactions(history, report);
     if (guarantee === "V1") checked.V1 = checkValidator(history, report);
     if (MODE_OF[guarantee] === undefined) continue; // whole-history checks, G1–G3 below
     for (const key of keys) {

@@ -93,6 +93,7 @@ export function validateHistory(value: unknown, options: ValidateHistoryOptions 
   }
   if (value.propagation !== undefined) validatePropagation(value.propagation, keys);
   if (value.clears !== undefined) validateClears(value.clears);
+  if (value.transactions !== undefined) validateTransactions(value.transactions, ids);
   if (value.validator !== undefined) validateValidator(value.validator);
   return (keys === value.keys ? value : { ...value, keys }) as unknown as History;
 }
@@ -321,6 +322,30 @@ function validateStoreLog(
     ) {
       fail("leases must be an array of strings", e.leases);
     }
+    if (e.tx !== undefined && !Number.isSafeInteger(e.tx)) fail("tx must be an integer", e.tx);
+  });
+}
+
+/** Checks the transactions (T1): unique ids, each naming ops of the history. */
+function validateTransactions(transactions: unknown, opIds: ReadonlySet<number>): void {
+  if (!Array.isArray(transactions)) {
+    throw new TypeError(`Invalid history transactions, expected an array: ${show(transactions)}`);
+  }
+  const ids = new Set<number>();
+  transactions.forEach((tx: unknown, index: number) => {
+    const t = isRecord(tx) ? tx : {};
+    if (
+      !Number.isSafeInteger(t.id) || ids.has(t.id as number) || !Array.isArray(t.ops) ||
+      t.ops.length === 0 || !t.ops.every((id) => opIds.has(id)) ||
+      !["ok", "fail", "unknown"].includes(t.outcome as string)
+    ) {
+      throw new TypeError(
+        `Invalid transaction at index ${index}, expected { id (unique), ops (ids of ops), outcome }: ${
+          show(tx)
+        }`,
+      );
+    }
+    ids.add(t.id as number);
   });
 }
 

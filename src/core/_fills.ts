@@ -9,7 +9,7 @@
  * kernel's `versionSeen`); a store answer below it is discarded and read again. A drop, a
  * revoke or a flush names no version, so it marks the fill uncacheable instead: the fill
  * still answers its readers but installs nothing. A strong-distributed fill first
- * registers this node as a holder of the key (`_strong.ts`) and caches only if that
+ * registers this node as a holder of the key (`_holders.ts`) and caches only if that
  * worked. Values attached to leases are served only once their leases are checked active
  * (`_lease_protocol.ts`).
  *
@@ -103,7 +103,7 @@ export interface HitRule {
   serveHit(op: number, key: string): boolean;
 }
 
-/** What the read path needs of the strong protocol (`_strong.ts`): holder registration. */
+/** What the read path needs of the strong protocol (`_holders.ts`): holder registration. */
 export interface HolderRegistration {
   /**
    * Registers this node as a holder of `key`, so that a writer must revoke it or wait out

@@ -1,9 +1,9 @@
 /**
- * The strong-distributed protocol of one node: the holder record each key keeps in the
- * coordinator (`strong/<key>`: who may cache it, and which writer holds its write slot),
- * the holder registration a fill makes before it reads the store, and the write: read
- * the record, claim the slot, revoke every holder (each acknowledges, or its lease
- * provably ran out), write the store conditionally, release the slot.
+ * The writer's side of the strong-distributed protocol of one node: read the key's holder
+ * record (`strong/<key>`: who may cache it, and which writer holds its write slot), claim
+ * the slot, revoke every holder (each acknowledges, or its lease provably ran out), write
+ * the store conditionally, release the slot. The holder's side — the record itself, a
+ * fill's registration in it, the answer to a revoke — is `_holders.ts`.
  *
  * Design: leases for cache consistency (Gray & Cheriton): a holder serves a value for
  * `leaseMs × (1 − drift)` from when it asked to register, and a writer that cannot reach
@@ -31,62 +31,20 @@
  */
 
 import { assert, WarpError } from "./errors.ts";
-import type { CoordReadResult, CoordWriteResult, HolderRecord } from "./effects.ts";
-import type { AckMessage, NodeId, RevokeMessage } from "./messages.ts";
+import type { HolderRecord } from "./effects.ts";
+import type { AckMessage, NodeId } from "./messages.ts";
 import type { KeyPolicy } from "./registry.ts";
 import { MARGIN_MS } from "./_kernel.ts";
 import type { DropWatcher, NodeKernel } from "./_kernel.ts";
-import type { HolderRegistration } from "./_fills.ts";
+import type { StrongHolders } from "./_holders.ts";
 import type { PostOutcome } from "./_sessions.ts";
 import type { WriteInput } from "./node.ts";
+import type { ExternalHooks, ExternalOutcome, ExternalWrite } from "./_strong_batch.ts";
 
 const CONTENTION_BACKOFF_MS = 20;
-/** Registration compare-and-sets tried before a fill reads through uncached. */
-const REGISTER_ATTEMPTS_MAX = 3;
-/** Most holder records remembered for optimistic claims, and most contended slots watched. */
+/** Most contended slots watched. */
 const CONTENDED_MAX = 10_000;
-const HOLDER_KEY_INLINE_MAX = 512;
-
-/**
- * The coordinator key of a strong-distributed key's holder record.
- *
- * @example
- * ```ts
- * import { holderRecordKey } from "./node.ts";
- * console.log(holderRecordKey("account:7")); // "strong/account:7"
- * ```
- */
-export function holderRecordKey(key: string): string {
-  // Coordinators limit key length (NATS KV: 1024). Long keys share records by hash: a
-  // collision only makes two keys contend for one write slot, never breaks safety.
-  return key.length <= HOLDER_KEY_INLINE_MAX ? `strong/${key}` : `strong#${hash53(key)}`;
-}
-
-/** A 53-bit string hash (cyrb53), pure and fast. */
-function hash53(text: string): string {
-  let h1 = 0xdeadbeef, h2 = 0x41c6ce57;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
-  }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(36);
-}
-
-/**
- * A coordinator read of a holder record; `stale` when it is older than a revision this
- * node has seen or than a claim that revoked it (trust it for nothing but a compare-and-set).
- */
-type HolderReadResult =
-  | {
-    readonly ok: true;
-    readonly record: HolderRecord | undefined;
-    readonly revision: number;
-    readonly stale?: boolean;
-  }
-  | { readonly ok: false; readonly error: WarpError };
+const NO_INPUT: WriteInput = { value: undefined, payload: undefined, sizeBytes: 0 };
 
 /** One strong write in flight, through its phases. */
 interface StrongWrite {
@@ -128,6 +86,8 @@ interface StrongWrite {
    * it, not free, since its conditional store write may still land (simulator seed 2).
    */
   tookOver: string | undefined;
+  /** A write whose store phase a transaction performs (`_strong_batch.ts`); else none. */
+  readonly external: ExternalHooks | undefined;
 }
 
 /** What the strong protocol needs of the session protocol (`_sessions.ts`). */
@@ -144,8 +104,6 @@ export interface NoticeBoard {
     posted: ReadonlyMap<NodeId, { revision: number; inc: number; session: number }>,
     then: (settled: NodeId[]) => void,
   ): void;
-  /** The revision of this node's session join: holder records older than it are not trusted. */
-  readonly joinRevision: number;
 }
 
 /** Settings of {@linkcode StrongWrites}, validated by `NodeCore`. */
@@ -160,138 +118,26 @@ export interface StrongSettings {
 }
 
 /** The strong-distributed protocol of one node. */
-export class StrongWrites implements DropWatcher, HolderRegistration {
+export class StrongWrites implements DropWatcher {
   readonly #k: NodeKernel;
   readonly #settings: StrongSettings;
+  readonly #holders: StrongHolders;
   readonly #chains = new Map<string, StrongWrite[]>();
   readonly #byId = new Map<number, StrongWrite>();
-  /** The holder record of a strong key as this node last saw it, for optimistic claims. */
-  readonly #records = new Map<string, { record: HolderRecord; revision: number }>();
   /** Keys whose write slot another writer holds: the record's revision and when first seen. */
   readonly #contended = new Map<string, { revision: number; sinceMs: number }>();
-  /**
-   * Per key, the revision of the latest claim that revoked this node: a holder record read
-   * at an older revision may predate that claim (a lagging replica answered), so it is not
-   * trusted. Bounded: a forgotten floor lifts the floor of every key to it.
-   */
-  readonly #floors = new Map<string, number>();
-  #floorForgotten = 0;
 
-  /** Makes the strong protocol of the node whose kernel is `kernel`. */
-  constructor(kernel: NodeKernel, settings: StrongSettings) {
+  /**
+   * Makes the writer side of the strong protocol of the node whose kernel is `kernel`;
+   * it reads and writes holder records through `holders`.
+   */
+  constructor(kernel: NodeKernel, settings: StrongSettings, holders: StrongHolders) {
     this.#k = kernel;
     this.#settings = settings;
+    this.#holders = holders;
   }
 
-  // ---------------------------------------------------------------- holders
-
-  /**
-   * Registers this node as a holder of `key` before a fill reads the store, unless a
-   * write holds the slot; `then` gets when the registration was asked, or `undefined`.
-   *
-   * Under sessions a holder serves while its session lives, so it registers only with a
-   * live session; a record read that shows it registered is trusted only if it is at
-   * least as new as every claim that revoked it and as its session's join (an older read
-   * may come from a lagging replica, from before a writer claimed the slot). Otherwise
-   * the registration is a compare-and-set, which proves the record current. Without
-   * sessions, a read is trusted only where coordinator reads are current
-   * (`coordinatorStalenessMs` 0); else every registration is a compare-and-set (which moves
-   * the record's revision: the next writer's optimistic claim then reads again).
-   */
-  registerHolder(key: string, then: (askMs: number | undefined) => void): void {
-    const k = this.#k;
-    if (k.sessions && k.now >= k.liveUntilMs) {
-      then(undefined);
-      return;
-    }
-    this.#register(key, 1, then);
-  }
-
-  #register(key: string, attempt: number, then: (askMs: number | undefined) => void): void {
-    const k = this.#k;
-    const askMs = k.now;
-    this.#readRecord(key, (read) => {
-      if (read.ok) this.#remember(key, read.record, read.revision);
-      if (!read.ok || read.record?.pending !== undefined) {
-        then(undefined);
-        return;
-      }
-      const record = read.record;
-      const listed = record !== undefined && record.holders.includes(k.nodeId);
-      // Under sessions a read is trusted from the floors (any staleness); without one, only
-      // where reads are current (every registration a compare-and-set otherwise).
-      const trusted = k.canary.trustStaleRegistration ||
-        (read.stale !== true && (k.sessions || k.currentReads));
-      if (listed && trusted) {
-        then(askMs);
-        return;
-      }
-      const next: HolderRecord = {
-        holders: listed ? record.holders : [...(record?.holders ?? []), k.nodeId],
-        pending: undefined,
-        version: record?.version,
-      };
-      const claimAskMs = k.now;
-      this.#writeRecord(key, next, record === undefined ? undefined : read.revision, (put) => {
-        if (put.ok) {
-          this.#remember(key, next, put.revision);
-          then(claimAskMs);
-        } else if (put.conflict && attempt < REGISTER_ATTEMPTS_MAX) {
-          this.#register(key, attempt + 1, then);
-        } else {
-          then(undefined);
-        }
-      });
-    });
-  }
-
-  /** The oldest revision of `key`'s holder record this node trusts a read of. */
-  #floorOf(key: string): number {
-    const floor = this.#floors.get(key) ?? this.#floorForgotten;
-    return Math.max(floor, this.#k.sessions ? this.#settings.notices.joinRevision : 0);
-  }
-
-  /** A claim at revision `rev` revoked this node's hold on `key`. */
-  #raiseFloor(key: string, rev: number): void {
-    const floors = this.#floors;
-    if ((floors.get(key) ?? this.#floorForgotten) >= rev) return;
-    if (!floors.has(key) && floors.size >= CONTENDED_MAX) {
-      for (const v of floors.values()) this.#floorForgotten = Math.max(this.#floorForgotten, v);
-      floors.clear();
-    }
-    floors.set(key, rev);
-  }
-
-  /** A notice in this node's session entry revoked `key`: drop it, like a `revoke`. */
-  revokedByNotice(key: string, rev: number): void {
-    this.#raiseFloor(key, rev);
-    this.#k.drop(key);
-  }
-
-  /** This node's session ended: no strong entry may be served or cached from before. */
-  sessionLost(): void {
-    const k = this.#k;
-    k.l1.deleteWhere((e) => e.policy.mode === "strong-distributed");
-  }
-
-  /**
-   * A writer revokes this node's hold on `key` (a `revoke` message): drop it, acknowledge
-   * with the revoke's id, the writer's incarnation and the revoke's nonce.
-   */
-  onRevoke(revoke: RevokeMessage): void {
-    const k = this.#k;
-    this.#raiseFloor(revoke.key, revoke.rev);
-    k.drop(revoke.key);
-    k.send(revoke.from, {
-      t: "ack",
-      from: k.nodeId,
-      inc: k.incarnation,
-      id: revoke.id,
-      key: revoke.key,
-      to: revoke.inc,
-      nonce: revoke.nonce,
-    });
-  }
+  // ---------------------------------------------------------------- acknowledgements
 
   /**
    * A holder acknowledged a revoke. It counts only if it answers exactly the revoke this
@@ -329,7 +175,7 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
 
   /** Writes a strong-distributed key as caller op `op` (admitted by `NodeCore`). */
   write(op: number, key: string, policy: KeyPolicy, input: WriteInput): void {
-    this.#begin(op, key, policy, input, false);
+    this.#begin(op, key, policy, input, false, undefined);
   }
 
   /**
@@ -337,13 +183,51 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
    * write's claim and revocations, without its store phase.
    */
   invalidate(op: number, key: string, policy: KeyPolicy): void {
-    this.#begin(op, key, policy, { value: undefined, payload: undefined, sizeBytes: 0 }, true);
+    this.#begin(op, key, policy, NO_INPUT, true, undefined);
   }
 
-  #begin(op: number, key: string, policy: KeyPolicy, input: WriteInput, storeless: boolean): void {
+  /**
+   * Starts a write of `key` whose store phase is performed outside: read, claim, revoke
+   * and pin as any write, then `hooks.ready` and wait for {@linkcode completeExternal}.
+   * It answers no caller op; its deadline fails it only before it is ready.
+   */
+  writeExternal(key: string, policy: KeyPolicy, hooks: ExternalHooks): ExternalWrite {
+    return this.#begin(-1, key, policy, NO_INPUT, false, hooks);
+  }
+
+  /**
+   * Ends an external write: released at the committed version (nothing cached here),
+   * released without one, or left claimed while its commit may still land.
+   */
+  completeExternal(handle: ExternalWrite, outcome: ExternalOutcome): void {
+    const write = handle as StrongWrite;
+    assert(write.external !== undefined, `Not an external write: ${write.key}`);
+    if (write.phase === "done" || write.phase === "release") return;
+    if (outcome.kind === "failed") {
+      this.#fail(write, outcome.error);
+      return;
+    }
+    assert(write.phase === "store", `External write of ${write.key} is not ready`);
+    if (outcome.kind === "unknown") {
+      // Like a writer stalled before its store write: its pinned version fences a taker.
+      this.#finish(write);
+      return;
+    }
+    this.#k.noteVersion(write.key, outcome.version);
+    this.#release(write, [], outcome.version, () => {});
+  }
+
+  #begin(
+    op: number,
+    key: string,
+    policy: KeyPolicy,
+    input: WriteInput,
+    storeless: boolean,
+    external: ExternalHooks | undefined,
+  ): StrongWrite {
     const k = this.#k;
     const timer = k.arm(k.now + policy.writeTimeoutMs, () => this.#deadline(write));
-    k.ops.set(op, { kind: "write", key, timer, answered: false });
+    if (external === undefined) k.ops.set(op, { kind: "write", key, timer, answered: false });
     const write: StrongWrite = {
       op,
       id: k.newId(),
@@ -369,22 +253,24 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
       posted: new Map(),
       waitedOut: new Set(),
       postTimer: 0,
+      external,
     };
     this.#byId.set(write.id, write);
     const chain = this.#chains.get(key);
     if (chain !== undefined) {
       chain.push(write); // one strong write per key per node at a time
-      return;
+      return write;
     }
     this.#chains.set(key, [write]);
     this.#read(write);
+    return write;
   }
 
   /** Phase 1: read the holder record; wait out (or take over) another writer's slot. */
   #read(write: StrongWrite): void {
     const k = this.#k;
     write.phase = "read";
-    const known = this.#records.get(write.key);
+    const known = this.#holders.known(write.key);
     if (!write.optimistic && known !== undefined && known.record.pending === undefined) {
       // Claim at the revision last seen: uncontended writes skip a coordinator read. A
       // conflict sends us back here to read the record.
@@ -393,14 +279,14 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
       return;
     }
     write.optimistic = true;
-    this.#readRecord(write.key, (read) => {
+    this.#holders.read(write.key, (read) => {
       if (write.phase !== "read") return;
       if (!read.ok) {
         this.#fail(write, unavailable(write.key, read.error));
         return;
       }
       const record = read.record;
-      this.#remember(write.key, record, read.revision);
+      this.#holders.remember(write.key, record, read.revision);
       if (record?.pending !== undefined && record.pending !== this.#pendingId(write)) {
         // Another writer holds the slot. Taking it over is always safe — the conditional
         // store write fences out the old writer — but taking it from a live writer makes
@@ -444,12 +330,12 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
       pending: this.#pendingId(write),
       version: record?.version,
     };
-    this.#writeRecord(write.key, claimed, revision, (put) => {
+    this.#holders.write(write.key, claimed, revision, (put) => {
       if (write.phase !== "claim") {
         // The write gave up (deadline) while the claim was in flight: give the slot back,
         // keeping the holders, none of which was revoked.
         if (put.ok) {
-          this.#writeRecord(
+          this.#holders.write(
             write.key,
             { ...claimed, pending: write.tookOver },
             put.revision,
@@ -461,7 +347,7 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
         return;
       }
       if (!put.ok) {
-        this.#records.delete(write.key);
+        this.#holders.forget(write.key);
         if (put.conflict) this.#read(write);
         else this.#fail(write, unavailable(write.key, put.error));
         return;
@@ -470,9 +356,35 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
       write.claimRevision = put.revision;
       write.claimedMs = this.#k.now;
       write.record = claimed;
-      this.#remember(write.key, claimed, put.revision);
-      this.#revoke(write);
+      this.#holders.remember(write.key, claimed, put.revision);
+      if (this.#conflictsEarly(write, claimed, put.revision)) return;
+      write.external?.claimed();
+      if (write.phase === "claim") this.#revoke(write); // unless the claim's owner gave up
     });
+  }
+
+  /**
+   * An external write whose owner expects another version than the record's: a conflict
+   * whatever the store holds (the record's version is the store's unless a fenced write
+   * landed since, which moved it further). Give the slot back with every holder, none of
+   * which was revoked yet, so a conflicting transaction leaves their caches alone.
+   */
+  #conflictsEarly(write: StrongWrite, claimed: HolderRecord, revision: number): boolean {
+    const expected = write.external?.expectedVersion;
+    if (expected === undefined || claimed.version === undefined || claimed.version === expected) {
+      return false;
+    }
+    write.phase = "release";
+    // Without a version: were the record's stale (the store written around Warp), keeping
+    // it would make every retry conflict; the next writer learns it from the store.
+    const back = { ...claimed, pending: write.tookOver, version: undefined };
+    this.#holders.write(write.key, back, revision, (put) => {
+      if (put.ok) this.#orphaned(write, put.revision);
+      else this.#holders.forget(write.key);
+      this.#finish(write);
+    });
+    write.external!.failed(new WarpError("STORE_CONFLICT", `Version moved: ${write.key}`));
+    return true;
   }
 
   /**
@@ -649,10 +561,10 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
         pending: this.#pendingId(write),
         version: read.version,
       };
-      this.#writeRecord(write.key, pinned, write.revision, (put) => {
+      this.#holders.write(write.key, pinned, write.revision, (put) => {
         if (write.phase !== "store") return;
         if (!put.ok) {
-          this.#records.delete(write.key);
+          this.#holders.forget(write.key);
           this.#fail(
             write,
             put.conflict
@@ -663,13 +575,17 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
         }
         write.revision = put.revision;
         write.record = pinned;
-        this.#remember(write.key, pinned, put.revision);
+        this.#holders.remember(write.key, pinned, put.revision);
         this.#storeAt(write, read.version);
       });
     });
   }
 
   #storeAt(write: StrongWrite, expectedVersion: number): void {
+    if (write.external !== undefined) {
+      write.external.ready(expectedVersion); // the owner commits, conditional on it
+      return;
+    }
     write.storeAttempts++;
     const deleting = write.input.payload === undefined;
     this.#k.storeWrite(write.key, write.input.payload, expectedVersion, (result) => {
@@ -746,9 +662,9 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
       h !== k.nodeId && !write.waitedOut.has(h)
     );
     const released: HolderRecord = { holders: [...first, ...kept], pending: undefined, version };
-    this.#writeRecord(write.key, released, write.revision, (put) => {
-      if (put.ok) this.#remember(write.key, released, put.revision);
-      else this.#records.delete(write.key);
+    this.#holders.write(write.key, released, write.revision, (put) => {
+      if (put.ok) this.#holders.remember(write.key, released, put.revision);
+      else this.#holders.forget(write.key);
       then(put.ok);
       this.#finish(write);
     });
@@ -757,12 +673,13 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
   #fail(write: StrongWrite, error: WarpError): void {
     const k = this.#k;
     const claimed = write.phase === "revoke" || write.phase === "store";
-    k.answerWrite(write.op, error);
+    if (write.external === undefined) k.answerWrite(write.op, error);
     k.disarm(write.timer);
     k.disarm(write.retransmitTimer);
     k.disarm(write.postTimer);
     if (!claimed) {
       this.#finish(write);
+      write.external?.failed(error); // told last: its owner may end its other writes now
       return;
     }
     // Give the slot back, keeping every holder not yet revoked (during phase 3 some may
@@ -772,7 +689,7 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
     // keep it past that write, which revoked no one registered after its claim (seed 2).
     const holders = write.phase === "revoke" ? [...write.awaiting] : [];
     write.phase = "release";
-    this.#writeRecord(
+    this.#holders.write(
       write.key,
       { holders, pending: write.tookOver, version: undefined },
       write.revision,
@@ -781,6 +698,7 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
         this.#finish(write);
       },
     );
+    write.external?.failed(error);
   }
 
   /**
@@ -798,8 +716,12 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
   #deadline(write: StrongWrite): void {
     const k = this.#k;
     const pending = k.ops.get(write.op);
-    if (pending === undefined || pending.kind !== "write" || pending.answered) return;
+    const open = write.external !== undefined
+      ? write.phase !== "done"
+      : pending?.kind === "write" && !pending.answered;
+    if (!open) return;
     if (write.phase === "store" || write.phase === "release") {
+      if (write.external !== undefined) return; // ready: its owner decides
       k.timeoutWrite(write.op); // in flight in the store: the outcome is unknown
       return;
     }
@@ -828,51 +750,9 @@ export class StrongWrites implements DropWatcher, HolderRegistration {
   }
 
   // ---------------------------------------------------------------- holder records
-
-  #remember(key: string, record: HolderRecord | undefined, revision: number): void {
-    if (record === undefined) {
-      this.#records.delete(key);
-      return;
-    }
-    if (this.#records.size >= CONTENDED_MAX && !this.#records.has(key)) this.#records.clear();
-    this.#records.set(key, { record, revision });
-  }
-
   #pendingId(write: StrongWrite): string {
     const k = this.#k;
     return `${k.nodeId}/${k.incarnation}/${write.id}`;
-  }
-
-  /**
-   * Reads `key`'s holder record. Every revision this node sees of a record, read or
-   * written by itself, raises its floor: a later read older than one it has seen is never
-   * trusted (a writer's own failed release may have dropped it from the holders, and an
-   * older read would still list it: simulator seed 2083 with stale reads).
-   */
-  #readRecord(key: string, handler: (r: HolderReadResult) => void): void {
-    // The driver decodes by the effect's kind: a "holder" read carries a holder record.
-    this.#k.coordGet(holderRecordKey(key), "holder", undefined, (result: CoordReadResult) => {
-      const read = result as HolderReadResult;
-      if (!read.ok) {
-        handler(read);
-        return;
-      }
-      const stale = read.revision < this.#floorOf(key);
-      this.#raiseFloor(key, read.revision);
-      handler(stale ? { ...read, stale } : read);
-    });
-  }
-
-  #writeRecord(
-    key: string,
-    record: HolderRecord,
-    revision: number | undefined,
-    handler: (r: CoordWriteResult) => void,
-  ): void {
-    this.#k.coordPut(holderRecordKey(key), record, revision, undefined, (put) => {
-      if (put.ok) this.#raiseFloor(key, put.revision);
-      handler(put);
-    });
   }
 }
 

@@ -4,7 +4,8 @@
  * which validates inputs, admits caller operations and composes one private module per
  * protocol: `_fills.ts` (the read path), `_loads.ts` (the application's loader),
  * `_failsafe.ts` (stale answers), `_tuning.ts` (refresh-ahead and TTL rules),
- * `_eventual.ts`, `_peers.ts`, `_strong.ts`, `_sessions.ts` and `_lease_protocol.ts`, over
+ * `_eventual.ts`, `_peers.ts`, `_holders.ts` and `_strong.ts` (the strong protocol's holder
+ * and writer sides, with `_strong_batch.ts`, its side of a transaction), `_sessions.ts` and `_lease_protocol.ts`, over
  * the `_kernel.ts` they share. See `docs/modules.md`.
  *
  * @module
@@ -33,7 +34,10 @@ import { Fills } from "./_fills.ts";
 import { LeaseProtocol } from "./_lease_protocol.ts";
 import { Peers } from "./_peers.ts";
 import { ECHOES_PER_HEARTBEAT_DEFAULT } from "./_echo_budget.ts";
+import { StrongHolders } from "./_holders.ts";
 import { StrongWrites } from "./_strong.ts";
+import { StrongBatches } from "./_strong_batch.ts";
+import type { TransactionOutcome } from "./_strong_batch.ts";
 import { SESSION_MAX_MS, Sessions } from "./_sessions.ts";
 import { FailSafe } from "./_failsafe.ts";
 import { loadResultProblem, Loads } from "./_loads.ts";
@@ -43,11 +47,14 @@ import type { NodeEvent } from "./events.ts";
 import { Validator, validatorSettings } from "./_validator.ts";
 import type { ValidatorReport } from "./_validator.ts";
 
-export { holderRecordKey } from "./_strong.ts";
+export { holderRecordKey } from "./_holders.ts";
+export type { TransactionOutcome } from "./_strong_batch.ts";
 export type { Canary, NodeConfig, NodeStats, WriteInput } from "./node_types.ts";
 import type { NodeConfig, NodeStats, WriteInput } from "./node_types.ts";
 
 const DRIFT_PPM_MAX = 100_000;
+/** Most strong keys one transaction prepares (the stores' step limit). */
+const TX_KEYS_MAX = 100;
 
 /**
  * The pure, I/O-free state machine of one Warp node: L1 cache, the three consistency
@@ -137,7 +144,9 @@ export class NodeCore {
   readonly #fills: Fills;
   readonly #eventual: EventualWrites;
   readonly #peers: Peers;
+  readonly #holders: StrongHolders;
   readonly #strong: StrongWrites;
+  readonly #batches: StrongBatches;
   readonly #leases: LeaseProtocol;
   readonly #sessions: Sessions;
   readonly #loads: Loads;
@@ -218,15 +227,15 @@ export class NodeCore {
     });
     // The session's hooks reach modules made below; they run only after construction.
     const hooks = {
-      revoked: (key: string, rev: number) => this.#strong.revokedByNotice(key, rev),
+      revoked: (key: string, rev: number) => this.#holders.revokedByNotice(key, rev),
       membersRemoved: () => this.#eventual.flush("members-removed"),
       lost: () => {
         this.#eventual.flush("session-lost");
-        this.#strong.sessionLost();
+        this.#holders.sessionLost();
         this.#fills.sessionLost();
       },
       joined: () => {
-        this.#strong.sessionLost();
+        this.#holders.sessionLost();
         this.#fills.sessionLost();
       },
       changed: () => {
@@ -241,17 +250,19 @@ export class NodeCore {
       membersMax: Math.min(peersMax, ECHOES_MAX),
     }, hooks);
     this.#eventual = new EventualWrites(kernel, this.#sessions);
+    this.#holders = new StrongHolders(kernel, this.#sessions);
     this.#strong = new StrongWrites(kernel, {
       retransmitMs: heartbeatIntervalMs,
       ackWaitMs: 2 * heartbeatIntervalMs,
       pollMs: heartbeatIntervalMs,
       notices: this.#sessions,
-    });
+    }, this.#holders);
+    this.#batches = new StrongBatches(kernel, this.#strong);
     this.#loads = new Loads(kernel);
     this.#fills = new Fills(kernel, {
       waitersMax,
       leases: this.#leases,
-      holders: this.#strong,
+      holders: this.#holders,
       flushes: this.#eventual,
       hits: { serveHit: (op, key) => this.#serveHit(op, key) },
       loads: this.#loads,
@@ -528,6 +539,64 @@ export class NodeCore {
     );
   }
 
+  /**
+   * Prepares the strong-distributed writes of a transaction as caller operation `op`:
+   * claims each key's write slot in one global key order, revokes its holders and pins
+   * its store version (`_strong_batch.ts`). Resolves with `value` the pinned versions, in
+   * the order of `keys`: the driver then commits the transaction with each of these keys
+   * conditional on its pinned version, and reports the outcome with
+   * {@linkcode finishTransaction}`(op, …)` — always, or the slots stay claimed until taken
+   * over. Rejects with `STORE_CONFLICT` when a key's `expectedVersion` is not the pinned
+   * one, or as a strong write does (`CONTENDED`, `TIMEOUT`, …): then nothing is claimed.
+   * Keys must be distinct, registered strong-distributed and store-backed (TypeError).
+   */
+  prepareTransaction(
+    op: number,
+    keys: readonly { readonly key: string; readonly expectedVersion?: number }[],
+    nowMs: number,
+  ): void {
+    this.#kernel.advance(nowMs);
+    if (!Array.isArray(keys) || keys.length === 0 || keys.length > TX_KEYS_MAX) {
+      throw new RangeError(`Invalid transaction keys, expected 1 to ${TX_KEYS_MAX}: ${keys}`);
+    }
+    const seen = new Set<string>();
+    const prepared = keys.map(({ key, expectedVersion }) => {
+      const policy = this.#registry.find(key);
+      if (policy?.mode !== "strong-distributed" || policy.origin === "loader") {
+        throw new TypeError(`Not a store-backed strong-distributed key: ${key}`);
+      }
+      if (seen.has(key)) throw new TypeError(`A key may appear in a transaction once: ${key}`);
+      seen.add(key);
+      if (
+        expectedVersion !== undefined &&
+        (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0)
+      ) {
+        throw new RangeError(`Invalid expectedVersion of ${key}: ${expectedVersion}`);
+      }
+      return expectedVersion === undefined ? { key, policy } : { key, policy, expectedVersion };
+    });
+    if (this.#mayStart(op)) this.#batches.prepare(op, prepared);
+  }
+
+  /**
+   * Reports how the driver's commit of the transaction prepared as `op` ended: committed
+   * (each key's new version, in the prepared order: the slots are released at them and
+   * nothing is cached here), failed (released, unchanged) or unknown (left claimed, so a
+   * later writer takes them over and the pinned versions fence the commit). A transaction
+   * not prepared is a TypeError.
+   */
+  finishTransaction(op: number, outcome: TransactionOutcome, nowMs: number): void {
+    this.#kernel.advance(nowMs);
+    if (outcome.kind === "committed") {
+      for (const version of outcome.versions) {
+        if (!Number.isSafeInteger(version) || version < 1) {
+          throw new TypeError(`Invalid committed version of transaction ${op}: ${version}`);
+        }
+      }
+    }
+    if (!this.#closed) this.#batches.finish(op, outcome);
+  }
+
   #checkCommitted(key: string, input: WriteInput): void {
     const version = input.committedVersion!;
     if (!Number.isSafeInteger(version) || version < 1) {
@@ -724,7 +793,7 @@ export class NodeCore {
         );
         return;
       case "revoke":
-        this.#strong.onRevoke(message);
+        this.#holders.onRevoke(message);
         return;
       case "ack":
         this.#strong.onAck(message);

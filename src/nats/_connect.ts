@@ -5,8 +5,8 @@
  * @module
  */
 
-import { connect } from "@nats-io/transport-node";
 import type { NatsConnection, NodeConnectionOptions } from "@nats-io/transport-node";
+import { connectNodeTransport } from "./_node_transport.ts";
 
 /**
  * Warp's defaults over nats.js's: reconnect forever, soon, with jitter, under the name
@@ -20,9 +20,13 @@ export const CONNECT_DEFAULTS: NodeConnectionOptions = {
   name: "warp",
 };
 
-/** Connects with {@linkcode CONNECT_DEFAULTS} under `options`. */
+/**
+ * Connects with {@linkcode CONNECT_DEFAULTS} under `options`, through nats.js's TCP
+ * transport made to keep an `error` listener on its socket (see `_node_transport.ts`: without
+ * it, a server refusing the credentials could crash the process with a late `ECONNRESET`).
+ */
 export function connectNats(options: NodeConnectionOptions): Promise<NatsConnection> {
-  return connect({ ...CONNECT_DEFAULTS, ...options });
+  return connectNodeTransport({ ...CONNECT_DEFAULTS, ...options });
 }
 
 /** The oldest nats-server the coordinator runs on: KV buckets with `allow_direct` (2.9.0). */
