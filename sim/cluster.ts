@@ -904,7 +904,8 @@ export class SimCluster {
         nodeId: node.id,
         incarnation,
         ...((node.index === 0 || EVERY_NODE_CANARIES.includes(canary!)) && this.#coreCanary()),
-        ...(this.#validator !== undefined && { validator: SIM_VALIDATOR }),
+        // A user's configuration runs its own validator settings; built-in shapes the sim's.
+        ...(this.#validator !== undefined && { validator: config.validator ?? SIM_VALIDATOR }),
       });
       if (this.#validator !== undefined) core.observe("protocol");
       for (const [pattern, options] of Object.entries(config.keys ?? {})) {

@@ -102,6 +102,7 @@ const CORE_OPTIONS = [
   "opsMax",
   "peersMax",
   "echoesMax",
+  "validator",
 ] as const satisfies readonly (keyof WarpConfig & keyof NodeConfig)[];
 
 /**

@@ -29,6 +29,7 @@ export const CONFIG_OPTIONS = [
   "echoesMax",
   "prefix",
   "codec",
+  "validator",
 ] as const;
 
 /**

@@ -5,6 +5,7 @@ import { configProblems, userShape } from "../sim/config.ts";
 import { drawFaults } from "../sim/faults.ts";
 import { checkHistory } from "../sim/checkers/consistency.ts";
 import type { History, HistoryOp } from "../sim/history.ts";
+import type { WarpConfig } from "../src/config.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -140,6 +141,33 @@ Deno.test("simulator on a user's configuration runs keys of each pattern with th
   for (const op of history.ops.filter((o) => o.key.startsWith("cart:"))) {
     assert.ok(op.key.includes(`w${op.process}s`), `${op.key} used on ${op.process}`);
   }
+});
+
+Deno.test("simulator runs a configuration's own validator settings, and names a bad one", () => {
+  const validator = {
+    mode: "count",
+    storeReadsPerS: 40,
+    samplePerS: 20,
+    afterInvalidationShare: 0.5,
+    checkDelayMs: 50,
+  } as const;
+  const run = (config: WarpConfig) =>
+    runSeed({ seed: 3, nodes: 3, config, validator: true, backdoor: true, safetyMs: 1500 });
+  // Keys written behind Warp's back: the configuration's `count` validator counts them and
+  // heals none; the simulator's own (`heal`) heals what it counts.
+  const own = run({ ...example, validator });
+  assert.deepEqual(own.violations, []);
+  const counted = own.run.stats.validator!;
+  assert.ok(counted.inconsistent! > 0, JSON.stringify(counted));
+  assert.equal(counted.healed, 0);
+  const builtIn = run(example).run.stats.validator!;
+  assert.ok(
+    builtIn.healed! > 0 && builtIn.healed === builtIn.inconsistent,
+    JSON.stringify(builtIn),
+  );
+  assert.deepEqual(configProblems({ ...example, validator: { mode: "count", storeReadPerS: 2 } }), [
+    "Option Unknown validator option: storeReadPerS",
+  ]);
 });
 
 Deno.test("userShape() generates keys a more specific registration does not take", () => {
