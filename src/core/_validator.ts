@@ -295,7 +295,10 @@ export class Validator {
     };
   }
 
-  /** This node applied an invalidation of `key` from a peer: a share of them are checked later. */
+  /**
+   * This node applied an invalidation of `key` from a peer (an eventual invalidation, or a
+   * strong revocation by message or notice): a share of them are checked later.
+   */
   invalidated(key: string): void {
     const share = this.#settings.afterInvalidationShare;
     if (share === 0 || this.#random.next() >= share) return;

@@ -2,7 +2,13 @@
 
 import assert from "node:assert/strict";
 import { none, only } from "../../test/_effects.ts";
-import { readThrough, storeRead, testNode, writeThrough as write } from "../../test/_node_core.ts";
+import {
+  readThrough,
+  storeRead,
+  strongFill,
+  testNode,
+  writeThrough as write,
+} from "../../test/_node_core.ts";
 import type { NodeConfig } from "./node.ts";
 import type { Effect } from "./effects.ts";
 import { validatorSettings } from "./_validator.ts";
@@ -159,6 +165,17 @@ Deno.test("validator checks a key a delay after an invalidation from a peer", ()
   n.onMessage({ t: "inv", from: "b", inc: 1, seq: 1, key: "ev:k", version: 2 }, 10);
   none(n.takeEffects(), "store-get");
   readThrough(n, 2, "ev:k", "v2", 2, 20);
+  n.tick(60);
+  n.onStoreRead(validatorRead(n.takeEffects()).io, storeRead("v2", 2), 61);
+  assert.equal(n.validatorReport()!.consistent, 1);
+});
+
+Deno.test("validator checks a strong key a delay after a peer's revocation", () => {
+  const n = node({ mode: "count", samplePerS: 0, afterInvalidationShare: 1, checkDelayMs: 50 });
+  strongFill(n, 1, "st:k", undefined, 0, 0, "v1", 1);
+  n.onMessage({ t: "revoke", from: "b", inc: 1, id: 7, key: "st:k", rev: 3, nonce: 9 }, 10);
+  none(n.takeEffects(), "store-get");
+  strongFill(n, 2, "st:k", { holders: [], pending: undefined, version: 2 }, 4, 20, "v2", 2);
   n.tick(60);
   n.onStoreRead(validatorRead(n.takeEffects()).io, storeRead("v2", 2), 61);
   assert.equal(n.validatorReport()!.consistent, 1);

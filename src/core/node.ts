@@ -227,7 +227,10 @@ export class NodeCore {
     });
     // The session's hooks reach modules made below; they run only after construction.
     const hooks = {
-      revoked: (key: string, rev: number) => this.#holders.revokedByNotice(key, rev),
+      revoked: (key: string, rev: number) => {
+        this.#holders.revokedByNotice(key, rev);
+        this.#validator?.invalidated(key);
+      },
       membersRemoved: () => this.#eventual.flush("members-removed"),
       lost: () => {
         this.#eventual.flush("session-lost");
@@ -794,6 +797,7 @@ export class NodeCore {
         return;
       case "revoke":
         this.#holders.onRevoke(message);
+        if (message.from !== this.nodeId) this.#validator?.invalidated(message.key);
         return;
       case "ack":
         this.#strong.onAck(message);
