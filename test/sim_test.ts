@@ -800,11 +800,10 @@ Deno.test("simulator transactions: mixed strong and eventual commits keep T1, S1
     assert.equal(report.results.E3, "pass");
     assert.equal(report.results.S2, "pass");
     // A transaction's writes stay open through its revocations: the search may need more
-    // than the default budget (seed 2: 830 k steps), but it must end in a pass.
-    const s1 = report.results.S1 === "pass"
-      ? "pass"
-      : checkHistory(history, { stepsMax: 2_000_000, guarantees: ["S1"] }).results.S1;
-    assert.equal(s1, "pass", `seed ${seed}`);
+    // than the default budget (seed 2: 830 k steps), and runSeed then searches again with
+    // ten times it, which must end in a pass.
+    assert.equal(report.results.S1, "pass", `seed ${seed}`);
+    if (seed === 2) assert.equal(checkHistory(history).results.S1, "unknown");
   }
 });
 
