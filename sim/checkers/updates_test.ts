@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { checkLastWriterWins, checkUpdates } from "./updates.ts";
+import { checkHistory } from "./consistency.ts";
 import type { History, StoreLogEntry, UpdateOp } from "../history.ts";
 import type { Violation } from "../history.ts";
 
@@ -155,3 +156,30 @@ function checkLwwOnly(storeLog: StoreLogEntry[], ops: UpdateOp[]): Violation[] {
   assert.equal(checkLastWriterWins(history, (v) => violations.push(v)), ops.length);
   return violations;
 }
+
+Deno.test("checkHistory() reports M2 as its own row, and refuses a malformed lww update", () => {
+  const history = (log: StoreLogEntry[], ops: unknown[]) =>
+    ({
+      format: "warp-history/1",
+      keys: {},
+      ops: [],
+      storeLog: log,
+      updates: { ops },
+    }) as unknown as History;
+  const ok = checkHistory(history(lwwLog("n0#1", "n0#2"), [lww(1, "ok", 1), lww(2, "ok", 2)]));
+  assert.equal(ok.results.M2, "pass");
+  assert.equal(ok.results.M1, "skipped"); // no counter or set: M1 has nothing to check
+  assert.equal(ok.stats.checked.M2, 2);
+  const kept = checkHistory(history(lwwLog("n0#1", "n0#1"), [lww(1, "ok", 1), lww(2, "ok", 2)]));
+  assert.equal(kept.results.M2, "fail");
+  assert.deepEqual(kept.violations.map((v) => v.guarantee), ["M2"]);
+  const { element: _, ...bare } = lww(1, "unknown");
+  assert.throws(() => checkHistory(history([], [bare])), {
+    name: "TypeError",
+    message: /a lww update needs its element/,
+  });
+  assert.throws(() => checkHistory(history([], [{ ...bare, kind: "max" }])), {
+    name: "TypeError",
+    message: /kind must be "add", "union" or "lww"/,
+  });
+});
