@@ -1,10 +1,10 @@
 /**
- * The update workload of the cache scenario (M1, M2): counters incremented and sets grown by
- * `update`, and, with `lastWriterWins`, a key each update overwrites with a value of its
- * own (`merges.lastWriterWins`), on keys nothing else writes. Each update runs the production read-modify-write
- * state machine (`src/core/update.ts`): a store read, the reducer, a conditional write
- * through the node's `NodeCore` (so strong keys go through the strong protocol), and on a
- * conflict a backoff drawn from the run's seed.
+ * The update workload of the cache scenario (M1, M2): counters incremented and sets grown
+ * by `update`, and, with `lastWriterWins`, a key each update overwrites with a value of its
+ * own (`merges.lastWriterWins`), on keys nothing else writes. Each update runs the
+ * production read-modify-write state machine (`src/core/update.ts`): a store read, the
+ * reducer, a conditional write through the node's `NodeCore` (so strong keys go through the
+ * strong protocol), and on a conflict a backoff drawn from the run's seed.
  *
  * The canary `reducer-reads-l1` feeds the reducer the node's L1 value when it holds one
  * (go-warp's merge, H7), keeping the store's version for the condition: the write then
@@ -15,13 +15,15 @@
  * stamp is not older than the incoming one (ties keep the old value). With clocks offset
  * and drifting, a node whose clock runs ahead wins over later writes, which the store then
  * records as a copy of their predecessor: M2 must catch the write that replaced nothing.
+ * Even clocks that agree do not give the store's order (an update stamped first may land
+ * last), so fault-free runs catch it too, less often.
  * Rejected: applying the canary in the core's merges (`src/merges.ts`), which would put a
  * clock in production code for a test's sake; the reducer is the workload's to give.
  *
- * Two records: each update is an op of the history's update part (M1 judges the store's
- * log against them), and each of its conditional writes is a plain `write` op of the main
- * history (ok, failed on a conflict, or unknown), as are the reads of the update keys, so
- * the mode's checkers (S1/S2, E1–E4) also judge what every node serves. Rejected: one
+ * Two records: each update is an op of the history's update part (M1 and M2 judge the
+ * store's log against them), and each of its conditional writes is a plain `write` op of
+ * the main history (ok, failed on a conflict, or unknown), as are the reads of the update
+ * keys, so the mode's checkers (S1/S2, E1–E4) also judge what every node serves. Rejected: one
  * `write` op per update, invoked at the update's call: its value is decided later, and an
  * attempt that crashed mid-write would be missing from the history.
  *
