@@ -1,18 +1,29 @@
 /**
- * The update workload of the cache scenario (M1): counters incremented and sets grown by
- * `update`, on keys nothing else writes. Each update runs the production read-modify-write
- * state machine (`src/core/update.ts`): a store read, the reducer, a conditional write
- * through the node's `NodeCore` (so strong keys go through the strong protocol), and on a
- * conflict a backoff drawn from the run's seed.
+ * The update workload of the cache scenario (M1, M2): counters incremented and sets grown
+ * by `update`, and, with `lastWriterWins`, a key each update overwrites with a value of its
+ * own (`merges.lastWriterWins`), on keys nothing else writes. Each update runs the
+ * production read-modify-write state machine (`src/core/update.ts`): a store read, the
+ * reducer, a conditional write through the node's `NodeCore` (so strong keys go through the
+ * strong protocol), and on a conflict a backoff drawn from the run's seed.
  *
  * The canary `reducer-reads-l1` feeds the reducer the node's L1 value when it holds one
  * (go-warp's merge, H7), keeping the store's version for the condition: the write then
  * lands on top of a value the reducer never saw, and M1 must catch the lost update.
  *
- * Two records: each update is an op of the history's update part (M1 judges the store's
- * log against them), and each of its conditional writes is a plain `write` op of the main
- * history (ok, failed on a conflict, or unknown), as are the reads of the update keys, so
- * the mode's checkers (S1/S2, E1–E4) also judge what every node serves. Rejected: one
+ * The canary `wall-clock-lww` is go-warp's last-writer-wins: each value carries the node's
+ * clock reading at the update's start, and the reducer keeps the stored value when its
+ * stamp is not older than the incoming one (ties keep the old value). With clocks offset
+ * and drifting, a node whose clock runs ahead wins over later writes, which the store then
+ * records as a copy of their predecessor: M2 must catch the write that replaced nothing.
+ * Even clocks that agree do not give the store's order (an update stamped first may land
+ * last), so fault-free runs catch it too, less often.
+ * Rejected: applying the canary in the core's merges (`src/merges.ts`), which would put a
+ * clock in production code for a test's sake; the reducer is the workload's to give.
+ *
+ * Two records: each update is an op of the history's update part (M1 and M2 judge the
+ * store's log against them), and each of its conditional writes is a plain `write` op of
+ * the main history (ok, failed on a conflict, or unknown), as are the reads of the update
+ * keys, so the mode's checkers (S1/S2, E1–E4) also judge what every node serves. Rejected: one
  * `write` op per update, invoked at the update's call: its value is decided later, and an
  * attempt that crashed mid-write would be missing from the history.
  *
@@ -23,6 +34,7 @@ import type { NodeCore } from "../src/core/node.ts";
 import type { OpResult } from "../src/core/effects.ts";
 import type { WarpError } from "../src/core/errors.ts";
 import { UpdateRun } from "../src/core/update.ts";
+import { merges } from "../src/merges.ts";
 import type { Reducer, UpdateResult, UpdateStep } from "../src/core/update.ts";
 import type { HistoryOp, Outcome, UpdateOp } from "./history.ts";
 
@@ -36,10 +48,26 @@ export const UPDATE_KEYS = {
   "strong-distributed": ["st:ctr", "st:set"],
 } as const;
 
+/**
+ * The last-writer-wins key per distributed mode (M2), written only by updates; a separate
+ * list so that runs without it draw the workload seeds pinned before it replay.
+ */
+export const LWW_KEYS = {
+  "eventual-distributed": ["ev:lww"],
+  "strong-distributed": ["st:lww"],
+} as const;
+
+/** The reducer an update of `key` runs: by the key's suffix. */
+export function updateKind(key: string): UpdateOp["kind"] {
+  return key.endsWith(":ctr") ? "add" : key.endsWith(":lww") ? "lww" : "union";
+}
+
 /** What the update workload needs from the cluster that runs it. */
 export interface UpdateHost<N> {
   /** True time now. */
   now(): number;
+  /** What `node`'s clock reads now (only the `wall-clock-lww` canary looks). */
+  local(node: N): number;
   /** Reads `key` from the simulated store on behalf of `node`; answers into its core. */
   readStore(
     node: N,
@@ -87,13 +115,18 @@ export class SimUpdates<N extends { readonly id: string; core: NodeCore | undefi
   readonly #host: UpdateHost<N>;
   readonly #prng: Prng;
   readonly #readsL1: boolean;
+  readonly #wallClock: boolean;
   readonly #ops: UpdateDraft[] = [];
 
-  /** `prng` draws the backoffs; `readsL1` is the canary. */
-  constructor(host: UpdateHost<N>, prng: Prng, readsL1: boolean) {
+  /**
+   * `prng` draws the backoffs; `canary` names the one on, if any (`reducer-reads-l1`,
+   * `wall-clock-lww`).
+   */
+  constructor(host: UpdateHost<N>, prng: Prng, canary?: string) {
     this.#host = host;
     this.#prng = prng;
-    this.#readsL1 = readsL1;
+    this.#readsL1 = canary === "reducer-reads-l1";
+    this.#wallClock = canary === "wall-clock-lww";
   }
 
   /** The history part: every update started, with its outcome so far. */
@@ -105,14 +138,20 @@ export class SimUpdates<N extends { readonly id: string; core: NodeCore | undefi
   start(node: N, key: string, id: number): void {
     const host = this.#host;
     const core = node.core!;
-    const kind = key.endsWith(":ctr") ? "add" : "union";
-    const element = `${node.id}-${id}`;
+    const kind = updateKind(key);
+    // A set's element, or the value a last-writer-wins update writes: unique to the op
+    // (under the canary, with the node's clock reading at the start, go-warp's stamp).
+    const element = kind === "union"
+      ? `${node.id}-${id}`
+      : this.#wallClock
+      ? `${node.id}#${id}@${host.local(node)}`
+      : `${node.id}#${id}`;
     const draft: UpdateDraft = {
       id,
       process: node.id,
       key,
       kind,
-      ...(kind === "union" && { element }),
+      ...(kind !== "add" && { element }),
       invokeMs: host.now(),
       completeMs: null,
       outcome: "unknown",
@@ -120,6 +159,10 @@ export class SimUpdates<N extends { readonly id: string; core: NodeCore | undefi
     this.#ops.push(draft);
     const reducer: Reducer<unknown> = kind === "add"
       ? (n) => ((n as number | undefined) ?? 0) + 1
+      : kind === "lww"
+      ? (this.#wallClock
+        ? (current) => wallClockWins(current, element)
+        : (current) => merges.lastWriterWins(current, element))
       : (set) => [...((set as string[] | undefined) ?? []), element];
     const run = new UpdateRun(reducer, LIMITS);
     const end = (outcome: Outcome, result?: UpdateResult<unknown>) => {
@@ -187,4 +230,18 @@ export class SimUpdates<N extends { readonly id: string; core: NodeCore | undefi
       ? read
       : { found: entry.found, value: entry.value, version: read.version };
   }
+}
+
+/** The clock stamp a canary value carries (`n1#7@1234.5`), or -Infinity for none. */
+function stampOf(value: unknown): number {
+  const at = typeof value === "string" ? value.lastIndexOf("@") : -1;
+  return at < 0 ? -Infinity : Number((value as string).slice(at + 1));
+}
+
+/**
+ * The canary's reducer, go-warp's wall-clock last-writer-wins: the stored value stays when
+ * its stamp is not older than the incoming one's.
+ */
+function wallClockWins(current: unknown, incoming: string): unknown {
+  return current !== undefined && stampOf(current) >= stampOf(incoming) ? current : incoming;
 }

@@ -51,7 +51,7 @@ import {
 } from "./config.ts";
 import type { ClusterShape, SimKey, SimPolicy } from "./config.ts";
 import { HISTORY_FORMAT } from "./history.ts";
-import { SimUpdates, UPDATE_KEYS } from "./_updates.ts";
+import { LWW_KEYS, SimUpdates, UPDATE_KEYS } from "./_updates.ts";
 import type { UpdateHost } from "./_updates.ts";
 import { startTransaction } from "./_transactions.ts";
 import { SIM_VALIDATOR, ValidatorLog } from "./_validator_log.ts";
@@ -93,6 +93,7 @@ export type CanaryName =
   | "lease-staleness-ignored"
   | "clear-ignored"
   | "reducer-reads-l1"
+  | "wall-clock-lww"
   | "transaction-without-invalidation"
   | "half-applied-transaction"
   | "strong-tx-without-claim"
@@ -127,6 +128,7 @@ export const CANARIES: readonly CanaryName[] = [
   "lease-staleness-ignored",
   "clear-ignored",
   "reducer-reads-l1",
+  "wall-clock-lww",
   "transaction-without-invalidation",
   "half-applied-transaction",
   "strong-tx-without-claim",
@@ -296,10 +298,19 @@ export interface SimOptions {
   readonly clears?: boolean;
   /**
    * Add `update`s to the workload (a counter and a set-union key per distributed mode,
-   * written only by updates), checked by M1. The canary `reducer-reads-l1` turns it on.
+   * written only by updates), checked by M1. The canaries `reducer-reads-l1` and
+   * `wall-clock-lww` turn it on.
    * @default {false}
    */
   readonly updates?: boolean;
+  /**
+   * With `updates`: add a last-writer-wins key per distributed mode (`ev:lww`, `st:lww`),
+   * each update writing a value of its own through `merges.lastWriterWins`, checked by M2.
+   * Off by default so that pinned seeds replay their workload (the update key is drawn from
+   * a longer list); the CLI adds it with the updates. The canary `wall-clock-lww` turns it
+   * on. @default {false}
+   */
+  readonly lastWriterWins?: boolean;
   /**
    * Add transactions to the workload: keys written in one store transaction as
    * `Warp.transaction` does (strong keys prepared first, eventual ones invalidated as
@@ -641,12 +652,16 @@ export class SimCluster {
         healLatencyMs: null,
       },
     };
+    const lww = options.canary === "wall-clock-lww";
     const updating = options.updates === true || options.canary === "reducer-reads-l1" ||
-      options.canary === "failed-update-cached";
+      options.canary === "failed-update-cached" || lww;
+    const lastWriterWins = lww || options.lastWriterWins === true;
     this.#updateKeys = !updating || options.config !== undefined
       ? []
       : (options.modes ?? ["eventual-distributed", "strong-distributed"]).flatMap((mode) =>
-        mode === "strong-local" ? [] : UPDATE_KEYS[mode]
+        mode === "strong-local"
+          ? []
+          : [...UPDATE_KEYS[mode], ...(lastWriterWins ? LWW_KEYS[mode] : [])]
       );
     this.#defineKeys();
     this.#strongTxns = options.strongTransactions === true ||
@@ -661,7 +676,7 @@ export class SimCluster {
     this.#updates = this.#updateKeys.length === 0 ? undefined : new SimUpdates<SimNode>(
       this.#updateHost(),
       new Prng(deriveSeed(seed, "updates")),
-      options.canary === "reducer-reads-l1",
+      options.canary,
     );
     const power = options.canary === "forger-has-secret"
       ? "snooping"
@@ -1686,6 +1701,7 @@ export class SimCluster {
   #updateHost(): UpdateHost<SimNode> {
     return {
       now: () => this.#now,
+      local: (node) => this.#local(node),
       readStore: (node, core, key, answer) =>
         this.#storeCall(node, core, () => {
           const cell = this.#store.cell(key);

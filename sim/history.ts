@@ -276,7 +276,8 @@ export interface PropagationPhase {
 
 /**
  * One `update` (read-modify-write) of a key that only updates write: `add` increments a
- * counter by 1; `union` adds `element` to a set kept as an array (M1).
+ * counter by 1; `union` adds `element` to a set kept as an array (M1); `lww` writes
+ * `element` over whatever the key holds (`merges.lastWriterWins`, M2).
  */
 export interface UpdateOp {
   /** The operation's id, unique in the history. */
@@ -285,9 +286,9 @@ export interface UpdateOp {
   readonly process: string;
   /** The key updated. */
   readonly key: string;
-  /** The reducer: add 1 to a counter, or add an element to a set. */
-  readonly kind: "add" | "union";
-  /** For `union`: the element added (unique per update). */
+  /** The reducer: add 1 to a counter, add an element to a set, or last writer wins. */
+  readonly kind: "add" | "union" | "lww";
+  /** For `union`: the element added; for `lww`: the value written (unique per update). */
   readonly element?: string;
   /** For an ok update: the value it wrote and that value's store version. */
   readonly value?: unknown;
@@ -301,7 +302,7 @@ export interface UpdateOp {
   readonly outcome: Outcome;
 }
 
-/** The update part of a history (M1): the updates; the store log holds their writes. */
+/** The update part of a history (M1, M2): the updates; the store log holds their writes. */
 export interface UpdateHistory {
   /** Every update, in invocation order. */
   readonly ops: readonly UpdateOp[];

@@ -43,7 +43,7 @@ Fuzzes Warp's consistency guarantees in a deterministic simulated cluster.
                     SL1–SL2, G1–G3) or locks (L1–L4)
   --no-leases       cache scenario without leased keys and lease operations
   --clears          cache scenario with namespace clears (about 2 % of operations, CL)
-  --no-updates      cache scenario without update (read-modify-write) keys and M1
+  --no-updates      cache scenario without update (read-modify-write) keys, M1 and M2
   --no-transactions cache scenario without transactions (2-3 keys, eventual and strong)
   --no-loaders      cache scenario without loader-backed keys (LB1–LB3, F1–F3)
   --no-validator    cache scenario without the background validator on every node (V1)
@@ -209,6 +209,7 @@ const base: Omit<SeedOptions, "seed"> = {
   leases: values["no-leases"] !== true,
   ...(values.clears === true && { clears: true }),
   updates: values["no-updates"] !== true,
+  lastWriterWins: values["no-updates"] !== true,
   transactions: values["no-transactions"] !== true,
   strongTransactions: values["no-transactions"] !== true,
   ...(values["no-loaders"] === true && { loaders: false }),

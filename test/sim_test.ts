@@ -17,6 +17,8 @@ const CLASSIC = { maxDriftPpm: 500, nodeConfigs: "default", classicSwarm: true }
 const CANARY_GUARANTEES: Partial<Record<string, readonly string[]>> = {
   "revoke-without-wait": ["G1"],
   "reducer-reads-l1": ["M1"],
+  // go-warp's wall-clock last-writer-wins: a node whose clock is ahead keeps its value.
+  "wall-clock-lww": ["M2"],
   "failed-update-cached": ["E1s", "E1", "E2", "E3", "S1", "S2"],
   "transaction-without-invalidation": ["E3", "E4", "EP"],
   "half-applied-transaction": ["T1"],
@@ -718,6 +720,35 @@ Deno.test("simulator canary reducer-reads-l1 is caught by M1 alone, and the same
     assert.equal(control.results.M1, "pass");
   }
   assert.ok(caught >= 4, `caught in ${caught} of 5 seeds`);
+});
+
+Deno.test("simulator canary wall-clock-lww is caught by M2 alone, and the same runs without it pass", () => {
+  let caught = 0;
+  for (let seed = 1; seed <= 5; seed++) {
+    const options = { seed, ...SHORT, leases: false, loaders: false } as const;
+    const canary = runSeed({ ...options, canary: "wall-clock-lww" });
+    const guarantees = new Set(canary.violations.map((v) => v.guarantee));
+    assert.ok([...guarantees].every((g) => g === "M2"), `seed ${seed}: ${[...guarantees]}`);
+    if (guarantees.has("M2")) caught++;
+    const control = runSeed({ ...options, updates: true, lastWriterWins: true });
+    assert.deepEqual(control.violations, [], `control seed ${seed}`);
+    const lww = control.run.history.updates!.ops.filter((op) => op.kind === "lww");
+    const ok = lww.filter((op) => op.outcome === "ok").length;
+    assert.ok(ok > 10, `seed ${seed}: ${ok} of ${lww.length} last-writer-wins updates ok`);
+    assert.equal(control.results.M2, "pass");
+    assert.equal(control.results.M1, "pass");
+    // Each lww key is also read and written through the main history, judged by its mode.
+    assert.ok(control.run.history.ops.some((op) => op.key.endsWith(":lww") && op.kind === "read"));
+  }
+  assert.ok(caught >= 4, `caught in ${caught} of 5 seeds`);
+});
+
+Deno.test("simulator last-writer-wins keys leave the update workload's draws alone when off", () => {
+  const off = new SimCluster({ seed: 3, ...SHORT, updates: true }).run();
+  const explicit = new SimCluster({ seed: 3, ...SHORT, updates: true, lastWriterWins: false })
+    .run();
+  assert.equal(off.traceHash, explicit.traceHash);
+  assert.ok(off.history.updates!.ops.every((op) => op.kind !== "lww"));
 });
 
 Deno.test("simulator validator runs on every node, checks by version and keeps V1; off, it changes no draw", () => {

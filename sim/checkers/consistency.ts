@@ -14,7 +14,8 @@
  *   clear's bound (`clears.ts`);
  * - eventual-distributed, when the history has a fault-free phase: EP, invalidations reach
  *   every node within the phase's bounds (`propagation.ts`);
- * - keys only `update` writes, when the history has an update part: M1 (`updates.ts`);
+ * - keys only `update` writes, when the history has an update part: M1, and M2 over the
+ *   last-writer-wins ones (`updates.ts`);
  * - transactions, when the history has them and the store's log: T1, all or nothing in
  *   the store, nothing of a failed one served (`transactions.ts`);
  * - the background validators, when the history has a validator part: V1 (`validator.ts`);
@@ -49,7 +50,7 @@ import { checkLeases, LEASE_GUARANTEES } from "./leases.ts";
 import { checkStoreLog } from "./store_log.ts";
 import { checkPropagation } from "./propagation.ts";
 import { checkClears } from "./clears.ts";
-import { checkUpdates } from "./updates.ts";
+import { checkLastWriterWins, checkUpdates } from "./updates.ts";
 import { checkTransactions } from "./transactions.ts";
 import { checkValidator } from "./validator.ts";
 
@@ -66,6 +67,7 @@ export const GUARANTEES = [
   "SL1",
   "SL2",
   "M1",
+  "M2",
   "T1",
   "V1",
   "G1",
@@ -219,6 +221,7 @@ export function checkHistory(
     if (guarantee === "EP") checked.EP = checkPropagation(history, report);
     if (guarantee === "CL") checked.CL = checkClears(history, report);
     if (guarantee === "M1") checked.M1 = checkUpdates(history, report);
+    if (guarantee === "M2") checked.M2 = checkLastWriterWins(history, report);
     if (guarantee === "T1") checked.T1 = checkTransactions(history, report);
     if (guarantee === "V1") checked.V1 = checkValidator(history, report);
     if (MODE_OF[guarantee] === undefined) continue; // whole-history checks, G1–G3 below

@@ -10,8 +10,19 @@
  * increment lost, one unknown applied), and a reducer fed a stale L1 value (go-warp's
  * merge) shows up at the very write where the chain breaks, with its version.
  *
- * M2 (the order of writes is the store's version order) is what the chain asserts: each
- * write is judged against its predecessor in version order, not in any clock's order.
+ * M2, the order of writes is the store's version order, over the keys updated with
+ * `merges.lastWriterWins` (`lww`): walking the key's log in version order, every write must
+ * be exactly the value of the update that made it (an acknowledged update's at its own
+ * version, an unknown one's at most once, a failed one's never), so each later write in
+ * the store's order replaced the earlier one. A merge that lets a clock pick the winner
+ * (go-warp's) keeps the stored value against a later write with an older stamp: the store
+ * then holds a copy of the predecessor where the update's own value belongs, and M2
+ * reports that version. The counters and sets say the same of their reducers (each write
+ * judged against its predecessor in version order), under M1.
+ *
+ * Rejected for M2: comparing only the final value with the last acknowledged update's. An
+ * unknown update landing last is legal and would have to be excused, and a lost write in
+ * the middle of the log would not show at all.
  *
  * @module
  */
@@ -41,10 +52,57 @@ import type { Report } from "./_version_checks.ts";
  * ```
  */
 export function checkUpdates(history: History, report: Report): number {
+  let checked = 0;
+  for (const [key, ops, log] of updatedKeys(history, (kind) => kind !== "lww")) {
+    checked += ops.length;
+    checkKey(key, ops, log, report);
+  }
+  return checked;
+}
+
+/**
+ * Checks M2 over the last-writer-wins updates (`kind: "lww"`) of `history.updates` and
+ * the store log; returns how many updates it checked (0 without any or a store log).
+ *
+ * @example A write that kept its predecessor where an acknowledged update's value belongs
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkLastWriterWins } from "./updates.ts";
+ * const violations: string[] = [];
+ * const op = (id: number) => ({
+ *   id, process: "n0", key: "w", kind: "lww" as const, element: `n0#${id}`, version: id,
+ *   invokeMs: id, completeMs: id + 1, outcome: "ok" as const,
+ * });
+ * checkLastWriterWins({
+ *   format: "warp-history/1", keys: {}, ops: [],
+ *   storeLog: [
+ *     { key: "w", version: 1, value: "n0#1", atMs: 1 },
+ *     { key: "w", version: 2, value: "n0#1", atMs: 2 },
+ *   ],
+ *   updates: { ops: [op(1), op(2)] },
+ * }, (v) => violations.push(v.guarantee));
+ * assert.deepEqual(violations, ["M2"]);
+ * ```
+ */
+export function checkLastWriterWins(history: History, report: Report): number {
+  let checked = 0;
+  for (const [key, ops, log] of updatedKeys(history, (kind) => kind === "lww")) {
+    checked += ops.length;
+    checkLwwKey(key, ops, log, report);
+  }
+  return checked;
+}
+
+/** Each updated key whose updates' kind `wanted` selects: its updates and its log by version. */
+function updatedKeys(
+  history: History,
+  wanted: (kind: UpdateOp["kind"]) => boolean,
+): [string, UpdateOp[], StoreLogEntry[]][] {
   const updates = history.updates;
-  if (updates === undefined || history.storeLog === undefined) return 0;
+  if (updates === undefined || history.storeLog === undefined) return [];
   const byKey = new Map<string, UpdateOp[]>();
   for (const op of updates.ops) {
+    if (!wanted(op.kind)) continue;
     const ops = byKey.get(op.key);
     if (ops === undefined) byKey.set(op.key, [op]);
     else ops.push(op);
@@ -56,12 +114,78 @@ export function checkUpdates(history: History, report: Report): number {
     if (log === undefined) logs.set(entry.key, [entry]);
     else log.push(entry);
   }
-  let checked = 0;
-  for (const [key, ops] of byKey) {
-    checked += ops.length;
-    checkKey(key, ops, [...(logs.get(key) ?? [])].sort((a, b) => a.version - b.version), report);
+  return [...byKey].map(([key, ops]) => [
+    key,
+    ops,
+    [...(logs.get(key) ?? [])].sort((a, b) => a.version - b.version),
+  ]);
+}
+
+function checkLwwKey(
+  key: string,
+  ops: readonly UpdateOp[],
+  log: readonly StoreLogEntry[],
+  report: Report,
+): void {
+  const reported = new Set<number>(); // versions already reported: one violation each
+  const m2 = (opIds: number[], message: string, version?: number) => {
+    if (version !== undefined) reported.add(version);
+    report({ guarantee: "M2", key, ops: opIds, message });
+  };
+  const byValue = new Map<unknown, UpdateOp>();
+  for (const op of ops) byValue.set(op.element, op);
+  const versionOf = new Map<unknown, number>(); // each op's value: the version it is at
+  const at = new Map<number, StoreLogEntry>();
+  let previous: StoreLogEntry | undefined;
+  for (const entry of log) {
+    at.set(entry.version, entry);
+    const op = byValue.get(entry.value);
+    const where = `Version ${entry.version} of ${key} (at ${entry.atMs} ms)`;
+    if (entry.deleted) {
+      m2([], `${where} is a deletion; only updates write it`, entry.version);
+    } else if (op === undefined) {
+      m2(
+        [],
+        `${where} holds ${JSON.stringify(entry.value)}, which no update writes`,
+        entry.version,
+      );
+    } else if (versionOf.has(entry.value)) {
+      const same = previous?.value === entry.value;
+      m2(
+        [op.id, ...ops.filter((o) => o.version === entry.version).map((o) => o.id)],
+        `${where} holds ${JSON.stringify(entry.value)} again (update ${op.id}'s value, ` +
+          `first at version ${versionOf.get(entry.value)})` +
+          (same ? ": the write kept its predecessor instead of replacing it" : ""),
+        entry.version,
+      );
+    } else if (op.outcome === "fail") {
+      m2([op.id], `${where} holds the value of update ${op.id}, which failed`, entry.version);
+    } else if (op.outcome === "ok" && op.version !== entry.version) {
+      m2(
+        [op.id],
+        `${where} holds the value of update ${op.id}, acknowledged at ${op.version}`,
+        entry.version,
+      );
+    }
+    if (!versionOf.has(entry.value)) versionOf.set(entry.value, entry.version);
+    previous = entry;
   }
-  return checked;
+  for (const op of ops) {
+    if (op.outcome !== "ok") continue;
+    const entry = op.version === undefined ? undefined : at.get(op.version);
+    if (entry === undefined) {
+      m2(
+        [op.id],
+        `Acknowledged update ${op.id} of ${key} wrote version ${op.version}, which the store never applied`,
+      );
+    } else if (entry.value !== op.element && !reported.has(entry.version)) {
+      m2(
+        [op.id],
+        `Update ${op.id} of ${key} was acknowledged with version ${op.version}, which holds ` +
+          `${JSON.stringify(entry.value)}, not its value ${JSON.stringify(op.element)}`,
+      );
+    }
+  }
 }
 
 function checkKey(

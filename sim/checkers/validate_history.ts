@@ -263,7 +263,7 @@ function validateValidator(validator: unknown): void {
 
 const VERDICTS = new Set<unknown>(["inconsistent", "deleted-in-store", "newer-than-store"]);
 
-/** Checks the update part (M1); returns the keys it updates (the store log may name them). */
+/** Checks the update part (M1, M2); returns the keys it updates (the store log may name them). */
 function validateUpdates(updates: unknown): Set<string> {
   if (!isRecord(updates) || !Array.isArray(updates.ops)) {
     throw new TypeError(`Invalid history updates, expected { ops: [...] }: ${show(updates)}`);
@@ -275,14 +275,14 @@ function validateUpdates(updates: unknown): Set<string> {
       ? "expected an object"
       : typeof o.key !== "string"
       ? "key must be a string"
-      : o.kind !== "add" && o.kind !== "union"
-      ? `kind must be "add" or "union"`
+      : o.kind !== "add" && o.kind !== "union" && o.kind !== "lww"
+      ? `kind must be "add", "union" or "lww"`
       : o.outcome !== "ok" && o.outcome !== "fail" && o.outcome !== "unknown"
       ? "outcome must be ok, fail or unknown"
       : o.outcome === "ok" && !Number.isSafeInteger(o.version)
       ? "an ok update needs its version"
-      : o.kind === "union" && typeof o.element !== "string"
-      ? "a union update needs its element"
+      : o.kind !== "add" && typeof o.element !== "string"
+      ? `a ${o.kind} update needs its element`
       : undefined;
     if (problem !== undefined) {
       throw new TypeError(`Invalid update at index ${index}, ${problem}: ${show(op)}`);
