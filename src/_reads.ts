@@ -86,8 +86,9 @@ export class Reads<T> {
     }
     return core;
   }
+
   /**
-   * Reads every key (see `#startReads`): in one step when the store has `getMany`, else
+   * Reads every key (see `startReads`): in one step when the store has `getMany`, else
    * at most {@linkcode BATCH_PARALLEL} store reads in flight.
    */
   async readAll(
@@ -105,6 +106,7 @@ export class Reads<T> {
     });
     return settled;
   }
+
   /**
    * Starts a read of every key in one driver step, each as `get` starts it (a hit answers
    * at once), so the store reads they need go out together. A loader-backed key loads with
@@ -133,6 +135,7 @@ export class Reads<T> {
       this.#core.get(op, key, now, core);
     });
   }
+
   /**
    * Reads a loader-backed key: the core loads it on a miss with `loader`, or the key's
    * registered one. Without either, only L1 can answer (a TypeError otherwise).
@@ -162,6 +165,7 @@ export class Reads<T> {
       }, "read"));
     return readResult(await reading);
   }
+
   /**
    * getOrSet of a store-backed key: read it; if the store has no value, run `loader` (in
    * the core, under its hard timeout) and write what it returns, conditionally on the
@@ -186,6 +190,7 @@ export class Reads<T> {
     );
     return await this.#storeLoaded(key, read, load, bound.decisions, core);
   }
+
   /**
    * getOrSet's write of a loaded value of a store-backed key: conditionally on the version
    * `read` found, unless it is not-found or `skipCache()`. A node that lost the race reads
