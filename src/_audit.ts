@@ -19,6 +19,9 @@
 
 import { describe } from "./_describe.ts";
 import { checkKnownOptions } from "./_options.ts";
+import type { Store, StoreRecord } from "./store.ts";
+import { STORE_GET_MANY_MAX } from "./store.ts";
+import { timeoutAfter, withTimeout } from "./_wake_timer.ts";
 
 /** Options of `Warp.audit`. */
 export interface AuditOptions {
@@ -156,4 +159,59 @@ function classify(
   if (entry.version === record.version && entry.found === record.found) return "consistent";
   if (entry.version > record.version && record.found) return "newerThanStore";
   return record.found ? "olderThanStore" : "deletedInStore";
+}
+
+/** Parallel `get`s of one `audit` batch, for a store without `getMany`. */
+const AUDIT_GETS_MAX = 32;
+
+/** The keys of one `audit` batch: a `getMany` call's, or a few parallel `get`s. */
+export function auditBatchMax(store: Store): number {
+  // Without getMany, a batch is that many parallel gets: keep it small.
+  return store.getMany === undefined ? AUDIT_GETS_MAX : STORE_GET_MANY_MAX;
+}
+
+/** Reads the store's version of `keys` for `audit` (`undefined`: its read failed). */
+export function storeVersions(
+  store: Store,
+  ioTimeoutMs: number,
+): (keys: readonly string[]) => Promise<AuditedRecord[]> {
+  return (keys) => readVersions(store, ioTimeoutMs, keys);
+}
+
+async function readVersions(
+  store: Store,
+  ioTimeoutMs: number,
+  keys: readonly string[],
+): Promise<AuditedRecord[]> {
+  const open = (record: StoreRecord): AuditedRecord => ({
+    version: record.version,
+    found: record.value !== undefined,
+  });
+  if (store.getMany !== undefined && keys.length > 1) {
+    const what = `Store read of ${keys.length} keys`;
+    try {
+      const records = await withTimeout(
+        () => store.getMany!(keys),
+        ioTimeoutMs,
+        timeoutAfter(ioTimeoutMs, what),
+      );
+      if (Array.isArray(records) && records.length === keys.length) return records.map(open);
+    } catch {
+      // Counted below as errors, key by key.
+    }
+    return keys.map(() => undefined);
+  }
+  return await Promise.all(keys.map(async (key) => {
+    try {
+      return open(
+        await withTimeout(
+          () => store.get(key),
+          ioTimeoutMs,
+          timeoutAfter(ioTimeoutMs, `Store read of ${key}`),
+        ),
+      );
+    } catch {
+      return undefined;
+    }
+  }));
 }

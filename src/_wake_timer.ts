@@ -1,9 +1,12 @@
 /**
  * Private helpers the runtimes share: the timer that wakes a core at its next deadline,
- * and a deadline on a promise.
+ * a deadline on a promise, and the errors a failed or late I/O call becomes.
  *
  * @module
  */
+
+import { WarpError } from "./core/errors.ts";
+import { describeError } from "./_describe.ts";
 
 /**
  * The longest delay `setTimeout` honours; a longer one fires at once. A deadline further
@@ -81,4 +84,21 @@ export function unrefTimer(timer: ReturnType<typeof setTimeout>): void {
   const deno = (globalThis as { Deno?: { unrefTimer(id: number): void } }).Deno;
   if (deno !== undefined && typeof timer === "number") deno.unrefTimer(timer);
   else (timer as unknown as { unref?: () => void }).unref?.();
+}
+
+/** A failed I/O call as the caller sees it: a `WarpError` (kept) or one of `code`. */
+export function asWarpError(
+  error: unknown,
+  code: "STORE_ERROR" | "COORDINATOR_UNAVAILABLE",
+  what: string,
+): WarpError {
+  if (error instanceof WarpError) return error;
+  return new WarpError(code, `${what}: ${describeError(error)}`, {
+    cause: error,
+  });
+}
+
+/** The error of an I/O call past its deadline: `TIMEOUT`, naming the call. */
+export function timeoutAfter(ms: number, what: string): () => Error {
+  return () => new WarpError("TIMEOUT", `${what} took longer than ${ms} ms`);
 }

@@ -5,14 +5,14 @@
  * protocol: `_fills.ts` (the read path), `_loads.ts` (the application's loader),
  * `_failsafe.ts` (stale answers), `_tuning.ts` (refresh-ahead and TTL rules),
  * `_eventual.ts`, `_peers.ts`, `_holders.ts` and `_strong.ts` (the strong protocol's holder
- * and writer sides, with `_strong_batch.ts`, its side of a transaction), `_sessions.ts` and `_lease_protocol.ts`, over
- * the `_kernel.ts` they share. See `docs/modules.md`.
+ * and writer sides, with `_strong_batch.ts`, its side of a transaction), `_sessions.ts`
+ * and `_lease_protocol.ts`, over the `_kernel.ts` they share; `_node_config.ts` checks and
+ * resolves the configuration. See `docs/modules.md`.
  *
  * @module
  */
 
 import { WarpError } from "./errors.ts";
-import { describeValue } from "./_describe.ts";
 import type {
   CoordReadResult,
   CoordWriteResult,
@@ -22,9 +22,9 @@ import type {
   StoreWriteResult,
 } from "./effects.ts";
 import { entryAnswer, L1Cache } from "./l1.ts";
-import { isLeaseId, LEASE_CHECK_MAX_MS, leaseListProblem, leaseTtlMs } from "./leases.ts";
+import { isLeaseId, leaseListProblem, leaseTtlMs } from "./leases.ts";
 import type { Entry } from "./l1.ts";
-import { ECHOES_MAX, isAbsurd, isNodeId, validateMessage } from "./messages.ts";
+import { ECHOES_MAX, isAbsurd, validateMessage } from "./messages.ts";
 import type { NodeId } from "./messages.ts";
 import { readSettings, Registry } from "./registry.ts";
 import type { KeyOptions, KeyPolicy, ReadOptions } from "./registry.ts";
@@ -33,13 +33,13 @@ import { EventualWrites } from "./_eventual.ts";
 import { Fills } from "./_fills.ts";
 import { LeaseProtocol } from "./_lease_protocol.ts";
 import { Peers } from "./_peers.ts";
-import { ECHOES_PER_HEARTBEAT_DEFAULT } from "./_echo_budget.ts";
 import { StrongHolders } from "./_holders.ts";
 import { StrongWrites } from "./_strong.ts";
 import { StrongBatches } from "./_strong_batch.ts";
 import type { TransactionOutcome } from "./_strong_batch.ts";
-import { SESSION_MAX_MS, Sessions } from "./_sessions.ts";
+import { Sessions } from "./_sessions.ts";
 import { FailSafe } from "./_failsafe.ts";
+import { nodeSettings, zeroNodeStats } from "./_node_config.ts";
 import { loadResultProblem, Loads } from "./_loads.ts";
 import { tuneHit } from "./_tuning.ts";
 import { blockingRegistration, NamespaceClears, namespaceProblem } from "./_namespaces.ts";
@@ -52,7 +52,6 @@ export type { TransactionOutcome } from "./_strong_batch.ts";
 export type { Canary, NodeConfig, NodeStats, WriteInput } from "./node_types.ts";
 import type { NodeConfig, NodeStats, WriteInput } from "./node_types.ts";
 
-const DRIFT_PPM_MAX = 100_000;
 /** Most strong keys one transaction prepares (the stores' step limit). */
 const TX_KEYS_MAX = 100;
 
@@ -100,41 +99,7 @@ export class NodeCore {
   /** This node's incarnation. */
   readonly incarnation: number;
   /** Counters. */
-  readonly stats: NodeStats = {
-    hits: 0,
-    misses: 0,
-    storeReads: 0,
-    storeWrites: 0,
-    staleFillsDiscarded: 0,
-    fillsNotCached: 0,
-    invalidationsApplied: 0,
-    messagesReceived: 0,
-    messagesDropped: 0,
-    absurdMessages: 0,
-    nonMemberHeartbeats: 0,
-    flushesCoalesced: 0,
-    gapsDetected: 0,
-    flushes: 0,
-    entriesFlushed: 0,
-    revokesSent: 0,
-    acksReceived: 0,
-    acksRejected: 0,
-    leaseWaits: 0,
-    coordinatorCalls: 0,
-    leaseChecks: 0,
-    leaseDeadValues: 0,
-    sessionRenewals: 0,
-    sessionsLost: 0,
-    noticesPosted: 0,
-    writesHeld: 0,
-    provenHits: 0,
-    loads: 0,
-    loadsOvertaken: 0,
-    loadTimeouts: 0,
-    staleAnswers: 0,
-    refreshes: 0,
-    clears: 0,
-  };
+  readonly stats: NodeStats = zeroNodeStats();
 
   readonly #registry = new Registry();
   /** The kernel's L1, held here too so that `hit` reaches it in one step. */
@@ -159,53 +124,24 @@ export class NodeCore {
 
   /** Creates a node; validates the configuration (TypeError/RangeError on misuse). */
   constructor(config: NodeConfig) {
-    if (!isNodeId(config.nodeId)) {
-      throw new TypeError(`Invalid nodeId, expected 1 to 64 of [A-Za-z0-9_-]: ${config.nodeId}`);
-    }
-    if (!Number.isSafeInteger(config.incarnation) || config.incarnation < 0) {
-      throw new RangeError(`Invalid incarnation: ${config.incarnation}`);
-    }
-    if (config.nonce !== undefined && typeof config.nonce !== "function") {
-      throw new TypeError(`Invalid nonce, expected a function: ${typeof config.nonce}`);
-    }
+    const settings = nodeSettings(config); // every check, before anything is built
     this.nodeId = config.nodeId;
     this.incarnation = config.incarnation;
-    const driftPpm = positive("maxDriftPpm", config.maxDriftPpm, 500, 0);
-    if (driftPpm > DRIFT_PPM_MAX) {
-      throw new RangeError(`maxDriftPpm must be at most ${DRIFT_PPM_MAX}: ${driftPpm}`);
-    }
-    this.#l1 = new L1Cache({
-      entriesMax: positive("entriesMax", config.entriesMax, 10_000),
-      bytesMax: positive("bytesMax", config.bytesMax, 64 * 1024 * 1024),
-    });
-    const heartbeatIntervalMs = positive("heartbeatIntervalMs", config.heartbeatIntervalMs, 250);
-    const gapTimeoutMs = positive("gapTimeoutMs", config.gapTimeoutMs, 500);
-    this.#opsMax = positive("opsMax", config.opsMax, 10_000);
-    const waitersMax = positive("waitersMax", config.waitersMax, 1000);
-    const peersMax = positive("peersMax", config.peersMax, 1024);
-    const echoesMax = positive("echoesMax", config.echoesMax, ECHOES_PER_HEARTBEAT_DEFAULT);
-    if (!Number.isSafeInteger(echoesMax) || echoesMax > ECHOES_MAX) {
-      throw new RangeError(`echoesMax must be an integer of at most ${ECHOES_MAX}: ${echoesMax}`);
-    }
-    const leaseCheckMs = positive("leaseCheckMs", config.leaseCheckMs, 1000);
-    if (leaseCheckMs > LEASE_CHECK_MAX_MS) {
-      throw new RangeError(`leaseCheckMs must be at most ${LEASE_CHECK_MAX_MS}: ${leaseCheckMs}`);
-    }
-    const leaseTimeoutMs = positive("leaseTimeoutMs", config.leaseTimeoutMs, 5000);
-    const leasesMax = positive("leasesMax", config.leasesMax, 100_000);
-
-    const sessionMs = positive("sessionMs", config.sessionMs, 0, 0);
-    if (sessionMs > SESSION_MAX_MS) {
-      throw new RangeError(`sessionMs must be at most ${SESSION_MAX_MS}: ${sessionMs}`);
-    }
-
-    const stalenessMs = positive("coordinatorStalenessMs", config.coordinatorStalenessMs, 0, 0);
-    if (stalenessMs * 2 >= leaseCheckMs) {
-      throw new RangeError(
-        `coordinatorStalenessMs must be below half of leaseCheckMs (${leaseCheckMs}): ${stalenessMs}`,
-      );
-    }
-
+    this.#l1 = new L1Cache({ entriesMax: settings.entriesMax, bytesMax: settings.bytesMax });
+    this.#opsMax = settings.opsMax;
+    const {
+      driftPpm,
+      heartbeatIntervalMs,
+      gapTimeoutMs,
+      waitersMax,
+      peersMax,
+      echoesMax,
+      leaseCheckMs,
+      leaseTimeoutMs,
+      leasesMax,
+      sessionMs,
+      stalenessMs,
+    } = settings;
     // Composition: each protocol gets the kernel, and the others only as narrow interfaces.
     const kernel = new NodeKernel({
       nodeId: this.nodeId,
@@ -864,14 +800,4 @@ export class NodeCore {
     table.delete(io);
     if (!this.#closed) handler(result);
   }
-}
-
-function positive(name: string, value: number | undefined, fallback: number, min = 1): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
-    throw new RangeError(
-      `${name} must be a number of at least ${min}, got ${describeValue(value)}`,
-    );
-  }
-  return value;
 }
