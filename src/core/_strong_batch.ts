@@ -101,6 +101,39 @@ interface Batch {
   state: "preparing" | "prepared" | "failed";
 }
 
+/** Most strong keys one transaction prepares (the stores' step limit). */
+const TX_KEYS_MAX = 100;
+
+/**
+ * The strong keys of a transaction as `prepare` takes them, checked: 1 to 100 distinct
+ * keys, each registered strong-distributed and store-backed (TypeError), each
+ * `expectedVersion` a version (RangeError).
+ */
+export function strongTxKeys(
+  keys: readonly { readonly key: string; readonly expectedVersion?: number }[],
+  find: (key: string) => KeyPolicy | undefined,
+): StrongTxKey[] {
+  if (!Array.isArray(keys) || keys.length === 0 || keys.length > TX_KEYS_MAX) {
+    throw new RangeError(`Invalid transaction keys, expected 1 to ${TX_KEYS_MAX}: ${keys}`);
+  }
+  const seen = new Set<string>();
+  return keys.map(({ key, expectedVersion }) => {
+    const policy = find(key);
+    if (policy?.mode !== "strong-distributed" || policy.origin === "loader") {
+      throw new TypeError(`Not a store-backed strong-distributed key: ${key}`);
+    }
+    if (seen.has(key)) throw new TypeError(`A key may appear in a transaction once: ${key}`);
+    seen.add(key);
+    if (
+      expectedVersion !== undefined &&
+      (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0)
+    ) {
+      throw new RangeError(`Invalid expectedVersion of ${key}: ${expectedVersion}`);
+    }
+    return expectedVersion === undefined ? { key, policy } : { key, policy, expectedVersion };
+  });
+}
+
 /** The transactions of one node whose strong keys are being prepared or wait to finish. */
 export class StrongBatches {
   readonly #k: NodeKernel;

@@ -35,7 +35,7 @@ import { LeaseProtocol } from "./_lease_protocol.ts";
 import { Peers } from "./_peers.ts";
 import { StrongHolders } from "./_holders.ts";
 import { StrongWrites } from "./_strong.ts";
-import { StrongBatches } from "./_strong_batch.ts";
+import { StrongBatches, strongTxKeys } from "./_strong_batch.ts";
 import type { TransactionOutcome } from "./_strong_batch.ts";
 import { Sessions } from "./_sessions.ts";
 import { FailSafe } from "./_failsafe.ts";
@@ -51,9 +51,6 @@ export { holderRecordKey } from "./_holders.ts";
 export type { TransactionOutcome } from "./_strong_batch.ts";
 export type { Canary, NodeConfig, NodeStats, WriteInput } from "./node_types.ts";
 import type { NodeConfig, NodeStats, WriteInput } from "./node_types.ts";
-
-/** Most strong keys one transaction prepares (the stores' step limit). */
-const TX_KEYS_MAX = 100;
 
 /**
  * The pure, I/O-free state machine of one Warp node: L1 cache, the three consistency
@@ -495,25 +492,7 @@ export class NodeCore {
     nowMs: number,
   ): void {
     this.#kernel.advance(nowMs);
-    if (!Array.isArray(keys) || keys.length === 0 || keys.length > TX_KEYS_MAX) {
-      throw new RangeError(`Invalid transaction keys, expected 1 to ${TX_KEYS_MAX}: ${keys}`);
-    }
-    const seen = new Set<string>();
-    const prepared = keys.map(({ key, expectedVersion }) => {
-      const policy = this.#registry.find(key);
-      if (policy?.mode !== "strong-distributed" || policy.origin === "loader") {
-        throw new TypeError(`Not a store-backed strong-distributed key: ${key}`);
-      }
-      if (seen.has(key)) throw new TypeError(`A key may appear in a transaction once: ${key}`);
-      seen.add(key);
-      if (
-        expectedVersion !== undefined &&
-        (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0)
-      ) {
-        throw new RangeError(`Invalid expectedVersion of ${key}: ${expectedVersion}`);
-      }
-      return expectedVersion === undefined ? { key, policy } : { key, policy, expectedVersion };
-    });
+    const prepared = strongTxKeys(keys, (key) => this.#registry.find(key));
     if (this.#mayStart(op)) this.#batches.prepare(op, prepared);
   }
 
