@@ -130,6 +130,7 @@ export type {
   MetricsStats,
   OperationName,
   ValidatorCheckResult,
+  ValidatorKeyCount,
   WarpMetrics,
 } from "./src/metrics.ts";
 export type { LockHandle, LockOptions, LocksOptions } from "./src/locks.ts";

@@ -38,7 +38,12 @@ import { describe, describeError } from "./_describe.ts";
 import { BusLink } from "./_bus_link.ts";
 import type { Observer } from "./observe.ts";
 import { RuntimeCounters } from "./metrics.ts";
-import type { OperationName, ValidatorCheckResult, WarpMetrics } from "./metrics.ts";
+import type {
+  OperationName,
+  ValidatorCheckResult,
+  ValidatorKeyCount,
+  WarpMetrics,
+} from "./metrics.ts";
 import {
   type BoundLoader,
   checkLoaderTtl,
@@ -76,6 +81,19 @@ function validatorChecks(
     inconsistent: report?.inconsistent ?? 0,
     deleted_in_store: report?.deletedInStore ?? 0,
     newer_than_store: report?.newerThanStore ?? 0,
+  };
+}
+
+/** The validator's keys checked, consistent within each mark, and healed (zeros when off). */
+function validatorKeys(
+  report: ValidatorReport | undefined,
+): Readonly<Record<ValidatorKeyCount, number>> {
+  return {
+    checked: report?.checked ?? 0,
+    consistent_within_1s: report?.consistentWithin["1s"] ?? 0,
+    consistent_within_10s: report?.consistentWithin["10s"] ?? 0,
+    consistent_within_60s: report?.consistentWithin["60s"] ?? 0,
+    healed: report?.healed ?? 0,
   };
 }
 
@@ -222,6 +240,7 @@ export class Driver<T> {
       ...this.#counters.snapshot(),
       listenerErrors: this.observer?.errors ?? 0,
       validatorChecks: validatorChecks(this.#core.validatorReport()),
+      validatorKeys: validatorKeys(this.#core.validatorReport()),
     };
   }
 

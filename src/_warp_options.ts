@@ -40,6 +40,7 @@ import type {
   CompareAndSetCounts,
   MessageType,
   ValidatorCheckResult,
+  ValidatorKeyCount,
   WarpMetrics,
 } from "./metrics.ts";
 import type { Merge } from "./_update.ts";
@@ -326,6 +327,11 @@ export interface WarpStats extends NodeStats {
    * are in `validatorReport()`).
    */
   readonly validatorChecks: Readonly<Record<ValidatorCheckResult, number>>;
+  /**
+   * The background validator's keys checked, of them those consistent within 1 s, 10 s and
+   * 60 s of the check, and heals started (zeros when it is off).
+   */
+  readonly validatorKeys: Readonly<Record<ValidatorKeyCount, number>>;
 }
 
 /** The default of {@linkcode WarpOptions.valueBytesMax}: 8 MiB. */

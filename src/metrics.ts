@@ -71,7 +71,33 @@ export type MetricsStats = Readonly<Record<MetricsCounterName, number>> & {
   readonly compareAndSets: CompareAndSetCounts;
   /** The background validator's checks by verdict (absent or zeros when it is off). */
   readonly validatorChecks?: Readonly<Record<ValidatorCheckResult, number>>;
+  /**
+   * The validator's checked keys, how many of them were consistent within 1 s, 10 s and
+   * 60 s, and its heals (absent or zeros when it is off).
+   */
+  readonly validatorKeys?: Readonly<Record<ValidatorKeyCount, number>>;
 };
+
+/**
+ * A count of the background validator's keys, as the `count` attribute of
+ * `warp.validator.keys`: keys checked, of them those consistent within 1 s, 10 s and 60 s
+ * of the check, and heals started.
+ */
+export type ValidatorKeyCount =
+  | "checked"
+  | "consistent_within_1s"
+  | "consistent_within_10s"
+  | "consistent_within_60s"
+  | "healed";
+
+/** Every {@linkcode ValidatorKeyCount}, in the order the metric reports them. */
+const VALIDATOR_KEY_COUNTS: readonly ValidatorKeyCount[] = [
+  "checked",
+  "consistent_within_1s",
+  "consistent_within_10s",
+  "consistent_within_60s",
+  "healed",
+];
 
 /** A background validator check's verdict, as the `verdict` attribute of `warp.validator.checks`. */
 export type ValidatorCheckResult =
@@ -219,6 +245,15 @@ export const WARP_METRICS: readonly MetricDefinition[] = [
       "Background validator checks by verdict: consistent, older within the bound, inconsistent and deleted in store (a difference that outlasted its bound: counted once more, as found first older), newer than the store (a bug)",
     attribute: "verdict",
     read: (s) => VALIDATOR_RESULTS.map((v) => [v, s.validatorChecks?.[v] ?? 0] as const),
+  },
+  {
+    name: "warp.validator.keys",
+    kind: "counter",
+    unit: "{key}",
+    description:
+      "Background validator keys: checked, of them consistent within 1 s, 10 s and 60 s of the check (divide by checked for Polaris's share), and heals started",
+    attribute: "count",
+    read: (s) => VALIDATOR_KEY_COUNTS.map((c) => [c, s.validatorKeys?.[c] ?? 0] as const),
   },
   {
     name: "warp.l1.entries",

@@ -79,8 +79,17 @@ async function behindTheBack(store: Store, mode: "alert" | "heal"): Promise<void
       boundMs: 200,
       healing: mode === "heal",
     });
+    // The keys checked and those consistent within 1 s (ev:2 at least), as the report has them.
+    const keys = /warp_validator_keys_total\{[^}]*count="(\w+)"[^}]*\} (\d+)/g;
+    const counts = Object.fromEntries(
+      [...metrics.text().matchAll(keys)].map((m) => [m[1], +m[2]!]),
+    );
+    assert.ok(counts.checked! >= 2 && counts.consistent_within_1s! >= 1, JSON.stringify(counts));
+    assert.ok(counts.consistent_within_1s! <= counts.checked!);
     if (mode === "heal") {
       await until("the heal installed", () => warp.validatorReport()!.healed >= 1);
+      assert.ok(warp.stats.validatorKeys.healed >= 1);
+      assert.match(metrics.text(), /warp_validator_keys_total\{[^}]*count="healed"[^}]*\} [1-9]/);
       // The versioned fill installs the store's version: the next read is a hit on it.
       await until("L1 holds the store's version", async () => {
         const read = await warp.read("ev:1");
