@@ -159,8 +159,10 @@ function commit<N extends { readonly id: string; core: NodeCore | undefined }>(
       if (prepared !== undefined) host.finish(node, core, prepared.op, outcome);
     };
     if (versions === undefined) {
-      // The store call failed, before or after applying (settled): the outcome is unknown.
-      finish({ kind: "failed" });
+      // The store call failed, before or after applying: the outcome is unknown, and the
+      // core hears it as `Warp.transaction` tells it (slots left claimed for a takeover),
+      // though the simulated store has settled by then.
+      finish({ kind: "unknown" });
       host.ended(node);
       return;
     }
