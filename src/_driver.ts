@@ -227,6 +227,7 @@ export class Driver<T> {
   /** The node's counters, with the core's. */
   stats(): WarpStats {
     const drops = this.#bus.drops();
+    const validator = this.#core.validatorReport();
     return {
       ...this.#core.stats,
       entries: this.#core.l1Size,
@@ -239,8 +240,8 @@ export class Driver<T> {
       badSignatures: drops.badSignatures,
       ...this.#counters.snapshot(),
       listenerErrors: this.observer?.errors ?? 0,
-      validatorChecks: validatorChecks(this.#core.validatorReport()),
-      validatorKeys: validatorKeys(this.#core.validatorReport()),
+      validatorChecks: validatorChecks(validator),
+      validatorKeys: validatorKeys(validator),
     };
   }
 
